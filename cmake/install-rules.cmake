@@ -1,0 +1,16 @@
+# SPDX-License-Identifier: BSL-1.0
+include(GNUInstallDirs)
+include(CMakePackageConfigHelpers)
+set(WQ_INSTALL_CMAKEDIR "${CMAKE_INSTALL_LIBDIR}/cmake/wq"
+    CACHE STRING "Where wqConfig.cmake is installed")
+install(TARGETS wq EXPORT wqTargets
+        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+        LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+        FILE_SET HEADERS DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(EXPORT wqTargets NAMESPACE wq:: DESTINATION ${WQ_INSTALL_CMAKEDIR})
+configure_package_config_file(cmake/wqConfig.cmake.in
+  ${PROJECT_BINARY_DIR}/wqConfig.cmake INSTALL_DESTINATION ${WQ_INSTALL_CMAKEDIR})
+write_basic_package_version_file(${PROJECT_BINARY_DIR}/wqConfigVersion.cmake
+  COMPATIBILITY SameMajorVersion)
+install(FILES ${PROJECT_BINARY_DIR}/wqConfig.cmake ${PROJECT_BINARY_DIR}/wqConfigVersion.cmake
+        DESTINATION ${WQ_INSTALL_CMAKEDIR})

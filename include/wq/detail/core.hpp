@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: BSL-1.0
+// wq/detail/core.hpp: the non-template queue engine's interface, used by the template layer.
+// The engine itself (queue_core) lives in src/. Nothing here is a user contract.
+//
+// Queue cores are type-stable: they are allocated in chunks, never freed, and recycled with a
+// new generation when a queue is destroyed. A queue is named by a 40-bit id (slot index and
+// generation) stored in its items' state words, so an item, a timer completion or a worker
+// handler that outlives its queue finds a core whose generation no longer matches and leaves it
+// alone, instead of touching freed memory.
+#pragma once
+
+#include <wq/config.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <new>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include <boost/asio/post.hpp>
+
+#include <wq/delayed_work.hpp>
+#include <wq/detail/handler_memory.hpp>
+#include <wq/detail/work_access.hpp>
+#include <wq/flags.hpp>
+#include <wq/queue_status.hpp>
+#include <wq/work.hpp>
+
+namespace wq::detail {
+
+struct queue_core;
+
+/// Runs up to a budget of items for worker slot `slot` of `core`, if `core` still has
+/// generation `gen`. Defined in src/workqueue.cpp.
+void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcept;
+/// Accounts for a worker handler destroyed without being invoked (executor shut down).
+void worker_handler_dropped(queue_core* core) noexcept;
+
+/// The function object wq posts to a queue's executor: one per active worker slot.
+class worker_handler {
+ public:
+  using allocator_type = handler_allocator<void>;
+
+  worker_handler(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcept
+      : core_(core), gen_(gen), slot_(slot) {}
+  worker_handler(worker_handler&& other) noexcept
+      : core_(other.core_), gen_(other.gen_), slot_(other.slot_),
+        live_(std::exchange(other.live_, false)) {}
+  worker_handler& operator=(worker_handler&&) = delete;
+  ~worker_handler() {
+    if (live_) worker_handler_dropped(core_);
+  }
+
+  allocator_type get_allocator() const noexcept { return {}; }
+
+  void operator()() noexcept {
+    live_ = false;
+    run_worker(core_, gen_, slot_);
+  }
+
+ private:
+  queue_core* core_;
+  std::uint32_t gen_;
+  std::uint32_t slot_;
+  bool live_ = true;  // false once invoked or moved from
+};
+
+/// A type-erased executor that posts worker handlers with their associated allocator preserved
+/// (an any_io_executor would drop the allocator and allocate per post).
+struct executor_box {
+  alignas(std::max_align_t) unsigned char storage[96];
+  void (*post)(void* ex, worker_handler&& h) = nullptr;
+  void (*destroy)(void* ex) noexcept = nullptr;
+
+  executor_box() = default;
+  executor_box(const executor_box&) = delete;
+  executor_box& operator=(const executor_box&) = delete;
+  ~executor_box() {
+    if (destroy != nullptr) destroy(storage);
+  }
+
+  template <class Executor>
+  void emplace(const Executor& ex) {
+    static_assert(sizeof(Executor) <= sizeof(storage) &&
+                  alignof(Executor) <= alignof(std::max_align_t));
+    ::new (static_cast<void*>(storage)) Executor(ex);
+    // Safety: storage holds an Executor constructed just above until destroy() runs.
+    post = [](void* p, worker_handler&& h) {
+      boost::asio::post(*std::launder(static_cast<Executor*>(p)), std::move(h));
+    };
+    destroy = [](void* p) noexcept { std::launder(static_cast<Executor*>(p))->~Executor(); };
+  }
+};
+
+/// Parameters of a new queue core.
+struct core_config {
+  std::string name;
+  queue_flags flags = queue_flags::none;
+  int max_active = 0;       // already clamped
+  int max_workers = 1;      // concurrent worker handlers, <= max_active
+};
+
+/// Creates a core (recycling a retired one if possible) that posts to `ex`.
+/// Returns the core and its id. Throws std::bad_alloc.
+std::pair<queue_core*, std::uint64_t> create_core(core_config cfg,
+                                                  std::unique_ptr<executor_box> ex);
+
+/// Reports a misuse or a clamped parameter through the warning handler.
+void warn(const char* fmt, ...) noexcept;
+
+// ---- claiming PENDING (the kernel's test_and_set_bit(WORK_STRUCT_PENDING)) ----------------
+
+enum class claim_result { claimed, already_pending, disabled };
+
+/// Tries to make the caller the owner of `w`'s pending instance.
+inline claim_result claim_pending(work& w) noexcept {
+  auto& st = work_access::state(w);
+  // Safety (ordering): a read-modify-write with release semantics even when the bit was already
+  // set, so the worker's acq_rel clear of PENDING (which comes later in the modification order)
+  // synchronises with it and sees every store made before this call (rule 7). Acquire pairs
+  // with the worker's clear so that a successful claim sees the previous run's effects on the
+  // item (rule 2).
+  const state_t old = st.fetch_or(st_pending, std::memory_order_acq_rel);
+  if ((old & st_pending) != 0) return claim_result::already_pending;
+  if (disable_count(old) != 0) {
+    st.fetch_and(~st_pending, std::memory_order_release);
+    return claim_result::disabled;
+  }
+  return claim_result::claimed;
+}
+
+/// Gives up a pending instance claimed with claim_pending that was not linked anywhere.
+inline void unclaim_pending(work& w) noexcept {
+  work_access::state(w).fetch_and(~st_pending, std::memory_order_release);
+}
+
+/// Links a claimed item on queue `id` (worklist or inactive list). Returns queued or rejected;
+/// on rejected the caller still owns the claim and must unclaim it.
+queue_status link_claimed(queue_core* core, std::uint64_t id, work& w) noexcept;
+
+/// Arms a claimed delayed item for `delay` from now, targeting queue `id`. Returns queued or
+/// rejected (as link_claimed).
+queue_status arm_claimed(queue_core* core, std::uint64_t id, delayed_work& w,
+                         std::chrono::nanoseconds delay) noexcept;
+
+}  // namespace wq::detail

@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: BSL-1.0
+// wq/detail/handler_memory.hpp: the allocator wq associates with the Asio handlers it posts
+// (worker handlers and timer completions), so posting them allocates nothing in steady state.
+//
+// Blocks come from size classes (128, 256 and 512 bytes) kept in a small per-thread cache backed
+// by a process-wide free list. Blocks are recycled, never returned to the system; larger
+// requests go to operator new. The pool is immortal, so handlers destroyed during static
+// destruction or on threads that outlive main() can still return their memory. Nothing here is
+// a user contract.
+#pragma once
+
+#include <wq/config.hpp>
+
+#include <cstddef>
+
+namespace wq::detail {
+
+/// Returns a block of at least `size` bytes aligned to `align` (at most alignof(max_align_t)).
+/// Throws std::bad_alloc only when a new block must be made and the system is out of memory.
+void* handler_allocate(std::size_t size, std::size_t align);
+
+/// Returns a block obtained from handler_allocate with the same size and alignment.
+void handler_deallocate(void* p, std::size_t size, std::size_t align) noexcept;
+
+/// A stateless allocator over handler_allocate, suitable as an Asio associated allocator.
+template <class T>
+struct handler_allocator {
+  using value_type = T;
+  handler_allocator() noexcept = default;
+  template <class U>
+  handler_allocator(const handler_allocator<U>&) noexcept {}  // NOLINT: rebinding is implicit
+  T* allocate(std::size_t n) {
+    return static_cast<T*>(handler_allocate(n * sizeof(T), alignof(T)));
+  }
+  void deallocate(T* p, std::size_t n) noexcept {
+    handler_deallocate(p, n * sizeof(T), alignof(T));
+  }
+  template <class U>
+  bool operator==(const handler_allocator<U>&) const noexcept { return true; }
+};
+
+}  // namespace wq::detail

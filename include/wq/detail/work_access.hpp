@@ -1,0 +1,30 @@
+// SPDX-License-Identifier: BSL-1.0
+// wq/detail/work_access.hpp: the one friend of the work types, through which the library
+// reaches their private fields. Nothing here is a user contract.
+#pragma once
+
+#include <wq/config.hpp>
+
+#include <atomic>
+
+#include <wq/delayed_work.hpp>
+#include <wq/shared_work.hpp>
+#include <wq/work.hpp>
+
+namespace wq::detail {
+
+struct work_access {
+  using hook_type = decltype(work::hook_);
+  static constexpr auto hook_member = &work::hook_;
+
+  static std::atomic<state_t>& state(work& w) noexcept { return w.state_; }
+  static std::atomic<const work_ops*>& ops(work& w) noexcept { return w.ops_; }
+  static item_timer& timer(delayed_work& d) noexcept { return d.timer_; }
+  static std::atomic<std::chrono::steady_clock::time_point>& deadline(delayed_work& d) noexcept {
+    return d.deadline_;
+  }
+  static shared_ref_slot& shared_slot(shared_work& w) noexcept { return w.ref_; }
+  static shared_ref_slot& shared_slot(shared_delayed_work& w) noexcept { return w.ref_; }
+};
+
+}  // namespace wq::detail

@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: BSL-1.0
+// wq/detail/work_state.hpp: the layout of a work item's atomic state word and its state machine.
+// Nothing here is a user contract.
+#pragma once
+
+#include <wq/config.hpp>
+
+#include <cstdint>
+
+namespace wq::detail {
+
+/// The state word of every work item (the kernel's `work_struct::data`).
+///
+/// Layout (64 bits):
+///   bit 0       PENDING    the item owns one pending instance (rule 1). Set by whoever wins the
+///                          queueing race; cleared by the worker just before the function runs
+///                          (rule 2), or by a canceller that stole the instance.
+///   bit 1       QUEUED     linked on the worklist, inactive list or a worker's scheduled list of
+///                          the queue named by QUEUE_ID. Changed only under that queue's mutex.
+///   bit 2       ARMED      (delayed_work) deadline set and linked on the armed list of QUEUE_ID.
+///                          Changed only under that queue's mutex.
+///   bit 3       IN_FLIGHT  (delayed_work) exactly one Asio wait on the item's timer is
+///                          outstanding. Set by the arming path, cleared only by the completion.
+///   bits 8-23   DISABLE    disable count (rules 16, 33, 34).
+///   bits 24-63  QUEUE_ID   slot (20 bits) and generation (20 bits) of the queue the item is, or
+///                          last was, queued on. 0 = never queued.
+///
+/// States and transitions (P = PENDING, Q = QUEUED, A = ARMED):
+///   idle (-)        --queue-->        in transit (P)  --link-->   queued (P|Q)
+///   idle            --queue_delayed-> in transit (P)  --arm-->    armed (P|A)
+///   armed (P|A)     --timer fires-->  queued (P|Q)
+///   queued (P|Q)    --worker pops-->  running (-)   [PENDING cleared before the call, rule 2]
+///   running         --queue-->        pending again while running (allowed, rule 2)
+/// "In transit" means the item's PENDING bit is owned by one thread that is about to link it (or
+/// has just unlinked it to cancel or move it); nobody else may touch its hook or timer then.
+using state_t = std::uint64_t;
+
+inline constexpr state_t st_pending = state_t{1} << 0;
+inline constexpr state_t st_queued = state_t{1} << 1;
+inline constexpr state_t st_armed = state_t{1} << 2;
+inline constexpr state_t st_in_flight = state_t{1} << 3;
+
+inline constexpr unsigned disable_shift = 8;
+inline constexpr state_t disable_one = state_t{1} << disable_shift;
+inline constexpr state_t disable_mask = state_t{0xffff} << disable_shift;
+inline constexpr state_t disable_max = 0xffff;
+
+inline constexpr unsigned queue_id_shift = 24;
+inline constexpr state_t queue_id_mask = ~state_t{0} << queue_id_shift;
+
+inline constexpr unsigned core_index_bits = 20;
+inline constexpr std::uint32_t core_index_mask = (1u << core_index_bits) - 1;
+inline constexpr std::uint32_t core_gen_mask = (1u << 20) - 1;
+
+constexpr state_t disable_count(state_t s) noexcept {
+  return (s & disable_mask) >> disable_shift;
+}
+constexpr std::uint64_t queue_id_of(state_t s) noexcept { return s >> queue_id_shift; }
+constexpr state_t with_queue_id(state_t s, std::uint64_t id) noexcept {
+  return (s & ~queue_id_mask) | (id << queue_id_shift);
+}
+
+}  // namespace wq::detail

@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: BSL-1.0
+// wq/flags.hpp: `queue_flags`, the kernel's WQ_* flags that mean something in user space, and
+// the `max_active` limits (rule 37).
+//
+//   unbound       WQ_UNBOUND: no concurrency management; items start as soon as a worker is
+//                 free, up to max_active at once (per-thread "CPU" affinity does not exist here).
+//                 Without it a queue runs at most as many items at once as its executor has
+//                 threads (the kernel's per-CPU concurrency level), still capped by max_active.
+//   highpri       WQ_HIGHPRI: the queue gets its own threads, separate from normal queues, so its
+//                 items never wait behind theirs (the kernel's separate high-priority pools).
+//   long_running  for items that may run long (system_long_wq): an owned pool gets more threads
+//                 than cores so that long items do not starve short ones.
+//   ordered       __WQ_ORDERED (alloc_ordered_workqueue): max_active is 1, items run one at a
+//                 time in queueing order (rule 39), on a strand.
+//
+// Thread safety: plain values.
+#pragma once
+
+#include <wq/config.hpp>
+
+namespace wq {
+
+/// Flags of a workqueue; combine with `|`.
+enum class queue_flags : unsigned {
+  none = 0,
+  unbound = 1u << 0,
+  highpri = 1u << 1,
+  long_running = 1u << 2,
+  ordered = 1u << 3,
+};
+
+constexpr queue_flags operator|(queue_flags a, queue_flags b) noexcept {
+  return static_cast<queue_flags>(static_cast<unsigned>(a) | static_cast<unsigned>(b));
+}
+constexpr queue_flags operator&(queue_flags a, queue_flags b) noexcept {
+  return static_cast<queue_flags>(static_cast<unsigned>(a) & static_cast<unsigned>(b));
+}
+/// Returns whether every flag of `which` is set in `set`.
+constexpr bool has_flag(queue_flags set, queue_flags which) noexcept {
+  return (set & which) == which;
+}
+
+/// max_active used when 0 is requested (the kernel's WQ_DFL_ACTIVE).
+inline constexpr int default_max_active = 1024;
+/// Largest accepted max_active (the kernel's WQ_MAX_ACTIVE); larger values are clamped with a
+/// warning, as are values below 1 other than 0.
+inline constexpr int max_max_active = 2048;
+
+/// Returns the max_active a queue actually uses for a requested value: 0 → 1024, otherwise
+/// clamped to [1, 2048] (rule 37).
+constexpr int clamp_max_active(int requested) noexcept {
+  if (requested == 0) return default_max_active;
+  if (requested < 1) return 1;
+  if (requested > max_max_active) return max_max_active;
+  return requested;
+}
+
+}  // namespace wq

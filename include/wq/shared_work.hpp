@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: BSL-1.0
+// wq/shared_work.hpp: `shared_work` and `shared_delayed_work`, work items for objects owned by
+// std::shared_ptr (Rust's `Arc<T>`).
+//
+// While such an item is pending the queue holds one std::shared_ptr reference to the object.
+// std::shared_ptr cannot be turned into a raw pointer and back (it has no into_raw), so these
+// items carry 16 bytes of storage where that reference lives while the item is pending. Use
+// them for shared_ptr-owned objects; plain `work`/`delayed_work` serve raw pointers,
+// std::unique_ptr and boost::intrusive_ptr, whose ownership fits in the object pointer itself.
+//
+// Thread safety and lifetime: as for `work` and `delayed_work`. The stored reference is written
+// by the thread that wins PENDING and moved out by the worker (or by a canceller) that clears it.
+#pragma once
+
+#include <wq/config.hpp>
+
+#include <memory>
+
+#include <wq/delayed_work.hpp>
+#include <wq/work.hpp>
+
+namespace wq {
+
+namespace detail {
+/// Storage for the one std::shared_ptr reference a pending item holds.
+class shared_ref_slot {
+ public:
+  template <class T>
+  void store(std::shared_ptr<T>&& p) noexcept {
+    static_assert(sizeof(std::shared_ptr<T>) <= sizeof(storage_) &&
+                  alignof(std::shared_ptr<T>) <= alignof(std::shared_ptr<void>));
+    // Safety: the slot is empty (the caller owns PENDING and the previous reference was moved
+    // out before PENDING was cleared), so constructing in place does not overwrite a live object.
+    ::new (static_cast<void*>(storage_)) std::shared_ptr<T>(std::move(p));
+  }
+  template <class T>
+  std::shared_ptr<T> take() noexcept {
+    // Safety: store<T>() constructed exactly this type here; launder because the storage is
+    // reused by successive pending instances.
+    auto* stored = std::launder(reinterpret_cast<std::shared_ptr<T>*>(storage_));
+    std::shared_ptr<T> out = std::move(*stored);
+    stored->~shared_ptr();
+    return out;
+  }
+
+ private:
+  alignas(std::shared_ptr<void>) unsigned char storage_[sizeof(std::shared_ptr<void>)];
+};
+}  // namespace detail
+
+/// A `work` for objects owned by std::shared_ptr: 48 bytes.
+class shared_work : public work {
+ public:
+  shared_work() noexcept = default;
+  shared_work(const shared_work&) = delete;
+  shared_work& operator=(const shared_work&) = delete;
+
+ private:
+  friend struct detail::work_access;
+  detail::shared_ref_slot ref_;
+};
+
+/// A `delayed_work` for objects owned by std::shared_ptr.
+class shared_delayed_work : public delayed_work {
+ public:
+  shared_delayed_work() = default;
+  shared_delayed_work(const shared_delayed_work&) = delete;
+  shared_delayed_work& operator=(const shared_delayed_work&) = delete;
+
+ private:
+  friend struct detail::work_access;
+  detail::shared_ref_slot ref_;
+};
+
+}  // namespace wq

@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: BSL-1.0
+// wq/work.hpp: `work`, a work item embedded in the object it acts on (the kernel's work_struct,
+// Rust's `Work<T, ID>`), plus `id<Member>`, the tag that names one work member of a class.
+//
+// A `work` is 32 bytes: a Boost.Intrusive list hook (the worklist link), one atomic state word
+// (pending, queued, disable count, last queue) and a pointer to a table of noexcept trampolines
+// that recover the outer object and hand the owning pointer back to its `run` function.
+//
+// Thread safety: `work` objects are operated on only through queue functions, which are safe to
+// call concurrently from any thread on the same item. `is_pending()` is an advisory, racy read.
+//
+// Lifetime: a `work` is pinned (neither copyable nor movable). It must not be destroyed while it
+// is pending or running; debug builds assert the former. The work function may destroy the object
+// that contains the item: after calling it the library never touches the item again (rule 4).
+#pragma once
+
+#include <wq/config.hpp>
+
+#include <atomic>
+#include <cstdint>
+
+#include <boost/intrusive/list_hook.hpp>
+
+#include <wq/detail/work_state.hpp>
+
+namespace wq {
+
+class work;
+
+/// Names one work member of a class in the signature of its run function.
+///
+/// A class with several work members declares one `run` per member:
+/// \code
+///   struct session {
+///     wq::work flush;
+///     wq::work close;
+///     static void run(std::shared_ptr<session> self, wq::id<&session::flush>) noexcept;
+///     static void run(std::shared_ptr<session> self, wq::id<&session::close>) noexcept;
+///   };
+/// \endcode
+/// The member pointer is the identity: no numeric IDs, no macros (Rust's `const ID: u64`).
+template <auto Member>
+struct id {
+  /// The member pointer this tag names.
+  static constexpr auto member = Member;
+};
+
+/// The type-erased behaviour of a work item: what a worker calls.
+///
+/// `run` recovers the outer object, rebuilds the owning pointer and calls the user's function.
+/// `drop` gives up a pending instance without running it (used when a pending instance is
+/// cancelled or its queue is destroyed): it reclaims the reference the queue holds, clears the
+/// item's PENDING bit, then releases the reference (in that order, so that releasing the last
+/// reference may destroy the item). Both must not throw. `name` is for diagnostics.
+struct work_ops {
+  void (*run)(work* item) noexcept;
+  void (*drop)(work* item) noexcept;
+  const char* name;
+};
+
+/// The C-style work function: receives the embedded item, recovers its container with
+/// `wq::container_of`, and must not throw.
+using work_func = void (*)(work* item) noexcept;
+
+namespace detail {
+/// Clears `item`'s PENDING bit (the whole of `drop` for C-style items, which own nothing).
+void clear_pending(work* item) noexcept;
+
+template <work_func F>
+struct fn_ops_holder {
+  static void drop(work* item) noexcept { clear_pending(item); }
+  static constexpr work_ops value{F, &drop, "work_func"};
+};
+struct work_access;
+}  // namespace detail
+
+/// The trampoline table for a C-style work function `F` (kernel `INIT_WORK(&w, F)`):
+/// `wq::work w{wq::fn_ops<&my_function>};`
+template <work_func F>
+inline constexpr const work_ops& fn_ops = detail::fn_ops_holder<F>::value;
+
+/// A work item embedded in the object it acts on.
+///
+/// Declare one member per kind of work; queue it with `workqueue::enqueue<&T::member>(pointer)`
+/// (typed, with ownership) or `queue_work(queue, item)` (C-style, for items constructed with a
+/// work function). Queueing an item that is already pending does nothing and returns false
+/// (rule 1); the pending bit belongs to the item, not to a queue.
+///
+/// Work functions are `noexcept` by contract: an exception escaping one calls std::terminate, as
+/// an exception escaping an `asio::thread_pool` handler does.
+///
+/// Thread safety: distinct objects: safe. Shared objects: safe through the queue functions.
+class work {
+ public:
+  /// Constructs an idle item whose behaviour is bound when it is first queued through the typed
+  /// API (`enqueue<&T::member>(pointer)`).
+  work() noexcept = default;
+
+  /// Constructs an idle item that runs `ops` (use `wq::fn_ops<&function>`).
+  explicit work(const work_ops& ops) noexcept : ops_(&ops) {}
+
+  work(const work&) = delete;
+  work& operator=(const work&) = delete;
+
+  /// Preconditions: the item is not pending (asserted in debug builds) and not running.
+  ~work() {
+    WQ_ASSERT(!is_pending(), "wq::work destroyed while pending; cancel it first");
+  }
+
+  /// Returns whether the item is pending (queued, armed, or being queued). Advisory: the answer
+  /// may be stale by the time it is used (kernel `work_pending()`, rule 5).
+  [[nodiscard]] bool is_pending() const noexcept {
+    // Safety: relaxed is enough for an advisory read; it orders nothing.
+    return (state_.load(std::memory_order_relaxed) & detail::st_pending) != 0;
+  }
+
+  /// Returns the item's disable count (rules 16, 33, 34). Advisory.
+  [[nodiscard]] unsigned disable_count() const noexcept {
+    return static_cast<unsigned>(
+        detail::disable_count(state_.load(std::memory_order_relaxed)));
+  }
+
+ private:
+  friend struct detail::work_access;
+
+  // The worklist link. Guarded by the mutex of the queue named in state_ while QUEUED or ARMED;
+  // owned by the thread holding PENDING while in transit.
+  boost::intrusive::list_member_hook<
+      boost::intrusive::link_mode<boost::intrusive::normal_link>>
+      hook_;
+  // See detail/work_state.hpp for the layout and the state machine.
+  std::atomic<detail::state_t> state_{0};
+  // Written by the thread that wins PENDING, before the item is linked; read by workers after
+  // they unlink it under the queue mutex, which publishes the write. Atomic so that a stale
+  // reader (an advisory diagnostic) is not a data race.
+  std::atomic<const work_ops*> ops_{nullptr};
+};
+
+/// Returns whether `item` is pending (kernel `work_pending()`). Advisory (rule 5).
+[[nodiscard]] inline bool work_pending(const work& item) noexcept { return item.is_pending(); }
+
+}  // namespace wq

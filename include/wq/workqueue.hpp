@@ -1,0 +1,209 @@
+// SPDX-License-Identifier: BSL-1.0
+// wq/workqueue.hpp: `workqueue`, a queue of embedded work items run on an Asio executor with the
+// Linux kernel's semantics (alloc_workqueue / queue_work / queue_delayed_work / drain /
+// destroy_workqueue), and the typed, ownership-carrying `enqueue` / `enqueue_delayed` of the
+// kernel's Rust bindings.
+//
+// A workqueue runs on any Asio executor you already have (io_context, thread_pool, strand,
+// any_io_executor) or owns an `asio::thread_pool`. Queueing links the item's embedded node on
+// the queue's worklist under a short lock and posts a worker handler only when fewer workers
+// than allowed are active; a worker drains items in batches and re-posts itself after a
+// fairness budget so other handlers on the executor are not starved. Queueing and running an
+// embedded item allocates nothing in steady state.
+//
+// Thread safety: distinct objects: safe. Shared objects: every member function may be called
+// concurrently from any thread, including from work items running on this or another queue,
+// except the destructor and destroy(), which must not race with other calls on this object.
+//
+// Memory ordering (rule 6): writes made before a queueing call that returns `queued` are visible
+// inside the work function when it runs. If the call returns `already_pending`, the pending
+// instance has not started yet and will see those writes too (rule 7).
+//
+// Lifetime: destroying a workqueue drains it (rule 50): armed delayed items targeting it are
+// cancelled (their references released) and reported, then every queued item and its chains
+// run to completion, then an owned pool is joined. Items that last ran on a destroyed queue may
+// be queued elsewhere afterwards.
+#pragma once
+
+#include <wq/config.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+#include <boost/asio/execution/executor.hpp>
+#include <boost/asio/execution_context.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <wq/container_of.hpp>
+#include <wq/delayed_work.hpp>
+#include <wq/detail/core.hpp>
+#include <wq/flags.hpp>
+#include <wq/jiffies.hpp>
+#include <wq/queue_status.hpp>
+#include <wq/work.hpp>
+#include <wq/work_pointer.hpp>
+
+namespace wq {
+
+/// A workqueue: runs work items with the kernel's queueing semantics on an Asio executor.
+///
+/// \code
+///   wq::workqueue q{"events"};                      // owns a thread pool
+///   auto r = q.enqueue<&my_struct::work>(std::make_unique<my_struct>(42));
+/// \endcode
+///
+/// Thread safety: see the file comment.
+class workqueue {
+ public:
+  /// Creates a queue that owns an `asio::thread_pool`.
+  ///
+  /// Effects: the pool has `threads` threads, or if 0: 1 for ordered queues, the hardware
+  /// concurrency otherwise (twice that, at least 4, with long_running). `max_active` 0 means
+  /// 1024; other values are clamped to [1, 2048] with a warning (rule 37); ordered forces 1.
+  /// Throws: std::bad_alloc, std::system_error if threads cannot be created.
+  explicit workqueue(std::string_view name, queue_flags flags = queue_flags::none,
+                     int max_active = 0, unsigned threads = 0);
+
+  /// Creates a queue whose workers are handlers posted to `ex` (any Asio executor). With
+  /// `queue_flags::ordered` the handlers go through a strand of `ex` (or `ex` itself if it is
+  /// already a strand, so work items serialise with that strand's other handlers).
+  ///
+  /// Preconditions: the executor's context outlives the queue and keeps running until the queue
+  /// is destroyed (destroying it waits for queued items to run).
+  template <class Executor>
+    requires boost::asio::execution::executor<Executor>
+  workqueue(const Executor& ex, std::string_view name, queue_flags flags = queue_flags::none,
+            int max_active = 0);
+
+  /// Creates a queue on `ctx.get_executor()` (an io_context, a user's thread_pool, ...).
+  template <class ExecutionContext>
+    requires std::is_convertible_v<ExecutionContext&, boost::asio::execution_context&>
+  workqueue(ExecutionContext& ctx, std::string_view name, queue_flags flags = queue_flags::none,
+            int max_active = 0)
+      : workqueue(ctx.get_executor(), name, flags, max_active) {}
+
+  workqueue(const workqueue&) = delete;
+  workqueue& operator=(const workqueue&) = delete;
+
+  /// Destroys the queue as destroy() does (if it was not destroyed already).
+  ~workqueue();
+
+  // ---- typed API (Rust `Queue::enqueue`) ----------------------------------------------------
+
+  /// Queues the item `Member` of `*pointer`, handing `pointer`'s ownership to the queue until
+  /// `T::run(pointer, wq::id<Member>{})` receives it back.
+  ///
+  /// Preconditions (compile-time): `Member` is `&C::m` for a `wq::work`-derived member `m` of a
+  /// non-virtual base `C` of the pointee type `T` (or of `T` itself), and `T` declares
+  /// `static void run(Pointer, wq::id<Member>) noexcept`.
+  /// Returns: `queued`, or the reason it was not queued with `pointer` handed back:
+  /// already_pending (rule 1; impossible for std::unique_ptr, asserted), disabled (rule 16),
+  /// rejected (queue draining or destroyed).
+  /// Note: on a `delayed_work` member this is a delay of zero (rule 19).
+  template <auto Member, class Pointer>
+  enqueue_result<Pointer> enqueue(Pointer pointer) noexcept;
+
+  /// Arms the delayed item `Member` of `*pointer` to be queued here after `delay` (jiffies or
+  /// any std::chrono duration; negative means 0, huge values saturate). A zero delay queues
+  /// immediately (rule 19). If the item is already pending (armed or queued), nothing changes
+  /// and its deadline is left alone (rule 18).
+  /// Returns: as enqueue().
+  template <auto Member, class Pointer, class Delay>
+    requires wq::delay<Delay>
+  enqueue_result<Pointer> enqueue_delayed(Pointer pointer, Delay delay) noexcept;
+
+  // ---- C-style API (kernel queue_work / queue_delayed_work) ---------------------------------
+
+  /// Queues `item`, which must have been constructed with a work function
+  /// (`wq::work w{wq::fn_ops<&f>}`) or already bound by the typed API. Returns the status;
+  /// `queue_work(q, item)` is the kernel-shaped bool wrapper.
+  queue_status queue(work& item) noexcept;
+
+  /// Arms `item` to be queued here after `delay` (see enqueue_delayed).
+  template <class Delay>
+    requires wq::delay<Delay>
+  queue_status queue_delayed(delayed_work& item, Delay delay) noexcept;
+
+  // ---- queue-wide operations ----------------------------------------------------------------
+
+  /// Waits until no item is queued, inactive or running on this queue (rule 49). While it
+  /// waits, only chained queueing (from items running on this queue) is accepted; other
+  /// attempts return `rejected`. Armed delayed items are not waited for; if their timer fires
+  /// during the drain they are queued once the drain ends.
+  /// Preconditions: not called from an item running on this queue (asserted; it would wait for
+  /// itself).
+  void drain();
+
+  /// Destroys the queue (rule 50): refuses new queueing from outside, cancels armed delayed
+  /// items that target it (releasing the references they hold and counting them in
+  /// cancelled_on_destroy()), drains it, then joins an owned pool. Idempotent.
+  /// Preconditions: not called from an item running on this queue (asserted).
+  void destroy();
+
+  /// Sets max_active (rule 38): same clamping as the constructor; raising it activates waiting
+  /// items at once. Refused with a warning on ordered queues. Returns the value in effect.
+  int set_max_active(int max_active) noexcept;
+
+  /// Returns the effective max_active.
+  [[nodiscard]] int max_active() const noexcept;
+  /// Returns the queue's name.
+  [[nodiscard]] const std::string& name() const noexcept { return name_; }
+  /// Returns the queue's flags.
+  [[nodiscard]] queue_flags flags() const noexcept { return flags_; }
+  /// Returns whether this queue runs one item at a time in queueing order.
+  [[nodiscard]] bool ordered() const noexcept { return has_flag(flags_, queue_flags::ordered); }
+  /// Returns the number of armed delayed items destroy() had to cancel.
+  [[nodiscard]] std::uint64_t cancelled_on_destroy() const noexcept { return cancelled_on_destroy_; }
+
+ private:
+  void init(std::unique_ptr<detail::executor_box> box, int max_workers);
+  static unsigned default_threads(queue_flags flags) noexcept;
+
+  std::string name_;
+  queue_flags flags_;
+  int requested_max_active_;
+  std::unique_ptr<boost::asio::thread_pool> pool_;  // owned pool, if any
+  detail::queue_core* core_ = nullptr;              // type-stable, see detail/core.hpp
+  std::uint64_t id_ = 0;                            // core_'s id while this queue lives
+  std::uint64_t cancelled_on_destroy_ = 0;
+  bool destroyed_ = false;
+};
+
+/// Returns a new queue owning a thread pool (kernel `alloc_workqueue`); see workqueue's
+/// constructor for flags and max_active.
+[[nodiscard]] inline std::unique_ptr<workqueue> alloc_workqueue(
+    std::string_view name, queue_flags flags = queue_flags::none, int max_active = 0) {
+  return std::make_unique<workqueue>(name, flags, max_active);
+}
+
+/// Queues `item` on `queue` (kernel `queue_work()`): true if queued, false if it was already
+/// pending, disabled, unbound or refused by the queue. See workqueue::queue().
+inline bool queue_work(workqueue& queue, work& item) noexcept {
+  return queue.queue(item) == queue_status::queued;
+}
+
+/// Arms `item` to be queued on `queue` after `delay` (kernel `queue_delayed_work()`): true if
+/// armed or queued, false if it was already pending (its timer is left alone, rule 18).
+template <class Delay>
+  requires wq::delay<Delay>
+bool queue_delayed_work(workqueue& queue, delayed_work& item, Delay delay) noexcept {
+  return queue.queue_delayed(item, delay) == queue_status::queued;
+}
+
+/// Returns the item the calling thread is running as a work function, or nullptr outside work
+/// functions (kernel `current_work()`).
+[[nodiscard]] work* current_work() noexcept;
+
+/// The handler called for every warning (clamped parameters, misuse reports). The default
+/// prints "wq: <message>" to stderr. Returns the previous handler. Thread-safe.
+using warning_handler = void (*)(const char* message) noexcept;
+warning_handler set_warning_handler(warning_handler handler) noexcept;
+
+}  // namespace wq
+
+#include <wq/impl/workqueue.hpp>

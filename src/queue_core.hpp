@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: BSL-1.0
+// src/queue_core.hpp: the queue engine's state (private to the library).
+//
+// One queue_core per live workqueue. Cores are allocated in chunks by the registry and never
+// freed; a destroyed queue's core is retired (its generation bumped) and recycled once no
+// worker handler posted for it remains. Everything below is guarded by `mu` unless it says
+// otherwise.
+#pragma once
+
+#include <wq/detail/core.hpp>
+
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <boost/intrusive/list.hpp>
+
+namespace wq::detail {
+
+using work_list = boost::intrusive::list<
+    work, boost::intrusive::member_hook<work, work_access::hook_type, work_access::hook_member>,
+    boost::intrusive::constant_time_size<true>>;
+
+/// One worker: a handler posted to the executor, running items one after another.
+struct worker_slot {
+  work* current = nullptr;                 // item being run, for non-reentrancy (rules 9-11)
+  const work_ops* current_ops = nullptr;   // its ops: identity is (address, function)
+  work_list scheduled;                     // items handed to this worker by collision (rule 10)
+  bool active = false;                     // a handler for this slot is posted or running
+};
+
+struct queue_core {
+  std::mutex mu;
+  std::condition_variable idle_cv;  // drainers wait here for nr_in_flight == 0
+
+  std::uint32_t index = 0;  // slot in the registry; immutable
+  std::uint32_t gen = 0;    // generation; the id is (gen << 20) | index
+  bool live = false;        // between create_core and retire
+  bool dying = false;       // destroy in progress: only chained queueing accepted
+  int draining = 0;         // number of drain() calls in progress
+  int drain_waiters = 0;    // threads waiting on idle_cv
+
+  std::string name;
+  queue_flags flags = queue_flags::none;
+  int max_active = 1;
+  int nr_active = 0;       // items on worklist, scheduled lists or running
+  int max_workers = 1;
+  int nr_workers = 0;      // active slots
+  std::vector<worker_slot> slots;
+  std::uint64_t nr_in_flight = 0;  // queued + inactive + running (what drain waits for)
+  int outstanding_handlers = 0;    // worker handlers alive (posted, running, or not yet freed)
+
+  work_list worklist;   // active items waiting for a worker, FIFO
+  work_list inactive;   // items beyond max_active, FIFO (rule 37)
+  work_list armed;      // delayed items whose timer targets this queue
+  work_list deferred;   // delayed items that fired during a drain
+
+  std::unique_ptr<executor_box> executor;
+
+  [[nodiscard]] std::uint64_t id() const noexcept {
+    return (std::uint64_t{gen} << core_index_bits) | index;
+  }
+};
+
+/// Returns the core with slot index taken from `id`, or nullptr if no such slot exists. The
+/// caller must lock it and compare its id() with `id` before trusting it.
+queue_core* lookup_core(std::uint64_t id) noexcept;
+
+/// Marks a live core retired (generation bumped) and recycles it when no handler refers to it.
+/// Requires mu held through `lk`.
+void retire_core(queue_core* core, std::unique_lock<std::mutex>& lk) noexcept;
+
+/// Links a claimed item on core's worklist or inactive list and returns a slot to post a worker
+/// for, or -1. Requires mu held. Sets QUEUED and the queue id in the state word.
+int insert_locked(queue_core* core, work& w) noexcept;
+
+/// Posts a worker handler for `slot` (after mu was released).
+void post_worker(queue_core* core, std::uint32_t gen, int slot) noexcept;
+
+/// The running thread's worker context, if it is running a work item.
+struct worker_context {
+  queue_core* core = nullptr;
+  work* current = nullptr;
+};
+worker_context& this_worker() noexcept;
+
+}  // namespace wq::detail

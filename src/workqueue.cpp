@@ -1,0 +1,510 @@
+// SPDX-License-Identifier: BSL-1.0
+// The queue engine: the core registry, queueing, workers, drain and destroy.
+//
+// Locking: each queue_core has one mutex guarding its lists and counters. The registry mutex is
+// taken alone or inside a core mutex (retire), never the other way round. Worker handlers are
+// posted while holding the core mutex, so the executor they are posted to cannot be torn down
+// by a concurrent destroy between the decision and the post; Asio never runs a posted handler
+// inline, so this cannot recurse.
+#include <wq/workqueue.hpp>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/require.hpp>
+
+#include "queue_core.hpp"
+
+namespace wq {
+namespace detail {
+
+// ---- diagnostics ---------------------------------------------------------------------------
+
+namespace {
+void default_warning_handler(const char* message) noexcept {
+  std::fprintf(stderr, "wq: %s\n", message);
+}
+std::atomic<warning_handler> g_warning_handler{&default_warning_handler};
+}  // namespace
+
+void assertion_failed(const char* expr, const char* msg, const char* file, int line) noexcept {
+  std::fprintf(stderr, "wq: assertion failed: %s: %s (%s:%d)\n", expr, msg, file, line);
+  std::abort();
+}
+
+void warn(const char* fmt, ...) noexcept {
+  char buf[512];
+  va_list args;
+  va_start(args, fmt);
+  std::vsnprintf(buf, sizeof buf, fmt, args);
+  va_end(args);
+  // Safety (acquire): pairs with the release in set_warning_handler so a handler installed by
+  // another thread is seen fully constructed (it is a plain function, but say why anyway).
+  g_warning_handler.load(std::memory_order_acquire)(buf);
+}
+
+// ---- the core registry ---------------------------------------------------------------------
+
+namespace {
+
+constexpr std::uint32_t chunk_size = 1024;
+constexpr std::uint32_t max_chunks = (core_index_mask + 1) / chunk_size;
+
+// Immortal: cores must stay addressable for stale handlers and item states at any time,
+// including during static destruction.
+struct registry {
+  std::mutex mu;
+  std::array<std::atomic<queue_core*>, max_chunks> chunks{};
+  std::uint32_t next_index = 1;          // guarded by mu; index 0 means "no queue"
+  std::vector<queue_core*> free_cores;   // guarded by mu: retired, no handler left
+};
+
+registry& reg() {
+  static registry* r = new registry;  // Safety: intentionally leaked (see above).
+  return *r;
+}
+
+void recycle(queue_core* core) {
+  auto& r = reg();
+  std::lock_guard lk(r.mu);
+  r.free_cores.push_back(core);
+}
+
+}  // namespace
+
+queue_core* lookup_core(std::uint64_t id) noexcept {
+  const auto index = static_cast<std::uint32_t>(id & core_index_mask);
+  if (index == 0) return nullptr;
+  // Safety (acquire): pairs with the release that published the chunk after constructing it.
+  queue_core* chunk = reg().chunks[index / chunk_size].load(std::memory_order_acquire);
+  return chunk == nullptr ? nullptr : &chunk[index % chunk_size];
+}
+
+std::pair<queue_core*, std::uint64_t> create_core(core_config cfg,
+                                                  std::unique_ptr<executor_box> ex) {
+  queue_core* core = nullptr;
+  {
+    auto& r = reg();
+    std::lock_guard lk(r.mu);
+    if (!r.free_cores.empty()) {
+      core = r.free_cores.back();
+      r.free_cores.pop_back();
+    } else {
+      if (r.next_index > core_index_mask) throw std::length_error("wq: too many live queues");
+      const std::uint32_t index = r.next_index++;
+      auto& slot = r.chunks[index / chunk_size];
+      queue_core* chunk = slot.load(std::memory_order_relaxed);
+      if (chunk == nullptr) {
+        chunk = new queue_core[chunk_size];  // Safety: never freed (see registry).
+        for (std::uint32_t i = 0; i < chunk_size; ++i)
+          chunk[i].index = (index / chunk_size) * chunk_size + i;
+        slot.store(chunk, std::memory_order_release);
+      }
+      core = &chunk[index % chunk_size];
+    }
+  }
+  std::lock_guard lk(core->mu);
+  core->gen = (core->gen + 1) & core_gen_mask;
+  if (core->gen == 0) core->gen = 1;
+  core->live = true;
+  core->dying = false;
+  core->draining = 0;
+  core->name = std::move(cfg.name);
+  core->flags = cfg.flags;
+  core->max_active = cfg.max_active;
+  core->nr_active = 0;
+  core->max_workers = cfg.max_workers;
+  core->nr_workers = 0;
+  core->slots = std::vector<worker_slot>(static_cast<std::size_t>(cfg.max_workers));
+  core->nr_in_flight = 0;
+  core->executor = std::move(ex);
+  return {core, core->id()};
+}
+
+void retire_core(queue_core* core, std::unique_lock<std::mutex>& lk) noexcept {
+  (void)lk;
+  core->live = false;
+  // A new generation makes every id naming this queue stale at once.
+  core->gen = (core->gen + 1) & core_gen_mask;
+  core->executor.reset();
+  if (core->outstanding_handlers == 0) recycle(core);
+}
+
+// ---- queueing ------------------------------------------------------------------------------
+
+namespace {
+
+void activate_inactive(queue_core* core) noexcept {
+  while (!core->inactive.empty() && core->nr_active < core->max_active) {
+    work& w = core->inactive.front();
+    core->inactive.pop_front();
+    core->worklist.push_back(w);
+    ++core->nr_active;
+  }
+}
+
+int claim_worker_slot(queue_core* core) noexcept {
+  if (core->nr_workers >= core->max_workers || core->worklist.empty()) return -1;
+  for (std::size_t i = 0; i < core->slots.size(); ++i) {
+    if (!core->slots[i].active) {
+      core->slots[i].active = true;
+      ++core->nr_workers;
+      ++core->outstanding_handlers;
+      return static_cast<int>(i);
+    }
+  }
+  return -1;
+}
+
+void handler_gone_locked(queue_core* core) noexcept {
+  if (--core->outstanding_handlers == 0 && !core->live) recycle(core);
+}
+
+// Posts a handler for a claimed slot. Requires mu held (see the file comment).
+void post_locked(queue_core* core, int slot) noexcept {
+  try {
+    core->executor->post(core->executor->storage,
+                         worker_handler(core, core->gen, static_cast<std::uint32_t>(slot)));
+  } catch (...) {
+    // Out of memory for the handler: undo the claim. The items stay queued and the next
+    // queueing call (or a finishing worker) tries again.
+    core->slots[static_cast<std::size_t>(slot)].active = false;
+    --core->nr_workers;
+    --core->outstanding_handlers;
+    warn("could not post a worker for queue '%s' (out of memory)", core->name.c_str());
+  }
+}
+
+void set_queued(work& w, std::uint64_t id) noexcept {
+  auto& st = work_access::state(w);
+  state_t s = st.load(std::memory_order_relaxed);
+  // Safety (release): publishes the queue id for lock-free readers that validate it under the
+  // queue mutex; the mutex itself publishes everything else.
+  while (!st.compare_exchange_weak(s, with_queue_id(s, id) | st_queued,
+                                   std::memory_order_release, std::memory_order_relaxed)) {
+  }
+}
+
+}  // namespace
+
+int insert_locked(queue_core* core, work& w) noexcept {
+  if (core->nr_active < core->max_active && core->inactive.empty()) {
+    core->worklist.push_back(w);
+    ++core->nr_active;
+  } else {
+    core->inactive.push_back(w);  // rule 37: FIFO behind already-inactive items
+  }
+  ++core->nr_in_flight;
+  set_queued(w, core->id());
+  return claim_worker_slot(core);
+}
+
+void post_worker(queue_core* core, std::uint32_t, int slot) noexcept {
+  if (slot >= 0) post_locked(core, slot);
+}
+
+worker_context& this_worker() noexcept {
+  thread_local worker_context ctx;
+  return ctx;
+}
+
+queue_status link_claimed(queue_core* core, std::uint64_t id, work& w) noexcept {
+  std::unique_lock lk(core->mu);
+  if (core->id() != id || !core->live) return queue_status::rejected;
+  if ((core->dying || core->draining > 0) && this_worker().core != core) {
+    return queue_status::rejected;  // rule 17, reported instead of silently dropped
+  }
+  post_worker(core, core->gen, insert_locked(core, w));
+  return queue_status::queued;
+}
+
+// ---- workers -------------------------------------------------------------------------------
+
+namespace {
+
+constexpr int worker_budget = 64;
+
+worker_slot* find_running(queue_core* core, const work* w, const work_ops* ops,
+                          const worker_slot* self) noexcept {
+  for (auto& s : core->slots) {
+    if (&s != self && s.active && s.current == w && s.current_ops == ops) return &s;
+  }
+  return nullptr;
+}
+
+// Pops the next item this worker may run, handing items that are already running on another
+// worker of this queue to that worker (non-reentrancy, rules 9-11).
+work* pop_next(queue_core* core, worker_slot& me) noexcept {
+  if (!me.scheduled.empty()) {
+    work& w = me.scheduled.front();
+    me.scheduled.pop_front();
+    return &w;
+  }
+  while (!core->worklist.empty()) {
+    work& w = core->worklist.front();
+    core->worklist.pop_front();
+    const work_ops* ops = work_access::ops(w).load(std::memory_order_relaxed);
+    if (worker_slot* owner = find_running(core, &w, ops, &me)) {
+      owner->scheduled.push_back(w);
+      continue;
+    }
+    return &w;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+void worker_handler_dropped(queue_core* core) noexcept {
+  std::lock_guard lk(core->mu);
+  handler_gone_locked(core);
+}
+
+void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcept {
+  std::unique_lock lk(core->mu);
+  if (core->gen != gen || !core->live) {  // the queue was destroyed: nothing to do here
+    handler_gone_locked(core);
+    return;
+  }
+  worker_slot& me = core->slots[slot];
+  worker_context& ctx = this_worker();
+  const worker_context saved = ctx;  // a worker may run inside another queue's work function
+  ctx.core = core;
+  for (int budget = worker_budget;; --budget) {
+    if (budget == 0 && (!me.scheduled.empty() || !core->worklist.empty())) {
+      // Fairness: let other handlers on this executor run, then continue in a new handler.
+      // The slot stays active and the outstanding-handler count passes to the new handler.
+      --core->outstanding_handlers;
+      ++core->outstanding_handlers;
+      try {
+        core->executor->post(core->executor->storage, worker_handler(core, gen, slot));
+        ctx = saved;
+        return;
+      } catch (...) {
+        budget = worker_budget;  // could not yield: keep going here
+      }
+    }
+    work* w = pop_next(core, me);
+    if (w == nullptr) {
+      me.active = false;
+      --core->nr_workers;
+      handler_gone_locked(core);
+      ctx = saved;
+      return;
+    }
+    const work_ops* ops = work_access::ops(*w).load(std::memory_order_relaxed);
+    me.current = w;
+    me.current_ops = ops;
+    // Rule 2: PENDING is cleared before the function starts, so a queue call made while it
+    // runs succeeds. Safety (acq_rel): acquire pairs with the release RMWs of queueing calls
+    // that found the item pending, so their earlier writes are visible to this run (rule 7);
+    // release pairs with the next claimer's acquire.
+    work_access::state(*w).fetch_and(~(st_pending | st_queued), std::memory_order_acq_rel);
+    ctx.current = w;
+    lk.unlock();
+    // Safety: the mutex is dropped while user code runs. `w` may be freed by the function
+    // (rule 4); only its address is kept (in me.current, cleared below) as an identity key.
+    ops->run(w);
+    lk.lock();
+    ctx.current = nullptr;
+    me.current = nullptr;
+    me.current_ops = nullptr;
+    --core->nr_active;
+    --core->nr_in_flight;
+    activate_inactive(core);
+    if (core->nr_in_flight == 0 && core->drain_waiters > 0) core->idle_cv.notify_all();
+  }
+}
+
+}  // namespace detail
+
+// ---- workqueue -----------------------------------------------------------------------------
+
+unsigned workqueue::default_threads(queue_flags flags) noexcept {
+  const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
+  if (has_flag(flags, queue_flags::ordered)) return 1;
+  if (has_flag(flags, queue_flags::long_running)) return std::max(4u, 2 * hw);
+  return hw;
+}
+
+workqueue::workqueue(std::string_view name, queue_flags flags, int max_active, unsigned threads)
+    : name_(name), flags_(flags), requested_max_active_(max_active) {
+  if (threads == 0) threads = default_threads(flags);
+  pool_ = std::make_unique<boost::asio::thread_pool>(threads);
+  // The pool executor carries wq's handler allocator, so posting workers allocates nothing
+  // in steady state even from threads outside the pool.
+  auto ex = boost::asio::require(pool_->get_executor(),
+                                 boost::asio::execution::allocator(detail::handler_allocator<void>{}));
+  auto box = std::make_unique<detail::executor_box>();
+  if (ordered()) {
+    box->emplace(boost::asio::make_strand(ex));
+  } else {
+    box->emplace(ex);
+  }
+  try {
+    init(std::move(box), static_cast<int>(threads));
+  } catch (...) {
+    pool_->join();
+    throw;
+  }
+}
+
+void workqueue::init(std::unique_ptr<detail::executor_box> box, int concurrency) {
+  int ma = clamp_max_active(requested_max_active_);
+  if (ordered()) {
+    if (requested_max_active_ != 0 && requested_max_active_ != 1)
+      detail::warn("ordered queue '%s': max_active %d ignored, ordered queues use 1",
+                   name_.c_str(), requested_max_active_);
+    ma = 1;
+  } else if (requested_max_active_ != 0 && ma != requested_max_active_) {
+    detail::warn("queue '%s': max_active %d out of range [1, %d], using %d", name_.c_str(),
+                 requested_max_active_, max_max_active, ma);
+  }
+  detail::core_config cfg;
+  cfg.name = name_;
+  cfg.flags = flags_;
+  cfg.max_active = ma;
+  cfg.max_workers = ordered() ? 1 : std::max(1, std::min(ma, concurrency));
+  auto [core, id] = detail::create_core(std::move(cfg), std::move(box));
+  core_ = core;
+  id_ = id;
+}
+
+workqueue::~workqueue() { destroy(); }
+
+queue_status workqueue::queue(work& item) noexcept {
+  if (detail::work_access::ops(item).load(std::memory_order_relaxed) == nullptr) {
+    detail::warn("queue_work on an item with no work function (queue '%s')", name_.c_str());
+    return queue_status::unbound;
+  }
+  switch (detail::claim_pending(item)) {
+    case detail::claim_result::already_pending: return queue_status::already_pending;
+    case detail::claim_result::disabled: return queue_status::disabled;
+    case detail::claim_result::claimed: break;
+  }
+  const queue_status st =
+      destroyed_ ? queue_status::rejected : detail::link_claimed(core_, id_, item);
+  if (st != queue_status::queued) detail::unclaim_pending(item);
+  return st;
+}
+
+int workqueue::max_active() const noexcept {
+  std::lock_guard lk(core_->mu);
+  return core_->id() == id_ ? core_->max_active : 0;
+}
+
+int workqueue::set_max_active(int max_active) noexcept {
+  std::unique_lock lk(core_->mu);
+  if (core_->id() != id_) return 0;
+  if (ordered()) {
+    detail::warn("set_max_active refused on ordered queue '%s' (rule 38)", name_.c_str());
+    return core_->max_active;
+  }
+  const int ma = clamp_max_active(max_active);
+  if (ma != max_active)
+    detail::warn("queue '%s': max_active %d out of range [1, %d], using %d", name_.c_str(),
+                 max_active, max_max_active, ma);
+  core_->max_active = ma;
+  core_->max_workers = std::max(1, std::min(ma, static_cast<int>(core_->slots.size())));
+  detail::activate_inactive(core_);
+  while (true) {
+    const int slot = detail::claim_worker_slot(core_);
+    if (slot < 0) break;
+    detail::post_worker(core_, core_->gen, slot);
+  }
+  return ma;
+}
+
+void workqueue::drain() {
+  detail::queue_core* core = core_;
+  if (detail::this_worker().core == core) {
+    WQ_ASSERT(false, "wq: drain() called from an item running on the same queue");
+    detail::warn("drain of queue '%s' from one of its own items refused (it would wait for "
+                 "itself)", name_.c_str());
+    return;
+  }
+  std::unique_lock lk(core->mu);
+  if (core->id() != id_) return;
+  ++core->draining;
+  ++core->drain_waiters;
+  core->idle_cv.wait(lk, [core] { return core->nr_in_flight == 0; });
+  --core->drain_waiters;
+  if (--core->draining == 0 && !core->dying) {
+    // Delayed items whose timer fired during the drain take their turn now.
+    while (!core->deferred.empty()) {
+      work& w = core->deferred.front();
+      core->deferred.pop_front();
+      detail::post_worker(core, core->gen, detail::insert_locked(core, w));
+    }
+  }
+}
+
+void workqueue::destroy() {
+  if (destroyed_) return;
+  detail::queue_core* core = core_;
+  if (detail::this_worker().core == core) {
+    WQ_ASSERT(false, "wq: destroy() called from an item running on the same queue");
+    detail::warn("destroy of queue '%s' from one of its own items refused (it would wait "
+                 "for itself)", name_.c_str());
+    return;
+  }
+  destroyed_ = true;
+  std::vector<work*> dropped;
+  {
+    std::unique_lock lk(core->mu);
+    core->dying = true;
+    // Armed delayed items targeting this queue would fire into a dead queue: cancel them now
+    // and release the references they hold (rule 50b made safe).
+    while (!core->armed.empty()) {
+      work& w = core->armed.front();
+      core->armed.pop_front();
+      auto& st = detail::work_access::state(w);
+      const detail::state_t old = st.fetch_and(~detail::st_armed, std::memory_order_acq_rel);
+      if ((old & detail::st_in_flight) != 0) {
+        // Safety: timer calls are serialised by the target queue's mutex, held here.
+        detail::work_access::timer(static_cast<delayed_work&>(w)).cancel();
+      }
+      dropped.push_back(&w);
+    }
+    // Items that fired during an earlier drain run as part of this one.
+    while (!core->deferred.empty()) {
+      work& w = core->deferred.front();
+      core->deferred.pop_front();
+      detail::post_worker(core, core->gen, detail::insert_locked(core, w));
+    }
+  }
+  for (work* w : dropped) {
+    ++cancelled_on_destroy_;
+    // drop() reclaims the queue's reference, clears PENDING, then releases it.
+    detail::work_access::ops(*w).load(std::memory_order_relaxed)->drop(w);
+  }
+  if (!dropped.empty())
+    detail::warn("queue '%s' destroyed with %zu armed delayed item(s): cancelled",
+                 name_.c_str(), dropped.size());
+  {
+    std::unique_lock lk(core->mu);
+    ++core->drain_waiters;
+    core->idle_cv.wait(lk, [core] { return core->nr_in_flight == 0; });
+    --core->drain_waiters;
+  }
+  if (pool_) pool_->join();
+  {
+    std::unique_lock lk(core->mu);
+    detail::retire_core(core, lk);
+  }
+  pool_.reset();
+}
+
+work* current_work() noexcept { return detail::this_worker().current; }
+
+warning_handler set_warning_handler(warning_handler handler) noexcept {
+  return detail::g_warning_handler.exchange(handler, std::memory_order_acq_rel);
+}
+
+}  // namespace wq
