@@ -64,6 +64,8 @@ void clear_pending(work* item) noexcept {
   work_access::state(*item).fetch_and(~st_pending, std::memory_order_release);
 }
 
+void begin_run(work* item) noexcept { begin_run_inline(*item); }
+
 queue_status arm_claimed(queue_core* core, std::uint64_t id, delayed_work& dw,
                          std::chrono::nanoseconds delay) noexcept {
   const auto now = std::chrono::steady_clock::now();

@@ -301,11 +301,8 @@ void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcep
     const work_ops* ops = work_access::ops(*w).load(std::memory_order_relaxed);
     me.current = w;
     me.current_ops = ops;
-    // Rule 2: PENDING is cleared before the function starts, so a queue call made while it
-    // runs succeeds. Safety (acq_rel): acquire pairs with the release RMWs of queueing calls
-    // that found the item pending, so their earlier writes are visible to this run (rule 7);
-    // release pairs with the next claimer's acquire.
-    work_access::state(*w).fetch_and(~(st_pending | st_queued), std::memory_order_acq_rel);
+    // Rule 2: the trampoline clears PENDING right before calling the function (after taking
+    // the queue's reference out of the item), so a queue call made while it runs succeeds.
     ctx.current = w;
     lk.unlock();
     // Safety: the mutex is dropped while user code runs. `w` may be freed by the function
@@ -424,7 +421,6 @@ int workqueue::set_max_active(int max_active) noexcept {
 void workqueue::drain() {
   detail::queue_core* core = core_;
   if (detail::this_worker().core == core) {
-    WQ_ASSERT(false, "wq: drain() called from an item running on the same queue");
     detail::warn("drain of queue '%s' from one of its own items refused (it would wait for "
                  "itself)", name_.c_str());
     return;
@@ -449,7 +445,6 @@ void workqueue::destroy() {
   if (destroyed_) return;
   detail::queue_core* core = core_;
   if (detail::this_worker().core == core) {
-    WQ_ASSERT(false, "wq: destroy() called from an item running on the same queue");
     detail::warn("destroy of queue '%s' from one of its own items refused (it would wait "
                  "for itself)", name_.c_str());
     return;

@@ -47,7 +47,9 @@ struct id {
 
 /// The type-erased behaviour of a work item: what a worker calls.
 ///
-/// `run` recovers the outer object, rebuilds the owning pointer and calls the user's function.
+/// `run` recovers the outer object, takes back the reference the queue held, then marks the
+/// instance as started (clears PENDING, rule 2: after the reference is out of the item, so a
+/// concurrent queueing call may store a new one) and calls the user's function.
 /// `drop` gives up a pending instance without running it (used when a pending instance is
 /// cancelled or its queue is destroyed): it reclaims the reference the queue holds, clears the
 /// item's PENDING bit, then releases the reference (in that order, so that releasing the last
@@ -65,11 +67,17 @@ using work_func = void (*)(work* item) noexcept;
 namespace detail {
 /// Clears `item`'s PENDING bit (the whole of `drop` for C-style items, which own nothing).
 void clear_pending(work* item) noexcept;
+/// Marks a dequeued item as started: clears PENDING and QUEUED (rule 2).
+void begin_run(work* item) noexcept;
 
 template <work_func F>
 struct fn_ops_holder {
+  static void run(work* item) noexcept {
+    begin_run(item);
+    F(item);
+  }
   static void drop(work* item) noexcept { clear_pending(item); }
-  static constexpr work_ops value{F, &drop, "work_func"};
+  static constexpr work_ops value{&run, &drop, "work_func"};
 };
 struct work_access;
 }  // namespace detail

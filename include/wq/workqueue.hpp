@@ -135,14 +135,15 @@ class workqueue {
   /// waits, only chained queueing (from items running on this queue) is accepted; other
   /// attempts return `rejected`. Armed delayed items are not waited for; if their timer fires
   /// during the drain they are queued once the drain ends.
-  /// Preconditions: not called from an item running on this queue (asserted; it would wait for
-  /// itself).
+  /// Misuse: called from an item running on this queue it would wait for itself (the kernel's
+  /// lockdep report); wq refuses, reports it through the warning handler and returns at once.
   void drain();
 
   /// Destroys the queue (rule 50): refuses new queueing from outside, cancels armed delayed
   /// items that target it (releasing the references they hold and counting them in
   /// cancelled_on_destroy()), drains it, then joins an owned pool. Idempotent.
-  /// Preconditions: not called from an item running on this queue (asserted).
+  /// Misuse: called from an item running on this queue it would wait for itself; wq refuses,
+  /// reports it through the warning handler and returns without destroying.
   void destroy();
 
   /// Sets max_active (rule 38): same clamping as the constructor; raising it activates waiting

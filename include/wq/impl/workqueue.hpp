@@ -68,7 +68,9 @@ struct typed_ops {
   static void run(work* w) noexcept {
     field_type& f = field_of(w);
     element* obj = object_of(f);
-    element::run(traits::reclaim(obj, f), id<Member>{});
+    Pointer self = traits::reclaim(obj, f);
+    begin_run_inline(*w);  // only now may a new instance be queued (and store its reference)
+    element::run(std::move(self), id<Member>{});
   }
   static void drop(work* w) noexcept {
     field_type& f = field_of(w);

@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: BSL-1.0
+// Shared helpers for wq's tests: a latch with a timeout (a deadlock fails instead of hanging),
+// counting owned objects, and a warning catcher.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <boost/smart_ptr/intrusive_ref_counter.hpp>
+
+#include <wq/workqueue.hpp>
+
+namespace wq_test {
+
+/// A countdown latch whose wait gives up after a timeout and says so.
+class latch {
+ public:
+  explicit latch(std::ptrdiff_t count) : count_(count) {}
+  void count_down(std::ptrdiff_t n = 1) {
+    std::lock_guard lk(mu_);
+    count_ -= n;
+    if (count_ <= 0) cv_.notify_all();
+  }
+  /// Returns true if the count reached zero within `timeout`.
+  [[nodiscard]] bool wait_for(std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+    std::unique_lock lk(mu_);
+    return cv_.wait_for(lk, timeout, [this] { return count_ <= 0; });
+  }
+  [[nodiscard]] std::ptrdiff_t remaining() {
+    std::lock_guard lk(mu_);
+    return count_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::ptrdiff_t count_;
+};
+
+/// Live-object counter for ownership tests: every constructed object must be destroyed once.
+struct lifetime_counter {
+  std::atomic<int> constructed{0};
+  std::atomic<int> destroyed{0};
+  [[nodiscard]] int alive() const { return constructed.load() - destroyed.load(); }
+};
+
+/// Collects warnings emitted through wq::set_warning_handler while it lives.
+class warning_catcher {
+ public:
+  warning_catcher() : previous_(wq::set_warning_handler(&record)) {
+    std::lock_guard lk(mu());
+    store().clear();
+  }
+  ~warning_catcher() { wq::set_warning_handler(previous_); }
+  warning_catcher(const warning_catcher&) = delete;
+  warning_catcher& operator=(const warning_catcher&) = delete;
+
+  [[nodiscard]] std::vector<std::string> messages() const {
+    std::lock_guard lk(mu());
+    return store();
+  }
+  [[nodiscard]] bool contains(const std::string& needle) const {
+    std::lock_guard lk(mu());
+    for (const auto& m : store())
+      if (m.find(needle) != std::string::npos) return true;
+    return false;
+  }
+
+ private:
+  static std::mutex& mu() {
+    static std::mutex m;
+    return m;
+  }
+  static std::vector<std::string>& store() {
+    static std::vector<std::string> v;
+    return v;
+  }
+  static void record(const char* message) noexcept {
+    std::lock_guard lk(mu());
+    store().emplace_back(message);
+  }
+  wq::warning_handler previous_;
+};
+
+}  // namespace wq_test
