@@ -1,0 +1,105 @@
+# SPDX-License-Identifier: BSL-1.0
+# Driver for the install smoke test (see install_smoke.cmake), run with cmake -P:
+#   -DWQ_SMOKE_SETTINGS=<settings.cmake written at configure time> -DWQ_SMOKE_CONFIG=<config>
+# (a) cmake --install <build> --prefix <build>/install-smoke/prefix
+# (b) configure test/install against that prefix with the parent's compiler, build type and flags
+# (c) build it, (d) run wq_consumer: it must exit 0 and print "wq consumer ok".
+cmake_minimum_required(VERSION 3.25)
+
+if(NOT WQ_SMOKE_SETTINGS OR NOT EXISTS "${WQ_SMOKE_SETTINGS}")
+  message(FATAL_ERROR "run_smoke.cmake: pass -DWQ_SMOKE_SETTINGS=<settings file>")
+endif()
+include("${WQ_SMOKE_SETTINGS}")
+
+set(prefix "${WQ_SMOKE_WORK_DIR}/prefix")
+set(consumer_build "${WQ_SMOKE_WORK_DIR}/consumer-build")
+
+# Runs a command, echoing it first; fails the test with the command's output on error.
+function(smoke_run what)
+  list(JOIN ARGN " " printable)
+  message(STATUS "install smoke: ${what}: ${printable}")
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "install smoke: ${what} failed (${rc}):\n${out}")
+  endif()
+  set(smoke_output "${out}" PARENT_SCOPE)
+endfunction()
+
+set(config_args "")
+if(WQ_SMOKE_CONFIG)
+  set(config_args --config "${WQ_SMOKE_CONFIG}")
+endif()
+
+# Start from scratch so stale files from an earlier run cannot hide a missing install rule.
+file(REMOVE_RECURSE "${prefix}" "${consumer_build}")
+
+# (a) install
+smoke_run("install" "${CMAKE_COMMAND}" --install "${WQ_SMOKE_BUILD_DIR}" --prefix "${prefix}"
+          ${config_args})
+
+# (b) configure the consumer. The parent's settings go through an initial-cache file (-C), so
+# lists and flags with spaces or quotes arrive intact.
+set(initial_cache "")
+function(smoke_cache var value)
+  set(initial_cache "${initial_cache}set(${var} [==[${value}]==] CACHE STRING \"\")\n"
+      PARENT_SCOPE)
+endfunction()
+if(NOT WQ_SMOKE_IS_MULTI_CONFIG)
+  smoke_cache(CMAKE_BUILD_TYPE "${WQ_SMOKE_CONFIG}")
+endif()
+# The installed prefix first, then whatever the parent searched (e.g. for Boost).
+set(prefix_path "${prefix}" ${WQ_SMOKE_CMAKE_PREFIX_PATH})
+smoke_cache(CMAKE_PREFIX_PATH "${prefix_path}")
+foreach(var IN ITEMS CMAKE_MAKE_PROGRAM CMAKE_CXX_COMPILER CMAKE_CXX_COMPILER_LAUNCHER
+                     CMAKE_CXX_FLAGS CMAKE_EXE_LINKER_FLAGS CMAKE_SHARED_LINKER_FLAGS
+                     CMAKE_MODULE_LINKER_FLAGS CMAKE_FIND_ROOT_PATH CMAKE_TOOLCHAIN_FILE
+                     Boost_DIR)
+  if(NOT WQ_SMOKE_${var} STREQUAL "")
+    smoke_cache(${var} "${WQ_SMOKE_${var}}")
+  endif()
+endforeach()
+file(WRITE "${WQ_SMOKE_WORK_DIR}/consumer-cache.cmake" "${initial_cache}")
+message(STATUS "install smoke: consumer initial cache:\n${initial_cache}")
+
+set(configure_args -S "${WQ_SMOKE_CONSUMER_SOURCE_DIR}" -B "${consumer_build}"
+                   -G "${WQ_SMOKE_CMAKE_GENERATOR}" -C "${WQ_SMOKE_WORK_DIR}/consumer-cache.cmake")
+if(NOT WQ_SMOKE_CMAKE_GENERATOR_PLATFORM STREQUAL "")
+  list(APPEND configure_args -A "${WQ_SMOKE_CMAKE_GENERATOR_PLATFORM}")
+endif()
+if(NOT WQ_SMOKE_CMAKE_GENERATOR_TOOLSET STREQUAL "")
+  list(APPEND configure_args -T "${WQ_SMOKE_CMAKE_GENERATOR_TOOLSET}")
+endif()
+smoke_run("configure consumer" "${CMAKE_COMMAND}" ${configure_args})
+
+# The consumer must have found the package we just installed, not some other copy of wq.
+file(STRINGS "${consumer_build}/CMakeCache.txt" wq_dir_line REGEX "^wq_DIR:")
+string(REGEX REPLACE "^wq_DIR:[A-Z]+=" "" wq_dir "${wq_dir_line}")
+file(REAL_PATH "${wq_dir}" wq_dir)
+file(REAL_PATH "${prefix}" real_prefix)
+string(FIND "${wq_dir}/" "${real_prefix}/" pos)
+if(NOT pos EQUAL 0)
+  message(FATAL_ERROR "install smoke: the consumer found wq in '${wq_dir}', "
+                      "not in the install prefix '${real_prefix}'")
+endif()
+
+# (c) build
+smoke_run("build consumer" "${CMAKE_COMMAND}" --build "${consumer_build}" ${config_args})
+
+# (d) run
+set(exe "")
+foreach(candidate IN ITEMS "${consumer_build}/wq_consumer"
+                           "${consumer_build}/${WQ_SMOKE_CONFIG}/wq_consumer")
+  if(EXISTS "${candidate}" AND NOT IS_DIRECTORY "${candidate}")
+    set(exe "${candidate}")
+    break()
+  endif()
+endforeach()
+if(exe STREQUAL "")
+  message(FATAL_ERROR "install smoke: wq_consumer not found in ${consumer_build}")
+endif()
+smoke_run("run consumer" "${exe}")
+message(STATUS "install smoke: consumer output:\n${smoke_output}")
+if(NOT smoke_output MATCHES "wq consumer ok")
+  message(FATAL_ERROR "install smoke: consumer output lacks 'wq consumer ok'")
+endif()
+message(STATUS "install smoke: passed")

@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: BSL-1.0
+// Zero allocation in steady state (issue 2, item 10): queueing and running embedded items, and
+// arming, firing and running delayed items, allocate nothing once warmed up. This executable
+// replaces the global operator new to count every allocation made by any thread.
+#include <wq/workqueue.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <cstdlib>
+#include <latch>
+#include <new>
+#include <vector>
+
+#include <wq/ordered_workqueue.hpp>
+
+namespace {
+std::atomic<long> g_allocations{0};
+std::atomic<bool> g_counting{false};
+}  // namespace
+
+std::atomic<std::size_t> g_sizes[64];  // sizes of the first counted allocations, for diagnosis
+
+void* operator new(std::size_t n) {
+  if (g_counting.load(std::memory_order_relaxed)) {
+    const long i = g_allocations.fetch_add(1);
+    if (i < 64) g_sizes[i] = n;
+  }
+  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+  throw std::bad_alloc();
+}
+void* operator new(std::size_t n, std::align_val_t a) {
+  if (g_counting.load(std::memory_order_relaxed)) g_allocations.fetch_add(1);
+  const auto al = static_cast<std::size_t>(a);
+  if (void* p = std::aligned_alloc(al, (n + al - 1) / al * al)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+
+namespace {
+
+struct item {
+  wq::work w;
+  wq::delayed_work d;
+  std::latch* done = nullptr;
+  static void run(item* self, wq::id<&item::w>) noexcept { self->done->count_down(); }
+  static void run(item* self, wq::id<&item::d>) noexcept { self->done->count_down(); }
+};
+
+// Queues every item once through `queue_fn` and waits for all runs.
+template <class QueueFn>
+void round(std::vector<item>& items, QueueFn&& queue_fn) {
+  std::latch done(static_cast<std::ptrdiff_t>(items.size()));
+  for (auto& it : items) it.done = &done;
+  for (auto& it : items) REQUIRE(queue_fn(it));
+  done.wait();
+}
+
+// Steady state: the handler pool has grown to the peak number of handlers in flight, which
+// takes a few rounds because blocks migrate between threads' caches.
+template <class QueueFn>
+long allocations_in_steady_state(std::vector<item>& items, QueueFn&& queue_fn) {
+  for (int warm = 0; warm < 10; ++warm) round(items, queue_fn);
+  g_allocations = 0;
+  g_counting = true;
+  for (int r = 0; r < 5; ++r) round(items, queue_fn);
+  g_counting = false;
+  return g_allocations.load();
+}
+
+}  // namespace
+
+TEST_CASE("zero allocation: queue and run embedded items on an owned pool", "[alloc]") {
+  wq::workqueue q{"alloc_pool"};
+  std::vector<item> items(20000);
+  const long n = allocations_in_steady_state(
+      items, [&](item& it) { return q.enqueue<&item::w>(&it).queued(); });
+  INFO("allocations during 100000 queue+run: " << n);
+  REQUIRE(n == 0);
+}
+
+TEST_CASE("zero allocation: ordered queue (strand) on an owned thread", "[alloc][ordered]") {
+  wq::ordered_workqueue q{"alloc_ordered"};
+  std::vector<item> items(20000);
+  const long n = allocations_in_steady_state(
+      items, [&](item& it) { return q.enqueue<&item::w>(&it).queued(); });
+  INFO("allocations during 100000 queue+run: " << n);
+  REQUIRE(n == 0);
+}
+
+TEST_CASE("zero allocation: arm, fire and run delayed items", "[alloc][delayed]") {
+  wq::workqueue q{"alloc_delayed"};
+  std::vector<item> items(2000);
+  const long n = allocations_in_steady_state(items, [&](item& it) {
+    return q.enqueue_delayed<&item::d>(&it, std::chrono::microseconds(200)).queued();
+  });
+  INFO("allocations during 10000 arm+fire+run: " << n);
+  INFO("size of the first allocation: " << g_sizes[0].load());
+  REQUIRE(n == 0);
+}
+
+TEST_CASE("zero allocation: the counter sees allocations (the test can fail)", "[alloc]") {
+  g_allocations = 0;
+  g_counting = true;
+  auto* p = new int(7);
+  g_counting = false;
+  delete p;
+  REQUIRE(g_allocations.load() == 1);
+}
