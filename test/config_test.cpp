@@ -18,7 +18,7 @@ TEST_CASE("config: the default tick rate is 1000 Hz unless overridden", "[config
 
 TEST_CASE("config: WQ_ASSERT evaluates its condition only where assertions are on", "[config]") {
   int evaluated = 0;
-  auto touch = [&] {
+  [[maybe_unused]] auto touch = [&] {
     ++evaluated;
     return true;
   };

@@ -14,6 +14,12 @@
 
 #include <wq/ordered_workqueue.hpp>
 
+// The replacements below pair operator new with malloc and operator delete with free, which
+// GCC cannot see through.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
 namespace {
 std::atomic<long> g_allocations{0};
 std::atomic<bool> g_counting{false};
