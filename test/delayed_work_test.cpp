@@ -1,0 +1,619 @@
+// SPDX-License-Identifier: BSL-1.0
+// Tests for wq/delayed_work.hpp: size and pinning, delays that are never early (rule 53), the
+// pending rules for delayed queueing (rule 18), zero delays (rule 19), the target queue
+// recorded at queue time (rule 54), chrono and jiffies delays, periodic self-re-arming, C-style
+// delayed items, and armed items cancelled by a queue's destroy().
+//
+// Timing tolerance: a delayed item must never run before its delay (no tolerance below); the
+// upper bound is generous (delay + 2 s, or a 4 s latch timeout) because sanitizer builds on a
+// loaded 2-core machine can be slow. No test sleeps: results are handed over through latches.
+#include <wq/delayed_work.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <thread>
+#include <type_traits>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/smart_ptr/intrusive_ptr.hpp>
+#include <boost/smart_ptr/intrusive_ref_counter.hpp>
+
+#include <wq/container_of.hpp>
+#include <wq/jiffies.hpp>
+#include <wq/shared_work.hpp>
+#include <wq/workqueue.hpp>
+
+#include "support/items.hpp"
+#include "support/test_support.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using namespace wq::literals;
+using clock_type = std::chrono::steady_clock;
+using wq_test::latch;
+
+constexpr auto upper_slack = std::chrono::seconds(2);
+
+/// A delayed item queued through a raw pointer that records when, where and under which
+/// deadline it ran. The fields are written by run and read by the test after the latch.
+struct timed_item {
+  wq::delayed_work d;
+  latch* done = nullptr;
+  clock_type::time_point ran_at{};
+  clock_type::time_point deadline_in_run{};
+  std::thread::id ran_on{};
+  int runs = 0;
+
+  static void run(timed_item* self, wq::id<&timed_item::d>) noexcept {
+    self->ran_at = clock_type::now();
+    self->deadline_in_run = self->d.deadline();
+    self->ran_on = std::this_thread::get_id();
+    ++self->runs;
+    if (self->done != nullptr) self->done->count_down();
+  }
+};
+
+// ---- size and pinning ------------------------------------------------------------------------
+
+static_assert(!std::is_copy_constructible_v<wq::delayed_work>);
+static_assert(!std::is_move_constructible_v<wq::delayed_work>);
+static_assert(!std::is_copy_assignable_v<wq::delayed_work>);
+static_assert(!std::is_move_assignable_v<wq::delayed_work>);
+static_assert(std::is_base_of_v<wq::work, wq::delayed_work>);
+static_assert(sizeof(wq::delayed_work) <= 160, "wq::delayed_work must stay within 160 bytes");
+
+TEST_CASE("delayed_work: is at most 160 bytes, pinned, and idle when constructed",
+          "[delayed_work][size]") {
+  WARN("sizeof(wq::delayed_work) = " << sizeof(wq::delayed_work)
+                                     << ", alignof = " << alignof(wq::delayed_work));
+  REQUIRE(sizeof(wq::delayed_work) <= 160);
+
+  wq::delayed_work d;
+  CHECK_FALSE(d.is_pending());
+  CHECK_FALSE(wq::delayed_work_pending(d));
+  CHECK(d.deadline() == clock_type::time_point{});
+}
+
+// ---- rule 53: never early --------------------------------------------------------------------
+
+// Arms `item` on `q` with `delay`, waits for it, and checks it ran no earlier than `expected`
+// after the call (and no earlier than the deadline it was armed for), within upper_slack.
+template <class Delay>
+void check_not_early(wq::workqueue& q, Delay delay, std::chrono::nanoseconds expected) {
+  latch done{1};
+  timed_item item;
+  item.done = &done;
+  const auto t0 = clock_type::now();
+  REQUIRE(q.enqueue_delayed<&timed_item::d>(&item, delay).queued());
+  CHECK(wq::delayed_work_pending(item.d));
+  const auto armed_deadline = item.d.deadline();
+  CHECK(armed_deadline >= t0 + expected);
+  REQUIRE(done.wait_for(std::chrono::duration_cast<std::chrono::milliseconds>(expected) +
+                        upper_slack));
+  q.drain();
+  const auto waited = item.ran_at - t0;
+  INFO("expected at least " << expected.count() << " ns, waited "
+                            << std::chrono::duration_cast<std::chrono::nanoseconds>(waited).count()
+                            << " ns");
+  CHECK(waited >= expected);
+  CHECK(item.ran_at >= armed_deadline);
+  CHECK(item.deadline_in_run == armed_deadline);
+  CHECK(waited <= expected + upper_slack);
+  CHECK(item.runs == 1);
+  CHECK_FALSE(item.d.is_pending());
+}
+
+TEST_CASE("delayed_work: never runs before its delay has passed (rule 53)",
+          "[delayed_work][rule53][timing]") {
+  wq::workqueue q{"rule53"};
+  SECTION("jiffies") { check_not_early(q, 20_jiffies, (20_jiffies).to_duration()); }
+  SECTION("one jiffy") { check_not_early(q, 1_jiffies, (1_jiffies).to_duration()); }
+  SECTION("milliseconds") { check_not_early(q, 25ms, 25ms); }
+  SECTION("microseconds") { check_not_early(q, 3500us, 3500us); }
+  SECTION("nanoseconds") { check_not_early(q, 2'000'001ns, 2'000'001ns); }
+  SECTION("seconds") { check_not_early(q, std::chrono::seconds(1), 1s); }
+  SECTION("floating-point milliseconds") {
+    check_not_early(q, std::chrono::duration<double, std::milli>(12.5), 12'500'000ns);
+  }
+}
+
+// ---- rule 18: already pending leaves the timer alone -----------------------------------------
+
+TEST_CASE("delayed_work: queueing an armed item returns already_pending and leaves its "
+          "deadline alone (rule 18)",
+          "[delayed_work][rule18]") {
+  latch done{1};
+  timed_item item;
+  item.done = &done;
+  wq::workqueue q{"rule18"};
+
+  const auto t0 = clock_type::now();
+  REQUIRE(q.enqueue_delayed<&timed_item::d>(&item, 150ms).queued());
+  const auto armed = item.d.deadline();
+
+  // Neither advanced (shorter or zero delay, plain enqueue) ...
+  auto sooner = q.enqueue_delayed<&timed_item::d>(&item, 1ms);
+  CHECK(sooner.status == wq::queue_status::already_pending);
+  CHECK(sooner.pointer == &item);
+  CHECK(q.enqueue_delayed<&timed_item::d>(&item, 0_jiffies).status ==
+        wq::queue_status::already_pending);
+  CHECK(q.enqueue<&timed_item::d>(&item).status == wq::queue_status::already_pending);
+  // ... nor postponed.
+  CHECK(q.enqueue_delayed<&timed_item::d>(&item, 30s).status ==
+        wq::queue_status::already_pending);
+  CHECK_FALSE(wq::queue_delayed_work(q, item.d, 10_jiffies));
+  CHECK(item.d.deadline() == armed);
+
+  // Runs once, not before the original deadline and long before the postponed one would be.
+  REQUIRE(done.wait_for(4s));
+  q.drain();
+  CHECK(item.runs == 1);
+  CHECK(item.ran_at >= armed);
+  CHECK(item.ran_at - t0 >= 150ms);
+  CHECK(item.d.deadline() == armed);
+}
+
+TEST_CASE("delayed_work: an item already on a queue is pending for delayed queueing too "
+          "(rule 18)",
+          "[delayed_work][rule18]") {
+  SECTION("queued with a zero delay") {
+    boost::asio::io_context io;  // not run yet: the item stays queued
+    timed_item item;
+    wq::workqueue q{io.get_executor(), "rule18-queued"};
+    wq_test::drive_on_exit drive{io};
+
+    REQUIRE(q.enqueue<&timed_item::d>(&item).queued());
+    CHECK(q.enqueue_delayed<&timed_item::d>(&item, 50ms).status ==
+          wq::queue_status::already_pending);
+    CHECK_FALSE(wq::queue_delayed_work(q, item.d, 5_jiffies));
+    CHECK(item.d.deadline() == clock_type::time_point{});  // never armed
+    wq_test::poll(io);
+    CHECK(item.runs == 1);
+    CHECK_FALSE(item.d.is_pending());
+  }
+
+  SECTION("fired, waiting behind a busy worker") {
+    // A one-thread pool whose only worker is held by a blocker: the delayed item fires and
+    // waits on the worklist. To know that its timer has fired without sleeping, a probe item
+    // is armed right after it with a longer delay on another queue: wq's timer thread handles
+    // expiries in deadline order, so once the probe has run the item has fired. (Every
+    // assertion below holds whether or not it has: armed and queued are both pending.)
+    struct blocker {
+      wq::work w;
+      latch* started = nullptr;
+      latch* release = nullptr;
+      bool released = false;
+      static void run(blocker* self, wq::id<&blocker::w>) noexcept {
+        self->started->count_down();
+        self->released = self->release->wait_for(std::chrono::seconds(8));
+      }
+    };
+    latch started{1};
+    latch release{1};
+    latch done{1};
+    latch probe_done{1};
+    blocker b;
+    b.started = &started;
+    b.release = &release;
+    timed_item item;
+    item.done = &done;
+    timed_item probe;
+    probe.done = &probe_done;
+    wq::workqueue probe_q{"rule18-probe"};
+    wq::workqueue q{"rule18-fired", wq::queue_flags::none, 1, 1};
+
+    REQUIRE(q.enqueue<&blocker::w>(&b).queued());
+    REQUIRE(started.wait_for());
+    REQUIRE(q.enqueue_delayed<&timed_item::d>(&item, 1ms).queued());
+    const auto armed = item.d.deadline();
+    REQUIRE(probe_q.enqueue_delayed<&timed_item::d>(&probe, 20ms).queued());
+    REQUIRE(probe_done.wait_for(4s));
+    CHECK(probe.d.deadline() > armed);
+
+    CHECK(item.d.is_pending());
+    CHECK(item.runs == 0);
+    CHECK(q.enqueue_delayed<&timed_item::d>(&item, 30s).status ==
+          wq::queue_status::already_pending);
+    CHECK(q.enqueue<&timed_item::d>(&item).status == wq::queue_status::already_pending);
+    CHECK_FALSE(wq::queue_delayed_work(q, item.d, 5_jiffies));
+    CHECK(item.d.deadline() == armed);
+    release.count_down();
+    REQUIRE(done.wait_for(4s));  // not postponed by the 30 s attempt
+    q.drain();
+    probe_q.drain();
+    CHECK(b.released);
+    CHECK(item.runs == 1);
+    CHECK(item.ran_at >= armed);
+  }
+}
+
+/// A C-style delayed item: its function steps from the work to the delayed_work, then to
+/// the object.
+struct c_delayed_item {
+  explicit c_delayed_item(int v) : value(v) {}
+  int value;
+  int seen = 0;
+  int runs = 0;
+  latch* done = nullptr;
+  wq::delayed_work d{wq::fn_ops<&c_delayed_item::fn>};
+  static void fn(wq::work* w) noexcept {
+    // The item is the `work` base of the delayed_work member (kernel to_delayed_work).
+    auto* self = wq::container_of<&c_delayed_item::d>(static_cast<wq::delayed_work*>(w));
+    self->seen = self->value;
+    ++self->runs;
+    if (self->done != nullptr) self->done->count_down();
+  }
+};
+
+// ---- rule 19: zero delay ---------------------------------------------------------------------
+
+TEST_CASE("delayed_work: a zero delay queues at once without arming the timer (rule 19)",
+          "[delayed_work][rule19]") {
+  // The queue's io_context is polled right after the call: an item that went through a timer
+  // (even a zero one) would still be on wq's timer thread and would not be found. The deadline
+  // stays at its initial value because the timer is never touched.
+  boost::asio::io_context io;
+  timed_item item;
+  wq::workqueue q{io.get_executor(), "rule19"};
+  wq_test::drive_on_exit drive{io};
+
+  auto immediately = [&](auto queue_it) {
+    const int before = item.runs;
+    REQUIRE(queue_it());
+    CHECK(item.d.is_pending());
+    CHECK(wq_test::poll(io) >= 1);
+    CHECK(item.runs == before + 1);
+    CHECK_FALSE(item.d.is_pending());
+    CHECK(item.d.deadline() == clock_type::time_point{});
+  };
+
+  SECTION("0 jiffies") {
+    immediately([&] { return q.enqueue_delayed<&timed_item::d>(&item, 0_jiffies).queued(); });
+  }
+  SECTION("0 ms") {
+    immediately([&] { return q.enqueue_delayed<&timed_item::d>(&item, 0ms).queued(); });
+  }
+  SECTION("negative durations mean zero") {
+    immediately([&] { return q.enqueue_delayed<&timed_item::d>(&item, -5ms).queued(); });
+    immediately([&] { return q.enqueue_delayed<&timed_item::d>(&item, -1h).queued(); });
+  }
+  SECTION("NaN means zero") {
+    immediately([&] {
+      const std::chrono::duration<double> nan{std::numeric_limits<double>::quiet_NaN()};
+      return q.enqueue_delayed<&timed_item::d>(&item, nan).queued();
+    });
+  }
+  SECTION("plain enqueue of a delayed member") {
+    immediately([&] { return q.enqueue<&timed_item::d>(&item).queued(); });
+  }
+  SECTION("C-style queue_delayed_work with 0") {
+    c_delayed_item c{5};
+    REQUIRE(wq::queue_delayed_work(q, c.d, 0_jiffies));
+    CHECK(wq_test::poll(io) >= 1);
+    CHECK(c.runs == 1);
+    CHECK(c.seen == 5);
+    CHECK(c.d.deadline() == clock_type::time_point{});
+  }
+}
+
+// ---- rule 54: the target queue is recorded when armed ----------------------------------------
+
+TEST_CASE("delayed_work: an armed item fires on the queue it was armed for (rule 54)",
+          "[delayed_work][rule54]") {
+  wq_test::io_thread thread_a;
+  wq_test::io_thread thread_b;
+  timed_item item;
+  wq::workqueue qa{thread_a.context().get_executor(), "rule54-a"};
+  wq::workqueue qb{thread_b.context().get_executor(), "rule54-b"};
+
+  {
+    latch done{1};
+    item.done = &done;
+    REQUIRE(qa.enqueue_delayed<&timed_item::d>(&item, 30ms).queued());
+    // While armed for A, B cannot take it, with or without a delay.
+    CHECK(qb.enqueue_delayed<&timed_item::d>(&item, 1ms).status ==
+          wq::queue_status::already_pending);
+    CHECK(qb.enqueue<&timed_item::d>(&item).status == wq::queue_status::already_pending);
+    REQUIRE(done.wait_for(4s));
+    qa.drain();
+    CHECK(item.ran_on == thread_a.id());
+    CHECK(item.runs == 1);
+  }
+  {
+    // Once idle, it may be armed for another queue.
+    latch done{1};
+    item.done = &done;
+    REQUIRE(qb.enqueue_delayed<&timed_item::d>(&item, 5ms).queued());
+    REQUIRE(done.wait_for(4s));
+    qb.drain();
+    CHECK(item.ran_on == thread_b.id());
+    CHECK(item.runs == 2);
+  }
+}
+
+// ---- periodic self-re-arming -----------------------------------------------------------------
+
+struct periodic_item {
+  static constexpr int periods = 6;
+  static constexpr auto period = 5ms;
+  wq::delayed_work d;
+  wq::workqueue* q = nullptr;
+  latch* done = nullptr;
+  clock_type::time_point started[periods] = {};
+  bool at_or_after_deadline[periods] = {};
+  bool pending_inside[periods] = {};
+  wq::queue_status rearm[periods] = {};
+  int runs = 0;
+
+  static void run(periodic_item* self, wq::id<&periodic_item::d>) noexcept {
+    const int n = self->runs++;
+    self->started[n] = clock_type::now();
+    self->at_or_after_deadline[n] = self->started[n] >= self->d.deadline();
+    self->pending_inside[n] = self->d.is_pending();
+    if (n + 1 < periods) {
+      self->rearm[n] = self->q->enqueue_delayed<&periodic_item::d>(self, period).status;
+    } else {
+      self->rearm[n] = wq::queue_status::queued;
+      self->done->count_down();
+    }
+  }
+};
+
+TEST_CASE("delayed_work: an item may re-arm itself from its own function (periodic work)",
+          "[delayed_work][rule2][rule53]") {
+  latch done{1};
+  periodic_item item;
+  wq::workqueue q{"periodic"};
+  item.q = &q;
+  item.done = &done;
+
+  const auto t0 = clock_type::now();
+  REQUIRE(q.enqueue_delayed<&periodic_item::d>(&item, periodic_item::period).queued());
+  REQUIRE(done.wait_for(5s));
+  q.drain();
+
+  REQUIRE(item.runs == periodic_item::periods);
+  CHECK(item.started[0] - t0 >= periodic_item::period);
+  for (int i = 0; i < periodic_item::periods; ++i) {
+    INFO("period " << i);
+    CHECK(item.at_or_after_deadline[i]);
+    CHECK_FALSE(item.pending_inside[i]);
+    CHECK(item.rearm[i] == wq::queue_status::queued);
+    // Re-armed from inside run i, so run i+1 starts at least one period after run i started.
+    if (i > 0) CHECK(item.started[i] - item.started[i - 1] >= periodic_item::period);
+  }
+  CHECK_FALSE(item.d.is_pending());
+}
+
+// ---- rule 4 for delayed items ----------------------------------------------------------------
+
+struct self_freeing_delayed : wq_test::counted {
+  explicit self_freeing_delayed(wq_test::lifetime_counter& c) : counted(c) {}
+  wq::delayed_work d;
+  latch* started = nullptr;
+  static void run(std::unique_ptr<self_freeing_delayed> self,
+                  wq::id<&self_freeing_delayed::d>) noexcept {
+    self->started->count_down();
+    // `self` is destroyed on return: the item frees itself right after its timer fired.
+  }
+};
+
+TEST_CASE("delayed_work: a fired item may free itself from its function (rule 4)",
+          "[delayed_work][rule4]") {
+  constexpr int n = 60;
+  wq_test::lifetime_counter counter;
+  latch started{n};
+  {
+    wq::workqueue q{"delayed-self-free"};
+    for (int i = 0; i < n; ++i) {
+      auto p = std::make_unique<self_freeing_delayed>(counter);
+      p->started = &started;
+      REQUIRE(q.enqueue_delayed<&self_freeing_delayed::d>(std::move(p),
+                                                          std::chrono::milliseconds(1 + i % 4))
+                  .queued());
+    }
+    REQUIRE(started.wait_for(5s));
+    q.drain();  // every item has started, so every one is accounted for by the drain
+    CHECK(counter.alive() == 0);
+    CHECK(q.cancelled_on_destroy() == 0);
+  }
+  CHECK(counter.constructed.load() == n);
+  CHECK(counter.destroyed.load() == n);
+}
+
+// ---- C-style delayed items -------------------------------------------------------------------
+
+TEST_CASE("delayed_work: C-style queue_delayed_work returns the kernel's bool (rule 18)",
+          "[delayed_work][rule18][c_style]") {
+  latch done{1};
+  c_delayed_item item{99};
+  item.done = &done;
+  wq::workqueue q{"c-delayed"};
+
+  const auto t0 = clock_type::now();
+  REQUIRE(wq::queue_delayed_work(q, item.d, 10_jiffies));
+  CHECK(wq::delayed_work_pending(item.d));
+  CHECK_FALSE(wq::queue_delayed_work(q, item.d, 10_jiffies));
+  CHECK(q.queue_delayed(item.d, 1ms) == wq::queue_status::already_pending);
+  CHECK_FALSE(wq::queue_work(q, item.d));
+  REQUIRE(done.wait_for(4s));
+  q.drain();
+  CHECK(clock_type::now() - t0 >= (10_jiffies).to_duration());
+  CHECK(item.seen == 99);
+}
+
+TEST_CASE("delayed_work: delayed queueing of an item with no work function returns unbound "
+          "and warns",
+          "[delayed_work][unbound]") {
+  wq_test::warning_catcher warnings;
+  wq::workqueue q{"delayed-unbound"};
+  wq::delayed_work d;
+  CHECK(q.queue_delayed(d, 10ms) == wq::queue_status::unbound);
+  CHECK_FALSE(wq::queue_delayed_work(q, d, 0_jiffies));
+  CHECK_FALSE(d.is_pending());
+  CHECK(warnings.contains("no work function"));
+}
+
+// ---- destroy() cancels armed items -----------------------------------------------------------
+
+TEST_CASE("delayed_work: an item cancelled by destroy() may be destroyed at once (rule 50)",
+          "[delayed_work][rule50][destroy]") {
+  // The item's timer still has an Asio wait outstanding (cancelled, not yet completed) when it
+  // is destroyed; AddressSanitizer reports any later touch of its memory.
+  wq_test::warning_catcher warnings;
+  SECTION("typed, raw pointer") {
+    auto item = std::make_unique<timed_item>();
+    wq::workqueue q{"destroy-raw"};
+    REQUIRE(q.enqueue_delayed<&timed_item::d>(item.get(), 10s).queued());
+    q.destroy();
+    CHECK(q.cancelled_on_destroy() == 1);
+    CHECK_FALSE(item->d.is_pending());
+    CHECK(item->runs == 0);
+    item.reset();
+    CHECK(warnings.contains("armed delayed item"));
+  }
+  SECTION("C-style") {
+    auto item = std::make_unique<c_delayed_item>(1);
+    wq::workqueue q{"destroy-c"};
+    REQUIRE(wq::queue_delayed_work(q, item->d, 10'000_jiffies));
+    q.destroy();
+    CHECK(q.cancelled_on_destroy() == 1);
+    CHECK_FALSE(item->d.is_pending());
+    CHECK(item->seen == 0);
+    item.reset();
+  }
+  SECTION("huge delays saturate, and are cancelled like any other") {
+    auto a = std::make_unique<timed_item>();
+    auto b = std::make_unique<timed_item>();
+    wq::workqueue q{"destroy-huge"};
+    const auto t0 = clock_type::now();
+    REQUIRE(q.enqueue_delayed<&timed_item::d>(a.get(), wq::jiffies::max()).queued());
+    REQUIRE(q.enqueue_delayed<&timed_item::d>(b.get(), std::chrono::hours::max()).queued());
+    CHECK(a->d.deadline() > t0 + std::chrono::hours(24 * 365 * 50));
+    CHECK(b->d.deadline() > t0 + std::chrono::hours(24 * 365 * 50));
+    q.destroy();
+    CHECK(q.cancelled_on_destroy() == 2);
+    a.reset();
+    b.reset();
+  }
+  SECTION("re-armed on another queue right after the cancellation") {
+    // The cancelled wait may still be outstanding when the item is armed again; it must fire
+    // for the new queue at the new deadline.
+    latch done{1};
+    timed_item item;
+    item.done = &done;
+    wq::workqueue q2{"destroy-rearm-2"};
+    {
+      wq::workqueue q1{"destroy-rearm-1"};
+      REQUIRE(q1.enqueue_delayed<&timed_item::d>(&item, 10s).queued());
+      q1.destroy();
+      CHECK(q1.cancelled_on_destroy() == 1);
+    }
+    const auto t0 = clock_type::now();
+    REQUIRE(q2.enqueue_delayed<&timed_item::d>(&item, 20ms).queued());
+    REQUIRE(done.wait_for(4s));
+    q2.drain();
+    CHECK(item.runs == 1);
+    CHECK(item.ran_at - t0 >= 20ms);
+  }
+}
+
+struct owned_delayed : wq_test::counted {
+  explicit owned_delayed(wq_test::lifetime_counter& c) : counted(c) {}
+  wq::delayed_work d;
+  std::atomic<int>* runs = nullptr;
+  static void run(std::unique_ptr<owned_delayed> self, wq::id<&owned_delayed::d>) noexcept {
+    self->runs->fetch_add(1);
+  }
+};
+
+struct shared_delayed : wq_test::counted {
+  explicit shared_delayed(wq_test::lifetime_counter& c) : counted(c) {}
+  wq::shared_delayed_work d;
+  std::atomic<int>* runs = nullptr;
+  static void run(std::shared_ptr<shared_delayed> self, wq::id<&shared_delayed::d>) noexcept {
+    self->runs->fetch_add(1);
+  }
+};
+
+struct intrusive_delayed
+    : wq_test::counted,
+      boost::intrusive_ref_counter<intrusive_delayed, boost::thread_safe_counter> {
+  explicit intrusive_delayed(wq_test::lifetime_counter& c) : counted(c) {}
+  wq::delayed_work d;
+  std::atomic<int>* runs = nullptr;
+  static void run(boost::intrusive_ptr<intrusive_delayed> self,
+                  wq::id<&intrusive_delayed::d>) noexcept {
+    self->runs->fetch_add(1);
+  }
+};
+
+TEST_CASE("delayed_work: destroy() cancels armed items, counts them, and releases each "
+          "owned reference exactly once (rule 50)",
+          "[delayed_work][rule50][destroy][ownership]") {
+  constexpr int armed_each = 4;
+  constexpr int immediate = 3;
+  wq_test::lifetime_counter unique_counter;
+  wq_test::lifetime_counter shared_counter;
+  wq_test::lifetime_counter intrusive_counter;
+  std::atomic<int> runs{0};
+  std::vector<std::shared_ptr<shared_delayed>> shared_items;
+  std::vector<boost::intrusive_ptr<intrusive_delayed>> intrusive_items;
+  wq_test::warning_catcher warnings;
+  {
+    wq::workqueue q{"destroy-owned"};
+    for (int i = 0; i < armed_each; ++i) {
+      auto u = std::make_unique<owned_delayed>(unique_counter);
+      u->runs = &runs;
+      REQUIRE(q.enqueue_delayed<&owned_delayed::d>(std::move(u), 10s).queued());
+
+      auto s = std::make_shared<shared_delayed>(shared_counter);
+      s->runs = &runs;
+      shared_items.push_back(s);
+      REQUIRE(q.enqueue_delayed<&shared_delayed::d>(std::move(s), 10s).queued());
+      CHECK(shared_items.back().use_count() == 2);  // ours + the queue's
+
+      boost::intrusive_ptr<intrusive_delayed> r{new intrusive_delayed(intrusive_counter)};
+      r->runs = &runs;
+      intrusive_items.push_back(r);
+      REQUIRE(q.enqueue_delayed<&intrusive_delayed::d>(std::move(r), 10s).queued());
+      CHECK(intrusive_items.back()->use_count() == 2);
+    }
+    // Items queued with no delay are not cancelled: destroy() drains them (rule 50).
+    for (int i = 0; i < immediate; ++i) {
+      auto u = std::make_unique<owned_delayed>(unique_counter);
+      u->runs = &runs;
+      REQUIRE(q.enqueue_delayed<&owned_delayed::d>(std::move(u), 0ms).queued());
+    }
+    q.destroy();
+    CHECK(q.cancelled_on_destroy() == 3 * armed_each);
+    CHECK(runs.load() == immediate);
+    CHECK(unique_counter.alive() == 0);
+  }
+  CHECK(warnings.contains("armed delayed item"));
+  CHECK(unique_counter.constructed.load() == armed_each + immediate);
+  CHECK(unique_counter.destroyed.load() == armed_each + immediate);
+  for (const auto& s : shared_items) {
+    CHECK(s.use_count() == 1);
+    CHECK_FALSE(s->d.is_pending());
+  }
+  for (const auto& r : intrusive_items) {
+    CHECK(r->use_count() == 1);
+    CHECK_FALSE(r->d.is_pending());
+  }
+  CHECK(shared_counter.alive() == armed_each);
+  CHECK(intrusive_counter.alive() == armed_each);
+  shared_items.clear();
+  intrusive_items.clear();
+  CHECK(shared_counter.alive() == 0);
+  CHECK(intrusive_counter.alive() == 0);
+}
+
+}  // namespace

@@ -1,0 +1,1081 @@
+// SPDX-License-Identifier: BSL-1.0
+// Tests for wq/workqueue.hpp: construction on an owned pool and on user executors, names and
+// flags, max_active (rules 37, 38), non-reentrancy (rules 9-12), queueing results (rules 1, 14),
+// drain (rule 49) and destroy (rule 50), current_work (rule 51).
+//
+// Synchronisation is by latches (wq_test::latch, which times out instead of hanging). Where a
+// test checks that something does NOT happen it waits wq_test::must_not_happen (100 ms) with idle
+// threads ready to make it happen; a correct library passes regardless of timing.
+#include <wq/workqueue.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <new>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/smart_ptr/intrusive_ptr.hpp>
+#include <boost/smart_ptr/intrusive_ref_counter.hpp>
+
+#include <wq/container_of.hpp>
+#include <wq/delayed_work.hpp>
+#include <wq/shared_work.hpp>
+
+#include "support/queue_kinds.hpp"
+#include "support/test_support.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using wq::queue_flags;
+using wq::queue_status;
+using wq_test::enqueue;
+using wq_test::fn_delayed_item;
+using wq_test::fn_item;
+using wq_test::latch;
+using wq_test::must_happen;
+using wq_test::must_not_happen;
+
+// Runs one item on `q` and checks current_work() inside it. Returns whether it ran.
+bool runs_an_item(wq::workqueue& q) {
+  latch ran{1};
+  std::atomic<bool> saw_self{false};
+  fn_item item{[&](fn_item& self) {
+    saw_self.store(wq::current_work() == &self.w);
+    ran.count_down();
+  }};
+  if (enqueue(q, item) != queue_status::queued) return false;
+  const bool ok = ran.wait_for(must_happen);
+  q.drain();  // the item's function has returned: `item` may go out of scope
+  return ok && saw_self.load();
+}
+
+// An item owned by std::unique_ptr that counts its lifetime and its runs.
+struct owned_item {
+  wq::work w;
+  wq_test::lifetime_counter* life;
+  std::atomic<int>* runs;
+  owned_item(wq_test::lifetime_counter* l, std::atomic<int>* r) : life(l), runs(r) {
+    life->constructed.fetch_add(1);
+  }
+  ~owned_item() { life->destroyed.fetch_add(1); }
+  owned_item(const owned_item&) = delete;
+  owned_item& operator=(const owned_item&) = delete;
+  static void run(std::unique_ptr<owned_item> self, wq::id<&owned_item::w>) noexcept {
+    self->runs->fetch_add(1);
+  }
+};
+
+// Delayed items for each owning pointer kind.
+struct unique_delayed {
+  wq::delayed_work d;
+  wq_test::lifetime_counter* life;
+  std::atomic<int>* runs;
+  unique_delayed(wq_test::lifetime_counter* l, std::atomic<int>* r) : life(l), runs(r) {
+    life->constructed.fetch_add(1);
+  }
+  ~unique_delayed() { life->destroyed.fetch_add(1); }
+  unique_delayed(const unique_delayed&) = delete;
+  unique_delayed& operator=(const unique_delayed&) = delete;
+  static void run(std::unique_ptr<unique_delayed> self, wq::id<&unique_delayed::d>) noexcept {
+    self->runs->fetch_add(1);
+  }
+};
+
+struct shared_item {
+  wq::shared_work w;
+  wq::shared_delayed_work d;
+  std::atomic<int> runs{0};
+  static void run(std::shared_ptr<shared_item> self, wq::id<&shared_item::w>) noexcept {
+    self->runs.fetch_add(1);
+  }
+  static void run(std::shared_ptr<shared_item> self, wq::id<&shared_item::d>) noexcept {
+    self->runs.fetch_add(1);
+  }
+};
+
+struct ref_item : boost::intrusive_ref_counter<ref_item, boost::thread_safe_counter> {
+  wq::work w;
+  wq::delayed_work d;
+  std::atomic<int> runs{0};
+  static void run(boost::intrusive_ptr<ref_item> self, wq::id<&ref_item::w>) noexcept {
+    self->runs.fetch_add(1);
+  }
+  static void run(boost::intrusive_ptr<ref_item> self, wq::id<&ref_item::d>) noexcept {
+    self->runs.fetch_add(1);
+  }
+};
+
+// A C-style item (kernel INIT_WORK) whose first run blocks until released.
+struct c_item;
+void c_item_fn(wq::work* w) noexcept;
+struct c_item {
+  wq::work w{wq::fn_ops<&c_item_fn>};
+  std::atomic<int> runs{0};
+  latch first_running{1};
+  latch release{1};
+  latch second_done{1};
+};
+void c_item_fn(wq::work* w) noexcept {
+  c_item* self = wq::container_of<&c_item::w>(w);
+  if (self->runs.fetch_add(1) == 0) {
+    self->first_running.count_down();
+    (void)self->release.wait_for(must_happen);
+  } else {
+    self->second_done.count_down();
+  }
+}
+
+std::atomic<int> c_delayed_runs{0};
+void c_delayed_fn(wq::work*) noexcept { c_delayed_runs.fetch_add(1); }
+
+// A do-nothing delayed item, armed far in the future so that destroy() has something to cancel
+// (its warning is how a test learns that destroy() has started).
+struct far_item {
+  wq::delayed_work d;
+  static void run(far_item*, wq::id<&far_item::d>) noexcept {}
+};
+
+// Items for the identity test (rule 11): placed in one buffer in turn.
+struct reuse_env {
+  latch first_running{1};
+  latch release{1};
+  latch second_started{1};
+  std::atomic<bool> first_done{false};
+  std::atomic<bool> second_saw_first_done{false};
+};
+struct reuse_same {
+  wq::work w;
+  reuse_env* env;
+  bool first;
+  reuse_same(reuse_env* e, bool f) : env(e), first(f) {}
+  static void run(reuse_same* self, wq::id<&reuse_same::w>) noexcept {
+    reuse_env* env = self->env;
+    if (self->first) {
+      self->~reuse_same();  // rule 4: the function may free its item; the memory is reused
+      env->first_running.count_down();
+      (void)env->release.wait_for(must_happen);
+      env->first_done.store(true);
+    } else {
+      env->second_saw_first_done.store(env->first_done.load());
+      self->~reuse_same();
+      env->second_started.count_down();
+    }
+  }
+};
+struct reuse_other {
+  wq::work w;
+  reuse_env* env;
+  explicit reuse_other(reuse_env* e) : env(e) {}
+  static void run(reuse_other* self, wq::id<&reuse_other::w>) noexcept {
+    reuse_env* env = self->env;
+    env->second_saw_first_done.store(env->first_done.load());
+    self->~reuse_other();
+    env->second_started.count_down();
+  }
+};
+
+// With max_active 2: two items run at once and a third never joins them (rule 37).
+void check_max_active_two(wq::workqueue& q) {
+  constexpr int total = 50;
+  wq_test::concurrency_probe probe;
+  latch both_running{2};
+  latch release{1};
+  latch third_started{1};
+  latch done{total};
+  std::atomic<int> timeouts{0};
+  std::vector<std::unique_ptr<fn_item>> items;
+  for (int i = 0; i < total; ++i) {
+    items.push_back(std::make_unique<fn_item>([&, i](fn_item&) {
+      probe.enter();
+      if (i < 2) {
+        both_running.count_down();
+        if (!both_running.wait_for(must_happen)) timeouts.fetch_add(1);
+        if (!release.wait_for(must_happen)) timeouts.fetch_add(1);
+      } else {
+        third_started.count_down();
+        std::this_thread::yield();
+      }
+      probe.leave();
+      done.count_down();
+    }));
+  }
+  REQUIRE(q.max_active() == 2);
+  REQUIRE(enqueue(q, *items[0]) == queue_status::queued);
+  REQUIRE(enqueue(q, *items[1]) == queue_status::queued);
+  REQUIRE(both_running.wait_for(must_happen));  // the limit is reachable
+  for (int i = 2; i < total; ++i) REQUIRE(enqueue(q, *items[static_cast<std::size_t>(i)]) == queue_status::queued);
+  CHECK_FALSE(third_started.wait_for(must_not_happen));  // and not exceeded
+  release.count_down();
+  REQUIRE(done.wait_for(must_happen));
+  q.drain();
+  CHECK(timeouts.load() == 0);
+  CHECK(probe.entered.load() == total);
+  CHECK(probe.max_running.load() == 2);
+}
+
+}  // namespace
+
+// ---- construction, names and flags ------------------------------------------------------------
+
+TEST_CASE("workqueue: a queue owning its thread pool has its name, flags and default max_active (rule 36)",
+          "[workqueue][construct][rule36][rule51]") {
+  wq::workqueue q{"owned", queue_flags::unbound | queue_flags::highpri, 0, 2};
+  CHECK(q.name() == "owned");
+  CHECK(q.flags() == (queue_flags::unbound | queue_flags::highpri));
+  CHECK_FALSE(q.ordered());
+  CHECK(q.max_active() == wq::default_max_active);
+  CHECK(q.max_active() == 1024);
+  CHECK(wq::current_work() == nullptr);  // not inside a work function
+  CHECK(runs_an_item(q));
+}
+
+TEST_CASE("workqueue: alloc_workqueue returns a queue owning its pool (rule 36)",
+          "[workqueue][construct][rule36]") {
+  auto q = wq::alloc_workqueue("allocated", queue_flags::long_running, 3);
+  REQUIRE(q != nullptr);
+  CHECK(q->name() == "allocated");
+  CHECK(q->flags() == queue_flags::long_running);
+  CHECK(q->max_active() == 3);
+  CHECK(runs_an_item(*q));
+}
+
+TEST_CASE("workqueue: runs on a user's io_context run by a thread of the test",
+          "[workqueue][construct][executor]") {
+  wq_test::io_runner io{1};
+  wq::workqueue q{io.context(), "io"};
+  CHECK(q.name() == "io");
+  CHECK(q.flags() == queue_flags::none);
+  CHECK(q.max_active() == 1024);
+  CHECK(runs_an_item(q));
+  wq::workqueue by_executor{io.context().get_executor(), "io-ex", queue_flags::none, 5};
+  CHECK(by_executor.max_active() == 5);
+  CHECK(runs_an_item(by_executor));
+}
+
+TEST_CASE("workqueue: runs on a user's asio::thread_pool", "[workqueue][construct][executor]") {
+  boost::asio::thread_pool pool{2};
+  wq::workqueue q{pool, "pool", queue_flags::unbound};
+  CHECK(q.name() == "pool");
+  CHECK(q.flags() == queue_flags::unbound);
+  CHECK(runs_an_item(q));
+}
+
+TEST_CASE("workqueue: runs on a strand, ordered or not (rule 39)", "[workqueue][construct][executor][rule39]") {
+  boost::asio::thread_pool pool{2};
+  auto strand = boost::asio::make_strand(pool);
+  wq::workqueue plain{strand, "strand"};
+  CHECK_FALSE(plain.ordered());
+  CHECK(runs_an_item(plain));
+  wq::workqueue ordered{strand, "strand-ordered", queue_flags::ordered};
+  CHECK(ordered.ordered());
+  CHECK(ordered.flags() == queue_flags::ordered);
+  CHECK(ordered.max_active() == 1);
+  CHECK(runs_an_item(ordered));
+}
+
+TEST_CASE("workqueue: runs on an any_io_executor", "[workqueue][construct][executor]") {
+  boost::asio::thread_pool pool{2};
+  boost::asio::any_io_executor ex = pool.get_executor();
+  wq::workqueue q{ex, "any"};
+  CHECK(q.name() == "any");
+  CHECK(runs_an_item(q));
+  wq::workqueue ordered{ex, "any-ordered", queue_flags::ordered};
+  CHECK(ordered.ordered());
+  CHECK(runs_an_item(ordered));
+}
+
+// ---- max_active (rules 37, 38) -------------------------------------------------------------
+
+TEST_CASE("workqueue: max_active 0 means 1024, other values are clamped to [1, 2048] with a warning (rule 37)",
+          "[workqueue][max_active][rule37]") {
+  struct row {
+    int requested;
+    int expected;
+    bool warns;
+  };
+  const row rows[] = {{0, 1024, false},  {1, 1, false},     {2, 2, false},
+                      {1024, 1024, false}, {2048, 2048, false}, {-1, 1, true},
+                      {-4096, 1, true},  {2049, 2048, true}, {1 << 30, 2048, true}};
+  wq_test::io_runner io{1};
+  for (const row& r : rows) {
+    INFO("requested max_active " << r.requested);
+    {
+      wq_test::warning_catcher warnings;
+      wq::workqueue q{"clamp", queue_flags::none, r.requested, 1};
+      CHECK(q.max_active() == r.expected);
+      CHECK(warnings.contains("max_active") == r.warns);
+      if (r.warns) CHECK(warnings.contains("'clamp'"));
+    }
+    {
+      wq_test::warning_catcher warnings;
+      wq::workqueue q{io.context(), "clamp-ex", queue_flags::none, r.requested};
+      CHECK(q.max_active() == r.expected);
+      CHECK(warnings.contains("max_active") == r.warns);
+    }
+  }
+  CHECK(wq::clamp_max_active(0) == wq::default_max_active);
+  CHECK(wq::max_max_active == 2048);
+}
+
+TEST_CASE("workqueue: an ordered queue forces max_active 1 and warns about other requests (rule 39)",
+          "[workqueue][max_active][rule39]") {
+  {
+    wq_test::warning_catcher warnings;
+    wq::workqueue q{"ord", queue_flags::ordered, 4};
+    CHECK(q.max_active() == 1);
+    CHECK(warnings.contains("ignored"));
+  }
+  for (int requested : {0, 1}) {
+    wq_test::warning_catcher warnings;
+    wq::workqueue q{"ord", queue_flags::ordered, requested};
+    CHECK(q.max_active() == 1);
+    CHECK(warnings.messages().empty());
+  }
+}
+
+TEST_CASE("workqueue: set_max_active applies the constructor's clamping (rule 38)",
+          "[workqueue][max_active][rule38][rule37]") {
+  wq::workqueue q{"set", queue_flags::none, 0, 2};
+  {
+    wq_test::warning_catcher warnings;
+    CHECK(q.set_max_active(7) == 7);
+    CHECK(q.max_active() == 7);
+    CHECK(q.set_max_active(2048) == 2048);
+    CHECK(warnings.messages().empty());
+  }
+  {
+    wq_test::warning_catcher warnings;
+    CHECK(q.set_max_active(5000) == 2048);
+    CHECK(q.max_active() == 2048);
+    CHECK(warnings.contains("max_active 5000"));
+  }
+  {
+    wq_test::warning_catcher warnings;
+    CHECK(q.set_max_active(-3) == 1);
+    CHECK(q.max_active() == 1);
+    CHECK(warnings.contains("max_active -3"));
+  }
+  {
+    wq_test::warning_catcher warnings;  // whether 0 warns is checked by the next test
+    CHECK(q.set_max_active(0) == 1024);
+    CHECK(q.max_active() == 1024);
+  }
+  CHECK(runs_an_item(q));
+}
+
+TEST_CASE("workqueue: set_max_active(0) restores the default without a warning, like the constructor (rule 38)",
+          "[workqueue][max_active][rule38][!mayfail]") {
+  // workqueue.hpp: set_max_active uses "same clamping as the constructor", where 0 means 1024
+  // and only out-of-range values warn.
+  wq::workqueue q{"zero", queue_flags::none, 3, 1};
+  wq_test::warning_catcher warnings;
+  CHECK(q.set_max_active(0) == 1024);
+  CHECK(warnings.messages().empty());
+}
+
+TEST_CASE("workqueue: set_max_active is refused with a warning on an ordered queue (rule 38)",
+          "[workqueue][max_active][rule38]") {
+  wq::workqueue q{"ord", queue_flags::ordered};
+  wq_test::warning_catcher warnings;
+  CHECK(q.set_max_active(8) == 1);
+  CHECK(q.max_active() == 1);
+  CHECK(warnings.contains("refused"));
+}
+
+TEST_CASE("workqueue: never runs more than max_active items at once (rule 37)",
+          "[workqueue][max_active][rule37]") {
+  SECTION("owned pool with 4 threads") {
+    wq::workqueue q{"ma2", queue_flags::none, 2, 4};
+    check_max_active_two(q);
+  }
+  SECTION("user asio::thread_pool with 4 threads") {
+    boost::asio::thread_pool pool{4};
+    wq::workqueue q{pool, "ma2-ex", queue_flags::none, 2};
+    check_max_active_two(q);
+  }
+  SECTION("max_active lowered to 2 by set_max_active") {
+    wq::workqueue q{"ma2-set", queue_flags::none, 0, 4};
+    REQUIRE(q.set_max_active(2) == 2);
+    check_max_active_two(q);
+  }
+}
+
+TEST_CASE("workqueue: an unbound queue on a user's 4-thread pool runs max_active items at once (rule 41)",
+          "[workqueue][max_active][executor][rule41][rule37][!mayfail]") {
+  // flags.hpp: unbound means "items start as soon as a worker is free, up to max_active at
+  // once". Four items that each wait for the other three can only finish if all four run at
+  // the same time on the pool's four threads.
+  boost::asio::thread_pool pool{4};
+  wq::workqueue q{pool, "unbound-ex", queue_flags::unbound, 4};
+  latch rendezvous{4};
+  std::atomic<int> met{0};
+  std::vector<std::unique_ptr<fn_item>> items;
+  for (int i = 0; i < 4; ++i) {
+    items.push_back(std::make_unique<fn_item>([&](fn_item&) {
+      rendezvous.count_down();
+      if (rendezvous.wait_for(must_happen)) met.fetch_add(1);
+    }));
+  }
+  for (auto& item : items) REQUIRE(enqueue(q, *item) == queue_status::queued);
+  q.drain();
+  CHECK(met.load() == 4);
+}
+
+TEST_CASE("workqueue: items beyond max_active start in queueing order (rule 37)",
+          "[workqueue][max_active][rule37][rule40]") {
+  constexpr int total = 40;
+  latch first_running{1};
+  latch release{1};
+  latch done{total};
+  std::vector<int> order;  // not atomic: ThreadSanitizer reports two items running at once
+  std::vector<std::unique_ptr<fn_item>> items;
+  for (int i = 0; i < total; ++i) {
+    items.push_back(std::make_unique<fn_item>([&, i](fn_item&) {
+      if (i == 0) {
+        first_running.count_down();
+        (void)release.wait_for(must_happen);
+      }
+      order.push_back(i);
+      done.count_down();
+    }));
+  }
+  wq::workqueue q{"fifo", queue_flags::none, 1, 4};  // not ordered: FIFO comes from max_active
+  REQUIRE(enqueue(q, *items[0]) == queue_status::queued);
+  REQUIRE(first_running.wait_for(must_happen));
+  for (int i = 1; i < total; ++i) REQUIRE(enqueue(q, *items[static_cast<std::size_t>(i)]) == queue_status::queued);
+  release.count_down();
+  REQUIRE(done.wait_for(must_happen));
+  q.drain();
+  std::vector<int> expected;
+  for (int i = 0; i < total; ++i) expected.push_back(i);
+  CHECK(order == expected);
+}
+
+TEST_CASE("workqueue: raising max_active starts waiting items at once (rule 38)",
+          "[workqueue][max_active][rule38][!mayfail]") {
+  latch first_running{1};
+  latch release{1};
+  latch three_started{3};
+  std::atomic<bool> first_finished{false};
+  std::atomic<int> started_before_first_finished{0};
+  fn_item first{[&](fn_item&) {
+    first_running.count_down();
+    (void)release.wait_for(2 * must_happen);  // outlasts the test's wait below
+    first_finished.store(true);
+  }};
+  std::vector<std::unique_ptr<fn_item>> waiting;
+  for (int i = 0; i < 3; ++i) {
+    waiting.push_back(std::make_unique<fn_item>([&](fn_item&) {
+      if (!first_finished.load()) started_before_first_finished.fetch_add(1);
+      three_started.count_down();
+    }));
+  }
+  wq::workqueue q{"raise", queue_flags::none, 1, 4};
+  REQUIRE(enqueue(q, first) == queue_status::queued);
+  REQUIRE(first_running.wait_for(must_happen));
+  for (auto& item : waiting) REQUIRE(enqueue(q, *item) == queue_status::queued);
+  CHECK(three_started.remaining() == 3);  // max_active 1: they wait (rule 37)
+  CHECK(q.set_max_active(4) == 4);
+  // The first item is still blocked; the three must start now, on the pool's idle threads.
+  CHECK(three_started.wait_for(must_happen));
+  release.count_down();
+  REQUIRE(three_started.wait_for(must_happen));
+  q.drain();
+  CHECK(started_before_first_finished.load() == 3);
+}
+
+// ---- non-reentrancy (rules 9-12) -----------------------------------------------------------
+
+TEST_CASE("workqueue: an item requeued from another thread while it runs never runs concurrently with itself (rules 9, 10)",
+          "[workqueue][reentrancy][rule9][rule10][rule2]") {
+  constexpr int rounds = 10;
+  constexpr int attempts = 5000;
+  std::atomic<bool> busy{false};
+  std::atomic<int> overlaps{0};
+  latch overlap_seen{1};
+  std::atomic<int> runs{0};
+  int plain_runs = 0;  // not atomic: ThreadSanitizer reports overlapping runs
+  std::vector<std::unique_ptr<latch>> running, requeued;
+  for (int i = 0; i < rounds; ++i) {
+    running.push_back(std::make_unique<latch>(1));
+    requeued.push_back(std::make_unique<latch>(1));
+  }
+  fn_item item{[&](fn_item&) {
+    if (busy.exchange(true)) {
+      overlaps.fetch_add(1);
+      overlap_seen.count_down();
+    }
+    ++plain_runs;
+    const int n = runs.fetch_add(1);
+    if (n < rounds) {
+      // Deterministic phase: stay running until the test has requeued us, then give a second
+      // instance every chance to start on one of the three idle threads.
+      running[static_cast<std::size_t>(n)]->count_down();
+      (void)requeued[static_cast<std::size_t>(n)]->wait_for(must_happen);
+      (void)overlap_seen.wait_for(must_not_happen / 5);
+    } else {
+      for (int i = 0; i < 10; ++i) std::this_thread::yield();
+    }
+    busy.store(false);
+  }};
+  wq::workqueue q{"nonreentrant", queue_flags::none, 0, 4};
+  REQUIRE(enqueue(q, item) == queue_status::queued);
+  for (int i = 0; i < rounds; ++i) {
+    REQUIRE(running[static_cast<std::size_t>(i)]->wait_for(must_happen));
+    // The item is running, hence not pending (rule 2): this call queues it again.
+    CHECK(enqueue(q, item) == queue_status::queued);
+    requeued[static_cast<std::size_t>(i)]->count_down();
+  }
+  // Stress phase: two threads hammer the item while it runs and finishes.
+  std::atomic<int> queued{0};
+  std::vector<std::thread> producers;
+  for (int p = 0; p < 2; ++p) {
+    producers.emplace_back([&] {
+      for (int i = 0; i < attempts; ++i) {
+        if (enqueue(q, item) == queue_status::queued) queued.fetch_add(1);
+      }
+    });
+  }
+  for (auto& t : producers) t.join();
+  q.drain();
+  CHECK(overlaps.load() == 0);
+  CHECK(plain_runs == 1 + rounds + queued.load());  // every successful call ran exactly once
+}
+
+TEST_CASE("workqueue: an item that requeues itself never overlaps its previous run (rules 3, 9)",
+          "[workqueue][reentrancy][rule3][rule9]") {
+  constexpr int total = 300;
+  std::atomic<bool> busy{false};
+  std::atomic<int> overlaps{0};
+  std::atomic<int> failures{0};
+  int plain_runs = 0;  // not atomic: ThreadSanitizer reports overlapping runs
+  latch done{1};
+  wq::workqueue q{"selfrequeue", queue_flags::none, 0, 4};
+  fn_item item{[&](fn_item& self) {
+    if (busy.exchange(true)) overlaps.fetch_add(1);
+    const int n = ++plain_runs;
+    if (n < total) {
+      // Requeue first, then keep running: a free worker picks the new instance up at once and
+      // must hand it back instead of running it (rule 10).
+      if (enqueue(q, self) != queue_status::queued) failures.fetch_add(1);
+      for (int i = 0; i < 20; ++i) std::this_thread::yield();
+    }
+    busy.store(false);
+    if (n == total) done.count_down();
+  }};
+  REQUIRE(enqueue(q, item) == queue_status::queued);
+  REQUIRE(done.wait_for(must_happen));
+  q.drain();
+  CHECK(overlaps.load() == 0);
+  CHECK(failures.load() == 0);
+  CHECK(plain_runs == total);
+}
+
+TEST_CASE("workqueue: two different items run concurrently (rule 11)",
+          "[workqueue][reentrancy][rule11][rule40]") {
+  latch rendezvous{2};
+  std::atomic<int> met{0};
+  auto body = [&](fn_item&) {
+    rendezvous.count_down();
+    if (rendezvous.wait_for(must_happen)) met.fetch_add(1);
+  };
+  fn_item a{body};
+  fn_item b{body};
+  wq::workqueue q{"pair", queue_flags::none, 0, 4};
+  REQUIRE(enqueue(q, a) == queue_status::queued);
+  REQUIRE(enqueue(q, b) == queue_status::queued);
+  q.drain();
+  CHECK(met.load() == 2);  // each waited for the other: they ran at the same time
+}
+
+
+TEST_CASE("workqueue: identity is address plus function: reused memory waits only with the same function (rule 11)",
+          "[workqueue][reentrancy][rule11][rule4]") {
+  alignas(std::max_align_t) unsigned char buffer[sizeof(reuse_same) > sizeof(reuse_other)
+                                                     ? sizeof(reuse_same)
+                                                     : sizeof(reuse_other)];
+  reuse_env env;
+  wq::workqueue q{"identity", queue_flags::none, 0, 4};
+  auto* first = ::new (static_cast<void*>(buffer)) reuse_same(&env, true);
+  REQUIRE(q.enqueue<&reuse_same::w>(first).status == queue_status::queued);
+  REQUIRE(env.first_running.wait_for(must_happen));
+  // The first item destroyed itself and is still running; build a new item in its memory.
+
+  SECTION("same function: the new item is serialised behind the old run (false dependency)") {
+    auto* second = ::new (static_cast<void*>(buffer)) reuse_same(&env, false);
+    REQUIRE(static_cast<void*>(&second->w) == static_cast<void*>(buffer));
+    REQUIRE(q.enqueue<&reuse_same::w>(second).status == queue_status::queued);
+    CHECK_FALSE(env.second_started.wait_for(must_not_happen));
+    env.release.count_down();
+    REQUIRE(env.second_started.wait_for(must_happen));
+    q.drain();
+    CHECK(env.second_saw_first_done.load());
+  }
+  SECTION("another function: the new item runs at once") {
+    auto* second = ::new (static_cast<void*>(buffer)) reuse_other(&env);
+    REQUIRE(static_cast<void*>(&second->w) == static_cast<void*>(buffer));
+    REQUIRE(q.enqueue<&reuse_other::w>(second).status == queue_status::queued);
+    CHECK(env.second_started.wait_for(must_happen));
+    env.release.count_down();
+    q.drain();
+    CHECK_FALSE(env.second_saw_first_done.load());
+  }
+  env.release.count_down();
+  q.drain();
+}
+
+TEST_CASE("workqueue: an item running on one queue may run concurrently on another (rule 12)",
+          "[workqueue][reentrancy][rule12]") {
+  // Non-reentrancy is per queue (rule 9 condition b): queueing a running item on a second queue
+  // may start a second, concurrent instance. Each instance below waits for the other, so the
+  // test passes only if they really ran at the same time.
+  latch first_running{1};
+  latch rendezvous{2};
+  std::atomic<int> met{0};
+  fn_item item{[&](fn_item&) {
+    first_running.count_down();
+    rendezvous.count_down();
+    if (rendezvous.wait_for(must_happen)) met.fetch_add(1);
+  }};
+  wq::workqueue qa{"a", queue_flags::none, 0, 2};
+  wq::workqueue qb{"b", queue_flags::none, 0, 2};
+  REQUIRE(enqueue(qb, item) == queue_status::queued);
+  REQUIRE(first_running.wait_for(must_happen));
+  REQUIRE(enqueue(qa, item) == queue_status::queued);
+  qa.drain();
+  qb.drain();
+  CHECK(met.load() == 2);
+}
+
+// ---- queueing results (rules 1, 14) ---------------------------------------------------------
+
+TEST_CASE("workqueue: an item pending on one queue is not queued on another (rule 1)",
+          "[workqueue][rule1]") {
+  latch gate_running{1};
+  latch release{1};
+  fn_item gate{[&](fn_item&) {
+    gate_running.count_down();
+    (void)release.wait_for(must_happen);
+  }};
+  boost::intrusive_ptr<ref_item> item{new ref_item};
+  wq::workqueue qa{"a", queue_flags::none, 1, 2};
+  wq::workqueue qb{"b", queue_flags::none, 0, 2};
+  REQUIRE(enqueue(qa, gate) == queue_status::queued);
+  REQUIRE(gate_running.wait_for(must_happen));
+  REQUIRE(qa.enqueue<&ref_item::w>(item));  // inactive behind the gate (max_active 1): pending
+  CHECK(item->use_count() == 2);            // the test's reference and the queue's
+  CHECK(wq::work_pending(item->w));
+
+  auto on_b = qb.enqueue<&ref_item::w>(item);
+  CHECK(on_b.status == queue_status::already_pending);
+  CHECK(on_b.pointer == item);  // the caller's reference is handed back
+  on_b.pointer.reset();
+  auto on_a = qa.enqueue<&ref_item::w>(item);
+  CHECK(on_a.status == queue_status::already_pending);
+  on_a.pointer.reset();
+  CHECK(item->use_count() == 2);
+
+  release.count_down();
+  qa.drain();
+  qb.drain();
+  CHECK(item->runs.load() == 1);
+  CHECK(item->use_count() == 1);
+  CHECK_FALSE(item->w.is_pending());
+}
+
+TEST_CASE("workqueue: queue_work returns true when it queues and false when the item is pending (rule 14)",
+          "[workqueue][rule14][rule1][rule2]") {
+  c_item item;
+  wq::workqueue q{"cstyle", queue_flags::none, 0, 2};
+  REQUIRE(wq::queue_work(q, item.w));
+  REQUIRE(item.first_running.wait_for(must_happen));
+  CHECK_FALSE(item.w.is_pending());  // cleared before the function started (rule 2)
+  CHECK(wq::queue_work(q, item.w));  // only running: queued again
+  CHECK(item.w.is_pending());
+  CHECK_FALSE(wq::queue_work(q, item.w));  // pending: nothing changes (rule 1)
+  CHECK(q.queue(item.w) == queue_status::already_pending);
+  item.release.count_down();
+  REQUIRE(item.second_done.wait_for(must_happen));
+  q.drain();
+  CHECK(item.runs.load() == 2);
+}
+
+TEST_CASE("workqueue: queue_delayed_work returns false for a pending item and keeps its deadline (rules 14, 18)",
+          "[workqueue][rule14][rule18][delayed]") {
+  wq::delayed_work item{wq::fn_ops<&c_delayed_fn>};
+  c_delayed_runs.store(0);
+  wq_test::warning_catcher warnings;
+  wq::workqueue q{"cdelayed", queue_flags::none, 0, 1};
+  REQUIRE(wq::queue_delayed_work(q, item, 1h));
+  const auto deadline = item.deadline();
+  CHECK(wq::delayed_work_pending(item));
+  CHECK_FALSE(wq::queue_delayed_work(q, item, 1ms));
+  CHECK(q.queue_delayed(item, 0ms) == queue_status::already_pending);
+  CHECK_FALSE(wq::queue_work(q, item));
+  CHECK(item.deadline() == deadline);
+  q.destroy();  // cancels the armed item (rule 50)
+  CHECK(q.cancelled_on_destroy() == 1);
+  CHECK(c_delayed_runs.load() == 0);
+  CHECK_FALSE(item.is_pending());
+}
+
+TEST_CASE("workqueue: an item without a work function is not queued",
+          "[workqueue][rule14]") {
+  wq::work bare;
+  wq::delayed_work bare_delayed;
+  wq::workqueue q{"bare", queue_flags::none, 0, 1};
+  wq_test::warning_catcher warnings;
+  CHECK(q.queue(bare) == queue_status::unbound);
+  CHECK_FALSE(wq::queue_work(q, bare));
+  CHECK_FALSE(bare.is_pending());
+  CHECK(q.queue_delayed(bare_delayed, 10ms) == queue_status::unbound);
+  CHECK_FALSE(wq::queue_delayed_work(q, bare_delayed, 0ms));
+  CHECK_FALSE(bare_delayed.is_pending());
+  CHECK(warnings.contains("no work function"));
+}
+
+// ---- drain (rule 49) ------------------------------------------------------------------------
+
+TEST_CASE("workqueue: drain runs chained requeues, rejects outside queueing, then reopens (rule 49)",
+          "[workqueue][drain][rule49][rule17]") {
+  constexpr int chain = 5;
+  latch x_running{1};
+  latch release{1};
+  std::atomic<int> runs{0};
+  std::atomic<int> chain_failures{0};
+  std::atomic<int> drains_returned{0};
+  std::atomic<int> runs_at_first_return{-1};
+  fn_item probe{[](fn_item&) {}};
+  wq::delayed_work c_probe{wq::fn_ops<&c_delayed_fn>};
+  fn_delayed_item delayed_probe{[](fn_delayed_item&) {}};
+  wq::workqueue q{"drain", queue_flags::none, 0, 4};
+  fn_item x{[&](fn_item& self) {
+    const int n = runs.fetch_add(1) + 1;
+    if (n == 1) {
+      x_running.count_down();
+      (void)release.wait_for(must_happen);
+    }
+    // Chained queueing (from an item running on the draining queue) is accepted (rule 49).
+    if (n <= chain && enqueue(q, self) != queue_status::queued) chain_failures.fetch_add(1);
+  }};
+  REQUIRE(enqueue(q, x) == queue_status::queued);
+  REQUIRE(x_running.wait_for(must_happen));
+  // Two concurrent drainers (rule 49: they are counted).
+  std::vector<std::jthread> drainers;
+  for (int i = 0; i < 2; ++i) {
+    drainers.emplace_back([&] {
+      q.drain();
+      int expected = -1;
+      runs_at_first_return.compare_exchange_strong(expected, runs.load());
+      drains_returned.fetch_add(1);
+    });
+  }
+  // x holds the drain open until the outside attempt below has been made. Attempts before the
+  // drain starts are accepted (the probe then runs on another thread); once one is rejected the
+  // queue is draining.
+  REQUIRE(wq_test::poll_until([&] { return enqueue(q, probe) == queue_status::rejected; }));
+  CHECK_FALSE(probe.w.is_pending());  // rejected: the claim was given back
+  CHECK_FALSE(wq::queue_work(q, c_probe));
+  CHECK(q.queue(c_probe) == queue_status::rejected);
+  CHECK(wq_test::enqueue_delayed(q, delayed_probe, 1ms) == queue_status::rejected);
+  CHECK_FALSE(delayed_probe.d.is_pending());
+  CHECK(drains_returned.load() == 0);  // x is still running
+  release.count_down();
+  for (auto& t : drainers) t.join();
+  CHECK(chain_failures.load() == 0);
+  CHECK(runs_at_first_return.load() == chain + 1);  // the whole chain ran before drain returned
+
+  // The queue is usable again once the last drainer has finished.
+  latch after{1};
+  fn_item later{[&](fn_item&) { after.count_down(); }};
+  CHECK(enqueue(q, later) == queue_status::queued);
+  CHECK(after.wait_for(must_happen));
+  q.drain();
+}
+
+TEST_CASE("workqueue: drain does not wait for an armed delayed item (rule 49)",
+          "[workqueue][drain][rule49][delayed]") {
+  std::atomic<int> runs{0};
+  fn_delayed_item item{[&](fn_delayed_item&) { runs.fetch_add(1); }};
+  wq_test::warning_catcher warnings;
+  wq::workqueue q{"drain-armed", queue_flags::none, 0, 2};
+  REQUIRE(wq_test::enqueue_delayed(q, item, 1h) == queue_status::queued);
+  const auto t0 = std::chrono::steady_clock::now();
+  q.drain();
+  CHECK(std::chrono::steady_clock::now() - t0 < must_happen);
+  CHECK(item.d.is_pending());
+  CHECK(runs.load() == 0);
+  q.destroy();
+  CHECK(q.cancelled_on_destroy() == 1);
+  CHECK_FALSE(item.d.is_pending());
+}
+
+TEST_CASE("workqueue: a delayed item that fires during a drain runs after the drain (rule 49)",
+          "[workqueue][drain][rule49][delayed]") {
+  // Timing assumption, checked below: the drain is seen to start within 300 ms of arming. The
+  // witness item on another queue is armed 20 ms later than the item; wq's single timer thread
+  // completes expired timers in deadline order, so when the witness runs, the item has fired.
+  latch x_running{1};
+  latch release{1};
+  std::atomic<bool> x_finished{false};
+  fn_item x{[&](fn_item&) {
+    x_running.count_down();
+    (void)release.wait_for(must_happen);
+    x_finished.store(true);
+  }};
+  fn_item probe{[](fn_item&) {}};
+  latch item_ran{1};
+  std::atomic<bool> item_saw_x_finished{false};
+  fn_delayed_item item{[&](fn_delayed_item&) {
+    item_saw_x_finished.store(x_finished.load());
+    item_ran.count_down();
+  }};
+  latch witness_ran{1};
+  fn_delayed_item witness{[&](fn_delayed_item&) { witness_ran.count_down(); }};
+  wq::workqueue other{"witness", queue_flags::none, 0, 1};
+  wq::workqueue q{"drain-fire", queue_flags::none, 0, 4};
+  REQUIRE(enqueue(q, x) == queue_status::queued);
+  REQUIRE(x_running.wait_for(must_happen));
+  REQUIRE(wq_test::enqueue_delayed(q, item, 300ms) == queue_status::queued);
+  const auto deadline = item.d.deadline();
+  std::jthread drainer([&] { q.drain(); });
+  REQUIRE(wq_test::poll_until([&] { return enqueue(q, probe) == queue_status::rejected; }));
+  const bool drain_started_in_time = std::chrono::steady_clock::now() < deadline;
+  const auto until_witness = deadline + 20ms - std::chrono::steady_clock::now();
+  REQUIRE(wq_test::enqueue_delayed(other, witness, until_witness > 0ms ? until_witness : 0ms) ==
+          queue_status::queued);
+  REQUIRE(witness_ran.wait_for(must_happen));
+  if (drain_started_in_time) {
+    // The item has fired during the drain: held back, still pending, not run.
+    CHECK(item.d.is_pending());
+    CHECK(item_ran.remaining() == 1);
+  } else {
+    WARN("drain started after the item's deadline; the fired-during-drain case was not tested");
+  }
+  release.count_down();
+  drainer.join();
+  REQUIRE(item_ran.wait_for(must_happen));  // queued when the drain ended
+  if (drain_started_in_time) CHECK(item_saw_x_finished.load());
+  q.drain();
+  other.drain();
+}
+
+// ---- destroy (rule 50) ----------------------------------------------------------------------
+
+TEST_CASE("workqueue: the destructor runs every queued item and frees it (rule 50)",
+          "[workqueue][destroy][rule50]") {
+  constexpr int n = 20;
+  wq_test::lifetime_counter life;
+  std::atomic<int> runs{0};
+  latch gate{1};
+  fn_item blocker{[&](fn_item&) { (void)gate.wait_for(must_happen); }};
+  far_item far;
+  std::optional<wq_test::warning_signal> destroying;
+  destroying.emplace("destroyed with");
+  {
+    std::jthread opener;
+    wq::workqueue q{"dtor", queue_flags::none, 1, 2};
+    REQUIRE(enqueue(q, blocker) == queue_status::queued);
+    for (int i = 0; i < n; ++i) {
+      REQUIRE(q.enqueue<&owned_item::w>(std::make_unique<owned_item>(&life, &runs)));
+    }
+    REQUIRE(q.enqueue_delayed<&far_item::d>(&far, 1h));
+    CHECK(runs.load() == 0);  // all behind the blocker (max_active 1)
+    CHECK(life.alive() == n);
+    // The destructor warns about the armed item once it has started; that opens the blocker.
+    opener = std::jthread([&] {
+      if (destroying->fired.wait_for(must_happen)) gate.count_down();
+    });
+  }  // ~workqueue, then opener joins
+  destroying.reset();
+  CHECK(runs.load() == n);
+  CHECK(life.alive() == 0);
+  CHECK_FALSE(far.d.is_pending());
+}
+
+TEST_CASE("workqueue: queueing on a destroyed queue is rejected and hands the pointer back (rule 50)",
+          "[workqueue][destroy][rule50][rule17]") {
+  wq_test::lifetime_counter life;
+  std::atomic<int> runs{0};
+  auto shared = std::make_shared<shared_item>();
+  boost::intrusive_ptr<ref_item> ref{new ref_item};
+  c_item cw;
+  wq::delayed_work cd{wq::fn_ops<&c_delayed_fn>};
+  latch raw_ran{1};
+  fn_item raw{[&](fn_item&) { raw_ran.count_down(); }};
+  wq::workqueue q{"gone", queue_flags::none, 0, 2};
+  q.destroy();
+  q.destroy();  // idempotent
+
+  auto u = q.enqueue<&owned_item::w>(std::make_unique<owned_item>(&life, &runs));
+  CHECK(u.status == queue_status::rejected);
+  CHECK_FALSE(u);
+  REQUIRE(u.pointer != nullptr);  // handed back, not leaked, not freed
+  CHECK_FALSE(u.pointer->w.is_pending());
+  CHECK(life.alive() == 1);
+  u.pointer.reset();
+  CHECK(life.alive() == 0);
+
+  auto ud = q.enqueue_delayed<&unique_delayed::d>(std::make_unique<unique_delayed>(&life, &runs), 5ms);
+  CHECK(ud.status == queue_status::rejected);
+  REQUIRE(ud.pointer != nullptr);
+  ud.pointer.reset();
+  CHECK(life.alive() == 0);
+
+  auto s = q.enqueue<&shared_item::w>(shared);
+  CHECK(s.status == queue_status::rejected);
+  CHECK(s.pointer == shared);
+  s.pointer.reset();
+  auto sd = q.enqueue_delayed<&shared_item::d>(shared, 0ms);
+  CHECK(sd.status == queue_status::rejected);
+  sd.pointer.reset();
+  CHECK(shared.use_count() == 1);
+
+  auto r = q.enqueue<&ref_item::w>(ref);
+  CHECK(r.status == queue_status::rejected);
+  CHECK(r.pointer == ref);
+  r.pointer.reset();
+  CHECK(ref->use_count() == 1);
+
+  CHECK(enqueue(q, raw) == queue_status::rejected);
+  CHECK_FALSE(wq::queue_work(q, cw.w));
+  CHECK(q.queue(cw.w) == queue_status::rejected);
+  CHECK_FALSE(wq::queue_delayed_work(q, cd, 1ms));
+  CHECK_FALSE(cw.w.is_pending());
+  CHECK_FALSE(cd.is_pending());
+  q.drain();  // returns at once on a destroyed queue
+  CHECK(runs.load() == 0);
+  CHECK(shared->runs.load() == 0);
+  CHECK(ref->runs.load() == 0);
+
+  // Items refused by a destroyed queue can be queued elsewhere.
+  wq::workqueue elsewhere{"elsewhere", queue_flags::none, 0, 1};
+  CHECK(enqueue(elsewhere, raw) == queue_status::queued);
+  CHECK(raw_ran.wait_for(must_happen));
+  elsewhere.drain();
+}
+
+TEST_CASE("workqueue: destroy cancels armed delayed items and releases their references without waiting (rule 50)",
+          "[workqueue][destroy][rule50][delayed]") {
+  wq_test::lifetime_counter life;
+  std::atomic<int> runs{0};
+  auto shared = std::make_shared<shared_item>();
+  boost::intrusive_ptr<ref_item> ref{new ref_item};
+  wq::delayed_work cd{wq::fn_ops<&c_delayed_fn>};
+  c_delayed_runs.store(0);
+  wq_test::warning_catcher warnings;
+  wq::workqueue q{"doomed", queue_flags::none, 0, 2};
+  REQUIRE(q.enqueue_delayed<&shared_item::d>(shared, 1h));
+  REQUIRE(q.enqueue_delayed<&ref_item::d>(ref, 1h));
+  REQUIRE(q.enqueue_delayed<&unique_delayed::d>(std::make_unique<unique_delayed>(&life, &runs), 1h));
+  REQUIRE(wq::queue_delayed_work(q, cd, 1h));
+  CHECK(shared.use_count() == 2);
+  CHECK(ref->use_count() == 2);
+  CHECK(life.alive() == 1);
+  const auto t0 = std::chrono::steady_clock::now();
+  q.destroy();
+  CHECK(std::chrono::steady_clock::now() - t0 < must_happen);  // did not wait for the timers
+  CHECK(q.cancelled_on_destroy() == 4);
+  CHECK(warnings.contains("4 armed delayed"));
+  CHECK(shared.use_count() == 1);
+  CHECK(ref->use_count() == 1);
+  CHECK(life.alive() == 0);
+  CHECK_FALSE(shared->d.is_pending());
+  CHECK_FALSE(ref->d.is_pending());
+  CHECK_FALSE(cd.is_pending());
+  CHECK(runs.load() + shared->runs.load() + ref->runs.load() + c_delayed_runs.load() == 0);
+}
+
+TEST_CASE("workqueue: destroy runs the chains that draining items queue (rule 50)",
+          "[workqueue][destroy][rule50][rule49][!mayfail]") {
+  // Rule 50: destroy drains, and "all currently pending items and their chains run to
+  // completion"; workqueue.hpp: "every queued item and its chains run to completion".
+  constexpr int chain = 5;
+  latch x_running{1};
+  latch gate{1};
+  std::atomic<int> runs{0};
+  std::atomic<int> chain_failures{0};
+  far_item far;
+  wq_test::warning_signal destroying{"destroyed with"};
+  wq::workqueue q{"chain", queue_flags::none, 0, 2};
+  fn_item x{[&](fn_item& self) {
+    const int n = runs.fetch_add(1) + 1;
+    if (n == 1) {
+      x_running.count_down();
+      (void)gate.wait_for(must_happen);
+    }
+    if (n <= chain && enqueue(q, self) != queue_status::queued) chain_failures.fetch_add(1);
+  }};
+  REQUIRE(enqueue(q, x) == queue_status::queued);
+  REQUIRE(x_running.wait_for(must_happen));
+  REQUIRE(q.enqueue_delayed<&far_item::d>(&far, 1h));
+  {
+    // destroy() warns about the armed item once it has begun; only then is x released.
+    std::jthread opener([&] {
+      if (destroying.fired.wait_for(must_happen)) gate.count_down();
+    });
+    q.destroy();
+  }
+  CHECK(chain_failures.load() == 0);
+  CHECK(runs.load() == chain + 1);
+}
+
+TEST_CASE("workqueue: drain and destroy called from the queue's own item are refused with a warning",
+          "[workqueue][drain][destroy][rule49][rule50]") {
+  wq_test::warning_catcher warnings;
+  latch done{1};
+  wq::workqueue q{"self", queue_flags::none, 0, 2};
+  fn_item x{[&](fn_item&) {
+    q.drain();    // would wait for itself
+    q.destroy();  // likewise
+    done.count_down();
+  }};
+  REQUIRE(enqueue(q, x) == queue_status::queued);
+  REQUIRE(done.wait_for(must_happen));  // neither call hung
+  q.drain();
+  CHECK(warnings.contains("drain of queue 'self'"));
+  CHECK(warnings.contains("destroy of queue 'self'"));
+  // The queue was not destroyed.
+  CHECK(runs_an_item(q));
+  q.destroy();
+  CHECK(enqueue(q, x) == queue_status::rejected);
+}
+
+TEST_CASE("workqueue: current_work names the running item on its thread only (rule 51)",
+          "[workqueue][rule51]") {
+  latch inner_done{1};
+  std::atomic<bool> outer_ok{false};
+  std::atomic<bool> inner_ok{false};
+  std::atomic<bool> outer_after_ok{false};
+  wq::workqueue q1{"outer", queue_flags::none, 0, 1};
+  wq::workqueue q2{"inner", queue_flags::none, 0, 1};
+  fn_item inner{[&](fn_item& self) {
+    inner_ok.store(wq::current_work() == &self.w);
+    inner_done.count_down();
+  }};
+  fn_item outer{[&](fn_item& self) {
+    outer_ok.store(wq::current_work() == &self.w);
+    (void)enqueue(q2, inner);
+    (void)inner_done.wait_for(must_happen);
+    outer_after_ok.store(wq::current_work() == &self.w);
+  }};
+  CHECK(wq::current_work() == nullptr);
+  REQUIRE(enqueue(q1, outer) == queue_status::queued);
+  REQUIRE(inner_done.wait_for(must_happen));
+  q1.drain();
+  q2.drain();
+  CHECK(outer_ok.load());
+  CHECK(inner_ok.load());
+  CHECK(outer_after_ok.load());
+  CHECK(wq::current_work() == nullptr);
+}
