@@ -121,7 +121,7 @@ std::pair<queue_core*, std::uint64_t> create_core(core_config cfg,
   core->nr_active = 0;
   core->max_workers = cfg.max_workers;
   core->nr_workers = 0;
-  core->slots = std::vector<worker_slot>(static_cast<std::size_t>(cfg.max_workers));
+  core->slots = std::vector<worker_slot>(static_cast<std::size_t>(cfg.worker_slots));
   core->nr_in_flight = 0;
   core->executor = std::move(ex);
   return {core, core->id()};
@@ -232,8 +232,14 @@ constexpr int worker_budget = 64;
 
 worker_slot* find_running(queue_core* core, const work* w, const work_ops* ops,
                           const worker_slot* self) noexcept {
+  // Active slots are claimed lowest index first, so stopping after the last active one keeps
+  // this short even on queues with many slots.
+  int seen = 0;
   for (auto& s : core->slots) {
-    if (&s != self && s.active && s.current == w && s.current_ops == ops) return &s;
+    if (seen == core->nr_workers) break;
+    if (!s.active) continue;
+    ++seen;
+    if (&s != self && s.current == w && s.current_ops == ops) return &s;
   }
   return nullptr;
 }
@@ -367,7 +373,8 @@ void workqueue::init(std::unique_ptr<detail::executor_box> box, int concurrency)
   cfg.name = name_;
   cfg.flags = flags_;
   cfg.max_active = ma;
-  cfg.max_workers = ordered() ? 1 : std::max(1, std::min(ma, concurrency));
+  cfg.worker_slots = ordered() ? 1 : std::max(1, concurrency);
+  cfg.max_workers = std::min(ma, cfg.worker_slots);
   auto [core, id] = detail::create_core(std::move(cfg), std::move(box));
   core_ = core;
   id_ = id;
@@ -385,8 +392,8 @@ queue_status workqueue::queue(work& item) noexcept {
     case detail::claim_result::disabled: return queue_status::disabled;
     case detail::claim_result::claimed: break;
   }
-  const queue_status st =
-      destroyed_ ? queue_status::rejected : detail::link_claimed(core_, id_, item);
+  // A destroyed queue's core refuses by its id (stale generation) or its dying flag.
+  const queue_status st = detail::link_claimed(core_, id_, item);
   if (st != queue_status::queued) detail::unclaim_pending(item);
   return st;
 }
@@ -404,7 +411,7 @@ int workqueue::set_max_active(int max_active) noexcept {
     return core_->max_active;
   }
   const int ma = clamp_max_active(max_active);
-  if (ma != max_active)
+  if (max_active != 0 && ma != max_active)
     detail::warn("queue '%s': max_active %d out of range [1, %d], using %d", name_.c_str(),
                  max_active, max_max_active, ma);
   core_->max_active = ma;

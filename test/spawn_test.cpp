@@ -280,9 +280,11 @@ TEST_CASE("try_spawn: callable from many threads and from inside a closure (chai
 }
 
 TEST_CASE("spawn_errc: converts implicitly to std::error_code like other error enums",
-          "[spawn][!mayfail]") {
-  // spawn.hpp declares spawn_errc and an ADL make_error_code for it, the idiom that lets
-  // `ec == wq::spawn_errc::rejected` compile, but not the std::is_error_code_enum
-  // specialisation the idiom needs, so that comparison does not compile today.
+          "[spawn]") {
+  // The std::is_error_code_enum specialisation plus the ADL make_error_code let an
+  // error_code be compared with the enum directly.
   CHECK(std::is_error_code_enum<wq::spawn_errc>::value);
+  const std::error_code ec = wq::spawn_errc::rejected;
+  CHECK(ec == wq::spawn_errc::rejected);
+  CHECK(ec.category().name() == std::string("wq.spawn"));
 }

@@ -28,6 +28,10 @@ enum class spawn_errc { rejected = 1 };
 
 }  // namespace wq
 
+/// Lets `ec == wq::spawn_errc::rejected` compare an error_code with the enum.
+template <>
+struct std::is_error_code_enum<wq::spawn_errc> : std::true_type {};
+
 namespace wq {
 
 /// The error category of spawn_errc ("wq.spawn").

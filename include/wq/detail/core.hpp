@@ -101,7 +101,8 @@ struct core_config {
   std::string name;
   queue_flags flags = queue_flags::none;
   int max_active = 0;       // already clamped
-  int max_workers = 1;      // concurrent worker handlers, <= max_active
+  int max_workers = 1;      // concurrent worker handlers, <= max_active and <= worker_slots
+  int worker_slots = 1;     // most workers the queue can ever run at once (set_max_active)
 };
 
 /// Creates a core (recycling a retired one if possible) that posts to `ex`.

@@ -130,15 +130,17 @@ workqueue::workqueue(const Executor& ex, std::string_view name, queue_flags flag
   } else {
     box->emplace(ex);
   }
+  // The executor's thread count is unknown: a bound queue runs as many items at once as the
+  // machine has cores; an unbound one up to max_active (rule 41).
   const unsigned hw = std::max(2u, std::thread::hardware_concurrency());
-  init(std::move(box), static_cast<int>(hw));
+  init(std::move(box), has_flag(flags, queue_flags::unbound) ? max_max_active : static_cast<int>(hw));
 }
 
 template <auto Member, class Pointer>
 enqueue_result<Pointer> workqueue::enqueue(Pointer pointer) noexcept {
   static_assert(detail::check_typed<Member, Pointer, false>());
   return detail::typed_queue<Member, Pointer>(std::move(pointer), [this](work& w) {
-    return destroyed_ ? queue_status::rejected : detail::link_claimed(core_, id_, w);
+    return detail::link_claimed(core_, id_, w);
   });
 }
 
@@ -148,7 +150,6 @@ enqueue_result<Pointer> workqueue::enqueue_delayed(Pointer pointer, Delay delay)
   static_assert(detail::check_typed<Member, Pointer, true>());
   const std::chrono::nanoseconds ns = delay_to_nanoseconds(delay);
   return detail::typed_queue<Member, Pointer>(std::move(pointer), [this, ns](delayed_work& w) {
-    if (destroyed_) return queue_status::rejected;
     if (ns.count() == 0) return detail::link_claimed(core_, id_, w);
     return detail::arm_claimed(core_, id_, w, ns);
   });
@@ -168,11 +169,8 @@ queue_status workqueue::queue_delayed(delayed_work& item, Delay delay) noexcept 
     case detail::claim_result::disabled: return queue_status::disabled;
     case detail::claim_result::claimed: break;
   }
-  queue_status st = queue_status::rejected;
-  if (!destroyed_) {
-    st = ns.count() == 0 ? detail::link_claimed(core_, id_, item)
-                         : detail::arm_claimed(core_, id_, item, ns);
-  }
+  const queue_status st = ns.count() == 0 ? detail::link_claimed(core_, id_, item)
+                                           : detail::arm_claimed(core_, id_, item, ns);
   if (st != queue_status::queued) detail::unclaim_pending(item);
   return st;
 }
