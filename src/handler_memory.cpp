@@ -120,4 +120,17 @@ void handler_deallocate(void* p, std::size_t size, std::size_t align) noexcept {
   g.heads[ci] = b;
 }
 
+void handler_reserve(std::size_t size, std::size_t count) {
+  const int c = class_of(size, alignof(std::max_align_t));
+  if (c < 0) return;  // served by operator new anyway
+  const auto ci = static_cast<std::size_t>(c);
+  auto& g = pool();
+  for (std::size_t i = 0; i < count; ++i) {
+    auto* b = ::new (::operator new(class_sizes[ci])) free_block{nullptr};
+    std::lock_guard lk(g.mu);
+    b->next = g.heads[ci];
+    g.heads[ci] = b;
+  }
+}
+
 }  // namespace wq::detail

@@ -13,7 +13,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <cmath>
 #include <limits>
 #include <memory>
 #include <thread>
@@ -95,8 +94,8 @@ void check_not_early(wq::workqueue& q, Delay delay, std::chrono::nanoseconds exp
   CHECK(wq::delayed_work_pending(item.d));
   const auto armed_deadline = item.d.deadline();
   CHECK(armed_deadline >= t0 + expected);
-  REQUIRE(done.wait_for(std::chrono::duration_cast<std::chrono::milliseconds>(expected) +
-                        upper_slack));
+  REQUIRE(
+      done.wait_for(std::chrono::duration_cast<std::chrono::milliseconds>(expected) + upper_slack));
   q.drain();
   const auto waited = item.ran_at - t0;
   INFO("expected at least " << expected.count() << " ns, waited "
@@ -126,9 +125,10 @@ TEST_CASE("delayed_work: never runs before its delay has passed (rule 53)",
 
 // ---- rule 18: already pending leaves the timer alone -----------------------------------------
 
-TEST_CASE("delayed_work: queueing an armed item returns already_pending and leaves its "
-          "deadline alone (rule 18)",
-          "[delayed_work][rule18]") {
+TEST_CASE(
+    "delayed_work: queueing an armed item returns already_pending and leaves its "
+    "deadline alone (rule 18)",
+    "[delayed_work][rule18]") {
   latch done{1};
   timed_item item;
   item.done = &done;
@@ -146,8 +146,7 @@ TEST_CASE("delayed_work: queueing an armed item returns already_pending and leav
         wq::queue_status::already_pending);
   CHECK(q.enqueue<&timed_item::d>(&item).status == wq::queue_status::already_pending);
   // ... nor postponed.
-  CHECK(q.enqueue_delayed<&timed_item::d>(&item, 30s).status ==
-        wq::queue_status::already_pending);
+  CHECK(q.enqueue_delayed<&timed_item::d>(&item, 30s).status == wq::queue_status::already_pending);
   CHECK_FALSE(wq::queue_delayed_work(q, item.d, 10_jiffies));
   CHECK(item.d.deadline() == armed);
 
@@ -160,9 +159,10 @@ TEST_CASE("delayed_work: queueing an armed item returns already_pending and leav
   CHECK(item.d.deadline() == armed);
 }
 
-TEST_CASE("delayed_work: an item already on a queue is pending for delayed queueing too "
-          "(rule 18)",
-          "[delayed_work][rule18]") {
+TEST_CASE(
+    "delayed_work: an item already on a queue is pending for delayed queueing too "
+    "(rule 18)",
+    "[delayed_work][rule18]") {
   SECTION("queued with a zero delay") {
     boost::asio::io_context io;  // not run yet: the item stays queued
     timed_item item;
@@ -366,8 +366,10 @@ struct periodic_item {
   }
 };
 
-TEST_CASE("delayed_work: an item may re-arm itself from its own function (periodic work)",
-          "[delayed_work][rule2][rule53]") {
+TEST_CASE(
+    "delayed_work: an item may re-arm itself from its own function (periodic work; "
+    "rules 2, 53)",
+    "[delayed_work][rule2][rule53]") {
   latch done{1};
   periodic_item item;
   wq::workqueue q{"periodic"};
@@ -449,9 +451,10 @@ TEST_CASE("delayed_work: C-style queue_delayed_work returns the kernel's bool (r
   CHECK(item.seen == 99);
 }
 
-TEST_CASE("delayed_work: delayed queueing of an item with no work function returns unbound "
-          "and warns",
-          "[delayed_work][unbound]") {
+TEST_CASE(
+    "delayed_work: delayed queueing of an item with no work function returns unbound "
+    "and warns",
+    "[delayed_work][unbound]") {
   wq_test::warning_catcher warnings;
   wq::workqueue q{"delayed-unbound"};
   wq::delayed_work d;
@@ -555,9 +558,10 @@ struct intrusive_delayed
   }
 };
 
-TEST_CASE("delayed_work: destroy() cancels armed items, counts them, and releases each "
-          "owned reference exactly once (rule 50)",
-          "[delayed_work][rule50][destroy][ownership]") {
+TEST_CASE(
+    "delayed_work: destroy() cancels armed items, counts them, and releases each "
+    "owned reference exactly once (rule 50)",
+    "[delayed_work][rule50][destroy][ownership]") {
   constexpr int armed_each = 4;
   constexpr int immediate = 3;
   wq_test::lifetime_counter unique_counter;

@@ -86,8 +86,10 @@ struct item {
   static void run(item* self, wq::id<&item::w>) noexcept { ++self->runs; }
 };
 
-TEST_CASE("queue_status: queueing calls report queued, already_pending, rejected and unbound",
-          "[queue_status][rule1][rule14]") {
+TEST_CASE(
+    "queue_status: queueing calls report queued, already_pending, rejected and unbound "
+    "(rules 1, 14)",
+    "[queue_status][rule1][rule14]") {
   boost::asio::io_context io;
   item it;
   wq::workqueue q{io.get_executor(), "status"};

@@ -104,7 +104,7 @@ TEST_CASE("shared_work: is a work plus one shared_ptr slot (48 bytes on LP64)",
 
 // ---- one reference while pending -------------------------------------------------------------
 
-TEST_CASE("shared_work: a pending item holds exactly one reference, handed to run",
+TEST_CASE("shared_work: a pending item holds exactly one reference, handed to run (rule 1)",
           "[shared_work][rule1]") {
   lifetime_counter counter;
   run_tracker tracker;
@@ -193,9 +193,10 @@ struct handshake_obj : wq_test::counted {
   }
 };
 
-TEST_CASE("shared_work: queueing an item while it runs stores a new reference without "
-          "touching the one run received (rule 2)",
-          "[shared_work][rule2][concurrency]") {
+TEST_CASE(
+    "shared_work: queueing an item while it runs stores a new reference without "
+    "touching the one run received (rule 2)",
+    "[shared_work][rule2][concurrency]") {
   // While run 1 holds the reference it took out of the item, another thread queues the item
   // again, which stores a new reference in the same slot. The two threads synchronise only
   // through relaxed flags, so the only ordering between run 1's taking of the reference and
@@ -230,9 +231,10 @@ TEST_CASE("shared_work: queueing an item while it runs stores a new reference wi
 
 // ---- concurrent queueing of one object -------------------------------------------------------
 
-TEST_CASE("shared_work: concurrent enqueues of one object from two threads: queued results "
-          "equal runs, references balance (rule 1)",
-          "[shared_work][rule1][concurrency]") {
+TEST_CASE(
+    "shared_work: concurrent enqueues of one object from two threads: queued results "
+    "equal runs, references balance (rule 1)",
+    "[shared_work][rule1][concurrency]") {
   constexpr int per_thread = 4000;
   lifetime_counter counter;
   run_tracker tracker;

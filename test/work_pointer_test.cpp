@@ -12,7 +12,6 @@
 
 #include <atomic>
 #include <memory>
-#include <thread>
 #include <type_traits>
 #include <utility>
 
@@ -84,8 +83,7 @@ struct intrusive_item : wq_test::counted,
   wq::work w;
   wq::work other;
 
-  static void run(boost::intrusive_ptr<intrusive_item> self,
-                  wq::id<&intrusive_item::w>) noexcept {
+  static void run(boost::intrusive_ptr<intrusive_item> self, wq::id<&intrusive_item::w>) noexcept {
     self->obs.object = self.get();
     self->obs.use_count_in_run = static_cast<long>(self->use_count());
     ++self->obs.runs;
@@ -123,7 +121,8 @@ static_assert(std::is_same_v<wq::work_pointer_traits<std::shared_ptr<shared_item
 
 // ---- std::unique_ptr -------------------------------------------------------------------------
 
-TEST_CASE("work_pointer: std::unique_ptr moves into the queue and back to run", "[work_pointer][unique]") {
+TEST_CASE("work_pointer: std::unique_ptr moves into the queue and back to run",
+          "[work_pointer][unique]") {
   lifetime_counter counter;
   observation obs;
 
@@ -440,8 +439,8 @@ TEST_CASE("work_pointer: a destroyed queue rejects the item and hands every poin
   }
 
   SECTION("std::unique_ptr, delayed") {
-    auto r = dead.enqueue_delayed<&unique_item::d>(std::make_unique<unique_item>(counter, obs),
-                                                   10ms);
+    auto r =
+        dead.enqueue_delayed<&unique_item::d>(std::make_unique<unique_item>(counter, obs), 10ms);
     CHECK(r.status == wq::queue_status::rejected);
     REQUIRE(r.pointer != nullptr);
     CHECK_FALSE(r.pointer->d.is_pending());

@@ -15,7 +15,6 @@
 #include <memory>
 #include <thread>
 #include <type_traits>
-#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -130,9 +129,10 @@ TEST_CASE("work: queueing a pending item returns already_pending and it runs onc
   }
 }
 
-TEST_CASE("work: PENDING belongs to the item, not the queue: pending on A is pending for B "
-          "(rule 1)",
-          "[work][rule1]") {
+TEST_CASE(
+    "work: PENDING belongs to the item, not the queue: pending on A is pending for B "
+    "(rule 1)",
+    "[work][rule1]") {
   boost::asio::io_context io_a;
   boost::asio::io_context io_b;
   counting_item item;
@@ -161,9 +161,10 @@ TEST_CASE("work: PENDING belongs to the item, not the queue: pending on A is pen
   CHECK(wq_test::poll(io_b) == 0);
 }
 
-TEST_CASE("work: concurrent queueing of one item from two threads: every queued result is "
-          "one run (rule 1)",
-          "[work][rule1][concurrency]") {
+TEST_CASE(
+    "work: concurrent queueing of one item from two threads: every queued result is "
+    "one run (rule 1)",
+    "[work][rule1][concurrency]") {
   c_item item{0};
   wq::workqueue q{"rule1-concurrent", wq::queue_flags::none, 0, 2};
   constexpr int per_thread = 3000;
@@ -175,9 +176,14 @@ TEST_CASE("work: concurrent queueing of one item from two threads: every queued 
       // Yielding only lets the workers (which share the two cores) interleave with us.
       if (i % 4 == 0) std::this_thread::yield();
       switch (q.queue(item.w)) {
-        case wq::queue_status::queued: queued.fetch_add(1); break;
-        case wq::queue_status::already_pending: break;
-        default: refused_other.fetch_add(1); break;
+        case wq::queue_status::queued:
+          queued.fetch_add(1);
+          break;
+        case wq::queue_status::already_pending:
+          break;
+        default:
+          refused_other.fetch_add(1);
+          break;
       }
     }
   };
@@ -294,9 +300,10 @@ struct hammered_item {
   }
 };
 
-TEST_CASE("work: an item queued from other threads while it runs never overlaps itself "
-          "(rule 9)",
-          "[work][rule9][concurrency]") {
+TEST_CASE(
+    "work: an item queued from other threads while it runs never overlaps itself "
+    "(rule 9)",
+    "[work][rule9][concurrency]") {
   hammered_item item;
   wq::workqueue q{"rule9", wq::queue_flags::none, 0, 3};
   std::atomic<int> queued{0};
@@ -382,7 +389,9 @@ struct c_self_freeing_item : wq_test::counted {
   explicit c_self_freeing_item(wq_test::lifetime_counter& c) : counted(c) {}
   char payload[200] = {};  // a larger block, so a stale access lands in poisoned memory
   wq::work w{wq::fn_ops<&c_self_freeing_item::fn>};
-  static void fn(wq::work* item) noexcept { delete wq::container_of<&c_self_freeing_item::w>(item); }
+  static void fn(wq::work* item) noexcept {
+    delete wq::container_of<&c_self_freeing_item::w>(item);
+  }
 };
 
 TEST_CASE("work: the work function may free the object containing its item (rule 4)",
@@ -441,7 +450,7 @@ TEST_CASE("work: work_pending reports PENDING: idle false, queued true, running 
 
 struct payload_item {
   wq::work w;
-  int payload = 0;   // plain: only the queue's ordering makes the write visible to run
+  int payload = 0;    // plain: only the queue's ordering makes the write visible to run
   int observed = -1;  // plain: read by the test after the thread that ran the item is joined
   static void run(payload_item* self, wq::id<&payload_item::w>) noexcept {
     self->observed = self->payload;
@@ -480,9 +489,10 @@ void ordering_round(bool pending_first, wq::queue_status& producer_status, int& 
   observed = runner_ok.load() ? item.observed : -2;
 }
 
-TEST_CASE("work: writes made before a queue call that returns queued are visible in the "
-          "function (rule 6)",
-          "[work][rule6][concurrency]") {
+TEST_CASE(
+    "work: writes made before a queue call that returns queued are visible in the "
+    "function (rule 6)",
+    "[work][rule6][concurrency]") {
   SECTION("litmus: producer and runner synchronise only through the queue") {
     for (int round = 0; round < 20; ++round) {
       wq::queue_status st = wq::queue_status::rejected;
@@ -547,15 +557,15 @@ struct latest_item {
   std::atomic<int> runs{0};
   static void run(latest_item* self, wq::id<&latest_item::w>) noexcept {
     // Relaxed on purpose: the visibility of the producer's store must come from the queue.
-    self->last_seen.store(self->latest->load(std::memory_order_relaxed),
-                          std::memory_order_relaxed);
+    self->last_seen.store(self->latest->load(std::memory_order_relaxed), std::memory_order_relaxed);
     self->runs.fetch_add(1, std::memory_order_relaxed);
   }
 };
 
-TEST_CASE("work: a queue call that finds the item pending is seen by the pending run "
-          "(rule 7)",
-          "[work][rule7][concurrency]") {
+TEST_CASE(
+    "work: a queue call that finds the item pending is seen by the pending run "
+    "(rule 7)",
+    "[work][rule7][concurrency]") {
   SECTION("litmus: the already-pending caller's write reaches the pending run") {
     for (int round = 0; round < 20; ++round) {
       wq::queue_status st = wq::queue_status::queued;
@@ -612,9 +622,10 @@ struct two_c_items {
   }
 };
 
-TEST_CASE("work: a C-style work function recovers its object; queue_work returns the kernel's "
-          "bool (rule 14)",
-          "[work][rule14][c_style]") {
+TEST_CASE(
+    "work: a C-style work function recovers its object; queue_work returns the kernel's "
+    "bool (rule 14)",
+    "[work][rule14][c_style]") {
   SECTION("on a pool") {
     latch done{1};
     c_item item{1234};
@@ -663,9 +674,10 @@ struct nesting_probe {
   }
 };
 
-TEST_CASE("work: current_work() is the running item inside its function and null outside "
-          "(rule 51)",
-          "[work][rule51]") {
+TEST_CASE(
+    "work: current_work() is the running item inside its function and null outside "
+    "(rule 51)",
+    "[work][rule51]") {
   CHECK(wq::current_work() == nullptr);
 
   SECTION("on a pool thread") {

@@ -83,9 +83,8 @@ class counted {
 /// Spins (yielding) until `flag` reads true with a relaxed load, for at most `timeout`.
 /// Deliberately relaxed: tests use it where any synchronisation of their own would hide a
 /// missing happens-before edge in the library from ThreadSanitizer.
-[[nodiscard]] inline bool spin_until_set(const std::atomic<bool>& flag,
-                                         std::chrono::milliseconds timeout =
-                                             std::chrono::seconds(5)) {
+[[nodiscard]] inline bool spin_until_set(
+    const std::atomic<bool>& flag, std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
   const auto end = std::chrono::steady_clock::now() + timeout;
   while (!flag.load(std::memory_order_relaxed)) {
     if (std::chrono::steady_clock::now() > end) return false;

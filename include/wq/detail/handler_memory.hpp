@@ -22,6 +22,12 @@ void* handler_allocate(std::size_t size, std::size_t align);
 /// Returns a block obtained from handler_allocate with the same size and alignment.
 void handler_deallocate(void* p, std::size_t size, std::size_t align) noexcept;
 
+/// Adds `count` free blocks able to hold `size` bytes to the process-wide free list, so that
+/// that many more handlers can be in flight before the pool has to grow. The pool otherwise
+/// grows on demand to the peak number of handlers in flight plus what sits in per-thread
+/// caches (at most 32 blocks per size class per thread). Throws std::bad_alloc.
+void handler_reserve(std::size_t size, std::size_t count);
+
 /// A stateless allocator over handler_allocate, suitable as an Asio associated allocator.
 template <class T>
 struct handler_allocator {
