@@ -3,6 +3,8 @@
 // compile-time checks that turn misuse into readable errors, and enqueue / enqueue_delayed.
 #pragma once
 
+#include <wq/workqueue.hpp>  // normally this file is included from there, at its end
+
 #include <algorithm>
 #include <thread>
 #include <utility>
