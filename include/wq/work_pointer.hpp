@@ -35,7 +35,9 @@
 
 namespace wq {
 
-/// Customisation point; see the file comment. Specialise it for your own smart pointer with:
+/// Customisation point; see the file comment. P must be default-constructible (a queued call
+/// returns an empty P in enqueue_result), and `release` must leave the pointer it is given
+/// without ownership. Specialise it for your own smart pointer with:
 ///   using element_type = ...;
 ///   static constexpr bool unique = ...;            // two Ps to one object cannot coexist
 ///   static element_type* get(const P&) noexcept;
@@ -111,7 +113,7 @@ struct work_pointer_traits<std::shared_ptr<T>> {
 
 /// Satisfied by pointer types that work_pointer_traits knows how to carry through a queue.
 template <class P>
-concept work_pointer = requires(const P& p) {
+concept work_pointer = std::default_initializable<P> && requires(const P& p) {
   typename work_pointer_traits<P>::element_type;
   { work_pointer_traits<P>::get(p) } noexcept;
 };
