@@ -86,8 +86,15 @@ queue_status arm_claimed(queue_core* core, std::uint64_t id, delayed_work& dw,
     // start a new wait we see that the previous one is finished with the timer object.
   } while (!st.compare_exchange_weak(s, ns, std::memory_order_acq_rel,
                                      std::memory_order_relaxed));
-  if ((s & st_in_flight) == 0) start_wait(dw, deadline);
-  // Otherwise the outstanding wait's completion finds ARMED and re-arms for the new deadline.
+  if ((s & st_in_flight) == 0) {
+    start_wait(dw, deadline);
+  } else if (work_access::timer(dw).expiry() > deadline) {
+    // The outstanding wait would complete too late for the new, earlier deadline: cut it short;
+    // its completion finds ARMED and re-arms for the new deadline. (A later deadline needs
+    // nothing: the completion re-arms lazily when it comes early.) Safety: timer calls are
+    // serialised by this queue's mutex, held here, while ARMED names this queue.
+    work_access::timer(dw).cancel();
+  }
   return queue_status::queued;
 }
 
@@ -122,6 +129,7 @@ void timer_fired(delayed_work* dw) noexcept {
     if (core->draining > 0) {
       core->deferred.push_back(*dw);  // queued when the drain ends
       st.fetch_or(st_queued, std::memory_order_release);
+      set_list(*dw, list_kind::deferred);
     } else {
       post_worker(core, core->gen, insert_locked(core, *dw));
     }

@@ -32,6 +32,15 @@ struct worker_slot {
   bool active = false;                     // a handler for this slot is posted or running
 };
 
+/// A flush_work() caller waiting for one instance of an item to finish (stack-allocated by the
+/// waiter, registered in queue_core::flushers while it waits).
+struct flush_waiter {
+  work* item = nullptr;
+  worker_slot* slot = nullptr;  // the worker running the awaited instance, once started
+  bool started = false;         // the awaited instance has started (on `slot`)
+  bool done = false;            // ... and finished
+};
+
 struct queue_core {
   std::mutex mu;
   std::condition_variable idle_cv;  // drainers wait here for nr_in_flight == 0
@@ -41,7 +50,9 @@ struct queue_core {
   bool live = false;        // between create_core and retire
   bool dying = false;       // destroy in progress: only chained queueing accepted
   int draining = 0;         // number of drain() calls in progress
-  int drain_waiters = 0;    // threads waiting on idle_cv
+  int drain_waiters = 0;    // threads waiting on idle_cv for nr_in_flight == 0
+  int item_waiters = 0;     // threads waiting on idle_cv for an item to stop running
+  std::vector<flush_waiter*> flushers;  // flush_work() callers waiting on this queue
 
   std::string name;
   queue_flags flags = queue_flags::none;
@@ -77,14 +88,29 @@ void retire_core(queue_core* core, std::unique_lock<std::mutex>& lk) noexcept;
 /// for, or -1. Requires mu held. Sets QUEUED and the queue id in the state word.
 int insert_locked(queue_core* core, work& w) noexcept;
 
+/// Records which list of its queue holds `w` (state bits LIST). Requires mu held.
+void set_list(work& w, list_kind kind) noexcept;
+/// Moves inactive items to the worklist while max_active allows. Requires mu held.
+void activate_inactive(queue_core* core) noexcept;
+
 /// Posts a worker handler for `slot` (after mu was released).
 void post_worker(queue_core* core, std::uint32_t gen, int slot) noexcept;
 
 /// The running thread's worker context, if it is running a work item.
 struct worker_context {
   queue_core* core = nullptr;
+  worker_slot* slot = nullptr;
   work* current = nullptr;
 };
+
+/// Calls fn(core) for every queue core that ever existed (live or not), each unlocked.
+template <class Fn>
+void for_each_core(Fn&& fn);
+void for_each_core_impl(void (*fn)(queue_core*, void*), void* arg);
+template <class Fn>
+void for_each_core(Fn&& fn) {
+  for_each_core_impl([](queue_core* c, void* a) { (*static_cast<Fn*>(a))(c); }, &fn);
+}
 worker_context& this_worker() noexcept;
 
 }  // namespace wq::detail

@@ -78,6 +78,18 @@ void recycle(queue_core* core) {
 
 }  // namespace
 
+void for_each_core_impl(void (*fn)(queue_core*, void*), void* arg) {
+  std::uint32_t end = 0;
+  {
+    auto& r = reg();
+    std::lock_guard lk(r.mu);
+    end = r.next_index;
+  }
+  for (std::uint32_t index = 1; index < end; ++index) {
+    if (queue_core* c = lookup_core(index)) fn(c, arg);
+  }
+}
+
 queue_core* lookup_core(std::uint64_t id) noexcept {
   const auto index = static_cast<std::uint32_t>(id & core_index_mask);
   if (index == 0) return nullptr;
@@ -140,14 +152,27 @@ void retire_core(queue_core* core, std::unique_lock<std::mutex>& lk) noexcept {
 
 namespace {
 
+}  // namespace
+
+void set_list(work& w, list_kind kind) noexcept {
+  auto& st = work_access::state(w);
+  state_t s = st.load(std::memory_order_relaxed);
+  // Safety (relaxed): LIST is read only under the queue mutex, which orders it.
+  while (!st.compare_exchange_weak(s, with_list(s, kind), std::memory_order_relaxed)) {
+  }
+}
+
 void activate_inactive(queue_core* core) noexcept {
   while (!core->inactive.empty() && core->nr_active < core->max_active) {
     work& w = core->inactive.front();
     core->inactive.pop_front();
     core->worklist.push_back(w);
+    set_list(w, list_kind::work);
     ++core->nr_active;
   }
 }
+
+namespace {
 
 int claim_worker_slot(queue_core* core) noexcept {
   if (core->nr_workers >= core->max_workers || core->worklist.empty()) return -1;
@@ -181,12 +206,12 @@ void post_locked(queue_core* core, int slot) noexcept {
   }
 }
 
-void set_queued(work& w, std::uint64_t id) noexcept {
+void set_queued(work& w, std::uint64_t id, list_kind kind) noexcept {
   auto& st = work_access::state(w);
   state_t s = st.load(std::memory_order_relaxed);
   // Safety (release): publishes the queue id for lock-free readers that validate it under the
   // queue mutex; the mutex itself publishes everything else.
-  while (!st.compare_exchange_weak(s, with_queue_id(s, id) | st_queued,
+  while (!st.compare_exchange_weak(s, with_list(with_queue_id(s, id), kind) | st_queued,
                                    std::memory_order_release, std::memory_order_relaxed)) {
   }
 }
@@ -194,14 +219,16 @@ void set_queued(work& w, std::uint64_t id) noexcept {
 }  // namespace
 
 int insert_locked(queue_core* core, work& w) noexcept {
+  list_kind kind = list_kind::work;
   if (core->nr_active < core->max_active && core->inactive.empty()) {
     core->worklist.push_back(w);
     ++core->nr_active;
   } else {
     core->inactive.push_back(w);  // rule 37: FIFO behind already-inactive items
+    kind = list_kind::inactive;
   }
   ++core->nr_in_flight;
-  set_queued(w, core->id());
+  set_queued(w, core->id(), kind);
   return claim_worker_slot(core);
 }
 
@@ -244,13 +271,21 @@ worker_slot* find_running(queue_core* core, const work* w, const work_ops* ops,
   return nullptr;
 }
 
+// An item leaves its list: it is no longer QUEUED, but still PENDING until its trampoline has
+// taken the queue's reference out ("starting"; cancellers wait for that to finish).
+work* started(work& w) noexcept {
+  // Safety (relaxed): QUEUED is read under the queue mutex, held here.
+  work_access::state(w).fetch_and(~st_queued, std::memory_order_relaxed);
+  return &w;
+}
+
 // Pops the next item this worker may run, handing items that are already running on another
 // worker of this queue to that worker (non-reentrancy, rules 9-11).
 work* pop_next(queue_core* core, worker_slot& me) noexcept {
   if (!me.scheduled.empty()) {
     work& w = me.scheduled.front();
     me.scheduled.pop_front();
-    return &w;
+    return started(w);
   }
   while (!core->worklist.empty()) {
     work& w = core->worklist.front();
@@ -258,9 +293,10 @@ work* pop_next(queue_core* core, worker_slot& me) noexcept {
     const work_ops* ops = work_access::ops(w).load(std::memory_order_relaxed);
     if (worker_slot* owner = find_running(core, &w, ops, &me)) {
       owner->scheduled.push_back(w);
+      set_list(w, list_kind::scheduled);
       continue;
     }
-    return &w;
+    return started(w);
   }
   return nullptr;
 }
@@ -282,6 +318,7 @@ void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcep
   worker_context& ctx = this_worker();
   const worker_context saved = ctx;  // a worker may run inside another queue's work function
   ctx.core = core;
+  ctx.slot = &me;
   for (int budget = worker_budget;; --budget) {
     if (budget == 0 && (!me.scheduled.empty() || !core->worklist.empty())) {
       // Fairness: let other handlers on this executor run, then continue in a new handler.
@@ -307,6 +344,14 @@ void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcep
     const work_ops* ops = work_access::ops(*w).load(std::memory_order_relaxed);
     me.current = w;
     me.current_ops = ops;
+    if (!core->flushers.empty()) {
+      for (flush_waiter* f : core->flushers) {
+        if (f->item == w && !f->started) {
+          f->started = true;
+          f->slot = &me;
+        }
+      }
+    }
     // Rule 2: the trampoline clears PENDING right before calling the function (after taking
     // the queue's reference out of the item), so a queue call made while it runs succeeds.
     ctx.current = w;
@@ -321,7 +366,16 @@ void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcep
     --core->nr_active;
     --core->nr_in_flight;
     activate_inactive(core);
-    if (core->nr_in_flight == 0 && core->drain_waiters > 0) core->idle_cv.notify_all();
+    bool wake = (core->nr_in_flight == 0 && core->drain_waiters > 0) || core->item_waiters > 0;
+    if (!core->flushers.empty()) {
+      for (flush_waiter* f : core->flushers) {
+        if (f->started && f->slot == &me && !f->done) {
+          f->done = true;
+          wake = true;
+        }
+      }
+    }
+    if (wake) core->idle_cv.notify_all();
   }
 }
 

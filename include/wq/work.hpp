@@ -58,6 +58,10 @@ struct work_ops {
   void (*run)(work* item) noexcept;
   void (*drop)(work* item) noexcept;
   const char* name;
+  /// Whether a pending instance holds an owning reference (unique/shared/intrusive pointer).
+  /// Operations that may queue an idle item without a pointer (C-style mod_delayed_work,
+  /// enable_and_queue_work) refuse items whose ops own a reference.
+  bool owning = false;
 };
 
 /// The C-style work function: receives the embedded item, recovers its container with

@@ -50,6 +50,10 @@
 
 namespace wq {
 
+namespace detail {
+struct queue_access;
+}
+
 /// A workqueue: runs work items with the kernel's queueing semantics on an Asio executor.
 ///
 /// \code
@@ -162,6 +166,7 @@ class workqueue {
   [[nodiscard]] std::uint64_t cancelled_on_destroy() const noexcept { return cancelled_on_destroy_; }
 
  private:
+  friend struct detail::queue_access;
   void init(std::unique_ptr<detail::executor_box> box, int max_workers);
   static unsigned default_threads(queue_flags flags) noexcept;
 

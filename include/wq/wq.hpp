@@ -11,9 +11,11 @@
 
 #include <wq/config.hpp>
 
+#include <wq/cancel.hpp>
 #include <wq/container_of.hpp>
 #include <wq/delayed_work.hpp>
 #include <wq/flags.hpp>
+#include <wq/flush.hpp>
 #include <wq/fwd.hpp>
 #include <wq/jiffies.hpp>
 #include <wq/ordered_workqueue.hpp>

@@ -21,6 +21,8 @@ namespace wq::detail {
 ///                          Changed only under that queue's mutex.
 ///   bit 3       IN_FLIGHT  (delayed_work) exactly one Asio wait on the item's timer is
 ///                          outstanding. Set by the arming path, cleared only by the completion.
+///   bits 4-5    LIST       while QUEUED: which list of the queue holds the item (worklist,
+///                          inactive, a worker's scheduled list, deferred); under its mutex.
 ///   bits 8-23   DISABLE    disable count (rules 16, 33, 34).
 ///   bits 24-63  QUEUE_ID   slot (20 bits) and generation (20 bits) of the queue the item is, or
 ///                          last was, queued on. 0 = never queued.
@@ -39,6 +41,16 @@ inline constexpr state_t st_pending = state_t{1} << 0;
 inline constexpr state_t st_queued = state_t{1} << 1;
 inline constexpr state_t st_armed = state_t{1} << 2;
 inline constexpr state_t st_in_flight = state_t{1} << 3;
+
+inline constexpr unsigned list_shift = 4;
+inline constexpr state_t list_mask = state_t{3} << list_shift;
+enum class list_kind : unsigned { work = 0, inactive = 1, scheduled = 2, deferred = 3 };
+constexpr list_kind list_of(state_t s) noexcept {
+  return static_cast<list_kind>((s & list_mask) >> list_shift);
+}
+constexpr state_t with_list(state_t s, list_kind k) noexcept {
+  return (s & ~list_mask) | (static_cast<state_t>(k) << list_shift);
+}
 
 inline constexpr unsigned disable_shift = 8;
 inline constexpr state_t disable_one = state_t{1} << disable_shift;

@@ -80,7 +80,7 @@ struct typed_ops {
     unclaim_pending(*w);
     // `released` goes out of scope here, releasing the queue's reference (possibly the last).
   }
-  static constexpr work_ops value{&run, &drop, "typed work"};
+  static constexpr work_ops value{&run, &drop, "typed work", !std::is_pointer_v<Pointer>};
 };
 
 /// The typed queueing algorithm shared by enqueue and enqueue_delayed.

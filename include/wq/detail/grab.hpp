@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: BSL-1.0
+// wq/detail/grab.hpp: taking a pending instance away from wherever it is (the kernel's
+// try_to_grab_pending) and waiting for running instances. Nothing here is a user contract.
+#pragma once
+
+#include <wq/config.hpp>
+
+#include <chrono>
+#include <cstdint>
+
+#include <wq/delayed_work.hpp>
+#include <wq/detail/core.hpp>
+#include <wq/work.hpp>
+
+namespace wq::detail {
+
+/// What grab_pending found. Either way the caller now owns the item's PENDING bit, and the
+/// item is on no list and has no armed deadline.
+enum class grab_result {
+  idle,     ///< it was not pending (the caller set PENDING)
+  pending,  ///< it was queued or armed; the queue's reference (if any) is still in the item
+};
+
+/// Steals the pending instance of `w` from its queue's lists or armed timer, waiting out the
+/// short windows where another thread is queueing it or a worker is starting it.
+grab_result grab_pending(work& w) noexcept;
+
+/// Blocks until `w` runs on no worker of any queue, ignoring the calling worker itself.
+/// Returns false (after a warning) if the caller is running `w` itself.
+bool wait_not_running(work& w) noexcept;
+
+/// Adds one to the disable count (saturating with a warning). Returns the new count.
+unsigned disable_inc(work& w) noexcept;
+/// Subtracts one from the disable count (warning on underflow). Returns the new count.
+unsigned disable_dec(work& w) noexcept;
+
+/// Links a claimed item on queue `id` after `delay` (0 = now). As link_claimed/arm_claimed.
+queue_status requeue_claimed(queue_core* core, std::uint64_t id, work& w,
+                             std::chrono::nanoseconds delay) noexcept;
+
+}  // namespace wq::detail

@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: BSL-1.0
+// wq/flush.hpp: waiting for work items: flush_work and flush_delayed_work.
+//
+// In the kernel's words:
+//   - flush_work (rule 23) waits until the last queueing instance of the item has finished.
+//     Returns true if it had to wait (the item was pending or running at the call), false if
+//     it was idle. On return the item is idle unless someone queued it again after the flush
+//     started. A pending instance is waited for until it has run; an only-running instance until
+//     it returns. An armed delayed item is neither queued nor running: flush_work returns false
+//     at once (use flush_delayed_work).
+//   - flush_delayed_work (rule 24): if the timer is armed, the item is queued now on the queue
+//     recorded when it was armed ("fires the timer now"), then flushed as by flush_work.
+//
+// Thread safety: callable from any thread. Calling them from the item's own work function is
+// misuse (it would wait for itself): reported through the warning handler, returns false.
+#pragma once
+
+#include <wq/config.hpp>
+
+#include <wq/delayed_work.hpp>
+#include <wq/work.hpp>
+
+namespace wq {
+
+/// Waits for the last queued instance of `item` to finish (rule 23).
+/// Returns: true if it had to wait, false if the item was idle (or only armed).
+bool flush_work(work& item) noexcept;
+
+/// Queues an armed delayed item now, then waits for it as flush_work does (rule 24).
+/// Returns: true if it had to wait.
+bool flush_delayed_work(delayed_work& item) noexcept;
+
+}  // namespace wq

@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: BSL-1.0
+// wq/impl/cancel.hpp: template bodies of wq/cancel.hpp.
+#pragma once
+
+#include <wq/cancel.hpp>  // normally this file is included from there, at its end
+
+#include <utility>
+
+namespace wq {
+namespace detail {
+
+/// Reaches a workqueue's engine for the free functions of cancel.hpp.
+struct queue_access {
+  static queue_core* core(const workqueue& q) noexcept { return q.core_; }
+  static std::uint64_t id(const workqueue& q) noexcept { return q.id_; }
+};
+
+/// Takes the queue's reference out of a grabbed item queued with `Pointer`, then releases
+/// PENDING. Returns the reference.
+template <auto Member, class Pointer>
+std::optional<Pointer> reclaim_grabbed(typename work_pointer_traits<Pointer>::element_type& obj,
+                                       work& w) noexcept {
+  using traits = work_pointer_traits<Pointer>;
+  const work_ops* ops = work_access::ops(w).load(std::memory_order_relaxed);
+  if (ops != &typed_ops<Member, Pointer>::value) {
+    WQ_ASSERT(false, "wq: typed cancel with another pointer type than the item was queued with");
+    ops->drop(&w);  // still release what the queue held, exactly once
+    return std::nullopt;
+  }
+  auto& field = static_cast<member_parent_t<Member>&>(obj).*Member;
+  std::optional<Pointer> out(traits::reclaim(&obj, field));
+  unclaim_pending(w);
+  return out;
+}
+
+}  // namespace detail
+
+template <auto Member, class Pointer>
+std::optional<Pointer> cancel_work(
+    typename work_pointer_traits<Pointer>::element_type& obj) noexcept {
+  static_assert(detail::check_typed<Member, Pointer, false>());
+  work& w = static_cast<member_parent_t<Member>&>(obj).*Member;
+  if (detail::grab_pending(w) == detail::grab_result::idle) {
+    detail::unclaim_pending(w);
+    return std::nullopt;
+  }
+  return detail::reclaim_grabbed<Member, Pointer>(obj, w);
+}
+
+template <auto Member, class Pointer>
+std::optional<Pointer> cancel_work_sync(
+    typename work_pointer_traits<Pointer>::element_type& obj) noexcept {
+  static_assert(detail::check_typed<Member, Pointer, false>());
+  work& w = static_cast<member_parent_t<Member>&>(obj).*Member;
+  // Disabled while waiting, so a self-requeue of the running instance fails (rule 29).
+  detail::disable_inc(w);
+  std::optional<Pointer> out = cancel_work<Member, Pointer>(obj);
+  detail::wait_not_running(w);
+  detail::disable_dec(w);
+  return out;
+}
+
+template <class Delay>
+  requires wq::delay<Delay>
+bool mod_delayed_work(workqueue& queue, delayed_work& item, Delay delay) noexcept {
+  const work_ops* ops = detail::work_access::ops(item).load(std::memory_order_relaxed);
+  if (ops == nullptr || ops->owning) {
+    detail::warn("mod_delayed_work on an item that %s; use the typed form",
+                 ops == nullptr ? "has no work function" : "owns a reference");
+    return false;
+  }
+  const bool was_pending = detail::grab_pending(item) == detail::grab_result::pending;
+  if (item.disable_count() != 0) {
+    detail::unclaim_pending(item);  // rule 20d: cancelled, not re-queued
+    return was_pending;
+  }
+  const queue_status st =
+      detail::requeue_claimed(detail::queue_access::core(queue), detail::queue_access::id(queue),
+                              item, delay_to_nanoseconds(delay));
+  if (st != queue_status::queued) detail::unclaim_pending(item);
+  return was_pending;
+}
+
+template <auto Member, class Pointer, class Delay>
+  requires wq::delay<Delay>
+mod_result<Pointer> mod_delayed_work(workqueue& queue, Pointer pointer, Delay delay) noexcept {
+  static_assert(detail::check_typed<Member, Pointer, true>());
+  using traits = work_pointer_traits<Pointer>;
+  auto* obj = traits::get(pointer);
+  WQ_ASSERT(obj != nullptr, "wq: mod_delayed_work of a null pointer");
+  auto& field = static_cast<member_parent_t<Member>&>(*obj).*Member;
+  work& w = field;
+  const bool was_pending = detail::grab_pending(w) == detail::grab_result::pending;
+  WQ_ASSERT(!(was_pending && traits::unique),
+            "wq: a uniquely owned item cannot be pending while its owner holds it");
+  if (w.disable_count() != 0) {
+    // Rule 20d: a pending instance is cancelled (its reference released), nothing re-queued.
+    if (was_pending) {
+      detail::work_access::ops(w).load(std::memory_order_relaxed)->drop(&w);
+    } else {
+      detail::unclaim_pending(w);
+    }
+    return {was_pending, queue_status::disabled, std::move(pointer)};
+  }
+  if (!was_pending) {
+    detail::work_access::ops(w).store(&detail::typed_ops<Member, Pointer>::value,
+                                      std::memory_order_relaxed);
+    traits::release(std::move(pointer), field);
+  }
+  const queue_status st =
+      detail::requeue_claimed(detail::queue_access::core(queue), detail::queue_access::id(queue),
+                              w, delay_to_nanoseconds(delay));
+  if (st != queue_status::queued) {
+    if (was_pending) {
+      detail::work_access::ops(w).load(std::memory_order_relaxed)->drop(&w);
+      return {was_pending, st, std::move(pointer)};
+    }
+    Pointer back = traits::reclaim(obj, field);
+    detail::unclaim_pending(w);
+    return {was_pending, st, std::move(back)};
+  }
+  if (was_pending) return {was_pending, st, std::move(pointer)};
+  return {was_pending, st, Pointer{}};
+}
+
+}  // namespace wq

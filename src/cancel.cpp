@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: BSL-1.0
+// Grabbing pending instances, cancelling, disabling, and waiting for running instances.
+#include <wq/cancel.hpp>
+
+#include <thread>
+
+#include "queue_core.hpp"
+
+namespace wq {
+namespace detail {
+
+namespace {
+
+void backoff(unsigned spins) noexcept {
+  if (spins < 64) {
+    std::this_thread::yield();
+  } else {
+    std::this_thread::sleep_for(std::chrono::microseconds(20));
+  }
+}
+
+// Removes a QUEUED or ARMED item from the list of `core` that holds it. Requires mu held and
+// the state naming `core`.
+void unlink_locked(queue_core* core, work& w, state_t s) noexcept {
+  auto& st = work_access::state(w);
+  if ((s & st_armed) != 0) {
+    core->armed.erase(core->armed.iterator_to(w));
+    // The timer wait (IN_FLIGHT) stays outstanding: its completion finds the item not ARMED and
+    // lets go of it, or finds it re-armed and re-arms lazily (so mod costs no timer operation).
+    st.fetch_and(~st_armed, std::memory_order_relaxed);
+    return;
+  }
+  switch (list_of(s)) {
+    case list_kind::work:
+      core->worklist.erase(core->worklist.iterator_to(w));
+      --core->nr_active;
+      --core->nr_in_flight;
+      activate_inactive(core);
+      break;
+    case list_kind::inactive:
+      core->inactive.erase(core->inactive.iterator_to(w));
+      --core->nr_in_flight;
+      break;
+    case list_kind::scheduled:
+      for (auto& slot : core->slots) {
+        for (auto it = slot.scheduled.begin(); it != slot.scheduled.end(); ++it) {
+          if (&*it == &w) {
+            slot.scheduled.erase(it);
+            --core->nr_active;
+            --core->nr_in_flight;
+            goto unlinked;
+          }
+        }
+      }
+      WQ_ASSERT(false, "wq: scheduled item not found on any worker");
+    unlinked:
+      break;
+    case list_kind::deferred:
+      core->deferred.erase(core->deferred.iterator_to(w));
+      break;
+  }
+  st.fetch_and(~st_queued, std::memory_order_relaxed);
+  bool wake = core->nr_in_flight == 0 && core->drain_waiters > 0;
+  // A flush waiting for this (now cancelled) instance has nothing left to wait for.
+  for (flush_waiter* f : core->flushers) {
+    if (f->item == &w && !f->started) {
+      f->done = true;
+      wake = true;
+    }
+  }
+  if (wake) core->idle_cv.notify_all();
+}
+
+}  // namespace
+
+grab_result grab_pending(work& w) noexcept {
+  auto& st = work_access::state(w);
+  for (unsigned spins = 0;; ++spins) {
+    state_t s = st.load(std::memory_order_acquire);
+    if ((s & st_pending) == 0) {
+      // Safety (acq_rel): as claim_pending; the caller becomes the owner of PENDING.
+      if (st.compare_exchange_weak(s, s | st_pending, std::memory_order_acq_rel,
+                                   std::memory_order_relaxed))
+        return grab_result::idle;
+      continue;
+    }
+    if ((s & (st_queued | st_armed)) != 0) {
+      if (queue_core* core = lookup_core(queue_id_of(s))) {
+        std::unique_lock lk(core->mu);
+        s = st.load(std::memory_order_acquire);
+        if ((s & (st_queued | st_armed)) != 0 && queue_id_of(s) == core->id()) {
+          unlink_locked(core, w, s);
+          return grab_result::pending;
+        }
+      }
+      continue;  // moved meanwhile: look again
+    }
+    // PENDING alone: being queued by another thread, started by a worker, or held by another
+    // canceller. Each window is short and ends without waiting for us.
+    backoff(spins);
+  }
+}
+
+bool wait_not_running(work& w) noexcept {
+  const worker_context& me = this_worker();
+  bool self = me.current == &w;
+  if (self) {
+    warn("cancel_*_sync/disable_*_sync/flush called from the item's own work function: it "
+         "cannot wait for itself (misuse reported, not waited for)");
+  }
+  // An item may last have run on any queue (rules 12, 29: it may have been moved), so look at
+  // every queue's workers. This is the slow path of the _sync operations only.
+  for_each_core([&](queue_core* core) {
+    std::unique_lock lk(core->mu);
+    if (!core->live) return;
+    auto running = [&] {
+      for (auto& slot : core->slots)
+        if (slot.active && slot.current == &w && &slot != me.slot) return true;
+      return false;
+    };
+    if (!running()) return;
+    ++core->item_waiters;
+    core->idle_cv.wait(lk, [&] { return !running(); });
+    --core->item_waiters;
+  });
+  return !self;
+}
+
+unsigned disable_inc(work& w) noexcept {
+  auto& st = work_access::state(w);
+  state_t s = st.load(std::memory_order_relaxed);
+  for (;;) {
+    if (disable_count(s) == disable_max) {
+      warn("work disable count overflowed (rule 34): ignored");
+      return static_cast<unsigned>(disable_max);
+    }
+    // Safety (acq_rel): a later claim_pending reads the count in the same RMW chain.
+    if (st.compare_exchange_weak(s, s + disable_one, std::memory_order_acq_rel,
+                                 std::memory_order_relaxed))
+      return static_cast<unsigned>(disable_count(s) + 1);
+  }
+}
+
+unsigned disable_dec(work& w) noexcept {
+  auto& st = work_access::state(w);
+  state_t s = st.load(std::memory_order_relaxed);
+  for (;;) {
+    if (disable_count(s) == 0) {
+      warn("work disable count underflowed (rule 34): ignored");
+      return 0;
+    }
+    if (st.compare_exchange_weak(s, s - disable_one, std::memory_order_acq_rel,
+                                 std::memory_order_relaxed))
+      return static_cast<unsigned>(disable_count(s) - 1);
+  }
+}
+
+queue_status requeue_claimed(queue_core* core, std::uint64_t id, work& w,
+                             std::chrono::nanoseconds delay) noexcept {
+  if (delay.count() == 0) return link_claimed(core, id, w);
+  return arm_claimed(core, id, static_cast<delayed_work&>(w), delay);
+}
+
+}  // namespace detail
+
+bool cancel_work(work& item) noexcept {
+  if (detail::grab_pending(item) == detail::grab_result::idle) {
+    detail::unclaim_pending(item);
+    return false;
+  }
+  // drop() takes the queue's reference out, clears PENDING, then releases the reference.
+  detail::work_access::ops(item).load(std::memory_order_relaxed)->drop(&item);
+  return true;
+}
+
+bool cancel_work_sync(work& item) noexcept {
+  detail::disable_inc(item);
+  const bool was_pending = cancel_work(item);
+  detail::wait_not_running(item);
+  detail::disable_dec(item);
+  return was_pending;
+}
+
+bool disable_work(work& item) noexcept {
+  detail::disable_inc(item);
+  return cancel_work(item);
+}
+
+bool disable_work_sync(work& item) noexcept {
+  const bool was_pending = disable_work(item);
+  detail::wait_not_running(item);
+  return was_pending;
+}
+
+bool enable_work(work& item) noexcept { return detail::disable_dec(item) == 0; }
+
+bool enable_and_queue_work(workqueue& queue, work& item) noexcept {
+  const work_ops* ops = detail::work_access::ops(item).load(std::memory_order_relaxed);
+  if (ops != nullptr && ops->owning) {
+    detail::warn("enable_and_queue_work on an item that owns a reference; use enable_work "
+                 "and the typed enqueue");
+    enable_work(item);
+    return false;
+  }
+  if (!enable_work(item)) return false;
+  const queue_status st = queue.queue(item);
+  return st == queue_status::queued || st == queue_status::already_pending;
+}
+
+}  // namespace wq
