@@ -30,6 +30,11 @@ void unlink_locked(queue_core* core, work& w, state_t s) noexcept {
     st.fetch_and(~st_armed, std::memory_order_relaxed);
     return;
   }
+  if (list_of(s) != list_kind::deferred) {
+    // Deferred items were never counted in a flush color (they are not queued yet).
+    if (--core->nr_color[color_of(s)] == 0 && core->queue_flushers > 0)
+      core->idle_cv.notify_all();
+  }
   switch (list_of(s)) {
     case list_kind::work:
       core->worklist.erase(core->worklist.iterator_to(w));

@@ -28,6 +28,7 @@ using work_list = boost::intrusive::list<
 struct worker_slot {
   work* current = nullptr;                 // item being run, for non-reentrancy (rules 9-11)
   const work_ops* current_ops = nullptr;   // its ops: identity is (address, function)
+  unsigned current_color = 0;              // flush color of the instance being run
   work_list scheduled;                     // items handed to this worker by collision (rule 10)
   bool active = false;                     // a handler for this slot is posted or running
 };
@@ -53,6 +54,13 @@ struct queue_core {
   int drain_waiters = 0;    // threads waiting on idle_cv for nr_in_flight == 0
   int item_waiters = 0;     // threads waiting on idle_cv for an item to stop running
   std::vector<flush_waiter*> flushers;  // flush_work() callers waiting on this queue
+  // Flush colors (rule 26): every queued or running instance counts in nr_color[its color];
+  // instances queued from now on get color flush_epoch % nr_colors. flush() bumps the epoch
+  // and waits until the colors of older epochs drain.
+  std::uint64_t flush_epoch = 0;
+  std::uint64_t nr_color[nr_colors] = {};
+  int queue_flushers = 0;  // threads in flush() waiting on idle_cv
+  bool paused = false;     // rule 45: queued items stay queued, none start until resume
 
   std::string name;
   queue_flags flags = queue_flags::none;

@@ -135,6 +135,9 @@ std::pair<queue_core*, std::uint64_t> create_core(core_config cfg,
   core->nr_workers = 0;
   core->slots = std::vector<worker_slot>(static_cast<std::size_t>(cfg.worker_slots));
   core->nr_in_flight = 0;
+  core->flush_epoch = 0;
+  for (auto& n : core->nr_color) n = 0;
+  core->paused = false;
   core->executor = std::move(ex);
   return {core, core->id()};
 }
@@ -175,7 +178,7 @@ void activate_inactive(queue_core* core) noexcept {
 namespace {
 
 int claim_worker_slot(queue_core* core) noexcept {
-  if (core->nr_workers >= core->max_workers || core->worklist.empty()) return -1;
+  if (core->paused || core->nr_workers >= core->max_workers || core->worklist.empty()) return -1;
   for (std::size_t i = 0; i < core->slots.size(); ++i) {
     if (!core->slots[i].active) {
       core->slots[i].active = true;
@@ -206,13 +209,14 @@ void post_locked(queue_core* core, int slot) noexcept {
   }
 }
 
-void set_queued(work& w, std::uint64_t id, list_kind kind) noexcept {
+void set_queued(work& w, std::uint64_t id, list_kind kind, unsigned color) noexcept {
   auto& st = work_access::state(w);
   state_t s = st.load(std::memory_order_relaxed);
   // Safety (release): publishes the queue id for lock-free readers that validate it under the
   // queue mutex; the mutex itself publishes everything else.
-  while (!st.compare_exchange_weak(s, with_list(with_queue_id(s, id), kind) | st_queued,
-                                   std::memory_order_release, std::memory_order_relaxed)) {
+  while (!st.compare_exchange_weak(
+      s, with_color(with_list(with_queue_id(s, id), kind), color) | st_queued,
+      std::memory_order_release, std::memory_order_relaxed)) {
   }
 }
 
@@ -228,7 +232,9 @@ int insert_locked(queue_core* core, work& w) noexcept {
     kind = list_kind::inactive;
   }
   ++core->nr_in_flight;
-  set_queued(w, core->id(), kind);
+  const auto color = static_cast<unsigned>(core->flush_epoch % nr_colors);
+  ++core->nr_color[color];
+  set_queued(w, core->id(), kind, color);
   return claim_worker_slot(core);
 }
 
@@ -333,7 +339,17 @@ void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcep
         budget = worker_budget;  // could not yield: keep going here
       }
     }
-    work* w = pop_next(core, me);
+    if (core->paused) {
+      // Rule 45: stop starting items. Items handed to this worker go back to the front of the
+      // worklist (no instance of them runs once this worker leaves).
+      while (!me.scheduled.empty()) {
+        work& sw = me.scheduled.back();
+        me.scheduled.pop_back();
+        core->worklist.push_front(sw);
+        set_list(sw, list_kind::work);
+      }
+    }
+    work* w = core->paused ? nullptr : pop_next(core, me);
     if (w == nullptr) {
       me.active = false;
       --core->nr_workers;
@@ -344,6 +360,7 @@ void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcep
     const work_ops* ops = work_access::ops(*w).load(std::memory_order_relaxed);
     me.current = w;
     me.current_ops = ops;
+    me.current_color = color_of(work_access::state(*w).load(std::memory_order_relaxed));
     if (!core->flushers.empty()) {
       for (flush_waiter* f : core->flushers) {
         if (f->item == w && !f->started) {
@@ -365,8 +382,10 @@ void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcep
     me.current_ops = nullptr;
     --core->nr_active;
     --core->nr_in_flight;
+    --core->nr_color[me.current_color];
     activate_inactive(core);
-    bool wake = (core->nr_in_flight == 0 && core->drain_waiters > 0) || core->item_waiters > 0;
+    bool wake = (core->nr_in_flight == 0 && core->drain_waiters > 0) || core->item_waiters > 0 ||
+                (core->queue_flushers > 0 && core->nr_color[me.current_color] == 0);
     if (!core->flushers.empty()) {
       for (flush_waiter* f : core->flushers) {
         if (f->started && f->slot == &me && !f->done) {
@@ -479,6 +498,50 @@ int workqueue::set_max_active(int max_active) noexcept {
   return ma;
 }
 
+void workqueue::flush() {
+  detail::queue_core* core = core_;
+  if (detail::this_worker().core == core) {
+    detail::warn("flush of queue '%s' from one of its own items refused (it would wait for "
+                 "itself)", name_.c_str());
+    return;
+  }
+  std::unique_lock lk(core->mu);
+  if (core->id() != id_) return;
+  const std::uint64_t e0 = core->flush_epoch;
+  ++core->queue_flushers;
+  // Items queued from now on must get a color no older instance still holds: the next color
+  // was last used 16 epochs ago; wait for those (older, so waited for anyway) to drain first.
+  core->idle_cv.wait(lk, [&] {
+    return core->flush_epoch != e0 || core->nr_color[(e0 + 1) % detail::nr_colors] == 0;
+  });
+  if (core->flush_epoch == e0) core->flush_epoch = e0 + 1;
+  // Wait for every instance queued with an epoch <= e0 (the snapshot at the call, rule 26).
+  // In-flight epochs always lie within the last nr_colors epochs.
+  core->idle_cv.wait(lk, [&] {
+    const std::uint64_t cur = core->flush_epoch;
+    for (std::uint64_t k = 0; k < detail::nr_colors && k <= cur; ++k) {
+      const std::uint64_t ep = cur - k;
+      if (ep <= e0 && core->nr_color[ep % detail::nr_colors] != 0) return false;
+    }
+    return true;
+  });
+  --core->queue_flushers;
+}
+
+void workqueue::pause() noexcept {
+  std::lock_guard lk(core_->mu);
+  if (core_->id() == id_) core_->paused = true;
+}
+
+void workqueue::resume() noexcept {
+  std::lock_guard lk(core_->mu);
+  if (core_->id() != id_ || !core_->paused) return;
+  core_->paused = false;
+  for (int slot = detail::claim_worker_slot(core_); slot >= 0;
+       slot = detail::claim_worker_slot(core_))
+    detail::post_worker(core_, core_->gen, slot);
+}
+
 void workqueue::drain() {
   detail::queue_core* core = core_;
   if (detail::this_worker().core == core) {
@@ -488,6 +551,12 @@ void workqueue::drain() {
   }
   std::unique_lock lk(core->mu);
   if (core->id() != id_) return;
+  if (core->paused) {  // a paused queue could never drain: resume it
+    core->paused = false;
+    for (int slot = detail::claim_worker_slot(core); slot >= 0;
+         slot = detail::claim_worker_slot(core))
+      detail::post_worker(core, core->gen, slot);
+  }
   ++core->draining;
   ++core->drain_waiters;
   core->idle_cv.wait(lk, [core] { return core->nr_in_flight == 0; });
@@ -515,6 +584,12 @@ void workqueue::destroy() {
   {
     std::unique_lock lk(core->mu);
     core->dying = true;
+    if (core->paused) {  // a paused queue could never drain: resume it
+      core->paused = false;
+      for (int slot = detail::claim_worker_slot(core); slot >= 0;
+           slot = detail::claim_worker_slot(core))
+        detail::post_worker(core, core->gen, slot);
+    }
     // Armed delayed items targeting this queue would fire into a dead queue: cancel them now
     // and release the references they hold (rule 50b made safe).
     while (!core->armed.empty()) {

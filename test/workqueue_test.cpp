@@ -28,6 +28,7 @@
 
 #include <wq/container_of.hpp>
 #include <wq/delayed_work.hpp>
+#include <wq/flush.hpp>
 #include <wq/shared_work.hpp>
 
 #include "support/queue_kinds.hpp"
@@ -1078,4 +1079,143 @@ TEST_CASE("workqueue: current_work names the running item on its thread only (ru
   CHECK(inner_ok.load());
   CHECK(outer_after_ok.load());
   CHECK(wq::current_work() == nullptr);
+}
+
+// ---- queue flush (rule 26) and pause/resume (rule 45) ------------------------------------
+
+namespace {
+
+struct flush_item {
+  wq::work w;
+  std::atomic<int> runs{0};
+  std::atomic<bool> requeue{false};
+  wq::workqueue* queue = nullptr;
+  latch* gate = nullptr;  // if set, the run waits for it
+  static void run(flush_item* self, wq::id<&flush_item::w>) noexcept {
+    if (self->gate != nullptr) (void)self->gate->wait_for();
+    self->runs.fetch_add(1);
+    if (self->requeue.load()) (void)self->queue->enqueue<&flush_item::w>(self);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("workqueue: flush waits for every item queued before the call (rule 26)",
+          "[workqueue][flush][rule26]") {
+  wq::workqueue q{"flush_snapshot"};
+  std::vector<flush_item> items(2000);
+  for (auto& it : items) REQUIRE(q.enqueue<&flush_item::w>(&it));
+  q.flush();
+  for (auto& it : items) REQUIRE(it.runs.load() == 1);
+}
+
+TEST_CASE("workqueue: a self-requeueing item cannot livelock flush (rule 26)",
+          "[workqueue][flush][rule26]") {
+  wq::workqueue q{"flush_livelock"};
+  flush_item forever;
+  forever.queue = &q;
+  forever.requeue = true;
+  REQUIRE(q.enqueue<&flush_item::w>(&forever));
+  // Each flush returns although the item is pending again every time it has run.
+  for (int i = 0; i < 100; ++i) q.flush();
+  const int seen = forever.runs.load();
+  REQUIRE(seen >= 100);  // every flush waited for at least one instance
+  forever.requeue = false;
+  (void)wq::flush_work(forever.w);
+  REQUIRE_FALSE(forever.w.is_pending());
+  q.flush();
+}
+
+TEST_CASE("workqueue: flush waits for a running item but not for items queued after it "
+          "started (rule 26)",
+          "[workqueue][flush][rule26]") {
+  wq::workqueue q{"flush_running", queue_flags::none, 0, 2};
+  latch gate(1);
+  flush_item slow;
+  slow.gate = &gate;
+  REQUIRE(q.enqueue<&flush_item::w>(&slow));
+  std::atomic<bool> flushed{false};
+  std::thread flusher([&] {
+    q.flush();
+    flushed = true;
+  });
+  // The flush cannot finish while the gated item runs; bounded observation with idle threads.
+  std::this_thread::sleep_for(50ms);
+  REQUIRE_FALSE(flushed.load());
+  gate.count_down();
+  flusher.join();
+  REQUIRE(slow.runs.load() == 1);
+}
+
+TEST_CASE("workqueue: concurrent flushers each return while a producer keeps queueing "
+          "(rule 26)",
+          "[workqueue][flush][rule26][stress]") {
+  wq::workqueue q{"flush_concurrent"};
+  std::vector<flush_item> items(256);
+  std::atomic<bool> stop{false};
+  std::thread producer([&] {
+    while (!stop.load())
+      for (auto& it : items) (void)q.enqueue<&flush_item::w>(&it);
+  });
+  std::vector<std::thread> flushers;
+  for (int t = 0; t < 3; ++t)
+    flushers.emplace_back([&] {
+      for (int i = 0; i < 200; ++i) q.flush();
+    });
+  for (auto& t : flushers) t.join();
+  stop = true;
+  producer.join();
+  q.flush();
+  for (auto& it : items) REQUIRE_FALSE(it.w.is_pending());
+}
+
+TEST_CASE("workqueue: flush from one of the queue's own items is refused, not a hang (§5.2)",
+          "[workqueue][flush][misuse]") {
+  wq_test::warning_catcher warnings;
+  wq::workqueue q{"flush_self"};
+  struct self_flusher {
+    wq::work w;
+    wq::workqueue* queue = nullptr;
+    latch* done = nullptr;
+    static void run(self_flusher* self, wq::id<&self_flusher::w>) noexcept {
+      self->queue->flush();
+      self->done->count_down();
+    }
+  };
+  latch done(1);
+  self_flusher item;
+  item.queue = &q;
+  item.done = &done;
+  REQUIRE(q.enqueue<&self_flusher::w>(&item));
+  REQUIRE(done.wait_for());
+  q.flush();
+  REQUIRE(warnings.contains("flush of queue 'flush_self' from one of its own items refused"));
+}
+
+TEST_CASE("workqueue: a paused queue starts nothing until resumed (rule 45)",
+          "[workqueue][pause][rule45]") {
+  wq::workqueue q{"paused"};
+  std::vector<flush_item> items(100);
+  q.pause();
+  for (auto& it : items) REQUIRE(q.enqueue<&flush_item::w>(&it));
+  // Bounded observation with every pool thread idle: nothing may start.
+  std::this_thread::sleep_for(50ms);
+  int started = 0;
+  for (auto& it : items) started += it.runs.load();
+  REQUIRE(started == 0);
+  for (auto& it : items) REQUIRE(it.w.is_pending());
+  q.resume();
+  q.flush();
+  for (auto& it : items) REQUIRE(it.runs.load() == 1);
+}
+
+TEST_CASE("workqueue: destroying a paused queue runs what it holds (rules 45, 50)",
+          "[workqueue][pause][rule45][rule50]") {
+  std::vector<flush_item> items(10);
+  {
+    wq::workqueue q{"paused_destroy"};
+    q.pause();
+    for (auto& it : items) REQUIRE(q.enqueue<&flush_item::w>(&it));
+  }
+  for (auto& it : items) REQUIRE(it.runs.load() == 1);
 }

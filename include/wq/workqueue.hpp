@@ -135,6 +135,22 @@ class workqueue {
 
   // ---- queue-wide operations ----------------------------------------------------------------
 
+  /// Waits until every item that was queued or running on this queue at the time of the call
+  /// has finished (rule 26, kernel flush_workqueue). Items queued after the call started,
+  /// including self-requeues and items chained by the flushed ones, are not waited for, so a
+  /// self-requeueing item cannot livelock a flush. Armed delayed items are not waited for.
+  /// Concurrent flushers each get their own snapshot.
+  /// Misuse: called from an item running on this queue it would wait for itself; refused with
+  /// a warning.
+  void flush();
+
+  /// Pauses the queue (the kernel's freezable queues, rule 45): queued items stay queued and
+  /// none starts until resume(); items already running finish. Queueing still works.
+  void pause() noexcept;
+  /// Resumes a paused queue: waiting items start at once. drain() and destroy() resume a
+  /// paused queue first (it could never drain otherwise).
+  void resume() noexcept;
+
   /// Waits until no item is queued, inactive or running on this queue (rule 49). While it
   /// waits, only chained queueing (from items running on this queue) is accepted; other
   /// attempts return `rejected`. Armed delayed items are not waited for; if their timer fires

@@ -24,7 +24,9 @@ namespace wq::detail {
 ///   bits 4-5    LIST       while QUEUED: which list of the queue holds the item (worklist,
 ///                          inactive, a worker's scheduled list, deferred); under its mutex.
 ///   bits 8-23   DISABLE    disable count (rules 16, 33, 34).
-///   bits 24-63  QUEUE_ID   slot (20 bits) and generation (20 bits) of the queue the item is, or
+///   bits 24-27  COLOR      while QUEUED: the flush color the instance was queued with (the
+///                          kernel's work colors; flush() waits for older colors only, rule 26).
+///   bits 28-63  QUEUE_ID   slot (20 bits) and generation (16 bits) of the queue the item is, or
 ///                          last was, queued on. 0 = never queued.
 ///
 /// States and transitions (P = PENDING, Q = QUEUED, A = ARMED):
@@ -57,12 +59,22 @@ inline constexpr state_t disable_one = state_t{1} << disable_shift;
 inline constexpr state_t disable_mask = state_t{0xffff} << disable_shift;
 inline constexpr state_t disable_max = 0xffff;
 
-inline constexpr unsigned queue_id_shift = 24;
+inline constexpr unsigned color_shift = 24;
+inline constexpr unsigned nr_colors = 16;
+inline constexpr state_t color_mask = state_t{nr_colors - 1} << color_shift;
+constexpr unsigned color_of(state_t s) noexcept {
+  return static_cast<unsigned>((s & color_mask) >> color_shift);
+}
+constexpr state_t with_color(state_t s, unsigned color) noexcept {
+  return (s & ~color_mask) | (static_cast<state_t>(color) << color_shift);
+}
+
+inline constexpr unsigned queue_id_shift = 28;
 inline constexpr state_t queue_id_mask = ~state_t{0} << queue_id_shift;
 
 inline constexpr unsigned core_index_bits = 20;
 inline constexpr std::uint32_t core_index_mask = (1u << core_index_bits) - 1;
-inline constexpr std::uint32_t core_gen_mask = (1u << 20) - 1;
+inline constexpr std::uint32_t core_gen_mask = (1u << 16) - 1;
 
 constexpr state_t disable_count(state_t s) noexcept {
   return (s & disable_mask) >> disable_shift;
