@@ -46,6 +46,13 @@ bool flush_work(work& item) noexcept {
     if (now != s) continue;  // changed while we locked: look again
     if (queue_id_of(s) != core->id()) return false;  // its queue is gone: nothing left there
     if ((s & st_armed) != 0) return false;           // rule 23: an armed timer is not waited for
+    if ((s & st_queued) != 0 && this_worker().core == core && core->max_workers == 1) {
+      // §5.3: on a one-worker queue (ordered, max_active 1) the queued instance can only run
+      // after the calling item returns: waiting here would deadlock.
+      warn("flush_work of an item queued behind the caller on one-worker queue '%s' refused "
+           "(it would deadlock)", core->name.c_str());
+      return false;
+    }
     flush_waiter f;
     f.item = &item;
     if ((s & st_queued) == 0) {

@@ -7,6 +7,8 @@
 // serialised: ThreadSanitizer then reports a violation even when the assertions happen to pass.
 #include <wq/ordered_workqueue.hpp>
 
+#include <wq/flush.hpp>
+
 #include <catch2/catch.hpp>
 
 #include <atomic>
@@ -361,4 +363,36 @@ TEST_CASE("ordered_workqueue: set_max_active is refused with a warning (rule 38)
   CHECK(warnings.contains("'fixed'"));
   // Still one at a time.
   check_fifo(q, 100);
+}
+
+TEST_CASE("ordered_workqueue: flushing an item queued behind the caller is refused, not a "
+          "deadlock (§5.3)",
+          "[ordered_workqueue][flush][misuse]") {
+  wq_test::warning_catcher warnings;
+  wq::ordered_workqueue q{"ordered_flush_self"};
+  struct pair_item {
+    wq::work first;
+    wq::work second;
+    std::atomic<int> second_runs{0};
+    std::atomic<bool> flush_result{true};
+    wq_test::latch* done = nullptr;
+    static void run(pair_item* self, wq::id<&pair_item::first>) noexcept {
+      // `second` is queued behind us on this one-worker queue: it cannot run until we return.
+      self->flush_result = wq::flush_work(self->second);
+      self->done->count_down();
+    }
+    static void run(pair_item* self, wq::id<&pair_item::second>) noexcept {
+      self->second_runs.fetch_add(1);
+    }
+  };
+  wq_test::latch done(1);
+  pair_item item;
+  item.done = &done;
+  REQUIRE(q.enqueue<&pair_item::first>(&item));
+  REQUIRE(q.enqueue<&pair_item::second>(&item));
+  REQUIRE(done.wait_for());
+  q.flush();
+  REQUIRE_FALSE(item.flush_result.load());
+  REQUIRE(item.second_runs.load() == 1);
+  REQUIRE(warnings.contains("refused (it would deadlock)"));
 }

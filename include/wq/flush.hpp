@@ -11,8 +11,10 @@
 //   - flush_delayed_work (rule 24): if the timer is armed, the item is queued now on the queue
 //     recorded when it was armed ("fires the timer now"), then flushed as by flush_work.
 //
-// Thread safety: callable from any thread. Calling them from the item's own work function is
-// misuse (it would wait for itself): reported through the warning handler, returns false.
+// Thread safety: callable from any thread. Misuse that would deadlock is reported through the
+// warning handler and returns false at once (§5.1, §5.3): flushing an item from its own work
+// function, or, from an item running on a one-worker queue (ordered or max_active 1), flushing
+// another item queued on that same queue (it can only run after the caller returns).
 #pragma once
 
 #include <wq/config.hpp>
