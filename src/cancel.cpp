@@ -74,6 +74,7 @@ void unlink_locked(queue_core* core, work& w, state_t s) noexcept {
     }
   }
   if (wake) core->idle_cv.notify_all();
+  if (!core->async_waiters.empty()) check_async_locked(core);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 // otherwise.
 #pragma once
 
+#include <wq/detail/async_waiter.hpp>
 #include <wq/detail/core.hpp>
 
 #include <condition_variable>
@@ -61,6 +62,7 @@ struct queue_core {
   std::uint64_t nr_color[nr_colors] = {};
   int queue_flushers = 0;  // threads in flush() waiting on idle_cv
   bool paused = false;     // rule 45: queued items stay queued, none start until resume
+  std::vector<async_waiter*> async_waiters;  // async_flush/drain/cancel_sync in progress
 
   std::string name;
   queue_flags flags = queue_flags::none;
@@ -100,6 +102,13 @@ int insert_locked(queue_core* core, work& w) noexcept;
 void set_list(work& w, list_kind kind) noexcept;
 /// Moves inactive items to the worklist while max_active allows. Requires mu held.
 void activate_inactive(queue_core* core) noexcept;
+
+/// Completes the async waiters whose condition now holds. Requires mu held.
+void check_async_locked(queue_core* core) noexcept;
+/// Whether every instance queued with an epoch <= e0 has finished. Requires mu held.
+bool older_colors_drained(const queue_core* core, std::uint64_t e0) noexcept;
+/// Ends one drain (sync or async); the last one queues the deferred items. Requires mu held.
+void end_drain_locked(queue_core* core) noexcept;
 
 /// Posts a worker handler for `slot` (after mu was released).
 void post_worker(queue_core* core, std::uint32_t gen, int slot) noexcept;

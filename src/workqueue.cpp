@@ -395,6 +395,7 @@ void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcep
       }
     }
     if (wake) core->idle_cv.notify_all();
+    if (!core->async_waiters.empty()) check_async_locked(core);
   }
 }
 
@@ -517,14 +518,7 @@ void workqueue::flush() {
   if (core->flush_epoch == e0) core->flush_epoch = e0 + 1;
   // Wait for every instance queued with an epoch <= e0 (the snapshot at the call, rule 26).
   // In-flight epochs always lie within the last nr_colors epochs.
-  core->idle_cv.wait(lk, [&] {
-    const std::uint64_t cur = core->flush_epoch;
-    for (std::uint64_t k = 0; k < detail::nr_colors && k <= cur; ++k) {
-      const std::uint64_t ep = cur - k;
-      if (ep <= e0 && core->nr_color[ep % detail::nr_colors] != 0) return false;
-    }
-    return true;
-  });
+  core->idle_cv.wait(lk, [&] { return detail::older_colors_drained(core, e0); });
   --core->queue_flushers;
 }
 
@@ -561,14 +555,7 @@ void workqueue::drain() {
   ++core->drain_waiters;
   core->idle_cv.wait(lk, [core] { return core->nr_in_flight == 0; });
   --core->drain_waiters;
-  if (--core->draining == 0 && !core->dying) {
-    // Delayed items whose timer fired during the drain take their turn now.
-    while (!core->deferred.empty()) {
-      work& w = core->deferred.front();
-      core->deferred.pop_front();
-      detail::post_worker(core, core->gen, detail::insert_locked(core, w));
-    }
-  }
+  detail::end_drain_locked(core);
 }
 
 void workqueue::destroy() {

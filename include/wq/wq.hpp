@@ -11,6 +11,7 @@
 
 #include <wq/config.hpp>
 
+#include <wq/async.hpp>
 #include <wq/cancel.hpp>
 #include <wq/container_of.hpp>
 #include <wq/delayed_work.hpp>
