@@ -89,6 +89,16 @@ bool flush_delayed_work(delayed_work& item) noexcept {
         core->armed.erase(core->armed.iterator_to(item));
         st.fetch_and(~st_armed, std::memory_order_relaxed);
         post_worker(core, core->gen, insert_locked(core, item));
+        // Wait for exactly this instance, registered before the lock is dropped, so the
+        // answer is "had to wait" however fast a worker runs it.
+        flush_waiter f;
+        f.item = &item;
+        try {
+          wait_for(core, lk, f);
+        } catch (...) {
+          return false;
+        }
+        return true;
       }
     }
   }

@@ -1,0 +1,920 @@
+// SPDX-License-Identifier: BSL-1.0
+// Tests for wq/cancel.hpp: cancel_work[_sync] and cancel_delayed_work[_sync] (semantics.md rules
+// 28, 29, 31, 32), disable/enable (rules 16, 33, 34, §5.11), enable_and_queue_work (rule 22),
+// mod_delayed_work (rule 20 a-d, lazy re-arm), the typed forms (ownership handed back), misuse
+// from the item's own run (§5.1), and races against timers, self-requeues and each other.
+//
+// Determinism: items that must stay queued sit on a queue whose io_context is not run until the
+// test says so. Running items block on a gate (support/cancel_items.hpp); a gate opened "after
+// a bounded delay" only makes a missing wait observable, correctness never depends on the delay.
+// "Must not happen" checks wait wq_test::must_not_happen (100 ms) with idle workers.
+// Timing tolerance: a delayed item must never run before its deadline (no tolerance below);
+// upper bounds are generous (latch timeouts of 5 s) for sanitizer builds on 2 cores.
+// Worker threads never call Catch2 macros; they record into atomics the test thread checks.
+#include <wq/cancel.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <memory>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+
+#include <wq/delayed_work.hpp>
+#include <wq/flush.hpp>
+#include <wq/shared_work.hpp>
+#include <wq/workqueue.hpp>
+
+#include "support/cancel_items.hpp"
+#include "support/items.hpp"
+#include "support/queue_kinds.hpp"
+#include "support/test_support.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using wq_test::c_delayed;
+using wq_test::c_work;
+using wq_test::gate;
+using wq_test::latch;
+using wq_test::must_happen;
+using wq_test::must_not_happen;
+using wq_test::now_ns;
+
+constexpr std::int64_t to_ns(std::chrono::nanoseconds d) { return d.count(); }
+
+/// Waits `must_not_happen` with the workers idle, then returns `counter`'s value.
+int settle(const std::atomic<int>& counter) {
+  std::this_thread::sleep_for(must_not_happen);
+  return counter.load();
+}
+
+// ---- rules 28, 31: cancel_work / cancel_delayed_work ---------------------------------------
+
+TEST_CASE("cancel: a queued item is removed and never runs; an idle one returns false (rule 28)",
+          "[cancel][rule28]") {
+  boost::asio::io_context io;  // not run: the item stays queued
+  c_work item;
+  wq_test::fn_item typed{[](wq_test::fn_item&) {}};
+  std::atomic<int> typed_runs{0};
+  typed.body = [&](wq_test::fn_item&) { typed_runs.fetch_add(1); };
+  wq::workqueue q{io.get_executor(), "rule28"};
+  wq_test::drive_on_exit drive{io};
+
+  CHECK_FALSE(wq::cancel_work(item.w));  // never queued
+  REQUIRE(wq::queue_work(q, item.w));
+  REQUIRE(wq_test::enqueue(q, typed) == wq::queue_status::queued);
+  CHECK(wq::cancel_work(item.w));
+  CHECK(wq::cancel_work(typed.w));
+  CHECK_FALSE(item.w.is_pending());
+  CHECK_FALSE(typed.w.is_pending());
+  CHECK_FALSE(wq::cancel_work(item.w));  // idle now
+  wq_test::poll(io);
+  CHECK(item.runs.load() == 0);
+  CHECK(typed_runs.load() == 0);
+
+  // The cancelled item can be queued again and runs once.
+  REQUIRE(wq::queue_work(q, item.w));
+  wq_test::poll(io);
+  CHECK(item.runs.load() == 1);
+  CHECK_FALSE(wq::cancel_work(item.w));  // has run: idle
+}
+
+TEST_CASE("cancel: an armed delayed item is cancelled and never fires (rule 31)",
+          "[cancel][rule31]") {
+  boost::asio::io_context io;  // not run: a timer that fired would leave the item queued here
+  c_delayed item;
+  c_delayed soon;
+  wq::workqueue q{io.get_executor(), "rule31"};
+  wq_test::drive_on_exit drive{io};
+
+  REQUIRE(wq::queue_delayed_work(q, item.d, 10s));
+  CHECK(wq::cancel_delayed_work(item.d));
+  CHECK_FALSE(item.d.is_pending());
+  CHECK_FALSE(wq::cancel_delayed_work(item.d));
+
+  // A short delay that expires inside the window. Whether the cancel caught it armed or
+  // already queued by its timer (a slow machine), it returns true; afterwards the timer must
+  // not queue it again.
+  REQUIRE(wq::queue_delayed_work(q, soon.d, 20ms));
+  CHECK(wq::cancel_delayed_work(soon.d));
+  std::this_thread::sleep_for(must_not_happen);  // a surviving timer would fire in this window
+  CHECK_FALSE(soon.d.is_pending());
+  wq_test::poll(io);
+  CHECK(soon.runs.load() == 0);
+  CHECK(item.runs.load() == 0);
+
+  // Queueing after a cancel works normally.
+  REQUIRE(wq::queue_delayed_work(q, soon.d, 0ms));
+  wq_test::poll(io);
+  CHECK(soon.runs.load() == 1);
+}
+
+TEST_CASE("cancel: the untyped cancel releases the queue's reference exactly once (rule 28)",
+          "[cancel][rule28][ownership]") {
+  boost::asio::io_context io;
+  wq_test::lifetime_counter life;
+  std::atomic<int> unique_runs{0};
+  wq::workqueue q{io.get_executor(), "rule28-own"};
+  wq_test::drive_on_exit drive{io};
+
+  SECTION("shared_ptr, queued") {
+    auto p = std::make_shared<wq_test::shared_obj>(life);
+    REQUIRE(q.enqueue<&wq_test::shared_obj::w>(p).queued());
+    REQUIRE(p.use_count() == 2);
+    CHECK(wq::cancel_work(p->w));
+    CHECK(p.use_count() == 1);
+    CHECK_FALSE(wq::cancel_work(p->w));
+    CHECK(p.use_count() == 1);
+    wq_test::poll(io);
+    CHECK(p->runs.load() == 0);
+  }
+  SECTION("shared_ptr, armed") {
+    auto p = std::make_shared<wq_test::shared_obj>(life);
+    REQUIRE(q.enqueue_delayed<&wq_test::shared_obj::d>(p, 10s).queued());
+    REQUIRE(p.use_count() == 2);
+    CHECK(wq::cancel_delayed_work(p->d));
+    CHECK(p.use_count() == 1);
+  }
+  SECTION("unique_ptr, queued: the object is destroyed by the cancel") {
+    auto u = std::make_unique<wq_test::unique_obj>(life, unique_runs);
+    wq_test::unique_obj* raw = u.get();
+    REQUIRE(q.enqueue<&wq_test::unique_obj::w>(std::move(u)).queued());
+    REQUIRE(life.alive() == 1);
+    CHECK(wq::cancel_work(raw->w));
+    CHECK(life.alive() == 0);
+  }
+  SECTION("unique_ptr, armed") {
+    auto u = std::make_unique<wq_test::unique_obj>(life, unique_runs);
+    wq_test::unique_obj* raw = u.get();
+    REQUIRE(q.enqueue_delayed<&wq_test::unique_obj::d>(std::move(u), 10s).queued());
+    CHECK(wq::cancel_delayed_work(raw->d));
+    CHECK(life.alive() == 0);
+  }
+  wq_test::poll(io);
+  CHECK(unique_runs.load() == 0);
+  CHECK(life.alive() == 0);
+  CHECK(life.constructed.load() == 1);
+}
+
+TEST_CASE("cancel: the typed cancel hands the queue's reference back (rule 28)",
+          "[cancel][rule28][typed][ownership]") {
+  boost::asio::io_context io;
+  wq_test::lifetime_counter life;
+  std::atomic<int> unique_runs{0};
+  wq::workqueue q{io.get_executor(), "rule28-typed"};
+  wq_test::drive_on_exit drive{io};
+  using shared_ptr_t = std::shared_ptr<wq_test::shared_obj>;
+  using unique_ptr_t = std::unique_ptr<wq_test::unique_obj>;
+
+  SECTION("shared_ptr") {
+    auto p = std::make_shared<wq_test::shared_obj>(life);
+    CHECK_FALSE(wq::cancel_work<&wq_test::shared_obj::w, shared_ptr_t>(*p).has_value());
+    REQUIRE(q.enqueue<&wq_test::shared_obj::w>(p).queued());
+    std::optional<shared_ptr_t> back = wq::cancel_work<&wq_test::shared_obj::w, shared_ptr_t>(*p);
+    REQUIRE(back.has_value());
+    CHECK(*back == p);
+    CHECK(p.use_count() == 2);  // p and the handed-back reference; the queue holds none
+    CHECK_FALSE(p->w.is_pending());
+    back.reset();
+    CHECK(p.use_count() == 1);
+    // Delayed, through cancel_work_sync.
+    REQUIRE(q.enqueue_delayed<&wq_test::shared_obj::d>(p, 10s).queued());
+    auto back2 = wq::cancel_work_sync<&wq_test::shared_obj::d, shared_ptr_t>(*p);
+    REQUIRE(back2.has_value());
+    CHECK(back2->get() == p.get());
+    CHECK(p.use_count() == 2);
+    back2.reset();
+    CHECK(p.use_count() == 1);
+    CHECK_FALSE(wq::cancel_work_sync<&wq_test::shared_obj::d, shared_ptr_t>(*p).has_value());
+    wq_test::poll(io);
+    CHECK(p->runs.load() == 0);
+  }
+  SECTION("unique_ptr: alive until the caller drops what it got back") {
+    auto u = std::make_unique<wq_test::unique_obj>(life, unique_runs);
+    wq_test::unique_obj* raw = u.get();
+    REQUIRE(q.enqueue<&wq_test::unique_obj::w>(std::move(u)).queued());
+    std::optional<unique_ptr_t> back = wq::cancel_work<&wq_test::unique_obj::w, unique_ptr_t>(*raw);
+    REQUIRE(back.has_value());
+    CHECK(back->get() == raw);
+    CHECK(life.alive() == 1);
+    CHECK_FALSE(raw->w.is_pending());
+    // It can be queued again with the pointer it got back, and then runs.
+    REQUIRE(q.enqueue<&wq_test::unique_obj::w>(std::move(*back)).queued());
+    wq_test::poll(io);
+    CHECK(unique_runs.load() == 1);
+    CHECK(life.alive() == 0);
+  }
+  SECTION("unique_ptr, armed, cancel_sync") {
+    auto u = std::make_unique<wq_test::unique_obj>(life, unique_runs);
+    wq_test::unique_obj* raw = u.get();
+    REQUIRE(q.enqueue_delayed<&wq_test::unique_obj::d>(std::move(u), 10s).queued());
+    auto back = wq::cancel_work_sync<&wq_test::unique_obj::d, unique_ptr_t>(*raw);
+    REQUIRE(back.has_value());
+    CHECK(back->get() == raw);
+    CHECK(life.alive() == 1);
+    back.reset();
+    CHECK(life.alive() == 0);
+  }
+  wq_test::poll(io);
+  CHECK(life.alive() == 0);
+}
+
+TEST_CASE("cancel: cancel_work does not wait for a running instance (rule 28)",
+          "[cancel][rule28]") {
+  gate g;
+  c_work item;
+  item.body = [&](c_work&) { g.pass(); };
+  wq::workqueue q{"rule28-run"};
+
+  REQUIRE(wq::queue_work(q, item.w));
+  REQUIRE(g.started.wait_for(must_happen));
+  // The gate is closed and only this thread opens it: a cancel that waited would hang here.
+  CHECK_FALSE(wq::cancel_work(item.w));
+  CHECK_FALSE(g.finished.load());
+  // A pending instance queued while it runs is cancelled, the running one is not waited for.
+  REQUIRE(wq::queue_work(q, item.w));
+  CHECK(wq::cancel_work(item.w));
+  CHECK_FALSE(g.finished.load());
+  g.open.count_down();
+  wq::flush_work(item.w);
+  CHECK(item.runs.load() == 1);
+  CHECK_FALSE(g.timed_out.load());
+}
+
+// ---- rules 29, 32: cancel_work_sync / cancel_delayed_work_sync -----------------------------
+
+TEST_CASE("cancel: cancel_work_sync returns only after the running instance finished (rule 29)",
+          "[cancel][rule29]") {
+  gate g;
+  c_work item;
+  item.body = [&](c_work&) { g.pass(); };
+  wq::workqueue q{"rule29-run"};
+
+  REQUIRE(wq::queue_work(q, item.w));
+  REQUIRE(g.started.wait_for(must_happen));
+  std::thread opener = wq_test::open_later(g, 50ms);
+  const bool was_pending = wq::cancel_work_sync(item.w);
+  const bool finished_at_return = g.finished.load();
+  opener.join();
+  CHECK_FALSE(was_pending);
+  CHECK(finished_at_return);
+  CHECK(item.runs.load() == 1);
+  CHECK_FALSE(item.w.is_pending());
+  CHECK(item.w.disable_count() == 0);
+  CHECK_FALSE(g.timed_out.load());
+}
+
+TEST_CASE("cancel: cancel_work_sync of a running item with a pending instance (rule 29)",
+          "[cancel][rule29]") {
+  gate g;
+  c_work item;
+  item.body = [&](c_work&) {
+    if (item.runs.load() == 0) g.pass();
+  };
+  wq::workqueue q{"rule29-both"};
+
+  REQUIRE(wq::queue_work(q, item.w));
+  REQUIRE(g.started.wait_for(must_happen));
+  REQUIRE(wq::queue_work(q, item.w));  // pending again behind the running instance
+  std::thread opener = wq_test::open_later(g, 50ms);
+  const bool was_pending = wq::cancel_work_sync(item.w);
+  const bool finished_at_return = g.finished.load();
+  opener.join();
+  CHECK(was_pending);
+  CHECK(finished_at_return);
+  CHECK(settle(item.runs) == 1);  // the pending instance never ran
+}
+
+TEST_CASE("cancel: after cancel_work_sync a self-requeueing item never runs again (rule 29)",
+          "[cancel][rule29][requeue]") {
+  wq::workqueue q{"rule29-self"};
+  std::atomic<bool> keep{true};
+  std::atomic<int> refused{0};
+  c_work item;
+  item.body = [&](c_work& self) {
+    if (!keep.load()) return;
+    const wq::queue_status st = q.queue(self.w);
+    if (st == wq::queue_status::disabled) refused.fetch_add(1);
+  };
+  latch some{20};
+  item.done = &some;  // counted down by every run (excess count-downs are harmless)
+
+  REQUIRE(wq::queue_work(q, item.w));
+  REQUIRE(some.wait_for(must_happen));
+  (void)wq::cancel_work_sync(item.w);
+  const int at_return = item.runs.load();
+  CHECK_FALSE(item.w.is_pending());
+  CHECK(item.w.disable_count() == 0);
+  CHECK(settle(item.runs) == at_return);
+  CHECK_FALSE(item.w.is_pending());
+  INFO("self-requeues refused while cancel_work_sync waited: " << refused.load());
+
+  // Queueing after it returned works normally.
+  keep.store(false);
+  latch again{1};
+  item.done = &again;
+  REQUIRE(wq::queue_work(q, item.w));
+  REQUIRE(again.wait_for(must_happen));
+  CHECK(item.runs.load() == at_return + 1);
+}
+
+TEST_CASE("cancel: cancel_delayed_work_sync kills an armed timer and a self-re-arming item "
+          "(rule 32)",
+          "[cancel][rule32]") {
+  wq::workqueue q{"rule32"};
+  SECTION("armed, long delay") {
+    c_delayed item;
+    REQUIRE(wq::queue_delayed_work(q, item.d, 10s));
+    const auto t0 = std::chrono::steady_clock::now();
+    CHECK(wq::cancel_delayed_work_sync(item.d));
+    CHECK(std::chrono::steady_clock::now() - t0 < 5s);  // does not wait for the timer
+    CHECK_FALSE(item.d.is_pending());
+    CHECK(settle(item.runs) == 0);
+  }
+  SECTION("re-arming itself every millisecond") {
+    std::atomic<bool> keep{true};
+    c_delayed item;
+    item.body = [&](c_delayed& self) {
+      if (keep.load()) (void)q.queue_delayed(self.d, 1ms);
+    };
+    latch some{5};
+    item.done = &some;
+    REQUIRE(wq::queue_delayed_work(q, item.d, 1ms));
+    REQUIRE(some.wait_for(must_happen));
+    (void)wq::cancel_delayed_work_sync(item.d);
+    const int at_return = item.runs.load();
+    CHECK_FALSE(item.d.is_pending());
+    // 100 ms is a hundred periods: a timer that survived the cancel would fire in it.
+    CHECK(settle(item.runs) == at_return);
+    keep.store(false);
+  }
+}
+
+TEST_CASE("cancel: cancel_work_sync covers an item running on queue A while pending on queue B "
+          "(rule 29)",
+          "[cancel][rule29][migrate]") {
+  boost::asio::io_context io_b;  // B is not run: the instance queued there stays pending
+  gate g;
+  c_work item;
+  item.body = [&](c_work&) {
+    if (item.runs.load() == 0) g.pass();
+  };
+  wq::workqueue qa{"rule29-A"};
+  wq::workqueue qb{io_b.get_executor(), "rule29-B"};
+  wq_test::drive_on_exit drive{io_b};
+
+  REQUIRE(wq::queue_work(qa, item.w));
+  REQUIRE(g.started.wait_for(must_happen));
+  REQUIRE(wq::queue_work(qb, item.w));  // pending on B while running on A
+  std::thread opener = wq_test::open_later(g, 50ms);
+  const bool was_pending = wq::cancel_work_sync(item.w);
+  const bool finished_at_return = g.finished.load();
+  opener.join();
+  CHECK(was_pending);
+  CHECK(finished_at_return);  // the instance on A had finished
+  CHECK_FALSE(item.w.is_pending());
+  wq_test::poll(io_b);
+  CHECK(item.runs.load() == 1);  // the instance on B never ran
+}
+
+TEST_CASE("cancel: concurrent cancel_work_sync callers all wait for the running instance "
+          "(rule 29)",
+          "[cancel][rule29][race]") {
+  gate g;
+  c_work item;
+  item.body = [&](c_work&) { g.pass(); };
+  wq::workqueue q{"rule29-many"};
+  REQUIRE(wq::queue_work(q, item.w));
+  REQUIRE(g.started.wait_for(must_happen));
+
+  constexpr int callers = 3;
+  std::atomic<int> finished_at_return{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < callers; ++i) {
+    threads.emplace_back([&] {
+      (void)wq::cancel_work_sync(item.w);
+      if (g.finished.load()) finished_at_return.fetch_add(1);
+    });
+  }
+  std::thread opener = wq_test::open_later(g, 50ms);
+  for (auto& t : threads) t.join();
+  opener.join();
+  CHECK(finished_at_return.load() == callers);
+  CHECK(item.w.disable_count() == 0);  // every temporary disable was undone
+  REQUIRE(wq::queue_work(q, item.w));  // and queueing works again
+  wq::flush_work(item.w);
+  CHECK(item.runs.load() == 2);
+}
+
+// ---- rules 16, 22, 33, 34, §5.11: disable / enable -----------------------------------------
+
+TEST_CASE("cancel: a disabled item refuses every queueing call; disables nest (rules 16, 34)",
+          "[cancel][disable][rule16][rule34]") {
+  boost::asio::io_context io;
+  c_delayed item;
+  wq_test::fn_item typed{[](wq_test::fn_item&) {}};
+  wq::workqueue q{io.get_executor(), "rule16"};
+  wq_test::drive_on_exit drive{io};
+
+  CHECK_FALSE(wq::disable_delayed_work(item.d));  // idle: was not pending
+  CHECK(item.d.disable_count() == 1);
+  CHECK(q.queue(item.d) == wq::queue_status::disabled);
+  CHECK_FALSE(wq::queue_work(q, item.d));
+  CHECK(q.queue_delayed(item.d, 1ms) == wq::queue_status::disabled);
+  CHECK_FALSE(wq::queue_delayed_work(q, item.d, 0ms));
+  CHECK_FALSE(wq::mod_delayed_work(q, item.d, 0ms));  // rule 20d: not queued
+  CHECK_FALSE(item.d.is_pending());
+
+  CHECK_FALSE(wq::disable_work(typed.w));
+  auto r = q.enqueue<&wq_test::fn_item::w>(&typed);
+  CHECK(r.status == wq::queue_status::disabled);
+  CHECK(r.pointer == &typed);  // handed back
+  CHECK(wq::enable_work(typed.w));
+
+  CHECK_FALSE(wq::disable_delayed_work(item.d));
+  CHECK(item.d.disable_count() == 2);
+  CHECK_FALSE(wq::enable_delayed_work(item.d));  // 2 -> 1
+  CHECK(item.d.disable_count() == 1);
+  CHECK(q.queue(item.d) == wq::queue_status::disabled);
+  CHECK(wq::enable_delayed_work(item.d));  // 1 -> 0
+  CHECK(item.d.disable_count() == 0);
+  CHECK_FALSE(item.d.is_pending());  // enabling queues nothing (rule 34)
+  wq_test::poll(io);
+  CHECK(item.runs.load() == 0);
+
+  REQUIRE(q.queue(item.d) == wq::queue_status::queued);
+  wq_test::poll(io);
+  CHECK(item.runs.load() == 1);
+}
+
+TEST_CASE("cancel: enable_work on a zero count warns and leaves it at zero (rule 34, §5.11)",
+          "[cancel][disable][rule34][misuse]") {
+  wq_test::warning_catcher warnings;
+  c_work item;
+  const bool reached_zero = wq::enable_work(item.w);
+  CHECK(warnings.contains("underflow"));
+  CHECK(item.w.disable_count() == 0);
+  INFO("enable_work at zero returned " << reached_zero << " (the kernel returns true)");
+  CHECK(reached_zero);
+}
+
+TEST_CASE("cancel: the disable count saturates at 65535 with a warning (rule 34, §5.11)",
+          "[cancel][disable][rule34][misuse]") {
+  wq_test::warning_catcher warnings;
+  c_work item;
+  for (int i = 0; i < 65535; ++i) (void)wq::disable_work(item.w);
+  REQUIRE(item.w.disable_count() == 65535);
+  CHECK(warnings.messages().empty());
+  (void)wq::disable_work(item.w);
+  CHECK(warnings.contains("overflow"));
+  CHECK(item.w.disable_count() == 65535);
+  int reached_zero = 0;
+  for (int i = 0; i < 65535; ++i) reached_zero += wq::enable_work(item.w) ? 1 : 0;
+  CHECK(reached_zero == 1);
+  CHECK(item.w.disable_count() == 0);
+}
+
+TEST_CASE("cancel: disable_work cancels a pending instance and returns true (rule 33)",
+          "[cancel][disable][rule33]") {
+  boost::asio::io_context io;
+  c_work item;
+  c_delayed armed;
+  wq::workqueue q{io.get_executor(), "rule33"};
+  wq_test::drive_on_exit drive{io};
+
+  REQUIRE(wq::queue_work(q, item.w));
+  CHECK(wq::disable_work(item.w));
+  CHECK_FALSE(item.w.is_pending());
+  REQUIRE(wq::queue_delayed_work(q, armed.d, 10s));
+  CHECK(wq::disable_delayed_work_sync(armed.d));
+  CHECK_FALSE(armed.d.is_pending());
+  wq_test::poll(io);
+  CHECK(item.runs.load() == 0);
+  CHECK(armed.runs.load() == 0);
+  CHECK(wq::enable_work(item.w));
+  CHECK(wq::enable_delayed_work(armed.d));
+}
+
+TEST_CASE("cancel: disable_work_sync waits for the running instance; disable_work does not "
+          "(rule 33)",
+          "[cancel][disable][rule33]") {
+  gate g;
+  c_work item;
+  item.body = [&](c_work&) { g.pass(); };
+  wq::workqueue q{"rule33-sync"};
+  REQUIRE(wq::queue_work(q, item.w));
+  REQUIRE(g.started.wait_for(must_happen));
+
+  CHECK_FALSE(wq::disable_work(item.w));  // running, not pending: returns at once
+  CHECK_FALSE(g.finished.load());
+  CHECK(wq::enable_work(item.w));
+
+  std::thread opener = wq_test::open_later(g, 50ms);
+  CHECK_FALSE(wq::disable_work_sync(item.w));
+  const bool finished_at_return = g.finished.load();
+  opener.join();
+  CHECK(finished_at_return);
+  CHECK(item.w.disable_count() == 1);
+  CHECK(q.queue(item.w) == wq::queue_status::disabled);
+  CHECK(wq::enable_work(item.w));
+}
+
+TEST_CASE("cancel: enable_and_queue_work queues only when the count reaches zero (rule 22)",
+          "[cancel][disable][rule22]") {
+  boost::asio::io_context io;
+  c_work item;
+  wq::workqueue q{io.get_executor(), "rule22"};
+  wq_test::drive_on_exit drive{io};
+
+  (void)wq::disable_work(item.w);
+  (void)wq::disable_work(item.w);
+  CHECK_FALSE(wq::enable_and_queue_work(q, item.w));  // 2 -> 1
+  CHECK_FALSE(item.w.is_pending());
+  CHECK(wq::enable_and_queue_work(q, item.w));  // 1 -> 0: queued
+  CHECK(item.w.is_pending());
+  wq_test::poll(io);
+  CHECK(item.runs.load() == 1);
+
+  SECTION("an owning item is refused with a warning, but enabled") {
+    wq_test::warning_catcher warnings;
+    wq_test::lifetime_counter life;
+    auto p = std::make_shared<wq_test::shared_obj>(life);
+    REQUIRE(q.enqueue<&wq_test::shared_obj::w>(p).queued());  // binds owning ops
+    wq_test::poll(io);
+    REQUIRE(p->runs.load() == 1);
+    (void)wq::disable_work(p->w);
+    CHECK_FALSE(wq::enable_and_queue_work(q, p->w));
+    CHECK(warnings.contains("owns a reference"));
+    CHECK(p->w.disable_count() == 0);
+    CHECK_FALSE(p->w.is_pending());
+    CHECK(p.use_count() == 1);
+  }
+}
+
+// ---- rule 20: mod_delayed_work ------------------------------------------------------------
+
+TEST_CASE("cancel: mod_delayed_work on an idle item queues it and returns false (rule 20)",
+          "[cancel][mod][rule20]") {
+  wq::workqueue q{"rule20-idle"};
+  c_delayed item;
+  latch done{1};
+  item.done = &done;
+  const std::int64_t t0 = now_ns();
+  CHECK_FALSE(wq::mod_delayed_work(q, item.d, 20ms));
+  CHECK(item.d.is_pending());
+  REQUIRE(done.wait_for(must_happen));
+  CHECK(item.ran_at_ns.load() - t0 >= to_ns(20ms));  // never early
+  CHECK(settle(item.runs) == 1);
+
+  SECTION("delay zero queues at once") {
+    latch done0{1};
+    item.done = &done0;
+    CHECK_FALSE(wq::mod_delayed_work(q, item.d, 0ms));
+    REQUIRE(done0.wait_for(must_happen));
+    CHECK(item.runs.load() == 2);
+  }
+}
+
+TEST_CASE("cancel: mod_delayed_work moves an armed deadline later or earlier (rule 20)",
+          "[cancel][mod][rule20][timing]") {
+  wq::workqueue q{"rule20-armed"};
+  c_delayed item;
+  latch done{1};
+  item.done = &done;
+
+  SECTION("later: runs at the new deadline, not the old one") {
+    REQUIRE(wq::queue_delayed_work(q, item.d, 1s));
+    const std::int64_t t_mod = now_ns();
+    CHECK(wq::mod_delayed_work(q, item.d, 1300ms));
+    REQUIRE(done.wait_for(must_happen));
+    // Tolerance: never before the new deadline (measured from before the mod call), so
+    // not at the old one 300 ms earlier.
+    CHECK(item.ran_at_ns.load() - t_mod >= to_ns(1300ms));
+  }
+  SECTION("earlier: runs soon after the new deadline, long before the old one") {
+    REQUIRE(wq::queue_delayed_work(q, item.d, 30s));
+    const std::int64_t t_mod = now_ns();
+    CHECK(wq::mod_delayed_work(q, item.d, 20ms));
+    REQUIRE(done.wait_for(must_happen));  // 5 s, far below the old 30 s deadline
+    CHECK(item.ran_at_ns.load() - t_mod >= to_ns(20ms));
+  }
+  CHECK(settle(item.runs) == 1);
+  CHECK_FALSE(item.d.is_pending());
+}
+
+TEST_CASE("cancel: mod_delayed_work postpones an item queued but not started (rule 20a)",
+          "[cancel][mod][rule20]") {
+  boost::asio::io_context io;  // not run yet: the queued item cannot start
+  c_delayed item;
+  latch done{1};
+  item.done = &done;
+  wq::workqueue q{io.get_executor(), "rule20a"};
+  wq_test::drive_on_exit drive{io};
+
+  REQUIRE(wq::queue_work(q, item.d));
+  const std::int64_t t_mod = now_ns();
+  CHECK(wq::mod_delayed_work(q, item.d, 200ms));
+  CHECK(item.d.is_pending());
+  wq_test::poll(io);  // the worker posted for the first queueing finds nothing to run
+  CHECK(item.runs.load() == 0);
+
+  auto guard = boost::asio::make_work_guard(io);
+  io.restart();
+  std::thread runner([&] { io.run(); });
+  const bool ran = done.wait_for(must_happen);
+  guard.reset();
+  runner.join();
+  REQUIRE(ran);
+  CHECK(item.ran_at_ns.load() - t_mod >= to_ns(200ms));  // not before the new delay
+  CHECK(item.runs.load() == 1);
+}
+
+TEST_CASE("cancel: mod_delayed_work moves an item to another queue (rule 20b)",
+          "[cancel][mod][rule20]") {
+  boost::asio::io_context io_a;  // not run: the instance queued on A stays there
+  wq_test::io_thread thread_b;
+  c_delayed item;
+  latch done{1};
+  item.done = &done;
+  wq::workqueue qa{io_a.get_executor(), "rule20b-A"};
+  wq_test::drive_on_exit drive{io_a};
+  wq::workqueue qb{thread_b.context(), "rule20b-B"};
+
+  SECTION("queued on A") { REQUIRE(wq::queue_work(qa, item.d)); }
+  SECTION("armed for A") { REQUIRE(wq::queue_delayed_work(qa, item.d, 10s)); }
+  CHECK(wq::mod_delayed_work(qb, item.d, 0ms));
+  REQUIRE(done.wait_for(must_happen));
+  CHECK(item.ran_on.load() == thread_b.id());
+  wq_test::poll(io_a);
+  CHECK(item.runs.load() == 1);
+  CHECK_FALSE(item.d.is_pending());
+}
+
+TEST_CASE("cancel: mod_delayed_work on an item that is only running queues it again "
+          "(rule 20c)",
+          "[cancel][mod][rule20]") {
+  gate g;
+  wq_test::concurrency_probe probe;
+  c_delayed item;
+  item.body = [&](c_delayed& self) {
+    probe.enter();
+    if (self.runs.load() == 0) g.pass();
+    probe.leave();
+  };
+  latch done{2};
+  item.done = &done;
+  wq::workqueue q{"rule20c"};
+
+  REQUIRE(wq::queue_work(q, item.d));
+  REQUIRE(g.started.wait_for(must_happen));
+  CHECK_FALSE(wq::mod_delayed_work(q, item.d, 0ms));  // not pending: returns false, queued
+  CHECK(item.d.is_pending());
+  CHECK(item.runs.load() == 0);  // the second run waits for the first (non-reentrant)
+  g.open.count_down();
+  REQUIRE(done.wait_for(must_happen));
+  CHECK(item.runs.load() == 2);
+  CHECK(probe.max_running.load() == 1);
+}
+
+TEST_CASE("cancel: mod_delayed_work on a disabled item does not queue it (rule 20d)",
+          "[cancel][mod][rule20][disable]") {
+  boost::asio::io_context io;
+  c_delayed item;
+  wq_test::lifetime_counter life;
+  wq::workqueue q{io.get_executor(), "rule20d"};
+  wq_test::drive_on_exit drive{io};
+
+  (void)wq::disable_delayed_work(item.d);
+  CHECK_FALSE(wq::mod_delayed_work(q, item.d, 0ms));
+  CHECK_FALSE(wq::mod_delayed_work(q, item.d, 10ms));
+  CHECK_FALSE(item.d.is_pending());
+  CHECK(item.d.disable_count() == 1);
+
+  auto p = std::make_shared<wq_test::shared_obj>(life);
+  (void)wq::disable_delayed_work(p->d);
+  auto r = wq::mod_delayed_work<&wq_test::shared_obj::d>(q, p, 0ms);
+  CHECK_FALSE(r.was_pending);
+  CHECK(r.status == wq::queue_status::disabled);
+  CHECK(r.pointer == p);  // handed back
+  r.pointer.reset();
+  CHECK(p.use_count() == 1);
+  CHECK_FALSE(p->d.is_pending());
+
+  wq_test::poll(io);
+  CHECK(item.runs.load() == 0);
+  CHECK(p->runs.load() == 0);
+  CHECK(wq::enable_delayed_work(item.d));
+  CHECK(wq::enable_delayed_work(p->d));
+}
+
+TEST_CASE("cancel: the typed mod_delayed_work keeps or takes the shared_ptr (rule 20)",
+          "[cancel][mod][rule20][typed][ownership]") {
+  wq::workqueue q{"rule20-typed"};
+  wq_test::lifetime_counter life;
+  auto p = std::make_shared<wq_test::shared_obj>(life);
+  latch done{1};
+  p->done = &done;
+
+  SECTION("pending: the queue keeps its reference, the caller's is handed back") {
+    REQUIRE(q.enqueue_delayed<&wq_test::shared_obj::d>(p, 10s).queued());
+    REQUIRE(p.use_count() == 2);
+    auto r = wq::mod_delayed_work<&wq_test::shared_obj::d>(q, p, 20ms);
+    CHECK(r.was_pending);
+    CHECK(r.status == wq::queue_status::queued);
+    CHECK(r.pointer == p);
+    CHECK(p.use_count() == 3);  // p, r.pointer, the queue's
+    r.pointer.reset();
+    CHECK(p.use_count() == 2);
+  }
+  SECTION("idle: the queue takes the caller's reference") {
+    auto r = wq::mod_delayed_work<&wq_test::shared_obj::d>(q, std::shared_ptr(p), 20ms);
+    CHECK_FALSE(r.was_pending);
+    CHECK(r.status == wq::queue_status::queued);
+    CHECK(r.pointer == nullptr);
+    CHECK(p.use_count() == 2);  // p and the queue's
+  }
+  REQUIRE(done.wait_for(must_happen));
+  wq::flush_delayed_work(p->d);  // the run function's reference is dropped when it returns
+  CHECK(p->runs.load() == 1);
+  CHECK(p.use_count() == 1);
+}
+
+TEST_CASE("cancel: 10000 mod_delayed_work calls moving the deadline later run it once, after "
+          "the final deadline (rule 20, lazy re-arm)",
+          "[cancel][mod][rule20][timing]") {
+  wq::workqueue q{"rule20-lazy"};
+  c_delayed item;
+  latch done{1};
+  item.done = &done;
+  constexpr int calls = 10000;
+  int pending_returns = 0;
+  std::int64_t last_call = 0;
+  // Each deadline is at least 200 ms after its call, so none falls due inside the loop.
+  for (int i = 0; i < calls; ++i) {
+    last_call = now_ns();
+    pending_returns += wq::mod_delayed_work(q, item.d, 200ms + i * 20us) ? 1 : 0;
+  }
+  const auto final_delay = 200ms + (calls - 1) * 20us;  // ~400 ms
+  CHECK(pending_returns == calls - 1);
+  REQUIRE(done.wait_for(must_happen));
+  CHECK(item.ran_at_ns.load() - last_call >= to_ns(final_delay));  // never early
+  CHECK(settle(item.runs) == 1);
+}
+
+// ---- §5.1: misuse from the item's own run -------------------------------------------------
+
+TEST_CASE("cancel: cancel_work_sync / disable_work_sync from the item's own run warn and "
+          "return (§5.1)",
+          "[cancel][misuse][rule29]") {
+  wq_test::warning_catcher warnings;
+  wq::workqueue q{"misuse"};
+  c_work item;
+  std::atomic<int> step{0};
+  std::atomic<bool> first_result{true};
+  item.body = [&](c_work& self) {
+    first_result.store(wq::cancel_work_sync(self.w));  // not pending: false
+    (void)wq::disable_work_sync(self.w);
+    (void)wq::enable_work(self.w);
+    step.store(1);
+  };
+  latch done{1};
+  item.done = &done;
+  REQUIRE(wq::queue_work(q, item.w));
+  REQUIRE(done.wait_for(must_happen));  // a self-wait would hang here
+  CHECK(step.load() == 1);
+  CHECK_FALSE(first_result.load());
+  CHECK(warnings.contains("own work function"));
+  CHECK(item.w.disable_count() == 0);
+
+  SECTION("delayed item re-armed, then cancel_delayed_work_sync from its run") {
+    c_delayed d;
+    std::atomic<bool> result{false};
+    d.body = [&](c_delayed& self) {
+      if (self.runs.load() == 0) {
+        (void)q.queue_delayed(self.d, 10s);
+        result.store(wq::cancel_delayed_work_sync(self.d));  // cancels the re-armed timer
+      }
+    };
+    latch ddone{1};
+    d.done = &ddone;
+    REQUIRE(wq::queue_delayed_work(q, d.d, 0ms));
+    REQUIRE(ddone.wait_for(must_happen));
+    CHECK(result.load());
+    CHECK_FALSE(d.d.is_pending());
+  }
+}
+
+// ---- stress (bounded in time) -------------------------------------------------------------
+
+constexpr auto stress_time = 700ms;
+
+bool stress_over(std::chrono::steady_clock::time_point start, int i, int max) {
+  return i >= max || std::chrono::steady_clock::now() - start > stress_time;
+}
+
+TEST_CASE("cancel: stress: cancel vs timer fire accounts for every arming (rules 28, 31)",
+          "[cancel][stress][rule31]") {
+  wq::workqueue q{"stress-cancel"};
+  c_delayed item;
+  std::atomic<bool> stop{false};
+  std::atomic<int> arms{0};
+  std::atomic<int> cancels{0};
+  const auto start = std::chrono::steady_clock::now();
+
+  std::thread armer([&] {
+    for (int i = 0; !stress_over(start, i, 20000); ++i) {
+      if (wq::queue_delayed_work(q, item.d, std::chrono::microseconds(i % 50))) arms.fetch_add(1);
+    }
+    stop.store(true);
+  });
+  std::thread canceller([&] {
+    while (!stop.load()) {
+      if (wq::cancel_delayed_work(item.d)) cancels.fetch_add(1);
+    }
+  });
+  armer.join();
+  canceller.join();
+  if (wq::cancel_delayed_work_sync(item.d)) cancels.fetch_add(1);
+  CHECK_FALSE(item.d.is_pending());
+  INFO("arms " << arms.load() << ", cancels " << cancels.load() << ", runs "
+               << item.runs.load());
+  CHECK(arms.load() > 0);
+  CHECK(item.runs.load() + cancels.load() == arms.load());
+}
+
+TEST_CASE("cancel: stress: mod vs timer fire accounts for every new instance (rule 20)",
+          "[cancel][stress][mod][rule20]") {
+  wq::workqueue q{"stress-mod"};
+  wq::workqueue q2{"stress-mod-2"};
+  c_delayed item;
+  std::atomic<int> created{0};  // mod calls that found the item idle
+  std::atomic<int> cancels{0};
+  std::atomic<bool> stop{false};
+  const auto start = std::chrono::steady_clock::now();
+
+  auto modder = [&](wq::workqueue& target, int salt) {
+    for (int i = 0; !stress_over(start, i, 10000); ++i) {
+      if (!wq::mod_delayed_work(target, item.d, std::chrono::microseconds((i + salt) % 40)))
+        created.fetch_add(1);
+    }
+  };
+  std::thread m1(modder, std::ref(q), 0);
+  std::thread m2(modder, std::ref(q2), 7);
+  std::thread canceller([&] {
+    while (!stop.load()) {
+      if (wq::cancel_delayed_work(item.d)) cancels.fetch_add(1);
+      std::this_thread::yield();
+    }
+  });
+  m1.join();
+  m2.join();
+  stop.store(true);
+  canceller.join();
+  if (wq::cancel_delayed_work_sync(item.d)) cancels.fetch_add(1);
+  INFO("created " << created.load() << ", cancels " << cancels.load() << ", runs "
+                  << item.runs.load());
+  CHECK(item.runs.load() + cancels.load() == created.load());
+  CHECK_FALSE(item.d.is_pending());
+}
+
+TEST_CASE("cancel: stress: cancel_work_sync vs a self-requeueing item from two threads "
+          "(rule 29)",
+          "[cancel][stress][rule29]") {
+  wq::workqueue q{"stress-sync"};
+  wq_test::concurrency_probe probe;
+  std::atomic<bool> keep{true};
+  c_work item;
+  item.body = [&](c_work& self) {
+    probe.enter();
+    if (keep.load()) (void)q.queue(self.w);
+    probe.leave();
+  };
+  const auto start = std::chrono::steady_clock::now();
+  auto worker = [&] {
+    for (int i = 0; !stress_over(start, i, 5000); ++i) {
+      (void)q.queue(item.w);
+      (void)wq::cancel_work_sync(item.w);
+    }
+  };
+  std::thread t1(worker);
+  std::thread t2(worker);
+  t1.join();
+  t2.join();
+  (void)wq::cancel_work_sync(item.w);
+  const int at_return = item.runs.load();
+  CHECK_FALSE(item.w.is_pending());
+  CHECK(item.w.disable_count() == 0);
+  CHECK(settle(item.runs) == at_return);
+  CHECK(probe.max_running.load() == 1);  // never ran concurrently with itself
+  keep.store(false);
+}
+
+}  // namespace

@@ -1,0 +1,270 @@
+// SPDX-License-Identifier: BSL-1.0
+// Tests for wq/flush.hpp: flush_work (semantics.md rule 23) and flush_delayed_work (rule 24):
+// return values for idle, queued, running and armed items, self-requeueing items (no livelock),
+// items cancelled while a flusher waits, misuse from the item's own run (§5.1), and races of
+// flushers against requeues.
+//
+// Determinism: a queued item that must not start sits on a queue whose io_context is run only
+// when the test says so; a running item blocks on a gate (support/cancel_items.hpp). A gate or
+// context released "after a bounded delay" only makes a missing wait observable; correctness
+// never depends on the delay. Calls that could hang if the library were wrong run in a
+// std::async and are waited for with a 5 s timeout.
+// Worker threads never call Catch2 macros; they record into atomics the test thread checks.
+#include <wq/flush.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+
+#include <wq/cancel.hpp>
+#include <wq/delayed_work.hpp>
+#include <wq/workqueue.hpp>
+
+#include "support/cancel_items.hpp"
+#include "support/items.hpp"
+#include "support/queue_kinds.hpp"
+#include "support/test_support.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using wq_test::c_delayed;
+using wq_test::c_work;
+using wq_test::gate;
+using wq_test::latch;
+using wq_test::must_happen;
+
+TEST_CASE("flush: flush_work of an idle item returns false at once (rule 23)",
+          "[flush][rule23]") {
+  boost::asio::io_context io;
+  c_work item;
+  c_delayed ditem;
+  wq::workqueue q{io.get_executor(), "flush-idle"};
+  wq_test::drive_on_exit drive{io};
+
+  CHECK_FALSE(wq::flush_work(item.w));  // never queued
+  CHECK_FALSE(wq::flush_delayed_work(ditem.d));
+  REQUIRE(wq::queue_work(q, item.w));
+  wq_test::poll(io);
+  REQUIRE(item.runs.load() == 1);
+  CHECK_FALSE(wq::flush_work(item.w));  // has run
+  REQUIRE(wq::queue_work(q, item.w));
+  REQUIRE(wq::cancel_work(item.w));
+  CHECK_FALSE(wq::flush_work(item.w));  // cancelled
+}
+
+TEST_CASE("flush: flush_work of a queued item returns true after it ran (rule 23)",
+          "[flush][rule23]") {
+  boost::asio::io_context io;  // run by a helper thread only after a bounded delay
+  c_work item;
+  wq::workqueue q{io.get_executor(), "flush-queued"};
+  wq_test::drive_on_exit drive{io};
+
+  REQUIRE(wq::queue_work(q, item.w));
+  std::thread runner([&] {
+    std::this_thread::sleep_for(50ms);
+    wq_test::poll(io);
+  });
+  const bool waited = wq::flush_work(item.w);
+  const int runs_at_return = item.runs.load();
+  runner.join();
+  CHECK(waited);
+  CHECK(runs_at_return == 1);
+  CHECK_FALSE(item.w.is_pending());  // idle on return (rule 23)
+}
+
+TEST_CASE("flush: flush_work of a running item returns true after the run finished (rule 23)",
+          "[flush][rule23]") {
+  gate g;
+  c_work item;
+  item.body = [&](c_work&) { g.pass(); };
+  wq::workqueue q{"flush-running"};
+  REQUIRE(wq::queue_work(q, item.w));
+  REQUIRE(g.started.wait_for(must_happen));
+
+  SECTION("one flusher") {
+    std::thread opener = wq_test::open_later(g, 50ms);
+    const bool waited = wq::flush_work(item.w);
+    const bool finished_at_return = g.finished.load();
+    opener.join();
+    CHECK(waited);
+    CHECK(finished_at_return);
+  }
+  SECTION("three concurrent flushers") {
+    std::atomic<int> ok{0};
+    std::vector<std::thread> flushers;
+    for (int i = 0; i < 3; ++i) {
+      flushers.emplace_back([&] {
+        const bool waited = wq::flush_work(item.w);
+        if (waited && g.finished.load()) ok.fetch_add(1);
+      });
+    }
+    std::thread opener = wq_test::open_later(g, 50ms);
+    for (auto& t : flushers) t.join();
+    opener.join();
+    CHECK(ok.load() == 3);
+  }
+  CHECK(item.runs.load() == 1);
+  CHECK_FALSE(g.timed_out.load());
+}
+
+TEST_CASE("flush: flush_work of an armed delayed item returns false at once (rule 23)",
+          "[flush][rule23][delayed]") {
+  wq::workqueue q{"flush-armed"};
+  c_delayed item;
+  REQUIRE(wq::queue_delayed_work(q, item.d, 10s));
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK_FALSE(wq::flush_work(item.d));
+  CHECK(std::chrono::steady_clock::now() - t0 < 5s);  // did not wait for the 10 s timer
+  CHECK(item.d.is_pending());                          // and left it armed
+  CHECK(item.runs.load() == 0);
+  CHECK(wq::cancel_delayed_work_sync(item.d));
+}
+
+TEST_CASE("flush: flush_delayed_work fires an armed timer now and waits for the run (rule 24)",
+          "[flush][rule24][delayed]") {
+  wq_test::io_thread target;
+  wq::workqueue q{target.context(), "flush-delayed"};
+  c_delayed item;
+  // The target's only thread first runs a handler blocked on this gate, so the item queued by
+  // the flush cannot run (and finish) before flush_work has looked at it: without this, the
+  // return value would depend on that race (a fast worker may finish the item before the
+  // flush looks, and flush_work then rightly reports an idle item; the kernel has the same
+  // window between __queue_work and flush_work).
+  gate blocker;
+  boost::asio::post(target.context(), [&] { blocker.pass(); });
+  REQUIRE(blocker.started.wait_for(must_happen));
+
+  SECTION("armed for 10 s") {
+    REQUIRE(wq::queue_delayed_work(q, item.d, 10s));
+  }
+  SECTION("already queued") {
+    REQUIRE(wq::queue_delayed_work(q, item.d, 0ms));
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  std::thread opener = wq_test::open_later(blocker, 100ms);
+  auto fut = std::async(std::launch::async, [&] { return wq::flush_delayed_work(item.d); });
+  const bool returned = fut.wait_for(must_happen) == std::future_status::ready;
+  opener.join();
+  if (!returned) (void)wq::cancel_delayed_work(item.d);  // release the flusher
+  REQUIRE(returned);
+  const bool waited = fut.get();
+  const int runs_at_return = item.runs.load();
+  CHECK(waited);
+  // Tolerance: "quickly" means within 5 s, half the 10 s delay.
+  CHECK(std::chrono::steady_clock::now() - t0 < 5s);
+  CHECK(runs_at_return == 1);
+  CHECK(item.ran_on.load() == target.id());  // on the queue recorded when it was armed
+  CHECK_FALSE(item.d.is_pending());
+}
+
+TEST_CASE("flush: flush_work of a self-requeueing item returns (no livelock) (rule 23)",
+          "[flush][rule23][requeue]") {
+  wq::workqueue q{"flush-self"};
+  std::atomic<bool> keep{true};
+  c_work item;
+  item.body = [&](c_work& self) {
+    if (keep.load()) (void)q.queue(self.w);
+  };
+  latch some{10};
+  item.done = &some;
+  REQUIRE(wq::queue_work(q, item.w));
+  REQUIRE(some.wait_for(must_happen));
+
+  for (int round = 0; round < 20; ++round) {
+    const int before = item.runs.load();
+    auto fut = std::async(std::launch::async, [&] { return wq::flush_work(item.w); });
+    const bool returned = fut.wait_for(must_happen) == std::future_status::ready;
+    if (!returned) keep.store(false);  // lets a livelocked flush end
+    REQUIRE(returned);
+    CHECK(fut.get());  // it was pending or running at the call
+    CHECK(item.runs.load() >= before);
+  }
+  keep.store(false);
+  (void)wq::cancel_work_sync(item.w);
+}
+
+TEST_CASE("flush: a flush_work waiting for an item that gets cancelled returns (rule 23)",
+          "[flush][rule23][cancel]") {
+  boost::asio::io_context io;  // not run: the item stays queued
+  c_work item;
+  wq::workqueue q{io.get_executor(), "flush-cancelled"};
+  wq_test::drive_on_exit drive{io};
+
+  REQUIRE(wq::queue_work(q, item.w));
+  auto fut = std::async(std::launch::async, [&] { return wq::flush_work(item.w); });
+  // Give the flusher a head start so it is (very likely) waiting; either order must pass.
+  (void)fut.wait_for(50ms);
+  CHECK(wq::cancel_work(item.w));
+  const bool returned = fut.wait_for(must_happen) == std::future_status::ready;
+  if (!returned) wq_test::poll(io);  // release a hung flusher before failing
+  REQUIRE(returned);
+  INFO("flush_work returned " << fut.get() << " for the cancelled instance");
+  wq_test::poll(io);
+  CHECK(item.runs.load() == 0);
+}
+
+TEST_CASE("flush: flush_work / flush_delayed_work from the item's own run warn and return "
+          "false (§5.1)",
+          "[flush][misuse]") {
+  wq_test::warning_catcher warnings;
+  wq::workqueue q{"flush-misuse"};
+  c_delayed item;
+  std::atomic<int> results{0};  // bit 0: flush_work, bit 1: flush_delayed_work returned true
+  item.body = [&](c_delayed& self) {
+    int r = 0;
+    if (wq::flush_work(self.d)) r |= 1;
+    if (wq::flush_delayed_work(self.d)) r |= 2;
+    results.store(r);
+  };
+  latch done{1};
+  item.done = &done;
+  REQUIRE(wq::queue_delayed_work(q, item.d, 1ms));
+  REQUIRE(done.wait_for(must_happen));  // a self-wait would hang here
+  CHECK(results.load() == 0);
+  CHECK(warnings.contains("own work function"));
+}
+
+TEST_CASE("flush: stress: flushers vs a self-requeueing item (rules 23, 24)",
+          "[flush][stress][rule23]") {
+  wq::workqueue q{"flush-stress"};
+  std::atomic<int> budget{20000};  // bounded number of self-requeues
+  c_delayed item;
+  item.body = [&](c_delayed& self) {
+    if (budget.fetch_sub(1) > 0) (void)q.queue_delayed(self.d, std::chrono::microseconds(
+                                                                   budget.load() % 3));
+  };
+  REQUIRE(wq::queue_work(q, item.d));
+  const auto start = std::chrono::steady_clock::now();
+  std::atomic<int> flushes{0};
+  auto flusher = [&](bool delayed) {
+    while (std::chrono::steady_clock::now() - start < 700ms && budget.load() > 0) {
+      if (delayed) {
+        (void)wq::flush_delayed_work(item.d);
+      } else {
+        (void)wq::flush_work(item.d);
+      }
+      flushes.fetch_add(1);
+    }
+  };
+  auto f1 = std::async(std::launch::async, flusher, false);
+  auto f2 = std::async(std::launch::async, flusher, true);
+  const bool ok1 = f1.wait_for(must_happen) == std::future_status::ready;
+  const bool ok2 = f2.wait_for(must_happen) == std::future_status::ready;
+  budget.store(0);
+  REQUIRE(ok1);
+  REQUIRE(ok2);
+  (void)wq::cancel_delayed_work_sync(item.d);
+  CHECK_FALSE(item.d.is_pending());
+  INFO("flushes " << flushes.load() << ", runs " << item.runs.load());
+  CHECK(flushes.load() > 0);
+}
+
+}  // namespace

@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: BSL-1.0
+// Items shared by the cancel and flush tests: C-style items (so the untyped mod_delayed_work
+// and enable_and_queue_work accept them even before they were ever queued), shared_ptr- and
+// unique_ptr-owned items for ownership checks, a gate a work function blocks on, and a helper
+// that opens a gate from another thread after a bounded delay.
+//
+// Thread safety: the counters are atomics; `body` and `done` are written by the test thread
+// before the item is queued (the queueing call publishes them) and only read by the worker.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <thread>
+
+#include <wq/container_of.hpp>
+#include <wq/delayed_work.hpp>
+#include <wq/shared_work.hpp>
+#include <wq/work.hpp>
+#include <wq/workqueue.hpp>
+
+#include "support/items.hpp"
+#include "support/queue_kinds.hpp"
+#include "support/test_support.hpp"
+
+namespace wq_test {
+
+/// Nanoseconds on the steady clock (for atomics recording when something happened).
+inline std::int64_t now_ns() noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+/// A work function blocks on a gate: `started` opens when it enters, it waits for `open`, and
+/// `finished` is the last thing it sets.
+struct gate {
+  latch started{1};
+  latch open{1};
+  std::atomic<bool> finished{false};
+  std::atomic<bool> timed_out{false};
+
+  void pass() {
+    started.count_down();
+    if (!open.wait_for(must_happen)) timed_out.store(true);
+    finished.store(true);
+  }
+};
+
+/// Opens `g` from a new thread after `delay` (the delay only makes a missing wait observable;
+/// correctness never depends on it). Join the returned thread.
+inline std::thread open_later(gate& g, std::chrono::milliseconds delay) {
+  return std::thread([&g, delay] {
+    std::this_thread::sleep_for(delay);
+    g.open.count_down();
+  });
+}
+
+/// A C-style work item: runs `body` (if set), then counts the run and counts down `done`.
+struct c_work {
+  std::function<void(c_work&)> body;
+  std::atomic<int> runs{0};
+  latch* done = nullptr;
+  wq::work w{wq::fn_ops<&c_work::fn>};
+
+  static void fn(wq::work* item) noexcept {
+    c_work* self = wq::container_of<&c_work::w>(item);
+    if (self->body) self->body(*self);
+    self->runs.fetch_add(1);
+    if (self->done != nullptr) self->done->count_down();
+  }
+};
+
+/// A C-style delayed item: runs `body` (if set), records when and on which thread it ran, then
+/// counts the run and counts down `done`.
+struct c_delayed {
+  std::function<void(c_delayed&)> body;
+  std::atomic<int> runs{0};
+  std::atomic<std::int64_t> ran_at_ns{0};
+  std::atomic<std::thread::id> ran_on{};
+  latch* done = nullptr;
+  wq::delayed_work d{wq::fn_ops<&c_delayed::fn>};
+
+  static void fn(wq::work* item) noexcept {
+    auto* self = wq::container_of<&c_delayed::d>(static_cast<wq::delayed_work*>(item));
+    self->ran_at_ns.store(now_ns());
+    self->ran_on.store(std::this_thread::get_id());
+    if (self->body) self->body(*self);
+    self->runs.fetch_add(1);
+    if (self->done != nullptr) self->done->count_down();
+  }
+};
+
+/// An object owned by std::shared_ptr with a plain and a delayed item.
+struct shared_obj : counted {
+  explicit shared_obj(lifetime_counter& c) : counted(c) {}
+  wq::shared_work w;
+  wq::shared_delayed_work d;
+  std::atomic<int> runs{0};
+  latch* done = nullptr;
+
+  static void run(std::shared_ptr<shared_obj> self, wq::id<&shared_obj::w>) noexcept {
+    self->runs.fetch_add(1);
+    if (self->done != nullptr) self->done->count_down();
+  }
+  static void run(std::shared_ptr<shared_obj> self, wq::id<&shared_obj::d>) noexcept {
+    self->runs.fetch_add(1);
+    if (self->done != nullptr) self->done->count_down();
+  }
+};
+
+/// An object owned by std::unique_ptr; its run function destroys it (counted in `runs`).
+struct unique_obj : counted {
+  unique_obj(lifetime_counter& c, std::atomic<int>& r) : counted(c), runs(r) {}
+  wq::work w;
+  wq::delayed_work d;
+  std::atomic<int>& runs;
+
+  static void run(std::unique_ptr<unique_obj> self, wq::id<&unique_obj::w>) noexcept {
+    self->runs.fetch_add(1);
+  }
+  static void run(std::unique_ptr<unique_obj> self, wq::id<&unique_obj::d>) noexcept {
+    self->runs.fetch_add(1);
+  }
+};
+
+}  // namespace wq_test
