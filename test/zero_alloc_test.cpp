@@ -14,6 +14,7 @@
 #include <vector>
 
 #include <wq/detail/handler_memory.hpp>
+#include <wq/cancel.hpp>
 #include <wq/ordered_workqueue.hpp>
 
 // The replacements below pair operator new with malloc and operator delete with free, which
@@ -130,6 +131,25 @@ TEST_CASE("zero allocation: arm, fire and run delayed items", "[alloc][delayed]"
   INFO("allocations during 10000 arm+fire+run: " << n);
   INFO("size of the first allocation: " << g_sizes[0].load());
   REQUIRE(n == 0);
+}
+
+TEST_CASE("zero allocation: mod_delayed_work moving a deadline later, and cancel (issue 3)",
+          "[alloc][mod]") {
+  wq::workqueue q{"alloc_mod"};
+  std::vector<item> items(1000);
+  std::latch unused(1);
+  for (auto& it : items) it.done = &unused;
+  for (auto& it : items) REQUIRE(q.enqueue_delayed<&item::d>(&it, std::chrono::hours(1)));
+  g_allocations = 0;
+  g_counting = true;
+  // 100 rounds of moving every deadline later: no timer operation, no allocation.
+  for (int r = 0; r < 100; ++r)
+    for (auto& it : items)
+      REQUIRE(wq::mod_delayed_work(q, it.d, std::chrono::hours(2) + std::chrono::seconds(r)));
+  for (auto& it : items) REQUIRE(wq::cancel_delayed_work(it.d));
+  g_counting = false;
+  INFO("allocations during 100000 mod + 1000 cancel: " << g_allocations.load());
+  REQUIRE(g_allocations.load() == 0);
 }
 
 TEST_CASE("zero allocation: the counter sees allocations (the test can fail)", "[alloc]") {
