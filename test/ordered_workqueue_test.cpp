@@ -388,8 +388,10 @@ TEST_CASE("ordered_workqueue: flushing an item queued behind the caller is refus
   wq_test::latch done(1);
   pair_item item;
   item.done = &done;
+  q.pause();  // both queued before `first` can start (rule 45)
   REQUIRE(q.enqueue<&pair_item::first>(&item));
   REQUIRE(q.enqueue<&pair_item::second>(&item));
+  q.resume();
   REQUIRE(done.wait_for());
   q.flush();
   REQUIRE_FALSE(item.flush_result.load());
