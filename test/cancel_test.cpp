@@ -918,3 +918,19 @@ TEST_CASE("cancel: stress: cancel_work_sync vs a self-requeueing item from two t
 }
 
 }  // namespace
+
+TEST_CASE("cancel: cancel_work on a delayed item's work cancels an armed timer at once, no "
+          "busy-retry (rule 30, §5.9)",
+          "[cancel][delayed][rule30]") {
+  // The kernel forbids cancel_work_sync(&dwork->work): it cannot steal an armed timer and
+  // busy-retries until it fires. wq's grab takes armed items too, so the plain forms work.
+  wq::workqueue q{"cancel_dwork_base"};
+  c_delayed item;
+  REQUIRE(wq::queue_delayed_work(q, item.d, std::chrono::hours(1)));
+  wq::work& base = item.d;
+  const auto t0 = std::chrono::steady_clock::now();
+  REQUIRE(wq::cancel_work_sync(base));
+  REQUIRE(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5));
+  REQUIRE_FALSE(item.d.is_pending());
+  REQUIRE(item.runs.load() == 0);
+}
