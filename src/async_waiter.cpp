@@ -53,14 +53,8 @@ bool older_colors_drained(const queue_core* core, std::uint64_t e0) noexcept {
 }
 
 void end_drain_locked(queue_core* core) noexcept {
-  if (--core->draining == 0 && !core->dying) {
-    // Delayed items whose timer fired during the drain take their turn now.
-    while (!core->deferred.empty()) {
-      work& w = core->deferred.front();
-      core->deferred.pop_front();
-      post_worker(core, core->gen, insert_locked(core, w));
-    }
-  }
+  // Delayed items whose timer fired during the drain take their turn now.
+  if (--core->draining == 0 && !core->dying) queue_deferred_locked(core);
 }
 
 void check_async_locked(queue_core* core) noexcept {

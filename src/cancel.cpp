@@ -9,8 +9,6 @@
 namespace wq {
 namespace detail {
 
-namespace {
-
 void backoff(unsigned spins) noexcept {
   if (spins < 64) {
     std::this_thread::yield();
@@ -18,6 +16,8 @@ void backoff(unsigned spins) noexcept {
     std::this_thread::sleep_for(std::chrono::microseconds(20));
   }
 }
+
+namespace {
 
 // Removes a QUEUED or ARMED item from the list of `core` that holds it. Requires mu held and
 // the state naming `core`.

@@ -47,8 +47,9 @@ void start_wait(delayed_work& dw, std::chrono::steady_clock::time_point deadline
     timer.expires_at(deadline);
     timer.async_wait(timer_handler{&dw});
   } catch (...) {
-    // Out of memory for the wait: fall back to an immediate completion attempt from the timer
-    // thread, which retries the wait; if even that fails there is nothing sane left to do.
+    // Out of memory for the wait's handler: the item is armed and nobody would ever queue it,
+    // so losing it silently is worse than stopping. (The handler pool recycles its blocks, so
+    // this needs the system to be out of memory.)
     std::terminate();
   }
 }
@@ -131,7 +132,7 @@ void timer_fired(delayed_work* dw) noexcept {
       st.fetch_or(st_queued, std::memory_order_release);
       set_list(*dw, list_kind::deferred);
     } else {
-      post_worker(core, core->gen, insert_locked(core, *dw));
+      post_worker(core, insert_locked(core, *dw));
     }
     return;
   }
@@ -154,13 +155,8 @@ delayed_work::~delayed_work() {
   // outstanding wait complete now; then wait for that completion to let go of the item.
   timer_.cancel();
   for (unsigned spins = 0; (st.load(std::memory_order_acquire) & detail::st_in_flight) != 0;
-       ++spins) {
-    if (spins < 64) {
-      std::this_thread::yield();
-    } else {
-      std::this_thread::sleep_for(std::chrono::microseconds(50));
-    }
-  }
+       ++spins)
+    detail::backoff(spins);
 }
 
 }  // namespace wq

@@ -31,12 +31,7 @@ bool flush_work(work& item) noexcept {
   for (unsigned spins = 0;; ++spins) {
     const state_t s = st.load(std::memory_order_acquire);
     if ((s & st_pending) != 0 && (s & (st_queued | st_armed)) == 0) {
-      // In transit (being queued, or being started by a worker): wait for it to settle.
-      if (spins < 64) {
-        std::this_thread::yield();
-      } else {
-        std::this_thread::sleep_for(std::chrono::microseconds(20));
-      }
+      backoff(spins);  // in transit (being queued, or started by a worker): let it settle
       continue;
     }
     queue_core* core = lookup_core(queue_id_of(s));
@@ -88,7 +83,7 @@ bool flush_delayed_work(delayed_work& item) noexcept {
         // outstanding timer wait finds the item no longer ARMED and lets go of it.
         core->armed.erase(core->armed.iterator_to(item));
         st.fetch_and(~st_armed, std::memory_order_relaxed);
-        post_worker(core, core->gen, insert_locked(core, item));
+        post_worker(core, insert_locked(core, item));
         // Wait for exactly this instance, registered before the lock is dropped, so the
         // answer is "had to wait" however fast a worker runs it.
         flush_waiter f;

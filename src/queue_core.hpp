@@ -110,8 +110,17 @@ bool older_colors_drained(const queue_core* core, std::uint64_t e0) noexcept;
 /// Ends one drain (sync or async); the last one queues the deferred items. Requires mu held.
 void end_drain_locked(queue_core* core) noexcept;
 
-/// Posts a worker handler for `slot` (after mu was released).
-void post_worker(queue_core* core, std::uint32_t gen, int slot) noexcept;
+/// Posts a worker handler for `slot`, if it is not -1. Requires mu held (see workqueue.cpp).
+void post_worker(queue_core* core, int slot) noexcept;
+/// Posts workers while free slots and waiting items allow. Requires mu held.
+void start_workers_locked(queue_core* core) noexcept;
+/// Unpauses a paused queue and starts its workers (drain and destroy could not finish on a
+/// paused queue). Requires mu held.
+void unpause_locked(queue_core* core) noexcept;
+/// Queues the delayed items that fired during a drain. Requires mu held.
+void queue_deferred_locked(queue_core* core) noexcept;
+/// Backs off in a spin-wait for a short in-transit window: yields, then sleeps briefly.
+void backoff(unsigned spins) noexcept;
 
 /// The running thread's worker context, if it is running a work item.
 struct worker_context {

@@ -238,8 +238,27 @@ int insert_locked(queue_core* core, work& w) noexcept {
   return claim_worker_slot(core);
 }
 
-void post_worker(queue_core* core, std::uint32_t, int slot) noexcept {
+void post_worker(queue_core* core, int slot) noexcept {
   if (slot >= 0) post_locked(core, slot);
+}
+
+void start_workers_locked(queue_core* core) noexcept {
+  for (int slot = claim_worker_slot(core); slot >= 0; slot = claim_worker_slot(core))
+    post_locked(core, slot);
+}
+
+void unpause_locked(queue_core* core) noexcept {
+  if (!core->paused) return;
+  core->paused = false;
+  start_workers_locked(core);
+}
+
+void queue_deferred_locked(queue_core* core) noexcept {
+  while (!core->deferred.empty()) {
+    work& w = core->deferred.front();
+    core->deferred.pop_front();
+    post_worker(core, insert_locked(core, w));
+  }
 }
 
 worker_context& this_worker() noexcept {
@@ -253,7 +272,7 @@ queue_status link_claimed(queue_core* core, std::uint64_t id, work& w) noexcept 
   if ((core->dying || core->draining > 0) && this_worker().core != core) {
     return queue_status::rejected;  // rule 17, reported instead of silently dropped
   }
-  post_worker(core, core->gen, insert_locked(core, w));
+  post_worker(core, insert_locked(core, w));
   return queue_status::queued;
 }
 
@@ -329,8 +348,6 @@ void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcep
     if (budget == 0 && (!me.scheduled.empty() || !core->worklist.empty())) {
       // Fairness: let other handlers on this executor run, then continue in a new handler.
       // The slot stays active and the outstanding-handler count passes to the new handler.
-      --core->outstanding_handlers;
-      ++core->outstanding_handlers;
       try {
         core->executor->post(core->executor->storage, worker_handler(core, gen, slot));
         ctx = saved;
@@ -491,11 +508,7 @@ int workqueue::set_max_active(int max_active) noexcept {
   core_->max_active = ma;
   core_->max_workers = std::max(1, std::min(ma, static_cast<int>(core_->slots.size())));
   detail::activate_inactive(core_);
-  while (true) {
-    const int slot = detail::claim_worker_slot(core_);
-    if (slot < 0) break;
-    detail::post_worker(core_, core_->gen, slot);
-  }
+  detail::start_workers_locked(core_);
   return ma;
 }
 
@@ -529,11 +542,7 @@ void workqueue::pause() noexcept {
 
 void workqueue::resume() noexcept {
   std::lock_guard lk(core_->mu);
-  if (core_->id() != id_ || !core_->paused) return;
-  core_->paused = false;
-  for (int slot = detail::claim_worker_slot(core_); slot >= 0;
-       slot = detail::claim_worker_slot(core_))
-    detail::post_worker(core_, core_->gen, slot);
+  if (core_->id() == id_) detail::unpause_locked(core_);
 }
 
 void workqueue::drain() {
@@ -545,12 +554,7 @@ void workqueue::drain() {
   }
   std::unique_lock lk(core->mu);
   if (core->id() != id_) return;
-  if (core->paused) {  // a paused queue could never drain: resume it
-    core->paused = false;
-    for (int slot = detail::claim_worker_slot(core); slot >= 0;
-         slot = detail::claim_worker_slot(core))
-      detail::post_worker(core, core->gen, slot);
-  }
+  detail::unpause_locked(core);  // a paused queue could never drain
   ++core->draining;
   ++core->drain_waiters;
   core->idle_cv.wait(lk, [core] { return core->nr_in_flight == 0; });
@@ -571,12 +575,7 @@ void workqueue::destroy() {
   {
     std::unique_lock lk(core->mu);
     core->dying = true;
-    if (core->paused) {  // a paused queue could never drain: resume it
-      core->paused = false;
-      for (int slot = detail::claim_worker_slot(core); slot >= 0;
-           slot = detail::claim_worker_slot(core))
-        detail::post_worker(core, core->gen, slot);
-    }
+    detail::unpause_locked(core);  // a paused queue could never drain
     // Armed delayed items targeting this queue would fire into a dead queue: cancel them now
     // and release the references they hold (rule 50b made safe).
     while (!core->armed.empty()) {
@@ -591,11 +590,7 @@ void workqueue::destroy() {
       dropped.push_back(&w);
     }
     // Items that fired during an earlier drain run as part of this one.
-    while (!core->deferred.empty()) {
-      work& w = core->deferred.front();
-      core->deferred.pop_front();
-      detail::post_worker(core, core->gen, detail::insert_locked(core, w));
-    }
+    detail::queue_deferred_locked(core);
   }
   for (work* w : dropped) {
     ++cancelled_on_destroy_;

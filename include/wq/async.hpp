@@ -101,36 +101,39 @@ struct async_op : async_waiter {
 
 }  // namespace detail
 
-/// Starts an asynchronous flush of `queue` (rule 26); completes with signature void().
-template <class CompletionToken>
-auto async_flush(workqueue& queue, CompletionToken&& token) {
+namespace detail {
+/// The initiation shared by async_flush and async_drain: a waiter of kind `What` registered
+/// with `queue`'s core by `Register`.
+template <async_waiter::kind What, auto Register, class CompletionToken>
+auto async_queue_wait(workqueue& queue, CompletionToken&& token) {
   return boost::asio::async_initiate<CompletionToken, void()>(
       [&queue](auto handler) {
-        using op_t = detail::async_op<decltype(handler)>;
+        using op_t = async_op<decltype(handler)>;
         op_t* op = op_t::create(std::move(handler));
-        op->what = detail::async_waiter::kind::flush;
+        op->what = What;
         // A registration holds its own count; if the queue is gone there is nothing to wait
         // for. Either way drop the initiator's count: the last one posts the handler.
-        (void)detail::register_async_flush(detail::queue_access::core(queue),
-                                           detail::queue_access::id(queue), op);
+        (void)Register(queue_access::core(queue), queue_access::id(queue), op);
         op->release();
       },
       token);
+}
+}  // namespace detail
+
+/// Starts an asynchronous flush of `queue` (rule 26); completes with signature void().
+template <class CompletionToken>
+auto async_flush(workqueue& queue, CompletionToken&& token) {
+  return detail::async_queue_wait<detail::async_waiter::kind::flush,
+                                  &detail::register_async_flush>(
+      queue, std::forward<CompletionToken>(token));
 }
 
 /// Starts an asynchronous drain of `queue` (rule 49); completes with signature void().
 template <class CompletionToken>
 auto async_drain(workqueue& queue, CompletionToken&& token) {
-  return boost::asio::async_initiate<CompletionToken, void()>(
-      [&queue](auto handler) {
-        using op_t = detail::async_op<decltype(handler)>;
-        op_t* op = op_t::create(std::move(handler));
-        op->what = detail::async_waiter::kind::drain;
-        (void)detail::register_async_drain(detail::queue_access::core(queue),
-                                           detail::queue_access::id(queue), op);
-        op->release();
-      },
-      token);
+  return detail::async_queue_wait<detail::async_waiter::kind::drain,
+                                  &detail::register_async_drain>(
+      queue, std::forward<CompletionToken>(token));
 }
 
 /// Cancels `item` and completes (signature void(bool was_pending)) once it is neither pending
