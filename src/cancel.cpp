@@ -111,8 +111,9 @@ bool wait_not_running(work& w) noexcept {
   const worker_context& me = this_worker();
   bool self = me.current == &w;
   if (self) {
-    warn("cancel_*_sync/disable_*_sync/flush called from the item's own work function: it "
-         "cannot wait for itself (misuse reported, not waited for)");
+    report(errc::cancel_sync_self,
+           "cancel_*_sync/disable_*_sync from the item's own work function cannot wait for "
+           "itself: pending instance cancelled, running one (the caller) not waited for");
   }
   // An item may last have run on any queue (rules 12, 29: it may have been moved), so look at
   // every queue's workers. This is the slow path of the _sync operations only.
@@ -132,12 +133,54 @@ bool wait_not_running(work& w) noexcept {
   return !self;
 }
 
+namespace {
+// How long a destructor gives a worker to publish that the function it saw running has
+// returned (a function may hand its item to another thread just before returning) before it
+// calls the destruction misuse.
+constexpr auto destroy_grace = std::chrono::seconds(1);
+
+void wait_not_running_elsewhere(work& w) noexcept {
+  run_record* mine = claimed_run_record();
+  const work_ops* ops = work_access::ops(w).load(std::memory_order_relaxed);
+  for (run_record* r = first_run_record(); r != nullptr; r = r->next) {
+    // Safety (acquire): pairs with the worker's release stores around the function call.
+    if (r == mine || r->item.load(std::memory_order_acquire) != &w) continue;
+    if (r->ops.load(std::memory_order_relaxed) != ops) continue;  // another object (rule 11)
+    const auto give_up = std::chrono::steady_clock::now() + destroy_grace;
+    unsigned spins = 0;
+    while (r->item.load(std::memory_order_acquire) == &w &&
+           std::chrono::steady_clock::now() < give_up)
+      backoff(spins++);
+    if (r->item.load(std::memory_order_acquire) != &w) continue;
+    report(errc::destroyed_while_running,
+           "work item %p destroyed while its function runs on another thread: waiting for it "
+           "to return", static_cast<const void*>(&w));
+    while (r->item.load(std::memory_order_acquire) == &w) backoff(spins++);
+  }
+}
+}  // namespace
+
+void check_destroy(work& w) noexcept {
+  // Safety (acquire): a pending bit set by another thread's queueing is seen with its links.
+  if ((work_access::state(w).load(std::memory_order_acquire) & st_pending) != 0) {
+    report(errc::destroyed_while_pending,
+           "work item %p destroyed while pending: the pending instance is cancelled and any "
+           "reference the queue held is abandoned", static_cast<const void*>(&w));
+    // The kernel's debugobjects fix-up: take the instance off its list or timer. A reference
+    // the queue held points at the object being destroyed, so it is neither released nor
+    // handed back.
+    (void)grab_pending(w);
+    unclaim_pending(w);
+  }
+  wait_not_running_elsewhere(w);
+}
+
 unsigned disable_inc(work& w) noexcept {
   auto& st = work_access::state(w);
   state_t s = st.load(std::memory_order_relaxed);
   for (;;) {
     if (disable_count(s) == disable_max) {
-      warn("work disable count overflowed (rule 34): ignored");
+      report(errc::disable_count_overflow, "disable ignored (rule 34)");
       return static_cast<unsigned>(disable_max);
     }
     // Safety (acq_rel): a later claim_pending reads the count in the same RMW chain.
@@ -152,7 +195,7 @@ unsigned disable_dec(work& w) noexcept {
   state_t s = st.load(std::memory_order_relaxed);
   for (;;) {
     if (disable_count(s) == 0) {
-      warn("work disable count underflowed (rule 34): ignored");
+      report(errc::disable_count_underflow, "enable of an item that is not disabled ignored (rule 34)");
       return 0;
     }
     if (st.compare_exchange_weak(s, s - disable_one, std::memory_order_acq_rel,
@@ -203,8 +246,9 @@ bool enable_work(work& item) noexcept { return detail::disable_dec(item) == 0; }
 bool enable_and_queue_work(workqueue& queue, work& item) noexcept {
   const work_ops* ops = detail::work_access::ops(item).load(std::memory_order_relaxed);
   if (ops != nullptr && ops->owning) {
-    detail::warn("enable_and_queue_work on an item that owns a reference; use enable_work "
-                 "and the typed enqueue");
+    detail::report(errc::untyped_on_owning_item,
+                   "enable_and_queue_work: item enabled but not queued; use enable_work and the "
+                   "typed enqueue");
     enable_work(item);
     return false;
   }

@@ -146,7 +146,8 @@ delayed_work::delayed_work() : timer_(detail::timer_context()) {}
 delayed_work::delayed_work(const work_ops& ops) : work(ops), timer_(detail::timer_context()) {}
 
 delayed_work::~delayed_work() {
-  WQ_ASSERT(!is_pending(), "wq::delayed_work destroyed while pending; cancel it first");
+  // Before the timer goes: an armed instance is cancelled here (its wait then completes below).
+  detail::check_destroy(*this);
   auto& st = detail::work_access::state(*this);
   // Safety (acquire): pairs with the completion's release clear, after which it never touches
   // this object again.

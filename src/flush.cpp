@@ -23,8 +23,8 @@ void wait_for(queue_core* core, std::unique_lock<std::mutex>& lk, flush_waiter& 
 bool flush_work(work& item) noexcept {
   using namespace detail;
   if (this_worker().current == &item) {
-    warn("flush_work called from the item's own work function: it would wait for itself "
-         "(misuse reported, not waited for)");
+    report(errc::flush_self, "flush_work from the item's own work function would wait for "
+                             "itself: not waited for, returns false");
     return false;
   }
   auto& st = work_access::state(item);
@@ -44,8 +44,17 @@ bool flush_work(work& item) noexcept {
     if ((s & st_queued) != 0 && this_worker().core == core && core->max_workers == 1) {
       // §5.3: on a one-worker queue (ordered, max_active 1) the queued instance can only run
       // after the calling item returns: waiting here would deadlock.
-      warn("flush_work of an item queued behind the caller on one-worker queue '%s' refused "
-           "(it would deadlock)", core->name.c_str());
+      report(errc::wait_needs_this_worker,
+             "flush_work of an item queued behind the caller on one-worker queue '%s' would "
+             "deadlock: refused, returns false", core->name.c_str());
+      return false;
+    }
+    if ((s & st_queued) != 0 && core->executor != nullptr &&
+        core->executor->held_here != nullptr && core->executor->held_here(core->executor->storage)) {
+      // §5.3: the queued instance needs the strand this thread is running a handler of.
+      report(errc::wait_needs_this_worker,
+             "flush_work of an item queued on '%s' from a handler of the strand it runs on "
+             "would deadlock: refused, returns false", core->name.c_str());
       return false;
     }
     flush_waiter f;

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/thread_pool.hpp>
 #include <boost/intrusive/list.hpp>
 
 namespace wq::detail {
@@ -63,6 +64,10 @@ struct queue_core {
   int queue_flushers = 0;  // threads in flush() waiting on idle_cv
   bool paused = false;     // rule 45: queued items stay queued, none start until resume
   std::vector<async_waiter*> async_waiters;  // async_flush/drain/cancel_sync in progress
+  // Destroyed from one of its own items (§5.2): the worker that finds it idle retires it and
+  // hands orphan_pool (if any) to a thread that joins it.
+  bool orphaned = false;
+  std::unique_ptr<boost::asio::thread_pool> orphan_pool;
 
   std::string name;
   queue_flags flags = queue_flags::none;
@@ -119,6 +124,11 @@ void start_workers_locked(queue_core* core) noexcept;
 void unpause_locked(queue_core* core) noexcept;
 /// Queues the delayed items that fired during a drain. Requires mu held.
 void queue_deferred_locked(queue_core* core) noexcept;
+/// Starts destroying: refuses outside queueing, unpauses, unlinks armed items (returned: the
+/// caller releases their references, unlocked) and queues deferred ones. Requires mu held.
+std::vector<work*> begin_destroy_locked(queue_core* core);
+/// Retires an orphaned core that has gone idle and has its pool joined elsewhere. Requires mu.
+void finish_orphan_locked(queue_core* core, std::unique_lock<std::mutex>& lk) noexcept;
 /// Backs off in a spin-wait for a short in-transit window: yields, then sleeps briefly.
 void backoff(unsigned spins) noexcept;
 
@@ -128,6 +138,25 @@ struct worker_context {
   worker_slot* slot = nullptr;
   work* current = nullptr;
 };
+
+/// Which item a thread's worker is running, published for the destructor's misuse check
+/// (check_destroy). One record per thread that ever ran a worker, reused after the thread
+/// exits; records are never freed, so a reader may walk the list at any time.
+struct run_record {
+  std::atomic<const work*> item{nullptr};  // the item whose function runs now, or nullptr
+  // Its ops, written before `item`: identity is address plus function (rule 11), so an object
+  // built in the memory of one that freed itself while running is not mistaken for it.
+  std::atomic<const work_ops*> ops{nullptr};
+  std::atomic<bool> in_use{false};         // owned by a live thread
+  run_record* next = nullptr;              // immutable once published
+};
+/// The calling thread's record (claimed on first use), or nullptr while the thread exits or if
+/// no memory was left for one.
+run_record* this_run_record() noexcept;
+/// The calling thread's record if it has claimed one, else nullptr. Never allocates.
+run_record* claimed_run_record() noexcept;
+/// The newest record; follow `next` for the others.
+run_record* first_run_record() noexcept;
 
 /// Calls fn(core) for every queue core that ever existed (live or not), each unlocked.
 template <class Fn>

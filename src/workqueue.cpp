@@ -11,7 +11,6 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <thread>
@@ -24,29 +23,11 @@
 namespace wq {
 namespace detail {
 
-// ---- diagnostics ---------------------------------------------------------------------------
-
-namespace {
-void default_warning_handler(const char* message) noexcept {
-  std::fprintf(stderr, "wq: %s\n", message);
-}
-std::atomic<warning_handler> g_warning_handler{&default_warning_handler};
-}  // namespace
+// ---- assertions ----------------------------------------------------------------------------
 
 void assertion_failed(const char* expr, const char* msg, const char* file, int line) noexcept {
   std::fprintf(stderr, "wq: assertion failed: %s: %s (%s:%d)\n", expr, msg, file, line);
   std::abort();
-}
-
-void warn(const char* fmt, ...) noexcept {
-  char buf[512];
-  va_list args;
-  va_start(args, fmt);
-  std::vsnprintf(buf, sizeof buf, fmt, args);
-  va_end(args);
-  // Safety (acquire): pairs with the release in set_warning_handler so a handler installed by
-  // another thread is seen fully constructed (it is a plain function, but say why anyway).
-  g_warning_handler.load(std::memory_order_acquire)(buf);
 }
 
 // ---- the core registry ---------------------------------------------------------------------
@@ -205,7 +186,8 @@ void post_locked(queue_core* core, int slot) noexcept {
     core->slots[static_cast<std::size_t>(slot)].active = false;
     --core->nr_workers;
     --core->outstanding_handlers;
-    warn("could not post a worker for queue '%s' (out of memory)", core->name.c_str());
+    report(errc::worker_post_failed, "queue '%s': items stay queued, retried later",
+           core->name.c_str());
   }
 }
 
@@ -264,6 +246,58 @@ void queue_deferred_locked(queue_core* core) noexcept {
 worker_context& this_worker() noexcept {
   thread_local worker_context ctx;
   return ctx;
+}
+
+namespace {
+
+std::atomic<run_record*> g_run_records{nullptr};
+thread_local bool tl_run_record_gone = false;  // trivially destructible: valid during exit
+thread_local run_record* tl_run_record = nullptr;  // this thread's record once claimed
+
+run_record* claim_run_record() noexcept {
+  // Safety (acquire): pairs with the release that published each record's `next`.
+  for (run_record* r = g_run_records.load(std::memory_order_acquire); r != nullptr; r = r->next) {
+    bool expected = false;
+    if (!r->in_use.load(std::memory_order_relaxed) &&
+        r->in_use.compare_exchange_strong(expected, true, std::memory_order_acquire))
+      return r;
+  }
+  auto* r = new (std::nothrow) run_record;
+  if (r == nullptr) return nullptr;
+  r->in_use.store(true, std::memory_order_relaxed);
+  r->next = g_run_records.load(std::memory_order_relaxed);
+  // Safety (release): publishes r (and r->next) to walkers.
+  while (!g_run_records.compare_exchange_weak(r->next, r, std::memory_order_release,
+                                              std::memory_order_relaxed)) {
+  }
+  return r;
+}
+
+struct run_record_owner {
+  run_record* rec = claim_run_record();
+  ~run_record_owner() {
+    tl_run_record_gone = true;
+    tl_run_record = nullptr;
+    if (rec == nullptr) return;
+    rec->item.store(nullptr, std::memory_order_relaxed);
+    // Safety (release): the next owner sees item == nullptr.
+    rec->in_use.store(false, std::memory_order_release);
+  }
+};
+
+}  // namespace
+
+run_record* this_run_record() noexcept {
+  if (tl_run_record_gone) return nullptr;
+  thread_local run_record_owner owner;
+  tl_run_record = owner.rec;
+  return owner.rec;
+}
+
+run_record* claimed_run_record() noexcept { return tl_run_record; }
+
+run_record* first_run_record() noexcept {
+  return g_run_records.load(std::memory_order_acquire);
 }
 
 queue_status link_claimed(queue_core* core, std::uint64_t id, work& w) noexcept {
@@ -389,10 +423,26 @@ void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcep
     // Rule 2: the trampoline clears PENDING right before calling the function (after taking
     // the queue's reference out of the item), so a queue call made while it runs succeeds.
     ctx.current = w;
+    run_record* rec = this_run_record();
+    const work* outer = nullptr;
+    const work_ops* outer_ops = nullptr;
+    if (rec != nullptr) {
+      outer = rec->item.load(std::memory_order_relaxed);
+      outer_ops = rec->ops.load(std::memory_order_relaxed);
+      rec->ops.store(ops, std::memory_order_relaxed);
+      // Safety (release): a destructor that learnt of this run from the function sees it,
+      // and the ops stored above.
+      rec->item.store(w, std::memory_order_release);
+    }
     lk.unlock();
     // Safety: the mutex is dropped while user code runs. `w` may be freed by the function
-    // (rule 4); only its address is kept (in me.current, cleared below) as an identity key.
+    // (rule 4); only its address is kept (in me.current and rec, cleared below) as an
+    // identity key.
     ops->run(w);
+    if (rec != nullptr) {
+      rec->item.store(outer, std::memory_order_release);
+      rec->ops.store(outer_ops, std::memory_order_relaxed);
+    }
     lk.lock();
     ctx.current = nullptr;
     me.current = nullptr;
@@ -413,6 +463,7 @@ void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcep
     }
     if (wake) core->idle_cv.notify_all();
     if (!core->async_waiters.empty()) check_async_locked(core);
+    if (core->orphaned && core->nr_in_flight == 0) finish_orphan_locked(core, lk);
   }
 }
 
@@ -453,11 +504,12 @@ void workqueue::init(std::unique_ptr<detail::executor_box> box, int concurrency)
   int ma = clamp_max_active(requested_max_active_);
   if (ordered()) {
     if (requested_max_active_ != 0 && requested_max_active_ != 1)
-      detail::warn("ordered queue '%s': max_active %d ignored, ordered queues use 1",
+      detail::report(errc::max_active_clamped, "ordered queue '%s': max_active %d, using 1",
                    name_.c_str(), requested_max_active_);
     ma = 1;
   } else if (requested_max_active_ != 0 && ma != requested_max_active_) {
-    detail::warn("queue '%s': max_active %d out of range [1, %d], using %d", name_.c_str(),
+    detail::report(errc::max_active_clamped, "queue '%s': max_active %d not in [1, %d], using %d",
+                   name_.c_str(),
                  requested_max_active_, max_max_active, ma);
   }
   detail::core_config cfg;
@@ -471,11 +523,19 @@ void workqueue::init(std::unique_ptr<detail::executor_box> box, int concurrency)
   id_ = id;
 }
 
-workqueue::~workqueue() { destroy(); }
+workqueue::~workqueue() {
+  if (!destroyed_) {
+    if (const errc why = blocked_wait(core_); why != errc{}) {
+      orphan(why);  // cannot wait here: finish in the background
+      return;
+    }
+  }
+  (void)destroy();
+}
 
 queue_status workqueue::queue(work& item) noexcept {
   if (detail::work_access::ops(item).load(std::memory_order_relaxed) == nullptr) {
-    detail::warn("queue_work on an item with no work function (queue '%s')", name_.c_str());
+    detail::report(errc::no_work_function, "queue_work on queue '%s' refused", name_.c_str());
     return queue_status::unbound;
   }
   switch (detail::claim_pending(item)) {
@@ -498,12 +558,14 @@ int workqueue::set_max_active(int max_active) noexcept {
   std::unique_lock lk(core_->mu);
   if (core_->id() != id_) return 0;
   if (ordered()) {
-    detail::warn("set_max_active refused on ordered queue '%s' (rule 38)", name_.c_str());
+    detail::report(errc::set_max_active_on_ordered, "queue '%s': refused (rule 38)",
+                   name_.c_str());
     return core_->max_active;
   }
   const int ma = clamp_max_active(max_active);
   if (max_active != 0 && ma != max_active)
-    detail::warn("queue '%s': max_active %d out of range [1, %d], using %d", name_.c_str(),
+    detail::report(errc::max_active_clamped, "queue '%s': max_active %d not in [1, %d], using %d",
+                   name_.c_str(),
                  max_active, max_max_active, ma);
   core_->max_active = ma;
   core_->max_workers = std::max(1, std::min(ma, static_cast<int>(core_->slots.size())));
@@ -512,15 +574,34 @@ int workqueue::set_max_active(int max_active) noexcept {
   return ma;
 }
 
-void workqueue::flush() {
-  detail::queue_core* core = core_;
-  if (detail::this_worker().core == core) {
-    detail::warn("flush of queue '%s' from one of its own items refused (it would wait for "
-                 "itself)", name_.c_str());
-    return;
+namespace {
+// A queue-wide wait that cannot finish: from one of the queue's own items (§5.2), or from a
+// handler of the strand the queue runs on (§5.3: its items need that strand).
+std::error_code refuse_wait(errc why, const char* op, const std::string& name) noexcept {
+  if (why == errc::wait_on_own_queue) {
+    detail::report(why, "%s of queue '%s' from one of its own items would wait for itself: "
+                   "refused", op, name.c_str());
+  } else {
+    detail::report(why, "%s of queue '%s' from a handler of the strand it runs on would "
+                   "deadlock: refused", op, name.c_str());
   }
+  return make_error_code(why);
+}
+}  // namespace
+
+errc workqueue::blocked_wait(const detail::queue_core* core) noexcept {
+  if (detail::this_worker().core == core) return errc::wait_on_own_queue;
+  const detail::executor_box* ex = core->executor.get();
+  if (ex != nullptr && ex->held_here != nullptr && ex->held_here(ex->storage))
+    return errc::wait_needs_this_worker;
+  return errc{};
+}
+
+std::error_code workqueue::flush() {
+  detail::queue_core* core = core_;
+  if (const errc why = blocked_wait(core); why != errc{}) return refuse_wait(why, "flush", name_);
   std::unique_lock lk(core->mu);
-  if (core->id() != id_) return;
+  if (core->id() != id_) return {};
   const std::uint64_t e0 = core->flush_epoch;
   ++core->queue_flushers;
   // Items queued from now on must get a color no older instance still holds: the next color
@@ -533,6 +614,7 @@ void workqueue::flush() {
   // In-flight epochs always lie within the last nr_colors epochs.
   core->idle_cv.wait(lk, [&] { return detail::older_colors_drained(core, e0); });
   --core->queue_flushers;
+  return {};
 }
 
 void workqueue::pause() noexcept {
@@ -545,61 +627,89 @@ void workqueue::resume() noexcept {
   if (core_->id() == id_) detail::unpause_locked(core_);
 }
 
-void workqueue::drain() {
+std::error_code workqueue::drain() {
   detail::queue_core* core = core_;
-  if (detail::this_worker().core == core) {
-    detail::warn("drain of queue '%s' from one of its own items refused (it would wait for "
-                 "itself)", name_.c_str());
-    return;
-  }
+  if (const errc why = blocked_wait(core); why != errc{}) return refuse_wait(why, "drain", name_);
   std::unique_lock lk(core->mu);
-  if (core->id() != id_) return;
+  if (core->id() != id_) return {};
   detail::unpause_locked(core);  // a paused queue could never drain
   ++core->draining;
   ++core->drain_waiters;
   core->idle_cv.wait(lk, [core] { return core->nr_in_flight == 0; });
   --core->drain_waiters;
   detail::end_drain_locked(core);
+  return {};
 }
 
-void workqueue::destroy() {
-  if (destroyed_) return;
-  detail::queue_core* core = core_;
-  if (detail::this_worker().core == core) {
-    detail::warn("destroy of queue '%s' from one of its own items refused (it would wait "
-                 "for itself)", name_.c_str());
-    return;
+namespace detail {
+
+std::vector<work*> begin_destroy_locked(queue_core* core) {
+  core->dying = true;
+  unpause_locked(core);  // a paused queue could never drain
+  // Armed delayed items targeting this queue would fire into a dead queue: cancel them now
+  // (rule 50b made safe); the caller releases their references outside the lock.
+  std::vector<work*> dropped;
+  dropped.reserve(core->armed.size());
+  while (!core->armed.empty()) {
+    work& w = core->armed.front();
+    core->armed.pop_front();
+    auto& st = work_access::state(w);
+    const state_t old = st.fetch_and(~st_armed, std::memory_order_acq_rel);
+    if ((old & st_in_flight) != 0) {
+      // Safety: timer calls are serialised by the target queue's mutex, held here.
+      work_access::timer(static_cast<delayed_work&>(w)).cancel();
+    }
+    dropped.push_back(&w);
   }
-  destroyed_ = true;
+  // Items that fired during an earlier drain run as part of this one.
+  queue_deferred_locked(core);
+  return dropped;
+}
+
+void finish_orphan_locked(queue_core* core, std::unique_lock<std::mutex>& lk) noexcept {
+  core->orphaned = false;
+  std::unique_ptr<boost::asio::thread_pool> pool = std::move(core->orphan_pool);
+  retire_core(core, lk);
+  if (!pool) return;
+  // This thread may be one of the pool's: another thread must join it.
+  try {
+    std::thread([p = pool.get()] {
+      p->join();
+      delete p;  // Safety: ownership was released to this thread below
+    }).detach();
+    (void)pool.release();
+  } catch (...) {
+    // No thread for the join: leak the pool (its idle threads) rather than join ourselves.
+    (void)pool.release();
+    report(errc::worker_post_failed, "queue '%s': could not start a thread to join its pool; "
+           "the pool is leaked", core->name.c_str());
+  }
+}
+
+}  // namespace detail
+
+std::size_t workqueue::cancel_armed_for_destroy() {
   std::vector<work*> dropped;
   {
-    std::unique_lock lk(core->mu);
-    core->dying = true;
-    detail::unpause_locked(core);  // a paused queue could never drain
-    // Armed delayed items targeting this queue would fire into a dead queue: cancel them now
-    // and release the references they hold (rule 50b made safe).
-    while (!core->armed.empty()) {
-      work& w = core->armed.front();
-      core->armed.pop_front();
-      auto& st = detail::work_access::state(w);
-      const detail::state_t old = st.fetch_and(~detail::st_armed, std::memory_order_acq_rel);
-      if ((old & detail::st_in_flight) != 0) {
-        // Safety: timer calls are serialised by the target queue's mutex, held here.
-        detail::work_access::timer(static_cast<delayed_work&>(w)).cancel();
-      }
-      dropped.push_back(&w);
-    }
-    // Items that fired during an earlier drain run as part of this one.
-    detail::queue_deferred_locked(core);
+    std::unique_lock lk(core_->mu);
+    dropped = detail::begin_destroy_locked(core_);
   }
   for (work* w : dropped) {
-    ++cancelled_on_destroy_;
     // drop() reclaims the queue's reference, clears PENDING, then releases it.
     detail::work_access::ops(*w).load(std::memory_order_relaxed)->drop(w);
   }
   if (!dropped.empty())
-    detail::warn("queue '%s' destroyed with %zu armed delayed item(s): cancelled",
-                 name_.c_str(), dropped.size());
+    detail::report(errc::armed_items_cancelled, "queue '%s': %zu armed item(s) cancelled",
+                   name_.c_str(), dropped.size());
+  return dropped.size();
+}
+
+std::error_code workqueue::destroy() {
+  if (destroyed_) return {};
+  detail::queue_core* core = core_;
+  if (const errc why = blocked_wait(core); why != errc{}) return refuse_wait(why, "destroy", name_);
+  destroyed_ = true;
+  cancelled_on_destroy_ += cancel_armed_for_destroy();
   {
     std::unique_lock lk(core->mu);
     ++core->drain_waiters;
@@ -612,12 +722,31 @@ void workqueue::destroy() {
     detail::retire_core(core, lk);
   }
   pool_.reset();
+  return {};
+}
+
+void workqueue::orphan(errc why) noexcept {
+  destroyed_ = true;
+  detail::report(why,
+                 "queue '%s' destroyed %s: it cannot wait there, so it refuses outside queueing "
+                 "now and finishes in the background once its items and their chains have run",
+                 name_.c_str(),
+                 why == errc::wait_on_own_queue ? "from one of its own items"
+                                                : "from a handler of the strand it runs on");
+  try {
+    (void)cancel_armed_for_destroy();
+  } catch (...) {
+    // Out of memory for the list of armed items: they stay armed and, when they fire, are
+    // queued as chained work of the dying queue (which still runs them).
+  }
+  std::unique_lock lk(core_->mu);
+  core_->orphan_pool = std::move(pool_);
+  core_->orphaned = true;
+  // Otherwise the worker that runs the last item in flight finishes it (from an own item, that
+  // item itself still counts in nr_in_flight).
+  if (core_->nr_in_flight == 0) detail::finish_orphan_locked(core_, lk);
 }
 
 work* current_work() noexcept { return detail::this_worker().current; }
-
-warning_handler set_warning_handler(warning_handler handler) noexcept {
-  return detail::g_warning_handler.exchange(handler, std::memory_order_acq_rel);
-}
 
 }  // namespace wq

@@ -121,7 +121,7 @@ TEST_CASE(
   wq_test::warning_catcher warnings;
   wq::work unbound;
   CHECK(q.queue(unbound) == wq::queue_status::unbound);
-  CHECK(warnings.contains("no work function"));
+  CHECK(warnings.contains(wq::errc::no_work_function));
 }
 
 }  // namespace

@@ -734,7 +734,7 @@ TEST_CASE("work: queueing an item that has no work function returns unbound and 
   CHECK(q.queue(w) == wq::queue_status::unbound);
   CHECK_FALSE(wq::queue_work(q, w));
   CHECK_FALSE(w.is_pending());
-  CHECK(warnings.contains("no work function"));
+  CHECK(warnings.contains(wq::errc::no_work_function));
   CHECK(warnings.contains("unbound"));  // names the queue
 }
 

@@ -309,7 +309,7 @@ TEMPLATE_TEST_CASE("workqueue contract: destroy runs every queued item (rule 50)
     if (!gate.wait_for(must_happen)) gate_ok.store(false);
   }};
   std::optional<wq_test::warning_signal> destroying;
-  destroying.emplace("destroyed with");
+  destroying.emplace(wq::errc::armed_items_cancelled);
   {
     TestType kind;
     wq::workqueue& q = kind.queue();

@@ -314,14 +314,14 @@ TEST_CASE("workqueue: max_active 0 means 1024, other values are clamped to [1, 2
       wq_test::warning_catcher warnings;
       wq::workqueue q{"clamp", queue_flags::none, r.requested, 1};
       CHECK(q.max_active() == r.expected);
-      CHECK(warnings.contains("max_active") == r.warns);
+      CHECK(warnings.contains(wq::errc::max_active_clamped) == r.warns);
       if (r.warns) CHECK(warnings.contains("'clamp'"));
     }
     {
       wq_test::warning_catcher warnings;
       wq::workqueue q{io.context(), "clamp-ex", queue_flags::none, r.requested};
       CHECK(q.max_active() == r.expected);
-      CHECK(warnings.contains("max_active") == r.warns);
+      CHECK(warnings.contains(wq::errc::max_active_clamped) == r.warns);
     }
   }
   CHECK(wq::clamp_max_active(0) == wq::default_max_active);
@@ -334,7 +334,7 @@ TEST_CASE("workqueue: an ordered queue forces max_active 1 and warns about other
     wq_test::warning_catcher warnings;
     wq::workqueue q{"ord", queue_flags::ordered, 4};
     CHECK(q.max_active() == 1);
-    CHECK(warnings.contains("ignored"));
+    CHECK(warnings.contains(wq::errc::max_active_clamped));
   }
   for (int requested : {0, 1}) {
     wq_test::warning_catcher warnings;
@@ -390,7 +390,7 @@ TEST_CASE("workqueue: set_max_active is refused with a warning on an ordered que
   wq_test::warning_catcher warnings;
   CHECK(q.set_max_active(8) == 1);
   CHECK(q.max_active() == 1);
-  CHECK(warnings.contains("refused"));
+  CHECK(warnings.contains(wq::errc::set_max_active_on_ordered));
 }
 
 TEST_CASE("workqueue: never runs more than max_active items at once (rule 37)",
@@ -742,7 +742,7 @@ TEST_CASE("workqueue: an item without a work function is not queued",
   CHECK(q.queue_delayed(bare_delayed, 10ms) == queue_status::unbound);
   CHECK_FALSE(wq::queue_delayed_work(q, bare_delayed, 0ms));
   CHECK_FALSE(bare_delayed.is_pending());
-  CHECK(warnings.contains("no work function"));
+  CHECK(warnings.contains(wq::errc::no_work_function));
 }
 
 // ---- drain (rule 49) ------------------------------------------------------------------------
@@ -882,7 +882,7 @@ TEST_CASE("workqueue: the destructor runs every queued item and frees it (rule 5
   fn_item blocker{[&](fn_item&) { (void)gate.wait_for(must_happen); }};
   far_item far;
   std::optional<wq_test::warning_signal> destroying;
-  destroying.emplace("destroyed with");
+  destroying.emplace(wq::errc::armed_items_cancelled);
   {
     std::jthread opener;
     wq::workqueue q{"dtor", queue_flags::none, 1, 2};
@@ -987,7 +987,7 @@ TEST_CASE("workqueue: destroy cancels armed delayed items and releases their ref
   q.destroy();
   CHECK(std::chrono::steady_clock::now() - t0 < must_happen);  // did not wait for the timers
   CHECK(q.cancelled_on_destroy() == 4);
-  CHECK(warnings.contains("4 armed delayed"));
+  CHECK(warnings.contains("4 armed item(s) cancelled"));
   CHECK(shared.use_count() == 1);
   CHECK(ref->use_count() == 1);
   CHECK(life.alive() == 0);
@@ -1007,7 +1007,7 @@ TEST_CASE("workqueue: destroy runs the chains that draining items queue (rule 50
   std::atomic<int> runs{0};
   std::atomic<int> chain_failures{0};
   far_item far;
-  wq_test::warning_signal destroying{"destroyed with"};
+  wq_test::warning_signal destroying{wq::errc::armed_items_cancelled};
   wq::workqueue q{"chain", queue_flags::none, 0, 2};
   fn_item x{[&](fn_item& self) {
     const int n = runs.fetch_add(1) + 1;
@@ -1189,7 +1189,7 @@ TEST_CASE("workqueue: flush from one of the queue's own items is refused, not a 
   REQUIRE(q.enqueue<&self_flusher::w>(&item));
   REQUIRE(done.wait_for());
   q.flush();
-  REQUIRE(warnings.contains("flush of queue 'flush_self' from one of its own items refused"));
+  REQUIRE(warnings.contains("flush of queue 'flush_self' from one of its own items"));
 }
 
 TEST_CASE("workqueue: a paused queue starts nothing until resumed (rule 45)",
@@ -1241,7 +1241,7 @@ TEST_CASE("workqueue: destroying a queue with 100000 armed delayed items cancels
   items.clear();  // every item's outstanding timer wait is released before its memory
   const auto elapsed = std::chrono::steady_clock::now() - t0;
   REQUIRE(cancelled == 100000);
-  REQUIRE(warnings.contains("destroyed with 100000 armed delayed item(s): cancelled"));
+  REQUIRE(warnings.contains("100000 armed item(s) cancelled"));
   // Tolerance: generous for sanitizer builds on 2 cores; the point is no wait for the timers.
   REQUIRE(elapsed < std::chrono::seconds(30));
 }

@@ -26,8 +26,9 @@
 // nothing is released twice.
 //
 // Thread safety: all functions may be called concurrently on the same item from any thread.
-// The _sync forms block; calling one from the item's own work function is misuse: it is
-// reported through the warning handler and does not wait for itself.
+// The _sync forms block; calling one from the item's own work function is misuse
+// (errc::cancel_sync_self, diagnostics.hpp): the pending instance is still cancelled, but the
+// call does not wait for itself.
 #pragma once
 
 #include <wq/config.hpp>

@@ -42,8 +42,8 @@ constexpr bool has_flag(queue_flags set, queue_flags which) noexcept {
 
 /// max_active used when 0 is requested (the kernel's WQ_DFL_ACTIVE).
 inline constexpr int default_max_active = 1024;
-/// Largest accepted max_active (the kernel's WQ_MAX_ACTIVE); larger values are clamped with a
-/// warning, as are values below 1 other than 0.
+/// Largest accepted max_active (the kernel's WQ_MAX_ACTIVE); larger values are clamped and
+/// reported (errc::max_active_clamped), as are values below 1 other than 0.
 inline constexpr int max_max_active = 2048;
 
 /// Returns the max_active a queue actually uses for a requested value: 0 → 1024, otherwise

@@ -11,10 +11,11 @@
 //   - flush_delayed_work (rule 24): if the timer is armed, the item is queued now on the queue
 //     recorded when it was armed ("fires the timer now"), then flushed as by flush_work.
 //
-// Thread safety: callable from any thread. Misuse that would deadlock is reported through the
-// warning handler and returns false at once (§5.1, §5.3): flushing an item from its own work
-// function, or, from an item running on a one-worker queue (ordered or max_active 1), flushing
-// another item queued on that same queue (it can only run after the caller returns).
+// Thread safety: callable from any thread. Misuse that would deadlock returns false at once and
+// is reported (diagnostics.hpp): flushing an item from its own work function
+// (errc::flush_self, §5.1), or, from an item running on a one-worker queue (ordered or
+// max_active 1), flushing another item queued on that same queue, which can only run after the
+// caller returns (errc::wait_needs_this_worker, §5.3).
 #pragma once
 
 #include <wq/config.hpp>

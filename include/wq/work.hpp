@@ -10,8 +10,12 @@
 // call concurrently from any thread on the same item. `is_pending()` is an advisory, racy read.
 //
 // Lifetime: a `work` is pinned (neither copyable nor movable). It must not be destroyed while it
-// is pending or running; debug builds assert the former. The work function may destroy the object
-// that contains the item: after calling it the library never touches the item again (rule 4).
+// is pending or while its function runs on another thread; doing so is misuse that the
+// destructor detects and repairs (diagnostics.hpp): a pending instance is cancelled
+// (errc::destroyed_while_pending) and a running one is waited for
+// (errc::destroyed_while_running), so no worker touches freed memory. The work function may
+// destroy the object that contains the item: after calling it the library never touches the
+// item again (rule 4).
 #pragma once
 
 #include <wq/config.hpp>
@@ -73,6 +77,9 @@ namespace detail {
 void clear_pending(work* item) noexcept;
 /// Marks a dequeued item as started: clears PENDING and QUEUED (rule 2).
 void begin_run(work* item) noexcept;
+/// The destructor's misuse check: cancels a pending instance and waits for a function running
+/// on another thread, reporting either (errc::destroyed_while_pending / _running).
+void check_destroy(work& item) noexcept;
 
 template <work_func F>
 struct fn_ops_holder {
@@ -114,10 +121,9 @@ class work {
   work(const work&) = delete;
   work& operator=(const work&) = delete;
 
-  /// Preconditions: the item is not pending (asserted in debug builds) and not running.
-  ~work() {
-    WQ_ASSERT(!is_pending(), "wq::work destroyed while pending; cancel it first");
-  }
+  /// Preconditions: the item is not pending and its function is not running on another
+  /// thread. Violations are reported and repaired (see the file comment).
+  ~work() { detail::check_destroy(*this); }
 
   /// Returns whether the item is pending (queued, armed, or being queued). Advisory: the answer
   /// may be stale by the time it is used (kernel `work_pending()`, rule 5).

@@ -32,6 +32,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <type_traits>
 
 #include <boost/asio/execution/executor.hpp>
@@ -42,6 +43,7 @@
 #include <wq/container_of.hpp>
 #include <wq/delayed_work.hpp>
 #include <wq/detail/core.hpp>
+#include <wq/diagnostics.hpp>
 #include <wq/flags.hpp>
 #include <wq/jiffies.hpp>
 #include <wq/queue_status.hpp>
@@ -68,7 +70,7 @@ class workqueue {
   ///
   /// Effects: the pool has `threads` threads, or if 0: 1 for ordered queues, the hardware
   /// concurrency otherwise (twice that, at least 4, with long_running). `max_active` 0 means
-  /// 1024; other values are clamped to [1, 2048] with a warning (rule 37); ordered forces 1.
+  /// 1024; other values are clamped to [1, 2048] and reported (errc::max_active_clamped, rule 37); ordered forces 1.
   /// Throws: std::bad_alloc, std::system_error if threads cannot be created.
   explicit workqueue(std::string_view name, queue_flags flags = queue_flags::none,
                      int max_active = 0, unsigned threads = 0);
@@ -95,6 +97,12 @@ class workqueue {
   workqueue& operator=(const workqueue&) = delete;
 
   /// Destroys the queue as destroy() does (if it was not destroyed already).
+  /// Destroys the queue as destroy() does. Misuse: run from one of this queue's own items
+  /// (§5.2, errc::wait_on_own_queue) or from a handler of the strand the queue runs on (§5.3,
+  /// errc::wait_needs_this_worker) it cannot wait; it is reported, outside queueing
+  /// is refused from then on, armed items are cancelled, and the queue finishes in the
+  /// background: the last of its items to finish retires it and an owned pool is joined by a
+  /// helper thread. Nothing hangs, but the caller gets no "nothing runs any more" guarantee.
   ~workqueue();
 
   // ---- typed API (Rust `Queue::enqueue`) ----------------------------------------------------
@@ -140,9 +148,11 @@ class workqueue {
   /// including self-requeues and items chained by the flushed ones, are not waited for, so a
   /// self-requeueing item cannot livelock a flush. Armed delayed items are not waited for.
   /// Concurrent flushers each get their own snapshot.
-  /// Misuse: called from an item running on this queue it would wait for itself; refused with
-  /// a warning.
-  void flush();
+  /// Returns: an empty error_code, or (refused, reported as misuse) errc::wait_on_own_queue if
+  /// called from an item running on this queue (it would wait for itself, §5.2), or
+  /// errc::wait_needs_this_worker if called from a handler of the strand this queue runs on
+  /// (its items need that strand, §5.3).
+  std::error_code flush();
 
   /// Pauses the queue (the kernel's freezable queues, rule 45): queued items stay queued and
   /// none starts until resume(); items already running finish. Queueing still works.
@@ -155,19 +165,19 @@ class workqueue {
   /// waits, only chained queueing (from items running on this queue) is accepted; other
   /// attempts return `rejected`. Armed delayed items are not waited for; if their timer fires
   /// during the drain they are queued once the drain ends.
-  /// Misuse: called from an item running on this queue it would wait for itself (the kernel's
-  /// lockdep report); wq refuses, reports it through the warning handler and returns at once.
-  void drain();
+  /// Returns: as flush(): errc::wait_on_own_queue from one of its own items (the kernel's
+  /// lockdep report, §5.2), errc::wait_needs_this_worker from a handler of its strand (§5.3).
+  std::error_code drain();
 
   /// Destroys the queue (rule 50): refuses new queueing from outside, cancels armed delayed
   /// items that target it (releasing the references they hold and counting them in
-  /// cancelled_on_destroy()), drains it, then joins an owned pool. Idempotent.
-  /// Misuse: called from an item running on this queue it would wait for itself; wq refuses,
-  /// reports it through the warning handler and returns without destroying.
-  void destroy();
+  /// cancelled_on_destroy()), drains it, then joins an owned pool. On return nothing of this
+  /// queue runs any more. Idempotent.
+  /// Returns: as flush(); when refused, nothing changed. (The destructor cannot refuse: see ~workqueue.)
+  std::error_code destroy();
 
   /// Sets max_active (rule 38): same clamping as the constructor; raising it activates waiting
-  /// items at once. Refused with a warning on ordered queues. Returns the value in effect.
+  /// items at once. Refused on ordered queues (errc::set_max_active_on_ordered). Returns the value in effect.
   int set_max_active(int max_active) noexcept;
 
   /// Returns the effective max_active.
@@ -184,6 +194,9 @@ class workqueue {
  private:
   friend struct detail::queue_access;
   void init(std::unique_ptr<detail::executor_box> box, int max_workers);
+  std::size_t cancel_armed_for_destroy();
+  static errc blocked_wait(const detail::queue_core* core) noexcept;
+  void orphan(errc why) noexcept;
   static unsigned default_threads(queue_flags flags) noexcept;
 
   std::string name_;
@@ -221,10 +234,6 @@ bool queue_delayed_work(workqueue& queue, delayed_work& item, Delay delay) noexc
 /// functions (kernel `current_work()`).
 [[nodiscard]] work* current_work() noexcept;
 
-/// The handler called for every warning (clamped parameters, misuse reports). The default
-/// prints "wq: <message>" to stderr. Returns the previous handler. Thread-safe.
-using warning_handler = void (*)(const char* message) noexcept;
-warning_handler set_warning_handler(warning_handler handler) noexcept;
 
 }  // namespace wq
 

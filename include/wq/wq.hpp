@@ -15,6 +15,7 @@
 #include <wq/cancel.hpp>
 #include <wq/container_of.hpp>
 #include <wq/delayed_work.hpp>
+#include <wq/diagnostics.hpp>
 #include <wq/flags.hpp>
 #include <wq/flush.hpp>
 #include <wq/fwd.hpp>

@@ -1,11 +1,21 @@
 # SPDX-License-Identifier: BSL-1.0
-# Misuse that ends the program by design (debug assertions): each program must abort with its
-# report. Included from test/CMakeLists.txt.
-add_executable(misuse_destroy_pending_work ${CMAKE_CURRENT_SOURCE_DIR}/misuse/destroy_pending_work.cpp)
-target_link_libraries(misuse_destroy_pending_work PRIVATE wq::wq wq_warnings)
-add_test(NAME "misuse: destroying a pending work item aborts with a report (misuse 5.10)"
-         COMMAND ${CMAKE_COMMAND} -DEXE=$<TARGET_FILE:misuse_destroy_pending_work>
-                 "-DEXPECT=wq::work destroyed while pending"
-                 -P ${CMAKE_CURRENT_SOURCE_DIR}/misuse/expect_abort.cmake)
-set_tests_properties("misuse: destroying a pending work item aborts with a report (misuse 5.10)"
-                     PROPERTIES TIMEOUT 60)
+# Misuse under the debug-build policy: with wq::abort_on_misuse installed, each case must end
+# the program with its report (the debug assertion of issue 3, §5). Included from
+# test/CMakeLists.txt.
+add_executable(misuse_abort ${CMAKE_CURRENT_SOURCE_DIR}/misuse/misuse_abort.cpp)
+target_link_libraries(misuse_abort PRIVATE wq::wq wq_warnings)
+foreach(code destroyed_while_pending destroyed_while_running flush_self cancel_sync_self
+             wait_on_own_queue wait_needs_this_worker disable_count_underflow no_work_function
+             set_max_active_on_ordered)
+  set(name "misuse: ${code} aborts with its report under abort_on_misuse (§5)")
+  add_test(NAME "${name}"
+           COMMAND ${CMAKE_COMMAND} -DEXE=$<TARGET_FILE:misuse_abort> -DARG=${code}
+                   "-DEXPECT=wq: misuse ${code}: "
+                   -P ${CMAKE_CURRENT_SOURCE_DIR}/misuse/expect_abort.cmake)
+  set_tests_properties("${name}" PROPERTIES TIMEOUT 60)
+endforeach()
+add_test(NAME "misuse: a notice does not abort under abort_on_misuse"
+         COMMAND misuse_abort notice)
+set_tests_properties("misuse: a notice does not abort under abort_on_misuse"
+                     PROPERTIES PASS_REGULAR_EXPRESSION "notice max_active_clamped.*max_active 2048"
+                     TIMEOUT 60)

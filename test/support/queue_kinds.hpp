@@ -17,7 +17,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <cstring>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -112,19 +111,18 @@ struct concurrency_probe {
   void leave() noexcept { running.fetch_sub(1); }
 };
 
-/// While alive, every warning is recorded and a warning containing `needle` counts `fired`
-/// down. Installs its own handler (restoring the previous one on destruction); at most one
+/// While alive, every diagnostic is swallowed and one with code `code` counts `fired` down. Installs its own handler (restoring the previous one on destruction); at most one
 /// warning_signal or warning_catcher may be alive at a time.
 class warning_signal {
  public:
-  explicit warning_signal(std::string needle) : previous_(nullptr) {
-    state().needle = std::move(needle);
+  explicit warning_signal(wq::errc code) : previous_(nullptr) {
+    state().code = code;
     state().fired = &fired;
     state().count.store(0);
-    previous_ = wq::set_warning_handler(&handler);
+    previous_ = wq::set_diagnostic_handler(&handler);
   }
   ~warning_signal() {
-    wq::set_warning_handler(previous_);
+    wq::set_diagnostic_handler(previous_);
     state().fired = nullptr;
   }
   warning_signal(const warning_signal&) = delete;
@@ -137,7 +135,7 @@ class warning_signal {
 
  private:
   struct shared_state {
-    std::string needle;            // written before the handler is installed
+    wq::errc code{};               // written before the handler is installed
     latch* fired = nullptr;        // idem
     std::atomic<int> count{0};
   };
@@ -145,12 +143,12 @@ class warning_signal {
     static shared_state s;
     return s;
   }
-  static void handler(const char* message) noexcept {
-    if (std::strstr(message, state().needle.c_str()) == nullptr) return;
+  static void handler(const wq::diagnostic& d) noexcept {
+    if (d.code != state().code) return;
     state().count.fetch_add(1);
     state().fired->count_down();
   }
-  wq::warning_handler previous_;
+  wq::diagnostic_handler previous_;
 };
 
 /// Calls `attempt` until it returns true or `timeout` passes; yields between attempts. Used only

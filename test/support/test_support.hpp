@@ -13,6 +13,7 @@
 
 #include <boost/smart_ptr/intrusive_ref_counter.hpp>
 
+#include <wq/diagnostics.hpp>
 #include <wq/workqueue.hpp>
 
 namespace wq_test {
@@ -49,14 +50,19 @@ struct lifetime_counter {
   [[nodiscard]] int alive() const { return constructed.load() - destroyed.load(); }
 };
 
-/// Collects warnings emitted through wq::set_warning_handler while it lives.
+/// Collects the diagnostics (misuse and notices, wq/diagnostics.hpp) reported while it lives,
+/// replacing the default handler (which aborts on misuse in debug builds).
 class warning_catcher {
  public:
-  warning_catcher() : previous_(wq::set_warning_handler(&record)) {
-    std::lock_guard lk(mu());
-    store().clear();
+  warning_catcher() {
+    {
+      std::lock_guard lk(mu());
+      store().clear();
+      codes().clear();
+    }
+    previous_ = wq::set_diagnostic_handler(&record);
   }
-  ~warning_catcher() { wq::set_warning_handler(previous_); }
+  ~warning_catcher() { wq::set_diagnostic_handler(previous_); }
   warning_catcher(const warning_catcher&) = delete;
   warning_catcher& operator=(const warning_catcher&) = delete;
 
@@ -70,6 +76,19 @@ class warning_catcher {
       if (m.find(needle) != std::string::npos) return true;
     return false;
   }
+  /// Number of diagnostics with code `e` so far.
+  [[nodiscard]] int count(wq::errc e) const {
+    std::lock_guard lk(mu());
+    int n = 0;
+    for (wq::errc c : codes()) n += c == e ? 1 : 0;
+    return n;
+  }
+  [[nodiscard]] bool contains(wq::errc e) const { return count(e) > 0; }
+  /// Number of diagnostics so far.
+  [[nodiscard]] std::size_t size() const {
+    std::lock_guard lk(mu());
+    return codes().size();
+  }
 
  private:
   static std::mutex& mu() {
@@ -80,11 +99,16 @@ class warning_catcher {
     static std::vector<std::string> v;
     return v;
   }
-  static void record(const char* message) noexcept {
-    std::lock_guard lk(mu());
-    store().emplace_back(message);
+  static std::vector<wq::errc>& codes() {
+    static std::vector<wq::errc> v;
+    return v;
   }
-  wq::warning_handler previous_;
+  static void record(const wq::diagnostic& d) noexcept {
+    std::lock_guard lk(mu());
+    store().emplace_back(d.message);
+    codes().push_back(d.code);
+  }
+  wq::diagnostic_handler previous_ = nullptr;
 };
 
 }  // namespace wq_test

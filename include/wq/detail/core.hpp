@@ -22,8 +22,10 @@
 #include <utility>
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
 
 #include <wq/delayed_work.hpp>
+#include <wq/diagnostics.hpp>
 #include <wq/detail/handler_memory.hpp>
 #include <wq/detail/work_access.hpp>
 #include <wq/flags.hpp>
@@ -75,6 +77,9 @@ struct executor_box {
   alignas(std::max_align_t) unsigned char storage[96];
   void (*post)(void* ex, worker_handler&& h) = nullptr;
   void (*destroy)(void* ex) noexcept = nullptr;
+  // For strands: whether the calling thread runs a handler of this strand now, so nothing
+  // else can (a blocking wait there would deadlock, §5.3). nullptr for other executors.
+  bool (*held_here)(const void* ex) noexcept = nullptr;
 
   executor_box() = default;
   executor_box(const executor_box&) = delete;
@@ -93,7 +98,18 @@ struct executor_box {
       boost::asio::post(*std::launder(static_cast<Executor*>(p)), std::move(h));
     };
     destroy = [](void* p) noexcept { std::launder(static_cast<Executor*>(p))->~Executor(); };
+    if constexpr (is_strand<Executor>::value) {
+      held_here = [](const void* p) noexcept {
+        return std::launder(static_cast<const Executor*>(p))->running_in_this_thread();
+      };
+    }
   }
+
+ private:
+  template <class E>
+  struct is_strand : std::false_type {};
+  template <class E>
+  struct is_strand<boost::asio::strand<E>> : std::true_type {};
 };
 
 /// Parameters of a new queue core.
@@ -110,8 +126,8 @@ struct core_config {
 std::pair<queue_core*, std::uint64_t> create_core(core_config cfg,
                                                   std::unique_ptr<executor_box> ex);
 
-/// Reports a misuse or a clamped parameter through the warning handler.
-void warn(const char* fmt, ...) noexcept;
+/// Formats a message and passes it with `code` to the diagnostic handler (diagnostics.hpp).
+[[gnu::format(printf, 2, 3)]] void report(errc code, const char* fmt, ...) noexcept;
 
 // ---- claiming PENDING (the kernel's test_and_set_bit(WORK_STRUCT_PENDING)) ----------------
 

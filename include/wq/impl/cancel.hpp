@@ -65,8 +65,13 @@ template <class Delay>
 bool mod_delayed_work(workqueue& queue, delayed_work& item, Delay delay) noexcept {
   const work_ops* ops = detail::work_access::ops(item).load(std::memory_order_relaxed);
   if (ops == nullptr || ops->owning) {
-    detail::warn("mod_delayed_work on an item that %s; use the typed form",
-                 ops == nullptr ? "has no work function" : "owns a reference");
+    if (ops == nullptr) {
+      detail::report(errc::no_work_function, "mod_delayed_work refused");
+    } else {
+      detail::report(errc::untyped_on_owning_item,
+                     "mod_delayed_work refused: use the typed form, which hands the reference "
+                     "back");
+    }
     return false;
   }
   const bool was_pending = detail::grab_pending(item) == detail::grab_result::pending;

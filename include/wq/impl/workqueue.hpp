@@ -162,7 +162,7 @@ template <class Delay>
 queue_status workqueue::queue_delayed(delayed_work& item, Delay delay) noexcept {
   const std::chrono::nanoseconds ns = delay_to_nanoseconds(delay);
   if (detail::work_access::ops(item).load(std::memory_order_relaxed) == nullptr) {
-    detail::warn("queue_delayed_work on an item with no work function (queue '%s')",
+    detail::report(errc::no_work_function, "queue_delayed_work on queue '%s' refused",
                  name_.c_str());
     return queue_status::unbound;
   }

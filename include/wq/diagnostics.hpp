@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: BSL-1.0
+// wq/diagnostics.hpp: how wq reports misuse and faults it detects at run time: the error codes
+// (`wq::errc`, category "wq"), the `diagnostic` record, and the process-wide handler that
+// receives each one.
+//
+// The kernel reports misuse with WARN (a backtrace, then carries on) and unusual but legal
+// conditions with pr_warn. wq does the same through one handler:
+//   - a *misuse* (`is_misuse(code)`: a bug in the caller, e.g. flushing an item from inside
+//     itself) is refused or repaired so nothing hangs and no memory is touched after free, then
+//     reported. The default handler prints it and, in debug builds of the library (CMake option
+//     WQ_ABORT_ON_MISUSE, on for CMAKE_BUILD_TYPE=Debug), aborts: the debug-build assertion;
+//   - a *notice* (e.g. max_active clamped, armed items cancelled by destroy) is printed only.
+// Calls that can be refused also say so in their result (a bool, a queue_status or an
+// error_code), so code can react without a handler; the handler is where a program logs, counts
+// or, in tests, asserts misuse.
+//
+// Thread safety: set_diagnostic_handler may be called from any thread at any time; the handler
+// is called on the thread that detected the condition, possibly concurrently with itself, and
+// possibly while wq holds internal locks: it must not call back into wq.
+#pragma once
+
+#include <wq/config.hpp>
+
+#include <system_error>
+#include <type_traits>
+
+namespace wq {
+
+/// What wq detected. Values are stable; semantics.md §5 numbers in brackets.
+enum class errc {
+  // ---- misuse: refused or repaired, reported, asserted in debug builds ----------------------
+  /// flush_work/flush_delayed_work of an item from its own work function [§5.1]. Not waited
+  /// for; the call returns false.
+  flush_self = 1,
+  /// cancel_*_sync/disable_*_sync of an item from its own work function [§5.1]. The pending
+  /// instance is cancelled but the running one (the caller) is not waited for.
+  cancel_sync_self,
+  /// flush(), drain() or destroy() of a queue from one of its own items [§5.2]. Refused.
+  wait_on_own_queue,
+  /// A blocking wait that needs the calling thread to make progress [§5.3]: flush_work of an
+  /// item queued behind the caller on a one-worker queue (returns false), or flush(), drain(),
+  /// destroy() or flush_work from a handler of the strand the queue runs on. Refused.
+  wait_needs_this_worker,
+  /// A work item destroyed while pending [§5.10]. The pending instance is cancelled (the
+  /// kernel's debugobjects fix-up) so no worker or timer touches freed memory; a reference the
+  /// queue held is abandoned, not released (it refers to the object being destroyed).
+  destroyed_while_pending,
+  /// A work item destroyed on one thread while its work function runs on another [§5.10]. The
+  /// destructor waits for the function to return before the memory can go.
+  destroyed_while_running,
+  /// A C-style queueing or flush of an item that has no work function [§5.10]. Refused.
+  no_work_function,
+  /// A disable count that would overflow its 16 bits [§5.11]. Ignored.
+  disable_count_overflow,
+  /// enable_work on an item that is not disabled [§5.11]. Ignored.
+  disable_count_underflow,
+  /// set_max_active on an ordered queue [§5.15, rule 38]. Refused.
+  set_max_active_on_ordered,
+  /// An untyped call on an item that holds an owning reference, which only the typed form can
+  /// hand back (mod_delayed_work, enable_and_queue_work). Refused.
+  untyped_on_owning_item,
+
+  // ---- notices: printed, never asserted ------------------------------------------------------
+  /// max_active outside [1, 2048], or other than 1 on an ordered queue: clamped [rule 36].
+  max_active_clamped = 100,
+  /// destroy() cancelled armed delayed items that targeted the queue [§5.8]; their references
+  /// were released.
+  armed_items_cancelled,
+  /// A worker handler could not be posted (out of memory); the items stay queued and the next
+  /// queueing or finishing item retries.
+  worker_post_failed,
+};
+
+/// Whether `e` is a misuse (a bug in the calling code) rather than a notice.
+constexpr bool is_misuse(errc e) noexcept { return static_cast<int>(e) < 100; }
+
+/// The error category of wq::errc ("wq").
+const std::error_category& error_category() noexcept;
+
+inline std::error_code make_error_code(errc e) noexcept {
+  return {static_cast<int>(e), error_category()};
+}
+
+/// One report: what happened and a sentence saying where (the queue's name) and what wq did.
+struct diagnostic {
+  errc code;
+  /// Null-terminated; valid during the handler call only.
+  const char* message;
+
+  [[nodiscard]] bool misuse() const noexcept { return is_misuse(code); }
+  [[nodiscard]] std::error_code error() const noexcept { return make_error_code(code); }
+};
+
+/// A diagnostic handler. Must not throw, block for long, or call back into wq.
+using diagnostic_handler = void (*)(const diagnostic& d) noexcept;
+
+/// Prints "wq: <misuse|notice> <code name>: <message>" to stderr.
+void print_diagnostic(const diagnostic& d) noexcept;
+
+/// Prints like print_diagnostic, then aborts if `d` is a misuse (the debug-build default).
+void abort_on_misuse(const diagnostic& d) noexcept;
+
+/// Installs `handler` (nullptr restores the default) and returns the previous one. The default
+/// is abort_on_misuse if the library was built with WQ_ABORT_ON_MISUSE, else print_diagnostic.
+diagnostic_handler set_diagnostic_handler(diagnostic_handler handler) noexcept;
+
+}  // namespace wq
+
+/// Lets `ec == wq::errc::flush_self` compare an error_code with the enum.
+template <>
+struct std::is_error_code_enum<wq::errc> : std::true_type {};

@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: BSL-1.0
+// The "wq" error category and the process-wide diagnostic handler.
+#include <wq/diagnostics.hpp>
+
+#include <atomic>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include <wq/detail/core.hpp>
+
+namespace wq {
+namespace {
+
+const char* code_name(errc e) noexcept {
+  switch (e) {
+    case errc::flush_self: return "flush_self";
+    case errc::cancel_sync_self: return "cancel_sync_self";
+    case errc::wait_on_own_queue: return "wait_on_own_queue";
+    case errc::wait_needs_this_worker: return "wait_needs_this_worker";
+    case errc::destroyed_while_pending: return "destroyed_while_pending";
+    case errc::destroyed_while_running: return "destroyed_while_running";
+    case errc::no_work_function: return "no_work_function";
+    case errc::disable_count_overflow: return "disable_count_overflow";
+    case errc::disable_count_underflow: return "disable_count_underflow";
+    case errc::set_max_active_on_ordered: return "set_max_active_on_ordered";
+    case errc::untyped_on_owning_item: return "untyped_on_owning_item";
+    case errc::max_active_clamped: return "max_active_clamped";
+    case errc::armed_items_cancelled: return "armed_items_cancelled";
+    case errc::worker_post_failed: return "worker_post_failed";
+  }
+  return "unknown";
+}
+
+class category_impl final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "wq"; }
+  std::string message(int ev) const override {
+    switch (static_cast<errc>(ev)) {
+      case errc::flush_self: return "work item flushed from its own work function";
+      case errc::cancel_sync_self:
+        return "work item sync-cancelled or sync-disabled from its own work function";
+      case errc::wait_on_own_queue: return "queue flushed, drained or destroyed from its own item";
+      case errc::wait_needs_this_worker:
+        return "blocking wait that needs the calling worker to make progress";
+      case errc::destroyed_while_pending: return "work item destroyed while pending";
+      case errc::destroyed_while_running:
+        return "work item destroyed while its work function runs on another thread";
+      case errc::no_work_function: return "work item has no work function";
+      case errc::disable_count_overflow: return "work disable count overflowed";
+      case errc::disable_count_underflow: return "work disable count underflowed";
+      case errc::set_max_active_on_ordered: return "set_max_active on an ordered queue";
+      case errc::untyped_on_owning_item:
+        return "untyped call on a work item that owns a reference";
+      case errc::max_active_clamped: return "max_active out of range, clamped";
+      case errc::armed_items_cancelled: return "queue destroyed with armed delayed items";
+      case errc::worker_post_failed: return "could not post a worker (out of memory)";
+    }
+    return "unknown wq error";
+  }
+};
+
+#if defined(WQ_ABORT_ON_MISUSE) && WQ_ABORT_ON_MISUSE
+constexpr diagnostic_handler default_handler = &abort_on_misuse;
+#else
+constexpr diagnostic_handler default_handler = &print_diagnostic;
+#endif
+
+std::atomic<diagnostic_handler> g_handler{default_handler};
+
+}  // namespace
+
+const std::error_category& error_category() noexcept {
+  static const category_impl category;
+  return category;
+}
+
+void print_diagnostic(const diagnostic& d) noexcept {
+  std::fprintf(stderr, "wq: %s %s: %s\n", d.misuse() ? "misuse" : "notice", code_name(d.code),
+               d.message);
+}
+
+void abort_on_misuse(const diagnostic& d) noexcept {
+  print_diagnostic(d);
+  if (d.misuse()) std::abort();
+}
+
+diagnostic_handler set_diagnostic_handler(diagnostic_handler handler) noexcept {
+  // Safety (acq_rel): the release publishes the new handler to report(); the acquire makes the
+  // previous one safe to call by the caller that gets it back.
+  return g_handler.exchange(handler != nullptr ? handler : default_handler,
+                            std::memory_order_acq_rel);
+}
+
+namespace detail {
+
+void report(errc code, const char* fmt, ...) noexcept {
+  char buf[512];
+  va_list args;
+  va_start(args, fmt);
+  std::vsnprintf(buf, sizeof buf, fmt, args);
+  va_end(args);
+  // Safety (acquire): pairs with the release in set_diagnostic_handler.
+  g_handler.load(std::memory_order_acquire)(diagnostic{code, buf});
+}
+
+}  // namespace detail
+}  // namespace wq

@@ -1,0 +1,370 @@
+// SPDX-License-Identifier: BSL-1.0
+// Tests for wq/diagnostics.hpp: the "wq" error codes, the diagnostic handler, and the misuse
+// that is reported *and repaired* rather than left to crash or hang (semantics.md §5.2, §5.10):
+// destroying a pending item, destroying an item whose function runs on another thread, and
+// destroying a queue from one of its own items. The debug-build abort of each misuse is tested
+// by test/misuse (ctest "misuse: ...").
+//
+// Worker threads never call Catch2 macros; they record into atomics the test thread checks.
+#include <wq/diagnostics.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+
+#include <wq/cancel.hpp>
+#include <wq/delayed_work.hpp>
+#include <wq/flush.hpp>
+#include <wq/ordered_workqueue.hpp>
+#include <wq/shared_work.hpp>
+#include <wq/workqueue.hpp>
+
+#include "support/items.hpp"
+#include "support/queue_kinds.hpp"
+#include "support/test_support.hpp"
+
+namespace {
+
+using wq::errc;
+using wq::queue_flags;
+using wq::queue_status;
+using wq_test::latch;
+using wq_test::must_happen;
+
+struct plain_item {
+  wq::work w;
+  std::atomic<int>* runs = nullptr;
+  static void run(plain_item* self, wq::id<&plain_item::w>) noexcept { self->runs->fetch_add(1); }
+};
+
+struct delayed_item {
+  wq::delayed_work dw;
+  std::atomic<int>* runs = nullptr;
+  static void run(delayed_item* self, wq::id<&delayed_item::dw>) noexcept {
+    self->runs->fetch_add(1);
+  }
+};
+
+// ---- codes and handler ------------------------------------------------------------------------
+
+TEST_CASE("diagnostics: codes form the \"wq\" error category and say whether they are misuse",
+          "[diagnostics]") {
+  const std::error_code ec = errc::flush_self;
+  CHECK(ec.category().name() == std::string("wq"));
+  CHECK(ec == errc::flush_self);
+  CHECK(ec != errc::cancel_sync_self);
+  CHECK(ec.message().find("own work function") != std::string::npos);
+  for (errc e : {errc::flush_self, errc::cancel_sync_self, errc::wait_on_own_queue,
+                 errc::wait_needs_this_worker, errc::destroyed_while_pending,
+                 errc::destroyed_while_running, errc::no_work_function,
+                 errc::disable_count_overflow, errc::disable_count_underflow,
+                 errc::set_max_active_on_ordered, errc::untyped_on_owning_item}) {
+    CHECK(wq::is_misuse(e));
+    CHECK(make_error_code(e).message() != "unknown wq error");
+  }
+  for (errc e : {errc::max_active_clamped, errc::armed_items_cancelled, errc::worker_post_failed}) {
+    CHECK_FALSE(wq::is_misuse(e));
+    CHECK(make_error_code(e).message() != "unknown wq error");
+  }
+}
+
+TEST_CASE("diagnostics: set_diagnostic_handler returns the previous handler; nullptr restores the "
+          "default", "[diagnostics]") {
+  static std::atomic<int> calls{0};
+  calls.store(0);
+  const wq::diagnostic_handler counting = [](const wq::diagnostic& d) noexcept {
+    if (d.code == errc::max_active_clamped && d.error() == errc::max_active_clamped &&
+        !d.misuse())
+      calls.fetch_add(1);
+  };
+  const wq::diagnostic_handler original = wq::set_diagnostic_handler(counting);
+  { wq::workqueue q{"clamp", queue_flags::none, 5000, 1}; }
+  CHECK(calls.load() == 1);
+  CHECK(wq::set_diagnostic_handler(nullptr) == counting);
+  // The default is back: installing the original again hands the default out.
+  const wq::diagnostic_handler def = wq::set_diagnostic_handler(original);
+  CHECK((def == &wq::abort_on_misuse || def == &wq::print_diagnostic));
+  CHECK(calls.load() == 1);
+}
+
+// ---- §5.2: queue-wide waits from the queue's own items ---------------------------------------
+
+TEST_CASE("diagnostics: flush, drain and destroy from the queue's own item return "
+          "errc::wait_on_own_queue and change nothing (§5.2)",
+          "[diagnostics][misuse][rule26][rule49][rule50]") {
+  wq_test::warning_catcher warnings;
+  wq::workqueue q{"self", queue_flags::none, 0, 2};
+  std::atomic<int> ok{0};
+  latch done{1};
+  wq_test::fn_item x{[&](wq_test::fn_item&) {
+    ok.fetch_add(q.flush() == errc::wait_on_own_queue ? 1 : 0);
+    ok.fetch_add(q.drain() == errc::wait_on_own_queue ? 1 : 0);
+    ok.fetch_add(q.destroy() == errc::wait_on_own_queue ? 1 : 0);
+    done.count_down();
+  }};
+  REQUIRE(wq_test::enqueue(q, x) == queue_status::queued);
+  REQUIRE(done.wait_for(must_happen));
+  CHECK(q.drain() == std::error_code{});
+  CHECK(ok.load() == 3);
+  CHECK(warnings.count(errc::wait_on_own_queue) == 3);
+  latch again{1};
+  wq_test::fn_item y{[&](wq_test::fn_item&) { again.count_down(); }};
+  REQUIRE(wq_test::enqueue(q, y) == queue_status::queued);  // not destroyed
+  CHECK(again.wait_for(must_happen));
+  CHECK(q.destroy() == std::error_code{});
+}
+
+/// Owns a queue and an item on it; the item's run drops the last reference, so the queue's
+/// destructor runs on one of the queue's own workers.
+struct self_owner {
+  std::unique_ptr<wq::workqueue> queue;
+  wq::shared_work last;
+  std::atomic<int>* after_runs = nullptr;
+  latch* released = nullptr;
+  latch* go = nullptr;  // the test has dropped its reference: ours is the last
+  static void run(std::shared_ptr<self_owner> self, wq::id<&self_owner::last>) noexcept {
+    latch* released = self->released;
+    (void)self->go->wait_for(must_happen);
+    self.reset();  // destroys the queue from its own item
+    released->count_down();
+  }
+};
+
+TEST_CASE("diagnostics: a queue destroyed from one of its own items finishes in the background, "
+          "never hangs (§5.2, rule 50)",
+          "[diagnostics][misuse][rule50]") {
+  wq_test::warning_catcher warnings;
+  std::atomic<int> runs{0};
+  latch released{1};
+  latch go{1};
+  boost::asio::io_context io;
+
+  SECTION("owning its pool: the pool is joined by a helper thread") {
+    auto owner = std::make_shared<self_owner>();
+    owner->queue = std::make_unique<wq::workqueue>("self-destroy", queue_flags::none, 1, 1);
+    owner->released = &released;
+    owner->go = &go;
+    // Behind the destroying item (max_active 1): these still run, as a drain would run them.
+    plain_item behind[3];
+    for (auto& b : behind) b.runs = &runs;
+    REQUIRE(owner->queue->enqueue<&self_owner::last>(owner));
+    for (auto& b : behind) REQUIRE(owner->queue->enqueue<&plain_item::w>(&b));
+    owner.reset();
+    go.count_down();
+    REQUIRE(released.wait_for(must_happen));
+    REQUIRE(wq_test::poll_until([&] { return runs.load() == 3; }));
+    CHECK(warnings.count(errc::wait_on_own_queue) == 1);
+    // The items are idle and may go; the queue they last ran on is gone.
+    for (auto& b : behind) CHECK_FALSE(b.w.is_pending());
+  }
+  SECTION("on an io_context: the last item retires it") {
+    auto owner = std::make_shared<self_owner>();
+    owner->queue = std::make_unique<wq::workqueue>(io.get_executor(), "self-destroy-io");
+    owner->released = &released;
+    owner->go = &go;
+    REQUIRE(owner->queue->enqueue<&self_owner::last>(owner));
+    owner.reset();
+    go.count_down();
+    io.run();  // returns: nothing of the queue is left to run
+    CHECK(released.remaining() == 0);
+    CHECK(warnings.count(errc::wait_on_own_queue) == 1);
+  }
+}
+
+// ---- §5.10: destroying items that are pending or running -------------------------------------
+
+TEST_CASE("diagnostics: destroying a pending item cancels it and reports "
+          "errc::destroyed_while_pending; the queue keeps working (§5.10)",
+          "[diagnostics][misuse]") {
+  wq_test::warning_catcher warnings;
+  std::atomic<int> runs{0};
+  boost::asio::io_context io;
+  wq::workqueue q{io.get_executor(), "pending-destroy"};
+  wq_test::drive_on_exit drive{io};
+
+  SECTION("queued") {
+    auto* p = new plain_item;
+    p->runs = &runs;
+    REQUIRE(q.enqueue<&plain_item::w>(p));
+    delete p;  // misuse: repaired by unlinking it
+    CHECK(warnings.count(errc::destroyed_while_pending) == 1);
+  }
+  SECTION("armed") {
+    auto* p = new delayed_item;
+    p->runs = &runs;
+    REQUIRE(q.enqueue_delayed<&delayed_item::dw>(p, wq::jiffies{1}));
+    delete p;  // misuse: repaired by cancelling its timer
+    CHECK(warnings.count(errc::destroyed_while_pending) == 1);
+  }
+  // Nothing of the destroyed item runs (ASan would report a use after free) and the queue
+  // still works and drains.
+  plain_item ok;
+  ok.runs = &runs;
+  REQUIRE(q.enqueue<&plain_item::w>(&ok));
+  io.restart();
+  io.run_for(std::chrono::milliseconds(50));  // long enough for a 1-jiffy timer to have fired
+  CHECK(runs.load() == 1);
+  CHECK(q.destroy() == std::error_code{});
+  CHECK(q.cancelled_on_destroy() == 0);
+}
+
+/// An item whose function signals that it started, then waits for `release`.
+struct blocking_item {
+  wq::work w;
+  latch* started = nullptr;
+  latch* release = nullptr;
+  std::atomic<bool>* finished = nullptr;
+  static void run(blocking_item* self, wq::id<&blocking_item::w>) noexcept {
+    latch* release = self->release;
+    std::atomic<bool>* finished = self->finished;
+    self->started->count_down();
+    (void)release->wait_for(must_happen);
+    finished->store(true);  // touches no member: the item is being destroyed meanwhile
+  }
+};
+
+TEST_CASE("diagnostics: destroying an item while its function runs on another thread reports "
+          "errc::destroyed_while_running and waits for the function (§5.10)",
+          "[diagnostics][misuse]") {
+  wq_test::warning_signal reported{errc::destroyed_while_running};
+  wq::workqueue q{"running-destroy", queue_flags::none, 0, 1};
+  latch started{1};
+  latch release{1};
+  std::atomic<bool> finished{false};
+  auto* p = new blocking_item;
+  p->started = &started;
+  p->release = &release;
+  p->finished = &finished;
+  REQUIRE(q.enqueue<&blocking_item::w>(p));
+  REQUIRE(started.wait_for(must_happen));
+  // Releases the function only once the destructor has reported: the destructor is then
+  // blocked until the function returns.
+  std::thread releaser([&] {
+    if (reported.fired.wait_for(must_happen)) release.count_down();
+  });
+  delete p;  // misuse: waits for the function
+  const bool finished_first = finished.load();
+  releaser.join();
+  CHECK(reported.count() == 1);
+  CHECK(finished_first);
+  CHECK(q.drain() == std::error_code{});
+}
+
+/// Hands itself to the test thread as the last thing its function does.
+struct handoff_item {
+  wq::work w;
+  latch* handed = nullptr;
+  static void run(handoff_item* self, wq::id<&handoff_item::w>) noexcept {
+    self->handed->count_down();  // from here on the test thread may destroy *self
+  }
+};
+
+TEST_CASE("diagnostics: an item handed off by its function just before it returns may be "
+          "destroyed at once, without a report (rule 4)",
+          "[diagnostics][rule4]") {
+  wq_test::warning_catcher warnings;
+  wq::workqueue q{"handoff", queue_flags::none, 0, 2};
+  constexpr int rounds = 2000;
+  int ok = 0;
+  for (int i = 0; i < rounds; ++i) {
+    latch handed{1};
+    auto* p = new handoff_item;
+    p->handed = &handed;
+    if (!q.enqueue<&handoff_item::w>(p)) break;
+    if (!handed.wait_for(must_happen)) break;
+    delete p;  // the worker may not have left the function's epilogue yet: not misuse
+    ++ok;
+  }
+  CHECK(ok == rounds);
+  CHECK(warnings.size() == 0);
+}
+
+TEST_CASE("diagnostics: an item may destroy itself inside its own function (rule 4)",
+          "[diagnostics][rule4]") {
+  struct self_deleting {
+    wq::work w;
+    latch* done = nullptr;
+    static void run(std::unique_ptr<self_deleting> self, wq::id<&self_deleting::w>) noexcept {
+      latch* done = self->done;
+      self.reset();
+      done->count_down();
+    }
+  };
+  wq_test::warning_catcher warnings;
+  wq::workqueue q{"self-delete", queue_flags::none, 0, 2};
+  latch done{100};
+  for (int i = 0; i < 100; ++i) {
+    auto p = std::make_unique<self_deleting>();
+    p->done = &done;
+    REQUIRE(q.enqueue<&self_deleting::w>(std::move(p)));
+  }
+  REQUIRE(done.wait_for(must_happen));
+  CHECK(q.drain() == std::error_code{});
+  CHECK(warnings.size() == 0);
+}
+
+}  // namespace
+
+// ---- §5.3: waits from a handler of the strand the queue runs on ------------------------------
+
+TEST_CASE("diagnostics: waits from a handler of the queue's own strand are refused with "
+          "errc::wait_needs_this_worker (§5.3)",
+          "[diagnostics][misuse][rule26][rule49][rule23]") {
+  wq_test::warning_catcher warnings;
+  boost::asio::io_context io;
+  auto strand = boost::asio::make_strand(io);
+  auto q = std::make_unique<wq::ordered_workqueue>(strand, "session");
+  std::atomic<int> runs{0};
+  plain_item queued;
+  queued.runs = &runs;
+  std::atomic<int> refused{0};
+  boost::asio::post(strand, [&] {
+    // Queued on the strand this handler holds: it cannot run until the handler returns.
+    if (!q->enqueue<&plain_item::w>(&queued)) return;
+    refused.fetch_add(q->flush() == errc::wait_needs_this_worker ? 1 : 0);
+    refused.fetch_add(q->drain() == errc::wait_needs_this_worker ? 1 : 0);
+    refused.fetch_add(q->destroy() == errc::wait_needs_this_worker ? 1 : 0);
+    refused.fetch_add(wq::flush_work(queued.w) ? 0 : 1);
+  });
+  io.run();  // would never return if any of them had waited
+  CHECK(refused.load() == 4);
+  CHECK(warnings.count(errc::wait_needs_this_worker) == 4);
+  CHECK(runs.load() == 1);  // the queue was not destroyed and ran the item afterwards
+  // From outside the strand the same calls wait as usual.
+  CHECK(q->flush() == std::error_code{});
+  CHECK(q->destroy() == std::error_code{});
+}
+
+/// A session whose ordered queue shares its strand, destroyed by a handler on that strand.
+struct strand_session {
+  explicit strand_session(boost::asio::strand<boost::asio::io_context::executor_type> s)
+      : strand(s), queue(s, "session-queue") {}
+  boost::asio::strand<boost::asio::io_context::executor_type> strand;
+  wq::ordered_workqueue queue;
+};
+
+TEST_CASE("diagnostics: a queue destroyed from a handler of its own strand finishes in the "
+          "background (§5.3, rule 50)",
+          "[diagnostics][misuse][rule50]") {
+  wq_test::warning_catcher warnings;
+  boost::asio::io_context io;
+  std::atomic<int> runs{0};
+  plain_item items[3];
+  for (auto& it : items) it.runs = &runs;
+  auto* s = new strand_session(boost::asio::make_strand(io));
+  boost::asio::post(s->strand, [&, s] {
+    for (auto& it : items) (void)s->queue.enqueue<&plain_item::w>(&it);
+    delete s;  // ~workqueue from the strand: cannot drain here
+  });
+  io.run();  // returns once the queue has run its items and retired
+  CHECK(runs.load() == 3);
+  CHECK(warnings.count(errc::wait_needs_this_worker) == 1);
+  for (auto& it : items) CHECK_FALSE(it.w.is_pending());
+}
