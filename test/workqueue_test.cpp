@@ -747,7 +747,7 @@ TEST_CASE("workqueue: an item without a work function is not queued",
 
 // ---- drain (rule 49) ------------------------------------------------------------------------
 
-TEST_CASE("workqueue: drain runs chained requeues, rejects outside queueing, then reopens (rule 49)",
+TEST_CASE("workqueue: drain runs chained requeues, rejects outside queueing (§5.7: rejected, not dropped), then reopens (rule 49)",
           "[workqueue][drain][rule49][rule17]") {
   constexpr int chain = 5;
   latch x_running{1};
@@ -904,7 +904,7 @@ TEST_CASE("workqueue: the destructor runs every queued item and frees it (rule 5
   CHECK_FALSE(far.d.is_pending());
 }
 
-TEST_CASE("workqueue: queueing on a destroyed queue is rejected and hands the pointer back (rule 50)",
+TEST_CASE("workqueue: queueing on a destroyed queue is rejected and hands the pointer back (rule 50, §5.7)",
           "[workqueue][destroy][rule50][rule17]") {
   wq_test::lifetime_counter life;
   std::atomic<int> runs{0};
