@@ -9,6 +9,7 @@
 // itself lazily when the deadline moved later, so moving a deadline costs no timer operation.
 #include <wq/delayed_work.hpp>
 
+#include <mutex>
 #include <thread>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -33,19 +34,51 @@ struct timer_thread {
 
 void timer_fired(delayed_work* dw) noexcept;
 
+}  // namespace
+
+// An item on an application io_context and its outstanding wait share this block: the wait's
+// completion may run after the item is gone (the item cannot wait for it: that context may not
+// be running, or may be run by the destroying thread). `item` is guarded by `mu`; the block is
+// freed by whichever of the two lets go last.
+struct timer_anchor {
+  std::mutex mu;
+  delayed_work* item = nullptr;
+  std::atomic<int> refs{1};  // the item's, plus one while a wait is outstanding
+
+  void release() noexcept {
+    // Safety (acq_rel): the last releaser sees every access of the other.
+    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+};
+
+namespace {
+
 // The completion handler of an item's timer wait. Allocates from wq's handler pool.
 struct timer_handler {
   delayed_work* item;
+  timer_anchor* anchor;  // non-null for an item on an application io_context
   using allocator_type = handler_allocator<void>;
   allocator_type get_allocator() const noexcept { return {}; }
-  void operator()(const boost::system::error_code&) const noexcept { timer_fired(item); }
+  void operator()(const boost::system::error_code&) const noexcept {
+    if (anchor == nullptr) {
+      timer_fired(item);
+      return;
+    }
+    {
+      std::lock_guard lk(anchor->mu);  // the item cannot go while we hold it
+      if (anchor->item != nullptr) timer_fired(anchor->item);
+    }
+    anchor->release();
+  }
 };
 
 void start_wait(delayed_work& dw, std::chrono::steady_clock::time_point deadline) noexcept {
   auto& timer = work_access::timer(dw);
+  timer_anchor* anchor = work_access::anchor(dw);
   try {
     timer.expires_at(deadline);
-    timer.async_wait(timer_handler{&dw});
+    if (anchor != nullptr) anchor->refs.fetch_add(1, std::memory_order_relaxed);
+    timer.async_wait(timer_handler{&dw, anchor});
   } catch (...) {
     // Out of memory for the wait's handler: the item is armed and nobody would ever queue it,
     // so losing it silently is worse than stopping. (The handler pool recycles its blocks, so
@@ -145,9 +178,28 @@ delayed_work::delayed_work() : timer_(detail::timer_context()) {}
 
 delayed_work::delayed_work(const work_ops& ops) : work(ops), timer_(detail::timer_context()) {}
 
+delayed_work::delayed_work(boost::asio::io_context& timer_context)
+    : timer_(timer_context), anchor_(new detail::timer_anchor) {
+  anchor_->item = this;
+}
+
+delayed_work::delayed_work(const work_ops& ops, boost::asio::io_context& timer_context)
+    : work(ops), timer_(timer_context), anchor_(new detail::timer_anchor) {
+  anchor_->item = this;
+}
+
 delayed_work::~delayed_work() {
   // Before the timer goes: an armed instance is cancelled here (its wait then completes below).
   detail::check_destroy(*this);
+  if (anchor_ != nullptr) {
+    {
+      // Waits for a completion that is running now; later ones find the item gone.
+      std::lock_guard lk(anchor_->mu);
+      anchor_->item = nullptr;
+    }
+    anchor_->release();
+    return;  // the timer's destructor cancels an outstanding wait
+  }
   auto& st = detail::work_access::state(*this);
   // Safety (acquire): pairs with the completion's release clear, after which it never touches
   // this object again.

@@ -85,6 +85,9 @@ struct queue_core {
   work_list deferred;   // delayed items that fired during a drain
 
   std::unique_ptr<executor_box> executor;
+  // The queue's execution context, for queue_executor::query (atomic: an executor may outlive
+  // its queue and read this while the core is recycled).
+  std::atomic<boost::asio::execution_context*> context{nullptr};
 
   [[nodiscard]] std::uint64_t id() const noexcept {
     return (std::uint64_t{gen} << core_index_bits) | index;

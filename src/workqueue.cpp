@@ -8,6 +8,8 @@
 // inline, so this cannot recurse.
 #include <wq/workqueue.hpp>
 
+#include <wq/executor.hpp>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -482,6 +484,7 @@ workqueue::workqueue(std::string_view name, queue_flags flags, int max_active, u
     : name_(name), flags_(flags), requested_max_active_(max_active) {
   if (threads == 0) threads = default_threads(flags);
   pool_ = std::make_unique<boost::asio::thread_pool>(threads);
+  context_ = pool_.get();
   // The pool executor carries wq's handler allocator, so posting workers allocates nothing
   // in steady state even from threads outside the pool.
   auto ex = boost::asio::require(pool_->get_executor(),
@@ -521,6 +524,8 @@ void workqueue::init(std::unique_ptr<detail::executor_box> box, int concurrency)
   auto [core, id] = detail::create_core(std::move(cfg), std::move(box));
   core_ = core;
   id_ = id;
+  // Safety (relaxed): read by executors of this queue, which got here through this object.
+  core_->context.store(context_, std::memory_order_relaxed);
 }
 
 workqueue::~workqueue() {
@@ -748,5 +753,16 @@ void workqueue::orphan(errc why) noexcept {
 }
 
 work* current_work() noexcept { return detail::this_worker().current; }
+
+queue_executor workqueue::get_executor() const noexcept {
+  return queue_executor(core_, id_, true);
+}
+
+namespace detail {
+bool running_on(const queue_core* core) noexcept { return this_worker().core == core; }
+boost::asio::execution_context& context_of(const queue_core* core) noexcept {
+  return *core->context.load(std::memory_order_relaxed);
+}
+}  // namespace detail
 
 }  // namespace wq

@@ -20,15 +20,18 @@
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/smart_ptr/intrusive_ptr.hpp>
 #include <boost/smart_ptr/intrusive_ref_counter.hpp>
 
+#include <wq/cancel.hpp>
 #include <wq/container_of.hpp>
 #include <wq/jiffies.hpp>
 #include <wq/shared_work.hpp>
 #include <wq/workqueue.hpp>
 
 #include "support/items.hpp"
+#include "support/queue_kinds.hpp"
 #include "support/test_support.hpp"
 
 namespace {
@@ -621,3 +624,82 @@ TEST_CASE(
 }
 
 }  // namespace
+
+// ---- items on the application's io_context (issue 4) ------------------------------------------
+
+namespace {
+
+/// A C-style delayed item on a given timer context that counts its runs.
+struct ctx_item {
+  explicit ctx_item(boost::asio::io_context& io) : dw(wq::fn_ops<&ctx_item::fn>, io) {}
+  std::atomic<int> runs{0};
+  wq::delayed_work dw;
+  static void fn(wq::work* w) noexcept {
+    wq::container_of<&ctx_item::dw>(static_cast<wq::delayed_work*>(w))->runs.fetch_add(1);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("delayed_work: an item may use the application's io_context as its timer context",
+          "[delayed_work][timer_context][rule53]") {
+  boost::asio::io_context timers;
+  wq::workqueue q{"app-timers", wq::queue_flags::none, 0, 1};
+  ctx_item item{timers};
+  CHECK(sizeof(item.dw) == sizeof(wq::delayed_work));
+  const auto armed_at = clock_type::now();
+  REQUIRE(wq::queue_delayed_work(q, item.dw, 1ms));
+  // Nothing runs the application's context yet: the expiry cannot be processed.
+  std::this_thread::sleep_for(wq_test::must_not_happen);
+  CHECK(item.runs.load() == 0);
+  CHECK(item.dw.is_pending());
+  // Running it processes the expiry on this thread, which queues the item.
+  timers.run();
+  REQUIRE(wq_test::poll_until([&] { return item.runs.load() == 1; }));
+  CHECK(clock_type::now() - armed_at >= 1ms);
+  CHECK(q.drain() == std::error_code{});
+}
+
+TEST_CASE("delayed_work: moving a deadline later on the application's context re-arms lazily "
+          "(rule 20)", "[delayed_work][timer_context][rule20]") {
+  boost::asio::io_context timers;
+  wq::workqueue q{"app-mod", wq::queue_flags::none, 0, 1};
+  ctx_item item{timers};
+  REQUIRE(wq::queue_delayed_work(q, item.dw, 1ms));
+  const auto start = clock_type::now();
+  for (int i = 0; i < 100; ++i) (void)wq::mod_delayed_work(q, item.dw, 20ms);
+  timers.run();  // returns once the single wait has re-armed and fired for the last deadline
+  REQUIRE(wq_test::poll_until([&] { return item.runs.load() == 1; }));
+  CHECK(clock_type::now() - start >= 20ms);
+  CHECK(q.drain() == std::error_code{});
+  CHECK(item.runs.load() == 1);
+}
+
+TEST_CASE("delayed_work: an item on a context that is not running can be destroyed with a wait "
+          "outstanding, without blocking", "[delayed_work][timer_context][lifetime]") {
+  boost::asio::io_context timers;  // never run while the item lives
+  wq::workqueue q{"app-destroy", wq::queue_flags::none, 0, 1};
+  {
+    ctx_item item{timers};
+    REQUIRE(wq::queue_delayed_work(q, item.dw, 10s));
+    REQUIRE(wq::cancel_delayed_work(item.dw));  // the Asio wait stays outstanding
+  }  // would hang here if the destructor waited for the completion
+  // The orphaned completion runs now and finds its item gone (ASan checks the memory).
+  CHECK(timers.run() >= 1);
+}
+
+TEST_CASE("delayed_work: an item destroyed by a handler of its own timer context does not "
+          "deadlock", "[delayed_work][timer_context][lifetime]") {
+  boost::asio::io_context timers;
+  wq::workqueue q{"app-self", wq::queue_flags::none, 0, 1};
+  auto item = std::make_unique<ctx_item>(timers);
+  REQUIRE(wq::queue_delayed_work(q, item->dw, 10s));
+  REQUIRE(wq::cancel_delayed_work(item->dw));
+  bool destroyed = false;
+  boost::asio::post(timers, [&] {
+    item.reset();  // on the only thread that runs `timers`
+    destroyed = true;
+  });
+  timers.run();
+  CHECK(destroyed);
+}

@@ -3,16 +3,22 @@
 // delayed_work, Rust's `DelayedWork<T, ID>`). It is a `work` plus one Asio steady timer and the
 // deadline it is armed for; the target queue is recorded in the work's state word (rule 54).
 //
-// The timer lives on wq's internal timer thread (an io_context that runs nothing but wq's
-// bookkeeping), so an expiry never waits behind user handlers, and the item needs no executor
-// of its own: 112 bytes on x86-64 with Boost 1.81.
+// By default the timer lives on wq's internal timer thread (an io_context that runs nothing but
+// wq's bookkeeping), so an expiry never waits behind user handlers, and the item needs no
+// executor of its own: 120 bytes on x86-64 with Boost 1.81. An item may instead take the
+// application's own io_context as its timer context (`delayed_work{io}`): its expiries then run
+// on that context's threads (and only while it runs), which suits programs that drive time
+// themselves or want no extra thread. Such an item must be destroyed before its io_context.
 //
 // Thread safety: as for `work`: every operation may be called concurrently on the same item.
 //
-// Lifetime: pinned. It must not be destroyed while pending or running (asserted in debug
-// builds). Destroying an idle item whose timer still has an Asio wait outstanding (possible
-// right after a cancellation) blocks until that wait completes, which wq's timer thread does
-// promptly; the object is then never touched again.
+// Lifetime: pinned. It must not be destroyed while pending or running (misuse, reported and
+// repaired: see work.hpp). Destroying an idle item whose timer still has an Asio wait
+// outstanding (possible right after a cancellation) blocks until that wait completes, which
+// wq's timer thread does promptly; the object is then never touched again. An item on the
+// application's io_context never blocks there (that context may not be running, or may be run
+// by the destroying thread): its outstanding completion finds the item gone through a small
+// anchor allocated once with the item.
 //
 // Races, in the kernel's words:
 //   - queue_delayed_work on an item that is pending (armed or already queued) does nothing and
@@ -44,6 +50,9 @@ using item_timer = boost::asio::basic_waitable_timer<
 
 /// The io_context run by wq's internal timer thread (started on first use, never stopped).
 boost::asio::io_context& timer_context();
+/// Shared by an item on an application io_context and its outstanding timer wait, so the wait's
+/// completion can tell that the item was destroyed (defined in delayed_work.cpp).
+struct timer_anchor;
 }  // namespace detail
 
 /// A work item that can be queued after a delay.
@@ -61,12 +70,19 @@ class delayed_work : public work {
   /// Constructs an idle item that runs `ops` (use `wq::fn_ops<&function>`).
   explicit delayed_work(const work_ops& ops);
 
+  /// Constructs an idle item whose timer runs on `timer_context` (the application's
+  /// io_context) instead of wq's timer thread; see the file comment.
+  /// Preconditions: `timer_context` outlives the item.
+  /// Throws: std::bad_alloc (the anchor).
+  explicit delayed_work(boost::asio::io_context& timer_context);
+  delayed_work(const work_ops& ops, boost::asio::io_context& timer_context);
+
   delayed_work(const delayed_work&) = delete;
   delayed_work& operator=(const delayed_work&) = delete;
 
-  /// Preconditions: not pending (asserted in debug builds), not running.
-  /// Effects: if an Asio wait on the timer is still outstanding, cancels it and blocks until its
-  /// completion has run.
+  /// Preconditions: not pending, not running (see work.hpp for what misuse gets).
+  /// Effects: if an Asio wait on wq's timer thread is still outstanding, cancels it and blocks
+  /// until its completion has run; on an application io_context, detaches it instead.
   ~delayed_work();
 
   /// Returns the deadline the item is, or was last, armed for. Advisory.
@@ -82,6 +98,8 @@ class delayed_work : public work {
   detail::item_timer timer_;
   // Guarded by the target queue's mutex while ARMED; atomic only so deadline() may read it.
   std::atomic<std::chrono::steady_clock::time_point> deadline_{};
+  // Non-null for an item on an application io_context. Immutable.
+  detail::timer_anchor* anchor_ = nullptr;
 };
 
 /// Returns whether `item` is pending: armed or queued (kernel `delayed_work_pending()`).

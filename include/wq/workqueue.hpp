@@ -55,6 +55,7 @@ namespace wq {
 namespace detail {
 struct queue_access;
 }
+class queue_executor;
 
 /// A workqueue: runs work items with the kernel's queueing semantics on an Asio executor.
 ///
@@ -188,6 +189,10 @@ class workqueue {
   [[nodiscard]] queue_flags flags() const noexcept { return flags_; }
   /// Returns whether this queue runs one item at a time in queueing order.
   [[nodiscard]] bool ordered() const noexcept { return has_flag(flags_, queue_flags::ordered); }
+  /// Returns the queue's Asio executor (wq/executor.hpp, which callers must include): functions
+  /// submitted through it run as work items of this queue.
+  [[nodiscard]] queue_executor get_executor() const noexcept;
+
   /// Returns the number of armed delayed items destroy() had to cancel.
   [[nodiscard]] std::uint64_t cancelled_on_destroy() const noexcept { return cancelled_on_destroy_; }
 
@@ -203,6 +208,7 @@ class workqueue {
   queue_flags flags_;
   int requested_max_active_;
   std::unique_ptr<boost::asio::thread_pool> pool_;  // owned pool, if any
+  boost::asio::execution_context* context_ = nullptr;  // the pool, or the executor's context
   detail::queue_core* core_ = nullptr;              // type-stable, see detail/core.hpp
   std::uint64_t id_ = 0;                            // core_'s id while this queue lives
   std::uint64_t cancelled_on_destroy_ = 0;

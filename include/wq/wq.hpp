@@ -16,11 +16,13 @@
 #include <wq/container_of.hpp>
 #include <wq/delayed_work.hpp>
 #include <wq/diagnostics.hpp>
+#include <wq/executor.hpp>
 #include <wq/flags.hpp>
 #include <wq/flush.hpp>
 #include <wq/fwd.hpp>
 #include <wq/jiffies.hpp>
 #include <wq/ordered_workqueue.hpp>
+#include <wq/post_delayed.hpp>
 #include <wq/queue_status.hpp>
 #include <wq/shared_work.hpp>
 #include <wq/spawn.hpp>

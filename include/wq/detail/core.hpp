@@ -71,6 +71,12 @@ class worker_handler {
   bool live_ = true;  // false once invoked or moved from
 };
 
+/// Whether E is an Asio strand (its handlers never run concurrently).
+template <class E>
+struct is_strand : std::false_type {};
+template <class E>
+struct is_strand<boost::asio::strand<E>> : std::true_type {};
+
 /// A type-erased executor that posts worker handlers with their associated allocator preserved
 /// (an any_io_executor would drop the allocator and allocate per post).
 struct executor_box {
@@ -104,12 +110,6 @@ struct executor_box {
       };
     }
   }
-
- private:
-  template <class E>
-  struct is_strand : std::false_type {};
-  template <class E>
-  struct is_strand<boost::asio::strand<E>> : std::true_type {};
 };
 
 /// Parameters of a new queue core.

@@ -23,6 +23,7 @@ struct work_access {
   static std::atomic<std::chrono::steady_clock::time_point>& deadline(delayed_work& d) noexcept {
     return d.deadline_;
   }
+  static timer_anchor* anchor(const delayed_work& d) noexcept { return d.anchor_; }
   static shared_ref_slot& shared_slot(shared_work& w) noexcept { return w.ref_; }
   static shared_ref_slot& shared_slot(shared_delayed_work& w) noexcept { return w.ref_; }
 };

@@ -12,11 +12,6 @@
 namespace wq {
 namespace detail {
 
-template <class T>
-struct is_strand : std::false_type {};
-template <class E>
-struct is_strand<boost::asio::strand<E>> : std::true_type {};
-
 /// The exact run signature the typed API calls: `static void run(P, wq::id<M>) noexcept`.
 template <class T, class P, auto M>
 concept has_run_for = requires { static_cast<void (*)(P, id<M>) noexcept>(&T::run); };
@@ -121,7 +116,10 @@ template <class Executor>
   requires boost::asio::execution::executor<Executor>
 workqueue::workqueue(const Executor& ex, std::string_view name, queue_flags flags,
                      int max_active)
-    : name_(name), flags_(flags), requested_max_active_(max_active) {
+    : name_(name),
+      flags_(flags),
+      requested_max_active_(max_active),
+      context_(&boost::asio::query(ex, boost::asio::execution::context)) {
   auto box = std::make_unique<detail::executor_box>();
   if (has_flag(flags, queue_flags::ordered)) {
     if constexpr (detail::is_strand<Executor>::value) {

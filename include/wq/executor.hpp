@@ -1,0 +1,168 @@
+// SPDX-License-Identifier: BSL-1.0
+// wq/executor.hpp: `queue_executor`, the Asio executor of a workqueue (`q.get_executor()`), so
+// `asio::post`, `dispatch`, `defer`, `co_spawn`, `bind_executor` and `any_io_executor` work on
+// a queue with the queue's rules: a function submitted through it runs as a work item of the
+// queue, so it counts against max_active, runs in FIFO order on an ordered queue, is waited for
+// by flush() and drain(), and is refused once the queue is destroyed.
+//
+// Each submitted function is boxed in a work item allocated with Asio's recycling allocator
+// (the allocation a raw `asio::post` also makes); embedded items remain the zero-allocation
+// path. Functions run in a noexcept context: an exception escaping one calls std::terminate,
+// as for every work function.
+//
+// Properties: `execution::context` (the queue's execution context: its own thread pool, or the
+// context of the executor it was built on); `execution::blocking`: `possibly` by default, like
+// an io_context's executor: a function submitted from one of the queue's own workers runs
+// inline (so `asio::dispatch` from an item runs at once), which keeps the queue's ordering and
+// concurrency rules because that worker is already one of its running items; `never` on request
+// (what `asio::post` and `asio::defer` require): it always queues.
+//
+// Thread safety: copies may be used from any thread. An executor outlives its queue safely:
+// submitting to a destroyed queue destroys the function without running it (as Asio does for a
+// shut-down context).
+#pragma once
+
+#include <wq/config.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <type_traits>
+#include <utility>
+
+#include <boost/asio/execution.hpp>
+#include <boost/asio/execution_context.hpp>
+#include <boost/asio/recycling_allocator.hpp>
+
+#include <wq/container_of.hpp>
+#include <wq/detail/core.hpp>
+#include <wq/work.hpp>
+
+namespace wq {
+
+namespace detail {
+
+/// Whether the calling thread runs a worker of queue core `core`.
+bool running_on(const queue_core* core) noexcept;
+/// The execution context of the queue that owns (or last owned) `core`.
+boost::asio::execution_context& context_of(const queue_core* core) noexcept;
+
+/// A function submitted through a queue_executor, boxed in a work item.
+template <class F>
+struct closure_box {
+  work item;
+  F fn;
+
+  using allocator = typename std::allocator_traits<
+      boost::asio::recycling_allocator<void>>::template rebind_alloc<closure_box>;
+
+  template <class G>
+  explicit closure_box(G&& g) : item(ops), fn(std::forward<G>(g)) {}
+
+  static closure_box* from(work* w) noexcept {
+    // Safety: container_of: every item running these ops is the `item` member of a
+    // closure_box<F> (the ops are private to this type).
+    return container_of<&closure_box::item>(w);
+  }
+  static void destroy(closure_box* self) noexcept {
+    allocator a;
+    std::allocator_traits<allocator>::destroy(a, self);
+    std::allocator_traits<allocator>::deallocate(a, self, 1);
+  }
+  static void run(work* w) noexcept {
+    closure_box* self = from(w);
+    begin_run(w);
+    // Free the box before the call, so the function may submit again and reuse the memory.
+    F local(std::move(self->fn));
+    destroy(self);
+    std::move(local)();
+  }
+  static void drop(work* w) noexcept {
+    clear_pending(w);
+    destroy(from(w));
+  }
+  static constexpr work_ops ops{&run, &drop, "wq::queue_executor function", true};
+};
+
+/// Boxes `f` and queues it on core `core` (id `id`). Destroys it if the queue refuses it.
+template <class F>
+void submit(queue_core* core, std::uint64_t id, F&& f) {
+  using box = closure_box<std::decay_t<F>>;
+  typename box::allocator a;
+  box* p = std::allocator_traits<typename box::allocator>::allocate(a, 1);
+  try {
+    std::allocator_traits<typename box::allocator>::construct(a, p, std::forward<F>(f));
+  } catch (...) {
+    std::allocator_traits<typename box::allocator>::deallocate(a, p, 1);
+    throw;
+  }
+  (void)claim_pending(p->item);  // a new item: always claimed
+  if (link_claimed(core, id, p->item) != queue_status::queued) box::drop(&p->item);
+}
+
+}  // namespace detail
+
+/// The executor of a workqueue. Obtain it with `workqueue::get_executor()`.
+class queue_executor {
+ public:
+  /// The queue's execution context (its own pool, or its executor's context).
+  [[nodiscard]] boost::asio::execution_context& query(
+      boost::asio::execution::context_t) const noexcept {
+    return detail::context_of(core_);
+  }
+  /// Functions run on threads (as any Asio executor's).
+  static constexpr boost::asio::execution::mapping_t::thread_t query(
+      boost::asio::execution::mapping_t) noexcept {
+    return boost::asio::execution::mapping.thread;
+  }
+  /// `blocking.possibly` unless `blocking.never` was required (see the file comment).
+  [[nodiscard]] boost::asio::execution::blocking_t query(
+      boost::asio::execution::blocking_t) const noexcept {
+    return possibly() ? boost::asio::execution::blocking_t(boost::asio::execution::blocking.possibly)
+                      : boost::asio::execution::blocking_t(boost::asio::execution::blocking.never);
+  }
+  [[nodiscard]] queue_executor require(boost::asio::execution::blocking_t::never_t) const noexcept {
+    return {core_, id(), false};
+  }
+  [[nodiscard]] queue_executor require(
+      boost::asio::execution::blocking_t::possibly_t) const noexcept {
+    return {core_, id(), true};
+  }
+
+  /// Runs `f` as a work item of the queue (or inline, see the file comment).
+  /// Throws: std::bad_alloc if the box cannot be allocated (`f` is then not run).
+  template <class F>
+    requires std::is_invocable_v<std::decay_t<F>&&>
+  void execute(F&& f) const {
+    if (possibly() && detail::running_on(core_)) {
+      std::decay_t<F> local(std::forward<F>(f));
+      std::move(local)();
+      return;
+    }
+    detail::submit(core_, id(), std::forward<F>(f));
+  }
+
+  /// Whether the calling thread is running one of this queue's items.
+  [[nodiscard]] bool running_in_this_thread() const noexcept { return detail::running_on(core_); }
+
+  friend bool operator==(const queue_executor& a, const queue_executor& b) noexcept {
+    return a.core_ == b.core_ && a.bits_ == b.bits_;
+  }
+
+ private:
+  friend class workqueue;
+  static constexpr std::uint64_t possibly_bit = std::uint64_t{1} << 63;  // ids use 36 bits
+
+  queue_executor(detail::queue_core* core, std::uint64_t id, bool possibly) noexcept
+      : core_(core), bits_(id | (possibly ? possibly_bit : 0)) {}
+  [[nodiscard]] std::uint64_t id() const noexcept { return bits_ & ~possibly_bit; }
+  [[nodiscard]] bool possibly() const noexcept { return (bits_ & possibly_bit) != 0; }
+
+  detail::queue_core* core_;  // type-stable; the id detects a destroyed queue
+  std::uint64_t bits_;        // the queue's id, and the blocking.possibly flag
+};
+
+static_assert(boost::asio::execution::is_executor<queue_executor>::value);
+// Two words, so any_io_executor stores it in place (no allocation per conversion or copy).
+static_assert(sizeof(queue_executor) == 2 * sizeof(void*));
+
+}  // namespace wq

@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: BSL-1.0
+// wq/post_delayed.hpp: `post_delayed(queue, delay, token)`, a delayed callback as one Asio
+// asynchronous operation: after `delay` (jiffies or any std::chrono duration) the completion
+// handler is invoked, with the signature `void(boost::system::error_code)` (Asio's convention,
+// so use_future and use_awaitable throw on error), through its associated
+// executor, which defaults to the queue's executor, so by default it runs as a work item of the
+// queue (counted against max_active, ordered on an ordered queue). Any completion token works:
+// a callback, `asio::use_future`, `asio::use_awaitable`, `asio::deferred`.
+//
+// Each call allocates one block (the handler, its delayed work item and its work guard), with
+// the handler's associated allocator. The wait runs on wq's timer thread; while it is
+// outstanding, the handler's associated executor counts outstanding work (an io_context's
+// run() does not return early), as with any Asio operation.
+//
+// Outcomes: an empty error_code after the delay; `asio::error::operation_aborted` if the queue
+// refuses the operation (it is draining or destroyed) — then the handler is posted to its
+// associated executor at once. If the queue is destroyed while the wait is outstanding, the
+// operation is cancelled and the handler is posted with operation_aborted; if its associated
+// executor is that queue itself (the default), the handler is destroyed without being called,
+// as Asio destroys the handlers of a context that is shut down. For a delay you need to move or
+// cancel, embed a `wq::delayed_work` instead (mod_delayed_work, cancel_delayed_work_sync).
+//
+// Thread safety: callable from any thread, including from work items and Asio handlers.
+#pragma once
+
+#include <wq/config.hpp>
+
+#include <chrono>
+#include <memory>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+
+#include <boost/asio/append.hpp>
+#include <boost/asio/associated_allocator.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/recycling_allocator.hpp>
+#include <boost/system/error_code.hpp>
+
+#include <wq/container_of.hpp>
+#include <wq/delayed_work.hpp>
+#include <wq/executor.hpp>
+#include <wq/jiffies.hpp>
+#include <wq/workqueue.hpp>
+
+namespace wq {
+namespace detail {
+
+/// The block behind one post_delayed: the delayed item, the handler and a work guard on the
+/// handler's associated executor.
+template <class Handler, class Executor>
+struct delayed_op {
+  using allocator = typename std::allocator_traits<
+      boost::asio::associated_allocator_t<Handler, boost::asio::recycling_allocator<void>>>::
+      template rebind_alloc<delayed_op>;
+
+  delayed_work dw{ops};
+  Handler handler;
+  boost::asio::executor_work_guard<Executor> guard;
+
+  delayed_op(Handler&& h, const Executor& ex) : handler(std::move(h)), guard(ex) {}
+
+  static delayed_op* from(work* w) noexcept {
+    // Safety: container_of: these ops belong to the `dw` member of a delayed_op only.
+    return container_of<&delayed_op::dw>(static_cast<delayed_work*>(w));
+  }
+  // Frees the block first (so the handler may start another operation in the same memory), then
+  // dispatches the handler with `ec` through its associated executor.
+  static void complete(delayed_op* self, boost::system::error_code ec) noexcept {
+    Handler h(std::move(self->handler));
+    boost::asio::executor_work_guard<Executor> g(std::move(self->guard));
+    allocator a(boost::asio::get_associated_allocator(h, boost::asio::recycling_allocator<void>()));
+    std::allocator_traits<allocator>::destroy(a, self);
+    std::allocator_traits<allocator>::deallocate(a, self, 1);
+    Executor ex = g.get_executor();
+    try {
+      if (ec) {
+        boost::asio::post(ex, boost::asio::append(std::move(h), ec));
+      } else {
+        boost::asio::dispatch(ex, boost::asio::append(std::move(h), ec));
+      }
+    } catch (...) {
+      // Out of memory posting the completion: the handler is destroyed without being called.
+    }
+  }
+  static void run(work* w) noexcept {
+    begin_run(w);
+    complete(from(w), boost::system::error_code{});
+  }
+  static void drop(work* w) noexcept {
+    clear_pending(w);
+    complete(from(w), boost::asio::error::operation_aborted);
+  }
+  static constexpr work_ops ops{&run, &drop, "wq::post_delayed operation", true};
+};
+
+struct initiate_post_delayed {
+  workqueue* queue;
+
+  template <class Handler>
+  void operator()(Handler&& handler, std::chrono::nanoseconds delay) const {
+    using handler_t = std::decay_t<Handler>;
+    using executor_t = boost::asio::associated_executor_t<handler_t, queue_executor>;
+    using op = delayed_op<handler_t, executor_t>;
+    const executor_t ex = boost::asio::get_associated_executor(handler, queue->get_executor());
+    typename op::allocator a(
+        boost::asio::get_associated_allocator(handler, boost::asio::recycling_allocator<void>()));
+    op* p = std::allocator_traits<typename op::allocator>::allocate(a, 1);
+    try {
+      std::allocator_traits<typename op::allocator>::construct(a, p, std::move(handler), ex);
+    } catch (...) {
+      std::allocator_traits<typename op::allocator>::deallocate(a, p, 1);
+      throw;
+    }
+    if (queue->queue_delayed(p->dw, delay) != queue_status::queued)
+      op::complete(p, boost::asio::error::operation_aborted);
+  }
+};
+
+}  // namespace detail
+
+/// Invokes the handler `token` completes with, signature `void(boost::system::error_code)`,
+/// after `delay`
+/// (see the file comment for the outcomes). Returns what the token's async_result makes of it
+/// (nothing for a callback, a future for use_future, an awaitable for use_awaitable).
+/// Throws: std::bad_alloc if the operation's block cannot be allocated.
+template <class Delay, class CompletionToken>
+  requires wq::delay<Delay>
+auto post_delayed(workqueue& queue, Delay delay, CompletionToken&& token) {
+  return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code)>(
+      detail::initiate_post_delayed{&queue}, token, delay_to_nanoseconds(delay));
+}
+
+}  // namespace wq

@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: BSL-1.0
+// Tests for wq/post_delayed.hpp: a delayed callback as one Asio operation with any completion
+// token (callback, use_future, use_awaitable, deferred), its outcomes (success after the delay,
+// operation_aborted when the queue refuses it or is destroyed first), where the handler runs,
+// and that it keeps its handler's io_context from running out of work (rule 53 for timing).
+//
+// Timing claims are one-sided ("not before the delay"): the steady clock makes them exact.
+// Worker threads never call Catch2 macros; they record into atomics the test thread checks.
+#include <wq/post_delayed.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <memory>
+#include <system_error>
+
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include <wq/ordered_workqueue.hpp>
+#include <wq/workqueue.hpp>
+
+#include "support/queue_kinds.hpp"
+#include "support/test_support.hpp"
+
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using namespace wq::literals;
+using clock_type = std::chrono::steady_clock;
+using wq::queue_flags;
+using wq_test::latch;
+using wq_test::must_happen;
+
+TEST_CASE("post_delayed: a callback runs on the queue, not before the delay (rule 53)",
+          "[post_delayed][rule53]") {
+  wq::workqueue q{"delayed-cb", queue_flags::none, 0, 2};
+  latch done{1};
+  std::atomic<bool> on_queue{false};
+  std::atomic<bool> ok{false};
+  std::atomic<long long> elapsed_us{0};
+  const auto start = clock_type::now();
+  wq::post_delayed(q, 20ms, [&](boost::system::error_code ec) {
+    elapsed_us.store(std::chrono::duration_cast<std::chrono::microseconds>(clock_type::now() - start).count());
+    on_queue.store(q.get_executor().running_in_this_thread());
+    ok.store(!ec);
+    done.count_down();
+  });
+  REQUIRE(done.wait_for(must_happen));
+  CHECK(ok.load());
+  CHECK(on_queue.load());
+  CHECK(elapsed_us.load() >= 20000);
+}
+
+TEST_CASE("post_delayed: use_future completes after the delay given in jiffies",
+          "[post_delayed]") {
+  wq::workqueue q{"delayed-future", queue_flags::none, 0, 1};
+  const auto start = clock_type::now();
+  std::future<void> f = wq::post_delayed(q, 5_jiffies, asio::use_future);
+  REQUIRE(f.wait_for(must_happen) == std::future_status::ready);
+  CHECK_NOTHROW(f.get());
+  CHECK(clock_type::now() - start >= (5_jiffies).to_duration());
+}
+
+asio::awaitable<int> sleeper(wq::workqueue& q, std::atomic<int>* resumed_on_io,
+                             asio::io_context& io) {
+  int n = 0;
+  for (int i = 0; i < 5; ++i) {
+    co_await wq::post_delayed(q, 1ms, asio::use_awaitable);
+    if (io.get_executor().running_in_this_thread()) resumed_on_io->fetch_add(1);
+    ++n;
+  }
+  co_return n;
+}
+
+TEST_CASE("post_delayed: use_awaitable resumes the coroutine on its own executor",
+          "[post_delayed]") {
+  asio::io_context io;
+  wq::workqueue q{"delayed-coro", queue_flags::none, 0, 1};
+  std::atomic<int> resumed_on_io{0};
+  int result = 0;
+  asio::co_spawn(io, sleeper(q, &resumed_on_io, io), [&](std::exception_ptr e, int n) {
+    if (!e) result = n;
+  });
+  io.run();  // returns only after the five waits: each keeps io's work count up
+  CHECK(result == 5);
+  CHECK(resumed_on_io.load() == 5);
+}
+
+TEST_CASE("post_delayed: deferred starts nothing until it is invoked", "[post_delayed]") {
+  wq::workqueue q{"delayed-deferred", queue_flags::none, 0, 1};
+  std::atomic<int> calls{0};
+  latch done{1};
+  auto op = wq::post_delayed(q, 1ms, asio::deferred);
+  std::this_thread::sleep_for(wq_test::must_not_happen);
+  CHECK(calls.load() == 0);
+  std::move(op)([&](boost::system::error_code ec) {
+    if (!ec) calls.fetch_add(1);
+    done.count_down();
+  });
+  REQUIRE(done.wait_for(must_happen));
+  CHECK(calls.load() == 1);
+}
+
+TEST_CASE("post_delayed: a refusing queue completes with operation_aborted at once",
+          "[post_delayed][rule50]") {
+  asio::io_context io;
+  wq::workqueue q{"delayed-refused", queue_flags::none, 0, 1};
+  CHECK(q.destroy() == std::error_code{});
+  boost::system::error_code got;
+  wq::post_delayed(q, 1s, asio::bind_executor(io, [&](boost::system::error_code ec) { got = ec; }));
+  CHECK(io.run() == 1);  // posted at once, not after a second
+  CHECK(got == asio::error::operation_aborted);
+}
+
+TEST_CASE("post_delayed: destroying the queue cancels an outstanding operation "
+          "(operation_aborted, rule 50)", "[post_delayed][rule50]") {
+  asio::io_context io;
+  wq_test::warning_catcher notices;  // destroy reports the armed item it cancels
+  auto q = std::make_unique<wq::workqueue>("delayed-destroyed", queue_flags::none, 0, 1);
+  boost::system::error_code got;
+  int calls = 0;
+  wq::post_delayed(*q, 1h, asio::bind_executor(io, [&](boost::system::error_code ec) {
+                     got = ec;
+                     ++calls;
+                   }));
+  q.reset();
+  CHECK(notices.contains(wq::errc::armed_items_cancelled));
+  io.run();
+  CHECK(calls == 1);
+  CHECK(got == asio::error::operation_aborted);
+}
+
+TEST_CASE("post_delayed: the default handler executor is the queue, so on an ordered queue "
+          "callbacks take their place in its order (rule 39)", "[post_delayed][rule39]") {
+  wq::ordered_workqueue q{"delayed-ordered"};
+  std::atomic<int> running{0};
+  std::atomic<int> overlaps{0};
+  latch done{20};
+  for (int i = 0; i < 20; ++i) {
+    wq::post_delayed(q, 1ms, [&](boost::system::error_code) {
+      if (running.fetch_add(1) != 0) overlaps.fetch_add(1);
+      for (int k = 0; k < 100; ++k) std::this_thread::yield();
+      running.fetch_sub(1);
+      done.count_down();
+    });
+  }
+  REQUIRE(done.wait_for(must_happen));
+  CHECK(overlaps.load() == 0);
+}
+
+}  // namespace
