@@ -21,8 +21,10 @@ namespace {
 
 // Removes a QUEUED or ARMED item from the list of `core` that holds it. Requires mu held and
 // the state naming `core`.
-void unlink_locked(queue_core* core, work& w, state_t s) noexcept {
+void unlink_locked(queue_core* core, work& w, state_t s, bool cancelling) noexcept {
   auto& st = work_access::state(w);
+  if (cancelling) ++core->stats.cancelled;
+  forget_sample_locked(core, &w);
   if ((s & st_armed) != 0) {
     core->armed.erase(core->armed.iterator_to(w));
     // The timer wait (IN_FLIGHT) stays outstanding: its completion finds the item not ARMED and
@@ -79,7 +81,7 @@ void unlink_locked(queue_core* core, work& w, state_t s) noexcept {
 
 }  // namespace
 
-grab_result grab_pending(work& w) noexcept {
+grab_result grab_pending(work& w, bool cancelling) noexcept {
   auto& st = work_access::state(w);
   for (unsigned spins = 0;; ++spins) {
     state_t s = st.load(std::memory_order_acquire);
@@ -95,7 +97,7 @@ grab_result grab_pending(work& w) noexcept {
         std::unique_lock lk(core->mu);
         s = st.load(std::memory_order_acquire);
         if ((s & (st_queued | st_armed)) != 0 && queue_id_of(s) == core->id()) {
-          unlink_locked(core, w, s);
+          unlink_locked(core, w, s, cancelling);
           return grab_result::pending;
         }
       }

@@ -29,6 +29,8 @@ const char* code_name(errc e) noexcept {
     case errc::max_active_clamped: return "max_active_clamped";
     case errc::armed_items_cancelled: return "armed_items_cancelled";
     case errc::worker_post_failed: return "worker_post_failed";
+    case errc::item_stalled: return "item_stalled";
+    case errc::queue_stalled: return "queue_stalled";
   }
   return "unknown";
 }
@@ -56,6 +58,8 @@ class category_impl final : public std::error_category {
       case errc::max_active_clamped: return "max_active out of range, clamped";
       case errc::armed_items_cancelled: return "queue destroyed with armed delayed items";
       case errc::worker_post_failed: return "could not post a worker (out of memory)";
+      case errc::item_stalled: return "work function running longer than the watchdog threshold";
+      case errc::queue_stalled: return "queue made no progress for the watchdog threshold";
     }
     return "unknown wq error";
   }

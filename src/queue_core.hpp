@@ -9,7 +9,11 @@
 
 #include <wq/detail/async_waiter.hpp>
 #include <wq/detail/core.hpp>
+#include <wq/observer.hpp>
+#include <wq/stats.hpp>
 
+#include <array>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -29,6 +33,9 @@ using work_list = boost::intrusive::list<
 /// One worker: a handler posted to the executor, running items one after another.
 struct worker_slot {
   work* current = nullptr;                 // item being run, for non-reentrancy (rules 9-11)
+  std::uint64_t runs = 0;                  // items started here (the watchdog's progress mark)
+  bool timing = false;                     // the current run is a sampled one (started_at)
+  std::chrono::steady_clock::time_point started_at{};
   const work_ops* current_ops = nullptr;   // its ops: identity is (address, function)
   unsigned current_color = 0;              // flush color of the instance being run
   work_list scheduled;                     // items handed to this worker by collision (rule 10)
@@ -42,6 +49,27 @@ struct flush_waiter {
   worker_slot* slot = nullptr;  // the worker running the awaited instance, once started
   bool started = false;         // the awaited instance has started (on `slot`)
   bool done = false;            // ... and finished
+};
+
+/// One queueing timed for the latency histogram (stats.hpp).
+struct stat_sample {
+  const work* item = nullptr;
+  std::chrono::steady_clock::time_point at{};
+};
+inline constexpr std::uint32_t sample_every = 16;
+
+/// The counters behind workqueue::stats(). Guarded by the core mutex.
+struct core_stats {
+  std::uint64_t queued = 0;
+  std::uint64_t started = 0;
+  std::uint64_t finished = 0;
+  std::uint64_t cancelled = 0;
+  std::uint64_t max_depth = 0;
+  latency_histogram queue_latency;
+  latency_histogram run_time;
+  std::uint32_t tick = 0;     // queueings since the last sample
+  int nr_samples = 0;         // used entries of samples
+  std::array<stat_sample, 4> samples{};
 };
 
 struct queue_core {
@@ -85,6 +113,9 @@ struct queue_core {
   work_list deferred;   // delayed items that fired during a drain
 
   std::unique_ptr<executor_box> executor;
+  core_stats stats;
+  std::atomic<std::uint64_t> coalesced{0};  // relaxed: counted without the mutex
+  std::atomic<observer*> obs{nullptr};      // relaxed: see workqueue::set_observer
   // The queue's execution context, for queue_executor::query (atomic: an executor may outlive
   // its queue and read this while the core is recycled).
   std::atomic<boost::asio::execution_context*> context{nullptr};
@@ -132,6 +163,17 @@ void queue_deferred_locked(queue_core* core) noexcept;
 std::vector<work*> begin_destroy_locked(queue_core* core);
 /// Retires an orphaned core that has gone idle and has its pool joined elsewhere. Requires mu.
 void finish_orphan_locked(queue_core* core, std::unique_lock<std::mutex>& lk) noexcept;
+/// Drops the latency sample of `w`, if any (it was cancelled). Requires mu held.
+inline void forget_sample_locked(queue_core* core, const work* w) noexcept {
+  if (core->stats.nr_samples == 0) return;
+  for (auto& s : core->stats.samples) {
+    if (s.item == w) {
+      s.item = nullptr;
+      --core->stats.nr_samples;
+      return;
+    }
+  }
+}
 /// Backs off in a spin-wait for a short in-transit window: yields, then sleeps briefly.
 void backoff(unsigned spins) noexcept;
 

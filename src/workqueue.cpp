@@ -121,6 +121,9 @@ std::pair<queue_core*, std::uint64_t> create_core(core_config cfg,
   core->flush_epoch = 0;
   for (auto& n : core->nr_color) n = 0;
   core->paused = false;
+  core->stats = core_stats{};
+  core->coalesced.store(0, std::memory_order_relaxed);
+  core->obs.store(nullptr, std::memory_order_relaxed);
   core->executor = std::move(ex);
   return {core, core->id()};
 }
@@ -155,6 +158,7 @@ void activate_inactive(queue_core* core) noexcept {
     core->worklist.push_back(w);
     set_list(w, list_kind::work);
     ++core->nr_active;
+    if (observer* o = core->obs.load(std::memory_order_relaxed)) o->on_activated(core->name, w);
   }
 }
 
@@ -219,6 +223,20 @@ int insert_locked(queue_core* core, work& w) noexcept {
   const auto color = static_cast<unsigned>(core->flush_epoch % nr_colors);
   ++core->nr_color[color];
   set_queued(w, core->id(), kind, color);
+  core_stats& stats = core->stats;
+  const std::uint64_t depth = core->worklist.size() + core->inactive.size();
+  if (depth > stats.max_depth) stats.max_depth = depth;
+  if (++stats.tick >= sample_every && stats.nr_samples < static_cast<int>(stats.samples.size())) {
+    // Time this one from queueing to start (and its run): see stats.hpp.
+    stats.tick = 0;
+    for (auto& s : stats.samples) {
+      if (s.item == nullptr) {
+        s = {&w, std::chrono::steady_clock::now()};
+        ++stats.nr_samples;
+        break;
+      }
+    }
+  }
   return claim_worker_slot(core);
 }
 
@@ -302,12 +320,16 @@ run_record* first_run_record() noexcept {
   return g_run_records.load(std::memory_order_acquire);
 }
 
-queue_status link_claimed(queue_core* core, std::uint64_t id, work& w) noexcept {
+queue_status link_claimed(queue_core* core, std::uint64_t id, work& w,
+                          const location* where) noexcept {
   std::unique_lock lk(core->mu);
   if (core->id() != id || !core->live) return queue_status::rejected;
   if ((core->dying || core->draining > 0) && this_worker().core != core) {
     return queue_status::rejected;  // rule 17, reported instead of silently dropped
   }
+  ++core->stats.queued;
+  if (observer* o = core->obs.load(std::memory_order_relaxed))
+    o->on_queued(core->name, w, false, where != nullptr ? *where : location{});
   post_worker(core, insert_locked(core, w));
   return queue_status::queued;
 }
@@ -413,6 +435,21 @@ void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcep
     const work_ops* ops = work_access::ops(*w).load(std::memory_order_relaxed);
     me.current = w;
     me.current_ops = ops;
+    ++me.runs;
+    ++core->stats.started;
+    if (core->stats.nr_samples > 0) {
+      for (auto& s : core->stats.samples) {
+        if (s.item == w) {
+          const auto now = std::chrono::steady_clock::now();
+          core->stats.queue_latency.add(now - s.at);
+          s.item = nullptr;
+          --core->stats.nr_samples;
+          me.timing = true;
+          me.started_at = now;
+          break;
+        }
+      }
+    }
     me.current_color = color_of(work_access::state(*w).load(std::memory_order_relaxed));
     if (!core->flushers.empty()) {
       for (flush_waiter* f : core->flushers) {
@@ -436,7 +473,9 @@ void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcep
       // and the ops stored above.
       rec->item.store(w, std::memory_order_release);
     }
+    observer* const obs = core->obs.load(std::memory_order_relaxed);
     lk.unlock();
+    if (obs != nullptr) obs->on_started(core->name, *w);
     // Safety: the mutex is dropped while user code runs. `w` may be freed by the function
     // (rule 4); only its address is kept (in me.current and rec, cleared below) as an
     // identity key.
@@ -445,7 +484,15 @@ void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcep
       rec->item.store(outer, std::memory_order_release);
       rec->ops.store(outer_ops, std::memory_order_relaxed);
     }
+    if (obs != nullptr) obs->on_finished(core->name, w, ops->name);
+    const auto finished_at =
+        me.timing ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     lk.lock();
+    ++core->stats.finished;
+    if (me.timing) {
+      core->stats.run_time.add(finished_at - me.started_at);
+      me.timing = false;
+    }
     ctx.current = nullptr;
     me.current = nullptr;
     me.current_ops = nullptr;
@@ -538,18 +585,20 @@ workqueue::~workqueue() {
   (void)destroy();
 }
 
-queue_status workqueue::queue(work& item) noexcept {
+queue_status workqueue::queue(work& item, const location& where) noexcept {
   if (detail::work_access::ops(item).load(std::memory_order_relaxed) == nullptr) {
     detail::report(errc::no_work_function, "queue_work on queue '%s' refused", name_.c_str());
     return queue_status::unbound;
   }
   switch (detail::claim_pending(item)) {
-    case detail::claim_result::already_pending: return queue_status::already_pending;
+    case detail::claim_result::already_pending:
+      note_coalesced();
+      return queue_status::already_pending;
     case detail::claim_result::disabled: return queue_status::disabled;
     case detail::claim_result::claimed: break;
   }
   // A destroyed queue's core refuses by its id (stale generation) or its dying flag.
-  const queue_status st = detail::link_claimed(core_, id_, item);
+  const queue_status st = detail::link_claimed(core_, id_, item, &where);
   if (st != queue_status::queued) detail::unclaim_pending(item);
   return st;
 }
@@ -666,6 +715,7 @@ std::vector<work*> begin_destroy_locked(queue_core* core) {
     }
     dropped.push_back(&w);
   }
+  core->stats.cancelled += dropped.size();
   // Items that fired during an earlier drain run as part of this one.
   queue_deferred_locked(core);
   return dropped;
@@ -753,6 +803,94 @@ void workqueue::orphan(errc why) noexcept {
 }
 
 work* current_work() noexcept { return detail::this_worker().current; }
+
+const char* work_name(const work& item) noexcept {
+  // Safety (relaxed): the ops pointer points at static storage and is rebound only to ops of
+  // the same member; any value read names the item correctly.
+  const work_ops* ops = detail::work_access::ops(item).load(std::memory_order_relaxed);
+  return ops != nullptr ? ops->name : "unbound";
+}
+
+queue_stats workqueue::stats() const {
+  queue_stats out;
+  out.name = name_;
+  out.sample_every = detail::sample_every;
+  std::lock_guard lk(core_->mu);
+  if (core_->id() != id_) return out;  // destroyed: the counters went with it
+  const detail::core_stats& s = core_->stats;
+  out.queued = s.queued;
+  out.coalesced = core_->coalesced.load(std::memory_order_relaxed);
+  out.started = s.started;
+  out.finished = s.finished;
+  out.cancelled = s.cancelled;
+  out.in_flight = core_->nr_in_flight;
+  for (const auto& slot : core_->slots) out.running += slot.current != nullptr ? 1 : 0;
+  out.armed = core_->armed.size();
+  out.max_depth = s.max_depth;
+  out.queue_latency = s.queue_latency;
+  out.run_time = s.run_time;
+  return out;
+}
+
+std::string workqueue::dump(std::size_t limit) const {
+  std::string out;
+  char line[256];
+  auto add = [&](const char* fmt, auto... args) {
+    std::snprintf(line, sizeof line, fmt, args...);
+    out += line;
+  };
+  std::lock_guard lk(core_->mu);
+  if (core_->id() != id_) {
+    add("queue '%s': destroyed\n", name_.c_str());
+    return out;
+  }
+  const detail::queue_core& c = *core_;
+  add("queue '%s': max_active %d, in flight %llu, waiting %zu (+%zu inactive), armed %zu%s%s\n",
+      name_.c_str(), c.max_active, static_cast<unsigned long long>(c.nr_in_flight),
+      c.worklist.size(), c.inactive.size(), c.armed.size(), c.paused ? ", paused" : "",
+      c.draining > 0 ? ", draining" : "");
+  for (std::size_t i = 0; i < c.slots.size(); ++i) {
+    const detail::worker_slot& s = c.slots[i];
+    if (s.current == nullptr) continue;
+    add("  running  worker %zu: %s (%zu handed over behind it)\n", i,
+        s.current_ops != nullptr ? s.current_ops->name : "?", s.scheduled.size());
+  }
+  auto list = [&](const char* what, const detail::work_list& l) {
+    std::size_t n = 0;
+    for (const work& item : l) {
+      if (n++ == limit) {
+        add("  %-8s ... %zu more\n", what, l.size() - limit);
+        break;
+      }
+      add("  %-8s %s\n", what, work_name(item));
+    }
+  };
+  list("waiting", c.worklist);
+  list("inactive", c.inactive);
+  const auto now = std::chrono::steady_clock::now();
+  std::size_t n = 0;
+  for (const work& item : c.armed) {
+    if (n++ == limit) {
+      add("  armed    ... %zu more\n", c.armed.size() - limit);
+      break;
+    }
+    // Safety: only delayed items are linked on the armed list.
+    const auto& dw = static_cast<const delayed_work&>(item);
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(dw.deadline() - now);
+    add("  armed    %s (due in %lld ms)\n", work_name(item), static_cast<long long>(left.count()));
+  }
+  return out;
+}
+
+void workqueue::set_observer(observer* obs) noexcept {
+  observer_.store(obs, std::memory_order_relaxed);
+  std::lock_guard lk(core_->mu);
+  if (core_->id() == id_) core_->obs.store(obs, std::memory_order_relaxed);
+}
+
+void workqueue::note_coalesced() const noexcept {
+  core_->coalesced.fetch_add(1, std::memory_order_relaxed);
+}
 
 queue_executor workqueue::get_executor() const noexcept {
   return queue_executor(core_, id_, true);

@@ -69,6 +69,10 @@ enum class errc {
   /// A worker handler could not be posted (out of memory); the items stay queued and the next
   /// queueing or finishing item retries.
   worker_post_failed,
+  /// A work function has run longer than a watchdog's threshold (wq/watchdog.hpp).
+  item_stalled,
+  /// A queue with waiting items started none for longer than a watchdog's threshold.
+  queue_stalled,
 };
 
 /// Whether `e` is a misuse (a bug in the calling code) rather than a notice.

@@ -25,6 +25,7 @@
 
 #include <boost/intrusive/list_hook.hpp>
 
+#include <wq/detail/value_name.hpp>
 #include <wq/detail/work_state.hpp>
 
 namespace wq {
@@ -88,7 +89,7 @@ struct fn_ops_holder {
     F(item);
   }
   static void drop(work* item) noexcept { clear_pending(item); }
-  static constexpr work_ops value{&run, &drop, "work_func"};
+  static constexpr work_ops value{&run, &drop, value_name_holder<F>::storage.data()};
 };
 struct work_access;
 }  // namespace detail

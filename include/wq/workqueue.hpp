@@ -27,6 +27,7 @@
 
 #include <wq/config.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -45,6 +46,8 @@
 #include <wq/detail/core.hpp>
 #include <wq/diagnostics.hpp>
 #include <wq/flags.hpp>
+#include <wq/observer.hpp>
+#include <wq/stats.hpp>
 #include <wq/jiffies.hpp>
 #include <wq/queue_status.hpp>
 #include <wq/work.hpp>
@@ -119,7 +122,8 @@ class workqueue {
   /// rejected (queue draining or destroyed).
   /// Note: on a `delayed_work` member this is a delay of zero (rule 19).
   template <auto Member, class Pointer>
-  enqueue_result<Pointer> enqueue(Pointer pointer) noexcept;
+  enqueue_result<Pointer> enqueue(Pointer pointer,
+                                  const location& where = location::current()) noexcept;
 
   /// Arms the delayed item `Member` of `*pointer` to be queued here after `delay` (jiffies or
   /// any std::chrono duration; negative means 0, huge values saturate). A zero delay queues
@@ -128,19 +132,21 @@ class workqueue {
   /// Returns: as enqueue().
   template <auto Member, class Pointer, class Delay>
     requires wq::delay<Delay>
-  enqueue_result<Pointer> enqueue_delayed(Pointer pointer, Delay delay) noexcept;
+  enqueue_result<Pointer> enqueue_delayed(Pointer pointer, Delay delay,
+                                          const location& where = location::current()) noexcept;
 
   // ---- C-style API (kernel queue_work / queue_delayed_work) ---------------------------------
 
   /// Queues `item`, which must have been constructed with a work function
   /// (`wq::work w{wq::fn_ops<&f>}`) or already bound by the typed API. Returns the status;
   /// `queue_work(q, item)` is the kernel-shaped bool wrapper.
-  queue_status queue(work& item) noexcept;
+  queue_status queue(work& item, const location& where = location::current()) noexcept;
 
   /// Arms `item` to be queued here after `delay` (see enqueue_delayed).
   template <class Delay>
     requires wq::delay<Delay>
-  queue_status queue_delayed(delayed_work& item, Delay delay) noexcept;
+  queue_status queue_delayed(delayed_work& item, Delay delay,
+                             const location& where = location::current()) noexcept;
 
   // ---- queue-wide operations ----------------------------------------------------------------
 
@@ -193,6 +199,20 @@ class workqueue {
   /// submitted through it run as work items of this queue.
   [[nodiscard]] queue_executor get_executor() const noexcept;
 
+  /// Returns a snapshot of the queue's counters and sampled latencies (wq/stats.hpp). Cheap
+  /// enough to call once a second from a monitoring item. Thread-safe.
+  [[nodiscard]] queue_stats stats() const;
+
+  /// Installs `obs` (nullptr removes it) to receive this queue's events (wq/observer.hpp).
+  /// `obs` must outlive the queue or the next set_observer call plus any hook still running.
+  void set_observer(observer* obs) noexcept;
+
+  /// Returns a human-readable dump of the queue: its counters, the items running (with the
+  /// worker each runs on), waiting (worklist and inactive, in order) and armed (with the time
+  /// left), at most `limit` of each. For debugging stalls, like the kernel's
+  /// show_one_workqueue. Thread-safe.
+  [[nodiscard]] std::string dump(std::size_t limit = 32) const;
+
   /// Returns the number of armed delayed items destroy() had to cancel.
   [[nodiscard]] std::uint64_t cancelled_on_destroy() const noexcept { return cancelled_on_destroy_; }
 
@@ -212,6 +232,8 @@ class workqueue {
   detail::queue_core* core_ = nullptr;              // type-stable, see detail/core.hpp
   std::uint64_t id_ = 0;                            // core_'s id while this queue lives
   std::uint64_t cancelled_on_destroy_ = 0;
+  std::atomic<observer*> observer_{nullptr};  // the queueing thread's copy of core_->obs
+  void note_coalesced() const noexcept;
   bool destroyed_ = false;
 };
 
@@ -224,16 +246,18 @@ class workqueue {
 
 /// Queues `item` on `queue` (kernel `queue_work()`): true if queued, false if it was already
 /// pending, disabled, unbound or refused by the queue. See workqueue::queue().
-inline bool queue_work(workqueue& queue, work& item) noexcept {
-  return queue.queue(item) == queue_status::queued;
+inline bool queue_work(workqueue& queue, work& item,
+                       const location& where = location::current()) noexcept {
+  return queue.queue(item, where) == queue_status::queued;
 }
 
 /// Arms `item` to be queued on `queue` after `delay` (kernel `queue_delayed_work()`): true if
 /// armed or queued, false if it was already pending (its timer is left alone, rule 18).
 template <class Delay>
   requires wq::delay<Delay>
-bool queue_delayed_work(workqueue& queue, delayed_work& item, Delay delay) noexcept {
-  return queue.queue_delayed(item, delay) == queue_status::queued;
+bool queue_delayed_work(workqueue& queue, delayed_work& item, Delay delay,
+                        const location& where = location::current()) noexcept {
+  return queue.queue_delayed(item, delay, where) == queue_status::queued;
 }
 
 /// Returns the item the calling thread is running as a work function, or nullptr outside work

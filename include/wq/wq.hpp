@@ -21,12 +21,15 @@
 #include <wq/flush.hpp>
 #include <wq/fwd.hpp>
 #include <wq/jiffies.hpp>
+#include <wq/observer.hpp>
 #include <wq/ordered_workqueue.hpp>
 #include <wq/post_delayed.hpp>
 #include <wq/queue_status.hpp>
 #include <wq/shared_work.hpp>
 #include <wq/spawn.hpp>
+#include <wq/stats.hpp>
 #include <wq/system_queues.hpp>
 #include <wq/work.hpp>
+#include <wq/watchdog.hpp>
 #include <wq/work_pointer.hpp>
 #include <wq/workqueue.hpp>

@@ -29,6 +29,7 @@
 #include <wq/detail/handler_memory.hpp>
 #include <wq/detail/work_access.hpp>
 #include <wq/flags.hpp>
+#include <wq/observer.hpp>
 #include <wq/queue_status.hpp>
 #include <wq/work.hpp>
 
@@ -157,11 +158,14 @@ inline void unclaim_pending(work& w) noexcept {
 
 /// Links a claimed item on queue `id` (worklist or inactive list). Returns queued or rejected;
 /// on rejected the caller still owns the claim and must unclaim it.
-queue_status link_claimed(queue_core* core, std::uint64_t id, work& w) noexcept;
+/// `where`, if given, is reported to the queue's observer (on_queued, under the queue lock so
+/// that the item cannot have run yet).
+queue_status link_claimed(queue_core* core, std::uint64_t id, work& w,
+                          const location* where = nullptr) noexcept;
 
 /// Arms a claimed delayed item for `delay` from now, targeting queue `id`. Returns queued or
 /// rejected (as link_claimed).
 queue_status arm_claimed(queue_core* core, std::uint64_t id, delayed_work& w,
-                         std::chrono::nanoseconds delay) noexcept;
+                         std::chrono::nanoseconds delay, const location* where = nullptr) noexcept;
 
 }  // namespace wq::detail

@@ -22,8 +22,10 @@ enum class grab_result {
 };
 
 /// Steals the pending instance of `w` from its queue's lists or armed timer, waiting out the
-/// short windows where another thread is queueing it or a worker is starting it.
-grab_result grab_pending(work& w) noexcept;
+/// short windows where another thread is queueing it or a worker is starting it. `cancelling`:
+/// count it in the queue's `cancelled` statistic (false when it is about to be re-queued, as
+/// by mod_delayed_work).
+grab_result grab_pending(work& w, bool cancelling = true) noexcept;
 
 /// Blocks until `w` runs on no worker of any queue, ignoring the calling worker itself.
 /// Returns false (after a warning) if the caller is running `w` itself.

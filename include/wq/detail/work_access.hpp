@@ -19,6 +19,7 @@ struct work_access {
 
   static std::atomic<state_t>& state(work& w) noexcept { return w.state_; }
   static std::atomic<const work_ops*>& ops(work& w) noexcept { return w.ops_; }
+  static const std::atomic<const work_ops*>& ops(const work& w) noexcept { return w.ops_; }
   static item_timer& timer(delayed_work& d) noexcept { return d.timer_; }
   static std::atomic<std::chrono::steady_clock::time_point>& deadline(delayed_work& d) noexcept {
     return d.deadline_;

@@ -74,7 +74,7 @@ bool mod_delayed_work(workqueue& queue, delayed_work& item, Delay delay) noexcep
     }
     return false;
   }
-  const bool was_pending = detail::grab_pending(item) == detail::grab_result::pending;
+  const bool was_pending = detail::grab_pending(item, false) == detail::grab_result::pending;
   if (item.disable_count() != 0) {
     detail::unclaim_pending(item);  // rule 20d: cancelled, not re-queued
     return was_pending;
@@ -95,7 +95,7 @@ mod_result<Pointer> mod_delayed_work(workqueue& queue, Pointer pointer, Delay de
   WQ_ASSERT(obj != nullptr, "wq: mod_delayed_work of a null pointer");
   auto& field = static_cast<member_parent_t<Member>&>(*obj).*Member;
   work& w = field;
-  const bool was_pending = detail::grab_pending(w) == detail::grab_result::pending;
+  const bool was_pending = detail::grab_pending(w, false) == detail::grab_result::pending;
   WQ_ASSERT(!(was_pending && traits::unique),
             "wq: a uniquely owned item cannot be pending while its owner holds it");
   if (w.disable_count() != 0) {

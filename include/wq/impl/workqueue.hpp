@@ -75,7 +75,8 @@ struct typed_ops {
     unclaim_pending(*w);
     // `released` goes out of scope here, releasing the queue's reference (possibly the last).
   }
-  static constexpr work_ops value{&run, &drop, "typed work", !std::is_pointer_v<Pointer>};
+  static constexpr work_ops value{&run, &drop, value_name_holder<Member>::storage.data(),
+                                  !std::is_pointer_v<Pointer>};
 };
 
 /// The typed queueing algorithm shared by enqueue and enqueue_delayed.
@@ -137,27 +138,34 @@ workqueue::workqueue(const Executor& ex, std::string_view name, queue_flags flag
 }
 
 template <auto Member, class Pointer>
-enqueue_result<Pointer> workqueue::enqueue(Pointer pointer) noexcept {
+enqueue_result<Pointer> workqueue::enqueue(Pointer pointer, const location& where) noexcept {
   static_assert(detail::check_typed<Member, Pointer, false>());
-  return detail::typed_queue<Member, Pointer>(std::move(pointer), [this](work& w) {
-    return detail::link_claimed(core_, id_, w);
+  auto r = detail::typed_queue<Member, Pointer>(std::move(pointer), [this, &where](work& w) {
+    return detail::link_claimed(core_, id_, w, &where);
   });
+  if (r.status == queue_status::already_pending) note_coalesced();
+  return r;
 }
 
 template <auto Member, class Pointer, class Delay>
   requires wq::delay<Delay>
-enqueue_result<Pointer> workqueue::enqueue_delayed(Pointer pointer, Delay delay) noexcept {
+enqueue_result<Pointer> workqueue::enqueue_delayed(Pointer pointer, Delay delay,
+                                                   const location& where) noexcept {
   static_assert(detail::check_typed<Member, Pointer, true>());
   const std::chrono::nanoseconds ns = delay_to_nanoseconds(delay);
-  return detail::typed_queue<Member, Pointer>(std::move(pointer), [this, ns](delayed_work& w) {
-    if (ns.count() == 0) return detail::link_claimed(core_, id_, w);
-    return detail::arm_claimed(core_, id_, w, ns);
+  auto r = detail::typed_queue<Member, Pointer>(std::move(pointer),
+                                                [this, ns, &where](delayed_work& w) {
+    if (ns.count() == 0) return detail::link_claimed(core_, id_, w, &where);
+    return detail::arm_claimed(core_, id_, w, ns, &where);
   });
+  if (r.status == queue_status::already_pending) note_coalesced();
+  return r;
 }
 
 template <class Delay>
   requires wq::delay<Delay>
-queue_status workqueue::queue_delayed(delayed_work& item, Delay delay) noexcept {
+queue_status workqueue::queue_delayed(delayed_work& item, Delay delay,
+                                      const location& where) noexcept {
   const std::chrono::nanoseconds ns = delay_to_nanoseconds(delay);
   if (detail::work_access::ops(item).load(std::memory_order_relaxed) == nullptr) {
     detail::report(errc::no_work_function, "queue_delayed_work on queue '%s' refused",
@@ -165,12 +173,14 @@ queue_status workqueue::queue_delayed(delayed_work& item, Delay delay) noexcept 
     return queue_status::unbound;
   }
   switch (detail::claim_pending(item)) {
-    case detail::claim_result::already_pending: return queue_status::already_pending;
+    case detail::claim_result::already_pending:
+      note_coalesced();
+      return queue_status::already_pending;
     case detail::claim_result::disabled: return queue_status::disabled;
     case detail::claim_result::claimed: break;
   }
-  const queue_status st = ns.count() == 0 ? detail::link_claimed(core_, id_, item)
-                                           : detail::arm_claimed(core_, id_, item, ns);
+  const queue_status st = ns.count() == 0 ? detail::link_claimed(core_, id_, item, &where)
+                                           : detail::arm_claimed(core_, id_, item, ns, &where);
   if (st != queue_status::queued) detail::unclaim_pending(item);
   return st;
 }

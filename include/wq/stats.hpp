@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: BSL-1.0
+// wq/stats.hpp: `queue_stats`, a snapshot of one queue's counters and latency histograms
+// (`workqueue::stats()`), in the spirit of the kernel's wq_monitor.py.
+//
+// Counters are exact. Latency histograms are sampled: one queueing in `sample_every` is timed
+// from queueing to start and from start to finish (an embedded item has no room for a
+// timestamp, and reading the clock for every item would cost more than queueing it), so
+// percentiles describe the distribution, not every item. Buckets are powers of two of
+// nanoseconds; a percentile is reported as the upper bound of its bucket (at most 2x high).
+//
+// Thread safety: plain values; `workqueue::stats()` may be called from any thread at any time.
+#pragma once
+
+#include <wq/config.hpp>
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace wq {
+
+/// A histogram of durations in power-of-two nanosecond buckets: bucket i counts samples in
+/// [2^i, 2^(i+1)) ns (bucket 0 also counts 0 ns; the last bucket everything above).
+struct latency_histogram {
+  static constexpr int buckets = 40;  // up to 2^40 ns, about 18 minutes
+  std::array<std::uint64_t, buckets> counts{};
+
+  /// Number of samples.
+  [[nodiscard]] std::uint64_t samples() const noexcept {
+    std::uint64_t n = 0;
+    for (std::uint64_t c : counts) n += c;
+    return n;
+  }
+
+  /// The upper bound of the bucket holding the `p`-th percentile (0 < p <= 100), or zero
+  /// without samples.
+  [[nodiscard]] std::chrono::nanoseconds percentile(double p) const noexcept {
+    const std::uint64_t n = samples();
+    if (n == 0) return std::chrono::nanoseconds{0};
+    const double rank = p / 100.0 * static_cast<double>(n);
+    std::uint64_t seen = 0;
+    for (int i = 0; i < buckets; ++i) {
+      seen += counts[static_cast<std::size_t>(i)];
+      if (static_cast<double>(seen) >= rank && seen > 0)
+        return std::chrono::nanoseconds{std::int64_t{1} << (i + 1)};
+    }
+    return std::chrono::nanoseconds{std::int64_t{1} << buckets};
+  }
+
+  /// Adds one sample. (Used by the library; handy for merging in tests.)
+  void add(std::chrono::nanoseconds d) noexcept {
+    const auto ns = static_cast<std::uint64_t>(d.count() < 0 ? 0 : d.count());
+    int b = 0;
+    while (b + 1 < buckets && (std::uint64_t{1} << (b + 1)) <= ns) ++b;
+    ++counts[static_cast<std::size_t>(b)];
+  }
+};
+
+/// A snapshot of one queue's activity since it was created.
+struct queue_stats {
+  std::string name;
+  /// Instances that became pending on this queue: queueing calls that returned queued (armed
+  /// delayed items count when armed), including those of executor functions.
+  std::uint64_t queued = 0;
+  /// Queueing calls on this queue that found the item already pending (rule 1): many queue
+  /// attempts, one run.
+  std::uint64_t coalesced = 0;
+  /// Work functions started and finished.
+  std::uint64_t started = 0;
+  std::uint64_t finished = 0;
+  /// Pending instances removed without running: cancel_*, mod of a queued item moved away,
+  /// disable, destroy of armed items.
+  std::uint64_t cancelled = 0;
+  /// Now: queued, inactive or running (what drain waits for); of those, running; and armed
+  /// delayed items targeting the queue.
+  std::uint64_t in_flight = 0;
+  std::uint64_t running = 0;
+  std::uint64_t armed = 0;
+  /// Largest number of items waiting to start (worklist plus inactive) seen at once.
+  std::uint64_t max_depth = 0;
+  /// Sampled queueing-to-start latency and run time.
+  latency_histogram queue_latency;
+  latency_histogram run_time;
+  /// One queueing in this many is timed.
+  std::uint32_t sample_every = 0;
+};
+
+}  // namespace wq
