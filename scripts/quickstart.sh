@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSL-1.0
 # One-command quick start (see README):
-#   bash scripts/quickstart.sh demo [ARGS...]  install deps, build the `release` preset's wq_demo,
-#                                              run it with ARGS
+#   bash scripts/quickstart.sh demo [ARGS...]  install deps, build the `release` preset's
+#                                              wq_server (the flagship demo: a TCP server on
+#                                              127.0.0.1 driven by a built-in client for ~10 s)
+#                                              and run it with ARGS, e.g. --connections 50
+#                                              --seconds 5 (see wq_server --help)
 #   bash scripts/quickstart.sh test            install deps, build the whole `release` preset, run
 #                                              its tests
 # Works from any directory and can be re-run: CMake reconfigures and rebuilds incrementally.
@@ -43,10 +46,10 @@ case "$mode" in
     step "Checking dependencies"
     bash scripts/install-deps.sh
     configure
-    step "Building wq_demo"
-    cmake --build --preset "$preset" --target wq_demo -j 2
-    step "Running $build_dir/samples/wq_demo${*:+ $*}"
-    exec "$build_dir/samples/wq_demo" "$@"
+    step "Building wq_server"
+    cmake --build --preset "$preset" --target wq_server -j 2
+    step "Running $build_dir/samples/wq_server${*:+ $*}"
+    exec "$build_dir/samples/wq_server" "$@"
     ;;
   test)
     [[ $# -eq 0 ]] || usage

@@ -69,7 +69,8 @@ TEST_CASE("diagnostics: codes form the \"wq\" error category and say whether the
     CHECK(wq::is_misuse(e));
     CHECK(make_error_code(e).message() != "unknown wq error");
   }
-  for (errc e : {errc::max_active_clamped, errc::armed_items_cancelled, errc::worker_post_failed}) {
+  for (errc e : {errc::max_active_clamped, errc::armed_items_cancelled, errc::worker_post_failed,
+                 errc::item_stalled, errc::queue_stalled}) {
     CHECK_FALSE(wq::is_misuse(e));
     CHECK(make_error_code(e).message() != "unknown wq error");
   }

@@ -60,8 +60,8 @@ struct latency_histogram {
 /// A snapshot of one queue's activity since it was created.
 struct queue_stats {
   std::string name;
-  /// Instances that became pending on this queue: queueing calls that returned queued (armed
-  /// delayed items count when armed), including those of executor functions.
+  /// Queueing calls that returned queued (a delayed item counts when armed; each
+  /// mod_delayed_work counts once, as the kernel's re-queue does), including executor functions.
   std::uint64_t queued = 0;
   /// Queueing calls on this queue that found the item already pending (rule 1): many queue
   /// attempts, one run.
