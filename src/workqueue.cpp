@@ -774,6 +774,11 @@ std::error_code workqueue::destroy() {
   if (pool_) pool_->join();
   {
     std::unique_lock lk(core->mu);
+    try {
+      final_stats_ = std::make_unique<queue_stats>(stats_locked());
+    } catch (...) {
+      // Out of memory: stats() of the destroyed queue will be empty.
+    }
     detail::retire_core(core, lk);
   }
   pool_.reset();
@@ -812,11 +817,22 @@ const char* work_name(const work& item) noexcept {
 }
 
 queue_stats workqueue::stats() const {
+  std::lock_guard lk(core_->mu);
+  if (core_->id() != id_) {
+    // Destroyed: the snapshot destroy() took when the queue had drained.
+    if (final_stats_) return *final_stats_;
+    queue_stats out;
+    out.name = name_;
+    out.sample_every = detail::sample_every;
+    return out;
+  }
+  return stats_locked();
+}
+
+queue_stats workqueue::stats_locked() const {
   queue_stats out;
   out.name = name_;
   out.sample_every = detail::sample_every;
-  std::lock_guard lk(core_->mu);
-  if (core_->id() != id_) return out;  // destroyed: the counters went with it
   const detail::core_stats& s = core_->stats;
   out.queued = s.queued;
   out.coalesced = core_->coalesced.load(std::memory_order_relaxed);

@@ -57,7 +57,8 @@ struct latency_histogram {
   }
 };
 
-/// A snapshot of one queue's activity since it was created.
+/// A snapshot of one queue's activity since it was created (for a destroyed queue: its final
+/// snapshot, taken by destroy() after everything had run).
 struct queue_stats {
   std::string name;
   /// Queueing calls that returned queued (a delayed item counts when armed; each

@@ -200,7 +200,9 @@ class workqueue {
   [[nodiscard]] queue_executor get_executor() const noexcept;
 
   /// Returns a snapshot of the queue's counters and sampled latencies (wq/stats.hpp). Cheap
-  /// enough to call once a second from a monitoring item. Thread-safe.
+  /// enough to call once a second from a monitoring item. After destroy() it returns the final
+  /// snapshot destroy() took once everything had run. Thread-safe (but, like every call, not
+  /// concurrently with destroy()).
   [[nodiscard]] queue_stats stats() const;
 
   /// Installs `obs` (nullptr removes it) to receive this queue's events (wq/observer.hpp).
@@ -234,6 +236,8 @@ class workqueue {
   std::uint64_t cancelled_on_destroy_ = 0;
   std::atomic<observer*> observer_{nullptr};  // the queueing thread's copy of core_->obs
   void note_coalesced() const noexcept;
+  queue_stats stats_locked() const;                // requires core_->mu
+  std::unique_ptr<queue_stats> final_stats_;       // set by destroy()
   bool destroyed_ = false;
 };
 
