@@ -81,7 +81,7 @@ void unlink_locked(queue_core* core, work& w, state_t s, bool cancelling) noexce
 
 }  // namespace
 
-grab_result grab_pending(work& w, bool cancelling) noexcept {
+grab_result grab_pending(work& w, bool cancelling, grab_info* info) noexcept {
   auto& st = work_access::state(w);
   for (unsigned spins = 0;; ++spins) {
     state_t s = st.load(std::memory_order_acquire);
@@ -97,6 +97,7 @@ grab_result grab_pending(work& w, bool cancelling) noexcept {
         std::unique_lock lk(core->mu);
         s = st.load(std::memory_order_acquire);
         if ((s & (st_queued | st_armed)) != 0 && queue_id_of(s) == core->id()) {
+          if (info != nullptr) *info = {core->id(), (s & st_armed) != 0};
           unlink_locked(core, w, s, cancelling);
           return grab_result::pending;
         }
@@ -207,9 +208,16 @@ unsigned disable_dec(work& w) noexcept {
 }
 
 queue_status requeue_claimed(queue_core* core, std::uint64_t id, work& w,
-                             std::chrono::nanoseconds delay) noexcept {
-  if (delay.count() == 0) return link_claimed(core, id, w);
-  return arm_claimed(core, id, static_cast<delayed_work&>(w), delay);
+                             std::chrono::nanoseconds delay, bool count) noexcept {
+  if (delay.count() == 0) return link_claimed(core, id, w, nullptr, count);
+  return arm_claimed(core, id, static_cast<delayed_work&>(w), delay, nullptr, count);
+}
+
+void note_cancelled(std::uint64_t id) noexcept {
+  queue_core* core = lookup_core(id);
+  if (core == nullptr) return;
+  std::lock_guard lk(core->mu);
+  if (core->id() == id && core->live) ++core->stats.cancelled;
 }
 
 }  // namespace detail

@@ -101,7 +101,8 @@ void clear_pending(work* item) noexcept {
 void begin_run(work* item) noexcept { begin_run_inline(*item); }
 
 queue_status arm_claimed(queue_core* core, std::uint64_t id, delayed_work& dw,
-                         std::chrono::nanoseconds delay, const location* where) noexcept {
+                         std::chrono::nanoseconds delay, const location* where,
+                         bool count) noexcept {
   const auto now = std::chrono::steady_clock::now();
   const auto deadline = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(delay);
   std::unique_lock lk(core->mu);
@@ -129,9 +130,11 @@ queue_status arm_claimed(queue_core* core, std::uint64_t id, delayed_work& dw,
     // serialised by this queue's mutex, held here, while ARMED names this queue.
     work_access::timer(dw).cancel();
   }
-  ++core->stats.queued;
-  if (observer* o = core->obs.load(std::memory_order_relaxed))
-    o->on_queued(core->name, dw, true, where != nullptr ? *where : location{});
+  if (count) {
+    ++core->stats.queued;
+    if (observer* o = core->obs.load(std::memory_order_relaxed))
+      o->on_queued(core->name, dw, true, where != nullptr ? *where : location{});
+  }
   return queue_status::queued;
 }
 

@@ -321,15 +321,17 @@ run_record* first_run_record() noexcept {
 }
 
 queue_status link_claimed(queue_core* core, std::uint64_t id, work& w,
-                          const location* where) noexcept {
+                          const location* where, bool count) noexcept {
   std::unique_lock lk(core->mu);
   if (core->id() != id || !core->live) return queue_status::rejected;
   if ((core->dying || core->draining > 0) && this_worker().core != core) {
     return queue_status::rejected;  // rule 17, reported instead of silently dropped
   }
-  ++core->stats.queued;
-  if (observer* o = core->obs.load(std::memory_order_relaxed))
-    o->on_queued(core->name, w, false, where != nullptr ? *where : location{});
+  if (count) {
+    ++core->stats.queued;
+    if (observer* o = core->obs.load(std::memory_order_relaxed))
+      o->on_queued(core->name, w, false, where != nullptr ? *where : location{});
+  }
   post_worker(core, insert_locked(core, w));
   return queue_status::queued;
 }

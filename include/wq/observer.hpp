@@ -8,8 +8,8 @@
 // one relaxed atomic load. Hooks are noexcept and run on the thread where the event happens:
 //   - on_queued: the queueing thread, when the item becomes pending (queued or armed), with
 //     the `location` of the queueing call (every queueing function takes it as a defaulted last
-//     argument), under the queue's internal lock so that the item cannot have run (and been
-//     freed) yet;
+//     argument; mod_delayed_work and enable_and_queue_work report an empty location), under
+//     the queue's internal lock so that the item cannot have run (and been freed) yet;
 //   - on_activated: under the queue's internal lock, when an item leaves the inactive list
 //     because max_active allows it (rule 37);
 //   Both run under a lock: keep them short and do not call into wq from them.

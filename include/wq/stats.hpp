@@ -61,8 +61,11 @@ struct latency_histogram {
 /// snapshot, taken by destroy() after everything had run).
 struct queue_stats {
   std::string name;
-  /// Queueing calls that returned queued (a delayed item counts when armed; each
-  /// mod_delayed_work counts once, as the kernel's re-queue does), including executor functions.
+  /// Instances that became pending here: queueing calls that returned queued (a delayed item
+  /// counts when armed), including executor functions. mod_delayed_work counts here unless it
+  /// only moved the deadline of an item already armed for this queue (the same instance).
+  /// So, while no drain or destroy is in progress:
+  /// queued == started + cancelled + armed + (in_flight - running).
   std::uint64_t queued = 0;
   /// Queueing calls on this queue that found the item already pending (rule 1): many queue
   /// attempts, one run.
@@ -70,8 +73,8 @@ struct queue_stats {
   /// Work functions started and finished.
   std::uint64_t started = 0;
   std::uint64_t finished = 0;
-  /// Pending instances removed without running: cancel_*, mod of a queued item moved away,
-  /// disable, destroy of armed items.
+  /// Pending instances removed without running: cancel_*, disable, destroy of armed items, and
+  /// instances mod_delayed_work replaced (a queued item, or one armed for another queue).
   std::uint64_t cancelled = 0;
   /// Now: queued, inactive or running (what drain waits for); of those, running; and armed
   /// delayed items targeting the queue.

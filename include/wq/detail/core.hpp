@@ -161,11 +161,12 @@ inline void unclaim_pending(work& w) noexcept {
 /// `where`, if given, is reported to the queue's observer (on_queued, under the queue lock so
 /// that the item cannot have run yet).
 queue_status link_claimed(queue_core* core, std::uint64_t id, work& w,
-                          const location* where = nullptr) noexcept;
+                          const location* where = nullptr, bool count = true) noexcept;
 
 /// Arms a claimed delayed item for `delay` from now, targeting queue `id`. Returns queued or
 /// rejected (as link_claimed).
 queue_status arm_claimed(queue_core* core, std::uint64_t id, delayed_work& w,
-                         std::chrono::nanoseconds delay, const location* where = nullptr) noexcept;
+                         std::chrono::nanoseconds delay, const location* where = nullptr,
+                         bool count = true) noexcept;
 
 }  // namespace wq::detail

@@ -21,11 +21,20 @@ enum class grab_result {
   pending,  ///< it was queued or armed; the queue's reference (if any) is still in the item
 };
 
+/// Where a grabbed pending instance was.
+struct grab_info {
+  std::uint64_t queue = 0;  // the id of the queue it was queued or armed on
+  bool armed = false;       // it was armed (not yet queued)
+};
+
 /// Steals the pending instance of `w` from its queue's lists or armed timer, waiting out the
 /// short windows where another thread is queueing it or a worker is starting it. `cancelling`:
-/// count it in the queue's `cancelled` statistic (false when it is about to be re-queued, as
-/// by mod_delayed_work).
-grab_result grab_pending(work& w, bool cancelling = true) noexcept;
+/// count it in the queue's `cancelled` statistic; mod_delayed_work passes false and `info`,
+/// and counts for itself (a deadline move is not a cancellation).
+grab_result grab_pending(work& w, bool cancelling = true, grab_info* info = nullptr) noexcept;
+
+/// Counts one cancelled instance on queue `id`, if it still exists.
+void note_cancelled(std::uint64_t id) noexcept;
 
 /// Blocks until `w` runs on no worker of any queue, ignoring the calling worker itself.
 /// Returns false (after a warning) if the caller is running `w` itself.
@@ -37,7 +46,8 @@ unsigned disable_inc(work& w) noexcept;
 unsigned disable_dec(work& w) noexcept;
 
 /// Links a claimed item on queue `id` after `delay` (0 = now). As link_claimed/arm_claimed.
+/// `count`: count it as a queueing in the queue's statistics (false for a deadline move).
 queue_status requeue_claimed(queue_core* core, std::uint64_t id, work& w,
-                             std::chrono::nanoseconds delay) noexcept;
+                             std::chrono::nanoseconds delay, bool count = true) noexcept;
 
 }  // namespace wq::detail

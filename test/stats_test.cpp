@@ -1,0 +1,563 @@
+// SPDX-License-Identifier: BSL-1.0
+// Tests for wq/stats.hpp and workqueue::stats(): the bucket arithmetic of latency_histogram, the
+// exact counters (queued, coalesced, started, finished, cancelled, in_flight, running, armed,
+// max_depth) across queueing, coalescing (rule 1), cancelling and disabling (rules 28, 31, 33),
+// mod_delayed_work (rule 20), destroy (rule 50: stats() then returns the final snapshot) and
+// the executor path, and the sampled histograms.
+//
+// Counter checks at quiescent points also check the balance
+//   queued == started + cancelled + (in_flight - running) + armed
+// (each queueing either started, was removed without running, or is still waiting or armed).
+// It holds except across mod_delayed_work of an armed item, which counts a queueing but no
+// cancellation (stats.hpp), so that test checks the counters one by one instead.
+//
+// Worker threads never call Catch2 macros; they record into atomics the test thread checks.
+#include <wq/stats.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+
+#include <wq/cancel.hpp>
+#include <wq/container_of.hpp>
+#include <wq/delayed_work.hpp>
+#include <wq/executor.hpp>
+#include <wq/workqueue.hpp>
+
+#include "support/items.hpp"
+#include "support/queue_kinds.hpp"
+#include "support/test_support.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using wq::latency_histogram;
+using wq::queue_flags;
+using wq::queue_stats;
+using wq::queue_status;
+using wq_test::latch;
+using wq_test::must_happen;
+
+/// The instances a snapshot accounts for: started, removed without running, waiting or armed.
+/// Every consistent snapshot at a quiescent point has `queued == accounted(s)` (file comment).
+std::uint64_t accounted(const queue_stats& s) {
+  return s.started + s.cancelled + (s.in_flight - s.running) + s.armed;
+}
+
+/// A raw-pointer item counting its runs.
+struct counting_item {
+  wq::work w;
+  std::atomic<int> runs{0};
+  static void run(counting_item* self, wq::id<&counting_item::w>) noexcept {
+    self->runs.fetch_add(1);
+  }
+};
+
+/// A C-style item (kernel INIT_WORK) counting its runs.
+struct c_item {
+  std::atomic<int> runs{0};
+  wq::work w{wq::fn_ops<&c_item::fn>};
+  static void fn(wq::work* item) noexcept {
+    wq::container_of<&c_item::w>(item)->runs.fetch_add(1);
+  }
+};
+
+/// A C-style delayed item counting its runs.
+struct c_delayed_item {
+  std::atomic<int> runs{0};
+  wq::delayed_work d{wq::fn_ops<&c_delayed_item::fn>};
+  static void fn(wq::work* item) noexcept {
+    wq::container_of<&c_delayed_item::d>(static_cast<wq::delayed_work*>(item))->runs.fetch_add(1);
+  }
+};
+
+/// Spends at least `d` of wall-clock time (a measured duration, not a synchronisation).
+void burn(std::chrono::nanoseconds d) {
+  const auto end = std::chrono::steady_clock::now() + d;
+  while (std::chrono::steady_clock::now() < end) std::this_thread::yield();
+}
+
+// ---- latency_histogram -----------------------------------------------------------------------
+
+TEST_CASE("stats: latency_histogram puts 0 and 1 ns in bucket 0, and 2^i up to 2^(i+1) - 1 ns "
+          "in bucket i", "[stats][histogram]") {
+  latency_histogram h;
+  CHECK(h.samples() == 0);
+  h.add(0ns);
+  h.add(1ns);
+  h.add(-5ns);  // negative durations count as 0
+  CHECK(h.counts[0] == 3);
+  h.add(2ns);
+  h.add(3ns);
+  CHECK(h.counts[1] == 2);
+  h.add(4ns);
+  CHECK(h.counts[2] == 1);
+  h.add(512ns);
+  h.add(1000ns);
+  h.add(1023ns);
+  CHECK(h.counts[9] == 3);
+  h.add(1024ns);
+  CHECK(h.counts[10] == 1);
+  h.add(1ms);  // 2^19 <= 1e6 < 2^20
+  CHECK(h.counts[19] == 1);
+  CHECK(h.samples() == 11);
+  std::uint64_t sum = 0;
+  for (std::uint64_t c : h.counts) sum += c;
+  CHECK(sum == h.samples());
+}
+
+TEST_CASE("stats: latency_histogram puts huge durations in its last bucket",
+          "[stats][histogram]") {
+  constexpr int last = latency_histogram::buckets - 1;
+  latency_histogram h;
+  h.add(std::chrono::nanoseconds{std::int64_t{1} << last});  // the last bucket's lower bound
+  h.add(std::chrono::nanoseconds{(std::int64_t{1} << last) - 1});  // one below: previous bucket
+  h.add(std::chrono::nanoseconds{std::int64_t{1} << latency_histogram::buckets});
+  h.add(std::chrono::hours(24 * 365));
+  h.add(std::chrono::nanoseconds::max());
+  CHECK(h.counts[last] == 4);
+  CHECK(h.counts[last - 1] == 1);
+  CHECK(h.samples() == 5);
+  const std::chrono::nanoseconds top{std::int64_t{1} << latency_histogram::buckets};
+  CHECK(h.percentile(100) == top);
+}
+
+TEST_CASE("stats: latency_histogram::percentile is the upper bound of the bucket holding the "
+          "rank, at most 2x high", "[stats][histogram]") {
+  latency_histogram h;
+  CHECK(h.percentile(50) == 0ns);  // no samples
+  CHECK(h.percentile(100) == 0ns);
+
+  SECTION("one sample") {
+    h.add(0ns);
+    CHECK(h.percentile(50) == 2ns);
+    CHECK(h.percentile(100) == 2ns);
+    latency_histogram g;
+    g.add(1000ns);
+    CHECK(g.percentile(50) == 1024ns);
+    CHECK(g.percentile(50) >= 1000ns);
+    CHECK(g.percentile(50) <= 2000ns);
+  }
+  SECTION("a tail") {
+    for (int i = 0; i < 99; ++i) h.add(1000ns);
+    h.add(1ms);
+    CHECK(h.samples() == 100);
+    CHECK(h.percentile(1) == 1024ns);
+    CHECK(h.percentile(50) == 1024ns);
+    CHECK(h.percentile(99) == 1024ns);
+    CHECK(h.percentile(99.5) == std::chrono::nanoseconds{1 << 20});
+    CHECK(h.percentile(100) == std::chrono::nanoseconds{1 << 20});
+    CHECK(h.percentile(50) <= h.percentile(99));
+  }
+  SECTION("evenly spread") {
+    for (int b = 0; b < 10; ++b) h.add(std::chrono::nanoseconds{std::int64_t{1} << b});
+    CHECK(h.percentile(10) == 2ns);
+    CHECK(h.percentile(50) == 32ns);
+    CHECK(h.percentile(100) == 1024ns);
+    std::chrono::nanoseconds prev{0};
+    for (double p : {1.0, 10.0, 25.0, 50.0, 75.0, 90.0, 99.0, 100.0}) {
+      CHECK(h.percentile(p) >= prev);
+      prev = h.percentile(p);
+    }
+  }
+}
+
+// ---- counters --------------------------------------------------------------------------------
+
+TEST_CASE("stats: a new queue reports its name, zero counters and its sampling rate",
+          "[stats]") {
+  wq::workqueue q{"fresh", queue_flags::none, 0, 1};
+  const queue_stats s = q.stats();
+  CHECK(s.name == "fresh");
+  CHECK(s.queued == 0);
+  CHECK(s.coalesced == 0);
+  CHECK(s.started == 0);
+  CHECK(s.finished == 0);
+  CHECK(s.cancelled == 0);
+  CHECK(s.in_flight == 0);
+  CHECK(s.running == 0);
+  CHECK(s.armed == 0);
+  CHECK(s.max_depth == 0);
+  CHECK(s.queue_latency.samples() == 0);
+  CHECK(s.run_time.samples() == 0);
+  CHECK(s.sample_every > 0);
+}
+
+TEST_CASE("stats: queueing a pending item N times counts 1 queued and N-1 coalesced, and it "
+          "runs once (rule 1)", "[stats][rule1]") {
+  constexpr int n = 7;
+
+  SECTION("typed, on a paused queue") {
+    counting_item it;  // items before queues: a failed REQUIRE still drains the queue first
+    wq::workqueue q{"coalesce", queue_flags::none, 0, 2};
+    q.pause();
+    for (int i = 0; i < n; ++i) {
+      const auto st = q.enqueue<&counting_item::w>(&it).status;
+      CHECK(st == (i == 0 ? queue_status::queued : queue_status::already_pending));
+    }
+    queue_stats s = q.stats();
+    CHECK(s.queued == 1);
+    CHECK(s.coalesced == n - 1);
+    CHECK(s.started == 0);
+    CHECK(s.in_flight == 1);
+    CHECK(s.queued == accounted(s));
+    q.resume();
+    REQUIRE(q.drain() == std::error_code{});
+    s = q.stats();
+    CHECK(it.runs.load() == 1);
+    CHECK(s.queued == 1);
+    CHECK(s.coalesced == n - 1);
+    CHECK(s.started == 1);
+    CHECK(s.finished == 1);
+    CHECK(s.in_flight == 0);
+    CHECK(s.queued == accounted(s));
+  }
+  SECTION("C-style queue_work, on a queue whose io_context is not run") {
+    boost::asio::io_context io;
+    c_item it;
+    wq::workqueue q{io.get_executor(), "coalesce-io"};
+    wq_test::drive_on_exit drive{io};
+    int queued = 0;
+    for (int i = 0; i < n; ++i) queued += wq::queue_work(q, it.w) ? 1 : 0;
+    CHECK(queued == 1);
+    queue_stats s = q.stats();
+    CHECK(s.queued == 1);
+    CHECK(s.coalesced == n - 1);
+    CHECK(s.in_flight == 1);
+    CHECK(s.queued == accounted(s));
+    wq_test::poll(io);
+    s = q.stats();
+    CHECK(it.runs.load() == 1);
+    CHECK(s.started == 1);
+    CHECK(s.finished == 1);
+    CHECK(s.coalesced == n - 1);
+    CHECK(s.queued == accounted(s));
+  }
+  SECTION("delayed: an armed item queued again is coalesced, its timer left alone (rule 18)") {
+    c_delayed_item it;
+    wq::workqueue q{"coalesce-delayed", queue_flags::none, 0, 1};
+    for (int i = 0; i < n; ++i) (void)wq::queue_delayed_work(q, it.d, 10s);
+    queue_stats s = q.stats();
+    CHECK(s.queued == 1);
+    CHECK(s.coalesced == n - 1);
+    CHECK(s.armed == 1);
+    CHECK(s.in_flight == 0);
+    CHECK(s.queued == accounted(s));
+    CHECK(wq::cancel_delayed_work(it.d));
+    s = q.stats();
+    CHECK(s.armed == 0);
+    CHECK(s.cancelled == 1);
+    CHECK(s.queued == accounted(s));
+  }
+}
+
+TEST_CASE("stats: a queueing refused for a disabled item counts neither queued nor coalesced "
+          "(rule 16)", "[stats][rule16]") {
+  counting_item it;
+  wq::workqueue q{"disabled", queue_flags::none, 0, 1};
+  (void)wq::disable_work(it.w);
+  CHECK(q.enqueue<&counting_item::w>(&it).status == queue_status::disabled);
+  const queue_stats s = q.stats();
+  CHECK(s.queued == 0);
+  CHECK(s.coalesced == 0);
+  CHECK(wq::enable_work(it.w));
+}
+
+TEST_CASE("stats: started and finished count runs, and in_flight, running and max_depth describe "
+          "the queue now", "[stats]") {
+  latch started{1};
+  latch release{1};
+  wq_test::fn_item blocker{[&](wq_test::fn_item&) {
+    started.count_down();
+    (void)release.wait_for(must_happen);
+  }};
+  std::atomic<int> runs{0};
+  std::vector<std::unique_ptr<wq_test::fn_item>> waiting;
+  for (int i = 0; i < 3; ++i)
+    waiting.push_back(std::make_unique<wq_test::fn_item>([&](wq_test::fn_item&) { runs++; }));
+  wq::workqueue q{"counts", queue_flags::none, 0, 2};
+
+  REQUIRE(wq_test::enqueue(q, blocker) == queue_status::queued);
+  REQUIRE(started.wait_for(must_happen));
+  queue_stats s = q.stats();
+  CHECK(s.queued == 1);
+  CHECK(s.started == 1);
+  CHECK(s.finished == 0);
+  CHECK(s.running == 1);
+  CHECK(s.in_flight == 1);
+  CHECK(s.max_depth == 1);
+  CHECK(s.queued == accounted(s));
+
+  q.pause();
+  for (auto& w : waiting) REQUIRE(wq_test::enqueue(q, *w) == queue_status::queued);
+  s = q.stats();
+  CHECK(s.queued == 4);
+  CHECK(s.started == 1);
+  CHECK(s.running == 1);
+  CHECK(s.in_flight == 4);
+  CHECK(s.max_depth == 3);
+  CHECK(s.queued == accounted(s));
+
+  release.count_down();
+  q.resume();
+  REQUIRE(q.drain() == std::error_code{});
+  s = q.stats();
+  CHECK(runs.load() == 3);
+  CHECK(s.queued == 4);
+  CHECK(s.started == 4);
+  CHECK(s.finished == 4);
+  CHECK(s.running == 0);
+  CHECK(s.in_flight == 0);
+  CHECK(s.max_depth == 3);  // a high-water mark: it stays
+  CHECK(s.cancelled == 0);
+  CHECK(s.queued == accounted(s));
+}
+
+TEST_CASE("stats: max_depth counts inactive items too (rule 37)", "[stats][rule37]") {
+  std::vector<std::unique_ptr<counting_item>> items;
+  for (int i = 0; i < 5; ++i) items.push_back(std::make_unique<counting_item>());
+  wq::workqueue q{"depth", queue_flags::none, 1, 2};
+  q.pause();
+  for (auto& it : items) REQUIRE(q.enqueue<&counting_item::w>(it.get()));
+  queue_stats s = q.stats();
+  CHECK(s.max_depth == 5);  // one on the worklist, four inactive
+  CHECK(s.in_flight == 5);
+  q.resume();
+  REQUIRE(q.drain() == std::error_code{});
+  s = q.stats();
+  CHECK(s.started == 5);
+  CHECK(s.finished == 5);
+  CHECK(s.max_depth == 5);
+  CHECK(s.queued == accounted(s));
+}
+
+TEST_CASE("stats: cancel_work or disable_work of a pending item counts one cancelled and it "
+          "never starts (rules 28, 31, 33)", "[stats][cancel][rule28][rule31][rule33]") {
+  counting_item a;
+  counting_item b;
+  c_delayed_item d;
+  wq::workqueue q{"cancel", queue_flags::none, 0, 2};
+  q.pause();
+  REQUIRE(q.enqueue<&counting_item::w>(&a));
+  REQUIRE(q.enqueue<&counting_item::w>(&b));
+  REQUIRE(wq::queue_delayed_work(q, d.d, 10s));
+  CHECK(wq::cancel_work(a.w));
+  queue_stats s = q.stats();
+  CHECK(s.queued == 3);
+  CHECK(s.cancelled == 1);
+  CHECK(s.in_flight == 1);
+  CHECK(s.armed == 1);
+  CHECK(s.queued == accounted(s));
+
+  CHECK_FALSE(wq::cancel_work(a.w));  // idle: nothing to count
+  CHECK(wq::cancel_delayed_work(d.d));  // armed
+  s = q.stats();
+  CHECK(s.cancelled == 2);
+  CHECK(s.armed == 0);
+  CHECK(s.queued == accounted(s));
+
+  REQUIRE(q.enqueue<&counting_item::w>(&a));
+  CHECK(wq::disable_work(a.w));  // rule 33: cancels the queued instance
+  s = q.stats();
+  CHECK(s.queued == 4);
+  CHECK(s.cancelled == 3);
+  CHECK(s.queued == accounted(s));
+  CHECK(wq::enable_work(a.w));
+
+  q.resume();
+  REQUIRE(q.drain() == std::error_code{});
+  s = q.stats();
+  CHECK(a.runs.load() == 0);
+  CHECK(b.runs.load() == 1);
+  CHECK(d.runs.load() == 0);
+  CHECK(s.started == 1);
+  CHECK(s.finished == 1);
+  CHECK(s.cancelled == 3);
+  CHECK(s.queued == accounted(s));
+}
+
+TEST_CASE("stats: mod_delayed_work moving an armed item's deadline keeps its instance: no new "
+          "queueing, no cancellation (rule 20)", "[stats][cancel][rule20]") {
+  c_delayed_item d;
+  wq::workqueue q{"mod", queue_flags::none, 0, 1};
+  REQUIRE(wq::queue_delayed_work(q, d.d, 10s));
+  queue_stats s = q.stats();
+  CHECK(s.queued == 1);
+  CHECK(s.armed == 1);
+
+  CHECK(wq::mod_delayed_work(q, d.d, 20s));  // was pending: the same instance, a new deadline
+  s = q.stats();
+  CHECK(s.queued == 1);
+  CHECK(s.cancelled == 0);
+  CHECK(s.armed == 1);
+  CHECK(s.queued == accounted(s));
+
+  CHECK(wq::mod_delayed_work(q, d.d, 0ms));  // the same instance, due now (rule 19)
+  REQUIRE(q.drain() == std::error_code{});
+  s = q.stats();
+  CHECK(d.runs.load() == 1);
+  CHECK(s.queued == 1);
+  CHECK(s.cancelled == 0);
+  CHECK(s.armed == 0);
+  CHECK(s.in_flight == 0);
+  CHECK(s.started == 1);
+  CHECK(s.finished == 1);
+  CHECK(s.queued == accounted(s));
+
+  // An idle item: mod queues a new instance.
+  CHECK_FALSE(wq::mod_delayed_work(q, d.d, 10s));
+  s = q.stats();
+  CHECK(s.queued == 2);
+  CHECK(s.armed == 1);
+  CHECK(s.queued == accounted(s));
+  CHECK(wq::cancel_delayed_work_sync(d.d));
+}
+
+TEST_CASE("stats: mod_delayed_work moving a queued item to another queue counts it cancelled "
+          "on the queue it left (rule 20b)", "[stats][cancel][rule20]") {
+  c_delayed_item d;
+  wq::workqueue from{"mod-from", queue_flags::none, 0, 1};
+  wq::workqueue to{"mod-to", queue_flags::none, 0, 1};
+  from.pause();
+  REQUIRE(wq::queue_delayed_work(from, d.d, 0ms));  // queued at once (rule 19)
+  CHECK(from.stats().in_flight == 1);
+  CHECK(wq::mod_delayed_work(to, d.d, 0ms));
+  REQUIRE(to.drain() == std::error_code{});
+  const queue_stats f = from.stats();
+  const queue_stats t = to.stats();
+  CHECK(d.runs.load() == 1);
+  CHECK(f.queued == 1);
+  CHECK(f.in_flight == 0);
+  CHECK(f.started == 0);
+  CHECK(f.cancelled == 1);  // "mod of a queued item moved away" (stats.hpp)
+  CHECK(f.queued == accounted(f));
+  CHECK(t.queued == 1);
+  CHECK(t.started == 1);
+  CHECK(t.finished == 1);
+  CHECK(t.queued == accounted(t));
+}
+
+TEST_CASE("stats: after destroy, stats() is the final snapshot: the items destroy ran and the "
+          "armed ones it cancelled (rule 50)", "[stats][destroy][rule50]") {
+  wq_test::warning_catcher notices;  // errc::armed_items_cancelled
+  counting_item a;
+  counting_item b;
+  c_delayed_item d;
+  wq::workqueue q{"doomed", queue_flags::none, 0, 2};
+  q.pause();
+  REQUIRE(q.enqueue<&counting_item::w>(&a));
+  REQUIRE(q.enqueue<&counting_item::w>(&b));
+  REQUIRE(q.enqueue<&counting_item::w>(&a).status == queue_status::already_pending);
+  REQUIRE(wq::queue_delayed_work(q, d.d, 10s));
+  CHECK(q.stats().armed == 1);
+
+  REQUIRE(q.destroy() == std::error_code{});  // resumes, cancels d, runs a and b
+  CHECK(q.cancelled_on_destroy() == 1);
+  CHECK(notices.count(wq::errc::armed_items_cancelled) == 1);
+  CHECK(a.runs.load() == 1);
+  CHECK(b.runs.load() == 1);
+  CHECK(d.runs.load() == 0);
+
+  const queue_stats s = q.stats();
+  CHECK(s.name == "doomed");
+  CHECK(s.queued == 3);
+  CHECK(s.coalesced == 1);
+  CHECK(s.started == 2);
+  CHECK(s.finished == 2);
+  CHECK(s.cancelled == 1);
+  CHECK(s.in_flight == 0);
+  CHECK(s.running == 0);
+  CHECK(s.armed == 0);
+  CHECK(s.max_depth == 2);
+  CHECK(s.sample_every > 0);
+  CHECK(s.queued == accounted(s));
+  // Final: queueing on the destroyed queue is refused and changes nothing.
+  CHECK(q.enqueue<&counting_item::w>(&a).status == queue_status::rejected);
+  CHECK(q.stats().queued == 3);
+}
+
+TEST_CASE("stats: functions posted through the queue's executor count as queued, started and "
+          "finished", "[stats][executor]") {
+  wq::workqueue q{"exec-stats", queue_flags::none, 0, 2};
+  constexpr int n = 5;
+  latch done{n};
+  for (int i = 0; i < n; ++i) boost::asio::post(q.get_executor(), [&] { done.count_down(); });
+  REQUIRE(done.wait_for(must_happen));
+  REQUIRE(q.drain() == std::error_code{});
+  const queue_stats s = q.stats();
+  CHECK(s.queued == n);
+  CHECK(s.started == n);
+  CHECK(s.finished == n);
+  CHECK(s.in_flight == 0);
+  CHECK(s.queued == accounted(s));
+}
+
+// ---- sampled histograms ----------------------------------------------------------------------
+
+TEST_CASE("stats: one queueing in sample_every is timed from queueing to start and for its run",
+          "[stats][histogram]") {
+  constexpr std::uint64_t k = 5;
+  counting_item it;
+  std::vector<std::unique_ptr<counting_item>> items;
+  wq::workqueue q{"sampled", queue_flags::none, 0, 2};
+  const std::uint32_t every = q.stats().sample_every;
+  REQUIRE(every > 0);
+
+  SECTION("one at a time: exactly one sample per sample_every queueings") {
+    for (std::uint64_t i = 0; i < k * every; ++i) {
+      REQUIRE(q.enqueue<&counting_item::w>(&it));
+      REQUIRE(q.flush() == std::error_code{});
+    }
+    const queue_stats s = q.stats();
+    CHECK(it.runs.load() == static_cast<int>(k * every));
+    CHECK(s.queue_latency.samples() == k);
+    CHECK(s.run_time.samples() == k);
+    CHECK(s.queue_latency.percentile(50) > 0ns);
+    CHECK(s.queue_latency.percentile(50) <= s.queue_latency.percentile(99));
+    CHECK(s.run_time.percentile(50) > 0ns);
+    CHECK(s.run_time.percentile(50) <= s.run_time.percentile(99));
+  }
+  SECTION("a burst: at least one, at most one per sample_every queueings") {
+    for (std::uint64_t i = 0; i < k * every; ++i)
+      items.push_back(std::make_unique<counting_item>());
+    for (auto& p : items) REQUIRE(q.enqueue<&counting_item::w>(p.get()));
+    REQUIRE(q.drain() == std::error_code{});
+    const queue_stats s = q.stats();
+    CHECK(s.started == k * every);
+    CHECK(s.queue_latency.samples() > 0);
+    CHECK(s.queue_latency.samples() <= k);
+    CHECK(s.run_time.samples() == s.queue_latency.samples());
+    CHECK(s.queue_latency.percentile(50) <= s.queue_latency.percentile(99));
+    CHECK(s.run_time.percentile(50) <= s.run_time.percentile(99));
+  }
+}
+
+TEST_CASE("stats: the sampled durations cover the wait before the start and the function's run",
+          "[stats][histogram]") {
+  std::vector<std::unique_ptr<wq_test::fn_item>> items;
+  wq::workqueue q{"timed", queue_flags::none, 0, 1};
+  const std::uint32_t every = q.stats().sample_every;
+  for (std::uint32_t i = 0; i < every; ++i)
+    items.push_back(std::make_unique<wq_test::fn_item>([](wq_test::fn_item&) { burn(2ms); }));
+  q.pause();
+  for (auto& it : items) REQUIRE(wq_test::enqueue(q, *it) == queue_status::queued);
+  burn(2ms);  // every item, the sampled one included, waits at least this long
+  q.resume();
+  REQUIRE(q.drain() == std::error_code{});
+  const queue_stats s = q.stats();
+  REQUIRE(s.queue_latency.samples() == 1);
+  REQUIRE(s.run_time.samples() == 1);
+  CHECK(s.queue_latency.percentile(100) >= 2ms);
+  CHECK(s.run_time.percentile(100) >= 2ms);
+}
+
+}  // namespace
