@@ -213,6 +213,16 @@ queue_status requeue_claimed(queue_core* core, std::uint64_t id, work& w,
   return arm_claimed(core, id, static_cast<delayed_work&>(w), delay, nullptr, count);
 }
 
+mod_grab grab_for_mod(work& w, std::uint64_t target) noexcept {
+  grab_info info;
+  mod_grab g;
+  g.was_pending = grab_pending(w, false, &info) == grab_result::pending;
+  g.moved = g.was_pending && info.armed && info.queue == target;
+  g.from = info.queue;
+  if (g.was_pending && !g.moved) note_cancelled(info.queue);
+  return g;
+}
+
 void note_cancelled(std::uint64_t id) noexcept {
   queue_core* core = lookup_core(id);
   if (core == nullptr) return;

@@ -36,6 +36,21 @@ grab_result grab_pending(work& w, bool cancelling = true, grab_info* info = null
 /// Counts one cancelled instance on queue `id`, if it still exists.
 void note_cancelled(std::uint64_t id) noexcept;
 
+/// mod_delayed_work's grab (the caller then owns PENDING, as with grab_pending), keeping the
+/// statistics right: moving the deadline of an item already armed for the target queue keeps
+/// its instance (`moved`: neither cancelled nor queued again); any other pending instance is
+/// replaced, so it is counted cancelled on the queue it was on.
+struct mod_grab {
+  bool was_pending = false;
+  bool moved = false;
+  std::uint64_t from = 0;
+  /// The kept instance did not survive after all (disabled, or the re-queue was refused).
+  void dropped() const noexcept {
+    if (moved) note_cancelled(from);
+  }
+};
+mod_grab grab_for_mod(work& w, std::uint64_t target) noexcept;
+
 /// Blocks until `w` runs on no worker of any queue, ignoring the calling worker itself.
 /// Returns false (after a warning) if the caller is running `w` itself.
 bool wait_not_running(work& w) noexcept;

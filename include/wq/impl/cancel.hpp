@@ -74,26 +74,20 @@ bool mod_delayed_work(workqueue& queue, delayed_work& item, Delay delay) noexcep
     }
     return false;
   }
-  detail::grab_info from;
-  const bool was_pending =
-      detail::grab_pending(item, false, &from) == detail::grab_result::pending;
-  // Statistics: moving an armed item's deadline on the same queue keeps its instance (neither
-  // cancelled nor queued again); any other pending instance is replaced (cancelled there).
-  const bool moved = was_pending && from.armed && from.queue == detail::queue_access::id(queue);
-  if (was_pending && !moved) detail::note_cancelled(from.queue);
+  const detail::mod_grab g = detail::grab_for_mod(item, detail::queue_access::id(queue));
   if (item.disable_count() != 0) {
-    if (moved) detail::note_cancelled(from.queue);
+    g.dropped();
     detail::unclaim_pending(item);  // rule 20d: cancelled, not re-queued
-    return was_pending;
+    return g.was_pending;
   }
   const queue_status st =
       detail::requeue_claimed(detail::queue_access::core(queue), detail::queue_access::id(queue),
-                              item, delay_to_nanoseconds(delay), !moved);
+                              item, delay_to_nanoseconds(delay), !g.moved);
   if (st != queue_status::queued) {
-    if (moved) detail::note_cancelled(from.queue);
+    g.dropped();
     detail::unclaim_pending(item);
   }
-  return was_pending;
+  return g.was_pending;
 }
 
 template <auto Member, class Pointer, class Delay>
@@ -105,15 +99,12 @@ mod_result<Pointer> mod_delayed_work(workqueue& queue, Pointer pointer, Delay de
   WQ_ASSERT(obj != nullptr, "wq: mod_delayed_work of a null pointer");
   auto& field = static_cast<member_parent_t<Member>&>(*obj).*Member;
   work& w = field;
-  detail::grab_info from;
-  const bool was_pending = detail::grab_pending(w, false, &from) == detail::grab_result::pending;
+  const detail::mod_grab g = detail::grab_for_mod(w, detail::queue_access::id(queue));
+  const bool was_pending = g.was_pending;
   WQ_ASSERT(!(was_pending && traits::unique),
             "wq: a uniquely owned item cannot be pending while its owner holds it");
-  // Statistics: as in the untyped form.
-  const bool moved = was_pending && from.armed && from.queue == detail::queue_access::id(queue);
-  if (was_pending && !moved) detail::note_cancelled(from.queue);
   if (w.disable_count() != 0) {
-    if (moved) detail::note_cancelled(from.queue);
+    g.dropped();
     // Rule 20d: a pending instance is cancelled (its reference released), nothing re-queued.
     if (was_pending) {
       detail::work_access::ops(w).load(std::memory_order_relaxed)->drop(&w);
@@ -129,9 +120,9 @@ mod_result<Pointer> mod_delayed_work(workqueue& queue, Pointer pointer, Delay de
   }
   const queue_status st =
       detail::requeue_claimed(detail::queue_access::core(queue), detail::queue_access::id(queue),
-                              w, delay_to_nanoseconds(delay), !moved);
+                              w, delay_to_nanoseconds(delay), !g.moved);
   if (st != queue_status::queued) {
-    if (moved) detail::note_cancelled(from.queue);
+    g.dropped();
     if (was_pending) {
       detail::work_access::ops(w).load(std::memory_order_relaxed)->drop(&w);
       return {was_pending, st, std::move(pointer)};
