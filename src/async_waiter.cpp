@@ -54,7 +54,10 @@ bool older_colors_drained(const queue_core* core, std::uint64_t e0) noexcept {
 
 void end_drain_locked(queue_core* core) noexcept {
   // Delayed items whose timer fired during the drain take their turn now.
-  if (--core->draining == 0 && !core->dying) queue_deferred_locked(core);
+  if (--core->draining == 0 && !core->dying) {
+    queue_deferred_locked(core);
+    open_intake_locked(core);
+  }
 }
 
 void check_async_locked(queue_core* core) noexcept {
@@ -75,6 +78,7 @@ void check_async_locked(queue_core* core) noexcept {
 bool register_async_flush(queue_core* core, std::uint64_t id, async_waiter* w) noexcept {
   std::lock_guard lk(core->mu);
   if (core->id() != id || !core->live) return false;
+  start_workers_locked(core);  // items on the intake were queued before this call
   w->epoch = core->flush_epoch;
   try {
     core->async_waiters.push_back(w);
@@ -95,6 +99,8 @@ bool register_async_drain(queue_core* core, std::uint64_t id, async_waiter* w) n
     return false;
   }
   ++core->draining;
+  close_intake_locked(core);  // rule 17: from now on only chained queueing, locked
+  start_workers_locked(core);
   w->remaining.fetch_add(1, std::memory_order_relaxed);
   check_async_locked(core);
   return true;

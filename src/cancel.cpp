@@ -92,9 +92,12 @@ grab_result grab_pending(work& w, bool cancelling, grab_info* info) noexcept {
         return grab_result::idle;
       continue;
     }
-    if ((s & (st_queued | st_armed)) != 0) {
+    if ((s & (st_queued | st_armed | st_intake)) != 0) {
       if (queue_core* core = lookup_core(queue_id_of(s))) {
         std::unique_lock lk(core->mu);
+        // An item on the intake becomes QUEUED once the intake is taken. (If it is still
+        // INTAKE after this, its producer has not pushed it yet: look again shortly.)
+        if ((s & st_intake) != 0 && queue_id_of(s) == core->id()) start_workers_locked(core);
         s = st.load(std::memory_order_acquire);
         if ((s & (st_queued | st_armed)) != 0 && queue_id_of(s) == core->id()) {
           if (info != nullptr) *info = {core->id(), (s & st_armed) != 0};
@@ -102,6 +105,7 @@ grab_result grab_pending(work& w, bool cancelling, grab_info* info) noexcept {
           return grab_result::pending;
         }
       }
+      if ((s & st_intake) != 0) backoff(spins);
       continue;  // moved meanwhile: look again
     }
     // PENDING alone: being queued by another thread, started by a worker, or held by another

@@ -30,7 +30,7 @@ bool flush_work(work& item) noexcept {
   auto& st = work_access::state(item);
   for (unsigned spins = 0;; ++spins) {
     const state_t s = st.load(std::memory_order_acquire);
-    if ((s & st_pending) != 0 && (s & (st_queued | st_armed)) == 0) {
+    if ((s & st_pending) != 0 && (s & (st_queued | st_armed | st_intake)) == 0) {
       backoff(spins);  // in transit (being queued, or started by a worker): let it settle
       continue;
     }
@@ -40,6 +40,16 @@ bool flush_work(work& item) noexcept {
     const state_t now = st.load(std::memory_order_acquire);
     if (now != s) continue;  // changed while we locked: look again
     if (queue_id_of(s) != core->id()) return false;  // its queue is gone: nothing left there
+    if ((s & st_intake) != 0) {
+      // On the intake: once taken it is QUEUED. Still INTAKE: its producer is mid-push.
+      const bool took = take_intake_locked(core);
+      start_workers_locked(core);
+      if (!took) {
+        lk.unlock();
+        backoff(spins);
+      }
+      continue;
+    }
     if ((s & st_armed) != 0) return false;           // rule 23: an armed timer is not waited for
     if ((s & st_queued) != 0 && this_worker().core == core && core->max_workers == 1) {
       // §5.3: on a one-worker queue (ordered, max_active 1) the queued instance can only run

@@ -107,7 +107,19 @@ struct queue_core {
   std::uint64_t nr_in_flight = 0;  // queued + inactive + running (what drain waits for)
   int outstanding_handlers = 0;    // worker handlers alive (posted, running, or not yet freed)
 
-  work_list worklist;   // active items waiting for a worker, FIFO
+  // The intake: plain queueing (queue_work from any thread) links items here without the
+  // mutex while the queue accepts them, so producers do not contend with workers for it. A
+  // Treiber stack of items chained through their (unused) list hooks, newest first; the word
+  // holds the queue's generation in its top 16 bits and the newest item (or intake_closed) in
+  // the rest. Not guarded by mu: pushed to with a CAS by producers; taken whole (and its items
+  // moved to the lists in queueing order) only by a holder of mu, see take_intake_locked.
+  alignas(64) std::atomic<std::uintptr_t> intake{0};
+  // nr_workers == max_workers (a mirror of those two, written under mu): producers that see it
+  // set leave their items on the intake for the running workers, which take it before they go
+  // idle. Both sides use seq_cst (see run_worker and push_intake).
+  std::atomic<bool> saturated{false};
+
+  alignas(64) work_list worklist;   // active items waiting for a worker, FIFO
   work_list inactive;   // items beyond max_active, FIFO (rule 37)
   work_list armed;      // delayed items whose timer targets this queue
   work_list deferred;   // delayed items that fired during a drain
@@ -137,6 +149,39 @@ void retire_core(queue_core* core, std::unique_lock<std::mutex>& lk) noexcept;
 /// for, or -1. Requires mu held. Sets QUEUED and the queue id in the state word.
 int insert_locked(queue_core* core, work& w) noexcept;
 
+/// The intake word: generation tag (top 16 bits) and item pointer (the rest).
+inline constexpr unsigned intake_tag_shift = 48;
+inline constexpr std::uintptr_t intake_ptr_mask = (std::uintptr_t{1} << intake_tag_shift) - 1;
+inline constexpr std::uintptr_t intake_closed = 1;  // no item is at this address
+constexpr std::uintptr_t intake_tag(std::uint32_t gen) noexcept {
+  return std::uintptr_t{gen} << intake_tag_shift;
+}
+/// Tries to queue a claimed item on queue `id` through its intake, without the mutex. Leaves
+/// the claim to the caller, who takes the locked path, if the queue does not accept plain
+/// queueing now (destroyed, dying, draining), has a worker slot to start (the locked path
+/// does that in the same critical section), or the item's address cannot be tagged.
+enum class push_result {
+  pushed,      ///< on the intake: the queueing succeeded
+  not_pushed,  ///< take the locked path
+  closed,      ///< take the locked path; on_queued was already reported (a drain or destroy
+               ///< closed the intake while this call pushed)
+};
+push_result push_intake(queue_core* core, std::uint64_t id, work& w,
+                        const location* where) noexcept;
+/// Moves the intake's items onto the queue's lists, oldest first, counting them as queued.
+/// Returns whether there were any. Requires mu held.
+bool take_intake_locked(queue_core* core) noexcept;
+/// Closes the intake (dying, draining), moving what was on it onto the lists. Requires mu.
+void close_intake_locked(queue_core* core) noexcept;
+/// Reopens a closed intake if the queue accepts plain queueing again. Requires mu held.
+void open_intake_locked(queue_core* core) noexcept;
+/// Records whether every worker slot the queue may use is active. Requires mu held.
+inline void update_saturated(queue_core* core) noexcept {
+  // Safety (seq_cst): a store-load pair against producers' push + load of this flag (see
+  // push_intake); relaxed would let both sides miss each other and strand an item.
+  core->saturated.store(core->nr_workers >= core->max_workers, std::memory_order_seq_cst);
+}
+
 /// Records which list of its queue holds `w` (state bits LIST). Requires mu held.
 void set_list(work& w, list_kind kind) noexcept;
 /// Moves inactive items to the worklist while max_active allows. Requires mu held.
@@ -151,7 +196,9 @@ void end_drain_locked(queue_core* core) noexcept;
 
 /// Posts a worker handler for `slot`, if it is not -1. Requires mu held (see workqueue.cpp).
 void post_worker(queue_core* core, int slot) noexcept;
-/// Posts workers while free slots and waiting items allow. Requires mu held.
+/// Takes the intake, then posts workers while free slots and waiting items allow. Requires mu
+/// held. Every reader of the lists or counters calls this first, so that items on the intake
+/// are seen as queued.
 void start_workers_locked(queue_core* core) noexcept;
 /// Unpauses a paused queue and starts its workers (drain and destroy could not finish on a
 /// paused queue). Requires mu held.

@@ -42,6 +42,7 @@ struct watchdog::state {
     detail::for_each_core([&](detail::queue_core* core) {
       std::lock_guard lk(core->mu);
       if (!core->live) return;
+      detail::start_workers_locked(core);  // items on the intake are waiting too
       const std::uint64_t id = core->id();
       for (std::size_t i = 0; i < core->slots.size(); ++i) {
         const detail::worker_slot& s = core->slots[i];

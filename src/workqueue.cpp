@@ -125,6 +125,10 @@ std::pair<queue_core*, std::uint64_t> create_core(core_config cfg,
   core->coalesced.store(0, std::memory_order_relaxed);
   core->obs.store(nullptr, std::memory_order_relaxed);
   core->executor = std::move(ex);
+  core->saturated.store(false, std::memory_order_relaxed);
+  // Safety (release): the generation tag is what producers compare their queue id with; the
+  // mutex (released below) publishes the rest of the core to them through the workqueue.
+  core->intake.store(intake_tag(core->gen), std::memory_order_release);
   return {core, core->id()};
 }
 
@@ -133,6 +137,9 @@ void retire_core(queue_core* core, std::unique_lock<std::mutex>& lk) noexcept {
   core->live = false;
   // A new generation makes every id naming this queue stale at once.
   core->gen = (core->gen + 1) & core_gen_mask;
+  // Closed, and tagged with the new generation: producers holding an old id fall back to the
+  // locked path, which refuses them. (Destroy closed and emptied the intake already.)
+  core->intake.store(intake_tag(core->gen) | intake_closed, std::memory_order_release);
   core->executor.reset();
   if (core->outstanding_handlers == 0) recycle(core);
 }
@@ -170,6 +177,7 @@ int claim_worker_slot(queue_core* core) noexcept {
     if (!core->slots[i].active) {
       core->slots[i].active = true;
       ++core->nr_workers;
+      update_saturated(core);
       ++core->outstanding_handlers;
       return static_cast<int>(i);
     }
@@ -191,6 +199,7 @@ void post_locked(queue_core* core, int slot) noexcept {
     // queueing call (or a finishing worker) tries again.
     core->slots[static_cast<std::size_t>(slot)].active = false;
     --core->nr_workers;
+    update_saturated(core);
     --core->outstanding_handlers;
     report(errc::worker_post_failed, "queue '%s': items stay queued, retried later",
            core->name.c_str());
@@ -203,14 +212,13 @@ void set_queued(work& w, std::uint64_t id, list_kind kind, unsigned color) noexc
   // Safety (release): publishes the queue id for lock-free readers that validate it under the
   // queue mutex; the mutex itself publishes everything else.
   while (!st.compare_exchange_weak(
-      s, with_color(with_list(with_queue_id(s, id), kind), color) | st_queued,
+      s, (with_color(with_list(with_queue_id(s, id), kind), color) | st_queued) & ~st_intake,
       std::memory_order_release, std::memory_order_relaxed)) {
   }
 }
 
-}  // namespace
-
-int insert_locked(queue_core* core, work& w) noexcept {
+// Links `w` on the worklist or the inactive list and counts it in flight. Requires mu held.
+void insert_one(queue_core* core, work& w) noexcept {
   list_kind kind = list_kind::work;
   if (core->nr_active < core->max_active && core->inactive.empty()) {
     core->worklist.push_back(w);
@@ -237,6 +245,70 @@ int insert_locked(queue_core* core, work& w) noexcept {
       }
     }
   }
+}
+
+// The intake chain is linked through the items' list hooks, unused while on the intake.
+work* intake_next(work& w) noexcept {
+  const auto n = work_list::node_traits::get_next(work_list::value_traits::to_node_ptr(w));
+  return n == nullptr ? nullptr : work_list::value_traits::to_value_ptr(n);
+}
+void set_intake_next(work& w, work* next) noexcept {
+  work_list::node_traits::set_next(
+      work_list::value_traits::to_node_ptr(w),
+      next == nullptr ? nullptr : work_list::value_traits::to_node_ptr(*next));
+}
+
+// Links a chain taken off the intake (newest first) in queueing order. Requires mu held.
+void insert_chain(queue_core* core, std::uintptr_t chain) noexcept {
+  // Safety: the chain holds only addresses of items pushed by push_intake, each still owned by
+  // this queue (PENDING|INTAKE): nobody else unlinks or frees an item on the intake.
+  work* newest = reinterpret_cast<work*>(chain);
+  work* oldest = nullptr;
+  while (newest != nullptr) {  // reverse: the stack is newest first
+    work* next = intake_next(*newest);
+    set_intake_next(*newest, oldest);
+    oldest = newest;
+    newest = next;
+  }
+  while (oldest != nullptr) {
+    work* next = intake_next(*oldest);
+    ++core->stats.queued;
+    insert_one(core, *oldest);
+    oldest = next;
+  }
+}
+
+}  // namespace
+
+bool take_intake_locked(queue_core* core) noexcept {
+  std::uintptr_t h = core->intake.load(std::memory_order_relaxed);
+  do {
+    if ((h & intake_ptr_mask) <= intake_closed) return false;  // empty or closed
+    // Safety (acquire): pairs with the pushes' release, publishing each item's state and link.
+  } while (!core->intake.compare_exchange_weak(h, h & ~intake_ptr_mask,
+                                               std::memory_order_acquire,
+                                               std::memory_order_relaxed));
+  insert_chain(core, h & intake_ptr_mask);
+  return true;
+}
+
+void close_intake_locked(queue_core* core) noexcept {
+  // Safety (acquire): as take_intake_locked. After this no producer can push (they check for
+  // the closed mark in the same CAS that pushes).
+  const std::uintptr_t h = core->intake.exchange(intake_tag(core->gen) | intake_closed,
+                                                 std::memory_order_acquire);
+  if ((h & intake_ptr_mask) > intake_closed) insert_chain(core, h & intake_ptr_mask);
+}
+
+void open_intake_locked(queue_core* core) noexcept {
+  if (!core->live || core->dying || core->draining > 0) return;
+  // Closed until now, so nothing is on it and no producer changes it concurrently.
+  core->intake.store(intake_tag(core->gen), std::memory_order_release);
+}
+
+int insert_locked(queue_core* core, work& w) noexcept {
+  take_intake_locked(core);  // older items first: FIFO per producer thread (rule 38)
+  insert_one(core, w);
   return claim_worker_slot(core);
 }
 
@@ -245,6 +317,7 @@ void post_worker(queue_core* core, int slot) noexcept {
 }
 
 void start_workers_locked(queue_core* core) noexcept {
+  take_intake_locked(core);
   for (int slot = claim_worker_slot(core); slot >= 0; slot = claim_worker_slot(core))
     post_locked(core, slot);
 }
@@ -320,8 +393,59 @@ run_record* first_run_record() noexcept {
   return g_run_records.load(std::memory_order_acquire);
 }
 
+push_result push_intake(queue_core* core, std::uint64_t id, work& w,
+                        const location* where) noexcept {
+  const std::uintptr_t tag = intake_tag(static_cast<std::uint32_t>(id >> core_index_bits));
+  // Safety: an item's address is only compared and stored here; it is read back as a work* by
+  // insert_chain. An address that does not fit under the tag takes the locked path.
+  const auto addr = reinterpret_cast<std::uintptr_t>(&w);
+  if ((addr & ~intake_ptr_mask) != 0) return push_result::not_pushed;
+  std::uintptr_t h = core->intake.load(std::memory_order_relaxed);
+  if ((h & ~intake_ptr_mask) != tag || (h & intake_ptr_mask) == intake_closed)
+    return push_result::not_pushed;
+  // Idle workers: the locked path starts one (and avoids a second round trip here).
+  if (!core->saturated.load(std::memory_order_relaxed)) return push_result::not_pushed;
+  auto& st = work_access::state(w);
+  // We own PENDING, so nobody else changes the queue id; INTAKE tells a canceller or flusher
+  // which queue's mutex to take to find the item (they take the intake, then see it QUEUED).
+  // Safety (relaxed): the push below publishes it.
+  state_t s = st.load(std::memory_order_relaxed);
+  while (!st.compare_exchange_weak(s, with_queue_id(s, id) | st_intake,
+                                   std::memory_order_relaxed)) {
+  }
+  // Before the push: once pushed, the item may run and be freed at any moment.
+  if (observer* o = core->obs.load(std::memory_order_relaxed))
+    o->on_queued(core->name, w, false, where != nullptr ? *where : location{});
+  for (;;) {
+    if ((h & ~intake_ptr_mask) != tag || (h & intake_ptr_mask) == intake_closed) {
+      // Closed meanwhile (a drain or destroy began): the locked path decides, without
+      // reporting the queueing to the observer a second time.
+      st.fetch_and(~st_intake, std::memory_order_relaxed);
+      return push_result::closed;
+    }
+    set_intake_next(w, (h & intake_ptr_mask) == 0 ? nullptr
+                                                  : reinterpret_cast<work*>(h & intake_ptr_mask));
+    // Safety (seq_cst): releases the item (state, link) to the taker; and, with the load of
+    // `saturated` below, forms a store-load pair against a worker's going idle (run_worker):
+    // either the worker sees this item, or this thread sees the worker gone and starts one.
+    if (core->intake.compare_exchange_weak(h, tag | addr, std::memory_order_seq_cst,
+                                           std::memory_order_relaxed))
+      break;
+  }
+  if (!core->saturated.load(std::memory_order_seq_cst)) {
+    std::lock_guard lk(core->mu);
+    if (core->id() == id) start_workers_locked(core);
+  }
+  return push_result::pushed;
+}
+
 queue_status link_claimed(queue_core* core, std::uint64_t id, work& w,
                           const location* where, bool count) noexcept {
+  push_result pushed = push_result::not_pushed;
+  if (count) {
+    pushed = push_intake(core, id, w, where);
+    if (pushed == push_result::pushed) return queue_status::queued;
+  }
   std::unique_lock lk(core->mu);
   if (core->id() != id || !core->live) return queue_status::rejected;
   if ((core->dying || core->draining > 0) && this_worker().core != core) {
@@ -329,7 +453,8 @@ queue_status link_claimed(queue_core* core, std::uint64_t id, work& w,
   }
   if (count) {
     ++core->stats.queued;
-    if (observer* o = core->obs.load(std::memory_order_relaxed))
+    observer* o = core->obs.load(std::memory_order_relaxed);
+    if (o != nullptr && pushed != push_result::closed)
       o->on_queued(core->name, w, false, where != nullptr ? *where : location{});
   }
   post_worker(core, insert_locked(core, w));
@@ -405,6 +530,10 @@ void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcep
   ctx.core = core;
   ctx.slot = &me;
   for (int budget = worker_budget;; --budget) {
+    // Items queued through the intake since this worker last held the mutex: link them (and
+    // start more workers if slots are free).
+    if ((core->intake.load(std::memory_order_relaxed) & intake_ptr_mask) > intake_closed)
+      start_workers_locked(core);
     if (budget == 0 && (!me.scheduled.empty() || !core->worklist.empty())) {
       // Fairness: let other handlers on this executor run, then continue in a new handler.
       // The slot stays active and the outstanding-handler count passes to the new handler.
@@ -430,6 +559,17 @@ void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcep
     if (w == nullptr) {
       me.active = false;
       --core->nr_workers;
+      update_saturated(core);
+      // Safety (seq_cst): the store above and this load pair with a producer's push and its
+      // load of `saturated` (push_intake): if the producer saw this worker still running, this
+      // load sees its item, which is then not left stranded on the intake.
+      if (!core->paused &&
+          (core->intake.load(std::memory_order_seq_cst) & intake_ptr_mask) > intake_closed) {
+        me.active = true;
+        ++core->nr_workers;
+        update_saturated(core);
+        continue;
+      }
       handler_gone_locked(core);
       ctx = saved;
       return;
@@ -490,6 +630,10 @@ void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcep
     const auto finished_at =
         me.timing ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     lk.lock();
+    // Items queued while this one ran were queued before it finished: link them first, so
+    // they are placed as they were queued (beyond max_active: on the inactive list, rule 37).
+    if ((core->intake.load(std::memory_order_relaxed) & intake_ptr_mask) > intake_closed)
+      take_intake_locked(core);
     ++core->stats.finished;
     if (me.timing) {
       core->stats.run_time.add(finished_at - me.started_at);
@@ -625,6 +769,7 @@ int workqueue::set_max_active(int max_active) noexcept {
                  max_active, max_max_active, ma);
   core_->max_active = ma;
   core_->max_workers = std::max(1, std::min(ma, static_cast<int>(core_->slots.size())));
+  detail::update_saturated(core_);
   detail::activate_inactive(core_);
   detail::start_workers_locked(core_);
   return ma;
@@ -658,6 +803,7 @@ std::error_code workqueue::flush() {
   if (const errc why = blocked_wait(core); why != errc{}) return refuse_wait(why, "flush", name_);
   std::unique_lock lk(core->mu);
   if (core->id() != id_) return {};
+  detail::start_workers_locked(core);  // items on the intake were queued before this call
   const std::uint64_t e0 = core->flush_epoch;
   ++core->queue_flushers;
   // Items queued from now on must get a color no older instance still holds: the next color
@@ -690,6 +836,8 @@ std::error_code workqueue::drain() {
   if (core->id() != id_) return {};
   detail::unpause_locked(core);  // a paused queue could never drain
   ++core->draining;
+  detail::close_intake_locked(core);  // rule 17: from now on only chained queueing, locked
+  detail::start_workers_locked(core);
   ++core->drain_waiters;
   core->idle_cv.wait(lk, [core] { return core->nr_in_flight == 0; });
   --core->drain_waiters;
@@ -701,7 +849,9 @@ namespace detail {
 
 std::vector<work*> begin_destroy_locked(queue_core* core) {
   core->dying = true;
+  close_intake_locked(core);
   unpause_locked(core);  // a paused queue could never drain
+  start_workers_locked(core);
   // Armed delayed items targeting this queue would fire into a dead queue: cancel them now
   // (rule 50b made safe); the caller releases their references outside the lock.
   std::vector<work*> dropped;
@@ -828,6 +978,7 @@ queue_stats workqueue::stats() const {
     out.sample_every = detail::sample_every;
     return out;
   }
+  detail::start_workers_locked(core_);  // count items on the intake as queued
   return stats_locked();
 }
 
@@ -862,6 +1013,7 @@ std::string workqueue::dump(std::size_t limit) const {
     add("queue '%s': destroyed\n", name_.c_str());
     return out;
   }
+  detail::start_workers_locked(core_);  // show items on the intake as waiting
   const detail::queue_core& c = *core_;
   add("queue '%s': max_active %d, in flight %llu, waiting %zu (+%zu inactive), armed %zu%s%s\n",
       name_.c_str(), c.max_active, static_cast<unsigned long long>(c.nr_in_flight),

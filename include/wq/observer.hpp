@@ -8,11 +8,14 @@
 // one relaxed atomic load. Hooks are noexcept and run on the thread where the event happens:
 //   - on_queued: the queueing thread, when the item becomes pending (queued or armed), with
 //     the `location` of the queueing call (every queueing function takes it as a defaulted last
-//     argument; mod_delayed_work and enable_and_queue_work report an empty location), under
-//     the queue's internal lock so that the item cannot have run (and been freed) yet;
+//     argument; mod_delayed_work and enable_and_queue_work report an empty location), before
+//     the item is visible to any worker, so that it cannot have run (and been freed) yet. It
+//     may run under the queue's internal lock. In one race (another thread starts drain() or
+//     destroy() while this call is queueing) it reports an item the queue then refuses, and
+//     the queueing call returns queue_status::rejected;
 //   - on_activated: under the queue's internal lock, when an item leaves the inactive list
 //     because max_active allows it (rule 37);
-//   Both run under a lock: keep them short and do not call into wq from them.
+//   Keep both short and do not call into wq from them.
 //   - on_started / on_finished: the worker, right before and after the work function, outside
 //     any lock. on_finished gets only the item's address: the function may have freed it
 //     (rule 4).

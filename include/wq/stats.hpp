@@ -5,7 +5,10 @@
 // Counters are exact. Latency histograms are sampled: one queueing in `sample_every` is timed
 // from queueing to start and from start to finish (an embedded item has no room for a
 // timestamp, and reading the clock for every item would cost more than queueing it), so
-// percentiles describe the distribution, not every item. Buckets are powers of two of
+// percentiles describe the distribution, not every item. The queueing time is taken when the
+// item is linked on the queue's list: an item queued through the lock-free intake while the
+// workers are busy is linked by the next worker that takes the queue's lock, so its time on
+// the intake (typically less than one item's run) is not counted. Buckets are powers of two of
 // nanoseconds; a percentile is reported as the upper bound of its bucket (at most 2x high).
 //
 // Thread safety: plain values; `workqueue::stats()` may be called from any thread at any time.

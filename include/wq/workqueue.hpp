@@ -5,11 +5,13 @@
 // kernel's Rust bindings.
 //
 // A workqueue runs on any Asio executor you already have (io_context, thread_pool, strand,
-// any_io_executor) or owns an `asio::thread_pool`. Queueing links the item's embedded node on
-// the queue's worklist under a short lock and posts a worker handler only when fewer workers
-// than allowed are active; a worker drains items in batches and re-posts itself after a
-// fairness budget so other handlers on the executor are not starved. Queueing and running an
-// embedded item allocates nothing in steady state.
+// any_io_executor) or owns an `asio::thread_pool`. While every worker the queue may run is
+// busy, queueing pushes the item's embedded node on a lock-free intake (one compare-and-swap)
+// and the workers move it to the worklist when they next take the queue's lock; otherwise it
+// links the item under that lock and posts a worker handler in the same step. A worker runs
+// items one after another and re-posts itself after a fairness budget so
+// other handlers on the executor are not starved. Queueing and running an embedded item
+// allocates nothing in steady state.
 //
 // Thread safety: distinct objects: safe. Shared objects: every member function may be called
 // concurrently from any thread, including from work items running on this or another queue,

@@ -23,6 +23,9 @@ namespace wq::detail {
 ///                          outstanding. Set by the arming path, cleared only by the completion.
 ///   bits 4-5    LIST       while QUEUED: which list of the queue holds the item (worklist,
 ///                          inactive, a worker's scheduled list, deferred); under its mutex.
+///   bit 7       INTAKE     on the lock-free intake of the queue named by QUEUE_ID (queued by a
+///                          plain queue_work that did not take the queue's mutex): pending, on
+///                          no list yet. The next holder of that mutex links it (QUEUED).
 ///   bits 8-23   DISABLE    disable count (rules 16, 33, 34).
 ///   bits 24-27  COLOR      while QUEUED: the flush color the instance was queued with (the
 ///                          kernel's work colors; flush() waits for older colors only, rule 26).
@@ -31,6 +34,7 @@ namespace wq::detail {
 ///
 /// States and transitions (P = PENDING, Q = QUEUED, A = ARMED):
 ///   idle (-)        --queue-->        in transit (P)  --link-->   queued (P|Q)
+///   in transit (P)  --push-->         intake (P|I)    --absorb--> queued (P|Q)
 ///   idle            --queue_delayed-> in transit (P)  --arm-->    armed (P|A)
 ///   armed (P|A)     --timer fires-->  queued (P|Q)
 ///   queued (P|Q)    --worker pops-->  running (-)   [PENDING cleared before the call, rule 2]
@@ -43,6 +47,7 @@ inline constexpr state_t st_pending = state_t{1} << 0;
 inline constexpr state_t st_queued = state_t{1} << 1;
 inline constexpr state_t st_armed = state_t{1} << 2;
 inline constexpr state_t st_in_flight = state_t{1} << 3;
+inline constexpr state_t st_intake = state_t{1} << 7;
 
 inline constexpr unsigned list_shift = 4;
 inline constexpr state_t list_mask = state_t{3} << list_shift;
