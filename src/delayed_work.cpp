@@ -7,6 +7,12 @@
 // the queue named in the state word with ARMED set. At most one Asio wait is outstanding per
 // item (IN_FLIGHT); the arming path starts one only if none is, and the completion re-arms
 // itself lazily when the deadline moved later, so moving a deadline costs no timer operation.
+//
+// Under a wq::test_clock (virtual_time.hpp) deadlines are virtual and no wait is started: the
+// item is ARMED and VIRTUAL, without IN_FLIGHT, and the clock queues it when its deadline comes.
+// A wait still outstanding from real time only ends there (the item then counts as VIRTUAL).
+// When the clock goes it gives every VIRTUAL item a real wait; ARMED items without VIRTUAL
+// always have a wait outstanding (IN_FLIGHT).
 #include <wq/delayed_work.hpp>
 
 #include <mutex>
@@ -15,6 +21,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 
 #include "queue_core.hpp"
+#include "virtual_time.hpp"
 
 namespace wq {
 namespace detail {
@@ -103,25 +110,34 @@ void begin_run(work* item) noexcept { begin_run_inline(*item); }
 queue_status arm_claimed(queue_core* core, std::uint64_t id, delayed_work& dw,
                          std::chrono::nanoseconds delay, const location* where,
                          bool count) noexcept {
-  const auto now = std::chrono::steady_clock::now();
-  const auto deadline = now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(delay);
+  const auto span = std::chrono::duration_cast<std::chrono::steady_clock::duration>(delay);
+  auto deadline = std::chrono::steady_clock::now() + span;
   std::unique_lock lk(core->mu);
   if (core->id() != id || !core->live) return queue_status::rejected;
   // A dying queue refuses even chained arming: a timer cannot be allowed to fire into it.
   if (core->dying) return queue_status::rejected;
   if (core->draining > 0 && this_worker().core != core) return queue_status::rejected;
+  // Safety (relaxed, under the mutex): see virtual_time.hpp. The test clock keeps virtual time
+  // at most max_delay before the clock's end, so the sum cannot overflow.
+  const clock_point virtual_time = virtual_now.load(std::memory_order_relaxed);
+  const bool real = virtual_time == no_virtual_time;
+  if (!real) [[unlikely]] deadline = virtual_time + span;
   work_access::deadline(dw).store(deadline, std::memory_order_relaxed);
   core->armed.push_back(dw);
   auto& st = work_access::state(dw);
   state_t s = st.load(std::memory_order_relaxed);
   state_t ns;
   do {
-    ns = with_queue_id(s, id) | st_armed | st_in_flight;
+    // Under virtual time no wait is started (an outstanding one keeps its IN_FLIGHT bit).
+    ns = (with_queue_id(s, id) & ~st_virtual) | st_armed | (real ? st_in_flight : st_virtual);
     // Safety (acq_rel): acquire pairs with the completion's release clear of IN_FLIGHT, so if we
     // start a new wait we see that the previous one is finished with the timer object.
   } while (!st.compare_exchange_weak(s, ns, std::memory_order_acq_rel,
                                      std::memory_order_relaxed));
-  if ((s & st_in_flight) == 0) {
+  if (!real) {
+    // Nothing to do: the test clock queues the item (an outstanding real wait, if any, only
+    // finds that virtual time has not reached the deadline).
+  } else if ((s & st_in_flight) == 0) {
     start_wait(dw, deadline);
   } else if (work_access::timer(dw).expiry() > deadline) {
     // The outstanding wait would complete too late for the new, earlier deadline: cut it short;
@@ -158,26 +174,61 @@ void timer_fired(delayed_work* dw) noexcept {
     s = st.load(std::memory_order_relaxed);
     if ((s & st_armed) == 0 || queue_id_of(s) != core->id()) continue;  // changed under us
     const auto deadline = work_access::deadline(*dw).load(std::memory_order_relaxed);
-    if (std::chrono::steady_clock::now() < deadline) {
+    // Safety (relaxed, under the mutex): see virtual_time.hpp.
+    const clock_point virtual_time = virtual_now.load(std::memory_order_relaxed);
+    if (virtual_time != no_virtual_time || (s & st_virtual) != 0) [[unlikely]] {
+      // A real wait meets virtual time: armed before the test clock was installed, or left
+      // over from an earlier arming. While the clock is installed and has not reached the
+      // deadline, the wait ends here and the clock queues the item (it is VIRTUAL from now on).
+      // With VIRTUAL set and the clock gone, the clock's destructor has yet to reach this
+      // queue (it clears VIRTUAL under this mutex) and gives the item a real wait for the
+      // virtual time it had left: comparing a virtual deadline with real time here could fire
+      // it early. Safety (release): as the cancelled case above.
+      if (virtual_time == no_virtual_time || virtual_time < deadline) {
+        st.fetch_or(st_virtual, std::memory_order_relaxed);  // Safety: read under the mutex
+        st.fetch_and(~st_in_flight, std::memory_order_release);
+        return;
+      }
+    } else if (std::chrono::steady_clock::now() < deadline) {
       start_wait(*dw, deadline);  // fired early relative to a postponed deadline: re-arm lazily
       return;
     }
-    core->armed.erase(core->armed.iterator_to(*dw));
-    // The wait is done and the item leaves the armed state in one step; from here on the item
-    // is QUEUED (set by insert_locked) and may run and be freed once the mutex is released.
-    st.fetch_and(~(st_armed | st_in_flight), std::memory_order_acq_rel);
-    if (core->draining > 0) {
-      core->deferred.push_back(*dw);  // queued when the drain ends
-      st.fetch_or(st_queued, std::memory_order_release);
-      set_list(*dw, list_kind::deferred);
-    } else {
-      post_worker(core, insert_locked(core, *dw));
-    }
+    queue_expired_locked(core, *dw, true);
     return;
   }
 }
 
 }  // namespace
+
+void queue_expired_locked(queue_core* core, delayed_work& dw, bool wait_done) noexcept {
+  auto& st = work_access::state(dw);
+  core->armed.erase(core->armed.iterator_to(dw));
+  // The item leaves the armed state (and, for a completing wait, the wait ends) in one step;
+  // from here on the item is QUEUED (set by insert_locked) and may run and be freed once the
+  // mutex is released. Safety (release): an outstanding wait that acquires the state sees the
+  // item off the armed list; the mutex publishes the rest.
+  st.fetch_and(wait_done ? ~(st_armed | st_in_flight) : ~st_armed, std::memory_order_acq_rel);
+  if (core->draining > 0) {
+    core->deferred.push_back(dw);  // queued when the drain ends
+    st.fetch_or(st_queued, std::memory_order_release);
+    set_list(dw, list_kind::deferred);
+  } else {
+    post_worker(core, insert_locked(core, dw));
+  }
+}
+
+void arm_real_wait_locked(delayed_work& dw, clock_point deadline) noexcept {
+  work_access::deadline(dw).store(deadline, std::memory_order_relaxed);
+  // Safety (acq_rel): acquire pairs with a completion's release clear of IN_FLIGHT, as in
+  // arm_claimed: a new wait is started only once the previous one is done with the timer.
+  const state_t s = work_access::state(dw).fetch_or(st_in_flight, std::memory_order_acq_rel);
+  if ((s & st_in_flight) == 0) {
+    start_wait(dw, deadline);
+  } else if (work_access::timer(dw).expiry() > deadline) {
+    // Safety: timer calls are serialised by the mutex of the queue ARMED names, held here.
+    work_access::timer(dw).cancel();  // its completion re-arms for `deadline`
+  }
+}
 }  // namespace detail
 
 delayed_work::delayed_work() : timer_(detail::timer_context()) {}

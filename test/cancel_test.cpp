@@ -7,7 +7,8 @@
 // Determinism: items that must stay queued sit on a queue whose io_context is not run until the
 // test says so. Running items block on a gate (support/cancel_items.hpp); a gate opened "after
 // a bounded delay" only makes a missing wait observable, correctness never depends on the delay.
-// "Must not happen" checks wait wq_test::must_not_happen (100 ms) with idle workers.
+// "Must not happen" checks wait wq_test::must_not_happen (100 ms) with idle workers. Deadline
+// tests (rules 20, 31) run on virtual time (wq/test_clock.hpp): no waiting at all.
 // Timing tolerance: a delayed item must never run before its deadline (no tolerance below);
 // upper bounds are generous (latch timeouts of 5 s) for sanitizer builds on 2 cores.
 // Worker threads never call Catch2 macros; they record into atomics the test thread checks.
@@ -30,6 +31,7 @@
 #include <wq/delayed_work.hpp>
 #include <wq/flush.hpp>
 #include <wq/shared_work.hpp>
+#include <wq/test_clock.hpp>
 #include <wq/workqueue.hpp>
 
 #include "support/cancel_items.hpp"
@@ -88,8 +90,9 @@ TEST_CASE("cancel: a queued item is removed and never runs; an idle one returns 
 }
 
 TEST_CASE("cancel: an armed delayed item is cancelled and never fires (rule 31)",
-          "[cancel][rule31]") {
-  boost::asio::io_context io;  // not run: a timer that fired would leave the item queued here
+          "[cancel][rule31][test_clock]") {
+  wq::test_clock clock;  // virtual time: the cancelled deadline passes inside advance()
+  boost::asio::io_context io;  // polled by the test: a fired timer leaves the item queued here
   c_delayed item;
   c_delayed soon;
   wq::workqueue q{io.get_executor(), "rule31"};
@@ -100,13 +103,15 @@ TEST_CASE("cancel: an armed delayed item is cancelled and never fires (rule 31)"
   CHECK_FALSE(item.d.is_pending());
   CHECK_FALSE(wq::cancel_delayed_work(item.d));
 
-  // A short delay that expires inside the window. Whether the cancel caught it armed or
-  // already queued by its timer (a slow machine), it returns true; afterwards the timer must
-  // not queue it again.
+  // Cancelled armed; then, armed again, cancelled after its timer fired (queued, not run).
   REQUIRE(wq::queue_delayed_work(q, soon.d, 20ms));
   CHECK(wq::cancel_delayed_work(soon.d));
-  std::this_thread::sleep_for(must_not_happen);  // a surviving timer would fire in this window
+  CHECK(clock.advance(1h) == 0);  // neither deadline fires
   CHECK_FALSE(soon.d.is_pending());
+  REQUIRE(wq::queue_delayed_work(q, soon.d, 20ms));
+  CHECK(clock.advance(20ms) == 1);
+  CHECK(wq::cancel_delayed_work(soon.d));
+  CHECK(clock.advance(1h) == 0);
   wq_test::poll(io);
   CHECK(soon.runs.load() == 0);
   CHECK(item.runs.load() == 0);
@@ -562,78 +567,84 @@ TEST_CASE("cancel: enable_and_queue_work queues only when the count reaches zero
 // ---- rule 20: mod_delayed_work ------------------------------------------------------------
 
 TEST_CASE("cancel: mod_delayed_work on an idle item queues it and returns false (rule 20)",
-          "[cancel][mod][rule20]") {
+          "[cancel][mod][rule20][test_clock]") {
+  wq::test_clock clock;
   wq::workqueue q{"rule20-idle"};
   c_delayed item;
-  latch done{1};
-  item.done = &done;
-  const std::int64_t t0 = now_ns();
   CHECK_FALSE(wq::mod_delayed_work(q, item.d, 20ms));
   CHECK(item.d.is_pending());
-  REQUIRE(done.wait_for(must_happen));
-  CHECK(item.ran_at_ns.load() - t0 >= to_ns(20ms));  // never early
-  CHECK(settle(item.runs) == 1);
+  CHECK(item.d.deadline() == clock.now() + 20ms);
+  CHECK(clock.advance(20ms - 1ns) == 0);  // never early
+  CHECK(clock.advance(1ns) == 1);
+  q.flush();
+  CHECK(item.runs.load() == 1);
+  int expected_runs = 1;
 
   SECTION("delay zero queues at once") {
-    latch done0{1};
-    item.done = &done0;
     CHECK_FALSE(wq::mod_delayed_work(q, item.d, 0ms));
-    REQUIRE(done0.wait_for(must_happen));
+    CHECK(clock.armed_count() == 0);
+    q.flush();
     CHECK(item.runs.load() == 2);
+    expected_runs = 2;
   }
+  CHECK(clock.advance(1h) == 0);  // nothing else was left armed
+  q.flush();
+  CHECK(item.runs.load() == expected_runs);
+  CHECK_FALSE(item.d.is_pending());
 }
 
 TEST_CASE("cancel: mod_delayed_work moves an armed deadline later or earlier (rule 20)",
-          "[cancel][mod][rule20][timing]") {
+          "[cancel][mod][rule20][test_clock]") {
+  wq::test_clock clock;
   wq::workqueue q{"rule20-armed"};
   c_delayed item;
-  latch done{1};
-  item.done = &done;
 
   SECTION("later: runs at the new deadline, not the old one") {
     REQUIRE(wq::queue_delayed_work(q, item.d, 1s));
-    const std::int64_t t_mod = now_ns();
-    CHECK(wq::mod_delayed_work(q, item.d, 1300ms));
-    REQUIRE(done.wait_for(must_happen));
-    // Tolerance: never before the new deadline (measured from before the mod call), so
-    // not at the old one 300 ms earlier.
-    CHECK(item.ran_at_ns.load() - t_mod >= to_ns(1300ms));
+    CHECK(clock.advance(100ms) == 0);
+    CHECK(wq::mod_delayed_work(q, item.d, 1300ms));  // due 1.4 s after arming
+    CHECK(clock.advance(900ms) == 0);  // the old deadline passes
+    q.flush();
+    CHECK(item.runs.load() == 0);
+    CHECK(clock.advance(400ms - 1ns) == 0);
+    CHECK(clock.advance(1ns) == 1);
   }
-  SECTION("earlier: runs soon after the new deadline, long before the old one") {
+  SECTION("earlier: runs at the new deadline, long before the old one") {
     REQUIRE(wq::queue_delayed_work(q, item.d, 30s));
-    const std::int64_t t_mod = now_ns();
     CHECK(wq::mod_delayed_work(q, item.d, 20ms));
-    REQUIRE(done.wait_for(must_happen));  // 5 s, far below the old 30 s deadline
-    CHECK(item.ran_at_ns.load() - t_mod >= to_ns(20ms));
+    CHECK(clock.advance(20ms - 1ns) == 0);
+    CHECK(clock.advance(1ns) == 1);
   }
-  CHECK(settle(item.runs) == 1);
+  q.flush();
+  CHECK(item.runs.load() == 1);
+  CHECK(clock.advance(1h) == 0);  // the old deadline does not fire a second run
+  q.flush();
+  CHECK(item.runs.load() == 1);
   CHECK_FALSE(item.d.is_pending());
 }
 
 TEST_CASE("cancel: mod_delayed_work postpones an item queued but not started (rule 20a)",
-          "[cancel][mod][rule20]") {
+          "[cancel][mod][rule20][test_clock]") {
+  wq::test_clock clock;
   boost::asio::io_context io;  // not run yet: the queued item cannot start
   c_delayed item;
-  latch done{1};
-  item.done = &done;
   wq::workqueue q{io.get_executor(), "rule20a"};
   wq_test::drive_on_exit drive{io};
 
-  REQUIRE(wq::queue_work(q, item.d));
-  const std::int64_t t_mod = now_ns();
+  SECTION("queued by queue_work") { REQUIRE(wq::queue_work(q, item.d)); }
+  SECTION("queued by its timer") {
+    REQUIRE(wq::queue_delayed_work(q, item.d, 50ms));
+    CHECK(clock.advance(50ms) == 1);
+  }
   CHECK(wq::mod_delayed_work(q, item.d, 200ms));
   CHECK(item.d.is_pending());
   wq_test::poll(io);  // the worker posted for the first queueing finds nothing to run
   CHECK(item.runs.load() == 0);
-
-  auto guard = boost::asio::make_work_guard(io);
-  io.restart();
-  std::thread runner([&] { io.run(); });
-  const bool ran = done.wait_for(must_happen);
-  guard.reset();
-  runner.join();
-  REQUIRE(ran);
-  CHECK(item.ran_at_ns.load() - t_mod >= to_ns(200ms));  // not before the new delay
+  CHECK(clock.advance(200ms - 1ns) == 0);  // not before the new delay
+  wq_test::poll(io);
+  CHECK(item.runs.load() == 0);
+  CHECK(clock.advance(1ns) == 1);
+  wq_test::poll(io);
   CHECK(item.runs.load() == 1);
 }
 
@@ -897,6 +908,11 @@ TEST_CASE("cancel: stress: cancel_work_sync vs a self-requeueing item from two t
     if (keep.load()) (void)q.queue(self.w);
     probe.leave();
   };
+  // The item is requeueing itself before the race starts, so it has run at least once
+  // however the scheduler treats the racing threads (on a loaded machine the cancels below can
+  // win every round).
+  REQUIRE(q.queue(item.w) == wq::queue_status::queued);
+  REQUIRE(wq_test::poll_until([&] { return probe.entered.load() > 0; }));
   const auto start = std::chrono::steady_clock::now();
   auto worker = [&] {
     for (int i = 0; !stress_over(start, i, 5000); ++i) {

@@ -7,6 +7,8 @@
 // Timing tolerance: a delayed item must never run before its delay (no tolerance below); the
 // upper bound is generous (delay + 2 s, or a 4 s latch timeout) because sanitizer builds on a
 // loaded 2-core machine can be slow. No test sleeps: results are handed over through latches.
+// Tests of the pending rules run on virtual time (wq/test_clock.hpp); the real timer path keeps
+// its own tests (rule 53, periodic re-arming, application io_contexts, destroy).
 #include <wq/delayed_work.hpp>
 
 #include <catch2/catch.hpp>
@@ -28,6 +30,7 @@
 #include <wq/container_of.hpp>
 #include <wq/jiffies.hpp>
 #include <wq/shared_work.hpp>
+#include <wq/test_clock.hpp>
 #include <wq/workqueue.hpp>
 
 #include "support/items.hpp"
@@ -131,15 +134,17 @@ TEST_CASE("delayed_work: never runs before its delay has passed (rule 53)",
 TEST_CASE(
     "delayed_work: queueing an armed item returns already_pending and leaves its "
     "deadline alone (rule 18)",
-    "[delayed_work][rule18]") {
+    "[delayed_work][rule18][test_clock]") {
+  wq::test_clock clock;  // virtual time: the deadlines below are exact
   latch done{1};
   timed_item item;
   item.done = &done;
   wq::workqueue q{"rule18"};
 
-  const auto t0 = clock_type::now();
+  const auto t0 = clock.now();
   REQUIRE(q.enqueue_delayed<&timed_item::d>(&item, 150ms).queued());
   const auto armed = item.d.deadline();
+  CHECK(armed == t0 + 150ms);
 
   // Neither advanced (shorter or zero delay, plain enqueue) ...
   auto sooner = q.enqueue_delayed<&timed_item::d>(&item, 1ms);
@@ -153,19 +158,20 @@ TEST_CASE(
   CHECK_FALSE(wq::queue_delayed_work(q, item.d, 10_jiffies));
   CHECK(item.d.deadline() == armed);
 
-  // Runs once, not before the original deadline and long before the postponed one would be.
+  // Runs once, at the original deadline, long before the postponed one would be.
+  CHECK(clock.advance(150ms - 1ns) == 0);
+  CHECK(clock.advance(1ns) == 1);
   REQUIRE(done.wait_for(4s));
   q.drain();
+  CHECK(clock.advance(1h) == 0);
   CHECK(item.runs == 1);
-  CHECK(item.ran_at >= armed);
-  CHECK(item.ran_at - t0 >= 150ms);
   CHECK(item.d.deadline() == armed);
 }
 
 TEST_CASE(
     "delayed_work: an item already on a queue is pending for delayed queueing too "
     "(rule 18)",
-    "[delayed_work][rule18]") {
+    "[delayed_work][rule18][test_clock]") {
   SECTION("queued with a zero delay") {
     boost::asio::io_context io;  // not run yet: the item stays queued
     timed_item item;
@@ -183,11 +189,8 @@ TEST_CASE(
   }
 
   SECTION("fired, waiting behind a busy worker") {
-    // A one-thread pool whose only worker is held by a blocker: the delayed item fires and
-    // waits on the worklist. To know that its timer has fired without sleeping, a probe item
-    // is armed right after it with a longer delay on another queue: wq's timer thread handles
-    // expiries in deadline order, so once the probe has run the item has fired. (Every
-    // assertion below holds whether or not it has: armed and queued are both pending.)
+    // A one-thread pool whose only worker is held by a blocker: the delayed item fires (in
+    // virtual time, inside advance) and waits on the worklist.
     struct blocker {
       wq::work w;
       latch* started = nullptr;
@@ -198,27 +201,23 @@ TEST_CASE(
         self->released = self->release->wait_for(std::chrono::seconds(8));
       }
     };
+    wq::test_clock clock;
     latch started{1};
     latch release{1};
     latch done{1};
-    latch probe_done{1};
     blocker b;
     b.started = &started;
     b.release = &release;
     timed_item item;
     item.done = &done;
-    timed_item probe;
-    probe.done = &probe_done;
-    wq::workqueue probe_q{"rule18-probe"};
     wq::workqueue q{"rule18-fired", wq::queue_flags::none, 1, 1};
 
     REQUIRE(q.enqueue<&blocker::w>(&b).queued());
     REQUIRE(started.wait_for());
     REQUIRE(q.enqueue_delayed<&timed_item::d>(&item, 1ms).queued());
     const auto armed = item.d.deadline();
-    REQUIRE(probe_q.enqueue_delayed<&timed_item::d>(&probe, 20ms).queued());
-    REQUIRE(probe_done.wait_for(4s));
-    CHECK(probe.d.deadline() > armed);
+    CHECK(clock.advance(1ms) == 1);
+    CHECK(q.stats().armed == 0);  // fired: on the worklist behind the blocker
 
     CHECK(item.d.is_pending());
     CHECK(item.runs == 0);
@@ -227,13 +226,12 @@ TEST_CASE(
     CHECK(q.enqueue<&timed_item::d>(&item).status == wq::queue_status::already_pending);
     CHECK_FALSE(wq::queue_delayed_work(q, item.d, 5_jiffies));
     CHECK(item.d.deadline() == armed);
+    CHECK(clock.armed_count() == 0);  // not re-armed by the 30 s attempt
     release.count_down();
-    REQUIRE(done.wait_for(4s));  // not postponed by the 30 s attempt
+    REQUIRE(done.wait_for(4s));
     q.drain();
-    probe_q.drain();
     CHECK(b.released);
     CHECK(item.runs == 1);
-    CHECK(item.ran_at >= armed);
   }
 }
 

@@ -24,6 +24,7 @@
 #include <boost/asio/use_future.hpp>
 
 #include <wq/ordered_workqueue.hpp>
+#include <wq/test_clock.hpp>
 #include <wq/workqueue.hpp>
 
 #include "support/queue_kinds.hpp"
@@ -60,13 +61,16 @@ TEST_CASE("post_delayed: a callback runs on the queue, not before the delay (rul
 }
 
 TEST_CASE("post_delayed: use_future completes after the delay given in jiffies",
-          "[post_delayed]") {
+          "[post_delayed][test_clock]") {
+  wq::test_clock clock;  // virtual time: "not yet" is exact, not a guess
   wq::workqueue q{"delayed-future", queue_flags::none, 0, 1};
-  const auto start = clock_type::now();
   std::future<void> f = wq::post_delayed(q, 5_jiffies, asio::use_future);
+  CHECK(clock.advance((5_jiffies).to_duration() - 1ns) == 0);
+  q.flush();
+  CHECK(f.wait_for(0s) == std::future_status::timeout);
+  CHECK(clock.advance(1ns) == 1);
   REQUIRE(f.wait_for(must_happen) == std::future_status::ready);
   CHECK_NOTHROW(f.get());
-  CHECK(clock_type::now() - start >= (5_jiffies).to_duration());
 }
 
 asio::awaitable<int> sleeper(wq::workqueue& q, std::atomic<int>* resumed_on_io,
@@ -94,17 +98,23 @@ TEST_CASE("post_delayed: use_awaitable resumes the coroutine on its own executor
   CHECK(resumed_on_io.load() == 5);
 }
 
-TEST_CASE("post_delayed: deferred starts nothing until it is invoked", "[post_delayed]") {
+TEST_CASE("post_delayed: deferred starts nothing until it is invoked",
+          "[post_delayed][test_clock]") {
+  wq::test_clock clock;  // virtual time: "nothing started" is checked, not waited for
   wq::workqueue q{"delayed-deferred", queue_flags::none, 0, 1};
   std::atomic<int> calls{0};
   latch done{1};
   auto op = wq::post_delayed(q, 1ms, asio::deferred);
-  std::this_thread::sleep_for(wq_test::must_not_happen);
+  CHECK(clock.armed_count() == 0);
+  CHECK(clock.advance(1h) == 0);
+  q.flush();
   CHECK(calls.load() == 0);
   std::move(op)([&](boost::system::error_code ec) {
     if (!ec) calls.fetch_add(1);
     done.count_down();
   });
+  CHECK(clock.armed_count() == 1);
+  CHECK(clock.advance(1ms) == 1);
   REQUIRE(done.wait_for(must_happen));
   CHECK(calls.load() == 1);
 }
@@ -147,7 +157,9 @@ TEST_CASE("post_delayed: the default handler executor is the queue, so on an ord
   for (int i = 0; i < 20; ++i) {
     wq::post_delayed(q, 1ms, [&](boost::system::error_code) {
       if (running.fetch_add(1) != 0) overlaps.fetch_add(1);
-      for (int k = 0; k < 100; ++k) std::this_thread::yield();
+      // Widens the window an overlap would need; a few yields only, since a loaded machine
+      // can make each one last a whole time slice.
+      for (int k = 0; k < 10; ++k) std::this_thread::yield();
       running.fetch_sub(1);
       done.count_down();
     });

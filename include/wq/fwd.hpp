@@ -27,5 +27,6 @@ enum class queue_flags : unsigned;
 class workqueue;
 class ordered_workqueue;
 enum class spawn_errc;
+class test_clock;
 
 }  // namespace wq

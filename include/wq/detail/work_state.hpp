@@ -23,6 +23,9 @@ namespace wq::detail {
 ///                          outstanding. Set by the arming path, cleared only by the completion.
 ///   bits 4-5    LIST       while QUEUED: which list of the queue holds the item (worklist,
 ///                          inactive, a worker's scheduled list, deferred); under its mutex.
+///   bit 6       VIRTUAL    (delayed_work) while ARMED: the deadline is on a wq::test_clock's
+///                          virtual time and no wait is needed for it (the clock queues the
+///                          item). Under QUEUE_ID's mutex. ARMED implies IN_FLIGHT or VIRTUAL.
 ///   bit 7       INTAKE     on the lock-free intake of the queue named by QUEUE_ID (queued by a
 ///                          plain queue_work that did not take the queue's mutex): pending, on
 ///                          no list yet. The next holder of that mutex links it (QUEUED).
@@ -47,6 +50,7 @@ inline constexpr state_t st_pending = state_t{1} << 0;
 inline constexpr state_t st_queued = state_t{1} << 1;
 inline constexpr state_t st_armed = state_t{1} << 2;
 inline constexpr state_t st_in_flight = state_t{1} << 3;
+inline constexpr state_t st_virtual = state_t{1} << 6;
 inline constexpr state_t st_intake = state_t{1} << 7;
 
 inline constexpr unsigned list_shift = 4;
