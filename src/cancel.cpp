@@ -68,11 +68,26 @@ void unlink_locked(queue_core* core, work& w, state_t s, bool cancelling) noexce
   }
   st.fetch_and(~st_queued, std::memory_order_relaxed);
   bool wake = core->nr_in_flight == 0 && core->drain_waiters > 0;
-  // A flush waiting for this (now cancelled) instance has nothing left to wait for.
-  for (flush_waiter* f : core->flushers) {
-    if (f->item == &w && !f->started) {
-      f->done = true;
-      wake = true;
+  // A flush waiting for this (now cancelled) instance waits instead for an older instance
+  // still running on this queue, if any (rule 23: on return the item is idle unless queued
+  // again); otherwise it has nothing left to wait for.
+  if (!core->flushers.empty()) {
+    worker_slot* running = nullptr;
+    for (auto& slot : core->slots) {
+      if (slot.active && slot.current == &w) {
+        running = &slot;
+        break;
+      }
+    }
+    for (flush_waiter* f : core->flushers) {
+      if (f->item != &w || f->started) continue;
+      if (running != nullptr) {
+        f->started = true;
+        f->slot = running;
+      } else {
+        f->done = true;
+        wake = true;
+      }
     }
   }
   if (wake) core->idle_cv.notify_all();
