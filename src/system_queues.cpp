@@ -2,19 +2,31 @@
 // The lazily created system queues and their shutdown at exit.
 #include <wq/system_queues.hpp>
 
+#include <wq/executor.hpp>
+
 namespace wq {
 namespace {
 
 // Each system queue is heap-allocated and never freed, so references to it stay valid during
-// static destruction. A function-local static guard, constructed right after the queue, shuts
-// it down at exit (destroy(): runs what is queued, cancels armed timers, joins threads);
-// afterwards queueing is rejected instead of touching joined threads.
+// static destruction (and LeakSanitizer sees it reachable from the guard). A function-local
+// static guard, constructed right after the queue, shuts it down at exit (destroy(): runs what
+// is queued, cancels armed timers, joins threads); afterwards queueing is rejected instead of
+// touching joined threads. If the queue's construction throws (no memory, no threads), the
+// guard is not constructed and the next call tries again.
+//
+// When exit() is called from one of the queue's own items, static destruction runs on that
+// worker: the queue cannot wait for itself (§5.2), so the guard leaves it running instead of
+// reporting a misuse the program did not commit; its other items may still run while the
+// process ends, as on any thread pool.
 struct system_queue {
   workqueue* queue;
   explicit system_queue(workqueue* q) : queue(q) {}
   system_queue(const system_queue&) = delete;
   system_queue& operator=(const system_queue&) = delete;
-  ~system_queue() { queue->destroy(); }
+  ~system_queue() {
+    if (queue->get_executor().running_in_this_thread()) return;
+    (void)queue->destroy();
+  }
 };
 
 }  // namespace

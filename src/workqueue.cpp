@@ -21,6 +21,7 @@
 #include <boost/asio/require.hpp>
 
 #include "queue_core.hpp"
+#include "virtual_time.hpp"
 
 namespace wq {
 namespace detail {
@@ -676,7 +677,13 @@ unsigned workqueue::default_threads(queue_flags flags) noexcept {
 workqueue::workqueue(std::string_view name, queue_flags flags, int max_active, unsigned threads)
     : name_(name), flags_(flags), requested_max_active_(max_active) {
   if (threads == 0) threads = default_threads(flags);
-  pool_ = std::make_unique<boost::asio::thread_pool>(threads);
+  try {
+    pool_ = std::make_unique<boost::asio::thread_pool>(threads);
+  } catch (const boost::system::system_error& e) {
+    // Asio reports a failed pthread_create as boost::system::system_error, a runtime_error;
+    // the documented contract is std::system_error with the same code (e.g. EAGAIN).
+    throw std::system_error(e.code(), "wq::workqueue '" + name_ + "': cannot create its threads");
+  }
   context_ = pool_.get();
   // The pool executor carries wq's handler allocator, so posting workers allocates nothing
   // in steady state even from threads outside the pool.
@@ -1037,7 +1044,9 @@ std::string workqueue::dump(std::size_t limit) const {
   };
   list("waiting", c.worklist);
   list("inactive", c.inactive);
-  const auto now = std::chrono::steady_clock::now();
+  // Armed deadlines are on virtual time while a test_clock is installed.
+  const auto virt = detail::virtual_now.load(std::memory_order_relaxed);
+  const auto now = virt != detail::no_virtual_time ? virt : std::chrono::steady_clock::now();
   std::size_t n = 0;
   for (const work& item : c.armed) {
     if (n++ == limit) {

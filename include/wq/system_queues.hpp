@@ -13,7 +13,13 @@
 // any thread at any time, including from static destructors. At process exit (in the order of
 // static destruction, at the point where the queue was first used) it is shut down: items
 // already queued run, armed delayed items targeting it are cancelled, its threads are joined,
-// and later queueing attempts return queue_status::rejected (nothing is lost silently).
+// and later queueing attempts return queue_status::rejected (nothing is lost silently). If exit()
+// is called from one of a system queue's own items, that queue is left running instead (it
+// cannot wait for itself).
+//
+// Faults: if a queue cannot be created (std::bad_alloc, or std::system_error when its threads
+// cannot be started) the accessor throws and the next call tries again.
+// See docs/bad-input.md ("Exit and destruction order") for what static destructors may do.
 //
 // Thread safety: the accessors are thread-safe; the queues are workqueues (fully thread-safe).
 #pragma once

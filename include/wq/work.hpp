@@ -107,7 +107,12 @@ inline constexpr const work_ops& fn_ops = detail::fn_ops_holder<F>::value;
 /// (rule 1); the pending bit belongs to the item, not to a queue.
 ///
 /// Work functions are `noexcept` by contract: an exception escaping one calls std::terminate, as
-/// an exception escaping an `asio::thread_pool` handler does.
+/// an exception escaping an `asio::thread_pool` handler does. This is the policy for every way
+/// of queueing a function (typed `run`, C-style function, spawn closure, executor submission).
+/// Why not catch it: the kernel has no exceptions to carry over; an escaping exception has left
+/// the object the item is embedded in half-updated, and running its next item or destructor on
+/// a broken invariant is worse than stopping; no per-queue handler could know whether that
+/// object may go on. Catch inside the function instead (docs/bad-input.md).
 ///
 /// Thread safety: distinct objects: safe. Shared objects: safe through the queue functions.
 class work {

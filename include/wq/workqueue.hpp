@@ -77,7 +77,12 @@ class workqueue {
   /// Effects: the pool has `threads` threads, or if 0: 1 for ordered queues, the hardware
   /// concurrency otherwise (twice that, at least 4, with long_running). `max_active` 0 means
   /// 1024; other values are clamped to [1, 2048] and reported (errc::max_active_clamped, rule 37); ordered forces 1.
-  /// Throws: std::bad_alloc, std::system_error if threads cannot be created.
+  /// Throws: std::bad_alloc; std::system_error with the pthread_create error (e.g.
+  /// std::errc::resource_unavailable_try_again) if the threads cannot be created. Nothing is
+  /// leaked and later queues are unaffected (tested in test/fault_test.cpp).
+  /// Note: with more than one thread, a failure after the first thread started blocks inside
+  /// Boost.Asio 1.81's thread_pool constructor (it joins the started threads, which wait for
+  /// work); see docs/bad-input.md, "Known limitations".
   explicit workqueue(std::string_view name, queue_flags flags = queue_flags::none,
                      int max_active = 0, unsigned threads = 0);
 

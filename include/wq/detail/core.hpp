@@ -43,6 +43,12 @@ void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcep
 /// Accounts for a worker handler destroyed without being invoked (executor shut down).
 void worker_handler_dropped(queue_core* core) noexcept;
 
+/// True while this thread is inside executor_box::post. Both callers hold the queue mutex and,
+/// if the post throws (out of memory for the handler's operation), keep or undo the handler's
+/// accounting themselves; a live handler the failed post destroys must then neither take that
+/// mutex again (self-deadlock) nor account for itself a second time.
+inline thread_local bool posting_worker = false;
+
 /// The function object wq posts to a queue's executor: one per active worker slot.
 class worker_handler {
  public:
@@ -55,7 +61,7 @@ class worker_handler {
         live_(std::exchange(other.live_, false)) {}
   worker_handler& operator=(worker_handler&&) = delete;
   ~worker_handler() {
-    if (live_) worker_handler_dropped(core_);
+    if (live_ && !posting_worker) worker_handler_dropped(core_);
   }
 
   allocator_type get_allocator() const noexcept { return {}; }
@@ -102,6 +108,10 @@ struct executor_box {
     ::new (static_cast<void*>(storage)) Executor(ex);
     // Safety: storage holds an Executor constructed just above until destroy() runs.
     post = [](void* p, worker_handler&& h) {
+      struct posting {
+        posting() noexcept { posting_worker = true; }
+        ~posting() { posting_worker = false; }
+      } scope;
       boost::asio::post(*std::launder(static_cast<Executor*>(p)), std::move(h));
     };
     destroy = [](void* p) noexcept { std::launder(static_cast<Executor*>(p))->~Executor(); };
