@@ -17,25 +17,7 @@
 #include <wq/cancel.hpp>
 #include <wq/ordered_workqueue.hpp>
 
-// The replacements below pair operator new with malloc and operator delete with free, which
-// GCC cannot see through.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
-
-// Under AddressSanitizer, allocations made inside the sanitizer runtime's own interceptors
-// still reach its operator new while frees go through the replacement below; the pairing is
-// ours to keep, so tell ASan not to check it in this executable only.
-#if defined(__SANITIZE_ADDRESS__)
-#define WQ_TEST_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define WQ_TEST_ASAN 1
-#endif
-#endif
-#ifdef WQ_TEST_ASAN
-extern "C" const char* __asan_default_options() { return "alloc_dealloc_mismatch=0"; }
-#endif
+#include "support/replaced_new.hpp"
 
 namespace {
 std::atomic<long> g_allocations{0};

@@ -5,6 +5,7 @@
 # prints. Included from test/CMakeLists.txt.
 add_executable(escape_terminate ${CMAKE_CURRENT_SOURCE_DIR}/death/escape_terminate.cpp)
 target_link_libraries(escape_terminate PRIVATE wq::wq wq_warnings)
+target_include_directories(escape_terminate PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
 foreach(pair "member|a typed member work function"
              "c_style|a C-style work function"
              "spawn|a try_spawn closure"

@@ -22,22 +22,7 @@
 
 #include <wq/detail/handler_memory.hpp>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define WQ_TEST_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define WQ_TEST_ASAN 1
-#endif
-#endif
-#ifdef WQ_TEST_ASAN
-// The replacement below pairs operator new with free; allocations made inside the sanitizer's
-// interceptors may not (as in test/zero_alloc_test.cpp).
-extern "C" const char* __asan_default_options() { return "alloc_dealloc_mismatch=0"; }
-#endif
-
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
+#include "support/replaced_new.hpp"
 
 namespace {
 thread_local bool tl_fail_new = false;  // operator new fails on this thread while set
