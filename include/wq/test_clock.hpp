@@ -62,7 +62,7 @@ namespace wq {
 /// drives. `advance(d, settle)` interleaves the two for periodic work.
 ///
 /// Memory ordering: writes made before a call to advance() or advance_to() are visible inside
-/// every item that call queued (it queues them under the queue's lock, as queue_work does,
+/// every item that call queued (it queues them under the queue's lock, as a firing timer does,
 /// rule 6).
 ///
 /// Thread safety: see the file comment.
