@@ -625,19 +625,7 @@ TEST_CASE(
 
 // ---- items on the application's io_context (issue 4) ------------------------------------------
 
-namespace {
-
-/// A C-style delayed item on a given timer context that counts its runs.
-struct ctx_item {
-  explicit ctx_item(boost::asio::io_context& io) : dw(wq::fn_ops<&ctx_item::fn>, io) {}
-  std::atomic<int> runs{0};
-  wq::delayed_work dw;
-  static void fn(wq::work* w) noexcept {
-    wq::container_of<&ctx_item::dw>(static_cast<wq::delayed_work*>(w))->runs.fetch_add(1);
-  }
-};
-
-}  // namespace
+using wq_test::ctx_item;
 
 TEST_CASE("delayed_work: an item may use the application's io_context as its timer context",
           "[delayed_work][timer_context][rule53]") {

@@ -576,17 +576,7 @@ TEST_CASE("test_clock: a virtually armed item destroyed while armed is cancelled
 
 // ---- timer contexts and post_delayed --------------------------------------------------------
 
-namespace {
-/// A C-style delayed item whose timer lives on a given io_context.
-struct ctx_item {
-  explicit ctx_item(boost::asio::io_context& io) : dw(wq::fn_ops<&ctx_item::fn>, io) {}
-  std::atomic<int> runs{0};
-  wq::delayed_work dw;
-  static void fn(wq::work* w) noexcept {
-    wq::container_of<&ctx_item::dw>(static_cast<wq::delayed_work*>(w))->runs.fetch_add(1);
-  }
-};
-}  // namespace
+using wq_test::ctx_item;
 
 TEST_CASE("test_clock: an item on the application's io_context starts no Asio wait and fires "
           "inside advance", "[test_clock][timer_context]") {

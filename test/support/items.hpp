@@ -14,6 +14,10 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include <wq/container_of.hpp>
+#include <wq/delayed_work.hpp>
+#include <wq/work.hpp>
+
 #include "support/test_support.hpp"
 
 namespace wq_test {
@@ -92,5 +96,15 @@ class counted {
   }
   return true;
 }
+
+/// A C-style delayed item whose timer lives on a given io_context; counts its runs.
+struct ctx_item {
+  explicit ctx_item(boost::asio::io_context& io) : dw(wq::fn_ops<&ctx_item::fn>, io) {}
+  std::atomic<int> runs{0};
+  wq::delayed_work dw;
+  static void fn(wq::work* w) noexcept {
+    wq::container_of<&ctx_item::dw>(static_cast<wq::delayed_work*>(w))->runs.fetch_add(1);
+  }
+};
 
 }  // namespace wq_test
