@@ -1234,3 +1234,25 @@ TEST_CASE("workqueue: destroying a queue with 100000 armed delayed items cancels
   // Tolerance: generous for sanitizer builds on 2 cores; the point is no wait for the timers.
   REQUIRE(elapsed < std::chrono::seconds(30));
 }
+
+TEST_CASE("workqueue: an item queued through the lock-free intake while the only worker goes "
+          "idle is never stranded", "[workqueue][intake][stress]") {
+  // While its one worker is busy, queue_work pushes onto the intake without the queue's lock;
+  // the worker, going idle, must see such a push (or the pusher must see it gone and start a
+  // worker). Each round queues `a` and, at once, `b`, so `b` often arrives exactly while the
+  // worker finishes `a`; a stranded `b` never runs and the round times out.
+  wq::workqueue q{"intake-idle", queue_flags::none, 0, 1};
+  std::atomic<int> b_runs{0};
+  fn_item a{[](fn_item&) {}};
+  fn_item b{[&](fn_item&) { b_runs.fetch_add(1, std::memory_order_release); }};
+  const auto end = std::chrono::steady_clock::now() + 2s;
+  int rounds = 0;
+  for (; rounds < 200000 && std::chrono::steady_clock::now() < end; ++rounds) {
+    REQUIRE(enqueue(q, a) != queue_status::unbound);
+    REQUIRE(enqueue(q, b) == queue_status::queued);
+    const int want = rounds + 1;
+    REQUIRE(wq_test::poll_until([&] { return b_runs.load(std::memory_order_acquire) == want; }));
+  }
+  INFO("rounds: " << rounds);
+  CHECK(b_runs.load() == rounds);
+}
