@@ -202,18 +202,7 @@ void require_runs_one_item(wq::workqueue& q) {
   CHECK(runs.load() == 1);
 }
 
-// A capture that counts its copies, to prove a refused closure is destroyed.
-class capture {
- public:
-  explicit capture(lifetime_counter* life) : life_(life) { life_->constructed.fetch_add(1); }
-  capture(const capture& other) : life_(other.life_) { life_->constructed.fetch_add(1); }
-  capture(capture&& other) noexcept : life_(other.life_) { life_->constructed.fetch_add(1); }
-  capture& operator=(const capture&) = delete;
-  ~capture() { life_->destroyed.fetch_add(1); }
-
- private:
-  lifetime_counter* life_;
-};
+using capture = wq_test::counted_capture;
 
 // Takes every block the handler pool can give this thread without allocating (its cache and
 // the process-wide free list) and gives them back on destruction. The blocks are chained

@@ -87,18 +87,7 @@ struct failing_allocations {
   failing_allocations& operator=(const failing_allocations&) = delete;
 };
 
-// A capture that counts every copy's construction and destruction.
-class capture {
- public:
-  explicit capture(lifetime_counter* life) : life_(life) { life_->constructed.fetch_add(1); }
-  capture(const capture& other) : life_(other.life_) { life_->constructed.fetch_add(1); }
-  capture(capture&& other) noexcept : life_(other.life_) { life_->constructed.fetch_add(1); }
-  capture& operator=(const capture&) = delete;
-  ~capture() { life_->destroyed.fetch_add(1); }
-
- private:
-  lifetime_counter* life_;
-};
+using capture = wq_test::counted_capture;
 
 }  // namespace
 

@@ -50,6 +50,26 @@ struct lifetime_counter {
   [[nodiscard]] int alive() const { return constructed.load() - destroyed.load(); }
 };
 
+/// A closure capture that counts every copy's construction and destruction in a
+/// lifetime_counter, to prove a closure (run or refused) is destroyed.
+class counted_capture {
+ public:
+  explicit counted_capture(lifetime_counter* life) : life_(life) {
+    life_->constructed.fetch_add(1);
+  }
+  counted_capture(const counted_capture& other) : life_(other.life_) {
+    life_->constructed.fetch_add(1);
+  }
+  counted_capture(counted_capture&& other) noexcept : life_(other.life_) {
+    life_->constructed.fetch_add(1);
+  }
+  counted_capture& operator=(const counted_capture&) = delete;
+  ~counted_capture() { life_->destroyed.fetch_add(1); }
+
+ private:
+  lifetime_counter* life_;
+};
+
 /// Collects the diagnostics (misuse and notices, wq/diagnostics.hpp) reported while it lives,
 /// replacing the default handler (which aborts on misuse in debug builds).
 class warning_catcher {
