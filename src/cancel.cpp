@@ -42,7 +42,6 @@ void unlink_locked(queue_core* core, work& w, state_t s, bool cancelling) noexce
       core->worklist.erase(core->worklist.iterator_to(w));
       --core->nr_active;
       --core->nr_in_flight;
-      activate_inactive(core);
       break;
     case list_kind::inactive:
       core->inactive.erase(core->inactive.iterator_to(w));

@@ -12,6 +12,7 @@
 #include <wq/observer.hpp>
 #include <wq/stats.hpp>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <condition_variable>
@@ -100,7 +101,7 @@ struct queue_core {
   std::string name;
   queue_flags flags = queue_flags::none;
   int max_active = 1;
-  int nr_active = 0;       // items on worklist, scheduled lists or running
+  int nr_active = 0;       // items on worklist, scheduled lists or running (has_runnable)
   int max_workers = 1;
   int nr_workers = 0;      // active slots
   std::vector<worker_slot> slots;
@@ -184,8 +185,26 @@ inline void update_saturated(queue_core* core) noexcept {
 
 /// Records which list of its queue holds `w` (state bits LIST). Requires mu held.
 void set_list(work& w, list_kind kind) noexcept;
-/// Moves inactive items to the worklist while max_active allows. Requires mu held.
-void activate_inactive(queue_core* core) noexcept;
+/// Whether a worker could take an item now: one is on the worklist, or one is inactive and
+/// fewer than max_active are active. Requires mu held.
+///
+/// Activation (rule 37) is lazy: an inactive item becomes active when a worker takes it off
+/// the inactive list, not when a finishing or cancelled item makes room. Every worklist item
+/// is older than every inactive one (an item goes on the worklist only while nothing is
+/// inactive), so which items run, in which order, and how many at once are the same as with
+/// the kernel's activation on finish; the difference is one list move and one state RMW less
+/// per item when a burst overflows max_active.
+inline bool has_runnable(const queue_core* core) noexcept {
+  return !core->worklist.empty() ||
+         (!core->inactive.empty() && core->nr_active < core->max_active);
+}
+/// How many items a worker could take now (the worklist, and the inactive items max_active
+/// leaves room for). Requires mu held.
+inline std::size_t nr_runnable(const queue_core* core) noexcept {
+  const int room = core->max_active - core->nr_active;
+  return core->worklist.size() +
+         (room > 0 ? std::min(core->inactive.size(), static_cast<std::size_t>(room)) : 0);
+}
 
 /// Completes the async waiters whose condition now holds. Requires mu held.
 void check_async_locked(queue_core* core) noexcept;

@@ -60,7 +60,7 @@ struct watchdog::state {
         }
         seen_items.emplace(key, m);
       }
-      if (!core->worklist.empty() && !core->paused) {
+      if (detail::has_runnable(core) && !core->paused) {
         queue_mark m{core->stats.started, now, false};
         if (auto it = queues.find(id); it != queues.end() && it->second.started == m.started)
           m = it->second;
@@ -69,7 +69,7 @@ struct watchdog::state {
           ++found;
           detail::report(errc::queue_stalled,
                          "queue '%s': %zu item(s) waiting, none started for %lld ms",
-                         core->name.c_str(), core->worklist.size(),
+                         core->name.c_str(), detail::nr_runnable(core),
                          static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(now - m.since).count()));
         }
         seen_queues.emplace(id, m);

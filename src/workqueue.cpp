@@ -159,21 +159,10 @@ void set_list(work& w, list_kind kind) noexcept {
   }
 }
 
-void activate_inactive(queue_core* core) noexcept {
-  while (!core->inactive.empty() && core->nr_active < core->max_active) {
-    work& w = core->inactive.front();
-    core->inactive.pop_front();
-    core->worklist.push_back(w);
-    set_list(w, list_kind::work);
-    ++core->nr_active;
-    if (observer* o = core->obs.load(std::memory_order_relaxed)) o->on_activated(core->name, w);
-  }
-}
-
 namespace {
 
 int claim_worker_slot(queue_core* core) noexcept {
-  if (core->paused || core->nr_workers >= core->max_workers || core->worklist.empty()) return -1;
+  if (core->paused || core->nr_workers >= core->max_workers || !has_runnable(core)) return -1;
   for (std::size_t i = 0; i < core->slots.size(); ++i) {
     if (!core->slots[i].active) {
       core->slots[i].active = true;
@@ -501,18 +490,29 @@ work* pop_next(queue_core* core, worker_slot& me) noexcept {
     me.scheduled.pop_front();
     return started(w);
   }
-  while (!core->worklist.empty()) {
-    work& w = core->worklist.front();
-    core->worklist.pop_front();
-    const work_ops* ops = work_access::ops(w).load(std::memory_order_relaxed);
-    if (worker_slot* owner = find_running(core, &w, ops, &me)) {
-      owner->scheduled.push_back(w);
-      set_list(w, list_kind::scheduled);
+  for (;;) {
+    work* w = nullptr;
+    if (!core->worklist.empty()) {
+      w = &core->worklist.front();
+      core->worklist.pop_front();
+    } else if (!core->inactive.empty() && core->nr_active < core->max_active) {
+      // Activation (rule 37), done when a worker takes the item: see has_runnable.
+      w = &core->inactive.front();
+      core->inactive.pop_front();
+      ++core->nr_active;
+      if (observer* o = core->obs.load(std::memory_order_relaxed))
+        o->on_activated(core->name, *w);
+    } else {
+      return nullptr;
+    }
+    const work_ops* ops = work_access::ops(*w).load(std::memory_order_relaxed);
+    if (worker_slot* owner = find_running(core, w, ops, &me)) {
+      owner->scheduled.push_back(*w);
+      set_list(*w, list_kind::scheduled);
       continue;
     }
-    return started(w);
+    return started(*w);
   }
-  return nullptr;
 }
 
 }  // namespace
@@ -540,10 +540,10 @@ void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcep
     // items to pop FIFO holds without looking. Looking only every intake_period items, and
     // before going idle, leaves the intake's cache line with the producers pushing to it
     // instead of pulling it across cores once per item.
-    if ((budget % intake_period == 0 || (me.scheduled.empty() && core->worklist.empty())) &&
+    if ((budget % intake_period == 0 || (me.scheduled.empty() && !has_runnable(core))) &&
         (core->intake.load(std::memory_order_relaxed) & intake_ptr_mask) > intake_closed)
       start_workers_locked(core);
-    if (budget == 0 && (!me.scheduled.empty() || !core->worklist.empty())) {
+    if (budget == 0 && (!me.scheduled.empty() || has_runnable(core))) {
       // Fairness: let other handlers on this executor run, then continue in a new handler.
       // The slot stays active and the outstanding-handler count passes to the new handler.
       try {
@@ -656,7 +656,6 @@ void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcep
     --core->nr_active;
     --core->nr_in_flight;
     --core->nr_color[me.current_color];
-    activate_inactive(core);
     bool wake = (core->nr_in_flight == 0 && core->drain_waiters > 0) || core->item_waiters > 0 ||
                 (core->queue_flushers > 0 && core->nr_color[me.current_color] == 0);
     if (!core->flushers.empty()) {
@@ -787,7 +786,6 @@ int workqueue::set_max_active(int max_active) noexcept {
   core_->max_active = ma;
   core_->max_workers = std::max(1, std::min(ma, static_cast<int>(core_->slots.size())));
   detail::update_saturated(core_);
-  detail::activate_inactive(core_);
   detail::start_workers_locked(core_);
   return ma;
 }

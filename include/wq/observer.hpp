@@ -14,7 +14,9 @@
 //     destroy() while this call is queueing) it reports an item the queue then refuses, and
 //     the queueing call returns queue_status::rejected;
 //   - on_activated: under the queue's internal lock, when an item leaves the inactive list
-//     because max_active allows it (rule 37);
+//     because max_active allows it (rule 37). wq activates when a worker takes the item, so
+//     this comes right before its on_started (the kernel activates when an earlier item
+//     finishes; which items run, and in which order, is the same);
 //   Keep both short and do not call into wq from them.
 //   - on_started / on_finished: the worker, right before and after the work function, outside
 //     any lock. on_finished gets only the item's address: the function may have freed it

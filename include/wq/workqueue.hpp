@@ -190,7 +190,7 @@ class workqueue {
   /// Returns: as flush(); when refused, nothing changed. (The destructor cannot refuse: see ~workqueue.)
   std::error_code destroy();
 
-  /// Sets max_active (rule 38): same clamping as the constructor; raising it activates waiting
+  /// Sets max_active (rule 38): same clamping as the constructor; raising it starts waiting
   /// items at once. Refused on ordered queues (errc::set_max_active_on_ordered). Returns the value in effect.
   int set_max_active(int max_active) noexcept;
 
