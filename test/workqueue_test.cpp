@@ -26,6 +26,7 @@
 #include <boost/smart_ptr/intrusive_ptr.hpp>
 #include <boost/smart_ptr/intrusive_ref_counter.hpp>
 
+#include <wq/cancel.hpp>
 #include <wq/container_of.hpp>
 #include <wq/delayed_work.hpp>
 #include <wq/flush.hpp>
@@ -494,6 +495,90 @@ TEST_CASE("workqueue: raising max_active starts waiting items at once (rule 38)"
   REQUIRE(three_started.wait_for(must_happen));
   q.drain();
   CHECK(started_before_first_finished.load() == 3);
+}
+
+TEST_CASE("workqueue: cancelling a waiting active item lets the oldest inactive one run in its "
+          "place, and no more (rule 37)",
+          "[workqueue][max_active][rule37]") {
+  // max_active 2 on 4 threads: `blocker` runs, `victim` waits active, `a` and `b` wait inactive.
+  // Cancelling `victim` leaves room for exactly one of them: `a` (the oldest) must start while
+  // `blocker` still runs, and `b` must not until something finishes.
+  latch blocker_running{1};
+  latch release{1};
+  latch a_started{1};
+  latch b_started{1};
+  std::atomic<bool> victim_ran{false};
+  latch a_release{1};
+  fn_item blocker{[&](fn_item&) {
+    blocker_running.count_down();
+    (void)release.wait_for(2 * must_happen);  // outlasts the test's waits below
+  }};
+  fn_item victim{[&](fn_item&) { victim_ran.store(true); }};
+  fn_item a{[&](fn_item&) {
+    a_started.count_down();
+    (void)a_release.wait_for(must_happen);
+  }};
+  fn_item b{[&](fn_item&) { b_started.count_down(); }};
+  wq::workqueue q{"room", queue_flags::none, 2, 4};
+  REQUIRE(enqueue(q, blocker) == queue_status::queued);
+  REQUIRE(blocker_running.wait_for(must_happen));
+  q.pause();  // keep `victim` waiting on the worklist until it is cancelled
+  REQUIRE(enqueue(q, victim) == queue_status::queued);
+  REQUIRE(enqueue(q, a) == queue_status::queued);
+  REQUIRE(enqueue(q, b) == queue_status::queued);
+  CHECK(q.stats().queued == 4);
+  CHECK(wq::cancel_work(victim.w));
+  q.resume();
+  CHECK(a_started.wait_for(must_happen));  // in victim's place, while blocker still runs
+  // Two active (blocker, a): b stays inactive although two of the four threads are idle.
+  CHECK_FALSE(b_started.wait_for(must_not_happen));
+  a_release.count_down();
+  release.count_down();
+  q.drain();
+  CHECK(b_started.wait_for(std::chrono::milliseconds(0)));
+  CHECK_FALSE(victim_ran.load());
+}
+
+TEST_CASE("workqueue: an inactive item whose earlier instance still runs waits for that worker "
+          "(rules 11, 37)",
+          "[workqueue][max_active][rule37][rule11]") {
+  // max_active 2: `x` and `y` run; `x` queued again goes inactive. When `y` finishes, its
+  // worker takes `x` off the inactive list, finds it running elsewhere and hands it over: the
+  // second instance runs after the first returns, on the first one's worker.
+  latch x_running{1};
+  latch y_running{1};
+  latch x_release{1};
+  latch y_release{1};
+  latch x_again{1};
+  std::atomic<int> x_runs{0};
+  std::atomic<int> x_inside{0};
+  std::atomic<bool> x_overlapped{false};
+  fn_item x{[&](fn_item&) {
+    if (x_inside.fetch_add(1) != 0) x_overlapped.store(true);
+    if (x_runs.fetch_add(1) == 0) {
+      x_running.count_down();
+      (void)x_release.wait_for(2 * must_happen);
+    } else {
+      x_again.count_down();
+    }
+    x_inside.fetch_sub(1);
+  }};
+  fn_item y{[&](fn_item&) {
+    y_running.count_down();
+    (void)y_release.wait_for(must_happen);
+  }};
+  wq::workqueue q{"handover", queue_flags::none, 2, 4};
+  REQUIRE(enqueue(q, x) == queue_status::queued);
+  REQUIRE(x_running.wait_for(must_happen));
+  REQUIRE(enqueue(q, y) == queue_status::queued);
+  REQUIRE(y_running.wait_for(must_happen));
+  REQUIRE(enqueue(q, x) == queue_status::queued);  // pending again while running: inactive
+  y_release.count_down();
+  CHECK_FALSE(x_again.wait_for(must_not_happen));  // not beside its first instance (rule 11)
+  x_release.count_down();
+  q.drain();
+  CHECK(x_runs.load() == 2);
+  CHECK_FALSE(x_overlapped.load());
 }
 
 // ---- non-reentrancy (rules 9-12) -----------------------------------------------------------
