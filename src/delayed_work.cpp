@@ -3,10 +3,15 @@
 // expired item onto its queue.
 //
 // Timer discipline: an item's timer object is touched only (a) by the thread that owns the
-// item's PENDING bit while the item is in transit (not ARMED), or (b) while holding the mutex of
-// the queue named in the state word with ARMED set. At most one Asio wait is outstanding per
-// item (IN_FLIGHT); the arming path starts one only if none is, and the completion re-arms
-// itself lazily when the deadline moved later, so moving a deadline costs no timer operation.
+// item's PENDING bit while the item is in transit (not ARMED), (b) while holding the mutex of
+// the queue named in the state word with ARMED set, after waiting for wait_starting to clear,
+// or (c) by the arming thread that set wait_starting (under that mutex), until it clears it.
+// (c) lets arming start a fresh wait after releasing the queue's mutex: the Asio call takes the
+// timer context's own lock, and holding the queue's mutex across it made the timer thread,
+// completing other items of that queue, queue up behind every arming call (p99 lateness of
+// milliseconds while a thread armed many items). At most one Asio wait is outstanding per item
+// (IN_FLIGHT); the arming path starts one only if none is, and the completion re-arms itself
+// lazily when the deadline moved later, so moving a deadline costs no timer operation.
 //
 // Under a wq::test_clock (virtual_time.hpp) deadlines are virtual and no wait is started: the
 // item is ARMED and VIRTUAL, without IN_FLIGHT, and the clock queues it when its deadline comes.
@@ -96,6 +101,13 @@ void start_wait(delayed_work& dw, std::chrono::steady_clock::time_point deadline
 
 }  // namespace
 
+void wait_timer_idle(delayed_work& dw) noexcept {
+  // Safety (acquire): pairs with the starter's release clear, so its timer calls happen before
+  // ours. The starter needs no lock to finish, so waiting here under a queue mutex is safe.
+  auto& starting = work_access::wait_starting(dw);
+  for (unsigned spins = 0; starting.load(std::memory_order_acquire); ++spins) backoff(spins);
+}
+
 boost::asio::io_context& timer_context() {
   static timer_thread* t = new timer_thread;  // Safety: intentionally leaked (see above).
   return t->ctx;
@@ -134,22 +146,40 @@ queue_status arm_claimed(queue_core* core, std::uint64_t id, delayed_work& dw,
     // start a new wait we see that the previous one is finished with the timer object.
   } while (!st.compare_exchange_weak(s, ns, std::memory_order_acq_rel,
                                      std::memory_order_relaxed));
+  bool start = false;
   if (!real) {
     // Nothing to do: the test clock queues the item (an outstanding real wait, if any, only
     // finds that virtual time has not reached the deadline).
   } else if ((s & st_in_flight) == 0) {
-    start_wait(dw, deadline);
-  } else if (work_access::timer(dw).expiry() > deadline) {
-    // The outstanding wait would complete too late for the new, earlier deadline: cut it short;
-    // its completion finds ARMED and re-arms for the new deadline. (A later deadline needs
-    // nothing: the completion re-arms lazily when it comes early.) Safety: timer calls are
-    // serialised by this queue's mutex, held here, while ARMED names this queue.
-    work_access::timer(dw).cancel();
+    // A fresh wait, started below once the mutex is released (timer discipline (c)). A thread
+    // that started the previous one may not have let go yet (its wait can complete, and the
+    // item run and be armed again, before it does).
+    wait_timer_idle(dw);
+    work_access::wait_starting(dw).store(true, std::memory_order_relaxed);  // under the mutex
+    start = true;
+  } else {
+    wait_timer_idle(dw);
+    if (work_access::timer(dw).expiry() > deadline) {
+      // The outstanding wait would complete too late for the new, earlier deadline: cut it
+      // short; its completion finds ARMED and re-arms for the new deadline. (A later deadline
+      // needs nothing: the completion re-arms lazily when it comes early.) Safety: timer calls
+      // are serialised by this queue's mutex, held here, while ARMED names this queue.
+      work_access::timer(dw).cancel();
+    }
   }
   if (count) {
     ++core->stats.queued;
     if (observer* o = core->obs.load(std::memory_order_relaxed))
       o->on_queued(core->name, dw, true, where != nullptr ? *where : location{});
+  }
+  if (start) {
+    lk.unlock();
+    // Safety: from here the item may be cancelled, re-armed or destroyed by other threads, but
+    // each of them waits for wait_starting to clear before touching the timer (and the
+    // destructor before anything), so `dw` is alive and its timer ours until the store below.
+    start_wait(dw, deadline);
+    // Safety (release): publishes the timer calls above to the next thread that touches it.
+    work_access::wait_starting(dw).store(false, std::memory_order_release);
   }
   return queue_status::queued;
 }
@@ -190,7 +220,10 @@ void timer_fired(delayed_work* dw) noexcept {
         return;
       }
     } else if (std::chrono::steady_clock::now() < deadline) {
-      start_wait(*dw, deadline);  // fired early relative to a postponed deadline: re-arm lazily
+      // Fired early relative to a postponed deadline: re-arm lazily. (This completion may
+      // have come before the thread that started its wait let go of the timer.)
+      wait_timer_idle(*dw);
+      start_wait(*dw, deadline);
       return;
     }
     queue_expired_locked(core, *dw, true);
@@ -222,6 +255,7 @@ void arm_real_wait_locked(delayed_work& dw, clock_point deadline) noexcept {
   // Safety (acq_rel): acquire pairs with a completion's release clear of IN_FLIGHT, as in
   // arm_claimed: a new wait is started only once the previous one is done with the timer.
   const state_t s = work_access::state(dw).fetch_or(st_in_flight, std::memory_order_acq_rel);
+  wait_timer_idle(dw);
   if ((s & st_in_flight) == 0) {
     start_wait(dw, deadline);
   } else if (work_access::timer(dw).expiry() > deadline) {
@@ -248,6 +282,9 @@ delayed_work::delayed_work(const work_ops& ops, boost::asio::io_context& timer_c
 delayed_work::~delayed_work() {
   // Before the timer goes: an armed instance is cancelled here (its wait then completes below).
   detail::check_destroy(*this);
+  // An arming thread may still be starting a wait (the item was cancelled meanwhile): let it
+  // finish with the timer first.
+  detail::wait_timer_idle(*this);
   if (anchor_ != nullptr) {
     {
       // Waits for a completion that is running now; later ones find the item gone.

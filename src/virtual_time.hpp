@@ -41,4 +41,8 @@ void queue_expired_locked(queue_core* core, delayed_work& dw, bool wait_done) no
 /// `deadline` (its completion re-arms lazily). Requires the mutex of the queue it is ARMED for.
 void arm_real_wait_locked(delayed_work& dw, clock_point deadline) noexcept;
 
+/// Waits until no arming thread is starting a wait on `dw`'s timer outside the queue's mutex
+/// (timer discipline (c), delayed_work.cpp). Every other toucher of the timer calls this first.
+void wait_timer_idle(delayed_work& dw) noexcept;
+
 }  // namespace wq::detail

@@ -861,6 +861,44 @@ TEST_CASE("cancel: stress: cancel vs timer fire accounts for every arming (rules
   CHECK(item.runs.load() + cancels.load() == arms.load());
 }
 
+TEST_CASE("cancel: stress: an item may be cancelled and destroyed while the thread arming it "
+          "still starts its timer wait (rules 28, 50)",
+          "[cancel][stress][delayed_work][lifetime]") {
+  // Arming starts the Asio wait after releasing the queue's mutex, so another thread can find
+  // the item armed, cancel it and destroy it while that wait is still being started. The
+  // destructor must let the arming thread finish with the timer first. Without that it may
+  // cancel the timer before the wait exists and then wait the full hour for that wait (the
+  // test times out), or free the timer under the arming thread (AddressSanitizer,
+  // ThreadSanitizer).
+  wq::workqueue q{"stress-arm-destroy"};
+  std::atomic<c_delayed*> handed{nullptr};
+  std::atomic<bool> stop{false};
+  std::atomic<int> destroyed{0};
+  std::thread destroyer([&] {
+    while (!stop.load(std::memory_order_acquire)) {
+      c_delayed* item = handed.load(std::memory_order_acquire);
+      if (item == nullptr || !item->d.is_pending()) continue;  // not armed yet
+      CHECK(wq::cancel_delayed_work(item->d));  // an hour early: always cancelled
+      delete item;
+      destroyed.fetch_add(1);
+      handed.store(nullptr, std::memory_order_release);
+    }
+  });
+  const auto start = std::chrono::steady_clock::now();
+  int rounds = 0;
+  for (; !stress_over(start, rounds, 20000); ++rounds) {
+    auto* item = new c_delayed;
+    handed.store(item, std::memory_order_release);
+    REQUIRE(wq::queue_delayed_work(q, item->d, 1h));  // `item` is the destroyer's from here
+    while (handed.load(std::memory_order_acquire) != nullptr) std::this_thread::yield();
+  }
+  stop.store(true, std::memory_order_release);
+  destroyer.join();
+  CHECK(rounds > 0);
+  CHECK(destroyed.load() == rounds);
+  CHECK(q.drain() == std::error_code{});
+}
+
 TEST_CASE("cancel: stress: mod vs timer fire accounts for every new instance (rule 20)",
           "[cancel][stress][mod][rule20]") {
   wq::workqueue q{"stress-mod"};

@@ -5,7 +5,7 @@
 //
 // By default the timer lives on wq's internal timer thread (an io_context that runs nothing but
 // wq's bookkeeping), so an expiry never waits behind user handlers, and the item needs no
-// executor of its own: 120 bytes on x86-64 with Boost 1.81. An item may instead take the
+// executor of its own: 128 bytes on x86-64 with Boost 1.81. An item may instead take the
 // application's own io_context as its timer context (`delayed_work{io}`): its expiries then run
 // on that context's threads (and only while it runs), which suits programs that drive time
 // themselves or want no extra thread. Such an item must be destroyed before its io_context.
@@ -94,13 +94,18 @@ class delayed_work : public work {
  private:
   friend struct detail::work_access;
 
-  // Touched only by the thread that owns the item's PENDING bit while it is in transit, or
-  // under the mutex of the queue named in the state word while ARMED.
+  // Touched only by the thread that owns the item's PENDING bit while it is in transit, under
+  // the mutex of the queue named in the state word while ARMED, or by the arming thread that
+  // set wait_starting_ (see src/delayed_work.cpp).
   detail::item_timer timer_;
   // Guarded by the target queue's mutex while ARMED; atomic only so deadline() may read it.
   std::atomic<std::chrono::steady_clock::time_point> deadline_{};
   // Non-null for an item on an application io_context. Immutable.
   detail::timer_anchor* anchor_ = nullptr;
+  // An arming thread is starting the Asio wait outside the queue's mutex: set under it, cleared
+  // (release) once the wait is started. Anyone else waits for it to clear before touching the
+  // timer.
+  std::atomic<bool> wait_starting_{false};
 };
 
 /// Returns whether `item` is pending: armed or queued (kernel `delayed_work_pending()`).

@@ -25,6 +25,7 @@ struct work_access {
     return d.deadline_;
   }
   static timer_anchor* anchor(const delayed_work& d) noexcept { return d.anchor_; }
+  static std::atomic<bool>& wait_starting(delayed_work& d) noexcept { return d.wait_starting_; }
   static shared_ref_slot& shared_slot(shared_work& w) noexcept { return w.ref_; }
   static shared_ref_slot& shared_slot(shared_delayed_work& w) noexcept { return w.ref_; }
 };
