@@ -877,8 +877,9 @@ std::vector<work*> begin_destroy_locked(queue_core* core) {
     auto& st = work_access::state(w);
     const state_t old = st.fetch_and(~st_armed, std::memory_order_acq_rel);
     if ((old & st_in_flight) != 0) {
-      // Safety: timer calls are serialised by the target queue's mutex, held here, and by
-      // wait_starting (timer discipline, delayed_work.cpp).
+      // Safety: only delayed items are ever on the armed list. Timer calls are serialised by
+      // the target queue's mutex, held here, and by wait_starting (timer discipline,
+      // delayed_work.cpp).
       auto& dw = static_cast<delayed_work&>(w);
       wait_timer_idle(dw);
       work_access::timer(dw).cancel();
