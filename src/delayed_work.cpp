@@ -175,8 +175,8 @@ queue_status arm_claimed(queue_core* core, std::uint64_t id, delayed_work& dw,
   if (start) {
     lk.unlock();
     // Safety: from here the item may be cancelled, re-armed or destroyed by other threads, but
-    // each of them waits for wait_starting to clear before touching the timer (and the
-    // destructor before anything), so `dw` is alive and its timer ours until the store below.
+    // each of them waits for wait_starting to clear before touching the timer (the destructor
+    // before the timer goes), so `dw` is alive and its timer ours until the store below.
     start_wait(dw, deadline);
     // Safety (release): publishes the timer calls above to the next thread that touches it.
     work_access::wait_starting(dw).store(false, std::memory_order_release);
