@@ -104,6 +104,11 @@ struct queue_core {
   int nr_active = 0;       // items on worklist, scheduled lists or running (has_runnable)
   int max_workers = 1;
   int nr_workers = 0;      // active slots
+  // Worker handlers posted (or re-posted for fairness) that have not started running yet.
+  // While there is one, no other worker is posted: it takes the next item and, if more are
+  // runnable, posts the next worker itself (claim_worker_slot), as the kernel's workers wake
+  // one another instead of every queueing waking one.
+  int nr_unstarted = 0;
   std::vector<worker_slot> slots;
   std::uint64_t nr_in_flight = 0;  // queued + inactive + running (what drain waits for)
   int outstanding_handlers = 0;    // worker handlers alive (posted, running, or not yet freed)

@@ -117,6 +117,7 @@ std::pair<queue_core*, std::uint64_t> create_core(core_config cfg,
   core->nr_active = 0;
   core->max_workers = cfg.max_workers;
   core->nr_workers = 0;
+  core->nr_unstarted = 0;
   core->slots = std::vector<worker_slot>(static_cast<std::size_t>(cfg.worker_slots));
   core->nr_in_flight = 0;
   core->flush_epoch = 0;
@@ -163,6 +164,10 @@ namespace {
 
 int claim_worker_slot(queue_core* core) noexcept {
   if (core->paused || core->nr_workers >= core->max_workers || !has_runnable(core)) return -1;
+  // A worker already on its way takes the next item and posts the next worker if more are
+  // runnable (run_worker): one thread wake-up per idle-to-busy transition, paid by the worker
+  // rather than by every queueing thread (a timer completion paid one per expiry).
+  if (core->nr_unstarted > 0) return -1;
   for (std::size_t i = 0; i < core->slots.size(); ++i) {
     if (!core->slots[i].active) {
       core->slots[i].active = true;
@@ -184,6 +189,7 @@ void post_locked(queue_core* core, int slot) noexcept {
   try {
     core->executor->post(core->executor->storage,
                          worker_handler(core, core->gen, static_cast<std::uint32_t>(slot)));
+    ++core->nr_unstarted;
   } catch (...) {
     // Out of memory for the handler: undo the claim. The items stay queued and the next
     // queueing call (or a finishing worker) tries again.
@@ -517,8 +523,9 @@ work* pop_next(queue_core* core, worker_slot& me) noexcept {
 
 }  // namespace
 
-void worker_handler_dropped(queue_core* core) noexcept {
+void worker_handler_dropped(queue_core* core, std::uint32_t gen) noexcept {
   std::lock_guard lk(core->mu);
+  if (core->gen == gen && core->live) --core->nr_unstarted;
   handler_gone_locked(core);
 }
 
@@ -528,6 +535,7 @@ void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcep
     handler_gone_locked(core);
     return;
   }
+  --core->nr_unstarted;
   worker_slot& me = core->slots[slot];
   worker_context& ctx = this_worker();
   const worker_context saved = ctx;  // a worker may run inside another queue's work function
@@ -548,6 +556,7 @@ void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcep
       // The slot stays active and the outstanding-handler count passes to the new handler.
       try {
         core->executor->post(core->executor->storage, worker_handler(core, gen, slot));
+        ++core->nr_unstarted;
         ctx = saved;
         return;
       } catch (...) {
@@ -583,6 +592,9 @@ void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcep
       ctx = saved;
       return;
     }
+    // More runnable items than this worker: start the next worker (one at a time, see
+    // claim_worker_slot), before this one disappears into a possibly long function.
+    if (has_runnable(core)) post_worker(core, claim_worker_slot(core));
     const work_ops* ops = work_access::ops(*w).load(std::memory_order_relaxed);
     me.current = w;
     me.current_ops = ops;

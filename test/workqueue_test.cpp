@@ -21,6 +21,7 @@
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/smart_ptr/intrusive_ptr.hpp>
@@ -432,6 +433,28 @@ TEST_CASE("workqueue: an unbound queue on a user's 4-thread pool runs max_active
   for (auto& item : items) REQUIRE(enqueue(q, *item) == queue_status::queued);
   q.drain();
   CHECK(met.load() == 4);
+}
+
+TEST_CASE("workqueue: items queued while a worker is on its way post no further workers; the "
+          "worker starts the next one itself (rule 41)",
+          "[workqueue][executor][rule41]") {
+  // Every queueing used to post a worker while slots were free: four items, four thread
+  // wake-ups (a timer thread firing items paid one per expiry and fell behind). Now one worker
+  // is on its way at a time; when it takes an item and more are runnable, it posts the next.
+  // The io_context is not running, so the handlers posted can be counted by poll().
+  boost::asio::io_context io;
+  wq::workqueue q{io, "chained", queue_flags::unbound, 4};  // 4 worker slots on any machine
+  std::atomic<int> ran{0};
+  std::vector<std::unique_ptr<fn_item>> items;
+  for (int i = 0; i < 4; ++i)
+    items.push_back(std::make_unique<fn_item>([&](fn_item&) { ran.fetch_add(1); }));
+  for (auto& item : items) REQUIRE(enqueue(q, *item) == queue_status::queued);
+  // The first handler takes item 0, posts a second worker (three more are runnable), and, as
+  // it runs on this one thread, goes on to run the other three itself; the second finds
+  // nothing left. Posting per queueing would have run four handlers.
+  CHECK(io.poll() == 2);
+  CHECK(ran.load() == 4);
+  REQUIRE(q.drain() == std::error_code{});
 }
 
 TEST_CASE("workqueue: items beyond max_active start in queueing order (rule 37)",

@@ -41,7 +41,7 @@ struct queue_core;
 /// generation `gen`. Defined in src/workqueue.cpp.
 void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcept;
 /// Accounts for a worker handler destroyed without being invoked (executor shut down).
-void worker_handler_dropped(queue_core* core) noexcept;
+void worker_handler_dropped(queue_core* core, std::uint32_t gen) noexcept;
 
 /// True while this thread is inside executor_box::post. Both callers hold the queue mutex and,
 /// if the post throws (out of memory for the handler's operation), keep or undo the handler's
@@ -61,7 +61,7 @@ class worker_handler {
         live_(std::exchange(other.live_, false)) {}
   worker_handler& operator=(worker_handler&&) = delete;
   ~worker_handler() {
-    if (live_ && !posting_worker) worker_handler_dropped(core_);
+    if (live_ && !posting_worker) worker_handler_dropped(core_, gen_);
   }
 
   allocator_type get_allocator() const noexcept { return {}; }
