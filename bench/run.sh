@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSL-1.0
 # Builds wq_bench in a release configuration, runs it, and writes to bench/results/:
-#   wq_bench.json  Google Benchmark's output (medians of 3 repetitions)
+#   wq_bench.json  Google Benchmark's output (medians of 5 repetitions, run in random order)
 #   report.txt     the ratios against each workload's baseline and the targets met or missed
 #   ratios.png     the ratios as a bar chart
 # Installs the Debian packages it needs (as root). Extra arguments go to wq_bench, e.g.
@@ -27,7 +27,10 @@ cmake --build "$build" -j 2 --target wq_bench
 
 out=bench/results
 mkdir -p "$out"
-"$build/bench/wq_bench" --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
+# Repetitions run in random order, so that a system and its baseline see the same drift of
+# the machine (a round trip is two thread wake-ups, whose cost moves by +-10% between runs).
+"$build/bench/wq_bench" --benchmark_repetitions=5 --benchmark_enable_random_interleaving=true \
+    --benchmark_report_aggregates_only=true \
     --benchmark_out="$out/wq_bench.json" --benchmark_out_format=json "$@"
 python3 bench/report.py "$out/wq_bench.json" "$out/ratios.dat" | tee "$out/report.txt"
 gnuplot -e "data='$out/ratios.dat'; out='$out/ratios.png'" bench/plot.gp
