@@ -271,6 +271,9 @@ struct run_record {
 run_record* this_run_record() noexcept;
 /// The calling thread's record if it has claimed one, else nullptr. Never allocates.
 run_record* claimed_run_record() noexcept;
+/// Makes sure at least `n` records are free to claim (allocating the shortfall), so that
+/// threads about to run workers claim one without allocating. Best effort: stops on bad_alloc.
+void reserve_run_records(std::size_t n) noexcept;
 /// The newest record; follow `next` for the others.
 run_record* first_run_record() noexcept;
 

@@ -343,6 +343,19 @@ std::atomic<run_record*> g_run_records{nullptr};
 thread_local bool tl_run_record_gone = false;  // trivially destructible: valid during exit
 thread_local run_record* tl_run_record = nullptr;  // this thread's record once claimed
 
+// Allocates a record and links it at the head of the list (in use or free), or returns nullptr.
+run_record* publish_run_record(bool in_use) noexcept {
+  auto* r = new (std::nothrow) run_record;
+  if (r == nullptr) return nullptr;
+  r->in_use.store(in_use, std::memory_order_relaxed);
+  r->next = g_run_records.load(std::memory_order_relaxed);
+  // Safety (release): publishes r (and r->next) to walkers.
+  while (!g_run_records.compare_exchange_weak(r->next, r, std::memory_order_release,
+                                              std::memory_order_relaxed)) {
+  }
+  return r;
+}
+
 run_record* claim_run_record() noexcept {
   // Safety (acquire): pairs with the release that published each record's `next`.
   for (run_record* r = g_run_records.load(std::memory_order_acquire); r != nullptr; r = r->next) {
@@ -351,15 +364,7 @@ run_record* claim_run_record() noexcept {
         r->in_use.compare_exchange_strong(expected, true, std::memory_order_acquire))
       return r;
   }
-  auto* r = new (std::nothrow) run_record;
-  if (r == nullptr) return nullptr;
-  r->in_use.store(true, std::memory_order_relaxed);
-  r->next = g_run_records.load(std::memory_order_relaxed);
-  // Safety (release): publishes r (and r->next) to walkers.
-  while (!g_run_records.compare_exchange_weak(r->next, r, std::memory_order_release,
-                                              std::memory_order_relaxed)) {
-  }
-  return r;
+  return publish_run_record(true);
 }
 
 struct run_record_owner {
@@ -384,6 +389,15 @@ run_record* this_run_record() noexcept {
 }
 
 run_record* claimed_run_record() noexcept { return tl_run_record; }
+
+void reserve_run_records(std::size_t n) noexcept {
+  std::size_t free = 0;
+  // Safety (acquire): as claim_run_record.
+  for (run_record* r = g_run_records.load(std::memory_order_acquire); r != nullptr; r = r->next)
+    if (!r->in_use.load(std::memory_order_relaxed)) ++free;
+  for (; free < n; ++free)
+    if (publish_run_record(false) == nullptr) return;  // claimed (allocated) on first use then
+}
 
 run_record* first_run_record() noexcept {
   return g_run_records.load(std::memory_order_acquire);
@@ -539,6 +553,10 @@ void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcep
   worker_slot& me = core->slots[slot];
   worker_context& ctx = this_worker();
   const worker_context saved = ctx;  // a worker may run inside another queue's work function
+  // Claimed here, once per handler, rather than before each item: a pool thread's first
+  // worker handler (it may find nothing to run) takes its one-time allocation, not a later
+  // item in an application's steady state.
+  run_record* const rec = this_run_record();
   ctx.core = core;
   ctx.slot = &me;
   for (int budget = worker_budget;; --budget) {
@@ -625,7 +643,6 @@ void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcep
     // Rule 2: the trampoline clears PENDING right before calling the function (after taking
     // the queue's reference out of the item), so a queue call made while it runs succeeds.
     ctx.current = w;
-    run_record* rec = this_run_record();
     const work* outer = nullptr;
     const work_ops* outer_ops = nullptr;
     if (rec != nullptr) {
@@ -736,6 +753,11 @@ void workqueue::init(std::unique_ptr<detail::executor_box> box, int concurrency)
                    name_.c_str(),
                  requested_max_active_, max_max_active, ma);
   }
+  // Every thread that runs a worker claims a record once; having them ready keeps the
+  // allocation out of the first item a pool thread runs, which may come in steady state.
+  detail::reserve_run_records(
+      pool_ ? static_cast<std::size_t>(concurrency)
+            : std::max<std::size_t>(1, std::thread::hardware_concurrency()));
   detail::core_config cfg;
   cfg.name = name_;
   cfg.flags = flags_;

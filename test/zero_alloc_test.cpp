@@ -92,6 +92,7 @@ TEST_CASE("zero allocation: queue and run embedded items on an owned pool", "[al
   const long n = allocations_in_steady_state(
       items, [&](item& it) { return q.enqueue<&item::w>(&it).queued(); });
   INFO("allocations during 100000 queue+run: " << n);
+  INFO("size of the first allocation: " << g_sizes[0].load());
   REQUIRE(n == 0);
 }
 
