@@ -147,19 +147,15 @@ queue_status arm_claimed(queue_core* core, std::uint64_t id, delayed_work& dw,
   } while (!st.compare_exchange_weak(s, ns, std::memory_order_acq_rel,
                                      std::memory_order_relaxed));
   bool start = false;
-  if (!real) {
-    // Nothing to do: the test clock queues the item (an outstanding real wait, if any, only
-    // finds that virtual time has not reached the deadline).
-  } else if ((s & st_in_flight) == 0) {
-    // A fresh wait, started below once the mutex is released (timer discipline (c)). A thread
-    // that started the previous one may not have let go yet (its wait can complete, and the
-    // item run and be armed again, before it does).
+  if (real) {
+    // Whoever started the previous wait may not have let go of the timer yet (its wait can
+    // complete, and the item run and be armed again, before it does).
     wait_timer_idle(dw);
-    work_access::wait_starting(dw).store(true, std::memory_order_relaxed);  // under the mutex
-    start = true;
-  } else {
-    wait_timer_idle(dw);
-    if (work_access::timer(dw).expiry() > deadline) {
+    if ((s & st_in_flight) == 0) {
+      // A fresh wait, started below once the mutex is released (timer discipline (c)).
+      work_access::wait_starting(dw).store(true, std::memory_order_relaxed);  // under the mutex
+      start = true;
+    } else if (work_access::timer(dw).expiry() > deadline) {
       // The outstanding wait would complete too late for the new, earlier deadline: cut it
       // short; its completion finds ARMED and re-arms for the new deadline. (A later deadline
       // needs nothing: the completion re-arms lazily when it comes early.) Safety: timer calls
@@ -167,6 +163,8 @@ queue_status arm_claimed(queue_core* core, std::uint64_t id, delayed_work& dw,
       work_access::timer(dw).cancel();
     }
   }
+  // Under virtual time nothing more: the test clock queues the item (an outstanding real wait,
+  // if any, only finds that virtual time has not reached the deadline).
   if (count) {
     ++core->stats.queued;
     if (observer* o = core->obs.load(std::memory_order_relaxed))

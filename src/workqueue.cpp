@@ -611,8 +611,9 @@ void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcep
       return;
     }
     // More runnable items than this worker: start the next worker (one at a time, see
-    // claim_worker_slot), before this one disappears into a possibly long function.
-    if (has_runnable(core)) post_worker(core, claim_worker_slot(core));
+    // claim_worker_slot, which finds none to start otherwise), before this one disappears
+    // into a possibly long function.
+    post_worker(core, claim_worker_slot(core));
     const work_ops* ops = work_access::ops(*w).load(std::memory_order_relaxed);
     me.current = w;
     me.current_ops = ops;
