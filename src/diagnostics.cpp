@@ -26,11 +26,17 @@ const char* code_name(errc e) noexcept {
     case errc::disable_count_underflow: return "disable_count_underflow";
     case errc::set_max_active_on_ordered: return "set_max_active_on_ordered";
     case errc::untyped_on_owning_item: return "untyped_on_owning_item";
+    case errc::null_pointer: return "null_pointer";
+    case errc::wait_on_paused_queue: return "wait_on_paused_queue";
+    case errc::executor_stopped: return "executor_stopped";
+    case errc::executor_not_running: return "executor_not_running";
+    case errc::wait_cycle: return "wait_cycle";
     case errc::max_active_clamped: return "max_active_clamped";
     case errc::armed_items_cancelled: return "armed_items_cancelled";
     case errc::worker_post_failed: return "worker_post_failed";
     case errc::item_stalled: return "item_stalled";
     case errc::queue_stalled: return "queue_stalled";
+    case errc::items_dropped: return "items_dropped";
   }
   return "unknown";
 }
@@ -55,11 +61,18 @@ class category_impl final : public std::error_category {
       case errc::set_max_active_on_ordered: return "set_max_active on an ordered queue";
       case errc::untyped_on_owning_item:
         return "untyped call on a work item that owns a reference";
+      case errc::null_pointer: return "null or moved-from pointer queued";
+      case errc::wait_on_paused_queue: return "blocking wait on a paused queue";
+      case errc::executor_stopped: return "blocking wait on a queue whose executor is stopped";
+      case errc::executor_not_running:
+        return "blocking wait on a queue whose executor does not run its workers";
+      case errc::wait_cycle: return "blocking waits between work items form a cycle";
       case errc::max_active_clamped: return "max_active out of range, clamped";
       case errc::armed_items_cancelled: return "queue destroyed with armed delayed items";
       case errc::worker_post_failed: return "could not post a worker (out of memory)";
       case errc::item_stalled: return "work function running longer than the watchdog threshold";
       case errc::queue_stalled: return "queue made no progress for the watchdog threshold";
+      case errc::items_dropped: return "queue's executor shut down with items queued: dropped";
     }
     return "unknown wq error";
   }

@@ -65,12 +65,14 @@ TEST_CASE("diagnostics: codes form the \"wq\" error category and say whether the
                  errc::wait_needs_this_worker, errc::destroyed_while_pending,
                  errc::destroyed_while_running, errc::no_work_function,
                  errc::disable_count_overflow, errc::disable_count_underflow,
-                 errc::set_max_active_on_ordered, errc::untyped_on_owning_item}) {
+                 errc::set_max_active_on_ordered, errc::untyped_on_owning_item,
+                 errc::null_pointer, errc::wait_on_paused_queue, errc::executor_stopped,
+                 errc::executor_not_running, errc::wait_cycle}) {
     CHECK(wq::is_misuse(e));
     CHECK(make_error_code(e).message() != "unknown wq error");
   }
   for (errc e : {errc::max_active_clamped, errc::armed_items_cancelled, errc::worker_post_failed,
-                 errc::item_stalled, errc::queue_stalled}) {
+                 errc::item_stalled, errc::queue_stalled, errc::items_dropped}) {
     CHECK_FALSE(wq::is_misuse(e));
     CHECK(make_error_code(e).message() != "unknown wq error");
   }

@@ -33,6 +33,7 @@ static_assert(same(wq::to_string(wq::queue_status::already_pending), "already_pe
 static_assert(same(wq::to_string(wq::queue_status::disabled), "disabled"));
 static_assert(same(wq::to_string(wq::queue_status::rejected), "rejected"));
 static_assert(same(wq::to_string(wq::queue_status::unbound), "unbound"));
+static_assert(same(wq::to_string(wq::queue_status::null_pointer), "null_pointer"));
 static_assert(noexcept(wq::to_string(wq::queue_status::queued)));
 
 TEST_CASE("queue_status: to_string names every status", "[queue_status]") {
@@ -56,7 +57,7 @@ TEST_CASE("queue_status: enqueue_result is true iff queued (rule 14)",
   int object = 0;
   const wq::queue_status all[] = {wq::queue_status::queued, wq::queue_status::already_pending,
                                   wq::queue_status::disabled, wq::queue_status::rejected,
-                                  wq::queue_status::unbound};
+                                  wq::queue_status::unbound, wq::queue_status::null_pointer};
   for (const auto st : all) {
     INFO(wq::to_string(st));
     const wq::enqueue_result<int*> r{st, st == wq::queue_status::queued ? nullptr : &object};

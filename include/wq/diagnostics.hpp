@@ -57,8 +57,28 @@ enum class errc {
   /// set_max_active on an ordered queue [§5.15, rule 38]. Refused.
   set_max_active_on_ordered,
   /// An untyped call on an item that holds an owning reference, which only the typed form can
-  /// hand back (mod_delayed_work, enable_and_queue_work). Refused.
+  /// hand back (mod_delayed_work, enable_and_queue_work, C-style queueing). Refused.
   untyped_on_owning_item,
+  /// A typed queueing call (enqueue, enqueue_delayed, mod_delayed_work) given a null or
+  /// moved-from pointer. Refused: the call returns queue_status::null_pointer.
+  null_pointer,
+  /// A blocking wait (flush(), flush_work, flush_delayed_work) that needs items of a paused
+  /// queue to run [rule 45]: they cannot start until resume(). Refused.
+  wait_on_paused_queue,
+  /// A blocking wait that needs the queue's executor to run its workers while that executor's
+  /// execution context is stopped (io_context::stop()). Refused; a destructor finishes the
+  /// queue in the background once the context runs again (or drops its items if it is
+  /// destroyed first).
+  executor_stopped,
+  /// A blocking wait whose queue's workers, posted to its executor, did not start within the
+  /// wait limit (wq::wait_limit): nobody runs that executor, or only the waiting thread would
+  /// (the only thread of an io_context, the thread of a one-thread pool). Refused, as
+  /// executor_stopped.
+  executor_not_running,
+  /// Blocking waits between running items that form a cycle (item A flushes or sync-cancels B
+  /// while B waits for A, directly or through other items or queues) [§5.4]: the kernel's
+  /// lockdep report. The wait that would close the cycle is refused.
+  wait_cycle,
 
   // ---- notices: printed, never asserted ------------------------------------------------------
   /// max_active outside [1, 2048], or other than 1 on an ordered queue: clamped [rule 36].
@@ -73,6 +93,11 @@ enum class errc {
   item_stalled,
   /// A queue with waiting items started none for longer than a watchdog's threshold.
   queue_stalled,
+  /// A queue's executor destroyed the worker handlers wq had posted without running them (its
+  /// execution context was destroyed or shut down) while the queue still had items: they were
+  /// dropped unrun and the references they held released, as Asio destroys the handlers of a
+  /// context that is shut down.
+  items_dropped,
 };
 
 /// Whether `e` is a misuse (a bug in the calling code) rather than a notice.

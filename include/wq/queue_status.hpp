@@ -28,6 +28,9 @@ enum class queue_status {
   rejected,
   /// The item has no work function (C-style `queue_work` on an item built without one).
   unbound,
+  /// The typed call was given a null or moved-from pointer: nothing was queued, and the
+  /// misuse is reported (errc::null_pointer).
+  null_pointer,
 };
 
 /// Returns a short lower-case name of `s`, e.g. "already_pending".
@@ -38,6 +41,7 @@ constexpr const char* to_string(queue_status s) noexcept {
     case queue_status::disabled: return "disabled";
     case queue_status::rejected: return "rejected";
     case queue_status::unbound: return "unbound";
+    case queue_status::null_pointer: return "null_pointer";
   }
   return "unknown";
 }
