@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: BSL-1.0
-// Async waiters: registration and completion of async_flush, async_drain, async_cancel_sync.
+// Async waiters: registration, completion and withdrawal of async_flush, async_drain,
+// async_cancel_sync and async_destroy.
 #include <wq/detail/async_waiter.hpp>
 
 #include <algorithm>
@@ -37,8 +38,20 @@ bool satisfied(queue_core* core, async_waiter* w) noexcept {
       return core->nr_in_flight == 0;
     case async_waiter::kind::item_idle:
       return !running_here(core, w->item);
+    case async_waiter::kind::destroy:
+      return false;  // completed by the retirement of the queue (finish_orphan_locked)
   }
   return false;
+}
+
+// Records `core` among w's registrations. Requires core->mu. Returns false if out of memory.
+bool note_core(async_waiter* w, queue_core* core) noexcept {
+  try {
+    w->cores.push_back(core);
+  } catch (...) {
+    return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -60,7 +73,7 @@ void end_drain_locked(queue_core* core) noexcept {
   }
 }
 
-void check_async_locked(queue_core* core) noexcept {
+void check_async_locked(queue_core* core, done_list& done) noexcept {
   auto& v = core->async_waiters;
   for (std::size_t i = 0; i < v.size();) {
     async_waiter* w = v[i];
@@ -71,38 +84,44 @@ void check_async_locked(queue_core* core) noexcept {
     v[i] = v.back();
     v.pop_back();
     if (w->what == async_waiter::kind::drain) end_drain_locked(core);
-    w->complete(w);  // posts the user's handler; never re-enters this core
+    done.push(w);  // completed once the caller releases the mutex
   }
 }
 
 bool register_async_flush(queue_core* core, std::uint64_t id, async_waiter* w) noexcept {
+  done_list done;
   std::lock_guard lk(core->mu);
   if (core->id() != id || !core->live) return false;
   start_workers_locked(core);  // items on the intake were queued before this call
   w->epoch = core->flush_epoch;
+  if (!note_core(w, core)) return false;  // out of memory: complete at once ("nothing waited")
   try {
     core->async_waiters.push_back(w);
   } catch (...) {
-    return false;  // out of memory: complete at once (reported as "nothing waited")
+    w->cores.pop_back();
+    return false;
   }
   w->remaining.fetch_add(1, std::memory_order_relaxed);
-  check_async_locked(core);
+  check_async_locked(core, done);
   return true;
 }
 
 bool register_async_drain(queue_core* core, std::uint64_t id, async_waiter* w) noexcept {
+  done_list done;
   std::lock_guard lk(core->mu);
   if (core->id() != id || !core->live) return false;
+  if (!note_core(w, core)) return false;
   try {
     core->async_waiters.push_back(w);
   } catch (...) {
+    w->cores.pop_back();
     return false;
   }
   ++core->draining;
   close_intake_locked(core);  // rule 17: from now on only chained queueing, locked
   start_workers_locked(core);
   w->remaining.fetch_add(1, std::memory_order_relaxed);
-  check_async_locked(core);
+  check_async_locked(core, done);
   return true;
 }
 
@@ -111,15 +130,58 @@ int register_async_item_idle(async_waiter* w) noexcept {
   for_each_core([&](queue_core* core) {
     std::lock_guard lk(core->mu);
     if (!core->live || !running_here(core, w->item)) return;
+    if (!note_core(w, core)) return;  // out of memory: this instance is not waited for
     try {
       core->async_waiters.push_back(w);
     } catch (...) {
-      return;  // out of memory: this instance is not waited for
+      w->cores.pop_back();
+      return;
     }
     w->remaining.fetch_add(1, std::memory_order_relaxed);
     ++n;
   });
   return n;
+}
+
+bool register_async_destroy_locked(queue_core* core, async_waiter* w) noexcept {
+  if (!note_core(w, core)) return false;
+  try {
+    core->async_waiters.push_back(w);
+  } catch (...) {
+    w->cores.pop_back();
+    return false;
+  }
+  w->remaining.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+int withdraw_async(async_waiter* w) noexcept {
+  int removed = 0;
+  for (queue_core* core : w->cores) {
+    std::lock_guard lk(core->mu);
+    auto& v = core->async_waiters;
+    auto it = std::find(v.begin(), v.end(), w);
+    if (it == v.end()) continue;  // completed meanwhile (or being completed)
+    *it = v.back();
+    v.pop_back();
+    // A drain that will not complete stops counting; deferred items then run.
+    if (w->what == async_waiter::kind::drain) end_drain_locked(core);
+    ++removed;
+  }
+  return removed;
+}
+
+void take_destroy_waiters_locked(queue_core* core, done_list& out) noexcept {
+  auto& v = core->async_waiters;
+  for (std::size_t i = 0; i < v.size();) {
+    if (v[i]->what != async_waiter::kind::destroy) {
+      ++i;
+      continue;
+    }
+    out.push(v[i]);
+    v[i] = v.back();
+    v.pop_back();
+  }
 }
 
 }  // namespace wq::detail

@@ -21,7 +21,8 @@ namespace {
 
 // Removes a QUEUED or ARMED item from the list of `core` that holds it. Requires mu held and
 // the state naming `core`.
-void unlink_locked(queue_core* core, work& w, state_t s, bool cancelling) noexcept {
+void unlink_locked(queue_core* core, work& w, state_t s, bool cancelling,
+                   done_list& done) noexcept {
   auto& st = work_access::state(w);
   if (cancelling) ++core->stats.cancelled;
   forget_sample_locked(core, &w);
@@ -30,6 +31,7 @@ void unlink_locked(queue_core* core, work& w, state_t s, bool cancelling) noexce
     // The timer wait (IN_FLIGHT) stays outstanding: its completion finds the item not ARMED and
     // lets go of it, or finds it re-armed and re-arms lazily (so mod costs no timer operation).
     st.fetch_and(~st_armed, std::memory_order_relaxed);
+    note_work_locked(core);
     return;
   }
   if (list_of(s) != list_kind::deferred) {
@@ -90,7 +92,8 @@ void unlink_locked(queue_core* core, work& w, state_t s, bool cancelling) noexce
     }
   }
   if (wake) core->idle_cv.notify_all();
-  if (!core->async_waiters.empty()) check_async_locked(core);
+  note_work_locked(core);
+  if (!core->async_waiters.empty()) check_async_locked(core, done);
 }
 
 }  // namespace
@@ -108,6 +111,7 @@ grab_result grab_pending(work& w, bool cancelling, grab_info* info) noexcept {
     }
     if ((s & (st_queued | st_armed | st_intake)) != 0) {
       if (queue_core* core = lookup_core(queue_id_of(s))) {
+        done_list done;  // completed after lk is released
         std::unique_lock lk(core->mu);
         // An item on the intake becomes QUEUED once the intake is taken. (If it is still
         // INTAKE after this, its producer has not pushed it yet: look again shortly.)
@@ -115,7 +119,7 @@ grab_result grab_pending(work& w, bool cancelling, grab_info* info) noexcept {
         s = st.load(std::memory_order_acquire);
         if ((s & (st_queued | st_armed)) != 0 && queue_id_of(s) == core->id()) {
           if (info != nullptr) *info = {core->id(), (s & st_armed) != 0};
-          unlink_locked(core, w, s, cancelling);
+          unlink_locked(core, w, s, cancelling, done);
           return grab_result::pending;
         }
       }

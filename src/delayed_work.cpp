@@ -136,6 +136,7 @@ queue_status arm_claimed(queue_core* core, std::uint64_t id, delayed_work& dw,
   if (!real) [[unlikely]] deadline = virtual_time + span;
   work_access::deadline(dw).store(deadline, std::memory_order_relaxed);
   core->armed.push_back(dw);
+  if (core->armed.size() == 1) note_work_locked(core);  // an armed item is outstanding work
   auto& st = work_access::state(dw);
   state_t s = st.load(std::memory_order_relaxed);
   state_t ns;

@@ -3,8 +3,9 @@
 //
 // One queue_core per live workqueue. Cores are allocated in chunks by the registry and never
 // freed; a destroyed queue's core is retired (its generation bumped) and recycled once no
-// worker handler posted for it remains. Everything below is guarded by `mu` unless it says
-// otherwise.
+// handle refers to it: no reference (`refs`: the workqueue object, executor copies, helpers
+// joining an orphaned pool) and no worker handler posted for it (`outstanding_handlers`).
+// Everything below is guarded by `mu` unless it says otherwise.
 #pragma once
 
 #include <wq/detail/async_waiter.hpp>
@@ -93,10 +94,20 @@ struct queue_core {
   int queue_flushers = 0;  // threads in flush() waiting on idle_cv
   bool paused = false;     // rule 45: queued items stay queued, none start until resume
   std::vector<async_waiter*> async_waiters;  // async_flush/drain/cancel_sync in progress
-  // Destroyed from one of its own items (§5.2): the worker that finds it idle retires it and
-  // hands orphan_pool (if any) to a thread that joins it.
+  // Destroyed where it could not wait (§5.2): the worker that finds it idle retires it and has
+  // own_pool (if any) joined by a helper thread.
   bool orphaned = false;
-  std::unique_ptr<boost::asio::thread_pool> orphan_pool;
+  // The pool the queue owns, if any. Joined by destroy() (or the orphan's helper thread), freed
+  // only when the core is recycled, so executor copies outliving the queue name a valid context.
+  std::unique_ptr<boost::asio::thread_pool> own_pool;
+  // Copies of the queue's executor with outstanding_work.tracked: while there is one, the
+  // queue holds outstanding work on the executor it runs on. Atomic, changed without mu; the
+  // 0 <-> 1 edges take mu and call note_work_locked.
+  std::atomic<std::int64_t> tracked{0};
+  // References held by handles (workqueue, queue_executor copies, orphan joiners). Atomic, not
+  // guarded: changed without mu; the last release takes mu to recycle a retired core.
+  std::atomic<std::uint64_t> refs{0};
+  bool recycled = false;  // pushed on the free list (guards against a second push)
 
   std::string name;
   queue_flags flags = queue_flags::none;
@@ -147,9 +158,10 @@ struct queue_core {
 /// caller must lock it and compare its id() with `id` before trusting it.
 queue_core* lookup_core(std::uint64_t id) noexcept;
 
-/// Marks a live core retired (generation bumped) and recycles it when no handler refers to it.
-/// Requires mu held through `lk`.
-void retire_core(queue_core* core, std::unique_lock<std::mutex>& lk) noexcept;
+/// Marks a live core retired (generation bumped) and recycles it when no handle refers to it.
+/// Waiters still registered (async_destroy) move onto `done`. Requires mu held through `lk`,
+/// which is unlocked on return if the core was recycled.
+void retire_core(queue_core* core, std::unique_lock<std::mutex>& lk, done_list& done) noexcept;
 
 /// Links a claimed item on core's worklist or inactive list and returns a slot to post a worker
 /// for, or -1. Requires mu held. Sets QUEUED and the queue id in the state word.
@@ -211,8 +223,27 @@ inline std::size_t nr_runnable(const queue_core* core) noexcept {
          (room > 0 ? std::min(core->inactive.size(), static_cast<std::size_t>(room)) : 0);
 }
 
-/// Completes the async waiters whose condition now holds. Requires mu held.
-void check_async_locked(queue_core* core) noexcept;
+/// Moves the async waiters whose condition now holds onto `done` (completed by the caller once
+/// it has released mu). Requires mu held.
+void check_async_locked(queue_core* core, done_list& done) noexcept;
+/// Registers an async_destroy waiter (kind destroy) on an orphaned core. Requires mu held.
+/// Returns false if out of memory.
+bool register_async_destroy_locked(queue_core* core, async_waiter* w) noexcept;
+/// Moves the core's async_destroy waiters onto `out`. Requires mu held.
+void take_destroy_waiters_locked(queue_core* core, done_list& out) noexcept;
+/// Starts or ends the queue's outstanding work on its executor (Asio's convention) to match
+/// whether it has work: queued, inactive or running items, armed or deferred delayed items, or
+/// tracked copies of its executor. Call it after any change that may cross the idle/busy edge.
+/// Requires mu held. Complexity: O(1); a no-op for queues on their own pool.
+inline void note_work_locked(queue_core* core) noexcept {
+  executor_box* ex = core->executor.get();
+  if (ex == nullptr || ex->track == nullptr) return;
+  // Safety (relaxed): the tracked count's edges take mu before calling this, so the last
+  // edge's value is seen here (see add_tracked in workqueue.cpp).
+  const bool busy = core->nr_in_flight > 0 || !core->armed.empty() || !core->deferred.empty() ||
+                    core->tracked.load(std::memory_order_relaxed) > 0;
+  if (busy != ex->tracking) ex->track(ex, busy);
+}
 /// Whether every instance queued with an epoch <= e0 has finished. Requires mu held.
 bool older_colors_drained(const queue_core* core, std::uint64_t e0) noexcept;
 /// Ends one drain (sync or async); the last one queues the deferred items. Requires mu held.
@@ -232,8 +263,11 @@ void queue_deferred_locked(queue_core* core) noexcept;
 /// Starts destroying: refuses outside queueing, unpauses, unlinks armed items (returned: the
 /// caller releases their references, unlocked) and queues deferred ones. Requires mu held.
 std::vector<work*> begin_destroy_locked(queue_core* core);
-/// Retires an orphaned core that has gone idle and has its pool joined elsewhere. Requires mu.
-void finish_orphan_locked(queue_core* core, std::unique_lock<std::mutex>& lk) noexcept;
+/// Retires an orphaned core that has gone idle and has its pool joined elsewhere; its
+/// async_destroy waiters complete once that is done (onto `done`, or from the joining thread).
+/// Requires mu held through `lk` (see retire_core).
+void finish_orphan_locked(queue_core* core, std::unique_lock<std::mutex>& lk,
+                          done_list& done) noexcept;
 /// Drops the latency sample of `w`, if any (it was cancelled). Requires mu held.
 inline void forget_sample_locked(queue_core* core, const work* w) noexcept {
   if (core->stats.nr_samples == 0) return;

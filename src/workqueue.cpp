@@ -54,13 +54,57 @@ registry& reg() {
   return *r;
 }
 
-void recycle(queue_core* core) {
+void push_free(queue_core* core) {
   auto& r = reg();
   std::lock_guard lk(r.mu);
   r.free_cores.push_back(core);
 }
 
+// Recycles a retired core once no handle and no worker handler refers to it. Requires mu held
+// through `lk`; unlocks it when it recycles (the owned pool is freed outside the mutex: freeing
+// it destroys handlers that may release references on other cores).
+void maybe_recycle(queue_core* core, std::unique_lock<std::mutex>& lk) noexcept {
+  // Safety (acquire): pairs with the release decrements, so the last holder's uses of the core
+  // happen before it is reused.
+  if (core->live || core->recycled || core->outstanding_handlers != 0 ||
+      core->refs.load(std::memory_order_acquire) != 0)
+    return;
+  core->recycled = true;
+  std::unique_ptr<boost::asio::thread_pool> pool = std::move(core->own_pool);
+  lk.unlock();
+  // The pool was joined by destroy() or by the orphan's helper thread before they let go of
+  // their references, so no thread of it runs this.
+  pool.reset();
+  push_free(core);
+}
+
 }  // namespace
+
+void acquire_core(queue_core* core) noexcept {
+  // Safety (relaxed): the caller holds a reference, so the count cannot reach zero meanwhile.
+  core->refs.fetch_add(1, std::memory_order_relaxed);
+}
+
+void add_tracked(queue_core* core) noexcept {
+  // Safety (relaxed): the count's value is acted on under mu, where both edges re-read it
+  // (note_work_locked); the RMWs' total order makes the last edge's reading the current one.
+  if (core->tracked.fetch_add(1, std::memory_order_relaxed) != 0) return;
+  std::lock_guard lk(core->mu);
+  if (core->live) note_work_locked(core);
+}
+
+void remove_tracked(queue_core* core) noexcept {
+  if (core->tracked.fetch_sub(1, std::memory_order_relaxed) != 1) return;
+  std::lock_guard lk(core->mu);
+  if (core->live) note_work_locked(core);
+}
+
+void release_core(queue_core* core) noexcept {
+  // Safety (acq_rel): release publishes this holder's uses; the last one acquires the others'.
+  if (core->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  std::unique_lock lk(core->mu);
+  maybe_recycle(core, lk);
+}
 
 void for_each_core_impl(void (*fn)(queue_core*, void*), void* arg) {
   std::uint32_t end = 0;
@@ -84,6 +128,8 @@ queue_core* lookup_core(std::uint64_t id) noexcept {
 
 std::pair<queue_core*, std::uint64_t> create_core(core_config cfg,
                                                   std::unique_ptr<executor_box> ex) {
+  // Allocated before a core is taken, so that running out of memory loses no core.
+  auto slots = std::vector<worker_slot>(static_cast<std::size_t>(cfg.worker_slots));
   queue_core* core = nullptr;
   {
     auto& r = reg();
@@ -109,6 +155,9 @@ std::pair<queue_core*, std::uint64_t> create_core(core_config cfg,
   core->gen = (core->gen + 1) & core_gen_mask;
   if (core->gen == 0) core->gen = 1;
   core->live = true;
+  core->recycled = false;
+  core->refs.store(1, std::memory_order_relaxed);  // the caller's; published by the mutex
+  core->own_pool = std::move(cfg.own_pool);
   core->dying = false;
   core->draining = 0;
   core->name = std::move(cfg.name);
@@ -118,7 +167,7 @@ std::pair<queue_core*, std::uint64_t> create_core(core_config cfg,
   core->max_workers = cfg.max_workers;
   core->nr_workers = 0;
   core->nr_unstarted = 0;
-  core->slots = std::vector<worker_slot>(static_cast<std::size_t>(cfg.worker_slots));
+  core->slots = std::move(slots);
   core->nr_in_flight = 0;
   core->flush_epoch = 0;
   for (auto& n : core->nr_color) n = 0;
@@ -128,14 +177,17 @@ std::pair<queue_core*, std::uint64_t> create_core(core_config cfg,
   core->obs.store(nullptr, std::memory_order_relaxed);
   core->executor = std::move(ex);
   core->saturated.store(false, std::memory_order_relaxed);
+  core->tracked.store(0, std::memory_order_relaxed);
   // Safety (release): the generation tag is what producers compare their queue id with; the
   // mutex (released below) publishes the rest of the core to them through the workqueue.
   core->intake.store(intake_tag(core->gen), std::memory_order_release);
   return {core, core->id()};
 }
 
-void retire_core(queue_core* core, std::unique_lock<std::mutex>& lk) noexcept {
-  (void)lk;
+void retire_core(queue_core* core, std::unique_lock<std::mutex>& lk, done_list& done) noexcept {
+  // Waiters left (async_destroy; every other kind is satisfied by an idle queue) complete now.
+  for (async_waiter* w : core->async_waiters) done.push(w);
+  core->async_waiters.clear();
   core->live = false;
   // A new generation makes every id naming this queue stale at once.
   core->gen = (core->gen + 1) & core_gen_mask;
@@ -143,7 +195,7 @@ void retire_core(queue_core* core, std::unique_lock<std::mutex>& lk) noexcept {
   // locked path, which refuses them. (Destroy closed and emptied the intake already.)
   core->intake.store(intake_tag(core->gen) | intake_closed, std::memory_order_release);
   core->executor.reset();
-  if (core->outstanding_handlers == 0) recycle(core);
+  maybe_recycle(core, lk);
 }
 
 // ---- queueing ------------------------------------------------------------------------------
@@ -180,8 +232,10 @@ int claim_worker_slot(queue_core* core) noexcept {
   return -1;
 }
 
-void handler_gone_locked(queue_core* core) noexcept {
-  if (--core->outstanding_handlers == 0 && !core->live) recycle(core);
+// A worker handler is gone. Requires mu held through `lk`, which may be unlocked on return (a
+// retired core is recycled): the caller must not touch the core afterwards.
+void handler_gone_locked(queue_core* core, std::unique_lock<std::mutex>& lk) noexcept {
+  if (--core->outstanding_handlers == 0 && !core->live) maybe_recycle(core, lk);
 }
 
 // Posts a handler for a claimed slot. Requires mu held (see the file comment).
@@ -223,7 +277,7 @@ void insert_one(queue_core* core, work& w) noexcept {
     core->inactive.push_back(w);  // rule 37: FIFO behind already-inactive items
     kind = list_kind::inactive;
   }
-  ++core->nr_in_flight;
+  if (++core->nr_in_flight == 1) note_work_locked(core);  // idle to busy: hold the executor
   const auto color = static_cast<unsigned>(core->flush_epoch % nr_colors);
   ++core->nr_color[color];
   set_queued(w, core->id(), kind, color);
@@ -538,15 +592,18 @@ work* pop_next(queue_core* core, worker_slot& me) noexcept {
 }  // namespace
 
 void worker_handler_dropped(queue_core* core, std::uint32_t gen) noexcept {
-  std::lock_guard lk(core->mu);
+  std::unique_lock lk(core->mu);
   if (core->gen == gen && core->live) --core->nr_unstarted;
-  handler_gone_locked(core);
+  handler_gone_locked(core, lk);
 }
 
 void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcept {
+  // Async waiters this worker satisfies complete outside the mutex: before it runs the next
+  // item, and on return (done is destroyed after lk, which unlocks first).
+  done_list done;
   std::unique_lock lk(core->mu);
   if (core->gen != gen || !core->live) {  // the queue was destroyed: nothing to do here
-    handler_gone_locked(core);
+    handler_gone_locked(core, lk);
     return;
   }
   --core->nr_unstarted;
@@ -560,6 +617,13 @@ void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcep
   ctx.core = core;
   ctx.slot = &me;
   for (int budget = worker_budget;; --budget) {
+    if (core->gen != gen || !core->live) {
+      // Retired while this worker ran its last item (an orphan it finished, or a queue
+      // destroyed from that item with nothing else in flight): nothing left to do here.
+      ctx = saved;
+      handler_gone_locked(core, lk);
+      return;
+    }
     // Items queued through the intake since this worker last held the mutex: link them (and
     // start more workers if slots are free). Everything on the lists is older than everything
     // on the intake (each locked insert takes the intake first), so while this worker has
@@ -606,7 +670,7 @@ void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcep
         update_saturated(core);
         continue;
       }
-      handler_gone_locked(core);
+      handler_gone_locked(core, lk);
       ctx = saved;
       return;
     }
@@ -656,6 +720,7 @@ void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcep
     }
     observer* const obs = core->obs.load(std::memory_order_relaxed);
     lk.unlock();
+    done.complete();
     if (obs != nullptr) obs->on_started(core->name, *w);
     // Safety: the mutex is dropped while user code runs. `w` may be freed by the function
     // (rule 4); only its address is kept (in me.current and rec, cleared below) as an
@@ -684,7 +749,7 @@ void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcep
     me.current = nullptr;
     me.current_ops = nullptr;
     --core->nr_active;
-    --core->nr_in_flight;
+    if (--core->nr_in_flight == 0) note_work_locked(core);  // busy to idle: let run() return
     --core->nr_color[me.current_color];
     bool wake = (core->nr_in_flight == 0 && core->drain_waiters > 0) || core->item_waiters > 0 ||
                 (core->queue_flushers > 0 && core->nr_color[me.current_color] == 0);
@@ -697,8 +762,8 @@ void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcep
       }
     }
     if (wake) core->idle_cv.notify_all();
-    if (!core->async_waiters.empty()) check_async_locked(core);
-    if (core->orphaned && core->nr_in_flight == 0) finish_orphan_locked(core, lk);
+    if (!core->async_waiters.empty()) check_async_locked(core, done);
+    if (core->orphaned && core->nr_in_flight == 0) finish_orphan_locked(core, lk, done);
   }
 }
 
@@ -716,17 +781,19 @@ unsigned workqueue::default_threads(queue_flags flags) noexcept {
 workqueue::workqueue(std::string_view name, queue_flags flags, int max_active, unsigned threads)
     : name_(name), flags_(flags), requested_max_active_(max_active) {
   if (threads == 0) threads = default_threads(flags);
+  std::unique_ptr<boost::asio::thread_pool> pool;
   try {
-    pool_ = std::make_unique<boost::asio::thread_pool>(threads);
+    pool = std::make_unique<boost::asio::thread_pool>(threads);
   } catch (const boost::system::system_error& e) {
     // Asio reports a failed pthread_create as boost::system::system_error, a runtime_error;
     // the documented contract is std::system_error with the same code (e.g. EAGAIN).
     throw std::system_error(e.code(), "wq::workqueue '" + name_ + "': cannot create its threads");
   }
-  context_ = pool_.get();
+  pool_ = pool.get();
+  context_ = pool.get();
   // The pool executor carries wq's handler allocator, so posting workers allocates nothing
   // in steady state even from threads outside the pool.
-  auto ex = boost::asio::require(pool_->get_executor(),
+  auto ex = boost::asio::require(pool->get_executor(),
                                  boost::asio::execution::allocator(detail::handler_allocator<void>{}));
   auto box = std::make_unique<detail::executor_box>();
   if (ordered()) {
@@ -734,15 +801,12 @@ workqueue::workqueue(std::string_view name, queue_flags flags, int max_active, u
   } else {
     box->emplace(ex);
   }
-  try {
-    init(std::move(box), static_cast<int>(threads));
-  } catch (...) {
-    pool_->join();
-    throw;
-  }
+  // On failure the pool is destroyed here (its destructor joins its idle threads).
+  init(std::move(box), static_cast<int>(threads), std::move(pool));
 }
 
-void workqueue::init(std::unique_ptr<detail::executor_box> box, int concurrency) {
+void workqueue::init(std::unique_ptr<detail::executor_box> box, int concurrency,
+                     std::unique_ptr<boost::asio::thread_pool> pool) {
   int ma = clamp_max_active(requested_max_active_);
   if (ordered()) {
     if (requested_max_active_ != 0 && requested_max_active_ != 1)
@@ -757,9 +821,10 @@ void workqueue::init(std::unique_ptr<detail::executor_box> box, int concurrency)
   // Every thread that runs a worker claims a record once; having them ready keeps the
   // allocation out of the first item a pool thread runs, which may come in steady state.
   detail::reserve_run_records(
-      pool_ ? static_cast<std::size_t>(concurrency)
-            : std::max<std::size_t>(1, std::thread::hardware_concurrency()));
+      pool ? static_cast<std::size_t>(concurrency)
+           : std::max<std::size_t>(1, std::thread::hardware_concurrency()));
   detail::core_config cfg;
+  cfg.own_pool = std::move(pool);
   cfg.name = name_;
   cfg.flags = flags_;
   cfg.max_active = ma;
@@ -776,10 +841,12 @@ workqueue::~workqueue() {
   if (!destroyed_) {
     if (const errc why = blocked_wait(core_); why != errc{}) {
       orphan(why);  // cannot wait here: finish in the background
-      return;
+    } else {
+      (void)destroy();
     }
   }
-  (void)destroy();
+  // This object's reference: the core is recycled once no executor copy refers to it either.
+  detail::release_core(core_);
 }
 
 queue_status workqueue::queue(work& item, const location& where) noexcept {
@@ -924,26 +991,37 @@ std::vector<work*> begin_destroy_locked(queue_core* core) {
   core->stats.cancelled += dropped.size();
   // Items that fired during an earlier drain run as part of this one.
   queue_deferred_locked(core);
+  note_work_locked(core);
   return dropped;
 }
 
-void finish_orphan_locked(queue_core* core, std::unique_lock<std::mutex>& lk) noexcept {
+void finish_orphan_locked(queue_core* core, std::unique_lock<std::mutex>& lk,
+                          done_list& done) noexcept {
   core->orphaned = false;
-  std::unique_ptr<boost::asio::thread_pool> pool = std::move(core->orphan_pool);
-  retire_core(core, lk);
-  if (!pool) return;
+  boost::asio::thread_pool* pool = core->own_pool.get();
+  if (pool == nullptr) {
+    retire_core(core, lk, done);  // async_destroy waiters complete with the caller's list
+    return;
+  }
+  // Nothing of the queue runs any more once its pool is joined: async_destroy completes then.
+  auto* destroyers = new (std::nothrow) done_list;
+  if (destroyers != nullptr) take_destroy_waiters_locked(core, *destroyers);
+  // The joiner's reference keeps the core (and so the pool it owns) until the join is done.
+  acquire_core(core);
+  retire_core(core, lk, done);
   // This thread may be one of the pool's: another thread must join it.
   try {
-    std::thread([p = pool.get()] {
-      p->join();
-      delete p;  // Safety: ownership was released to this thread below
+    std::thread([core, pool, destroyers] {
+      pool->join();
+      delete destroyers;  // completes them
+      release_core(core);  // frees the pool if nothing else refers to the queue
     }).detach();
-    (void)pool.release();
   } catch (...) {
-    // No thread for the join: leak the pool (its idle threads) rather than join ourselves.
-    (void)pool.release();
+    // No thread for the join: leak the pool (its idle threads) and the core rather than join
+    // from here; async_destroy completes without the join.
     report(errc::worker_post_failed, "queue '%s': could not start a thread to join its pool; "
            "the pool is leaked", core->name.c_str());
+    delete destroyers;
   }
 }
 
@@ -977,17 +1055,17 @@ std::error_code workqueue::destroy() {
     core->idle_cv.wait(lk, [core] { return core->nr_in_flight == 0; });
     --core->drain_waiters;
   }
-  if (pool_) pool_->join();
+  if (pool_ != nullptr) pool_->join();  // freed with the core, once nothing refers to it
   {
+    detail::done_list done;
     std::unique_lock lk(core->mu);
     try {
       final_stats_ = std::make_unique<queue_stats>(stats_locked());
     } catch (...) {
       // Out of memory: stats() of the destroyed queue will be empty.
     }
-    detail::retire_core(core, lk);
+    detail::retire_core(core, lk, done);
   }
-  pool_.reset();
   return {};
 }
 
@@ -1005,12 +1083,29 @@ void workqueue::orphan(errc why) noexcept {
     // Out of memory for the list of armed items: they stay armed and, when they fire, are
     // queued as chained work of the dying queue (which still runs them).
   }
+  detail::done_list done;
   std::unique_lock lk(core_->mu);
-  core_->orphan_pool = std::move(pool_);
   core_->orphaned = true;
   // Otherwise the worker that runs the last item in flight finishes it (from an own item, that
   // item itself still counts in nr_in_flight).
-  if (core_->nr_in_flight == 0) detail::finish_orphan_locked(core_, lk);
+  if (core_->nr_in_flight == 0) detail::finish_orphan_locked(core_, lk, done);
+}
+
+void workqueue::begin_async_destroy(detail::async_waiter* w) noexcept {
+  if (destroyed_) return;  // destroyed already: nothing to wait for (w completes at once)
+  destroyed_ = true;
+  try {
+    cancelled_on_destroy_ += cancel_armed_for_destroy();
+  } catch (...) {
+    // Out of memory for the list of armed items: they stay armed and, when they fire, are
+    // queued as chained work of the dying queue (which still runs them).
+  }
+  detail::done_list done;
+  std::unique_lock lk(core_->mu);
+  core_->orphaned = true;
+  // Out of memory registering: w completes at once; the queue still finishes in the background.
+  (void)detail::register_async_destroy_locked(core_, w);
+  if (core_->nr_in_flight == 0) detail::finish_orphan_locked(core_, lk, done);
 }
 
 work* current_work() noexcept { return detail::this_worker().current; }

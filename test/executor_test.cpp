@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <future>
+#include <optional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -24,6 +25,8 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 
@@ -212,6 +215,64 @@ TEST_CASE("executor: a function submitted to a destroyed queue is destroyed with
   q.reset();
   asio::post(ex, [&ran] { ran.store(true); });  // the queue object is gone too: still safe
   CHECK_FALSE(ran.load());
+}
+
+TEST_CASE("executor: a copy outliving its queue keeps a valid context for timers and strands "
+          "(the pool is kept, stopped, until the last copy goes)", "[executor][lifetime]") {
+  // Issue 13, observed point 4: `steady_timer t{ex}` and `make_strand(ex)` on the copy of a
+  // destroyed queue's executor used the freed thread_pool (ASan: heap-use-after-free).
+  asio::any_io_executor any;
+  std::optional<wq::queue_executor> ex;
+  {
+    wq::workqueue q{"short-lived", queue_flags::none, 0, 1};
+    ex.emplace(q.get_executor());
+    any = q.get_executor();
+  }
+  asio::execution_context& ctx = asio::query(*ex, asio::execution::context);
+  CHECK(&ctx == &asio::query(any, asio::execution::context));
+  {
+    asio::steady_timer t{any};            // uses the context's timer service
+    auto strand = asio::make_strand(*ex);  // uses its strand service
+    std::atomic<bool> ran{false};
+    asio::post(strand, [&ran] { ran.store(true); });  // refused: the queue is gone
+    t.expires_after(std::chrono::hours(1));
+    t.cancel();
+    CHECK_FALSE(ran.load());
+  }
+  any = {};
+  ex.reset();  // the last copy: the pool goes now (ASan checks nothing leaks or dangles)
+}
+
+TEST_CASE("executor: a copy never reaches another queue, however many queues were created and "
+          "destroyed since (no wrapping generation)", "[executor][workqueue][lifetime][long]") {
+  // Issue 13, observed point 5: queue ids carry a 16-bit generation per slot; after 32 768
+  // create/destroy cycles a destroyed queue's handle matched an unrelated live queue and
+  // queued onto, paused and posted to it. Every cycle checks that neither the destroyed
+  // queue's object nor a copy of its executor reaches the new queue.
+  struct item {
+    wq::work w;
+    static void run(item*, wq::id<&item::w>) noexcept {}
+  };
+  asio::io_context io;
+  auto gone = std::make_unique<wq::workqueue>(io, "gone");
+  auto ex = gone->get_executor();
+  REQUIRE(gone->destroy() == std::error_code{});
+  item it;
+  int reached = 0;
+  constexpr int cycles = 100'000;
+  for (int i = 0; i < cycles; ++i) {
+    wq::workqueue churn{io, "churn"};  // takes a free slot; never `gone`'s identity
+    asio::post(ex, [] {});
+    reached += gone->enqueue<&item::w>(&it) ? 1 : 0;
+    gone->pause();
+    reached += churn.stats().queued != 0 ? 1 : 0;
+  }
+  CHECK(reached == 0);
+  CHECK(io.poll() == 0);  // nothing was ever posted to io for the churned queues
+  wq::workqueue live{io, "live"};
+  CHECK(live.enqueue<&item::w>(&it));  // the last churned slot is not paused
+  io.restart();
+  CHECK(io.poll() > 0);
 }
 
 TEST_CASE("executor: drain waits for posted functions and their chains (rule 49)",

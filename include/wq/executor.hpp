@@ -11,7 +11,12 @@
 // as for every work function.
 //
 // Properties: `execution::context` (the queue's execution context: its own thread pool, or the
-// context of the executor it was built on); `execution::blocking`: `possibly` by default, like
+// context of the executor it was built on); `execution::outstanding_work`: `untracked` by
+// default; a `tracked` copy (what `asio::executor_work_guard` and every Asio operation make of
+// its handler's executor) counts as outstanding work of the queue, which then holds
+// outstanding work on the executor the queue runs on, so that executor's `run()` does not
+// return while the copy exists (it counts for nothing once the queue is destroyed);
+// `execution::blocking`: `possibly` by default, like
 // an io_context's executor: a function submitted from one of the queue's own workers runs
 // inline (so `asio::dispatch` from an item runs at once), which keeps the queue's ordering and
 // concurrency rules because that worker is already one of its running items; `never` on request
@@ -19,7 +24,12 @@
 //
 // Thread safety: copies may be used from any thread. An executor outlives its queue safely:
 // submitting to a destroyed queue destroys the function without running it (as Asio does for a
-// shut-down context).
+// shut-down context), and it never reaches another queue, however many queues are created and
+// destroyed meanwhile (each copy holds a reference that keeps its queue's identity from being
+// reused). Its `context` stays valid as long as the copy exists when the queue owned its pool
+// (the pool object is kept, stopped, until the last copy goes); for a queue built on your
+// executor it is your context, which must outlive the copies as for any Asio executor.
+// Copying costs one atomic increment, as copying an Asio strand does.
 #pragma once
 
 #include <wq/config.hpp>
@@ -30,6 +40,7 @@
 #include <utility>
 
 #include <boost/asio/execution.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/execution_context.hpp>
 #include <boost/asio/recycling_allocator.hpp>
 
@@ -121,11 +132,27 @@ class queue_executor {
                       : boost::asio::execution::blocking_t(boost::asio::execution::blocking.never);
   }
   [[nodiscard]] queue_executor require(boost::asio::execution::blocking_t::never_t) const noexcept {
-    return {core_, id(), false};
+    return {core_, id(), false, tracked()};
   }
   [[nodiscard]] queue_executor require(
       boost::asio::execution::blocking_t::possibly_t) const noexcept {
-    return {core_, id(), true};
+    return {core_, id(), true, tracked()};
+  }
+  /// `tracked` if this copy counts as outstanding work of the queue (see the file comment).
+  [[nodiscard]] boost::asio::execution::outstanding_work_t query(
+      boost::asio::execution::outstanding_work_t) const noexcept {
+    return tracked() ? boost::asio::execution::outstanding_work_t(
+                           boost::asio::execution::outstanding_work.tracked)
+                     : boost::asio::execution::outstanding_work_t(
+                           boost::asio::execution::outstanding_work.untracked);
+  }
+  [[nodiscard]] queue_executor require(
+      boost::asio::execution::outstanding_work_t::tracked_t) const noexcept {
+    return {core_, id(), possibly(), true};
+  }
+  [[nodiscard]] queue_executor require(
+      boost::asio::execution::outstanding_work_t::untracked_t) const noexcept {
+    return {core_, id(), possibly(), false};
   }
 
   /// Runs `f` as a work item of the queue (or inline, see the file comment).
@@ -148,16 +175,59 @@ class queue_executor {
     return a.core_ == b.core_ && a.bits_ == b.bits_;
   }
 
+  queue_executor(const queue_executor& other) noexcept : core_(other.core_), bits_(other.bits_) {
+    acquire();
+  }
+  /// Takes over `other`'s reference (and tracked work). Like a moved-from Asio executor,
+  /// `other` may then only be destroyed or assigned to. (Asio relies on this: its work guards
+  /// never destroy a moved-from tracked executor.)
+  queue_executor(queue_executor&& other) noexcept
+      : core_(std::exchange(other.core_, nullptr)), bits_(other.bits_) {}
+  queue_executor& operator=(const queue_executor& other) noexcept {
+    if (this != &other) {
+      queue_executor copy(other);  // acquired before ours is released
+      *this = std::move(copy);
+    }
+    return *this;
+  }
+  queue_executor& operator=(queue_executor&& other) noexcept {
+    if (this != &other) {
+      release();
+      core_ = std::exchange(other.core_, nullptr);
+      bits_ = other.bits_;
+    }
+    return *this;
+  }
+  ~queue_executor() { release(); }
+
  private:
   friend class workqueue;
   static constexpr std::uint64_t possibly_bit = std::uint64_t{1} << 63;  // ids use 36 bits
+  static constexpr std::uint64_t tracked_bit = std::uint64_t{1} << 62;
 
-  queue_executor(detail::queue_core* core, std::uint64_t id, bool possibly) noexcept
-      : core_(core), bits_(id | (possibly ? possibly_bit : 0)) {}
-  [[nodiscard]] std::uint64_t id() const noexcept { return bits_ & ~possibly_bit; }
+  /// Takes a new reference on `core` (the caller holds one).
+  queue_executor(detail::queue_core* core, std::uint64_t id, bool possibly,
+                 bool tracked = false) noexcept
+      : core_(core), bits_(id | (possibly ? possibly_bit : 0) | (tracked ? tracked_bit : 0)) {
+    acquire();
+  }
+  void acquire() noexcept {
+    if (core_ == nullptr) return;  // a copy of a moved-from executor is moved-from too
+    detail::acquire_core(core_);
+    if (tracked()) detail::add_tracked(core_);
+  }
+  void release() noexcept {
+    if (core_ == nullptr) return;  // moved from
+    if (tracked()) detail::remove_tracked(core_);
+    detail::release_core(core_);
+  }
+  [[nodiscard]] std::uint64_t id() const noexcept {
+    return bits_ & ~(possibly_bit | tracked_bit);
+  }
   [[nodiscard]] bool possibly() const noexcept { return (bits_ & possibly_bit) != 0; }
+  [[nodiscard]] bool tracked() const noexcept { return (bits_ & tracked_bit) != 0; }
 
-  detail::queue_core* core_;  // type-stable; the id detects a destroyed queue
+  detail::queue_core* core_;  // type-stable and referenced; the id detects a destroyed queue
   std::uint64_t bits_;        // the queue's id, and the blocking.possibly flag
 };
 

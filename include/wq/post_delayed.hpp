@@ -17,8 +17,15 @@
 // associated executor at once. If the queue is destroyed while the wait is outstanding, the
 // operation is cancelled and the handler is posted with operation_aborted; if its associated
 // executor is that queue itself (the default), the handler is destroyed without being called,
-// as Asio destroys the handlers of a context that is shut down. For a delay you need to move or
-// cancel, embed a `wq::delayed_work` instead (mod_delayed_work, cancel_delayed_work_sync).
+// as Asio destroys the handlers of a context that is shut down. For a delay you need to move,
+// embed a `wq::delayed_work` instead (mod_delayed_work).
+//
+// Per-operation cancellation: the operation honours the cancellation slot associated with the
+// handler, for every type (terminal, partial, total: a wait that has not fired has no side
+// effects). A cancellation that reaches it before the item has started running takes the item
+// off its timer (or its queue, if it fired already) and completes with operation_aborted; once
+// the run has begun the operation completes normally. So `co_await (timer.async_wait(...) ||
+// wq::post_delayed(q, 1s, use_awaitable))` returns when the first of the two completes.
 //
 // Thread safety: callable from any thread, including from work items and Asio handlers.
 #pragma once
@@ -33,6 +40,7 @@
 
 #include <boost/asio/append.hpp>
 #include <boost/asio/associated_allocator.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/dispatch.hpp>
@@ -44,6 +52,8 @@
 
 #include <wq/container_of.hpp>
 #include <wq/delayed_work.hpp>
+#include <wq/detail/cancel_link.hpp>
+#include <wq/detail/grab.hpp>
 #include <wq/executor.hpp>
 #include <wq/jiffies.hpp>
 #include <wq/workqueue.hpp>
@@ -54,7 +64,7 @@ namespace detail {
 /// The block behind one post_delayed: the delayed item, the handler and a work guard on the
 /// handler's associated executor.
 template <class Handler, class Executor>
-struct delayed_op {
+struct delayed_op : cancellable {
   using allocator = typename std::allocator_traits<
       boost::asio::associated_allocator_t<Handler, boost::asio::recycling_allocator<void>>>::
       template rebind_alloc<delayed_op>;
@@ -62,15 +72,20 @@ struct delayed_op {
   delayed_work dw{ops};
   Handler handler;
   boost::asio::executor_work_guard<Executor> guard;
+  cancel_link* link = nullptr;  // in the handler's cancellation slot, if connected
 
-  delayed_op(Handler&& h, const Executor& ex) : handler(std::move(h)), guard(ex) {}
+  delayed_op(Handler&& h, const Executor& ex) : handler(std::move(h)), guard(ex) {
+    withdraw = &on_withdraw;
+    abort = &on_abort;
+  }
 
   static delayed_op* from(work* w) noexcept {
     // Safety: container_of: these ops belong to the `dw` member of a delayed_op only.
     return container_of<&delayed_op::dw>(static_cast<delayed_work*>(w));
   }
   // Frees the block first (so the handler may start another operation in the same memory), then
-  // dispatches the handler with `ec` through its associated executor.
+  // dispatches the handler with `ec` through its associated executor. The caller owns the
+  // completion: the instance was run, dropped, refused or withdrawn by a canceller.
   static void complete(delayed_op* self, boost::system::error_code ec) noexcept {
     Handler h(std::move(self->handler));
     boost::asio::executor_work_guard<Executor> g(std::move(self->guard));
@@ -88,13 +103,32 @@ struct delayed_op {
       // Out of memory posting the completion: the handler is destroyed without being called.
     }
   }
+  // The run or the drop of the item: a canceller can no longer withdraw it (the instance is
+  // gone from the queue), so detach from the cancellation slot first, then complete.
+  static void finish(delayed_op* self, boost::system::error_code ec) noexcept {
+    if (self->link != nullptr) (void)self->link->detach();
+    complete(self, ec);
+  }
   static void run(work* w) noexcept {
     begin_run(w);
-    complete(from(w), boost::system::error_code{});
+    finish(from(w), boost::system::error_code{});
   }
   static void drop(work* w) noexcept {
     clear_pending(w);
-    complete(from(w), boost::asio::error::operation_aborted);
+    finish(from(w), boost::asio::error::operation_aborted);
+  }
+  // Cancellation: take the pending instance off its timer or queue, as cancel_delayed_work
+  // does; if it has already started (or been dropped), the operation completes that way.
+  static bool on_withdraw(cancellable* c) noexcept {
+    auto* self = static_cast<delayed_op*>(c);
+    if (grab_pending(self->dw) == grab_result::pending) return true;
+    unclaim_pending(self->dw);
+    return false;
+  }
+  static void on_abort(cancellable* c) noexcept {
+    auto* self = static_cast<delayed_op*>(c);
+    unclaim_pending(self->dw);  // the grabbed instance is given up
+    complete(self, boost::asio::error::operation_aborted);
   }
   static constexpr work_ops ops{&run, &drop, "wq::post_delayed operation", true};
 };
@@ -117,8 +151,12 @@ struct initiate_post_delayed {
       std::allocator_traits<typename op::allocator>::deallocate(a, p, 1);
       throw;
     }
+    // Before the item is armed: once armed it may fire, run and free the block on another
+    // thread. (A cancellation cannot be emitted before this initiation returns.)
+    p->link = connect_cancel(boost::asio::get_associated_cancellation_slot(p->handler), p,
+                             boost::asio::cancellation_type::all);
     if (queue->queue_delayed(p->dw, delay) != queue_status::queued)
-      op::complete(p, boost::asio::error::operation_aborted);
+      op::finish(p, boost::asio::error::operation_aborted);
   }
 };
 

@@ -59,6 +59,7 @@ namespace wq {
 
 namespace detail {
 struct queue_access;
+struct async_waiter;
 }
 class queue_executor;
 
@@ -227,16 +228,20 @@ class workqueue {
 
  private:
   friend struct detail::queue_access;
-  void init(std::unique_ptr<detail::executor_box> box, int max_workers);
+  void init(std::unique_ptr<detail::executor_box> box, int max_workers,
+            std::unique_ptr<boost::asio::thread_pool> pool = nullptr);
   std::size_t cancel_armed_for_destroy();
   static errc blocked_wait(const detail::queue_core* core) noexcept;
   void orphan(errc why) noexcept;
+  // async_destroy's start: refuses outside queueing, cancels armed items, registers `w` to
+  // complete once the queue has drained and retired (at once if it is idle).
+  void begin_async_destroy(detail::async_waiter* w) noexcept;
   static unsigned default_threads(queue_flags flags) noexcept;
 
   std::string name_;
   queue_flags flags_;
   int requested_max_active_;
-  std::unique_ptr<boost::asio::thread_pool> pool_;  // owned pool, if any
+  boost::asio::thread_pool* pool_ = nullptr;        // owned pool, if any (the core owns it)
   boost::asio::execution_context* context_ = nullptr;  // the pool, or the executor's context
   detail::queue_core* core_ = nullptr;              // type-stable, see detail/core.hpp
   std::uint64_t id_ = 0;                            // core_'s id while this queue lives

@@ -3,10 +3,13 @@
 // The engine itself (queue_core) lives in src/. Nothing here is a user contract.
 //
 // Queue cores are type-stable: they are allocated in chunks, never freed, and recycled with a
-// new generation when a queue is destroyed. A queue is named by a 40-bit id (slot index and
+// new generation when a queue is destroyed. A queue is named by a 36-bit id (slot index and
 // generation) stored in its items' state words, so an item, a timer completion or a worker
 // handler that outlives its queue finds a core whose generation no longer matches and leaves it
-// alone, instead of touching freed memory.
+// alone, instead of touching freed memory. Every handle that can act on a queue (the workqueue
+// object, each copy of its executor, each worker handler) holds a reference on its core, and a
+// retired core is recycled only once none is left: a handle never sees its queue's generation
+// come round again, however many queues are created and destroyed meanwhile.
 #pragma once
 
 #include <wq/config.hpp>
@@ -21,8 +24,13 @@
 #include <type_traits>
 #include <utility>
 
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include <wq/delayed_work.hpp>
 #include <wq/diagnostics.hpp>
@@ -84,25 +92,56 @@ struct is_strand : std::false_type {};
 template <class E>
 struct is_strand<boost::asio::strand<E>> : std::true_type {};
 
+/// Calls `f(strand)` with the strand an any_io_executor wraps, if it wraps one of Asio's strands
+/// of an io_context, a thread_pool or an any_io_executor (what `socket.get_executor()` gives for
+/// a socket made on a strand), and returns whether it did.
+template <class F>
+bool visit_strand(const boost::asio::any_io_executor& ex, F&& f) {
+  using boost::asio::strand;
+  if (auto* s = ex.target<strand<boost::asio::io_context::executor_type>>()) {
+    f(*s);
+    return true;
+  }
+  if (auto* s = ex.target<strand<boost::asio::thread_pool::executor_type>>()) {
+    f(*s);
+    return true;
+  }
+  if (auto* s = ex.target<strand<boost::asio::any_io_executor>>()) {
+    f(*s);
+    return true;
+  }
+  return false;
+}
+
 /// A type-erased executor that posts worker handlers with their associated allocator preserved
-/// (an any_io_executor would drop the allocator and allocate per post).
+/// (an any_io_executor would drop the allocator and allocate per post), and that can hold
+/// outstanding work on the executor while the queue has work (see track).
 struct executor_box {
   alignas(std::max_align_t) unsigned char storage[96];
+  // A copy of the executor with outstanding_work.tracked, constructed while `tracking`.
+  alignas(std::max_align_t) unsigned char tracked_storage[96];
   void (*post)(void* ex, worker_handler&& h) = nullptr;
   void (*destroy)(void* ex) noexcept = nullptr;
   // For strands: whether the calling thread runs a handler of this strand now, so nothing
   // else can (a blocking wait there would deadlock, §5.3). nullptr for other executors.
   bool (*held_here)(const void* ex) noexcept = nullptr;
+  // Starts (true) or ends (false) outstanding work on the executor: the queue has queued,
+  // inactive, running or armed items (Asio's convention: they keep run() from returning).
+  // nullptr for an executor nobody runs by hand (a queue's own pool).
+  void (*track)(executor_box* self, bool on) noexcept = nullptr;
+  bool tracking = false;  // tracked_storage holds a tracked copy; guarded by the queue mutex
 
   executor_box() = default;
   executor_box(const executor_box&) = delete;
   executor_box& operator=(const executor_box&) = delete;
   ~executor_box() {
+    if (tracking) track(this, false);
     if (destroy != nullptr) destroy(storage);
   }
 
+  /// Stores `ex`. With `track_work`, the queue holds outstanding work on it while busy.
   template <class Executor>
-  void emplace(const Executor& ex) {
+  void emplace(const Executor& ex, bool track_work = false) {
     static_assert(sizeof(Executor) <= sizeof(storage) &&
                   alignof(Executor) <= alignof(std::max_align_t));
     ::new (static_cast<void*>(storage)) Executor(ex);
@@ -119,6 +158,39 @@ struct executor_box {
       held_here = [](const void* p) noexcept {
         return std::launder(static_cast<const Executor*>(p))->running_in_this_thread();
       };
+    } else if constexpr (std::is_same_v<Executor, boost::asio::any_io_executor>) {
+      // A strand behind the type erasure (a socket's executor) is held here just the same.
+      held_here = [](const void* p) noexcept {
+        bool held = false;
+        (void)visit_strand(*std::launder(static_cast<const Executor*>(p)),
+                           [&held](const auto& s) { held = s.running_in_this_thread(); });
+        return held;
+      };
+    }
+    if (track_work) {
+      using tracked_t = std::decay_t<decltype(boost::asio::prefer(
+          ex, boost::asio::execution::outstanding_work.tracked))>;
+      static_assert(sizeof(tracked_t) <= sizeof(tracked_storage) &&
+                    alignof(tracked_t) <= alignof(std::max_align_t));
+      track = [](executor_box* self, bool on) noexcept {
+        // Safety: storage holds an Executor (see above); tracked_storage holds a tracked_t
+        // exactly while `tracking`.
+        if (on) {
+          try {
+            ::new (static_cast<void*>(self->tracked_storage)) tracked_t(boost::asio::prefer(
+                *std::launder(static_cast<const Executor*>(static_cast<void*>(self->storage))),
+                boost::asio::execution::outstanding_work.tracked));
+            self->tracking = true;
+          } catch (...) {
+            // Out of memory copying a type-erased executor: the queue's work does not hold the
+            // executor's run() this time; the next idle-to-busy edge tries again.
+          }
+        } else {
+          self->tracking = false;
+          std::launder(static_cast<tracked_t*>(static_cast<void*>(self->tracked_storage)))
+              ->~tracked_t();
+        }
+      };
     }
   }
 };
@@ -126,6 +198,9 @@ struct executor_box {
 /// Parameters of a new queue core.
 struct core_config {
   std::string name;
+  /// The pool the queue owns, if any: kept until the core is recycled, so that executors of the
+  /// queue that outlive it still name a valid execution context.
+  std::unique_ptr<boost::asio::thread_pool> own_pool;
   queue_flags flags = queue_flags::none;
   int max_active = 0;       // already clamped
   int max_workers = 1;      // concurrent worker handlers, <= max_active and <= worker_slots
@@ -133,9 +208,25 @@ struct core_config {
 };
 
 /// Creates a core (recycling a retired one if possible) that posts to `ex`.
-/// Returns the core and its id. Throws std::bad_alloc.
+/// Returns the core and its id; the caller holds the core's first reference (release it with
+/// release_core). Throws std::bad_alloc.
 std::pair<queue_core*, std::uint64_t> create_core(core_config cfg,
                                                   std::unique_ptr<executor_box> ex);
+
+/// Takes one more reference on a core the caller already holds one on.
+/// Thread safety: any thread. Memory ordering: relaxed (a reference is only ever copied from
+/// another one, which keeps the core from being recycled meanwhile).
+void acquire_core(queue_core* core) noexcept;
+/// Drops one reference; the last one recycles a retired core (and frees the pool it owned).
+/// Thread safety: any thread, but never while holding a queue mutex.
+void release_core(queue_core* core) noexcept;
+
+/// Counts one more copy of the queue's executor with outstanding_work.tracked: while any exists
+/// the queue holds outstanding work on the executor it runs on (if that is a user's executor).
+/// Thread safety: any thread not holding the queue's mutex; takes it on the 0 -> 1 edge.
+void add_tracked(queue_core* core) noexcept;
+/// Counts one copy fewer (see add_tracked); takes the queue's mutex on the 1 -> 0 edge.
+void remove_tracked(queue_core* core) noexcept;
 
 /// Formats a message and passes it with `code` to the diagnostic handler (diagnostics.hpp).
 [[gnu::format(printf, 2, 3)]] void report(errc code, const char* fmt, ...) noexcept;

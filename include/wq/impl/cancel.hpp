@@ -13,6 +13,9 @@ namespace detail {
 struct queue_access {
   static queue_core* core(const workqueue& q) noexcept { return q.core_; }
   static std::uint64_t id(const workqueue& q) noexcept { return q.id_; }
+  static void begin_async_destroy(workqueue& q, async_waiter* w) noexcept {
+    q.begin_async_destroy(w);
+  }
 };
 
 /// Takes the queue's reference out of a grabbed item queued with `Pointer`, then releases

@@ -121,15 +121,22 @@ workqueue::workqueue(const Executor& ex, std::string_view name, queue_flags flag
       flags_(flags),
       requested_max_active_(max_active),
       context_(&boost::asio::query(ex, boost::asio::execution::context)) {
+  // The queue's work is outstanding work on `ex` (Asio's convention: run() does not return
+  // while it has queued, running or armed items).
   auto box = std::make_unique<detail::executor_box>();
   if (has_flag(flags, queue_flags::ordered)) {
     if constexpr (detail::is_strand<Executor>::value) {
-      box->emplace(ex);
+      box->emplace(ex, true);
+    } else if constexpr (std::is_same_v<Executor, boost::asio::any_io_executor>) {
+      // A strand behind the type erasure (e.g. a socket's executor) is used as it is, so the
+      // queue's items serialise with that strand's handlers, as with the strand itself.
+      if (!detail::visit_strand(ex, [&box](const auto& s) { box->emplace(s, true); }))
+        box->emplace(boost::asio::make_strand(ex), true);
     } else {
-      box->emplace(boost::asio::make_strand(ex));
+      box->emplace(boost::asio::make_strand(ex), true);
     }
   } else {
-    box->emplace(ex);
+    box->emplace(ex, true);
   }
   // The executor's thread count is unknown: a bound queue runs as many items at once as the
   // machine has cores; an unbound one up to max_active (rule 41).
