@@ -12,7 +12,9 @@
 #include <thread>
 #include <vector>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/bind_executor.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/detached.hpp>
@@ -20,6 +22,9 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include <wq/system_queues.hpp>
+
+#include "support/queue_kinds.hpp"
 #include "support/test_support.hpp"
 
 namespace {
@@ -168,4 +173,286 @@ TEST_CASE("async_cancel_sync: reports whether the item was pending; deferred tok
   REQUIRE(was_pending.has_value());
   REQUIRE(*was_pending);
   REQUIRE(item.runs.load() == 0);
+}
+
+// ---- completion handlers on the queue itself (issue 13, observed point 3) -------------------
+
+namespace {
+
+/// A coroutine running on `q` (each resumption is an item of q) that awaits async_flush,
+/// async_drain and async_cancel_sync of q and of an item on q. It used to freeze the queue: the
+/// completion was posted to q while its worker held q's mutex.
+void await_on_own_queue(wq::workqueue& q) {
+  async_item item;
+  std::promise<int> result;
+  auto fut = result.get_future();
+  boost::asio::co_spawn(
+      q.get_executor(),
+      [&]() -> boost::asio::awaitable<void> {
+        int steps = 0;
+        for (int i = 0; i < 3; ++i) {
+          (void)q.enqueue<&async_item::w>(&item);
+          co_await wq::async_flush(q, boost::asio::use_awaitable);
+          ++steps;
+        }
+        (void)q.enqueue<&async_item::w>(&item);
+        co_await wq::async_cancel_sync(item.w, boost::asio::use_awaitable);
+        ++steps;
+        result.set_value(steps);
+      },
+      boost::asio::detached);
+  REQUIRE(fut.wait_for(wq_test::must_happen) == std::future_status::ready);
+  CHECK(fut.get() == 4);
+  // A handler bound to the queue's executor, from outside.
+  std::promise<void> bound;
+  auto bound_done = bound.get_future();
+  (void)q.enqueue<&async_item::w>(&item);
+  wq::async_cancel_sync(item.w, boost::asio::bind_executor(
+                                    q.get_executor(), [&](boost::system::error_code, bool) {
+                                      bound.set_value();
+                                    }));
+  REQUIRE(bound_done.wait_for(wq_test::must_happen) == std::future_status::ready);
+  wq::async_drain(q, boost::asio::bind_executor(q.get_executor(),
+                                                [&](boost::system::error_code) {}));
+  CHECK(q.flush() == std::error_code{});
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("async: completions bound to the queue's own executor never freeze it",
+                   "[async][executor][awaitable]", wq_test::owned_pool_kind, wq_test::ordered_kind,
+                   wq_test::io_context_kind, wq_test::user_strand_kind) {
+  TestType kind;
+  await_on_own_queue(kind.queue());
+}
+
+TEST_CASE("async: completions bound to system_wq's executor never freeze it",
+          "[async][executor][system]") {
+  await_on_own_queue(wq::system_wq());
+}
+
+// ---- per-operation cancellation (issue 13, point 2) -----------------------------------------
+
+TEST_CASE("async_flush: a cancellation signal ends the wait with operation_aborted; the queue "
+          "is unaffected", "[async][flush][cancellation]") {
+  const boost::asio::cancellation_type type = GENERATE(
+      boost::asio::cancellation_type::terminal, boost::asio::cancellation_type::partial,
+      boost::asio::cancellation_type::total);
+  wq::workqueue q{"flush-cancel", wq::queue_flags::none, 0, 1};
+  wq_test::latch gate(1);
+  async_item slow;
+  slow.gate = &gate;
+  REQUIRE(q.enqueue<&async_item::w>(&slow));
+  boost::asio::io_context io;
+  boost::asio::cancellation_signal sig;
+  boost::system::error_code got = boost::asio::error::timed_out;
+  wq::async_flush(q, boost::asio::bind_cancellation_slot(
+                         sig.slot(), boost::asio::bind_executor(
+                                         io, [&](boost::system::error_code ec) { got = ec; })));
+  sig.emit(type);
+  io.run();  // returns: the aborted operation was the only work
+  CHECK(got == boost::asio::error::operation_aborted);
+  CHECK(slow.runs.load() == 0);  // still blocked: the flush did not complete
+  gate.count_down();
+  CHECK(q.flush() == std::error_code{});
+  CHECK(slow.runs.load() == 1);
+}
+
+TEST_CASE("async_drain: cancelled, it stops draining (outside queueing works again); a "
+          "'total' request is not honoured", "[async][drain][cancellation][rule49]") {
+  wq::workqueue q{"drain-cancel", wq::queue_flags::none, 0, 1};
+  wq_test::latch gate(1);
+  async_item slow, other;
+  slow.gate = &gate;
+  REQUIRE(q.enqueue<&async_item::w>(&slow));
+  boost::asio::io_context io;
+  boost::asio::cancellation_signal sig;
+  std::vector<boost::system::error_code> got;
+  wq::async_drain(q, boost::asio::bind_cancellation_slot(
+                         sig.slot(), boost::asio::bind_executor(io, [&](boost::system::error_code
+                                                                            ec) {
+                           got.push_back(ec);
+                         })));
+  CHECK(q.enqueue<&async_item::w>(&other).status == wq::queue_status::rejected);
+  sig.emit(boost::asio::cancellation_type::total);  // draining has side effects: not total
+  CHECK(io.poll() == 0);
+  sig.emit(boost::asio::cancellation_type::terminal);
+  io.restart();
+  io.run();
+  REQUIRE(got.size() == 1);
+  CHECK(got[0] == boost::asio::error::operation_aborted);
+  CHECK(q.enqueue<&async_item::w>(&other));  // no longer draining
+  gate.count_down();
+  CHECK(q.flush() == std::error_code{});
+  CHECK(other.runs.load() == 1);
+}
+
+TEST_CASE("async_cancel_sync: cancelled while the item runs, it completes with "
+          "operation_aborted and the item is enabled again", "[async][cancel][cancellation]") {
+  wq::workqueue q{"cancel-sync-cancel", wq::queue_flags::none, 0, 1};
+  wq_test::latch gate(1);
+  async_item slow;
+  slow.gate = &gate;
+  REQUIRE(q.enqueue<&async_item::w>(&slow));
+  REQUIRE(wq_test::poll_until([&] { return slow.running.load(); }));
+  boost::asio::io_context io;
+  boost::asio::cancellation_signal sig;
+  boost::system::error_code got;
+  std::optional<bool> was_pending;
+  wq::async_cancel_sync(slow.w, boost::asio::bind_cancellation_slot(
+                                    sig.slot(), boost::asio::bind_executor(
+                                                    io, [&](boost::system::error_code ec, bool p) {
+                                                      got = ec;
+                                                      was_pending = p;
+                                                    })));
+  CHECK(slow.w.disable_count() == 1);
+  sig.emit(boost::asio::cancellation_type::partial);
+  io.run();
+  CHECK(got == boost::asio::error::operation_aborted);
+  REQUIRE(was_pending.has_value());
+  CHECK_FALSE(*was_pending);
+  CHECK(slow.w.disable_count() == 0);
+  CHECK(slow.running.load());  // still running: the wait was abandoned, not the item
+  gate.count_down();
+  CHECK(q.flush() == std::error_code{});
+}
+
+TEST_CASE("async: cancellations racing completions complete each operation exactly once",
+          "[async][cancellation][stress]") {
+  constexpr int n = 500;
+  wq::workqueue q{"async-race", wq::queue_flags::none, 0, 2};
+  std::vector<async_item> items(n);
+  boost::asio::io_context io;
+  auto ex = boost::asio::make_strand(io);
+  std::vector<boost::asio::cancellation_signal> sigs(2 * n);
+  std::atomic<int> completions{0};
+  for (int i = 0; i < n; ++i) {
+    (void)q.enqueue<&async_item::w>(&items[static_cast<std::size_t>(i)]);
+    wq::async_flush(q, boost::asio::bind_cancellation_slot(
+                           sigs[2 * static_cast<std::size_t>(i)].slot(),
+                           boost::asio::bind_executor(ex, [&](boost::system::error_code) {
+                             completions.fetch_add(1);
+                           })));
+    wq::async_cancel_sync(items[static_cast<std::size_t>(i)].w,
+                          boost::asio::bind_cancellation_slot(
+                              sigs[2 * static_cast<std::size_t>(i) + 1].slot(),
+                              boost::asio::bind_executor(ex, [&](boost::system::error_code, bool) {
+                                completions.fetch_add(1);
+                              })));
+  }
+  boost::asio::post(ex, [&] {
+    for (auto& s : sigs) s.emit(boost::asio::cancellation_type::terminal);
+  });
+  std::thread helper([&] { io.run(); });
+  io.run();
+  helper.join();
+  CHECK(completions.load() == 2 * n);
+  CHECK(q.flush() == std::error_code{});
+  for (auto& it : items) CHECK(it.w.disable_count() == 0);
+}
+
+// ---- async_destroy ---------------------------------------------------------------------------
+
+TEST_CASE("async_destroy: completes once the queue's items and their chains have run; the "
+          "queue object may go at once (rule 50)", "[async][destroy][rule50]") {
+  auto q = std::make_unique<wq::workqueue>("async-destroy", wq::queue_flags::none, 0, 2);
+  wq_test::latch gate(1);
+  async_item slow, chained;
+  slow.gate = &gate;
+  chained.queue = q.get();
+  REQUIRE(q->enqueue<&async_item::w>(&slow));
+  REQUIRE(q->enqueue<&async_item::w>(&chained));
+  boost::asio::io_context io;
+  boost::system::error_code got = boost::asio::error::timed_out;
+  int calls = 0;
+  wq::workqueue* raw = q.get();
+  wq::async_destroy(*q, boost::asio::bind_executor(io, [&](boost::system::error_code ec) {
+                      got = ec;
+                      ++calls;
+                    }));
+  async_item outside;
+  CHECK(raw->enqueue<&async_item::w>(&outside).status == wq::queue_status::rejected);
+  q.reset();  // neither waits nor reports
+  CHECK(io.poll() == 0);
+  gate.count_down();
+  io.restart();
+  io.run();  // outstanding work until the queue has drained and its pool is joined
+  CHECK(calls == 1);
+  CHECK_FALSE(got);
+  CHECK(slow.runs.load() == 1);
+  CHECK(chained.runs.load() == 1);
+  CHECK(outside.runs.load() == 0);
+}
+
+TEST_CASE("async_destroy: an idle queue completes at once; from one of its own items it "
+          "completes after that item", "[async][destroy][rule50]") {
+  boost::asio::io_context io;
+  int calls = 0;
+  {
+    wq::workqueue q{"idle-destroy"};
+    wq::async_destroy(q, boost::asio::bind_executor(io, [&](boost::system::error_code ec) {
+                        calls += ec ? 0 : 1;
+                      }));
+  }
+  io.run();
+  CHECK(calls == 1);
+  auto q = std::make_unique<wq::workqueue>("self-destroy", wq::queue_flags::none, 0, 1);
+  std::promise<void> done;
+  auto fut = done.get_future();
+  wq_test::warning_catcher none;
+  boost::asio::post(q->get_executor(), [&] {
+    wq::async_destroy(*q, [&](boost::system::error_code) { done.set_value(); });
+    q.reset();  // from its own item: neither a wait nor a report
+  });
+  REQUIRE(fut.wait_for(wq_test::must_happen) == std::future_status::ready);
+  CHECK(none.size() == 0);
+}
+
+TEST_CASE("async_destroy: a cancellation signal completes it early with operation_aborted; "
+          "the destruction goes on", "[async][destroy][cancellation]") {
+  auto q = std::make_unique<wq::workqueue>("destroy-cancel", wq::queue_flags::none, 0, 1);
+  wq_test::latch gate(1);
+  async_item slow;
+  slow.gate = &gate;
+  REQUIRE(q->enqueue<&async_item::w>(&slow));
+  boost::asio::io_context io;
+  boost::asio::cancellation_signal sig;
+  boost::system::error_code got;
+  wq::async_destroy(*q, boost::asio::bind_cancellation_slot(
+                            sig.slot(), boost::asio::bind_executor(
+                                            io, [&](boost::system::error_code ec) { got = ec; })));
+  q.reset();
+  sig.emit(boost::asio::cancellation_type::terminal);
+  io.run();
+  CHECK(got == boost::asio::error::operation_aborted);
+  gate.count_down();
+  REQUIRE(wq_test::poll_until([&] { return slow.runs.load() == 1; }));
+}
+
+// ---- outstanding work (issue 13, point 1) ----------------------------------------------------
+
+TEST_CASE("async: an outstanding operation keeps its handler's io_context running",
+          "[async][outstanding_work]") {
+  wq::workqueue q{"holds-io", wq::queue_flags::none, 0, 1};
+  wq_test::latch gate(1);
+  async_item slow;
+  slow.gate = &gate;
+  REQUIRE(q.enqueue<&async_item::w>(&slow));
+  boost::asio::io_context io;
+  std::atomic<bool> flushed{false};
+  wq::async_flush(q, boost::asio::bind_executor(io, [&](boost::system::error_code ec) {
+                    flushed = !ec;
+                  }));
+  std::promise<void> returned;
+  auto run_done = returned.get_future();
+  std::thread runner([&] {
+    io.run();
+    returned.set_value();
+  });
+  // Bounded observation: run() must not return while the flush is outstanding.
+  CHECK(run_done.wait_for(wq_test::must_not_happen) == std::future_status::timeout);
+  gate.count_down();
+  CHECK(run_done.wait_for(wq_test::must_happen) == std::future_status::ready);
+  runner.join();
+  CHECK(flushed.load());
 }

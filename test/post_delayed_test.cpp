@@ -15,9 +15,16 @@
 #include <future>
 #include <memory>
 #include <system_error>
+#include <thread>
+#include <vector>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/bind_executor.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -166,6 +173,138 @@ TEST_CASE("post_delayed: the default handler executor is the queue, so on an ord
   }
   REQUIRE(done.wait_for(must_happen));
   CHECK(overlaps.load() == 0);
+}
+
+// ---- Asio conventions: outstanding work, per-operation cancellation ------------------------
+
+struct counted_item {
+  wq::delayed_work d;
+  std::atomic<int> runs{0};
+  static void run(counted_item* self, wq::id<&counted_item::d>) noexcept { self->runs.fetch_add(1); }
+};
+
+TEST_CASE("post_delayed: on a queue built on the app's io_context, io.run() returns only once "
+          "the armed item and the operation have completed (outstanding work)",
+          "[post_delayed][outstanding_work][rule53]") {
+  // Issue 13, observed point 1: run() returned after 0-4 ms and the callbacks never ran.
+  asio::io_context io;
+  wq::workqueue q{io, "on-io"};
+  counted_item item;
+  std::atomic<int> callbacks{0};
+  const auto start = clock_type::now();
+  REQUIRE(q.enqueue_delayed<&counted_item::d>(&item, 60ms));
+  wq::post_delayed(q, 80ms, [&](boost::system::error_code ec) {
+    if (!ec) callbacks.fetch_add(1);
+  });
+  io.run();
+  CHECK(clock_type::now() - start >= 80ms);
+  CHECK(item.runs.load() == 1);
+  CHECK(callbacks.load() == 1);
+}
+
+TEST_CASE("post_delayed: a handler bound to the app's io_context keeps io.run() from returning "
+          "while the operation waits on another queue (outstanding work)",
+          "[post_delayed][outstanding_work]") {
+  asio::io_context io;
+  wq::workqueue q{"elsewhere", queue_flags::none, 0, 1};
+  int calls = 0;
+  const auto start = clock_type::now();
+  wq::post_delayed(q, 50ms, asio::bind_executor(io, [&](boost::system::error_code ec) {
+                     calls += ec ? 0 : 1;
+                   }));
+  io.run();
+  CHECK(clock_type::now() - start >= 50ms);
+  CHECK(calls == 1);
+}
+
+TEST_CASE("post_delayed: the awaitable operator || cancels the slower wait at once "
+          "(per-operation cancellation)", "[post_delayed][cancellation][awaitable]") {
+  // Issue 13, observed point 2: with a 10 ms timer this completed after 1027 ms.
+  using namespace asio::experimental::awaitable_operators;
+  asio::io_context io;
+  wq::workqueue q{"raced", queue_flags::none, 0, 1};
+  std::size_t winner = 99;
+  clock_type::duration took{};
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        asio::steady_timer timer{co_await asio::this_coro::executor, 10ms};
+        const auto start = clock_type::now();
+        auto r = co_await (timer.async_wait(asio::use_awaitable) ||
+                           wq::post_delayed(q, 10s, asio::use_awaitable));
+        took = clock_type::now() - start;
+        winner = r.index();
+      },
+      asio::detached);
+  io.run();  // returns once both operations are done: the delayed one was cancelled
+  CHECK(winner == 0);
+  CHECK(took < 1s);
+  CHECK(q.stats().cancelled == 1);
+  CHECK(q.stats().armed == 0);
+}
+
+TEST_CASE("post_delayed: a cancellation signal completes the operation with operation_aborted "
+          "and the callback never runs; every cancellation type is honoured",
+          "[post_delayed][cancellation]") {
+  const asio::cancellation_type type = GENERATE(asio::cancellation_type::terminal,
+                                                asio::cancellation_type::partial,
+                                                asio::cancellation_type::total);
+  asio::io_context io;
+  wq::workqueue q{"cancelled", queue_flags::none, 0, 1};
+  asio::cancellation_signal sig;
+  boost::system::error_code got;
+  int calls = 0;
+  wq::post_delayed(q, 1h,
+                   asio::bind_cancellation_slot(
+                       sig.slot(), asio::bind_executor(io, [&](boost::system::error_code ec) {
+                         got = ec;
+                         ++calls;
+                       })));
+  CHECK(q.stats().armed == 1);
+  sig.emit(type);
+  io.run();
+  CHECK(calls == 1);
+  CHECK(got == asio::error::operation_aborted);
+  CHECK(q.stats().armed == 0);
+  CHECK(q.stats().cancelled == 1);
+  sig.emit(type);  // a late emit finds nothing to cancel
+}
+
+TEST_CASE("post_delayed: cancellations racing completions on other threads: every operation "
+          "completes exactly once", "[post_delayed][cancellation][stress]") {
+  // The signal is emitted on the handler's executor (Asio's rule) while wq completes the
+  // operation on a worker or the timer thread: the cancel_link rendezvous (TSan, ASan).
+  constexpr int n = 2000;
+  asio::io_context io;
+  wq::workqueue q{"race", queue_flags::none, 0, 2};
+  std::vector<asio::cancellation_signal> sigs(n);
+  std::atomic<int> ok{0};
+  std::atomic<int> aborted{0};
+  std::atomic<int> other{0};
+  auto ex = asio::make_strand(io);
+  for (int i = 0; i < n; ++i) {
+    wq::post_delayed(q, std::chrono::microseconds(i % 200),
+                     asio::bind_cancellation_slot(
+                         sigs[static_cast<std::size_t>(i)].slot(),
+                         asio::bind_executor(ex, [&](boost::system::error_code ec) {
+                           if (!ec) {
+                             ok.fetch_add(1);
+                           } else if (ec == asio::error::operation_aborted) {
+                             aborted.fetch_add(1);
+                           } else {
+                             other.fetch_add(1);
+                           }
+                         })));
+  }
+  asio::post(ex, [&] {
+    for (auto& s : sigs) s.emit(asio::cancellation_type::terminal);
+  });
+  std::thread helper([&] { io.run(); });
+  io.run();
+  helper.join();
+  CHECK(ok.load() + aborted.load() == n);
+  CHECK(other.load() == 0);
+  CHECK(q.stats().armed == 0);
 }
 
 }  // namespace

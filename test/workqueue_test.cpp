@@ -21,6 +21,8 @@
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -30,6 +32,7 @@
 #include <wq/cancel.hpp>
 #include <wq/container_of.hpp>
 #include <wq/delayed_work.hpp>
+#include <wq/executor.hpp>
 #include <wq/flush.hpp>
 #include <wq/shared_work.hpp>
 #include <wq/test_clock.hpp>
@@ -296,6 +299,85 @@ TEST_CASE("workqueue: runs on an any_io_executor", "[workqueue][construct][execu
   wq::workqueue ordered{ex, "any-ordered", queue_flags::ordered};
   CHECK(ordered.ordered());
   CHECK(runs_an_item(ordered));
+}
+
+TEST_CASE("workqueue: an ordered queue on an any_io_executor wrapping a strand shares that "
+          "strand (a socket's executor)", "[workqueue][construct][executor][rule39]") {
+  boost::asio::thread_pool pool{2};
+  auto strand = boost::asio::make_strand(pool);
+  boost::asio::any_io_executor ex = strand;
+  wq::workqueue ordered{ex, "on-socket-strand", queue_flags::ordered};
+  std::atomic<bool> on_strand{false};
+  latch ran{1};
+  fn_item item{[&](fn_item&) {
+    on_strand.store(strand.running_in_this_thread());
+    ran.count_down();
+  }};
+  REQUIRE(enqueue(ordered, item) == queue_status::queued);
+  REQUIRE(ran.wait_for(must_happen));
+  CHECK(on_strand.load());
+}
+
+// ---- outstanding work on a user's executor (Asio's convention; issue 13, point 1) ----------
+
+TEST_CASE("workqueue: on the app's io_context, queued, inactive, running and armed items are "
+          "outstanding work: io.run() returns exactly when they are done",
+          "[workqueue][outstanding_work]") {
+  boost::asio::io_context io;
+  wq::workqueue q{io, "outstanding", queue_flags::none, 1};
+  std::atomic<int> runs{0};
+  std::vector<std::unique_ptr<fn_item>> items;
+  for (int i = 0; i < 4; ++i) {  // one active, three inactive (max_active 1)
+    items.push_back(std::make_unique<fn_item>([&](fn_item&) { runs.fetch_add(1); }));
+    REQUIRE(enqueue(q, *items.back()) == queue_status::queued);
+  }
+  fn_delayed_item later{[&](fn_delayed_item&) { runs.fetch_add(1); }};
+  REQUIRE(wq_test::enqueue_delayed(q, later, 30ms) == queue_status::queued);
+  io.run();
+  CHECK(runs.load() == 5);
+  CHECK(q.stats().in_flight == 0);
+}
+
+TEST_CASE("workqueue: a paused queue's items keep io.run() from returning until resume "
+          "(rule 45, outstanding work)", "[workqueue][outstanding_work][rule45]") {
+  boost::asio::io_context io;
+  wq::workqueue q{io, "paused-outstanding"};
+  std::atomic<int> runs{0};
+  fn_item item{[&](fn_item&) { runs.fetch_add(1); }};
+  q.pause();
+  REQUIRE(enqueue(q, item) == queue_status::queued);
+  io.run_for(must_not_happen);
+  CHECK_FALSE(io.stopped());  // it had work the whole time
+  CHECK(runs.load() == 0);
+  q.resume();
+  io.run();
+  CHECK(runs.load() == 1);
+}
+
+TEST_CASE("workqueue: a tracked copy of the queue's executor (an executor_work_guard) is "
+          "outstanding work on the io_context the queue runs on", "[workqueue][outstanding_work]") {
+  boost::asio::io_context io;
+  wq::workqueue q{io, "tracked"};
+  auto guard = std::make_optional(boost::asio::make_work_guard(q.get_executor()));
+  CHECK(boost::asio::query(boost::asio::prefer(q.get_executor(),
+                                               boost::asio::execution::outstanding_work.tracked),
+                           boost::asio::execution::outstanding_work) ==
+        boost::asio::execution::outstanding_work.tracked);
+  io.run_for(must_not_happen);
+  CHECK_FALSE(io.stopped());
+  boost::asio::post(io, [&] { guard.reset(); });
+  io.run();  // returns once the guard is gone
+  CHECK(io.stopped());
+}
+
+TEST_CASE("workqueue: an idle queue on the app's io_context is no work: run() returns at once",
+          "[workqueue][outstanding_work]") {
+  boost::asio::io_context io;
+  wq::workqueue q{io, "idle"};
+  fn_delayed_item item{[](fn_delayed_item&) {}};
+  REQUIRE(wq_test::enqueue_delayed(q, item, 1h) == queue_status::queued);
+  REQUIRE(wq::cancel_delayed_work(item.d));  // cancelled: nothing is outstanding any more
+  CHECK(io.run() == 0);
 }
 
 // ---- max_active (rules 37, 38) -------------------------------------------------------------
