@@ -152,7 +152,10 @@ bool wait_not_running(work& w) noexcept {
     };
     if (!running()) return;
     ++core->item_waiters;
-    core->idle_cv.wait(lk, [&] { return !running(); });
+    // A refused wait (a cycle of items waiting for each other, ...) is reported: the running
+    // instance is then not waited for, as from the item itself.
+    (void)wait_until(core, lk, {wait_target::kind::running, core, &w}, "cancel_*_sync",
+                     [&] { return !running(); });
     --core->item_waiters;
   });
   return !self;

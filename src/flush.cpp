@@ -11,10 +11,15 @@ namespace detail {
 namespace {
 
 // Waits, with mu held through `lk`, for the instance described by `f` (registered here).
-void wait_for(queue_core* core, std::unique_lock<std::mutex>& lk, flush_waiter& f) {
+// Returns whether it finished (false: the wait was refused and reported, wait_graph.hpp).
+// Throws std::bad_alloc if `f` cannot be registered.
+bool wait_for(queue_core* core, std::unique_lock<std::mutex>& lk, flush_waiter& f,
+              const char* op) {
   core->flushers.push_back(&f);
-  core->idle_cv.wait(lk, [&] { return f.done; });
+  const errc why = wait_until(core, lk, {wait_target::kind::item, core, f.item}, op,
+                              [&] { return f.done; });
   std::erase(core->flushers, &f);
+  return why == errc{};
 }
 
 }  // namespace
@@ -51,6 +56,15 @@ bool flush_work(work& item) noexcept {
       continue;
     }
     if ((s & st_armed) != 0) return false;           // rule 23: an armed timer is not waited for
+    if ((s & st_queued) != 0 && list_of(s) == list_kind::deferred &&
+        this_worker().core == core) {
+      // Fired during a drain of the caller's own queue: it would run only once the drain,
+      // which waits for the caller, ends. Flushing it from an item of that queue queues it now,
+      // as chained work (rule 49 accepts that), so the wait can finish.
+      core->deferred.erase(core->deferred.iterator_to(item));
+      post_worker(core, insert_locked(core, item));
+      continue;
+    }
     if ((s & st_queued) != 0 && this_worker().core == core && core->max_workers == 1) {
       // §5.3: on a one-worker queue (ordered, max_active 1) the queued instance can only run
       // after the calling item returns: waiting here would deadlock.
@@ -81,16 +95,21 @@ bool flush_work(work& item) noexcept {
       if (!f.started) return false;
     }
     try {
-      wait_for(core, lk, f);
+      return wait_for(core, lk, f, "flush_work");
     } catch (...) {
       return false;  // out of memory registering the waiter: report "did not wait"
     }
-    return true;
   }
 }
 
 bool flush_delayed_work(delayed_work& item) noexcept {
   using namespace detail;
+  if (this_worker().current == &item) {
+    // Even re-armed by itself, the instance it would fire can only run after this one returns.
+    report(errc::flush_self, "flush_delayed_work from the item's own work function would wait "
+                             "for itself: not fired, not waited for, returns false");
+    return false;
+  }
   auto& st = work_access::state(item);
   const state_t s = st.load(std::memory_order_acquire);
   if ((s & st_armed) != 0) {
@@ -103,16 +122,24 @@ bool flush_delayed_work(delayed_work& item) noexcept {
         core->armed.erase(core->armed.iterator_to(item));
         st.fetch_and(~st_armed, std::memory_order_relaxed);
         post_worker(core, insert_locked(core, item));
+        if (this_worker().core == core && core->max_workers == 1) {
+          // §5.3: fired onto the one-worker queue the caller runs on, it can only run after
+          // the caller returns (which it then does).
+          report(errc::wait_needs_this_worker,
+                 "flush_delayed_work of an item armed on one-worker queue '%s', from one of its "
+                 "items: queued now, not waited for (it runs after the caller), returns false",
+                 core->name.c_str());
+          return false;
+        }
         // Wait for exactly this instance, registered before the lock is dropped, so the
         // answer is "had to wait" however fast a worker runs it.
         flush_waiter f;
         f.item = &item;
         try {
-          wait_for(core, lk, f);
+          return wait_for(core, lk, f, "flush_delayed_work");
         } catch (...) {
           return false;
         }
-        return true;
       }
     }
   }

@@ -13,6 +13,8 @@
 #include <wq/observer.hpp>
 #include <wq/stats.hpp>
 
+#include "wait_graph.hpp"
+
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -42,6 +44,7 @@ struct worker_slot {
   unsigned current_color = 0;              // flush color of the instance being run
   work_list scheduled;                     // items handed to this worker by collision (rule 10)
   bool active = false;                     // a handler for this slot is posted or running
+  run_record* rec = nullptr;               // the thread running this slot's handler (wait graph)
 };
 
 /// A flush_work() caller waiting for one instance of an item to finish (stack-allocated by the
@@ -82,6 +85,7 @@ struct queue_core {
   std::uint32_t gen = 0;    // generation; the id is (gen << 20) | index
   bool live = false;        // between create_core and retire
   bool dying = false;       // destroy in progress: only chained queueing accepted
+  bool executor_dead = false;  // the executor destroyed a worker handler unrun: never post again
   int draining = 0;         // number of drain() calls in progress
   int drain_waiters = 0;    // threads waiting on idle_cv for nr_in_flight == 0
   int item_waiters = 0;     // threads waiting on idle_cv for an item to stop running
@@ -123,6 +127,7 @@ struct queue_core {
   std::vector<worker_slot> slots;
   std::uint64_t nr_in_flight = 0;  // queued + inactive + running (what drain waits for)
   int outstanding_handlers = 0;    // worker handlers alive (posted, running, or not yet freed)
+  std::uint64_t handler_starts = 0;  // worker handlers started (progress, for blocking waits)
 
   // The intake: plain queueing (queue_work from any thread) links items here without the
   // mutex while the queue accepts them, so producers do not contend with workers for it. A
@@ -299,6 +304,8 @@ struct run_record {
   std::atomic<const work_ops*> ops{nullptr};
   std::atomic<bool> in_use{false};         // owned by a live thread
   run_record* next = nullptr;              // immutable once published
+  wait_target waiting;                     // what the thread blocks on; guarded by the graph
+                                           // mutex (wait_graph.cpp)
 };
 /// The calling thread's record (claimed on first use), or nullptr while the thread exits or if
 /// no memory was left for one.

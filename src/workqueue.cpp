@@ -155,6 +155,7 @@ std::pair<queue_core*, std::uint64_t> create_core(core_config cfg,
   core->gen = (core->gen + 1) & core_gen_mask;
   if (core->gen == 0) core->gen = 1;
   core->live = true;
+  core->executor_dead = false;
   core->recycled = false;
   core->refs.store(1, std::memory_order_relaxed);  // the caller's; published by the mutex
   core->own_pool = std::move(cfg.own_pool);
@@ -215,7 +216,9 @@ void set_list(work& w, list_kind kind) noexcept {
 namespace {
 
 int claim_worker_slot(queue_core* core) noexcept {
-  if (core->paused || core->nr_workers >= core->max_workers || !has_runnable(core)) return -1;
+  if (core->paused || core->executor_dead || core->nr_workers >= core->max_workers ||
+      !has_runnable(core))
+    return -1;
   // A worker already on its way takes the next item and posts the next worker if more are
   // runnable (run_worker): one thread wake-up per idle-to-busy transition, paid by the worker
   // rather than by every queueing thread (a timer completion paid one per expiry).
@@ -591,9 +594,86 @@ work* pop_next(queue_core* core, worker_slot& me) noexcept {
 
 }  // namespace
 
-void worker_handler_dropped(queue_core* core, std::uint32_t gen) noexcept {
+namespace {
+
+// The queue's executor will never run its items (it destroyed a worker handler unrun): takes
+// every item the queue holds (queued, inactive, handed over, deferred, armed) off its lists
+// into `out`, fixing the counts, and refuses queueing from now on. Requires mu held.
+void abandon_locked(queue_core* core, work_list& out, done_list& done) noexcept {
+  core->executor_dead = true;
+  core->dying = true;  // refuses all queueing and arming (nothing can run here any more)
+  close_intake_locked(core);
+  auto take = [&](work_list& from, bool active) {
+    while (!from.empty()) {
+      work& w = from.front();
+      from.pop_front();
+      auto& st = work_access::state(w);
+      const state_t s = st.fetch_and(~st_queued, std::memory_order_relaxed);
+      --core->nr_in_flight;
+      --core->nr_color[color_of(s)];
+      if (active) --core->nr_active;
+      forget_sample_locked(core, &w);
+      out.push_back(w);
+    }
+  };
+  take(core->worklist, true);
+  take(core->inactive, false);
+  for (worker_slot& slot : core->slots) take(slot.scheduled, true);
+  while (!core->deferred.empty()) {
+    work& w = core->deferred.front();
+    core->deferred.pop_front();
+    work_access::state(w).fetch_and(~st_queued, std::memory_order_relaxed);
+    out.push_back(w);
+  }
+  while (!core->armed.empty()) {
+    work& w = core->armed.front();
+    core->armed.pop_front();
+    const state_t old = work_access::state(w).fetch_and(~st_armed, std::memory_order_acq_rel);
+    if ((old & st_in_flight) != 0) {
+      // Safety: only delayed items are on the armed list; timer calls are serialised by this
+      // mutex and wait_starting (delayed_work.cpp).
+      auto& dw = static_cast<delayed_work&>(w);
+      wait_timer_idle(dw);
+      work_access::timer(dw).cancel();
+    }
+    out.push_back(w);
+  }
+  core->stats.cancelled += out.size();
+  core->idle_cv.notify_all();
+  note_work_locked(core);
+  if (!core->async_waiters.empty()) check_async_locked(core, done);
+}
+
+}  // namespace
+
+void worker_handler_dropped(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcept {
+  done_list done;
+  work_list gone;
   std::unique_lock lk(core->mu);
-  if (core->gen == gen && core->live) --core->nr_unstarted;
+  if (core->gen == gen && core->live) {
+    --core->nr_unstarted;
+    worker_slot& me = core->slots[slot];
+    me.active = false;
+    --core->nr_workers;
+    update_saturated(core);
+    if (!core->executor_dead) abandon_locked(core, gone, done);
+  }
+  if (!gone.empty()) {
+    const std::size_t n = gone.size();
+    lk.unlock();
+    // Outside the mutex: drop() releases the references the queue held, which may run any
+    // destructor. Each item is ours (PENDING, on no list).
+    while (!gone.empty()) {
+      work& w = gone.front();
+      gone.pop_front();
+      work_access::ops(w).load(std::memory_order_relaxed)->drop(&w);
+    }
+    report(errc::items_dropped, "queue '%s': its executor was shut down with %zu item(s) "
+           "queued or armed: dropped unrun", core->name.c_str(), n);
+    lk.lock();
+  }
+  if (core->gen == gen && core->live && core->orphaned && core->nr_in_flight == 0)
+    finish_orphan_locked(core, lk, done);
   handler_gone_locked(core, lk);
 }
 
@@ -607,6 +687,7 @@ void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcep
     return;
   }
   --core->nr_unstarted;
+  ++core->handler_starts;
   worker_slot& me = core->slots[slot];
   worker_context& ctx = this_worker();
   const worker_context saved = ctx;  // a worker may run inside another queue's work function
@@ -614,6 +695,7 @@ void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcep
   // worker handler (it may find nothing to run) takes its one-time allocation, not a later
   // item in an application's steady state.
   run_record* const rec = this_run_record();
+  me.rec = rec;
   ctx.core = core;
   ctx.slot = &me;
   for (int budget = worker_budget;; --budget) {
@@ -840,9 +922,11 @@ void workqueue::init(std::unique_ptr<detail::executor_box> box, int concurrency,
 workqueue::~workqueue() {
   if (!destroyed_) {
     if (const errc why = blocked_wait(core_); why != errc{}) {
-      orphan(why);  // cannot wait here: finish in the background
+      // It cannot wait here (from one of its own items, or its strand): an idle queue goes at
+      // once; one with work left finishes in the background (reported).
+      if (!destroy_now_if_idle()) orphan(why);
     } else {
-      (void)destroy();
+      (void)destroy();  // a refused wait finishes in the background (reported)
     }
   }
   // This object's reference: the core is recycled once no executor copy refers to it either.
@@ -923,22 +1007,28 @@ std::error_code workqueue::flush() {
   detail::start_workers_locked(core);  // items on the intake were queued before this call
   const std::uint64_t e0 = core->flush_epoch;
   ++core->queue_flushers;
+  const detail::wait_target t{detail::wait_target::kind::queue, core, nullptr};
   // Items queued from now on must get a color no older instance still holds: the next color
   // was last used 16 epochs ago; wait for those (older, so waited for anyway) to drain first.
-  core->idle_cv.wait(lk, [&] {
+  errc why = detail::wait_until(core, lk, t, "flush", [&] {
     return core->flush_epoch != e0 || core->nr_color[(e0 + 1) % detail::nr_colors] == 0;
   });
-  if (core->flush_epoch == e0) core->flush_epoch = e0 + 1;
-  // Wait for every instance queued with an epoch <= e0 (the snapshot at the call, rule 26).
-  // In-flight epochs always lie within the last nr_colors epochs.
-  core->idle_cv.wait(lk, [&] { return detail::older_colors_drained(core, e0); });
+  if (why == errc{}) {
+    if (core->flush_epoch == e0) core->flush_epoch = e0 + 1;
+    // Wait for every instance queued with an epoch <= e0 (the snapshot at the call, rule 26).
+    // In-flight epochs always lie within the last nr_colors epochs.
+    why = detail::wait_until(core, lk, t, "flush",
+                             [&] { return detail::older_colors_drained(core, e0); });
+  }
   --core->queue_flushers;
-  return {};
+  return why == errc{} ? std::error_code{} : make_error_code(why);
 }
 
 void workqueue::pause() noexcept {
   std::lock_guard lk(core_->mu);
-  if (core_->id() == id_) core_->paused = true;
+  if (core_->id() != id_) return;
+  core_->paused = true;
+  core_->idle_cv.notify_all();  // blocked waits that need queued items refuse now
 }
 
 void workqueue::resume() noexcept {
@@ -956,10 +1046,12 @@ std::error_code workqueue::drain() {
   detail::close_intake_locked(core);  // rule 17: from now on only chained queueing, locked
   detail::start_workers_locked(core);
   ++core->drain_waiters;
-  core->idle_cv.wait(lk, [core] { return core->nr_in_flight == 0; });
+  const errc why =
+      detail::wait_until(core, lk, {detail::wait_target::kind::queue, core, nullptr}, "drain",
+                         [core] { return core->nr_in_flight == 0; });
   --core->drain_waiters;
-  detail::end_drain_locked(core);
-  return {};
+  detail::end_drain_locked(core);  // a refused drain stops draining too
+  return why == errc{} ? std::error_code{} : make_error_code(why);
 }
 
 namespace detail {
@@ -1046,14 +1138,28 @@ std::size_t workqueue::cancel_armed_for_destroy() {
 std::error_code workqueue::destroy() {
   if (destroyed_) return {};
   detail::queue_core* core = core_;
-  if (const errc why = blocked_wait(core); why != errc{}) return refuse_wait(why, "destroy", name_);
+  if (const errc why = blocked_wait(core); why != errc{}) {
+    // From one of its own items or a handler of its strand it cannot wait; if nothing but the
+    // caller is in flight there is nothing to wait for.
+    if (destroy_now_if_idle()) return {};
+    return refuse_wait(why, "destroy", name_);
+  }
   destroyed_ = true;
   cancelled_on_destroy_ += cancel_armed_for_destroy();
   {
     std::unique_lock lk(core->mu);
     ++core->drain_waiters;
-    core->idle_cv.wait(lk, [core] { return core->nr_in_flight == 0; });
+    const errc why =
+        detail::wait_until(core, lk, {detail::wait_target::kind::queue, core, nullptr},
+                           "destroy", [core] { return core->nr_in_flight == 0; });
     --core->drain_waiters;
+    if (why != errc{}) {
+      // Refused (reported): the queue finishes in the background. The last of its items to
+      // finish retires it (and has an owned pool joined); if its executor is destroyed first,
+      // its items are dropped (worker_handler_dropped).
+      core->orphaned = true;
+      return make_error_code(why);
+    }
   }
   if (pool_ != nullptr) pool_->join();  // freed with the core, once nothing refers to it
   {
@@ -1067,6 +1173,48 @@ std::error_code workqueue::destroy() {
     detail::retire_core(core, lk, done);
   }
   return {};
+}
+
+bool workqueue::destroy_now_if_idle() noexcept {
+  detail::queue_core* core = core_;
+  std::vector<work*> dropped;
+  {
+    std::unique_lock lk(core->mu);
+    if (core->id() != id_) return false;
+    // Everything on the intake counts; then idle means nothing in flight but the caller's own
+    // item (if it is one), and nothing deferred by a drain.
+    detail::close_intake_locked(core);
+    const std::uint64_t own = detail::this_worker().core == core ? 1 : 0;
+    if (core->nr_in_flight > own || !core->deferred.empty()) {
+      detail::open_intake_locked(core);
+      return false;
+    }
+    try {
+      dropped = detail::begin_destroy_locked(core);
+    } catch (...) {
+      // Out of memory listing its armed items: destroy it the slower way (orphan).
+      detail::open_intake_locked(core);
+      return false;
+    }
+    try {
+      final_stats_ = std::make_unique<queue_stats>(stats_locked());
+    } catch (...) {
+      // Out of memory: stats() of the destroyed queue will be empty.
+    }
+  }
+  destroyed_ = true;
+  for (work* w : dropped) detail::work_access::ops(*w).load(std::memory_order_relaxed)->drop(w);
+  if (!dropped.empty()) {
+    detail::report(errc::armed_items_cancelled, "queue '%s': %zu armed item(s) cancelled",
+                   name_.c_str(), dropped.size());
+  }
+  cancelled_on_destroy_ += dropped.size();
+  detail::done_list done;
+  std::unique_lock lk(core->mu);
+  core->orphaned = true;
+  // Retires it now; an owned pool is joined by a helper thread (this may be one of its).
+  detail::finish_orphan_locked(core, lk, done);
+  return true;
 }
 
 void workqueue::orphan(errc why) noexcept {

@@ -17,6 +17,7 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -25,6 +26,8 @@
 
 #include <wq/cancel.hpp>
 #include <wq/delayed_work.hpp>
+#include <wq/ordered_workqueue.hpp>
+#include <wq/test_clock.hpp>
 #include <wq/workqueue.hpp>
 
 #include "support/cancel_items.hpp"
@@ -230,6 +233,118 @@ TEST_CASE("flush: flush_work / flush_delayed_work from the item's own run warn a
   REQUIRE(done.wait_for(must_happen));  // a self-wait would hang here
   CHECK(results.load() == 0);
   CHECK(warnings.contains(wq::errc::flush_self));
+}
+
+// ---- waits that would hang: refused or completed (issue 13, observed point 6) ---------------
+
+TEST_CASE("flush: flush_delayed_work(self) from an item that re-armed itself returns false at "
+          "once (§5.1)", "[flush][misuse][rule24]") {
+  wq_test::warning_catcher warnings;
+  wq::workqueue q{"rearm-self", wq::queue_flags::none, 0, 2};
+  c_delayed item;
+  std::atomic<int> result{-1};
+  latch done{1};
+  item.body = [&](c_delayed& self) {
+    (void)wq::queue_delayed_work(q, self.d, 1h);            // re-armed: pending again
+    result.store(wq::flush_delayed_work(self.d) ? 1 : 0);  // used to wait for itself forever
+  };
+  item.done = &done;
+  REQUIRE(wq::queue_work(q, item.d));
+  REQUIRE(done.wait_for(must_happen));
+  CHECK(result.load() == 0);
+  CHECK(warnings.contains(wq::errc::flush_self));
+  CHECK(wq::cancel_delayed_work_sync(item.d));  // still armed: not fired by the refused flush
+}
+
+TEST_CASE("flush: flush_delayed_work from an ordered queue's item, of an item armed on that "
+          "queue, queues it and returns false (§5.3)", "[flush][misuse][rule24][rule39]") {
+  wq_test::warning_catcher warnings;
+  wq::ordered_workqueue q{"ordered-fire"};
+  c_delayed target;
+  latch target_ran{1};
+  target.done = &target_ran;
+  REQUIRE(wq::queue_delayed_work(q, target.d, 1h));
+  std::atomic<int> result{-1};
+  latch done{1};
+  c_work caller;
+  caller.body = [&](c_work&) { result.store(wq::flush_delayed_work(target.d) ? 1 : 0); };
+  caller.done = &done;
+  REQUIRE(wq::queue_work(q, caller.w));
+  REQUIRE(done.wait_for(must_happen));  // used to hang: target is queued behind the caller
+  CHECK(result.load() == 0);
+  CHECK(warnings.contains(wq::errc::wait_needs_this_worker));
+  CHECK(target_ran.wait_for(must_happen));  // fired: it runs after the caller
+}
+
+TEST_CASE("flush: flush_work from a draining queue's item, of a delayed item that fired during "
+          "the drain, runs it as chained work (rules 23, 49)", "[flush][drain][rule49]") {
+  wq::test_clock clock;  // the timer fires exactly when the test says: during the drain
+  wq::workqueue q{"drain-fired", wq::queue_flags::none, 0, 2};
+  c_delayed fired;
+  latch fired_ran{1};
+  fired.done = &fired_ran;
+  REQUIRE(wq::queue_delayed_work(q, fired.d, 10ms));
+  gate hold;
+  std::atomic<int> result{-1};
+  c_work caller;
+  caller.body = [&](c_work&) {
+    hold.pass();  // meanwhile the drain starts and `fired` fires (deferred to the drain's end)
+    result.store(wq::flush_work(fired.d) ? 1 : 0);  // used to wait for the drain: a deadlock
+  };
+  REQUIRE(wq::queue_work(q, caller.w));
+  REQUIRE(hold.started.wait_for(must_happen));
+  auto drained = std::async(std::launch::async, [&] { return q.drain(); });
+  REQUIRE(wq_test::poll_until([&] { return q.dump().find("draining") != std::string::npos; }));
+  CHECK(clock.advance(10ms) == 1);
+  hold.open.count_down();
+  REQUIRE(drained.wait_for(must_happen) == std::future_status::ready);
+  CHECK(drained.get() == std::error_code{});
+  CHECK(result.load() == 1);
+  CHECK(fired.runs.load() == 1);
+}
+
+TEST_CASE("flush: two running items that wait for each other: the wait that closes the cycle "
+          "is refused, the other completes (§5.4, lockdep)", "[flush][misuse][cycle]") {
+  enum class how { flush_work, cancel_work_sync, queue_flush };
+  const how mode = GENERATE(how::flush_work, how::cancel_work_sync, how::queue_flush);
+  wq_test::warning_catcher warnings;
+  // One queue with two workers, or (queue_flush) two one-worker queues whose items flush each
+  // other's queue.
+  wq::workqueue q1{"cycle-1", wq::queue_flags::none, 0, 2};
+  wq::workqueue q2{"cycle-2", wq::queue_flags::none, 0, 1};
+  wq::workqueue& qa = q1;
+  wq::workqueue& qb = mode == how::queue_flush ? q2 : q1;
+  latch both_running{2};
+  std::atomic<int> waited{0};
+  std::atomic<int> refused{0};
+  c_work a, b;
+  auto body = [&](wq::work& other, wq::workqueue& other_queue) {
+    both_running.count_down();
+    (void)both_running.wait_for(must_happen);
+    bool ok = false;
+    switch (mode) {
+      case how::flush_work: ok = wq::flush_work(other); break;
+      case how::cancel_work_sync:
+        ok = true;
+        (void)wq::cancel_work_sync(other);
+        break;
+      case how::queue_flush: ok = !other_queue.flush(); break;
+    }
+    (ok ? waited : refused).fetch_add(1);
+  };
+  a.body = [&](c_work&) { body(b.w, qb); };
+  b.body = [&](c_work&) { body(a.w, qa); };
+  latch done{2};
+  a.done = &done;
+  b.done = &done;
+  REQUIRE(wq::queue_work(qa, a.w));
+  REQUIRE(wq::queue_work(qb, b.w));
+  REQUIRE(done.wait_for(must_happen));  // used to deadlock
+  CHECK(warnings.count(wq::errc::wait_cycle) == 1);
+  if (mode != how::cancel_work_sync) {
+    CHECK(waited.load() == 1);
+    CHECK(refused.load() == 1);
+  }
 }
 
 TEST_CASE("flush: stress: flushers vs a self-requeueing item (rules 23, 24)",

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <future>
 #include <memory>
 #include <new>
 #include <optional>
@@ -23,6 +24,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -34,6 +36,7 @@
 #include <wq/delayed_work.hpp>
 #include <wq/executor.hpp>
 #include <wq/flush.hpp>
+#include <wq/ordered_workqueue.hpp>
 #include <wq/shared_work.hpp>
 #include <wq/test_clock.hpp>
 
@@ -378,6 +381,132 @@ TEST_CASE("workqueue: an idle queue on the app's io_context is no work: run() re
   REQUIRE(wq_test::enqueue_delayed(q, item, 1h) == queue_status::queued);
   REQUIRE(wq::cancel_delayed_work(item.d));  // cancelled: nothing is outstanding any more
   CHECK(io.run() == 0);
+}
+
+// ---- blocking waits that could never finish: refused in bounded time (issue 13, point 6) ----
+
+TEST_CASE("workqueue: flush() from the only thread of the io_context its queue runs on is "
+          "refused (executor_not_running), not a hang", "[workqueue][flush][misuse][hang]") {
+  wq_test::warning_catcher warnings;
+  wq_test::wait_limit_scope limit{100ms};
+  boost::asio::io_context io;
+  wq::workqueue q{io, "only-thread"};
+  std::atomic<int> runs{0};
+  fn_item item{[&](fn_item&) { runs.fetch_add(1); }};
+  std::error_code got;
+  boost::asio::post(io, [&] {
+    REQUIRE_NOTHROW(enqueue(q, item));  // its worker is posted behind this handler
+    got = q.flush();
+  });
+  io.run();
+  CHECK(got == wq::errc::executor_not_running);
+  CHECK(warnings.contains(wq::errc::executor_not_running));
+  CHECK(runs.load() == 1);  // it ran once this handler returned
+}
+
+TEST_CASE("workqueue: flush() from the thread of a one-thread pool its queue runs on is refused "
+          "(executor_not_running)", "[workqueue][flush][misuse][hang]") {
+  wq_test::warning_catcher warnings;
+  wq_test::wait_limit_scope limit{100ms};
+  boost::asio::thread_pool pool{1};
+  wq::workqueue q{pool, "one-thread-pool"};
+  latch ran{1};
+  fn_item item{[&](fn_item&) { ran.count_down(); }};
+  std::promise<std::error_code> got;
+  boost::asio::post(pool, [&] {
+    (void)enqueue(q, item);
+    got.set_value(q.flush());
+  });
+  auto fut = got.get_future();
+  REQUIRE(fut.wait_for(must_happen) == std::future_status::ready);
+  CHECK(fut.get() == wq::errc::executor_not_running);
+  CHECK(ran.wait_for(must_happen));
+}
+
+TEST_CASE("workqueue: flush() from a handler of the strand behind an any_io_executor (a "
+          "socket's executor) is refused at once (§5.3)", "[workqueue][flush][misuse][hang]") {
+  wq_test::warning_catcher warnings;
+  boost::asio::io_context io;
+  boost::asio::any_io_executor socket_ex = boost::asio::make_strand(io);
+  wq::ordered_workqueue ordered{socket_ex, "session"};
+  wq::workqueue plain{socket_ex, "session-plain"};
+  std::atomic<int> runs{0};
+  fn_item a{[&](fn_item&) { runs.fetch_add(1); }};
+  fn_item b{[&](fn_item&) { runs.fetch_add(1); }};
+  std::error_code got_ordered, got_plain;
+  boost::asio::post(socket_ex, [&] {
+    (void)enqueue(ordered, a);
+    (void)enqueue(plain, b);
+    got_ordered = ordered.flush();
+    got_plain = plain.flush();
+  });
+  io.run();
+  CHECK(got_ordered == wq::errc::wait_needs_this_worker);
+  CHECK(got_plain == wq::errc::wait_needs_this_worker);
+  CHECK(runs.load() == 2);
+}
+
+TEST_CASE("workqueue: flush() of a paused queue is refused once it stays paused for the wait "
+          "limit; one resumed meanwhile completes (rule 45)", "[workqueue][flush][misuse][rule45]") {
+  wq_test::warning_catcher warnings;
+  wq_test::wait_limit_scope limit{100ms};
+  wq::workqueue q{"paused-flush", queue_flags::none, 0, 1};
+  std::atomic<int> runs{0};
+  fn_item item{[&](fn_item&) { runs.fetch_add(1); }};
+  q.pause();
+  REQUIRE(enqueue(q, item) == queue_status::queued);
+  CHECK(q.flush() == wq::errc::wait_on_paused_queue);  // used to hang
+  CHECK(runs.load() == 0);
+  auto resumer = std::async(std::launch::async, [&] {
+    // A resume from another thread within the limit lets the flush finish.
+    (void)wq_test::poll_until([&] { return q.dump().find("paused") != std::string::npos; });
+    q.resume();
+  });
+  CHECK(q.flush() == std::error_code{});
+  resumer.get();
+  CHECK(runs.load() == 1);
+}
+
+TEST_CASE("workqueue: destroying a queue whose io_context is stopped or not running does not "
+          "hang; its items run when the context runs again (nothing lost)",
+          "[workqueue][destroy][misuse][hang][rule50]") {
+  const bool stopped = GENERATE(true, false);
+  wq_test::warning_catcher warnings;
+  wq_test::wait_limit_scope limit{100ms};
+  boost::asio::io_context io;
+  std::atomic<int> runs{0};
+  fn_item item{[&](fn_item&) { runs.fetch_add(1); }};
+  if (stopped) io.stop();
+  {
+    wq::workqueue q{io, "unrun"};
+    REQUIRE(enqueue(q, item) == queue_status::queued);
+  }  // used to hang here
+  CHECK(warnings.contains(stopped ? wq::errc::executor_stopped : wq::errc::executor_not_running));
+  CHECK(runs.load() == 0);
+  io.restart();
+  io.run();  // the queue finishes in the background, then nothing is left
+  CHECK(runs.load() == 1);
+}
+
+TEST_CASE("workqueue: a queue whose io_context is destroyed with items queued drops them and "
+          "releases their references (items_dropped)", "[workqueue][destroy][lifetime]") {
+  wq_test::warning_catcher warnings;
+  wq_test::wait_limit_scope limit{50ms};
+  struct owned {
+    wq::shared_work w;
+    static void run(std::shared_ptr<owned>, wq::id<&owned::w>) noexcept {}
+  };
+  auto obj = std::make_shared<owned>();
+  std::weak_ptr<owned> watch = obj;
+  auto io = std::make_unique<boost::asio::io_context>();
+  {
+    wq::workqueue q{*io, "context-dies"};
+    REQUIRE(q.enqueue<&owned::w>(std::move(obj)));
+  }  // refused (nobody runs io): finishes in the background
+  CHECK_FALSE(watch.expired());  // the queue still holds it
+  io.reset();                    // destroys the worker handler unrun
+  CHECK(watch.expired());
+  CHECK(warnings.contains(wq::errc::items_dropped));
 }
 
 // ---- max_active (rules 37, 38) -------------------------------------------------------------
@@ -1210,18 +1339,40 @@ TEST_CASE("workqueue: destroy runs the chains that draining items queue (rule 50
   CHECK(runs.load() == chain + 1);
 }
 
+TEST_CASE("workqueue: destroy() from the only item in flight destroys the queue at once, "
+          "without a report (issue 13, point 6)", "[workqueue][destroy][rule50]") {
+  wq_test::warning_catcher warnings;
+  latch done{1};
+  std::error_code got = wq::errc::wait_on_own_queue;
+  wq::workqueue q{"self-idle", queue_flags::none, 0, 2};
+  fn_item later{[](fn_item&) {}};
+  fn_item x{[&](fn_item&) {
+    got = q.destroy();
+    done.count_down();
+  }};
+  REQUIRE(enqueue(q, x) == queue_status::queued);
+  REQUIRE(done.wait_for(must_happen));
+  CHECK(got == std::error_code{});
+  CHECK(warnings.size() == 0);
+  CHECK(enqueue(q, later) == queue_status::rejected);
+}
+
 TEST_CASE("workqueue: drain and destroy called from the queue's own item are refused with a warning",
           "[workqueue][drain][destroy][rule49][rule50]") {
   wq_test::warning_catcher warnings;
   latch done{1};
+  latch release{1};
   wq::workqueue q{"self", queue_flags::none, 0, 2};
+  fn_item blocker{[&](fn_item&) { (void)release.wait_for(must_happen); }};
+  REQUIRE(enqueue(q, blocker) == queue_status::queued);
   fn_item x{[&](fn_item&) {
     q.drain();    // would wait for itself
-    q.destroy();  // likewise
+    q.destroy();  // likewise (another item is in flight)
     done.count_down();
   }};
   REQUIRE(enqueue(q, x) == queue_status::queued);
   REQUIRE(done.wait_for(must_happen));  // neither call hung
+  release.count_down();
   q.drain();
   CHECK(warnings.contains("drain of queue 'self'"));
   CHECK(warnings.contains("destroy of queue 'self'"));

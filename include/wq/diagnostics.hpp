@@ -21,6 +21,7 @@
 
 #include <wq/config.hpp>
 
+#include <chrono>
 #include <system_error>
 #include <type_traits>
 
@@ -63,7 +64,8 @@ enum class errc {
   /// moved-from pointer. Refused: the call returns queue_status::null_pointer.
   null_pointer,
   /// A blocking wait (flush(), flush_work, flush_delayed_work) that needs items of a paused
-  /// queue to run [rule 45]: they cannot start until resume(). Refused.
+  /// queue to run [rule 45], while the queue stayed paused for the wait limit (another thread
+  /// may resume it meanwhile). Refused.
   wait_on_paused_queue,
   /// A blocking wait that needs the queue's executor to run its workers while that executor's
   /// execution context is stopped (io_context::stop()). Refused; a destructor finishes the
@@ -128,6 +130,22 @@ void print_diagnostic(const diagnostic& d) noexcept;
 
 /// Prints like print_diagnostic, then aborts if `d` is a misuse (the debug-build default).
 void abort_on_misuse(const diagnostic& d) noexcept;
+
+/// The default wait limit (see set_wait_limit).
+inline constexpr std::chrono::milliseconds default_wait_limit{1000};
+
+/// Returns how long a blocking wait (flush, drain, destroy, flush_work, the _sync cancels)
+/// waits for a queue's executor to start a worker wq posted to it before it refuses with
+/// errc::executor_not_running. Thread safety: any thread.
+[[nodiscard]] std::chrono::nanoseconds wait_limit() noexcept;
+
+/// Sets the wait limit (at least 1 ms; default default_wait_limit, 1 s) and returns the previous
+/// one. A worker posted to an executor that is being run starts within microseconds; one that
+/// has not started for this long means nobody runs the executor (or only the waiting thread
+/// would, as from the only thread of an io_context), so the wait could never finish. Raise it if
+/// your executors' threads can be busy in one handler for longer than that. Thread safety: any
+/// thread; waits in progress use the new value from their next check.
+std::chrono::nanoseconds set_wait_limit(std::chrono::nanoseconds limit) noexcept;
 
 /// Installs `handler` (nullptr restores the default) and returns the previous one. The default
 /// is abort_on_misuse if the library was built with WQ_ABORT_ON_MISUSE, else print_diagnostic.

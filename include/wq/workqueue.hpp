@@ -233,6 +233,9 @@ class workqueue {
   std::size_t cancel_armed_for_destroy();
   static errc blocked_wait(const detail::queue_core* core) noexcept;
   void orphan(errc why) noexcept;
+  // Destroys the queue at once if nothing but the calling item is in flight (armed items are
+  // cancelled). Returns false, changing nothing, otherwise.
+  bool destroy_now_if_idle() noexcept;
   // async_destroy's start: refuses outside queueing, cancels armed items, registers `w` to
   // complete once the queue has drained and retired (at once if it is idle).
   void begin_async_destroy(detail::async_waiter* w) noexcept;

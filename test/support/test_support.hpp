@@ -131,4 +131,18 @@ class warning_catcher {
   wq::diagnostic_handler previous_ = nullptr;
 };
 
+/// Sets wq's wait limit (wq::set_wait_limit) while it lives, so a test that expects a blocking
+/// wait to be refused for want of progress does not take the default second.
+class wait_limit_scope {
+ public:
+  explicit wait_limit_scope(std::chrono::milliseconds limit)
+      : previous_(wq::set_wait_limit(limit)) {}
+  ~wait_limit_scope() { wq::set_wait_limit(previous_); }
+  wait_limit_scope(const wait_limit_scope&) = delete;
+  wait_limit_scope& operator=(const wait_limit_scope&) = delete;
+
+ private:
+  std::chrono::nanoseconds previous_;
+};
+
 }  // namespace wq_test

@@ -15,6 +15,7 @@
 #include <wq/config.hpp>
 
 #include <atomic>
+#include <concepts>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -48,8 +49,9 @@ struct queue_core;
 /// Runs up to a budget of items for worker slot `slot` of `core`, if `core` still has
 /// generation `gen`. Defined in src/workqueue.cpp.
 void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcept;
-/// Accounts for a worker handler destroyed without being invoked (executor shut down).
-void worker_handler_dropped(queue_core* core, std::uint32_t gen) noexcept;
+/// Accounts for a worker handler destroyed without being invoked: the executor was shut down or
+/// destroyed, so it will never run the queue's items; they are dropped (references released).
+void worker_handler_dropped(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcept;
 
 /// True while this thread is inside executor_box::post. Both callers hold the queue mutex and,
 /// if the post throws (out of memory for the handler's operation), keep or undo the handler's
@@ -69,7 +71,7 @@ class worker_handler {
         live_(std::exchange(other.live_, false)) {}
   worker_handler& operator=(worker_handler&&) = delete;
   ~worker_handler() {
-    if (live_ && !posting_worker) worker_handler_dropped(core_, gen_);
+    if (live_ && !posting_worker) worker_handler_dropped(core_, gen_, slot_);
   }
 
   allocator_type get_allocator() const noexcept { return {}; }
@@ -113,6 +115,27 @@ bool visit_strand(const boost::asio::any_io_executor& ex, F&& f) {
   return false;
 }
 
+/// The io_context an executor submits to (directly, through a strand, or behind an
+/// any_io_executor), or nullptr if it is not one wq can tell.
+template <class E>
+const boost::asio::io_context* io_context_of(const E& ex) noexcept {
+  if constexpr (requires { ex.get_inner_executor(); }) {  // a strand
+    return io_context_of(ex.get_inner_executor());
+  } else if constexpr (requires(const boost::asio::io_context& c) {
+                         { ex.context() } -> std::same_as<boost::asio::io_context&>;
+                       }) {
+    return &ex.context();
+  } else if constexpr (std::is_same_v<E, boost::asio::any_io_executor>) {
+    using io_ex = boost::asio::io_context::executor_type;
+    if (auto* t = ex.template target<io_ex>()) return &t->context();
+    if (auto* t = ex.template target<boost::asio::strand<io_ex>>())
+      return &t->get_inner_executor().context();
+    return nullptr;
+  } else {
+    return nullptr;
+  }
+}
+
 /// A type-erased executor that posts worker handlers with their associated allocator preserved
 /// (an any_io_executor would drop the allocator and allocate per post), and that can hold
 /// outstanding work on the executor while the queue has work (see track).
@@ -129,6 +152,9 @@ struct executor_box {
   // inactive, running or armed items (Asio's convention: they keep run() from returning).
   // nullptr for an executor nobody runs by hand (a queue's own pool).
   void (*track)(executor_box* self, bool on) noexcept = nullptr;
+  // Whether the executor's execution context is an io_context that is stopped (its queued
+  // handlers cannot run until it is restarted). nullptr for a queue's own pool.
+  bool (*stopped)(const void* ex) noexcept = nullptr;
   bool tracking = false;  // tracked_storage holds a tracked copy; guarded by the queue mutex
 
   executor_box() = default;
@@ -168,6 +194,11 @@ struct executor_box {
       };
     }
     if (track_work) {
+      stopped = [](const void* p) noexcept {
+        const boost::asio::io_context* io =
+            io_context_of(*std::launder(static_cast<const Executor*>(p)));
+        return io != nullptr && io->stopped();
+      };
       using tracked_t = std::decay_t<decltype(boost::asio::prefer(
           ex, boost::asio::execution::outstanding_work.tracked))>;
       static_assert(sizeof(tracked_t) <= sizeof(tracked_storage) &&

@@ -1,0 +1,278 @@
+// SPDX-License-Identifier: BSL-1.0
+// Blocking waits that complete or refuse in bounded time: the wait graph (cycle detection
+// between blocked items) and the progress checks (paused queues, stopped or unrun executors).
+// See wait_graph.hpp for the model and the lock order (graph mutex, then one queue mutex).
+#include "wait_graph.hpp"
+
+#include <algorithm>
+#include <vector>
+
+#include "queue_core.hpp"
+
+namespace wq {
+namespace detail {
+namespace {
+
+// Guards every run_record::waiting. Immortal: waits may happen during static destruction.
+std::mutex& graph_mu() {
+  static auto* m = new std::mutex;  // Safety: intentionally leaked (see above).
+  return *m;
+}
+
+constexpr int max_depth = 16;  // wait chains longer than this are not followed (no refusal)
+
+bool needs_me(run_record* me, const wait_target& t, std::vector<run_record*>& path);
+
+// Whether thread `r` cannot make progress without `me`: it is `me`, or it is blocked on
+// something that needs `me`. `path` holds the threads on the current chain (a chain that comes
+// back to one of them without reaching `me` is a cycle that does not involve `me`, already
+// refused when it formed).
+bool thread_needs_me(run_record* me, run_record* r, std::vector<run_record*>& path) {
+  if (r == me) return true;
+  if (r == nullptr || path.size() >= max_depth ||
+      std::find(path.begin(), path.end(), r) != path.end())
+    return false;
+  if (r->waiting.what == wait_target::kind::none) return false;  // running freely
+  path.push_back(r);
+  const bool needs = needs_me(me, r->waiting, path);
+  path.pop_back();
+  return needs;
+}
+
+// The threads whose progress `t` needs, read under the queue's mutex: all of them (AND), or,
+// with `any`, just one of them (OR: a queued item needs one running item to free a slot).
+struct needed_threads {
+  std::vector<run_record*> recs;
+  bool any = false;
+};
+
+needed_threads needed_by(const wait_target& t) {
+  needed_threads out;
+  queue_core* core = t.core;
+  std::lock_guard lk(core->mu);
+  if (!core->live) return out;
+  auto running = [&](const work* item) {
+    for (const worker_slot& s : core->slots)
+      if (s.active && s.current != nullptr && (item == nullptr || s.current == item))
+        out.recs.push_back(s.rec);
+  };
+  switch (t.what) {
+    case wait_target::kind::none:
+      break;
+    case wait_target::kind::queue:
+      running(nullptr);
+      break;
+    case wait_target::kind::running:
+      running(t.item);
+      break;
+    case wait_target::kind::item: {
+      running(t.item);
+      // Safety: the state word is only read; QUEUED and LIST change under this mutex.
+      const state_t s = work_access::state(const_cast<work&>(*t.item)).load(std::memory_order_relaxed);
+      if ((s & st_queued) == 0 || queue_id_of(s) != core->id()) break;
+      if (list_of(s) == list_kind::scheduled) {
+        // Handed to the worker running its earlier instance (rule 10): after that one.
+        for (const worker_slot& slot : core->slots) {
+          for (const work& w : slot.scheduled)
+            if (&w == t.item) out.recs.push_back(slot.rec);
+        }
+        break;
+      }
+      if (list_of(s) == list_kind::deferred) {
+        running(nullptr);  // queued when the drain ends, i.e. once every running item is done
+        break;
+      }
+      // A worker on its way, or a free slot for one, can start it without any running item
+      // finishing (an inactive item also needs room under max_active).
+      const bool startable =
+          (list_of(s) == list_kind::work || core->nr_active < core->max_active) &&
+          (core->nr_unstarted > 0 || core->nr_workers < core->max_workers);
+      if (startable) break;
+      if (!out.recs.empty()) break;  // it is also running: that instance must finish (AND)
+      running(nullptr);
+      out.any = true;
+      break;
+    }
+  }
+  return out;
+}
+
+bool needs_me(run_record* me, const wait_target& t, std::vector<run_record*>& path) {
+  needed_threads n = needed_by(t);
+  if (n.recs.empty()) return false;
+  if (n.any) {
+    return std::all_of(n.recs.begin(), n.recs.end(),
+                       [&](run_record* r) { return thread_needs_me(me, r, path); });
+  }
+  return std::any_of(n.recs.begin(), n.recs.end(),
+                     [&](run_record* r) { return thread_needs_me(me, r, path); });
+}
+
+}  // namespace
+
+bool wait_registration::enter(const wait_target& t) noexcept {
+  run_record* me = claimed_run_record();
+  if (me == nullptr || this_worker().current == nullptr) return true;  // cannot close a cycle
+  std::lock_guard lk(graph_mu());
+  try {
+    std::vector<run_record*> path;
+    path.reserve(max_depth);
+    if (needs_me(me, t, path)) return false;
+  } catch (...) {
+    // Out of memory walking the graph: wait without the check (as before it existed).
+  }
+  me->waiting = t;
+  rec_ = me;
+  return true;
+}
+
+void wait_registration::leave() noexcept {
+  if (rec_ == nullptr) return;
+  std::lock_guard lk(graph_mu());
+  rec_->waiting = wait_target{};
+  rec_ = nullptr;
+}
+
+wait_registration::~wait_registration() { leave(); }
+
+stuck_detector::stuck_detector(queue_core* core) noexcept
+    : core_(core),
+      starts_(core->handler_starts),
+      since_(std::chrono::steady_clock::now()),
+      paused_since_(since_) {}
+
+std::chrono::milliseconds stuck_detector::slice() const noexcept {
+  const auto limit = std::chrono::duration_cast<std::chrono::milliseconds>(wait_limit());
+  return std::clamp(limit / 4, std::chrono::milliseconds(1), std::chrono::milliseconds(50));
+}
+
+errc stuck_detector::check(const wait_target& t) noexcept {
+  queue_core* core = core_;
+  const auto now = std::chrono::steady_clock::now();
+  if (!core->paused) {
+    paused_since_ = now;
+  } else if (now - paused_since_ >= wait_limit()) {
+    // Another thread may resume the queue while we wait; one that stays paused this long
+    // would leave the wait hanging.
+    // Rule 45: queued items do not start until resume(); running ones finish.
+    bool needs_queued = false;
+    switch (t.what) {
+      case wait_target::kind::queue:
+        needs_queued = !core->worklist.empty() || !core->inactive.empty();
+        for (const worker_slot& s : core->slots) needs_queued |= !s.scheduled.empty();
+        break;
+      case wait_target::kind::item: {
+        // Safety: read only; QUEUED changes under this queue's mutex, held here.
+        const state_t s =
+            work_access::state(const_cast<work&>(*t.item)).load(std::memory_order_relaxed);
+        needs_queued = (s & st_queued) != 0 && queue_id_of(s) == core->id();
+        break;
+      }
+      case wait_target::kind::running:
+      case wait_target::kind::none:
+        break;
+    }
+    if (needs_queued) return errc::wait_on_paused_queue;
+  }
+  if (core->nr_unstarted == 0 || core->handler_starts != starts_) {
+    // No worker is waiting for the executor, or one started since the last check: progress.
+    starts_ = core->handler_starts;
+    since_ = now;
+    return errc{};
+  }
+  const executor_box* ex = core->executor.get();
+  if (ex != nullptr && ex->stopped != nullptr && ex->stopped(ex->storage))
+    return errc::executor_stopped;
+  if (now - since_ >= wait_limit()) return errc::executor_not_running;
+  return errc{};
+}
+
+void report_refused_wait(errc why, const char* op, const queue_core* core) noexcept {
+  const char* name = core->name.c_str();
+  switch (why) {
+    case errc::wait_on_own_queue:
+      report(why, "%s of queue '%s' from one of its own items would wait for itself: refused", op,
+             name);
+      break;
+    case errc::wait_needs_this_worker:
+      report(why, "%s of queue '%s' needs the worker (or strand) the calling thread holds: "
+             "refused", op, name);
+      break;
+    case errc::wait_cycle:
+      report(why, "%s of queue '%s' from a running item would close a cycle of blocked items "
+             "(each waits for the other): refused", op, name);
+      break;
+    case errc::wait_on_paused_queue:
+      report(why, "%s of queue '%s' needs queued items of the paused queue to run (rule 45): "
+             "refused; resume() it first", op, name);
+      break;
+    case errc::executor_stopped:
+      report(why, "%s of queue '%s': its executor's io_context is stopped, so its queued items "
+             "cannot run: refused", op, name);
+      break;
+    case errc::executor_not_running:
+      report(why, "%s of queue '%s': no worker posted to its executor started for %lld ms "
+             "(nobody runs that executor, or only the waiting thread would): refused", op,
+             name,
+             static_cast<long long>(
+                 std::chrono::duration_cast<std::chrono::milliseconds>(wait_limit()).count()));
+      break;
+    default:
+      report(why, "%s of queue '%s': refused", op, name);
+      break;
+  }
+}
+
+errc wait_until_impl(queue_core* core, std::unique_lock<std::mutex>& lk, const wait_target& t,
+                     const char* op, bool (*done)(void* arg), void* arg) noexcept {
+  if (done(arg)) return errc{};
+  wait_registration reg;
+  if (this_worker().current != nullptr) {
+    // A running item is about to block: register in the wait graph (graph mutex first).
+    lk.unlock();
+    const bool ok = reg.enter(t);
+    lk.lock();
+    if (!ok) {
+      if (done(arg)) return errc{};
+      report_refused_wait(errc::wait_cycle, op, core);
+      return errc::wait_cycle;
+    }
+  }
+  errc result{};
+  stuck_detector stuck(core);
+  while (!done(arg)) {
+    if (const errc e = stuck.check(t); e != errc{}) {
+      report_refused_wait(e, op, core);
+      result = e;
+      break;
+    }
+    core->idle_cv.wait_for(lk, stuck.slice());
+  }
+  if (reg.registered()) {
+    // The graph mutex is never taken under a queue mutex.
+    lk.unlock();
+    reg.leave();
+    lk.lock();
+  }
+  return result;
+}
+
+}  // namespace detail
+
+namespace {
+// Nanoseconds; read relaxed: a plain setting, no other data is published through it.
+std::atomic<std::int64_t> g_wait_limit_ns{
+    std::chrono::duration_cast<std::chrono::nanoseconds>(default_wait_limit).count()};
+}  // namespace
+
+std::chrono::nanoseconds wait_limit() noexcept {
+  return std::chrono::nanoseconds(g_wait_limit_ns.load(std::memory_order_relaxed));
+}
+
+std::chrono::nanoseconds set_wait_limit(std::chrono::nanoseconds limit) noexcept {
+  if (limit < std::chrono::milliseconds(1)) limit = std::chrono::milliseconds(1);
+  return std::chrono::nanoseconds(
+      g_wait_limit_ns.exchange(limit.count(), std::memory_order_relaxed));
+}
+
+}  // namespace wq
