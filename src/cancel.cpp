@@ -189,6 +189,14 @@ void wait_not_running_elsewhere(work& w) noexcept {
 }  // namespace
 
 void check_destroy(work& w) noexcept {
+  // Destroyed by its own running function (rule 4: it may free itself): this thread's record
+  // must stop naming the address, or an object built there later would be mistaken for a
+  // running one. (The worker restores the outer item's record when the function returns.)
+  if (run_record* mine = claimed_run_record();
+      mine != nullptr && mine->item.load(std::memory_order_relaxed) == &w) {
+    // Safety (release): as the worker's own stores around the call.
+    mine->item.store(nullptr, std::memory_order_release);
+  }
   // Safety (acquire): a pending bit set by another thread's queueing is seen with its links.
   if ((work_access::state(w).load(std::memory_order_acquire) & st_pending) != 0) {
     report(errc::destroyed_while_pending,

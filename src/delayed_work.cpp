@@ -22,6 +22,7 @@
 
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include <boost/asio/executor_work_guard.hpp>
 
@@ -65,23 +66,36 @@ struct timer_anchor {
 
 namespace {
 
-// The completion handler of an item's timer wait. Allocates from wq's handler pool.
-struct timer_handler {
-  delayed_work* item;
-  timer_anchor* anchor;  // non-null for an item on an application io_context
+// The completion handler of an item's timer wait. Allocates from wq's handler pool. For an
+// item on an application io_context it holds one reference on the anchor, released when it
+// runs or, if the io_context is destroyed without running it, when it is destroyed.
+class timer_handler {
+ public:
   using allocator_type = handler_allocator<void>;
+  timer_handler(delayed_work* item, timer_anchor* anchor) noexcept
+      : item_(item), anchor_(anchor) {}
+  timer_handler(timer_handler&& other) noexcept
+      : item_(other.item_), anchor_(std::exchange(other.anchor_, nullptr)) {}
+  timer_handler& operator=(timer_handler&&) = delete;
+  ~timer_handler() {
+    if (anchor_ != nullptr) anchor_->release();
+  }
   allocator_type get_allocator() const noexcept { return {}; }
-  void operator()(const boost::system::error_code&) const noexcept {
-    if (anchor == nullptr) {
-      timer_fired(item);
+  void operator()(const boost::system::error_code&) noexcept {
+    if (anchor_ == nullptr) {
+      timer_fired(item_);
       return;
     }
     {
-      std::lock_guard lk(anchor->mu);  // the item cannot go while we hold it
-      if (anchor->item != nullptr) timer_fired(anchor->item);
+      std::lock_guard lk(anchor_->mu);  // the item cannot go while we hold it
+      if (anchor_->item != nullptr) timer_fired(anchor_->item);
     }
-    anchor->release();
+    std::exchange(anchor_, nullptr)->release();
   }
+
+ private:
+  delayed_work* item_;
+  timer_anchor* anchor_;  // non-null for an item on an application io_context, until released
 };
 
 void start_wait(delayed_work& dw, std::chrono::steady_clock::time_point deadline) noexcept {
@@ -90,7 +104,7 @@ void start_wait(delayed_work& dw, std::chrono::steady_clock::time_point deadline
   try {
     timer.expires_at(deadline);
     if (anchor != nullptr) anchor->refs.fetch_add(1, std::memory_order_relaxed);
-    timer.async_wait(timer_handler{&dw, anchor});
+    timer.async_wait(timer_handler{&dw, anchor});  // the handler owns that reference
   } catch (...) {
     // Out of memory for the wait's handler: the item is armed and nobody would ever queue it,
     // so losing it silently is worse than stopping. (The handler pool recycles its blocks, so

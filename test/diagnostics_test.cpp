@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <thread>
@@ -280,6 +281,45 @@ TEST_CASE("diagnostics: destroying an item while its function runs on another th
   CHECK(reported.count() == 1);
   CHECK(finished_first);
   CHECK(q.drain() == std::error_code{});
+}
+
+/// Destroys itself in its function (rule 4), then keeps running until released.
+struct self_freeing_item {
+  wq::work w;
+  latch* freed = nullptr;
+  latch* release = nullptr;
+  static void run(self_freeing_item* self, wq::id<&self_freeing_item::w>) noexcept {
+    latch* freed = self->freed;
+    latch* release = self->release;
+    self->~self_freeing_item();  // legal: the library never touches the item after the call
+    freed->count_down();
+    (void)release->wait_for(must_happen);
+  }
+};
+
+TEST_CASE("diagnostics: an object built where an item freed itself inside its still-running "
+          "function is not taken for the running one (no false destroyed_while_running)",
+          "[diagnostics][rule4][rule11]") {
+  // Issue 13, observed point 8: the new object's destructor matched the old run (same address,
+  // same function), waited the 1 s grace and reported destroyed_while_running.
+  wq_test::warning_catcher warnings;
+  wq::workqueue q{"self-free", queue_flags::none, 0, 1};
+  alignas(self_freeing_item) unsigned char storage[sizeof(self_freeing_item)];
+  latch freed{1};
+  latch release{1};
+  auto* first = ::new (static_cast<void*>(storage)) self_freeing_item;
+  first->freed = &freed;
+  first->release = &release;
+  REQUIRE(q.enqueue<&self_freeing_item::w>(first));
+  REQUIRE(freed.wait_for(must_happen));  // its function runs on, its object is gone
+  const auto start = std::chrono::steady_clock::now();
+  auto* second = ::new (static_cast<void*>(storage)) self_freeing_item;  // same address
+  second->~self_freeing_item();  // idle, never queued: no report, no wait
+  const auto took = std::chrono::steady_clock::now() - start;
+  release.count_down();
+  CHECK(q.drain() == std::error_code{});
+  CHECK(warnings.size() == 0);
+  CHECK(took < std::chrono::milliseconds(500));
 }
 
 /// Hands itself to the test thread as the last thing its function does.
