@@ -22,6 +22,7 @@ string(APPEND wq_smoke_settings
        "set(WQ_SMOKE_BUILD_DIR [==[${PROJECT_BINARY_DIR}]==])\n"
        "set(WQ_SMOKE_WORK_DIR [==[${wq_smoke_dir}]==])\n"
        "set(WQ_SMOKE_CONSUMER_SOURCE_DIR [==[${CMAKE_CURRENT_SOURCE_DIR}/install]==])\n"
+       "set(WQ_SMOKE_SAMPLES_DIR [==[${PROJECT_SOURCE_DIR}/samples]==])\n"
        "set(WQ_SMOKE_IS_MULTI_CONFIG [==[${wq_smoke_multi_config}]==])\n")
 file(WRITE "${wq_smoke_dir}/settings.cmake" "${wq_smoke_settings}")
 
