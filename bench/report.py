@@ -61,6 +61,20 @@ def main():
         r = pp["wq"] / pp["asio_post"]
         checks.append((f"pingpong: wq latency {r:.2f}x asio_post (target <= 1.1x)", r <= 1.1))
 
+    ppio = {s: ns(runs[f"pingpong_io/{s}"]) for s in ["wq", "asio_post"]
+            if f"pingpong_io/{s}" in runs}
+    for s, v in ppio.items():
+        row("pingpong_io", s, v, "ns/round trip", ppio.get("asio_post"))
+    if "io_work_edge/asio" in runs:
+        edge = ns(runs["io_work_edge/asio"])
+        rows.append(("io_edge", "asio work guard", edge, "ns/take+release", None))
+        if len(ppio) == 2:
+            share = edge / ppio["wq"]
+            checks.append((f"pingpong_io: wq {ppio['wq'] / ppio['asio_post']:.2f}x asio_post on "
+                           f"the app's io_context, of which the outstanding-work edges are "
+                           f"{edge:.1f} ns ({100 * share:.1f}% of a round trip; target <= 5%)",
+                           share <= 0.05))
+
     if "dedup/wq" in runs:
         d = ns(runs["dedup/wq"])
         row("dedup", "wq", d, "ns/call (median)", None)

@@ -289,6 +289,58 @@ void pingpong_asio_post(benchmark::State& state) {
   pool.join();
 }
 
+// ---- on the application's io_context -------------------------------------------------------
+// A queue built on a user's io_context holds outstanding work on it while it has work (Asio's
+// convention): one tracked executor copy taken on the idle-to-busy edge and released on the
+// busy-to-idle edge. A ping-pong crosses both edges on every round trip, the worst case; the
+// baseline is asio::post to the same io_context, run the same way (one thread, a work guard
+// keeping run() alive between round trips, as an application's would be).
+
+struct io_runner {
+  asio::io_context io{1};
+  asio::executor_work_guard<asio::io_context::executor_type> guard{io.get_executor()};
+  std::thread thread{[this] { io.run(); }};
+  ~io_runner() {
+    guard.reset();
+    thread.join();
+  }
+};
+
+void pingpong_io_wq(benchmark::State& state) {
+  io_runner r;
+  wq::workqueue q{r.io, "ping-io"};
+  ping_item item;
+  const std::uint64_t before = g_allocs.load(std::memory_order_relaxed);
+  for (auto _ : state) {
+    item.pong.store(0, std::memory_order_relaxed);
+    (void)wq::queue_work(q, item.w);
+    item.pong.wait(0, std::memory_order_acquire);
+  }
+  report_allocs(state, before, static_cast<double>(state.iterations()));
+}
+
+void pingpong_io_asio_post(benchmark::State& state) {
+  io_runner r;
+  std::atomic<int> pong{0};
+  for (auto _ : state) {
+    pong.store(0, std::memory_order_relaxed);
+    asio::post(r.io, [&pong] {
+      pong.store(1, std::memory_order_release);
+      pong.notify_one();
+    });
+    pong.wait(0, std::memory_order_acquire);
+  }
+}
+
+// What one edge pair costs by itself: taking and releasing outstanding work on an io_context.
+void io_work_edge(benchmark::State& state) {
+  asio::io_context io{1};
+  for (auto _ : state) {
+    auto tracked = asio::prefer(io.get_executor(), asio::execution::outstanding_work.tracked);
+    benchmark::DoNotOptimize(tracked);
+  }
+}
+
 // ---- dedup ------------------------------------------------------------------------------------
 
 void dedup_wq(benchmark::State& state) {
@@ -519,6 +571,9 @@ BENCHMARK(burst_stealing_pool)->Name("burst/stealing_pool")->Unit(benchmark::kMi
 BENCHMARK(burst_naive)->Name("burst/naive")->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(pingpong_wq)->Name("pingpong/wq")->UseRealTime();
 BENCHMARK(pingpong_asio_post)->Name("pingpong/asio_post")->UseRealTime();
+BENCHMARK(pingpong_io_wq)->Name("pingpong_io/wq")->UseRealTime();
+BENCHMARK(pingpong_io_asio_post)->Name("pingpong_io/asio_post")->UseRealTime();
+BENCHMARK(io_work_edge)->Name("io_work_edge/asio");
 BENCHMARK(dedup_wq)->Name("dedup/wq");
 BENCHMARK(debounce_wq)->Name("debounce/wq")->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(debounce_asio_timer)->Name("debounce/asio_timer")->Unit(benchmark::kMillisecond)->UseRealTime();
