@@ -37,13 +37,25 @@ class work;
 /// A class with several work members declares one `run` per member:
 /// \code
 ///   struct session {
-///     wq::work flush;
-///     wq::work close;
+///     wq::shared_work flush;
+///     wq::shared_work close;
 ///     static void run(std::shared_ptr<session> self, wq::id<&session::flush>) noexcept;
 ///     static void run(std::shared_ptr<session> self, wq::id<&session::close>) noexcept;
 ///   };
 /// \endcode
 /// The member pointer is the identity: no numeric IDs, no macros (Rust's `const ID: u64`).
+///
+/// **Declare each `run` after the member it names.** C++ does not allow naming a member before
+/// its declaration in a member function signature (the class is incomplete there, and only
+/// function bodies see the whole class), so `wq::id<&session::flush>` above `flush` does not
+/// compile. The compiler's own error at that declaration comes first and can be confusing
+/// (g++ 12: "incomplete type 'session' used in nested name specifier"; clang 14: "no member
+/// named 'flush' in 'session'; did you mean 'fflush'?"); wq's error that follows says "no `run`
+/// for wq::id<&C::m>" and states this rule.
+///
+/// The typed API deduces the pointer type from these declarations: each `run` for `id<&C::m>`
+/// fixes the `Pointer` that `enqueue<&C::m>` takes and that the typed cancel, disable and flush
+/// (`wq::cancel_work<&C::m>(obj)`) hand back.
 template <auto Member>
 struct id {
   /// The member pointer this tag names.
