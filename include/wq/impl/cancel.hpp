@@ -38,26 +38,92 @@ std::optional<Pointer> reclaim_grabbed(typename work_pointer_traits<Pointer>::el
 template <auto Member, class Pointer>
 std::optional<Pointer> cancel_work(
     typename work_pointer_traits<Pointer>::element_type& obj) noexcept {
-  static_assert(detail::check_typed<Member, Pointer, false>());
-  work& w = static_cast<member_parent_t<Member>&>(obj).*Member;
-  if (detail::grab_pending(w) == detail::grab_result::idle) {
-    detail::unclaim_pending(w);
-    return std::nullopt;
+  if constexpr (!detail::check_typed<Member, Pointer, false>()) {
+    return std::nullopt;  // a check failed to compile
+  } else {
+    work& w = static_cast<member_parent_t<Member>&>(obj).*Member;
+    if (detail::grab_pending(w) == detail::grab_result::idle) {
+      detail::unclaim_pending(w);
+      return std::nullopt;
+    }
+    return detail::reclaim_grabbed<Member, Pointer>(obj, w);
   }
-  return detail::reclaim_grabbed<Member, Pointer>(obj, w);
+}
+
+template <auto Member, class T>
+std::optional<detail::deduced_run_pointer_t<T, Member>> cancel_work(T& obj) noexcept {
+  if constexpr (!detail::check_deduced<Member, T, false>()) {
+    return std::nullopt;  // a check failed to compile
+  } else {
+    return cancel_work<Member, detail::deduced_run_pointer_t<T, Member>>(obj);
+  }
 }
 
 template <auto Member, class Pointer>
 std::optional<Pointer> cancel_work_sync(
     typename work_pointer_traits<Pointer>::element_type& obj) noexcept {
-  static_assert(detail::check_typed<Member, Pointer, false>());
-  work& w = static_cast<member_parent_t<Member>&>(obj).*Member;
-  // Disabled while waiting, so a self-requeue of the running instance fails (rule 29).
-  detail::disable_inc(w);
-  std::optional<Pointer> out = cancel_work<Member, Pointer>(obj);
-  detail::wait_not_running(w);
-  detail::disable_dec(w);
-  return out;
+  if constexpr (!detail::check_typed<Member, Pointer, false>()) {
+    return std::nullopt;  // a check failed to compile
+  } else {
+    work& w = static_cast<member_parent_t<Member>&>(obj).*Member;
+    // Disabled while waiting, so a self-requeue of the running instance fails (rule 29).
+    detail::disable_inc(w);
+    std::optional<Pointer> out = cancel_work<Member, Pointer>(obj);
+    detail::wait_not_running(w);
+    detail::disable_dec(w);
+    return out;
+  }
+}
+
+template <auto Member, class T>
+std::optional<detail::deduced_run_pointer_t<T, Member>> cancel_work_sync(T& obj) noexcept {
+  if constexpr (!detail::check_deduced<Member, T, false>()) {
+    return std::nullopt;  // a check failed to compile
+  } else {
+    return cancel_work_sync<Member, detail::deduced_run_pointer_t<T, Member>>(obj);
+  }
+}
+
+template <auto Member, class Pointer>
+std::optional<Pointer> disable_work(
+    typename work_pointer_traits<Pointer>::element_type& obj) noexcept {
+  if constexpr (!detail::check_typed<Member, Pointer, false>()) {
+    return std::nullopt;  // a check failed to compile
+  } else {
+    work& w = static_cast<member_parent_t<Member>&>(obj).*Member;
+    detail::disable_inc(w);  // before the cancel, as disable_work: nothing can queue it again
+    return cancel_work<Member, Pointer>(obj);
+  }
+}
+
+template <auto Member, class T>
+std::optional<detail::deduced_run_pointer_t<T, Member>> disable_work(T& obj) noexcept {
+  if constexpr (!detail::check_deduced<Member, T, false>()) {
+    return std::nullopt;  // a check failed to compile
+  } else {
+    return disable_work<Member, detail::deduced_run_pointer_t<T, Member>>(obj);
+  }
+}
+
+template <auto Member, class Pointer>
+std::optional<Pointer> disable_work_sync(
+    typename work_pointer_traits<Pointer>::element_type& obj) noexcept {
+  if constexpr (!detail::check_typed<Member, Pointer, false>()) {
+    return std::nullopt;  // a check failed to compile
+  } else {
+    std::optional<Pointer> out = disable_work<Member, Pointer>(obj);
+    detail::wait_not_running(static_cast<member_parent_t<Member>&>(obj).*Member);
+    return out;
+  }
+}
+
+template <auto Member, class T>
+std::optional<detail::deduced_run_pointer_t<T, Member>> disable_work_sync(T& obj) noexcept {
+  if constexpr (!detail::check_deduced<Member, T, false>()) {
+    return std::nullopt;  // a check failed to compile
+  } else {
+    return disable_work_sync<Member, detail::deduced_run_pointer_t<T, Member>>(obj);
+  }
 }
 
 template <class Delay>
