@@ -21,6 +21,7 @@
 #include <future>
 #include <memory>
 #include <optional>
+#include <system_error>
 #include <thread>
 #include <type_traits>
 #include <utility>
@@ -920,6 +921,49 @@ TEST_CASE("cancel: the typed mod_delayed_work keeps or takes the shared_ptr (rul
   wq::flush_delayed_work(p->d);  // the run function's reference is dropped when it returns
   CHECK(p->runs.load() == 1);
   CHECK(p.use_count() == 1);
+}
+
+TEMPLATE_TEST_CASE("cancel: the typed mod_delayed_work of a null or moved-from pointer returns "
+                   "null_pointer, reports it and queues nothing (rule 20, §5.10)",
+                   "[cancel][mod][typed][null_pointer][misuse][rule20]", wq_test::shared_kind,
+                   wq_test::unique_kind, wq_test::intrusive_kind, wq_test::raw_kind) {
+  // Refused in every build type (not a WQ_ASSERT followed by a null dereference).
+  using kind = TestType;
+  using obj = wq_test::typed_obj<kind>;
+  using pointer = typename obj::pointer;
+  wq_test::warning_catcher warnings;
+  wq::workqueue q{"mod-null"};
+  auto h = kind::template make<obj>();
+  obj& o = *h;
+  o.keep = &h;  // a unique_ptr's run hands its pointer back here
+
+  auto refused = [&](wq::mod_result<pointer> r) {
+    CHECK_FALSE(r.was_pending);
+    CHECK(r.status == wq::queue_status::null_pointer);
+    CHECK(r.pointer == nullptr);
+  };
+  refused(wq::mod_delayed_work<&obj::d>(q, pointer{}, 10ms));
+  refused(wq::mod_delayed_work<&obj::d>(q, pointer{}, 0ms));
+  int expected = 2;
+  if constexpr (!std::is_pointer_v<pointer>) {  // a moved-from raw pointer is not null
+    pointer p = kind::give(h);
+    pointer kept = std::move(p);
+    refused(wq::mod_delayed_work<&obj::d>(q, std::move(p), 10ms));  // NOLINT: use after move
+    CHECK(kind::take_back(h, std::move(kept)) == &o);
+    ++expected;
+  }
+  CHECK(warnings.count(wq::errc::null_pointer) == expected);
+  CHECK(warnings.contains("mod_delayed_work"));
+  CHECK_FALSE(o.d.is_pending());
+  CHECK(q.stats().queued == 0);
+
+  // The queue and the item keep working.
+  auto r = wq::mod_delayed_work<&obj::d>(q, kind::give(h), 0ms);
+  CHECK_FALSE(r.was_pending);
+  REQUIRE(r.status == wq::queue_status::queued);
+  CHECK(q.flush() == std::error_code{});
+  CHECK(o.runs.load() == 1);
+  CHECK(kind::owners(h) == 1);
 }
 
 TEST_CASE("cancel: 10000 mod_delayed_work calls moving the deadline later run it once, after "

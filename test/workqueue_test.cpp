@@ -17,7 +17,10 @@
 #include <new>
 #include <optional>
 #include <string>
+#include <system_error>
 #include <thread>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -34,6 +37,7 @@
 #include <wq/shared_work.hpp>
 #include <wq/test_clock.hpp>
 
+#include "support/cancel_items.hpp"
 #include "support/queue_kinds.hpp"
 #include "support/test_support.hpp"
 
@@ -837,6 +841,60 @@ TEST_CASE("workqueue: queue_delayed_work returns false for a pending item and ke
   CHECK(q.cancelled_on_destroy() == 1);
   CHECK(c_delayed_runs.load() == 0);
   CHECK_FALSE(item.is_pending());
+}
+
+TEMPLATE_TEST_CASE("workqueue: enqueue and enqueue_delayed of a null or moved-from pointer "
+                   "return null_pointer, report it, queue nothing, and the queue keeps working "
+                   "(§5.10)",
+                   "[workqueue][null_pointer][misuse]", wq_test::shared_kind, wq_test::unique_kind,
+                   wq_test::intrusive_kind, wq_test::raw_kind) {
+  // Refused in every build type (not a WQ_ASSERT followed by a null dereference): the Release
+  // build runs this test too.
+  using kind = TestType;
+  using obj = wq_test::typed_obj<kind>;
+  using pointer = typename obj::pointer;
+  wq_test::warning_catcher warnings;
+  wq::workqueue q{"null-pointer"};
+  auto h = kind::template make<obj>();
+  obj& o = *h;
+  o.keep = &h;  // a unique_ptr's run hands its pointer back here
+
+  auto refused = [&](wq::enqueue_result<pointer> r) {
+    CHECK(r.status == queue_status::null_pointer);
+    CHECK_FALSE(r);
+    CHECK(r.pointer == nullptr);  // handed back, still null
+  };
+  SECTION("a null pointer") {
+    refused(q.enqueue<&obj::w>(pointer{}));
+    refused(q.enqueue<&obj::d>(pointer{}));  // a delayed member, no delay
+    refused(q.enqueue_delayed<&obj::d>(pointer{}, 10ms));
+    refused(q.enqueue_delayed<&obj::d>(pointer{}, 0ms));
+    refused(q.enqueue_delayed<&obj::d>(pointer{}, wq::jiffies{5}));
+    CHECK(warnings.count(wq::errc::null_pointer) == 5);
+  }
+  if constexpr (!std::is_pointer_v<pointer>) {  // a moved-from raw pointer is not null
+    SECTION("a moved-from pointer") {
+      pointer p = kind::give(h);
+      pointer kept = std::move(p);
+      refused(q.enqueue<&obj::w>(std::move(p)));  // NOLINT(bugprone-use-after-move): the point
+      refused(q.enqueue_delayed<&obj::d>(std::move(p), 10ms));  // NOLINT(bugprone-use-after-move)
+      CHECK(kind::take_back(h, std::move(kept)) == &o);
+      CHECK(warnings.count(wq::errc::null_pointer) == 2);
+    }
+  }
+  CHECK(warnings.contains("null-pointer"));  // the report names the queue
+  CHECK(warnings.size() == static_cast<std::size_t>(warnings.count(wq::errc::null_pointer)));
+  CHECK(q.stats().queued == 0);
+  CHECK(q.stats().armed == 0);
+  CHECK_FALSE(o.w.is_pending());
+  CHECK_FALSE(o.d.is_pending());
+
+  // The queue keeps working, and so does the object's item.
+  REQUIRE(q.enqueue<&obj::w>(kind::give(h)).queued());
+  CHECK(q.flush() == std::error_code{});
+  CHECK(o.runs.load() == 1);
+  CHECK(q.stats().queued == 1);
+  CHECK(kind::owners(h) == 1);
 }
 
 TEST_CASE("workqueue: an item without a work function is not queued",

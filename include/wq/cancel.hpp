@@ -172,7 +172,7 @@ template <class Pointer>
 struct [[nodiscard]] mod_result {
   /// Whether the item was pending before the call (the kernel's return value).
   bool was_pending;
-  /// queued, or why the item is not pending now (disabled, rejected).
+  /// queued, or why the item is not pending now (disabled, rejected, null_pointer).
   queue_status status;
   /// The caller's pointer, handed back unless the queue took it (it takes it only when the
   /// item was idle and is now queued).
@@ -182,6 +182,10 @@ struct [[nodiscard]] mod_result {
 /// The typed mod_delayed_work: re-queues member `Member` of `*pointer` on `queue` after
 /// `delay` (rule 20). If the item was pending, the queue keeps the reference it already holds
 /// and `pointer` is handed back; if idle, the queue takes `pointer`.
+///
+/// Returns: see mod_result. A null or moved-from `pointer` changes nothing: `was_pending` false,
+/// `status` queue_status::null_pointer, `pointer` handed back, and errc::null_pointer reported
+/// (in every build type).
 template <auto Member, class Pointer, class Delay>
   requires wq::delay<Delay>
 mod_result<Pointer> mod_delayed_work(workqueue& queue, Pointer pointer, Delay delay) noexcept;

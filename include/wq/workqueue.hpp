@@ -126,7 +126,8 @@ class workqueue {
   /// `static void run(Pointer, wq::id<Member>) noexcept`.
   /// Returns: `queued`, or the reason it was not queued with `pointer` handed back:
   /// already_pending (rule 1; impossible for std::unique_ptr, asserted), disabled (rule 16),
-  /// rejected (queue draining or destroyed).
+  /// rejected (queue draining or destroyed), null_pointer (`pointer` is null or moved-from:
+  /// refused and reported as errc::null_pointer in every build type, nothing queued).
   /// Note: on a `delayed_work` member this is a delay of zero (rule 19).
   template <auto Member, class Pointer>
   enqueue_result<Pointer> enqueue(Pointer pointer,

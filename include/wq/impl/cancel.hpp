@@ -4,6 +4,7 @@
 
 #include <wq/cancel.hpp>  // normally this file is included from there, at its end
 
+#include <chrono>
 #include <utility>
 
 namespace wq {
@@ -31,6 +32,53 @@ std::optional<Pointer> reclaim_grabbed(typename work_pointer_traits<Pointer>::el
   std::optional<Pointer> out(traits::reclaim(&obj, field));
   unclaim_pending(w);
   return out;
+}
+
+/// The typed mod_delayed_work once its checks passed; `delay` already converted.
+template <auto Member, class Pointer>
+mod_result<Pointer> typed_mod(workqueue& queue, Pointer pointer,
+                              std::chrono::nanoseconds delay) noexcept {
+  using traits = work_pointer_traits<Pointer>;
+  auto* obj = traits::get(pointer);
+  if (obj == nullptr) {
+    // Refused in every build type: there is no object whose member could be queued.
+    report_null_pointer<Member>("mod_delayed_work", queue.name().c_str());
+    return {false, queue_status::null_pointer, std::move(pointer)};
+  }
+  auto& field = static_cast<member_parent_t<Member>&>(*obj).*Member;
+  work& w = field;
+  const mod_grab g = grab_for_mod(w, queue_access::id(queue));
+  const bool was_pending = g.was_pending;
+  WQ_ASSERT(!(was_pending && traits::unique),
+            "wq: a uniquely owned item cannot be pending while its owner holds it");
+  if (w.disable_count() != 0) {
+    g.dropped();
+    // Rule 20d: a pending instance is cancelled (its reference released), nothing re-queued.
+    if (was_pending) {
+      work_access::ops(w).load(std::memory_order_relaxed)->drop(&w);
+    } else {
+      unclaim_pending(w);
+    }
+    return {was_pending, queue_status::disabled, std::move(pointer)};
+  }
+  if (!was_pending) {
+    work_access::ops(w).store(&typed_ops<Member, Pointer>::value, std::memory_order_relaxed);
+    traits::release(std::move(pointer), field);
+  }
+  const queue_status st =
+      requeue_claimed(queue_access::core(queue), queue_access::id(queue), w, delay, !g.moved);
+  if (st != queue_status::queued) {
+    g.dropped();
+    if (was_pending) {
+      work_access::ops(w).load(std::memory_order_relaxed)->drop(&w);
+      return {was_pending, st, std::move(pointer)};
+    }
+    Pointer back = traits::reclaim(obj, field);
+    unclaim_pending(w);
+    return {was_pending, st, std::move(back)};
+  }
+  if (was_pending) return {was_pending, st, std::move(pointer)};
+  return {was_pending, st, Pointer{}};
 }
 
 }  // namespace detail
@@ -159,46 +207,11 @@ bool mod_delayed_work(workqueue& queue, delayed_work& item, Delay delay) noexcep
 template <auto Member, class Pointer, class Delay>
   requires wq::delay<Delay>
 mod_result<Pointer> mod_delayed_work(workqueue& queue, Pointer pointer, Delay delay) noexcept {
-  static_assert(detail::check_typed<Member, Pointer, true>());
-  using traits = work_pointer_traits<Pointer>;
-  auto* obj = traits::get(pointer);
-  WQ_ASSERT(obj != nullptr, "wq: mod_delayed_work of a null pointer");
-  auto& field = static_cast<member_parent_t<Member>&>(*obj).*Member;
-  work& w = field;
-  const detail::mod_grab g = detail::grab_for_mod(w, detail::queue_access::id(queue));
-  const bool was_pending = g.was_pending;
-  WQ_ASSERT(!(was_pending && traits::unique),
-            "wq: a uniquely owned item cannot be pending while its owner holds it");
-  if (w.disable_count() != 0) {
-    g.dropped();
-    // Rule 20d: a pending instance is cancelled (its reference released), nothing re-queued.
-    if (was_pending) {
-      detail::work_access::ops(w).load(std::memory_order_relaxed)->drop(&w);
-    } else {
-      detail::unclaim_pending(w);
-    }
-    return {was_pending, queue_status::disabled, std::move(pointer)};
+  if constexpr (!detail::check_typed<Member, Pointer, true>()) {
+    return {false, queue_status::rejected, std::move(pointer)};  // a check failed to compile
+  } else {
+    return detail::typed_mod<Member>(queue, std::move(pointer), delay_to_nanoseconds(delay));
   }
-  if (!was_pending) {
-    detail::work_access::ops(w).store(&detail::typed_ops<Member, Pointer>::value,
-                                      std::memory_order_relaxed);
-    traits::release(std::move(pointer), field);
-  }
-  const queue_status st =
-      detail::requeue_claimed(detail::queue_access::core(queue), detail::queue_access::id(queue),
-                              w, delay_to_nanoseconds(delay), !g.moved);
-  if (st != queue_status::queued) {
-    g.dropped();
-    if (was_pending) {
-      detail::work_access::ops(w).load(std::memory_order_relaxed)->drop(&w);
-      return {was_pending, st, std::move(pointer)};
-    }
-    Pointer back = traits::reclaim(obj, field);
-    detail::unclaim_pending(w);
-    return {was_pending, st, std::move(back)};
-  }
-  if (was_pending) return {was_pending, st, std::move(pointer)};
-  return {was_pending, st, Pointer{}};
 }
 
 }  // namespace wq

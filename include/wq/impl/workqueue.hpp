@@ -182,13 +182,28 @@ struct typed_ops {
                                   !std::is_pointer_v<Pointer>};
 };
 
-/// The typed queueing algorithm shared by enqueue and enqueue_delayed.
+/// Reports a typed queueing call given a null or moved-from pointer (errc::null_pointer).
+/// `call` names the call ("enqueue", ...), `queue` the queue's name.
+template <auto Member>
+void report_null_pointer(const char* call, const char* queue) noexcept {
+  report(errc::null_pointer,
+         "%s<&%s> on queue '%s' given a null (or moved-from) pointer: refused, nothing queued, "
+         "pointer handed back",
+         call, value_name_holder<Member>::storage.data(), queue);
+}
+
+/// The typed queueing algorithm shared by enqueue and enqueue_delayed. A null pointer is
+/// refused here, in every build type: there is no object whose member could be queued.
 template <auto Member, class Pointer, class Link>
-enqueue_result<Pointer> typed_queue(Pointer pointer, Link&& link) noexcept {
+enqueue_result<Pointer> typed_queue(Pointer pointer, const char* call, const char* queue,
+                                    Link&& link) noexcept {
   using traits = work_pointer_traits<Pointer>;
   using element = typename traits::element_type;
   element* obj = traits::get(pointer);
-  WQ_ASSERT(obj != nullptr, "wq: enqueue of a null pointer");
+  if (obj == nullptr) {
+    report_null_pointer<Member>(call, queue);
+    return {queue_status::null_pointer, std::move(pointer)};
+  }
   auto& field = static_cast<member_parent_t<Member>&>(*obj).*Member;
   work& w = field;
   switch (claim_pending(w)) {
@@ -245,7 +260,8 @@ enqueue_result<Pointer> workqueue::enqueue(Pointer pointer, const location& wher
   if constexpr (!detail::check_typed<Member, Pointer, false>()) {
     return {queue_status::rejected, std::move(pointer)};  // a check failed to compile
   } else {
-    auto r = detail::typed_queue<Member, Pointer>(std::move(pointer), [this, &where](work& w) {
+    auto r = detail::typed_queue<Member, Pointer>(std::move(pointer), "enqueue", name_.c_str(),
+                                                  [this, &where](work& w) {
       return detail::link_claimed(core_, id_, w, &where);
     });
     if (r.status == queue_status::already_pending) note_coalesced();
@@ -261,7 +277,8 @@ enqueue_result<Pointer> workqueue::enqueue_delayed(Pointer pointer, Delay delay,
     return {queue_status::rejected, std::move(pointer)};  // a check failed to compile
   } else {
     const std::chrono::nanoseconds ns = delay_to_nanoseconds(delay);
-    auto r = detail::typed_queue<Member, Pointer>(std::move(pointer),
+    auto r = detail::typed_queue<Member, Pointer>(std::move(pointer), "enqueue_delayed",
+                                                  name_.c_str(),
                                                   [this, ns, &where](delayed_work& w) {
       if (ns.count() == 0) return detail::link_claimed(core_, id_, w, &where);
       return detail::arm_claimed(core_, id_, w, ns, &where);
