@@ -714,10 +714,12 @@ TEST_CASE("cancel: enable_and_queue_work queues only when the count reaches zero
   CHECK(item.runs.load() == 1);
 
   SECTION("an owning item is refused with a warning, but enabled") {
+    // (On a shared_work this does not compile: see
+    // compile-fail: untyped_enable_and_queue_on_shared_item.)
+    using obj = wq_test::typed_obj<wq_test::intrusive_kind>;
     wq_test::warning_catcher warnings;
-    wq_test::lifetime_counter life;
-    auto p = std::make_shared<wq_test::shared_obj>(life);
-    REQUIRE(q.enqueue<&wq_test::shared_obj::w>(p).queued());  // binds owning ops
+    boost::intrusive_ptr<obj> p{new obj};
+    REQUIRE(q.enqueue<&obj::w>(p).queued());  // binds owning ops
     wq_test::poll(io);
     REQUIRE(p->runs.load() == 1);
     (void)wq::disable_work(p->w);
@@ -725,7 +727,7 @@ TEST_CASE("cancel: enable_and_queue_work queues only when the count reaches zero
     CHECK(warnings.contains(wq::errc::untyped_on_owning_item));
     CHECK(p->w.disable_count() == 0);
     CHECK_FALSE(p->w.is_pending());
-    CHECK(p.use_count() == 1);
+    CHECK(p->use_count() == 1);
   }
 }
 

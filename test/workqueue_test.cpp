@@ -897,6 +897,73 @@ TEMPLATE_TEST_CASE("workqueue: enqueue and enqueue_delayed of a null or moved-fr
   CHECK(kind::owners(h) == 1);
 }
 
+TEMPLATE_TEST_CASE("workqueue: C-style queueing of an item bound with an owning pointer is "
+                   "rejected and reported, never run without its reference",
+                   "[workqueue][c_style][ownership][misuse]", wq_test::shared_kind,
+                   wq_test::unique_kind, wq_test::intrusive_kind) {
+  // After a typed enqueue with an owning pointer the item's run takes back a reference (the
+  // object of a unique_ptr or intrusive_ptr, the shared_ptr in the slot). C-style queueing
+  // stores none: running it would adopt the object a second time or read an empty slot. On a
+  // shared_work the calls do not even compile (compile-fail: untyped_*_on_shared_item), so it
+  // is reached here through a `work&`, as code holding only the item would.
+  using kind = TestType;
+  using obj = wq_test::typed_obj<kind>;
+  wq_test::warning_catcher warnings;
+  wq::workqueue q{"c-style-owning"};
+  auto h = kind::template make<obj>();
+  obj& o = *h;
+  o.keep = &h;  // a unique_ptr's run hands its pointer back here
+  wq::work& w = o.w;
+  wq::delayed_work& d = o.d;
+
+  // Bind owning ops to both members with a typed enqueue, and let them run.
+  REQUIRE(q.enqueue<&obj::w>(kind::give(h)).queued());
+  CHECK(q.flush() == std::error_code{});
+  REQUIRE(q.enqueue_delayed<&obj::d>(kind::give(h), 0ms).queued());
+  CHECK(q.flush() == std::error_code{});
+  REQUIRE(o.runs.load() == 2);
+  const auto queued_before = q.stats().queued;
+
+  CHECK(q.queue(w) == queue_status::rejected);
+  CHECK_FALSE(wq::queue_work(q, w));
+  CHECK(q.queue_delayed(d, 10ms) == queue_status::rejected);
+  CHECK(q.queue_delayed(d, 0ms) == queue_status::rejected);
+  CHECK_FALSE(wq::queue_delayed_work(q, d, wq::jiffies{1}));
+  CHECK(warnings.count(wq::errc::untyped_on_owning_item) == 5);
+  CHECK(warnings.contains("c-style-owning"));
+  CHECK(warnings.size() == 5);
+  CHECK_FALSE(w.is_pending());
+  CHECK_FALSE(d.is_pending());
+  CHECK(q.flush() == std::error_code{});
+  CHECK(o.runs.load() == 2);  // nothing ran
+  CHECK(q.stats().queued == queued_before);
+  CHECK(kind::owners(h) == 1);
+
+  // The typed form still works.
+  REQUIRE(q.enqueue<&obj::w>(kind::give(h)).queued());
+  CHECK(q.flush() == std::error_code{});
+  CHECK(o.runs.load() == 3);
+  CHECK(kind::owners(h) == 1);
+}
+
+TEST_CASE("workqueue: C-style queueing of an item bound with a raw pointer is allowed",
+          "[workqueue][c_style]") {
+  // A raw pointer owns nothing: run recovers the object from the item, so the C-style path
+  // (the kernel's queue_work on a typed item) stays available.
+  using obj = wq_test::typed_obj<wq_test::raw_kind>;
+  wq::workqueue q{"c-style-raw"};
+  obj o;
+  REQUIRE(q.enqueue<&obj::w>(&o).queued());
+  CHECK(q.flush() == std::error_code{});
+  CHECK(q.queue(o.w) == queue_status::queued);
+  CHECK(q.flush() == std::error_code{});
+  REQUIRE(q.enqueue_delayed<&obj::d>(&o, 0ms).queued());  // binds the delayed member's ops
+  CHECK(q.flush() == std::error_code{});
+  CHECK(wq::queue_delayed_work(q, o.d, 0ms));
+  CHECK(q.flush() == std::error_code{});
+  CHECK(o.runs.load() == 4);
+}
+
 TEST_CASE("workqueue: an item without a work function is not queued",
           "[workqueue][rule14]") {
   wq::work bare;

@@ -82,17 +82,31 @@ inline bool disable_delayed_work_sync(delayed_work& item) noexcept {
 inline bool enable_delayed_work(delayed_work& item) noexcept { return enable_work(item); }
 
 /// Enables `item` and, if its disable count reached zero, queues it on `queue` (rule 22).
-/// Preconditions: `item` owns no reference (C-style or raw-pointer item).
+/// Preconditions: `item` owns no reference (C-style or raw-pointer item). An item bound with an
+/// owning pointer is enabled but not queued (reported as errc::untyped_on_owning_item).
 /// Returns: true iff the count reached zero and the item was queued (or was already pending).
 bool enable_and_queue_work(workqueue& queue, work& item) noexcept;
 
+/// Does not compile: a `shared_work` / `shared_delayed_work` holds a std::shared_ptr that only
+/// the typed API hands over; use `enable_work(item)`, then `queue.enqueue<&T::m>(pointer)`.
+template <class Item>
+  requires detail::shared_item<Item>
+bool enable_and_queue_work(workqueue& queue, Item& item) noexcept;
+
 /// Re-queues `item` on `queue` after `delay` from whatever state it is in (rule 20).
 /// Preconditions: `item` owns no reference (C-style or raw-pointer item); for owning pointers
-/// use the typed mod_delayed_work<&T::m>(queue, pointer, delay).
+/// use the typed mod_delayed_work<&T::m>(queue, pointer, delay). An item bound with an owning
+/// pointer is refused (reported as errc::untyped_on_owning_item, returns false).
 /// Returns: whether the item was pending before the call.
 template <class Delay>
   requires wq::delay<Delay>
 bool mod_delayed_work(workqueue& queue, delayed_work& item, Delay delay) noexcept;
+
+/// Does not compile: a `shared_delayed_work` holds a std::shared_ptr that only the typed form
+/// `mod_delayed_work<&T::m>(queue, pointer, delay)` hands over.
+template <class Item, class Delay>
+  requires detail::shared_item<Item> && wq::delay<Delay>
+bool mod_delayed_work(workqueue& queue, Item& item, Delay delay) noexcept;
 
 // ---- typed forms: the queue's reference handed back ------------------------------------------
 //

@@ -12,11 +12,18 @@
 // by the thread that wins PENDING and moved out by the worker (or by a canceller) that clears it.
 // Like `delayed_work{io}`, `shared_delayed_work{io}` puts the item's timer on the application's
 // io_context, which must then outlive the item.
+//
+// Only the typed API can queue these items, since only it hands over the std::shared_ptr that
+// `run` receives: the untyped calls that would queue one without a pointer (`queue_work`,
+// `queue_delayed_work`, `workqueue::queue` / `queue_delayed`, the untyped `mod_delayed_work`
+// and `enable_and_queue_work`) do not compile on them; use `q.enqueue<&T::m>(ptr)`,
+// `q.enqueue_delayed<&T::m>(ptr, delay)` or `wq::mod_delayed_work<&T::m>(q, ptr, delay)`.
 #pragma once
 
 #include <wq/config.hpp>
 
 #include <memory>
+#include <type_traits>
 
 #include <boost/asio/io_context.hpp>
 
@@ -89,5 +96,18 @@ class shared_delayed_work : public delayed_work {
   friend struct detail::work_access;
   detail::shared_ref_slot ref_;
 };
+
+namespace detail {
+/// Whether `Item` is a shared_work or shared_delayed_work (or derived from one): an item whose
+/// queue reference lives in the item, so that only the typed API can store it. The untyped
+/// queueing calls have overloads constrained on this that do not compile.
+template <class Item>
+concept shared_item = std::is_base_of_v<shared_work, std::remove_cv_t<Item>> ||
+                      std::is_base_of_v<shared_delayed_work, std::remove_cv_t<Item>>;
+
+/// false, but only once `T` is known: lets a static_assert fire when a template is used.
+template <class T>
+inline constexpr bool dependent_false = false;
+}  // namespace detail
 
 }  // namespace wq

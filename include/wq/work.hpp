@@ -79,6 +79,14 @@ struct work_ops {
   /// Operations that may queue an idle item without a pointer (C-style mod_delayed_work,
   /// enable_and_queue_work) refuse items whose ops own a reference.
   bool owning = false;
+  /// Whether `run` and `drop` take back a reference that only the typed API stores when it
+  /// queues the item: the object of a std::unique_ptr or boost::intrusive_ptr, or the
+  /// std::shared_ptr in a shared_work's slot. C-style queueing (queue_work,
+  /// queue_delayed_work, workqueue::queue / queue_delayed) of such an item would leave nothing
+  /// to take back, so it is refused (queue_status::rejected, errc::untyped_on_owning_item).
+  /// Items that own only themselves (wq's boxed closures, which are owning) are queued once
+  /// through the C-style path by wq itself and leave this false.
+  bool typed_only = false;
 };
 
 /// The C-style work function: receives the embedded item, recovers its container with

@@ -204,6 +204,26 @@ bool mod_delayed_work(workqueue& queue, delayed_work& item, Delay delay) noexcep
   return g.was_pending;
 }
 
+template <class Item, class Delay>
+  requires detail::shared_item<Item> && wq::delay<Delay>
+bool mod_delayed_work(workqueue&, Item&, Delay) noexcept {
+  static_assert(detail::dependent_false<Item>,
+                "wq: mod_delayed_work(q, item, delay) on a wq::shared_work or "
+                "wq::shared_delayed_work: the item holds a std::shared_ptr that only the typed "
+                "form hands over; use mod_delayed_work<&T::m>(q, ptr, delay)");
+  return false;
+}
+
+template <class Item>
+  requires detail::shared_item<Item>
+bool enable_and_queue_work(workqueue&, Item&) noexcept {
+  static_assert(detail::dependent_false<Item>,
+                "wq: enable_and_queue_work on a wq::shared_work or wq::shared_delayed_work: "
+                "the item holds a std::shared_ptr that only the typed form hands over; use "
+                "enable_work(item), then q.enqueue<&T::m>(ptr)");
+  return false;
+}
+
 template <auto Member, class Pointer, class Delay>
   requires wq::delay<Delay>
 mod_result<Pointer> mod_delayed_work(workqueue& queue, Pointer pointer, Delay delay) noexcept {

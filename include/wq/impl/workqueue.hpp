@@ -179,7 +179,7 @@ struct typed_ops {
     // `released` goes out of scope here, releasing the queue's reference (possibly the last).
   }
   static constexpr work_ops value{&run, &drop, value_name_holder<Member>::storage.data(),
-                                  !std::is_pointer_v<Pointer>};
+                                  !std::is_pointer_v<Pointer>, !std::is_pointer_v<Pointer>};
 };
 
 /// Reports a typed queueing call given a null or moved-from pointer (errc::null_pointer).
@@ -293,10 +293,19 @@ template <class Delay>
 queue_status workqueue::queue_delayed(delayed_work& item, Delay delay,
                                       const location& where) noexcept {
   const std::chrono::nanoseconds ns = delay_to_nanoseconds(delay);
-  if (detail::work_access::ops(item).load(std::memory_order_relaxed) == nullptr) {
+  const work_ops* ops = detail::work_access::ops(item).load(std::memory_order_relaxed);
+  if (ops == nullptr) {
     detail::report(errc::no_work_function, "queue_delayed_work on queue '%s' refused",
                  name_.c_str());
     return queue_status::unbound;
+  }
+  if (ops->typed_only) {
+    // Its run would take back a reference nobody stored (see work_ops::typed_only).
+    detail::report(errc::untyped_on_owning_item,
+                   "queue_delayed_work of %s on queue '%s' refused: the item was queued with an "
+                   "owning pointer; use enqueue_delayed<&T::m>(pointer, delay)",
+                   ops->name, name_.c_str());
+    return queue_status::rejected;
   }
   switch (detail::claim_pending(item)) {
     case detail::claim_result::already_pending:
@@ -309,6 +318,40 @@ queue_status workqueue::queue_delayed(delayed_work& item, Delay delay,
                                            : detail::arm_claimed(core_, id_, item, ns, &where);
   if (st != queue_status::queued) detail::unclaim_pending(item);
   return st;
+}
+
+template <class Item>
+  requires detail::shared_item<Item>
+queue_status workqueue::queue(Item&, const location&) noexcept {
+  static_assert(detail::dependent_false<Item>,
+                "wq: queue_work / workqueue::queue on a wq::shared_work or "
+                "wq::shared_delayed_work: the item holds a std::shared_ptr that only the typed "
+                "form hands over; use q.enqueue<&T::m>(ptr)");
+  return queue_status::rejected;
+}
+
+template <class Item, class Delay>
+  requires detail::shared_item<Item> && wq::delay<Delay>
+queue_status workqueue::queue_delayed(Item&, Delay, const location&) noexcept {
+  static_assert(detail::dependent_false<Item>,
+                "wq: queue_delayed_work / workqueue::queue_delayed on a wq::shared_work or "
+                "wq::shared_delayed_work: the item holds a std::shared_ptr that only the typed "
+                "form hands over; use q.enqueue_delayed<&T::m>(ptr, delay)");
+  return queue_status::rejected;
+}
+
+template <class Item>
+  requires detail::shared_item<Item>
+bool queue_work(workqueue& queue, Item& item, const location& where) noexcept {
+  return queue.queue(item, where) == queue_status::queued;  // does not compile (see queue)
+}
+
+template <class Item, class Delay>
+  requires detail::shared_item<Item> && wq::delay<Delay>
+bool queue_delayed_work(workqueue& queue, Item& item, Delay delay,
+                        const location& where) noexcept {
+  // Does not compile (see queue_delayed).
+  return queue.queue_delayed(item, delay, where) == queue_status::queued;
 }
 
 }  // namespace wq
