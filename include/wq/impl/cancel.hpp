@@ -45,6 +45,7 @@ mod_result<Pointer> typed_mod(workqueue& queue, Pointer pointer,
     report_null_pointer<Member>("mod_delayed_work", queue.name().c_str());
     return {false, queue_status::null_pointer, std::move(pointer)};
   }
+  // Safety: an upcast; check_typed proved that the member's class is a base of the pointee's.
   auto& field = static_cast<member_parent_t<Member>&>(*obj).*Member;
   work& w = field;
   const mod_grab g = grab_for_mod(w, queue_access::id(queue));
@@ -89,6 +90,7 @@ std::optional<Pointer> cancel_work(
   if constexpr (!detail::check_typed<Member, Pointer, false>()) {
     return std::nullopt;  // a check failed to compile
   } else {
+    // Safety: an upcast; check_typed proved that the member's class is a base of the object's.
     work& w = static_cast<member_parent_t<Member>&>(obj).*Member;
     if (detail::grab_pending(w) == detail::grab_result::idle) {
       detail::unclaim_pending(w);
@@ -113,6 +115,7 @@ std::optional<Pointer> cancel_work_sync(
   if constexpr (!detail::check_typed<Member, Pointer, false>()) {
     return std::nullopt;  // a check failed to compile
   } else {
+    // Safety: an upcast, as in cancel_work.
     work& w = static_cast<member_parent_t<Member>&>(obj).*Member;
     // Disabled while waiting, so a self-requeue of the running instance fails (rule 29).
     detail::disable_inc(w);
@@ -138,6 +141,7 @@ std::optional<Pointer> disable_work(
   if constexpr (!detail::check_typed<Member, Pointer, false>()) {
     return std::nullopt;  // a check failed to compile
   } else {
+    // Safety: an upcast; check_typed proved that the member's class is a base of the object's.
     work& w = static_cast<member_parent_t<Member>&>(obj).*Member;
     detail::disable_inc(w);  // before the cancel, as disable_work: nothing can queue it again
     return cancel_work<Member, Pointer>(obj);
@@ -160,6 +164,7 @@ std::optional<Pointer> disable_work_sync(
     return std::nullopt;  // a check failed to compile
   } else {
     std::optional<Pointer> out = disable_work<Member, Pointer>(obj);
+    // Safety: an upcast, as in disable_work.
     detail::wait_not_running(static_cast<member_parent_t<Member>&>(obj).*Member);
     return out;
   }

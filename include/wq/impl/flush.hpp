@@ -16,6 +16,7 @@ bool flush_work(typename work_pointer_traits<Pointer>::element_type& obj) noexce
   if constexpr (!detail::check_typed<Member, Pointer, false>()) {
     return false;  // a check failed to compile
   } else {
+    // Safety: an upcast; check_typed proved that the member's class is a base of the object's.
     work& w = static_cast<member_parent_t<Member>&>(obj).*Member;
     return flush_work(w);
   }
@@ -35,6 +36,7 @@ bool flush_delayed_work(typename work_pointer_traits<Pointer>::element_type& obj
   if constexpr (!detail::check_typed<Member, Pointer, true>()) {
     return false;  // a check failed to compile
   } else {
+    // Safety: an upcast, as in flush_work above.
     delayed_work& d = static_cast<member_parent_t<Member>&>(obj).*Member;
     return flush_delayed_work(d);
   }
