@@ -40,7 +40,6 @@
 #include <wq/config.hpp>
 
 #include <optional>
-#include <type_traits>
 
 #include <wq/delayed_work.hpp>
 #include <wq/detail/grab.hpp>
@@ -131,7 +130,8 @@ template <auto Member, class Pointer>
 std::optional<Pointer> cancel_work(
     typename work_pointer_traits<Pointer>::element_type& obj) noexcept;
 
-/// The typed cancel with the pointer type deduced: `auto p = wq::cancel_work<&session::flush>(*s);`
+/// The typed cancel with the pointer type deduced from `T`'s `run`:
+/// `auto p = wq::cancel_work<&session::flush>(*s);`
 /// Effects and Returns: as `cancel_work<Member, Pointer>(obj)` with `Pointer` the type `T`'s
 /// `run` for `wq::id<Member>` takes.
 template <auto Member, class T>
@@ -147,7 +147,8 @@ template <auto Member, class Pointer>
 std::optional<Pointer> cancel_work_sync(
     typename work_pointer_traits<Pointer>::element_type& obj) noexcept;
 
-/// The typed cancel_sync with the pointer type deduced: `wq::cancel_work_sync<&session::flush>(*s)`.
+/// The typed cancel_sync with the pointer type deduced from `T`'s `run`:
+/// `wq::cancel_work_sync<&session::flush>(*s)`. Effects and Returns: as the explicit form.
 template <auto Member, class T>
 std::optional<detail::deduced_run_pointer_t<T, Member>> cancel_work_sync(T& obj) noexcept;
 
@@ -164,7 +165,8 @@ template <auto Member, class Pointer>
 std::optional<Pointer> disable_work(
     typename work_pointer_traits<Pointer>::element_type& obj) noexcept;
 
-/// The typed disable with the pointer type deduced: `wq::disable_work<&session::flush>(*s)`.
+/// The typed disable with the pointer type deduced from `T`'s `run`:
+/// `wq::disable_work<&session::flush>(*s)`. Effects and Returns: as the explicit form.
 template <auto Member, class T>
 std::optional<detail::deduced_run_pointer_t<T, Member>> disable_work(T& obj) noexcept;
 
@@ -177,7 +179,8 @@ template <auto Member, class Pointer>
 std::optional<Pointer> disable_work_sync(
     typename work_pointer_traits<Pointer>::element_type& obj) noexcept;
 
-/// The typed disable_sync with the pointer type deduced.
+/// The typed disable_sync with the pointer type deduced from `T`'s `run`. Effects and Returns:
+/// as the explicit form.
 template <auto Member, class T>
 std::optional<detail::deduced_run_pointer_t<T, Member>> disable_work_sync(T& obj) noexcept;
 
