@@ -934,9 +934,18 @@ workqueue::~workqueue() {
 }
 
 queue_status workqueue::queue(work& item, const location& where) noexcept {
-  if (detail::work_access::ops(item).load(std::memory_order_relaxed) == nullptr) {
+  const work_ops* ops = detail::work_access::ops(item).load(std::memory_order_relaxed);
+  if (ops == nullptr) {
     detail::report(errc::no_work_function, "queue_work on queue '%s' refused", name_.c_str());
     return queue_status::unbound;
+  }
+  if (ops->typed_only) {
+    // Its run would take back a reference nobody stored (see work_ops::typed_only).
+    detail::report(errc::untyped_on_owning_item,
+                   "queue_work of %s on queue '%s' refused: the item was queued with an owning "
+                   "pointer; use enqueue<&T::m>(pointer)",
+                   ops->name, name_.c_str());
+    return queue_status::rejected;
   }
   switch (detail::claim_pending(item)) {
     case detail::claim_result::already_pending:

@@ -15,8 +15,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <climits>
 #include <limits>
 #include <memory>
+#include <system_error>
 #include <thread>
 #include <type_traits>
 #include <vector>
@@ -301,6 +303,73 @@ TEST_CASE("delayed_work: a zero delay queues at once without arming the timer (r
     CHECK(c.runs == 1);
     CHECK(c.seen == 5);
     CHECK(c.d.deadline() == clock_type::time_point{});
+  }
+}
+
+TEST_CASE("delayed_work: a jiffies delay that is negative as a long (a deadline already passed) "
+          "queues at once like a zero delay (§3.1, rule 19)",
+          "[delayed_work][jiffies][rule19]") {
+  // `deadline - now` read after the deadline wraps to a huge unsigned count; the kernel's timer
+  // reads it as a negative long and fires at once. Read as an unsigned count it would be a
+  // ~100-year wait: the latch would time out. The deadline is never set: no timer was armed.
+  wq::workqueue q{"t"};
+  const wq::jiffies deadline{ULONG_MAX - 5};       // set just before the counter wraps
+  const wq::jiffies now = deadline + wq::jiffies{10};  // read after it, and after the wrap
+  REQUIRE(wq::time_after(now, deadline));
+  const wq::jiffies passed = deadline - now;  // -10 as a long
+  REQUIRE(passed.count() > wq::max_jiffy_offset);
+
+  // Queues a fresh item with `queue_it`; it must run without waiting for any timer.
+  auto runs_at_once = [&](auto queue_it, bool never_armed) {
+    latch done{1};
+    timed_item item;
+    item.done = &done;
+    REQUIRE(queue_it(item));
+    REQUIRE(done.wait_for(wq_test::must_happen));
+    CHECK(item.runs == 1);
+    if (never_armed) CHECK(item.deadline_in_run == clock_type::time_point{});
+    CHECK(q.flush() == std::error_code{});
+    CHECK_FALSE(item.d.is_pending());
+  };
+
+  SECTION("typed enqueue_delayed with deadline - now") {
+    runs_at_once(
+        [&](timed_item& i) { return q.enqueue_delayed<&timed_item::d>(&i, passed).queued(); },
+        true);
+  }
+  SECTION("typed enqueue_delayed with jiffies{ULONG_MAX} and jiffies{LONG_MAX + 1}") {
+    runs_at_once(
+        [&](timed_item& i) {
+          return q.enqueue_delayed<&timed_item::d>(&i, wq::jiffies{ULONG_MAX}).queued();
+        },
+        true);
+    runs_at_once(
+        [&](timed_item& i) {
+          const wq::jiffies long_min{static_cast<unsigned long>(LONG_MAX) + 1};
+          return q.enqueue_delayed<&timed_item::d>(&i, long_min).queued();
+        },
+        true);
+  }
+  SECTION("typed mod_delayed_work of an armed item to a passed deadline") {
+    // Armed for an hour first; only the new, passed deadline can make it run now.
+    runs_at_once(
+        [&](timed_item& i) {
+          if (!q.enqueue_delayed<&timed_item::d>(&i, 1h).queued()) return false;
+          const auto r = wq::mod_delayed_work<&timed_item::d>(q, &i, passed);
+          return r.was_pending && r.status == wq::queue_status::queued;
+        },
+        false);
+  }
+  SECTION("C-style queue_delayed_work with deadline - now") {
+    latch done{1};
+    c_delayed_item c{7};
+    c.done = &done;
+    REQUIRE(wq::queue_delayed_work(q, c.d, passed));
+    REQUIRE(done.wait_for(wq_test::must_happen));
+    CHECK(c.runs == 1);
+    CHECK(c.seen == 7);
+    CHECK(c.d.deadline() == clock_type::time_point{});
+    CHECK(q.flush() == std::error_code{});
   }
 }
 

@@ -18,6 +18,7 @@
 #include <chrono>
 #include <future>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -166,6 +167,58 @@ TEST_CASE("flush: flush_delayed_work fires an armed timer now and waits for the 
   CHECK(runs_at_return == 1);
   CHECK(item.ran_on.load() == target.id());  // on the queue recorded when it was armed
   CHECK_FALSE(item.d.is_pending());
+}
+
+TEMPLATE_TEST_CASE("flush: the typed flush_work and flush_delayed_work deduce the pointer type "
+                   "from run and wait as the untyped ones do (rules 23, 24)",
+                   "[flush][typed][rule23][rule24]", wq_test::shared_kind, wq_test::unique_kind,
+                   wq_test::intrusive_kind, wq_test::raw_kind) {
+  using kind = TestType;
+  using obj = wq_test::typed_obj<kind>;
+  using pointer = typename obj::pointer;
+  wq::workqueue q{"typed-flush"};
+  auto h = kind::template make<obj>();
+  obj& o = *h;
+  o.keep = &h;  // a unique_ptr's run hands its pointer back here, so the object outlives run
+
+  SECTION("idle items: false at once, both forms") {
+    CHECK_FALSE(wq::flush_work<&obj::w>(o));
+    CHECK_FALSE(wq::flush_work<&obj::w, pointer>(o));
+    CHECK_FALSE(wq::flush_delayed_work<&obj::d>(o));
+    CHECK_FALSE(wq::flush_delayed_work<&obj::d, pointer>(o));
+    CHECK_FALSE(wq::flush_work<&obj::d>(o));  // a delayed member is a work item too
+  }
+  SECTION("flush_work of a running item returns true once it has finished") {
+    gate g;
+    o.g = &g;
+    REQUIRE(q.enqueue<&obj::w>(kind::give(h)).queued());
+    REQUIRE(g.started.wait_for(must_happen));
+    std::thread opener = wq_test::open_later(g, 50ms);
+    const bool waited = wq::flush_work<&obj::w>(o);
+    const bool finished_at_return = g.finished.load();
+    opener.join();
+    CHECK(waited);
+    CHECK(finished_at_return);
+    CHECK(o.runs.load() == 1);
+    CHECK_FALSE(g.timed_out.load());
+  }
+  SECTION("flush_delayed_work of an armed item fires it now and waits for the run") {
+    gate g;
+    o.g = &g;
+    const auto t0 = std::chrono::steady_clock::now();
+    REQUIRE(q.enqueue_delayed<&obj::d>(kind::give(h), 10s).queued());
+    std::thread opener = wq_test::open_later(g, 50ms);
+    const bool waited = wq::flush_delayed_work<&obj::d, pointer>(o);
+    const bool finished_at_return = g.finished.load();
+    opener.join();
+    CHECK(waited);
+    CHECK(finished_at_return);
+    CHECK(std::chrono::steady_clock::now() - t0 < 5s);  // half the delay: it did not wait 10 s
+    CHECK(o.runs.load() == 1);
+    CHECK_FALSE(o.d.is_pending());
+  }
+  CHECK(q.drain() == std::error_code{});
+  CHECK(kind::owners(h) == 1);  // run's reference was released (or, for unique_ptr, handed back)
 }
 
 TEST_CASE("flush: flush_work of a self-requeueing item returns (no livelock) (rule 23)",

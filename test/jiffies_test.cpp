@@ -385,7 +385,9 @@ TEST_CASE("jiffies: delay_to_nanoseconds clamps to [0, max_delay]", "[jiffies][c
   STATIC_REQUIRE(wq::delay_to_nanoseconds(jiffies{0}) == 0ns);
   STATIC_REQUIRE(wq::delay_to_nanoseconds(jiffies{wq::hz}) == 1s);
   STATIC_REQUIRE(wq::delay_to_nanoseconds(jiffies::max()) == wq::max_delay);
-  STATIC_REQUIRE(wq::delay_to_nanoseconds(jiffies{ULONG_MAX}) == wq::max_delay);
+  STATIC_REQUIRE(wq::delay_to_nanoseconds(jiffies{static_cast<unsigned long>(LONG_MAX)}) ==
+                 wq::max_delay);
+  STATIC_REQUIRE(wq::delay_to_nanoseconds(jiffies{ULONG_MAX}) == 0ns);  // -1: due (§3.1)
   CHECK(wq::delay_to_nanoseconds(std::chrono::duration<double, std::nano>{1.5}) == 2ns);
   CHECK(wq::delay_to_nanoseconds(std::chrono::duration<double>{-0.5}) == 0ns);
   CHECK(wq::delay_to_nanoseconds(std::chrono::duration<double>{1e30}) == wq::max_delay);
@@ -394,6 +396,60 @@ TEST_CASE("jiffies: delay_to_nanoseconds clamps to [0, max_delay]", "[jiffies][c
   const auto since_epoch = std::chrono::steady_clock::now().time_since_epoch();
   CHECK(std::chrono::duration_cast<std::chrono::nanoseconds>(since_epoch).count() <=
         std::chrono::nanoseconds::max().count() - wq::max_delay.count());
+}
+
+TEST_CASE("jiffies: a delay that is negative as a long is already due, as the kernel's timer "
+          "reads expires - now (§3.1, rule 19)",
+          "[jiffies][chrono][rule19]") {
+  constexpr unsigned long long_max = static_cast<unsigned long>(LONG_MAX);
+
+  // The wrap: LONG_MAX is the last count read as a positive long, LONG_MAX + 1 the first read
+  // as a negative one (LONG_MIN), ULONG_MAX is -1.
+  STATIC_REQUIRE(wq::delay_to_nanoseconds(jiffies{long_max}) == wq::max_delay);
+  STATIC_REQUIRE(wq::delay_to_nanoseconds(jiffies{long_max - 1}) == wq::max_delay);
+  STATIC_REQUIRE(wq::delay_to_nanoseconds(jiffies{long_max + 1}) == 0ns);
+  STATIC_REQUIRE(wq::delay_to_nanoseconds(jiffies{long_max + 2}) == 0ns);
+  STATIC_REQUIRE(wq::delay_to_nanoseconds(jiffies{ULONG_MAX}) == 0ns);
+  STATIC_REQUIRE(wq::delay_to_nanoseconds(jiffies{ULONG_MAX - 4}) == 0ns);
+  STATIC_REQUIRE(wq::delay_to_nanoseconds(jiffies{ULONG_MAX - ref_max}) == 0ns);
+
+  // [max_jiffy_offset, LONG_MAX] is the "infinite" timeout: saturated, not due.
+  STATIC_REQUIRE(wq::delay_to_nanoseconds(jiffies::max()) == wq::max_delay);
+  STATIC_REQUIRE(wq::delay_to_nanoseconds(jiffies{wq::max_jiffy_offset + 1}) == wq::max_delay);
+  // Small positive delays are unchanged.
+  STATIC_REQUIRE(wq::delay_to_nanoseconds(jiffies{1}) == jiffies{1}.to_duration());
+  STATIC_REQUIRE(wq::delay_to_nanoseconds(jiffies{0}) == 0ns);
+
+  SECTION("deadline - now, read after the deadline, across the counter's wrap") {
+    // Readings of a wrapping tick counter, as the kernel computes a timeout: the deadline was
+    // set 10 ticks before the counter wrapped, and now is 5 ticks after it.
+    const jiffies set_at{ULONG_MAX - 20};
+    const jiffies deadline = set_at + jiffies{10};
+    const jiffies now = deadline + jiffies{15};
+    REQUIRE(now.count() == 4);  // the counter wrapped between the deadline and now
+    REQUIRE(wq::time_after(now, deadline));
+    const jiffies delay = deadline - now;  // -15, an unsigned count near ULONG_MAX
+    CHECK(delay.count() == ULONG_MAX - 14);
+    CHECK(wq::delay_to_nanoseconds(delay) == 0ns);
+    // Before the deadline the same subtraction is the time left.
+    const jiffies earlier = deadline - jiffies{3};
+    CHECK(wq::delay_to_nanoseconds(deadline - earlier) == jiffies{3}.to_duration());
+  }
+  SECTION("deadline - now, read after the deadline, from initial_jiffies") {
+    const jiffies boot{wq::initial_jiffies};
+    const jiffies deadline = boot + wq::msecs_to_jiffies(100);
+    const jiffies now = deadline + wq::msecs_to_jiffies(1);
+    REQUIRE(wq::time_after(now, deadline));
+    CHECK(wq::delay_to_nanoseconds(deadline - now) == 0ns);
+    CHECK(wq::delay_to_nanoseconds(deadline - boot) == wq::msecs_to_jiffies(100).to_duration());
+  }
+  SECTION("every count read as a negative long is due") {
+    for (unsigned long c : {long_max + 1, long_max + 1000, ULONG_MAX / 4 * 3, ULONG_MAX - 1}) {
+      INFO(c);
+      CHECK(static_cast<long>(c) < 0);
+      CHECK(wq::delay_to_nanoseconds(jiffies{c}) == 0ns);
+    }
+  }
 }
 
 TEST_CASE("jiffies: the delay concept accepts jiffies and chrono durations", "[jiffies]") {

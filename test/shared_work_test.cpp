@@ -13,15 +13,19 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <system_error>
 #include <thread>
 #include <type_traits>
 
 #include <boost/asio/io_context.hpp>
 
+#include <wq/cancel.hpp>
 #include <wq/jiffies.hpp>
 #include <wq/workqueue.hpp>
 
 #include "support/items.hpp"
+#include "support/queue_kinds.hpp"
 #include "support/test_support.hpp"
 
 namespace {
@@ -168,6 +172,99 @@ TEST_CASE("shared_work: a shared_delayed_work holds its reference while armed (r
   CHECK(p.use_count() == 1);
   p.reset();
   CHECK(counter.alive() == 0);
+}
+
+// ---- shared_delayed_work on the application's io_context -------------------------------------
+
+/// What a run of io_timed_obj saw, kept outside the object (which run may free). Written by
+/// run before it counts `done` down; read by the test after done.wait_for (the latch orders them).
+struct io_run_record {
+  const void* ran_with = nullptr;
+  long use_count = 0;
+  std::thread::id ran_on{};
+  latch done{1};
+};
+
+/// A shared_ptr-owned object whose delayed item's timer runs on an io_context the test drives.
+struct io_timed_obj : wq_test::counted {
+  io_timed_obj(lifetime_counter& c, boost::asio::io_context& timers, io_run_record& r)
+      : counted(c), d(timers), rec(r) {}
+  wq::shared_delayed_work d;
+  io_run_record& rec;
+
+  static void run(std::shared_ptr<io_timed_obj> self, wq::id<&io_timed_obj::d>) noexcept {
+    io_run_record& rec = self->rec;
+    rec.ran_with = self.get();
+    rec.use_count = self.use_count();
+    rec.ran_on = std::this_thread::get_id();
+    rec.done.count_down();
+  }
+};
+
+TEST_CASE("shared_work: shared_delayed_work{io} arms its timer on the application's io_context "
+          "and hands the queue's reference to run (rules 18, 53)",
+          "[shared_work][delayed][timer_context][rule18][rule53]") {
+  boost::asio::io_context timers;  // outlives the items, as the constructor requires
+  lifetime_counter counter;
+  io_run_record rec;
+  wq::workqueue q{"shared-io", wq::queue_flags::none, 0, 1};
+  using pointer = std::shared_ptr<io_timed_obj>;
+
+  SECTION("the queue's reference is the last one: run frees the object") {
+    auto p = std::make_shared<io_timed_obj>(counter, timers, rec);
+    const void* const address = p.get();
+    std::weak_ptr<io_timed_obj> watch = p;
+    REQUIRE(q.enqueue_delayed<&io_timed_obj::d>(std::move(p), 1ms).queued());
+    CHECK(watch.use_count() == 1);  // only the queue's reference, held in the item
+    CHECK(q.stats().armed == 1);
+    // The timer wait is outstanding on `timers` (on wq's timer thread this context would have
+    // no work and run_one_for would return 0 at once): running it processes the expiry on this
+    // thread, which queues the item on q.
+    REQUIRE(timers.run_one_for(wq_test::must_happen) == 1);
+    CHECK(q.stats().armed == 0);
+    REQUIRE(rec.done.wait_for(wq_test::must_happen));
+    CHECK(q.flush() == std::error_code{});  // run has returned and dropped its reference
+    CHECK(rec.ran_with == address);
+    CHECK(rec.use_count == 1);  // the queue's reference, the last one
+    CHECK(counter.alive() == 0);
+    CHECK(watch.expired());
+  }
+  SECTION("the caller keeps a reference: run receives the queue's, then the caller's is last") {
+    auto p = std::make_shared<io_timed_obj>(counter, timers, rec);
+    REQUIRE(q.enqueue_delayed<&io_timed_obj::d>(p, 1ms).queued());
+    CHECK(p.use_count() == 2);
+    // An already-pending call hands the caller's reference back and leaves the deadline alone.
+    const auto armed = p->d.deadline();
+    {
+      auto again = q.enqueue_delayed<&io_timed_obj::d>(p, 0ms);
+      CHECK(again.status == wq::queue_status::already_pending);
+      CHECK(again.pointer == p);
+    }
+    CHECK(p->d.deadline() == armed);
+    CHECK(timers.run_for(wq_test::must_happen) >= 1);  // returns once the wait has completed
+    REQUIRE(rec.done.wait_for(wq_test::must_happen));
+    CHECK(q.flush() == std::error_code{});
+    CHECK(rec.ran_with == p.get());
+    CHECK(rec.use_count == 2);  // the caller's and the one handed to run
+    CHECK(rec.ran_on != std::this_thread::get_id());  // on q's pool, not on `timers`
+    CHECK(p.use_count() == 1);
+    CHECK_FALSE(p->d.is_pending());
+    p.reset();
+    CHECK(counter.alive() == 0);
+  }
+  SECTION("cancelled before its context runs: the typed cancel hands the reference back") {
+    auto p = std::make_shared<io_timed_obj>(counter, timers, rec);
+    REQUIRE(q.enqueue_delayed<&io_timed_obj::d>(p, 1ms).queued());
+    std::optional<pointer> back = wq::cancel_work<&io_timed_obj::d, pointer>(*p);
+    REQUIRE(back.has_value());
+    CHECK(*back == p);
+    back.reset();
+    CHECK(p.use_count() == 1);
+    timers.run();  // the orphaned wait completes and finds the item idle
+    CHECK(rec.done.remaining() == 1);
+    p.reset();
+    CHECK(counter.alive() == 0);
+  }
 }
 
 // ---- queueing while the item runs ----------------------------------------------------------

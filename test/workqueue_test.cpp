@@ -18,7 +18,10 @@
 #include <new>
 #include <optional>
 #include <string>
+#include <system_error>
 #include <thread>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -40,6 +43,7 @@
 #include <wq/shared_work.hpp>
 #include <wq/test_clock.hpp>
 
+#include "support/cancel_items.hpp"
 #include "support/queue_kinds.hpp"
 #include "support/test_support.hpp"
 
@@ -1048,6 +1052,127 @@ TEST_CASE("workqueue: queue_delayed_work returns false for a pending item and ke
   CHECK(q.cancelled_on_destroy() == 1);
   CHECK(c_delayed_runs.load() == 0);
   CHECK_FALSE(item.is_pending());
+}
+
+TEMPLATE_TEST_CASE("workqueue: enqueue and enqueue_delayed of a null or moved-from pointer "
+                   "return null_pointer, report it, queue nothing, and the queue keeps working "
+                   "(§5.10)",
+                   "[workqueue][null_pointer][misuse]", wq_test::shared_kind, wq_test::unique_kind,
+                   wq_test::intrusive_kind, wq_test::raw_kind) {
+  // Refused in every build type (not a WQ_ASSERT followed by a null dereference): the Release
+  // build runs this test too.
+  using kind = TestType;
+  using obj = wq_test::typed_obj<kind>;
+  using pointer = typename obj::pointer;
+  wq_test::warning_catcher warnings;
+  wq::workqueue q{"null-pointer"};
+  auto h = kind::template make<obj>();
+  obj& o = *h;
+  o.keep = &h;  // a unique_ptr's run hands its pointer back here
+
+  auto refused = [&](wq::enqueue_result<pointer> r) {
+    CHECK(r.status == queue_status::null_pointer);
+    CHECK_FALSE(r);
+    CHECK(r.pointer == nullptr);  // handed back, still null
+  };
+  SECTION("a null pointer") {
+    refused(q.enqueue<&obj::w>(pointer{}));
+    refused(q.enqueue<&obj::d>(pointer{}));  // a delayed member, no delay
+    refused(q.enqueue_delayed<&obj::d>(pointer{}, 10ms));
+    refused(q.enqueue_delayed<&obj::d>(pointer{}, 0ms));
+    refused(q.enqueue_delayed<&obj::d>(pointer{}, wq::jiffies{5}));
+    CHECK(warnings.count(wq::errc::null_pointer) == 5);
+  }
+  if constexpr (!std::is_pointer_v<pointer>) {  // a moved-from raw pointer is not null
+    SECTION("a moved-from pointer") {
+      pointer p = kind::give(h);
+      pointer kept = std::move(p);
+      refused(q.enqueue<&obj::w>(std::move(p)));  // NOLINT(bugprone-use-after-move): the point
+      refused(q.enqueue_delayed<&obj::d>(std::move(p), 10ms));  // NOLINT(bugprone-use-after-move)
+      CHECK(kind::take_back(h, std::move(kept)) == &o);
+      CHECK(warnings.count(wq::errc::null_pointer) == 2);
+    }
+  }
+  CHECK(warnings.contains("null-pointer"));  // the report names the queue
+  CHECK(warnings.size() == static_cast<std::size_t>(warnings.count(wq::errc::null_pointer)));
+  CHECK(q.stats().queued == 0);
+  CHECK(q.stats().armed == 0);
+  CHECK_FALSE(o.w.is_pending());
+  CHECK_FALSE(o.d.is_pending());
+
+  // The queue keeps working, and so does the object's item.
+  REQUIRE(q.enqueue<&obj::w>(kind::give(h)).queued());
+  CHECK(q.flush() == std::error_code{});
+  CHECK(o.runs.load() == 1);
+  CHECK(q.stats().queued == 1);
+  CHECK(kind::owners(h) == 1);
+}
+
+TEMPLATE_TEST_CASE("workqueue: C-style queueing of an item bound with an owning pointer is "
+                   "rejected and reported, never run without its reference",
+                   "[workqueue][c_style][ownership][misuse]", wq_test::shared_kind,
+                   wq_test::unique_kind, wq_test::intrusive_kind) {
+  // After a typed enqueue with an owning pointer the item's run takes back a reference (the
+  // object of a unique_ptr or intrusive_ptr, the shared_ptr in the slot). C-style queueing
+  // stores none: running it would adopt the object a second time or read an empty slot. On a
+  // shared_work the calls do not even compile (compile-fail: untyped_*_on_shared_item), so it
+  // is reached here through a `work&`, as code holding only the item would.
+  using kind = TestType;
+  using obj = wq_test::typed_obj<kind>;
+  wq_test::warning_catcher warnings;
+  wq::workqueue q{"c-style-owning"};
+  auto h = kind::template make<obj>();
+  obj& o = *h;
+  o.keep = &h;  // a unique_ptr's run hands its pointer back here
+  wq::work& w = o.w;
+  wq::delayed_work& d = o.d;
+
+  // Bind owning ops to both members with a typed enqueue, and let them run.
+  REQUIRE(q.enqueue<&obj::w>(kind::give(h)).queued());
+  CHECK(q.flush() == std::error_code{});
+  REQUIRE(q.enqueue_delayed<&obj::d>(kind::give(h), 0ms).queued());
+  CHECK(q.flush() == std::error_code{});
+  REQUIRE(o.runs.load() == 2);
+  const auto queued_before = q.stats().queued;
+
+  CHECK(q.queue(w) == queue_status::rejected);
+  CHECK_FALSE(wq::queue_work(q, w));
+  CHECK(q.queue_delayed(d, 10ms) == queue_status::rejected);
+  CHECK(q.queue_delayed(d, 0ms) == queue_status::rejected);
+  CHECK_FALSE(wq::queue_delayed_work(q, d, wq::jiffies{1}));
+  CHECK(warnings.count(wq::errc::untyped_on_owning_item) == 5);
+  CHECK(warnings.contains("c-style-owning"));
+  CHECK(warnings.size() == 5);
+  CHECK_FALSE(w.is_pending());
+  CHECK_FALSE(d.is_pending());
+  CHECK(q.flush() == std::error_code{});
+  CHECK(o.runs.load() == 2);  // nothing ran
+  CHECK(q.stats().queued == queued_before);
+  CHECK(kind::owners(h) == 1);
+
+  // The typed form still works.
+  REQUIRE(q.enqueue<&obj::w>(kind::give(h)).queued());
+  CHECK(q.flush() == std::error_code{});
+  CHECK(o.runs.load() == 3);
+  CHECK(kind::owners(h) == 1);
+}
+
+TEST_CASE("workqueue: C-style queueing of an item bound with a raw pointer is allowed",
+          "[workqueue][c_style]") {
+  // A raw pointer owns nothing: run recovers the object from the item, so the C-style path
+  // (the kernel's queue_work on a typed item) stays available.
+  using obj = wq_test::typed_obj<wq_test::raw_kind>;
+  wq::workqueue q{"c-style-raw"};
+  obj o;
+  REQUIRE(q.enqueue<&obj::w>(&o).queued());
+  CHECK(q.flush() == std::error_code{});
+  CHECK(q.queue(o.w) == queue_status::queued);
+  CHECK(q.flush() == std::error_code{});
+  REQUIRE(q.enqueue_delayed<&obj::d>(&o, 0ms).queued());  // binds the delayed member's ops
+  CHECK(q.flush() == std::error_code{});
+  CHECK(wq::queue_delayed_work(q, o.d, 0ms));
+  CHECK(q.flush() == std::error_code{});
+  CHECK(o.runs.load() == 4);
 }
 
 TEST_CASE("workqueue: an item without a work function is not queued",

@@ -21,9 +21,15 @@
 //     re-queued. Moving a deadline later costs no timer operation (the timer re-arms lazily).
 //
 // Ownership: the untyped forms release the queue's reference of a cancelled instance (which
-// may destroy a uniquely owned object). The typed forms, `cancel_work<&T::m, Pointer>(obj)`,
-// hand it back instead (the Rust proposal `cancel() -> Option<Pointer>`): nothing leaks and
-// nothing is released twice.
+// may destroy a uniquely owned object). The typed forms, `cancel_work<&T::m>(obj)`,
+// `cancel_work_sync<&T::m>(obj)`, `disable_work[_sync]<&T::m>(obj)`, hand it back instead (the
+// Rust proposal `cancel() -> Option<Pointer>`): nothing leaks and nothing is released twice.
+// They deduce the pointer type from the `run` that `T` declares for the member,
+// `static void run(Pointer self, wq::id<&T::m>) noexcept`; `cancel_work<&T::m, Pointer>(obj)`
+// names it explicitly. Untyped calls that would queue an item without a pointer
+// (`mod_delayed_work(q, item, delay)`, `enable_and_queue_work(q, item)`) do not compile on a
+// `shared_work` / `shared_delayed_work`; on other items whose queue reference is owning they are
+// refused at run time (errc::untyped_on_owning_item).
 //
 // Thread safety: all functions may be called concurrently on the same item from any thread.
 // The _sync forms block; calling one from the item's own work function is misuse
@@ -37,6 +43,7 @@
 
 #include <wq/delayed_work.hpp>
 #include <wq/detail/grab.hpp>
+#include <wq/detail/run_pointer.hpp>
 #include <wq/work.hpp>
 #include <wq/work_pointer.hpp>
 #include <wq/workqueue.hpp>
@@ -74,36 +81,115 @@ inline bool disable_delayed_work_sync(delayed_work& item) noexcept {
 inline bool enable_delayed_work(delayed_work& item) noexcept { return enable_work(item); }
 
 /// Enables `item` and, if its disable count reached zero, queues it on `queue` (rule 22).
-/// Preconditions: `item` owns no reference (C-style or raw-pointer item).
+/// Preconditions: `item` owns no reference (C-style or raw-pointer item). An item bound with an
+/// owning pointer is enabled but not queued (reported as errc::untyped_on_owning_item).
 /// Returns: true iff the count reached zero and the item was queued (or was already pending).
 bool enable_and_queue_work(workqueue& queue, work& item) noexcept;
 
+/// Does not compile: a `shared_work` / `shared_delayed_work` holds a std::shared_ptr that only
+/// the typed API hands over; use `enable_work(item)`, then `queue.enqueue<&T::m>(pointer)`.
+template <class Item>
+  requires detail::shared_item<Item>
+bool enable_and_queue_work(workqueue& queue, Item& item) noexcept;
+
 /// Re-queues `item` on `queue` after `delay` from whatever state it is in (rule 20).
 /// Preconditions: `item` owns no reference (C-style or raw-pointer item); for owning pointers
-/// use the typed mod_delayed_work<&T::m>(queue, pointer, delay).
+/// use the typed mod_delayed_work<&T::m>(queue, pointer, delay). An item bound with an owning
+/// pointer is refused (reported as errc::untyped_on_owning_item, returns false).
 /// Returns: whether the item was pending before the call.
 template <class Delay>
   requires wq::delay<Delay>
 bool mod_delayed_work(workqueue& queue, delayed_work& item, Delay delay) noexcept;
 
-/// The typed cancel: cancels the pending instance of member `Member` of `obj` and returns the
-/// reference the queue held (empty if it was not pending).
-/// Preconditions: the item was queued with pointer type `Pointer` (asserted).
+/// Does not compile: a `shared_delayed_work` holds a std::shared_ptr that only the typed form
+/// `mod_delayed_work<&T::m>(queue, pointer, delay)` hands over.
+template <class Item, class Delay>
+  requires detail::shared_item<Item> && wq::delay<Delay>
+bool mod_delayed_work(workqueue& queue, Item& item, Delay delay) noexcept;
+
+// ---- typed forms: the queue's reference handed back ------------------------------------------
+//
+// Each comes in two forms. `f<&T::m>(obj)` deduces `T` from `obj` and the pointer type from the
+// `run` that `T` declares for the member (`static void run(Pointer self, wq::id<&T::m>)
+// noexcept`, which must be declared after `m`); `f<&T::m, Pointer>(obj)` names the pointer
+// type, and `obj` is then a `work_pointer_traits<Pointer>::element_type`. Both compile only if
+// that `run` exists, takes exactly `Pointer` and is noexcept (as for `enqueue`), and both have
+// the same contract, written once on the explicit form.
+
+/// The typed cancel (rule 28): cancels the pending instance of member `Member` of `obj` and
+/// hands back the reference the queue held.
+///
+/// Preconditions: a pending instance was queued with pointer type `Pointer` (a typed call with
+/// another pointer type is asserted; the reference is then released, not handed back).
+/// Effects: as `cancel_work(obj.*Member)`: a pending instance (queued, armed, or being queued
+/// by its timer) is removed and will never run; a running instance keeps running.
+/// Returns: the queue's reference if the item was pending (for `T*`, the object pointer), or an
+/// empty optional if it was not.
+/// Thread safety: may be called concurrently with any call on the same item.
 template <auto Member, class Pointer>
 std::optional<Pointer> cancel_work(
     typename work_pointer_traits<Pointer>::element_type& obj) noexcept;
 
-/// The typed cancel_sync: as the typed cancel_work, then waits until the item is not running.
+/// The typed cancel with the pointer type deduced from `T`'s `run`:
+/// `auto p = wq::cancel_work<&session::flush>(*s);`
+/// Effects and Returns: as `cancel_work<Member, Pointer>(obj)` with `Pointer` the type `T`'s
+/// `run` for `wq::id<Member>` takes.
+template <auto Member, class T>
+std::optional<detail::deduced_run_pointer_t<T, Member>> cancel_work(T& obj) noexcept;
+
+/// The typed cancel_sync (rule 29): as the typed cancel_work, then waits until the item is not
+/// running anywhere (disabled while it waits, so a self-requeue fails).
+///
+/// Returns: the queue's reference if the item was pending, or an empty optional.
+/// Thread safety: blocks; from the item's own function it is misuse (errc::cancel_sync_self):
+/// the pending instance is still cancelled, the caller not waited for.
 template <auto Member, class Pointer>
 std::optional<Pointer> cancel_work_sync(
     typename work_pointer_traits<Pointer>::element_type& obj) noexcept;
+
+/// The typed cancel_sync with the pointer type deduced from `T`'s `run`:
+/// `wq::cancel_work_sync<&session::flush>(*s)`. Effects and Returns: as the explicit form.
+template <auto Member, class T>
+std::optional<detail::deduced_run_pointer_t<T, Member>> cancel_work_sync(T& obj) noexcept;
+
+/// The typed disable (rule 33): increments the disable count of member `Member` of `obj` and
+/// cancels a pending instance, handing back the reference the queue held.
+///
+/// Preconditions: as the typed cancel_work.
+/// Effects: as `disable_work(obj.*Member)`: while the count is non-zero every queueing call on
+/// the item fails (rule 16); `enable_work(obj.*Member)` decrements it (rule 34). A running
+/// instance keeps running.
+/// Returns: the queue's reference if the item was pending, or an empty optional.
+/// Thread safety: may be called concurrently with any call on the same item.
+template <auto Member, class Pointer>
+std::optional<Pointer> disable_work(
+    typename work_pointer_traits<Pointer>::element_type& obj) noexcept;
+
+/// The typed disable with the pointer type deduced from `T`'s `run`:
+/// `wq::disable_work<&session::flush>(*s)`. Effects and Returns: as the explicit form.
+template <auto Member, class T>
+std::optional<detail::deduced_run_pointer_t<T, Member>> disable_work(T& obj) noexcept;
+
+/// The typed disable_sync (rule 33): as the typed disable_work, then waits until the item is
+/// not running anywhere.
+///
+/// Returns: the queue's reference if the item was pending, or an empty optional.
+/// Thread safety: blocks; from the item's own function it is misuse (errc::cancel_sync_self).
+template <auto Member, class Pointer>
+std::optional<Pointer> disable_work_sync(
+    typename work_pointer_traits<Pointer>::element_type& obj) noexcept;
+
+/// The typed disable_sync with the pointer type deduced from `T`'s `run`. Effects and Returns:
+/// as the explicit form.
+template <auto Member, class T>
+std::optional<detail::deduced_run_pointer_t<T, Member>> disable_work_sync(T& obj) noexcept;
 
 /// The result of the typed mod_delayed_work.
 template <class Pointer>
 struct [[nodiscard]] mod_result {
   /// Whether the item was pending before the call (the kernel's return value).
   bool was_pending;
-  /// queued, or why the item is not pending now (disabled, rejected).
+  /// queued, or why the item is not pending now (disabled, rejected, null_pointer).
   queue_status status;
   /// The caller's pointer, handed back unless the queue took it (it takes it only when the
   /// item was idle and is now queued).
@@ -113,6 +199,10 @@ struct [[nodiscard]] mod_result {
 /// The typed mod_delayed_work: re-queues member `Member` of `*pointer` on `queue` after
 /// `delay` (rule 20). If the item was pending, the queue keeps the reference it already holds
 /// and `pointer` is handed back; if idle, the queue takes `pointer`.
+///
+/// Returns: see mod_result. A null or moved-from `pointer` changes nothing: `was_pending` false,
+/// `status` queue_status::null_pointer, `pointer` handed back, and errc::null_pointer reported
+/// (in every build type).
 template <auto Member, class Pointer, class Delay>
   requires wq::delay<Delay>
 mod_result<Pointer> mod_delayed_work(workqueue& queue, Pointer pointer, Delay delay) noexcept;

@@ -11,6 +11,12 @@
 //   - flush_delayed_work (rule 24): if the timer is armed, the item is queued now on the queue
 //     recorded when it was armed ("fires the timer now"), then flushed as by flush_work.
 //
+// Typed forms, for symmetry with the typed cancel (cancel.hpp): `flush_work<&T::m>(obj)` and
+// `flush_delayed_work<&T::m>(obj)` flush the member `m` of `obj`, checking at compile time, as
+// `enqueue` does, that `T` declares `static void run(Pointer self, wq::id<&T::m>) noexcept`
+// (whose pointer type they deduce); `flush_work<&T::m, Pointer>(obj)` names the pointer type.
+// A flush moves no reference: the pending instance keeps the one it holds and hands it to run.
+//
 // Thread safety: callable from any thread. Misuse that would deadlock returns false at once and
 // is reported (diagnostics.hpp): flushing an item from its own work function
 // (errc::flush_self, §5.1), or, from an item running on a one-worker queue (ordered or
@@ -21,7 +27,9 @@
 #include <wq/config.hpp>
 
 #include <wq/delayed_work.hpp>
+#include <wq/detail/run_pointer.hpp>
 #include <wq/work.hpp>
+#include <wq/work_pointer.hpp>
 
 namespace wq {
 
@@ -33,4 +41,37 @@ bool flush_work(work& item) noexcept;
 /// Returns: true if it had to wait.
 bool flush_delayed_work(delayed_work& item) noexcept;
 
+/// The typed flush_work (rule 23): waits for the last queued instance of member `Member` of
+/// `obj` to finish.
+///
+/// Preconditions (compile-time): as for `enqueue<Member>` with pointer type `Pointer`.
+/// Effects: as `flush_work(obj.*Member)`.
+/// Returns: true if it had to wait, false if the item was idle (or only armed).
+/// Thread safety: blocks; misuse that would deadlock returns false at once and is reported (see
+/// the file comment).
+template <auto Member, class Pointer>
+bool flush_work(typename work_pointer_traits<Pointer>::element_type& obj) noexcept;
+
+/// The typed flush_work with the pointer type deduced from `T`'s `run`:
+/// `wq::flush_work<&session::flush>(*s)`. As `flush_work<Member, Pointer>(obj)`.
+template <auto Member, class T>
+bool flush_work(T& obj) noexcept;
+
+/// The typed flush_delayed_work (rule 24): queues the armed delayed member `Member` of `obj` now
+/// on its recorded queue, then waits for it.
+///
+/// Preconditions (compile-time): as for `enqueue_delayed<Member>` with pointer type `Pointer`
+/// (`Member` names a delayed item).
+/// Effects: as `flush_delayed_work(obj.*Member)`.
+/// Returns: true if it had to wait.
+/// Thread safety: as the typed flush_work.
+template <auto Member, class Pointer>
+bool flush_delayed_work(typename work_pointer_traits<Pointer>::element_type& obj) noexcept;
+
+/// The typed flush_delayed_work with the pointer type deduced from `T`'s `run`.
+template <auto Member, class T>
+bool flush_delayed_work(T& obj) noexcept;
+
 }  // namespace wq
+
+#include <wq/impl/flush.hpp>

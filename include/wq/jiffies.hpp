@@ -10,6 +10,13 @@
 // HZ is an ABI setting: `hz` feeds every conversion here and every delayed work item, so every
 // translation unit of a program must see the same WQ_HZ (see config.hpp).
 //
+// A `jiffies` delay follows the kernel's modular arithmetic (§3.1): a delay computed as
+// `deadline - now` after the deadline has passed wraps to a huge unsigned count, and the kernel's
+// timer reads `expires - now` as `long` and treats a negative value as already due. So does wq:
+// every jiffies delay whose count, read as `long`, is negative (>= 2^63 on LP64) means "due now"
+// and queues the item at once, exactly like a zero delay (rule 19). Counts from
+// `max_jiffy_offset` up to LONG_MAX are the "infinite" timeout and saturate to `max_delay`.
+//
 // Thread safety: everything here is a value type or a pure constexpr function; there is no state.
 // Lifetime: nothing here owns resources.
 #pragma once
@@ -481,10 +488,20 @@ inline constexpr std::chrono::nanoseconds max_delay{
             std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::years{100})
                 .count())))};
 
-/// Converts a tick delay to the real time a timer should wait.
+/// Converts a tick delay to the real time a timer should wait, with the kernel's modular reading
+/// of a delay (§3.1): a delay is `expires - now`, and a deadline that has already passed makes
+/// that unsigned difference wrap.
 ///
-/// Returns: `j.to_duration()` (rounded up), capped at `max_delay`.
+/// Returns: zero if `long(j.count()) < 0` (the deadline has passed: due now, queued at once like
+/// a zero delay, rule 19; e.g. `jiffies{ULONG_MAX}`, which is -1, or `deadline - now` read after
+/// `deadline`); otherwise `j.to_duration()` (rounded up), capped at `max_delay`, so counts from
+/// `max_jiffy_offset` up to LONG_MAX, the "infinite" timeout, saturate to `max_delay`.
+/// Note: this is the kernel's `time_after` test applied to the delay itself: it is right while
+/// the deadline and the reading are less than LONG_MAX ticks apart. `j.to_duration()` does not
+/// apply it (it converts a count, not a delay).
 [[nodiscard]] constexpr std::chrono::nanoseconds delay_to_nanoseconds(jiffies j) noexcept {
+  // Safety: unsigned-to-signed conversion is modular in C++20, the kernel's `(long)` cast.
+  if (static_cast<long>(j.count()) < 0) return std::chrono::nanoseconds::zero();
   const std::chrono::nanoseconds ns = j.to_duration();
   return ns < max_delay ? ns : max_delay;
 }

@@ -37,13 +37,25 @@ class work;
 /// A class with several work members declares one `run` per member:
 /// \code
 ///   struct session {
-///     wq::work flush;
-///     wq::work close;
+///     wq::shared_work flush;
+///     wq::shared_work close;
 ///     static void run(std::shared_ptr<session> self, wq::id<&session::flush>) noexcept;
 ///     static void run(std::shared_ptr<session> self, wq::id<&session::close>) noexcept;
 ///   };
 /// \endcode
 /// The member pointer is the identity: no numeric IDs, no macros (Rust's `const ID: u64`).
+///
+/// **Declare each `run` after the member it names.** C++ does not allow naming a member before
+/// its declaration in a member function signature (the class is incomplete there, and only
+/// function bodies see the whole class), so `wq::id<&session::flush>` above `flush` does not
+/// compile. The compiler's own error at that declaration comes first and can be confusing
+/// (g++ 12: "incomplete type 'session' used in nested name specifier"; clang 14: "no member
+/// named 'flush' in 'session'; did you mean 'fflush'?"); wq's error that follows says "no `run`
+/// for wq::id<&C::m>" and states this rule.
+///
+/// The typed API deduces the pointer type from these declarations: each `run` for `id<&C::m>`
+/// fixes the `Pointer` that `enqueue<&C::m>` takes and that the typed cancel, disable and flush
+/// (`wq::cancel_work<&C::m>(obj)`) hand back.
 template <auto Member>
 struct id {
   /// The member pointer this tag names.
@@ -67,6 +79,14 @@ struct work_ops {
   /// Operations that may queue an idle item without a pointer (C-style mod_delayed_work,
   /// enable_and_queue_work) refuse items whose ops own a reference.
   bool owning = false;
+  /// Whether `run` and `drop` take back a reference that only the typed API stores when it
+  /// queues the item: the object of a std::unique_ptr or boost::intrusive_ptr, or the
+  /// std::shared_ptr in a shared_work's slot. C-style queueing (queue_work,
+  /// queue_delayed_work, workqueue::queue / queue_delayed) of such an item would leave nothing
+  /// to take back, so it is refused (queue_status::rejected, errc::untyped_on_owning_item).
+  /// Items that own only themselves (wq's boxed closures, which are owning) are queued once
+  /// through the C-style path by wq itself and leave this false.
+  bool typed_only = false;
 };
 
 /// The C-style work function: receives the embedded item, recovers its container with

@@ -127,7 +127,8 @@ class workqueue {
   /// `static void run(Pointer, wq::id<Member>) noexcept`.
   /// Returns: `queued`, or the reason it was not queued with `pointer` handed back:
   /// already_pending (rule 1; impossible for std::unique_ptr, asserted), disabled (rule 16),
-  /// rejected (queue draining or destroyed).
+  /// rejected (queue draining or destroyed), null_pointer (`pointer` is null or moved-from:
+  /// refused and reported as errc::null_pointer in every build type, nothing queued).
   /// Note: on a `delayed_work` member this is a delay of zero (rule 19).
   template <auto Member, class Pointer>
   enqueue_result<Pointer> enqueue(Pointer pointer,
@@ -145,15 +146,41 @@ class workqueue {
 
   // ---- C-style API (kernel queue_work / queue_delayed_work) ---------------------------------
 
-  /// Queues `item`, which must have been constructed with a work function
-  /// (`wq::work w{wq::fn_ops<&f>}`) or already bound by the typed API. Returns the status;
-  /// `queue_work(q, item)` is the kernel-shaped bool wrapper.
+  /// Queues `item` (kernel `queue_work`); `queue_work(q, item)` is the kernel-shaped bool
+  /// wrapper.
+  ///
+  /// Preconditions: `item` was constructed with a work function (`wq::work w{wq::fn_ops<&f>}`)
+  /// or bound by the typed API with a raw pointer. An item queued before through the typed API
+  /// with an owning pointer (std::unique_ptr, std::shared_ptr, boost::intrusive_ptr) cannot be
+  /// queued here: its `run` takes back a reference this call does not provide.
+  /// Returns: queued; already_pending (rule 1); disabled (rule 16); rejected (queue draining or
+  /// destroyed, or, reported as errc::untyped_on_owning_item, an item bound with an owning
+  /// pointer: use `enqueue<&T::m>(pointer)`); unbound (no work function, reported as
+  /// errc::no_work_function).
+  /// Note: on a `shared_work` / `shared_delayed_work` this does not compile (see below).
   queue_status queue(work& item, const location& where = location::current()) noexcept;
 
-  /// Arms `item` to be queued here after `delay` (see enqueue_delayed).
+  /// Does not compile: a `shared_work` / `shared_delayed_work` holds a std::shared_ptr that
+  /// only `enqueue<&T::m>(pointer)` hands over (static_assert with that advice).
+  template <class Item>
+    requires detail::shared_item<Item>
+  queue_status queue(Item& item, const location& where = location::current()) noexcept;
+
+  /// Arms `item` to be queued here after `delay` (kernel `queue_delayed_work`; see
+  /// enqueue_delayed for the delay rules).
+  ///
+  /// Preconditions and Returns: as queue(); an item bound with an owning pointer is refused
+  /// (rejected, errc::untyped_on_owning_item): use `enqueue_delayed<&T::m>(pointer, delay)`.
   template <class Delay>
     requires wq::delay<Delay>
   queue_status queue_delayed(delayed_work& item, Delay delay,
+                             const location& where = location::current()) noexcept;
+
+  /// Does not compile: a `shared_delayed_work` holds a std::shared_ptr that only
+  /// `enqueue_delayed<&T::m>(pointer, delay)` hands over (static_assert with that advice).
+  template <class Item, class Delay>
+    requires detail::shared_item<Item> && wq::delay<Delay>
+  queue_status queue_delayed(Item& item, Delay delay,
                              const location& where = location::current()) noexcept;
 
   // ---- queue-wide operations ----------------------------------------------------------------
@@ -270,14 +297,28 @@ inline bool queue_work(workqueue& queue, work& item,
   return queue.queue(item, where) == queue_status::queued;
 }
 
+/// Does not compile: see workqueue::queue; use `queue.enqueue<&T::m>(pointer)`.
+template <class Item>
+  requires detail::shared_item<Item>
+bool queue_work(workqueue& queue, Item& item,
+                const location& where = location::current()) noexcept;
+
 /// Arms `item` to be queued on `queue` after `delay` (kernel `queue_delayed_work()`): true if
-/// armed or queued, false if it was already pending (its timer is left alone, rule 18).
+/// armed or queued, false if it was already pending (its timer is left alone, rule 18),
+/// disabled, unbound or refused. See workqueue::queue_delayed().
 template <class Delay>
   requires wq::delay<Delay>
 bool queue_delayed_work(workqueue& queue, delayed_work& item, Delay delay,
                         const location& where = location::current()) noexcept {
   return queue.queue_delayed(item, delay, where) == queue_status::queued;
 }
+
+/// Does not compile: see workqueue::queue_delayed; use
+/// `queue.enqueue_delayed<&T::m>(pointer, delay)`.
+template <class Item, class Delay>
+  requires detail::shared_item<Item> && wq::delay<Delay>
+bool queue_delayed_work(workqueue& queue, Item& item, Delay delay,
+                        const location& where = location::current()) noexcept;
 
 /// Returns the item the calling thread is running as a work function, or nullptr outside work
 /// functions (kernel `current_work()`).

@@ -1,6 +1,8 @@
-// expect-error: taking exactly the pointer type you enqueue
+// expect-error: takes another pointer type than the one you pass.*run_takes_the_pointer_you_pass<std::shared_ptr<item>, std::unique_ptr<item|run_takes_the_pointer_you_pass<std::shared_ptr<item>, std::unique_ptr<item.*takes another pointer type than the one you pass
 // run() takes a std::shared_ptr but the caller enqueues a std::unique_ptr: a compile error,
-// not a silent conversion (issue 2, misuse 3).
+// not a silent conversion (issue 2, misuse 3). The message names both types through the helper
+// run_takes_the_pointer_you_pass<RunTakes, YouPass> (g++ prints it in a note after the message,
+// clang in the requirement before it).
 #include <memory>
 
 #include <wq/workqueue.hpp>

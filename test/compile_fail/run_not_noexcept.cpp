@@ -1,4 +1,4 @@
-// expect-error: run not noexcept
+// expect-error: the `run` for wq::id<&C::m> is not noexcept
 // Work functions are noexcept by contract (an escaping exception would terminate a worker).
 #include <wq/workqueue.hpp>
 

@@ -4,6 +4,7 @@
 
 #include <wq/cancel.hpp>  // normally this file is included from there, at its end
 
+#include <chrono>
 #include <utility>
 
 namespace wq {
@@ -36,31 +37,149 @@ std::optional<Pointer> reclaim_grabbed(typename work_pointer_traits<Pointer>::el
   return out;
 }
 
+/// The typed mod_delayed_work once its checks passed; `delay` already converted.
+template <auto Member, class Pointer>
+mod_result<Pointer> typed_mod(workqueue& queue, Pointer pointer,
+                              std::chrono::nanoseconds delay) noexcept {
+  using traits = work_pointer_traits<Pointer>;
+  auto* obj = traits::get(pointer);
+  if (obj == nullptr) {
+    // Refused in every build type: there is no object whose member could be queued.
+    report_null_pointer<Member>("mod_delayed_work", queue.name().c_str());
+    return {false, queue_status::null_pointer, std::move(pointer)};
+  }
+  // Safety: an upcast; check_typed proved that the member's class is a base of the pointee's.
+  auto& field = static_cast<member_parent_t<Member>&>(*obj).*Member;
+  work& w = field;
+  const mod_grab g = grab_for_mod(w, queue_access::id(queue));
+  const bool was_pending = g.was_pending;
+  WQ_ASSERT(!(was_pending && traits::unique),
+            "wq: a uniquely owned item cannot be pending while its owner holds it");
+  if (w.disable_count() != 0) {
+    g.dropped();
+    // Rule 20d: a pending instance is cancelled (its reference released), nothing re-queued.
+    if (was_pending) {
+      work_access::ops(w).load(std::memory_order_relaxed)->drop(&w);
+    } else {
+      unclaim_pending(w);
+    }
+    return {was_pending, queue_status::disabled, std::move(pointer)};
+  }
+  if (!was_pending) {
+    work_access::ops(w).store(&typed_ops<Member, Pointer>::value, std::memory_order_relaxed);
+    traits::release(std::move(pointer), field);
+  }
+  const queue_status st =
+      requeue_claimed(queue_access::core(queue), queue_access::id(queue), w, delay, !g.moved);
+  if (st != queue_status::queued) {
+    g.dropped();
+    if (was_pending) {
+      work_access::ops(w).load(std::memory_order_relaxed)->drop(&w);
+      return {was_pending, st, std::move(pointer)};
+    }
+    Pointer back = traits::reclaim(obj, field);
+    unclaim_pending(w);
+    return {was_pending, st, std::move(back)};
+  }
+  if (was_pending) return {was_pending, st, std::move(pointer)};
+  return {was_pending, st, Pointer{}};
+}
+
 }  // namespace detail
 
 template <auto Member, class Pointer>
 std::optional<Pointer> cancel_work(
     typename work_pointer_traits<Pointer>::element_type& obj) noexcept {
-  static_assert(detail::check_typed<Member, Pointer, false>());
-  work& w = static_cast<member_parent_t<Member>&>(obj).*Member;
-  if (detail::grab_pending(w) == detail::grab_result::idle) {
-    detail::unclaim_pending(w);
-    return std::nullopt;
+  if constexpr (!detail::check_typed<Member, Pointer, false>()) {
+    return std::nullopt;  // a check failed to compile
+  } else {
+    // Safety: an upcast; check_typed proved that the member's class is a base of the object's.
+    work& w = static_cast<member_parent_t<Member>&>(obj).*Member;
+    if (detail::grab_pending(w) == detail::grab_result::idle) {
+      detail::unclaim_pending(w);
+      return std::nullopt;
+    }
+    return detail::reclaim_grabbed<Member, Pointer>(obj, w);
   }
-  return detail::reclaim_grabbed<Member, Pointer>(obj, w);
+}
+
+template <auto Member, class T>
+std::optional<detail::deduced_run_pointer_t<T, Member>> cancel_work(T& obj) noexcept {
+  if constexpr (!detail::check_deduced<Member, T, false>()) {
+    return std::nullopt;  // a check failed to compile
+  } else {
+    return cancel_work<Member, detail::deduced_run_pointer_t<T, Member>>(obj);
+  }
 }
 
 template <auto Member, class Pointer>
 std::optional<Pointer> cancel_work_sync(
     typename work_pointer_traits<Pointer>::element_type& obj) noexcept {
-  static_assert(detail::check_typed<Member, Pointer, false>());
-  work& w = static_cast<member_parent_t<Member>&>(obj).*Member;
-  // Disabled while waiting, so a self-requeue of the running instance fails (rule 29).
-  detail::disable_inc(w);
-  std::optional<Pointer> out = cancel_work<Member, Pointer>(obj);
-  detail::wait_not_running(w);
-  detail::disable_dec(w);
-  return out;
+  if constexpr (!detail::check_typed<Member, Pointer, false>()) {
+    return std::nullopt;  // a check failed to compile
+  } else {
+    // Safety: an upcast, as in cancel_work.
+    work& w = static_cast<member_parent_t<Member>&>(obj).*Member;
+    // Disabled while waiting, so a self-requeue of the running instance fails (rule 29).
+    detail::disable_inc(w);
+    std::optional<Pointer> out = cancel_work<Member, Pointer>(obj);
+    detail::wait_not_running(w);
+    detail::disable_dec(w);
+    return out;
+  }
+}
+
+template <auto Member, class T>
+std::optional<detail::deduced_run_pointer_t<T, Member>> cancel_work_sync(T& obj) noexcept {
+  if constexpr (!detail::check_deduced<Member, T, false>()) {
+    return std::nullopt;  // a check failed to compile
+  } else {
+    return cancel_work_sync<Member, detail::deduced_run_pointer_t<T, Member>>(obj);
+  }
+}
+
+template <auto Member, class Pointer>
+std::optional<Pointer> disable_work(
+    typename work_pointer_traits<Pointer>::element_type& obj) noexcept {
+  if constexpr (!detail::check_typed<Member, Pointer, false>()) {
+    return std::nullopt;  // a check failed to compile
+  } else {
+    // Safety: an upcast; check_typed proved that the member's class is a base of the object's.
+    work& w = static_cast<member_parent_t<Member>&>(obj).*Member;
+    detail::disable_inc(w);  // before the cancel, as disable_work: nothing can queue it again
+    return cancel_work<Member, Pointer>(obj);
+  }
+}
+
+template <auto Member, class T>
+std::optional<detail::deduced_run_pointer_t<T, Member>> disable_work(T& obj) noexcept {
+  if constexpr (!detail::check_deduced<Member, T, false>()) {
+    return std::nullopt;  // a check failed to compile
+  } else {
+    return disable_work<Member, detail::deduced_run_pointer_t<T, Member>>(obj);
+  }
+}
+
+template <auto Member, class Pointer>
+std::optional<Pointer> disable_work_sync(
+    typename work_pointer_traits<Pointer>::element_type& obj) noexcept {
+  if constexpr (!detail::check_typed<Member, Pointer, false>()) {
+    return std::nullopt;  // a check failed to compile
+  } else {
+    std::optional<Pointer> out = disable_work<Member, Pointer>(obj);
+    // Safety: an upcast, as in disable_work.
+    detail::wait_not_running(static_cast<member_parent_t<Member>&>(obj).*Member);
+    return out;
+  }
+}
+
+template <auto Member, class T>
+std::optional<detail::deduced_run_pointer_t<T, Member>> disable_work_sync(T& obj) noexcept {
+  if constexpr (!detail::check_deduced<Member, T, false>()) {
+    return std::nullopt;  // a check failed to compile
+  } else {
+    return disable_work_sync<Member, detail::deduced_run_pointer_t<T, Member>>(obj);
+  }
 }
 
 template <class Delay>
@@ -93,49 +212,34 @@ bool mod_delayed_work(workqueue& queue, delayed_work& item, Delay delay) noexcep
   return g.was_pending;
 }
 
+template <class Item, class Delay>
+  requires detail::shared_item<Item> && wq::delay<Delay>
+bool mod_delayed_work(workqueue&, Item&, Delay) noexcept {
+  static_assert(detail::dependent_false<Item>,
+                "wq: mod_delayed_work(q, item, delay) on a wq::shared_work or "
+                "wq::shared_delayed_work: the item holds a std::shared_ptr that only the typed "
+                "form hands over; use mod_delayed_work<&T::m>(q, ptr, delay)");
+  return false;
+}
+
+template <class Item>
+  requires detail::shared_item<Item>
+bool enable_and_queue_work(workqueue&, Item&) noexcept {
+  static_assert(detail::dependent_false<Item>,
+                "wq: enable_and_queue_work on a wq::shared_work or wq::shared_delayed_work: "
+                "the item holds a std::shared_ptr that only the typed form hands over; use "
+                "enable_work(item), then q.enqueue<&T::m>(ptr)");
+  return false;
+}
+
 template <auto Member, class Pointer, class Delay>
   requires wq::delay<Delay>
 mod_result<Pointer> mod_delayed_work(workqueue& queue, Pointer pointer, Delay delay) noexcept {
-  static_assert(detail::check_typed<Member, Pointer, true>());
-  using traits = work_pointer_traits<Pointer>;
-  auto* obj = traits::get(pointer);
-  WQ_ASSERT(obj != nullptr, "wq: mod_delayed_work of a null pointer");
-  auto& field = static_cast<member_parent_t<Member>&>(*obj).*Member;
-  work& w = field;
-  const detail::mod_grab g = detail::grab_for_mod(w, detail::queue_access::id(queue));
-  const bool was_pending = g.was_pending;
-  WQ_ASSERT(!(was_pending && traits::unique),
-            "wq: a uniquely owned item cannot be pending while its owner holds it");
-  if (w.disable_count() != 0) {
-    g.dropped();
-    // Rule 20d: a pending instance is cancelled (its reference released), nothing re-queued.
-    if (was_pending) {
-      detail::work_access::ops(w).load(std::memory_order_relaxed)->drop(&w);
-    } else {
-      detail::unclaim_pending(w);
-    }
-    return {was_pending, queue_status::disabled, std::move(pointer)};
+  if constexpr (!detail::check_typed<Member, Pointer, true>()) {
+    return {false, queue_status::rejected, std::move(pointer)};  // a check failed to compile
+  } else {
+    return detail::typed_mod<Member>(queue, std::move(pointer), delay_to_nanoseconds(delay));
   }
-  if (!was_pending) {
-    detail::work_access::ops(w).store(&detail::typed_ops<Member, Pointer>::value,
-                                      std::memory_order_relaxed);
-    traits::release(std::move(pointer), field);
-  }
-  const queue_status st =
-      detail::requeue_claimed(detail::queue_access::core(queue), detail::queue_access::id(queue),
-                              w, delay_to_nanoseconds(delay), !g.moved);
-  if (st != queue_status::queued) {
-    g.dropped();
-    if (was_pending) {
-      detail::work_access::ops(w).load(std::memory_order_relaxed)->drop(&w);
-      return {was_pending, st, std::move(pointer)};
-    }
-    Pointer back = traits::reclaim(obj, field);
-    detail::unclaim_pending(w);
-    return {was_pending, st, std::move(back)};
-  }
-  if (was_pending) return {was_pending, st, std::move(pointer)};
-  return {was_pending, st, Pointer{}};
 }
 
 }  // namespace wq

@@ -9,6 +9,8 @@
 #include <thread>
 #include <utility>
 
+#include <wq/detail/run_pointer.hpp>
+
 namespace wq {
 namespace detail {
 
@@ -16,33 +18,134 @@ namespace detail {
 template <class T, class P, auto M>
 concept has_run_for = requires { static_cast<void (*)(P, id<M>) noexcept>(&T::run); };
 
-/// The checks every typed queueing call makes, in the order a reader would want them.
+// The compile-time checks of the typed API. Each is an `if constexpr` chain that stops at the
+// first failed check, so a misuse gives one static_assert with a precise message instead of a
+// cascade; each returns whether every check passed, so callers can skip their body (and the
+// follow-on errors it would cause) with `if constexpr`.
+
+/// The checks on the member pointer alone.
+template <auto Member, bool Delayed>
+constexpr bool check_member() {
+  if constexpr (!is_data_member_pointer_v<decltype(Member)>) {
+    static_assert(is_data_member_pointer_v<decltype(Member)>,
+                  "wq: enqueue<Member>: Member must name a work member, as in &my_type::my_work");
+    return false;
+  } else if constexpr (!std::is_base_of_v<work, member_type_t<Member>>) {
+    static_assert(std::is_base_of_v<work, member_type_t<Member>>,
+                  "wq: enqueue<&T::m>: the member m is not a wq::work / wq::delayed_work "
+                  "(wrong member type)");
+    return false;
+  } else if constexpr (Delayed && !std::is_base_of_v<delayed_work, member_type_t<Member>>) {
+    static_assert(!Delayed || std::is_base_of_v<delayed_work, member_type_t<Member>>,
+                  "wq: enqueue_delayed<&T::m>: the member m is a plain wq::work; delayed "
+                  "queueing needs a wq::delayed_work (or wq::shared_delayed_work) member");
+    return false;
+  } else {
+    return true;
+  }
+}
+
+/// The checks on the object's class `Object` (the pointee, or the object a typed cancel, disable
+/// or flush is given): it holds the member and declares a `run` for it.
+template <auto Member, class Object>
+constexpr bool check_object() {
+  if constexpr (std::is_const_v<Object>) {
+    static_assert(!std::is_const_v<Object>,
+                  "wq: work items cannot be queued, cancelled or flushed through a pointer or "
+                  "reference to const");
+    return false;
+  } else if constexpr (!std::is_base_of_v<member_parent_t<Member>, Object>) {
+    static_assert(std::is_base_of_v<member_parent_t<Member>, Object>,
+                  "wq: enqueue<&C::m>(pointer): the member belongs to another class than the "
+                  "object the pointer points to (or the object you pass)");
+    return false;
+  } else if constexpr (!has_any_run<Object>) {
+    static_assert(has_any_run<Object>,
+                  "wq: the object's class has no `run` function: declare `static void "
+                  "run(Pointer self, wq::id<&C::m>) noexcept` in it, AFTER the member m in the "
+                  "class (C++ does not allow naming a member before its declaration in a member "
+                  "function signature)");
+    return false;
+  } else if constexpr (!has_run_for_member<Object, Member>) {
+    static_assert(has_run_for_member<Object, Member>,
+                  "wq: no `run` for wq::id<&C::m>: declare exactly one `static void run(Pointer "
+                  "self, wq::id<&C::m>) noexcept` for the member m, AFTER the member m in the "
+                  "class (C++ does not allow naming a member before its declaration in a member "
+                  "function signature: a `run` declared above m is an error where it is "
+                  "declared, reported first, and does not count)");
+    return false;
+  } else {
+    return true;
+  }
+}
+
+/// The checks on the `run` for `Member` of class `Element` against the pointer type passed.
+/// Preconditions: check_object<Member, Element>() passed.
+template <auto Member, class Element, class Pointer>
+constexpr bool check_run() {
+  using run_takes = run_pointer_t<Element, Member>;
+  if constexpr (!run_takes_the_pointer_you_pass<run_takes, Pointer>) {
+    static_assert(run_takes_the_pointer_you_pass<run_takes, Pointer>,
+                  "wq: the `run` for wq::id<&C::m> takes another pointer type than the one you "
+                  "pass: pass exactly the type `run` takes (by value), or change `run`; "
+                  "run_takes_the_pointer_you_pass<RunTakes, YouPass>, printed with this error, "
+                  "names both types, run's first");
+    return false;
+  } else if constexpr (!has_noexcept_run_for_member<Element, Member>) {
+    static_assert(has_noexcept_run_for_member<Element, Member>,
+                  "wq: the `run` for wq::id<&C::m> is not noexcept: work functions are noexcept "
+                  "by contract (an escaping exception would end in std::terminate); declare it "
+                  "`static void run(Pointer self, wq::id<&C::m>) noexcept`");
+    return false;
+  } else if constexpr (!has_run_for<Element, Pointer, Member>) {
+    // Not expected once the checks above passed; kept so that no other mismatch goes unnamed.
+    static_assert(has_run_for<Element, Pointer, Member>,
+                  "wq: the pointee must declare `static void run(Pointer self, wq::id<&C::m>) "
+                  "noexcept` taking exactly the pointer type you pass");
+    return false;
+  } else {
+    return true;
+  }
+}
+
+/// The checks every typed call with a known pointer type makes, in the order a reader would
+/// want them. Returns whether all passed.
 template <auto Member, class Pointer, bool Delayed>
 constexpr bool check_typed() {
-  static_assert(is_data_member_pointer_v<decltype(Member)>,
-                "wq: enqueue<Member>: Member must name a work member, as in &my_type::my_work");
-  using field_type = member_type_t<Member>;
-  static_assert(std::is_base_of_v<work, field_type>,
-                "wq: enqueue<&T::m>: the member m is not a wq::work / wq::delayed_work "
-                "(wrong member type)");
-  static_assert(!Delayed || std::is_base_of_v<delayed_work, field_type>,
-                "wq: enqueue_delayed<&T::m>: the member m is a plain wq::work; delayed queueing "
-                "needs a wq::delayed_work (or wq::shared_delayed_work) member");
-  static_assert(work_pointer<Pointer>,
-                "wq: the pointer type is not an owning pointer wq can carry: use T*, "
-                "std::unique_ptr<T>, std::shared_ptr<T>, boost::intrusive_ptr<T>, or specialise "
-                "wq::work_pointer_traits");
-  using element = typename work_pointer_traits<Pointer>::element_type;
-  static_assert(!std::is_const_v<element>, "wq: work items cannot be queued through a pointer "
-                                           "to const");
-  static_assert(std::is_base_of_v<member_parent_t<Member>, element>,
-                "wq: enqueue<&C::m>(pointer): the member belongs to another class than the "
-                "object the pointer points to");
-  static_assert(has_run_for<element, Pointer, Member>,
-                "wq: the pointee must declare `static void run(Pointer self, "
-                "wq::id<&C::m>) noexcept` taking exactly the pointer type you enqueue (pointer "
-                "type mismatch, missing run, or run not noexcept)");
-  return true;
+  if constexpr (!check_member<Member, Delayed>()) {
+    return false;
+  } else if constexpr (!work_pointer<Pointer>) {
+    static_assert(work_pointer<Pointer>,
+                  "wq: the pointer type is not an owning pointer wq can carry: use T*, "
+                  "std::unique_ptr<T>, std::shared_ptr<T>, boost::intrusive_ptr<T>, or "
+                  "specialise wq::work_pointer_traits");
+    return false;
+  } else {
+    using element = typename work_pointer_traits<Pointer>::element_type;
+    if constexpr (!check_object<Member, element>()) {
+      return false;
+    } else {
+      return check_run<Member, element, Pointer>();
+    }
+  }
+}
+
+/// The checks a typed cancel, disable or flush makes before deducing the pointer type from the
+/// `run` of `Object` (the class of the object passed). Returns whether all passed; the form
+/// with the deduced pointer type then makes the rest (check_typed).
+template <auto Member, class Object, bool Delayed>
+constexpr bool check_deduced() {
+  if constexpr (!check_member<Member, Delayed>()) {
+    return false;
+  } else if constexpr (work_pointer<std::remove_const_t<Object>> &&
+                       !std::is_base_of_v<member_parent_t<Member>, Object>) {
+    static_assert(!work_pointer<std::remove_const_t<Object>>,
+                  "wq: cancel_work<&T::m>(obj) and the other typed cancel, disable and flush "
+                  "calls take the object (*pointer), not a pointer to it");
+    return false;
+  } else {
+    return check_object<Member, Object>();
+  }
 }
 
 /// The trampolines for member `Member` carried by pointer type `Pointer`.
@@ -76,16 +179,31 @@ struct typed_ops {
     // `released` goes out of scope here, releasing the queue's reference (possibly the last).
   }
   static constexpr work_ops value{&run, &drop, value_name_holder<Member>::storage.data(),
-                                  !std::is_pointer_v<Pointer>};
+                                  !std::is_pointer_v<Pointer>, !std::is_pointer_v<Pointer>};
 };
 
-/// The typed queueing algorithm shared by enqueue and enqueue_delayed.
+/// Reports a typed queueing call given a null or moved-from pointer (errc::null_pointer).
+/// `call` names the call ("enqueue", ...), `queue` the queue's name.
+template <auto Member>
+void report_null_pointer(const char* call, const char* queue) noexcept {
+  report(errc::null_pointer,
+         "%s<&%s> on queue '%s' given a null (or moved-from) pointer: refused, nothing queued, "
+         "pointer handed back",
+         call, value_name_holder<Member>::storage.data(), queue);
+}
+
+/// The typed queueing algorithm shared by enqueue and enqueue_delayed. A null pointer is
+/// refused here, in every build type: there is no object whose member could be queued.
 template <auto Member, class Pointer, class Link>
-enqueue_result<Pointer> typed_queue(Pointer pointer, Link&& link) noexcept {
+enqueue_result<Pointer> typed_queue(Pointer pointer, const char* call, const char* queue,
+                                    Link&& link) noexcept {
   using traits = work_pointer_traits<Pointer>;
   using element = typename traits::element_type;
   element* obj = traits::get(pointer);
-  WQ_ASSERT(obj != nullptr, "wq: enqueue of a null pointer");
+  if (obj == nullptr) {
+    report_null_pointer<Member>(call, queue);
+    return {queue_status::null_pointer, std::move(pointer)};
+  }
   auto& field = static_cast<member_parent_t<Member>&>(*obj).*Member;
   work& w = field;
   switch (claim_pending(w)) {
@@ -146,27 +264,35 @@ workqueue::workqueue(const Executor& ex, std::string_view name, queue_flags flag
 
 template <auto Member, class Pointer>
 enqueue_result<Pointer> workqueue::enqueue(Pointer pointer, const location& where) noexcept {
-  static_assert(detail::check_typed<Member, Pointer, false>());
-  auto r = detail::typed_queue<Member, Pointer>(std::move(pointer), [this, &where](work& w) {
-    return detail::link_claimed(core_, id_, w, &where);
-  });
-  if (r.status == queue_status::already_pending) note_coalesced();
-  return r;
+  if constexpr (!detail::check_typed<Member, Pointer, false>()) {
+    return {queue_status::rejected, std::move(pointer)};  // a check failed to compile
+  } else {
+    auto r = detail::typed_queue<Member, Pointer>(std::move(pointer), "enqueue", name_.c_str(),
+                                                  [this, &where](work& w) {
+      return detail::link_claimed(core_, id_, w, &where);
+    });
+    if (r.status == queue_status::already_pending) note_coalesced();
+    return r;
+  }
 }
 
 template <auto Member, class Pointer, class Delay>
   requires wq::delay<Delay>
 enqueue_result<Pointer> workqueue::enqueue_delayed(Pointer pointer, Delay delay,
                                                    const location& where) noexcept {
-  static_assert(detail::check_typed<Member, Pointer, true>());
-  const std::chrono::nanoseconds ns = delay_to_nanoseconds(delay);
-  auto r = detail::typed_queue<Member, Pointer>(std::move(pointer),
-                                                [this, ns, &where](delayed_work& w) {
-    if (ns.count() == 0) return detail::link_claimed(core_, id_, w, &where);
-    return detail::arm_claimed(core_, id_, w, ns, &where);
-  });
-  if (r.status == queue_status::already_pending) note_coalesced();
-  return r;
+  if constexpr (!detail::check_typed<Member, Pointer, true>()) {
+    return {queue_status::rejected, std::move(pointer)};  // a check failed to compile
+  } else {
+    const std::chrono::nanoseconds ns = delay_to_nanoseconds(delay);
+    auto r = detail::typed_queue<Member, Pointer>(std::move(pointer), "enqueue_delayed",
+                                                  name_.c_str(),
+                                                  [this, ns, &where](delayed_work& w) {
+      if (ns.count() == 0) return detail::link_claimed(core_, id_, w, &where);
+      return detail::arm_claimed(core_, id_, w, ns, &where);
+    });
+    if (r.status == queue_status::already_pending) note_coalesced();
+    return r;
+  }
 }
 
 template <class Delay>
@@ -174,10 +300,19 @@ template <class Delay>
 queue_status workqueue::queue_delayed(delayed_work& item, Delay delay,
                                       const location& where) noexcept {
   const std::chrono::nanoseconds ns = delay_to_nanoseconds(delay);
-  if (detail::work_access::ops(item).load(std::memory_order_relaxed) == nullptr) {
+  const work_ops* ops = detail::work_access::ops(item).load(std::memory_order_relaxed);
+  if (ops == nullptr) {
     detail::report(errc::no_work_function, "queue_delayed_work on queue '%s' refused",
                  name_.c_str());
     return queue_status::unbound;
+  }
+  if (ops->typed_only) {
+    // Its run would take back a reference nobody stored (see work_ops::typed_only).
+    detail::report(errc::untyped_on_owning_item,
+                   "queue_delayed_work of %s on queue '%s' refused: the item was queued with an "
+                   "owning pointer; use enqueue_delayed<&T::m>(pointer, delay)",
+                   ops->name, name_.c_str());
+    return queue_status::rejected;
   }
   switch (detail::claim_pending(item)) {
     case detail::claim_result::already_pending:
@@ -190,6 +325,40 @@ queue_status workqueue::queue_delayed(delayed_work& item, Delay delay,
                                            : detail::arm_claimed(core_, id_, item, ns, &where);
   if (st != queue_status::queued) detail::unclaim_pending(item);
   return st;
+}
+
+template <class Item>
+  requires detail::shared_item<Item>
+queue_status workqueue::queue(Item&, const location&) noexcept {
+  static_assert(detail::dependent_false<Item>,
+                "wq: queue_work / workqueue::queue on a wq::shared_work or "
+                "wq::shared_delayed_work: the item holds a std::shared_ptr that only the typed "
+                "form hands over; use q.enqueue<&T::m>(ptr)");
+  return queue_status::rejected;
+}
+
+template <class Item, class Delay>
+  requires detail::shared_item<Item> && wq::delay<Delay>
+queue_status workqueue::queue_delayed(Item&, Delay, const location&) noexcept {
+  static_assert(detail::dependent_false<Item>,
+                "wq: queue_delayed_work / workqueue::queue_delayed on a wq::shared_work or "
+                "wq::shared_delayed_work: the item holds a std::shared_ptr that only the typed "
+                "form hands over; use q.enqueue_delayed<&T::m>(ptr, delay)");
+  return queue_status::rejected;
+}
+
+template <class Item>
+  requires detail::shared_item<Item>
+bool queue_work(workqueue& queue, Item& item, const location& where) noexcept {
+  return queue.queue(item, where) == queue_status::queued;  // does not compile (see queue)
+}
+
+template <class Item, class Delay>
+  requires detail::shared_item<Item> && wq::delay<Delay>
+bool queue_delayed_work(workqueue& queue, Item& item, Delay delay,
+                        const location& where) noexcept {
+  // Does not compile (see queue_delayed).
+  return queue.queue_delayed(item, delay, where) == queue_status::queued;
 }
 
 }  // namespace wq

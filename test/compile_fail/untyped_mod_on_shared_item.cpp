@@ -1,0 +1,25 @@
+// expect-error: mod_delayed_work\(q, item, delay\) on a wq::shared_work.*use mod_delayed_work<&T::m>\(q, ptr, delay\)
+// The untyped mod_delayed_work on a shared_delayed_work member does not compile (issue 13).
+// The item holds a std::shared_ptr that only the typed form hands over, so the untyped call is
+// a compile error telling the user which typed form to use (the control uses it).
+#include <chrono>
+#include <memory>
+
+#include <wq/cancel.hpp>
+#include <wq/workqueue.hpp>
+
+struct session {
+  wq::shared_work flush;
+  wq::shared_delayed_work timeout;
+  static void run(std::shared_ptr<session>, wq::id<&session::flush>) noexcept {}
+  static void run(std::shared_ptr<session>, wq::id<&session::timeout>) noexcept {}
+};
+
+void f(wq::workqueue& q, std::shared_ptr<session> s) {
+  using namespace std::chrono_literals;
+#ifdef WQ_COMPILE_FAIL_CONTROL
+  (void)wq::mod_delayed_work<&session::timeout>(q, s, 30s);
+#else
+  (void)wq::mod_delayed_work(q, s->timeout, 30s);
+#endif
+}
