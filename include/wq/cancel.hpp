@@ -34,7 +34,9 @@
 // Thread safety: all functions may be called concurrently on the same item from any thread.
 // The _sync forms block; calling one from the item's own work function is misuse
 // (errc::cancel_sync_self, diagnostics.hpp): the pending instance is still cancelled, but the
-// call does not wait for itself.
+// call does not wait for itself. Likewise a wait that could never end (running items that
+// sync-cancel each other, errc::wait_cycle) is refused and reported: the running instance is
+// then not waited for. wq/async.hpp has async_cancel_sync, which never blocks.
 #pragma once
 
 #include <wq/config.hpp>

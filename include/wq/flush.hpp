@@ -21,7 +21,12 @@
 // is reported (diagnostics.hpp): flushing an item from its own work function
 // (errc::flush_self, §5.1), or, from an item running on a one-worker queue (ordered or
 // max_active 1), flushing another item queued on that same queue, which can only run after the
-// caller returns (errc::wait_needs_this_worker, §5.3).
+// caller returns (errc::wait_needs_this_worker, §5.3; flush_delayed_work of an item armed on
+// that queue still fires it). A wait that could never end is refused the same way, within
+// bounded time: running items that flush each other (errc::wait_cycle), an item queued on a
+// queue that stays paused (errc::wait_on_paused_queue), on a stopped or unrun executor
+// (errc::executor_stopped, errc::executor_not_running). flush_work from an item of a draining
+// queue, of a delayed item whose timer fired during the drain, queues it as chained work.
 #pragma once
 
 #include <wq/config.hpp>

@@ -24,7 +24,20 @@
 // Lifetime: destroying a workqueue drains it (rule 50): armed delayed items targeting it are
 // cancelled (their references released) and reported, then every queued item and its chains
 // run to completion, then an owned pool is joined. Items that last ran on a destroyed queue may
-// be queued elsewhere afterwards.
+// be queued elsewhere afterwards. Destroying a queue with nothing in flight but the caller is
+// never a misuse, from any thread, strand or item of its own. Executors of the queue outlive it
+// safely (wq/executor.hpp).
+//
+// Outstanding work (Asio's convention): a queue built on your executor holds outstanding work
+// on it while the queue has queued, inactive, running or armed items, as a pending timer wait
+// would, so that executor's run() does not return before they are done. A queue that owns its
+// pool holds none (nobody runs that pool by hand).
+//
+// Blocking waits (flush, drain, destroy) never hang silently: each completes, or is refused
+// within bounded time with a reported wq::errc (diagnostics.hpp): from one of the queue's own
+// items or its strand, in a cycle of items waiting for each other, on a queue paused for the
+// wait limit, or when its executor does not run its workers (a stopped io_context; the only
+// thread of an io_context waiting for itself).  wq/async.hpp has their asynchronous forms.
 #pragma once
 
 #include <wq/config.hpp>
@@ -91,8 +104,10 @@ class workqueue {
   /// `queue_flags::ordered` the handlers go through a strand of `ex` (or `ex` itself if it is
   /// already a strand, so work items serialise with that strand's other handlers).
   ///
-  /// Preconditions: the executor's context outlives the queue and keeps running until the queue
-  /// is destroyed (destroying it waits for queued items to run).
+  /// The queue holds outstanding work on `ex` while it has work (see the file comment).
+  /// Preconditions: the executor's context outlives the queue. (Destroying the queue waits for
+  /// its queued items to run; if the context is stopped or not run, the wait is refused within
+  /// the wait limit and the queue finishes in the background.)
   template <class Executor>
     requires boost::asio::execution::executor<Executor>
   workqueue(const Executor& ex, std::string_view name, queue_flags flags = queue_flags::none,
@@ -108,13 +123,15 @@ class workqueue {
   workqueue(const workqueue&) = delete;
   workqueue& operator=(const workqueue&) = delete;
 
-  /// Destroys the queue as destroy() does (if it was not destroyed already).
-  /// Destroys the queue as destroy() does. Misuse: run from one of this queue's own items
-  /// (§5.2, errc::wait_on_own_queue) or from a handler of the strand the queue runs on (§5.3,
-  /// errc::wait_needs_this_worker) it cannot wait; it is reported, outside queueing
-  /// is refused from then on, armed items are cancelled, and the queue finishes in the
-  /// background: the last of its items to finish retires it and an owned pool is joined by a
-  /// helper thread. Nothing hangs, but the caller gets no "nothing runs any more" guarantee.
+  /// Destroys the queue as destroy() does (if it was not destroyed already, e.g. by
+  /// async_destroy). With nothing in flight but the caller it goes at once, from anywhere.
+  /// Misuse: run from one of this queue's own items (§5.2, errc::wait_on_own_queue) or from a
+  /// handler of the strand the queue runs on (§5.3, errc::wait_needs_this_worker) while other
+  /// items are in flight, it cannot wait; it is reported, outside queueing is refused from then
+  /// on, armed items are cancelled, and the queue finishes in the background: the last of its
+  /// items to finish retires it and an owned pool is joined by a helper thread. Nothing hangs,
+  /// but the caller gets no "nothing runs any more" guarantee (wq::async_destroy gives it to a
+  /// completion handler instead). A wait refused for another reason ends the same way.
   ~workqueue();
 
   // ---- typed API (Rust `Queue::enqueue`) ----------------------------------------------------
@@ -190,10 +207,13 @@ class workqueue {
   /// including self-requeues and items chained by the flushed ones, are not waited for, so a
   /// self-requeueing item cannot livelock a flush. Armed delayed items are not waited for.
   /// Concurrent flushers each get their own snapshot.
-  /// Returns: an empty error_code, or (refused, reported as misuse) errc::wait_on_own_queue if
-  /// called from an item running on this queue (it would wait for itself, §5.2), or
-  /// errc::wait_needs_this_worker if called from a handler of the strand this queue runs on
-  /// (its items need that strand, §5.3).
+  /// Returns: an empty error_code, or why it was refused (reported as misuse):
+  /// errc::wait_on_own_queue if called from an item running on this queue (it would wait for
+  /// itself, §5.2); errc::wait_needs_this_worker from a handler of the strand this queue runs
+  /// on (its items need that strand, §5.3); errc::wait_cycle from an item that another item
+  /// of this queue waits for (§5.4); errc::wait_on_paused_queue if the queue stays paused for
+  /// the wait limit with items queued; errc::executor_stopped or errc::executor_not_running if
+  /// its executor does not run its workers (wq::set_wait_limit).
   std::error_code flush();
 
   /// Pauses the queue (the kernel's freezable queues, rule 45): queued items stay queued and
@@ -207,15 +227,19 @@ class workqueue {
   /// waits, only chained queueing (from items running on this queue) is accepted; other
   /// attempts return `rejected`. Armed delayed items are not waited for; if their timer fires
   /// during the drain they are queued once the drain ends.
-  /// Returns: as flush(): errc::wait_on_own_queue from one of its own items (the kernel's
-  /// lockdep report, §5.2), errc::wait_needs_this_worker from a handler of its strand (§5.3).
+  /// Returns: as flush() (a refused drain stops draining).
   std::error_code drain();
 
   /// Destroys the queue (rule 50): refuses new queueing from outside, cancels armed delayed
   /// items that target it (releasing the references they hold and counting them in
   /// cancelled_on_destroy()), drains it, then joins an owned pool. On return nothing of this
-  /// queue runs any more. Idempotent.
-  /// Returns: as flush(); when refused, nothing changed. (The destructor cannot refuse: see ~workqueue.)
+  /// queue runs any more. With nothing in flight but the caller it does so at once, also from
+  /// one of the queue's own items or its strand (no report). Idempotent.
+  /// Returns: as flush(). Refused at the call (own item or strand with other items in flight),
+  /// nothing changed; refused while waiting (a cycle, a stopped or unrun executor), the queue
+  /// is destroyed in the background: it refuses outside queueing, its items run when its
+  /// executor runs again, and are dropped (references released, notice items_dropped) if the
+  /// executor is destroyed first. (The destructor cannot refuse: see ~workqueue.)
   std::error_code destroy();
 
   /// Sets max_active (rule 38): same clamping as the constructor; raising it starts waiting
