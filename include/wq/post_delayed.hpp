@@ -7,8 +7,8 @@
 // queue (counted against max_active, ordered on an ordered queue). Any completion token works:
 // a callback, `asio::use_future`, `asio::use_awaitable`, `asio::deferred`.
 //
-// Each call allocates one block (the handler, its delayed work item and its work guard), with
-// the handler's associated allocator. The wait runs on wq's timer thread; while it is
+// Each call allocates one block (the handler, its delayed work item and a tracked copy of the
+// handler's executor), with the handler's associated allocator. The wait runs on wq's timer thread; while it is
 // outstanding, the handler's associated executor counts outstanding work (an io_context's
 // run() does not return early), as with any Asio operation.
 //
@@ -45,7 +45,8 @@
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/error.hpp>
-#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/prefer.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/recycling_allocator.hpp>
 #include <boost/system/error_code.hpp>
@@ -71,10 +72,16 @@ struct delayed_op : cancellable {
 
   delayed_work dw{ops};
   Handler handler;
-  boost::asio::executor_work_guard<Executor> guard;
+  // The handler's executor with outstanding_work.tracked: keeps its context running while the
+  // operation waits (what an executor_work_guard holds, without its moved-from state).
+  using work_executor = std::decay_t<decltype(boost::asio::prefer(
+      std::declval<const Executor&>(), boost::asio::execution::outstanding_work.tracked))>;
+  work_executor guard;
   cancel_link* link = nullptr;  // in the handler's cancellation slot, if connected
 
-  delayed_op(Handler&& h, const Executor& ex) : handler(std::move(h)), guard(ex) {
+  delayed_op(Handler&& h, const Executor& ex)
+      : handler(std::move(h)),
+        guard(boost::asio::prefer(ex, boost::asio::execution::outstanding_work.tracked)) {
     withdraw = &on_withdraw;
     abort = &on_abort;
   }
@@ -88,11 +95,10 @@ struct delayed_op : cancellable {
   // completion: the instance was run, dropped, refused or withdrawn by a canceller.
   static void complete(delayed_op* self, boost::system::error_code ec) noexcept {
     Handler h(std::move(self->handler));
-    boost::asio::executor_work_guard<Executor> g(std::move(self->guard));
+    work_executor ex(std::move(self->guard));  // the work stays outstanding until we are done
     allocator a(boost::asio::get_associated_allocator(h, boost::asio::recycling_allocator<void>()));
     std::allocator_traits<allocator>::destroy(a, self);
     std::allocator_traits<allocator>::deallocate(a, self, 1);
-    Executor ex = g.get_executor();
     try {
       if (ec) {
         boost::asio::post(ex, boost::asio::append(std::move(h), ec));
