@@ -72,7 +72,7 @@ def main():
             share = edge / ppio["wq"]
             checks.append((f"pingpong_io: wq {ppio['wq'] / ppio['asio_post']:.2f}x asio_post on "
                            f"the app's io_context, of which the outstanding-work edges are "
-                           f"{edge:.1f} ns ({100 * share:.1f}% of a round trip; target <= 5%)",
+                           f"{edge:.1f} ns ({100 * share:.2f}% of a round trip; target <= 5%)",
                            share <= 0.05))
 
     if "dedup/wq" in runs:
