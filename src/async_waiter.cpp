@@ -44,16 +44,23 @@ bool satisfied(queue_core* core, async_waiter* w) noexcept {
   return false;
 }
 
-// Records `core` among w's registrations. Requires core->mu. Returns false if out of memory.
-bool note_core(async_waiter* w, queue_core* core) noexcept {
+// Registers `w` with `core`: on its list, among w's cores, counted in w->remaining. Requires
+// core->mu. Returns false, changing nothing, if out of memory.
+bool add_waiter_locked(queue_core* core, async_waiter* w) noexcept {
   try {
     w->cores.push_back(core);
   } catch (...) {
     return false;
   }
+  try {
+    core->async_waiters.push_back(w);
+  } catch (...) {
+    w->cores.pop_back();
+    return false;
+  }
+  w->remaining.fetch_add(1, std::memory_order_relaxed);
   return true;
 }
-
 }  // namespace
 
 bool older_colors_drained(const queue_core* core, std::uint64_t e0) noexcept {
@@ -94,14 +101,7 @@ bool register_async_flush(queue_core* core, std::uint64_t id, async_waiter* w) n
   if (core->id() != id || !core->live) return false;
   start_workers_locked(core);  // items on the intake were queued before this call
   w->epoch = core->flush_epoch;
-  if (!note_core(w, core)) return false;  // out of memory: complete at once ("nothing waited")
-  try {
-    core->async_waiters.push_back(w);
-  } catch (...) {
-    w->cores.pop_back();
-    return false;
-  }
-  w->remaining.fetch_add(1, std::memory_order_relaxed);
+  if (!add_waiter_locked(core, w)) return false;  // out of memory: "nothing waited"
   check_async_locked(core, done);
   return true;
 }
@@ -110,17 +110,10 @@ bool register_async_drain(queue_core* core, std::uint64_t id, async_waiter* w) n
   done_list done;
   std::lock_guard lk(core->mu);
   if (core->id() != id || !core->live) return false;
-  if (!note_core(w, core)) return false;
-  try {
-    core->async_waiters.push_back(w);
-  } catch (...) {
-    w->cores.pop_back();
-    return false;
-  }
+  if (!add_waiter_locked(core, w)) return false;
   ++core->draining;
   close_intake_locked(core);  // rule 17: from now on only chained queueing, locked
   start_workers_locked(core);
-  w->remaining.fetch_add(1, std::memory_order_relaxed);
   check_async_locked(core, done);
   return true;
 }
@@ -130,29 +123,14 @@ int register_async_item_idle(async_waiter* w) noexcept {
   for_each_core([&](queue_core* core) {
     std::lock_guard lk(core->mu);
     if (!core->live || !running_here(core, w->item)) return;
-    if (!note_core(w, core)) return;  // out of memory: this instance is not waited for
-    try {
-      core->async_waiters.push_back(w);
-    } catch (...) {
-      w->cores.pop_back();
-      return;
-    }
-    w->remaining.fetch_add(1, std::memory_order_relaxed);
-    ++n;
+    // Out of memory: this instance is not waited for.
+    if (add_waiter_locked(core, w)) ++n;
   });
   return n;
 }
 
 bool register_async_destroy_locked(queue_core* core, async_waiter* w) noexcept {
-  if (!note_core(w, core)) return false;
-  try {
-    core->async_waiters.push_back(w);
-  } catch (...) {
-    w->cores.pop_back();
-    return false;
-  }
-  w->remaining.fetch_add(1, std::memory_order_relaxed);
-  return true;
+  return add_waiter_locked(core, w);
 }
 
 int withdraw_async(async_waiter* w) noexcept {
