@@ -94,7 +94,6 @@ class session : public std::enable_shared_from_this<session> {
       : owner_(owner),
         strand_(asio::make_strand(owner.io())),
         audit_(strand_, "session-audit"),
-        id_(id),
         // A quarter of the sessions send nothing and close when their idle timeout fires.
         requests_planned_(id % 4 == 0 ? 0 : 1 + id % 8) {
     add(owner_.c().constructed);
@@ -162,7 +161,6 @@ class session : public std::enable_shared_from_this<session> {
   churn& owner_;
   strand_type strand_;
   wq::ordered_workqueue audit_;  // on strand_
-  std::uint64_t id_;
   std::uint64_t requests_planned_;
   std::uint64_t requests_ = 0;  // on the strand only
   std::uint64_t audited_ = 0;   // on the strand only (audit records run on it)

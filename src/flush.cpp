@@ -63,7 +63,15 @@ bool flush_work(work& item) noexcept {
       // as chained work (rule 49 accepts that), so the wait can finish.
       core->deferred.erase(core->deferred.iterator_to(item));
       post_worker(core, insert_locked(core, item));
-      continue;
+      // Wait for exactly this instance, registered before the lock is dropped (it may run and
+      // finish as soon as it is), as flush_delayed_work does.
+      flush_waiter f;
+      f.item = &item;
+      try {
+        return wait_for(core, lk, f, "flush_work");
+      } catch (...) {
+        return false;
+      }
     }
     if ((s & st_queued) != 0 && this_worker().core == core && core->max_workers == 1) {
       // §5.3: on a one-worker queue (ordered, max_active 1) the queued instance can only run

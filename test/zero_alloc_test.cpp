@@ -17,6 +17,7 @@
 #include <wq/cancel.hpp>
 #include <wq/ordered_workqueue.hpp>
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 
 #include "support/replaced_new.hpp"
@@ -118,6 +119,40 @@ TEST_CASE("zero allocation: ordered queue (strand) on an owned thread", "[alloc]
       items, [&](item& it) { return q.enqueue<&item::w>(&it).queued(); });
   INFO("allocations during 100000 queue+run: " << n);
   REQUIRE(n == 0);
+}
+
+TEST_CASE("zero allocation: a queue on the app's io_context, whose idle-busy edges take and "
+          "release outstanding work on it (issue 13)", "[alloc][outstanding_work]") {
+  boost::asio::io_context io{2};
+  auto guard = boost::asio::make_work_guard(io);
+  std::thread a([&] { io.run(); });
+  std::thread b([&] { io.run(); });
+  {
+    wq::workqueue q{io, "alloc_io"};
+    // One item at a time: every queueing takes the queue from idle to busy and back.
+    std::vector<item> one(1);
+    auto cycle = [&] {
+      round(one, [&](item& it) { return q.enqueue<&item::w>(&it).queued(); });
+      // The worker may still be between the run and going idle: flush waits for that.
+      REQUIRE(q.flush() == std::error_code{});
+    };
+    for (int i = 0; i < 100; ++i) cycle();
+    g_allocations = 0;
+    g_counting = true;
+    for (int i = 0; i < 1000; ++i) cycle();
+    g_counting = false;
+    const long n = g_allocations.load();
+    INFO("allocations during 1000 idle-busy-idle cycles: " << n);
+    CHECK(n == 0);
+    std::vector<item> many(20000);  // and a busy queue
+    const long m = allocations_in_steady_state(
+        many, [&](item& it) { return q.enqueue<&item::w>(&it).queued(); });
+    INFO("allocations during 100000 queue+run: " << m);
+    CHECK(m == 0);
+  }
+  guard.reset();
+  a.join();
+  b.join();
 }
 
 TEST_CASE("zero allocation: arm, fire and run delayed items", "[alloc][delayed]") {
