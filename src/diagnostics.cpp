@@ -72,7 +72,7 @@ class category_impl final : public std::error_category {
       case errc::worker_post_failed: return "could not post a worker (out of memory)";
       case errc::item_stalled: return "work function running longer than the watchdog threshold";
       case errc::queue_stalled: return "queue made no progress for the watchdog threshold";
-      case errc::items_dropped: return "queue's executor shut down with items queued: dropped";
+      case errc::items_dropped: return "queue's items dropped unrun: its executor does not run them";
     }
     return "unknown wq error";
   }

@@ -101,6 +101,8 @@ struct queue_core {
   // Destroyed where it could not wait (§5.2): the worker that finds it idle retires it and has
   // own_pool (if any) joined by a helper thread.
   bool orphaned = false;
+  bool destroy_notified = false;  // its async_destroy handlers were completed (finish_orphan)
+  bool orphan_busy = false;       // a thread is completing them with mu released
   // The pool the queue owns, if any. Joined by destroy() (or the orphan's helper thread), freed
   // only when the core is recycled, so executor copies outliving the queue name a valid context.
   std::unique_ptr<boost::asio::thread_pool> own_pool;
@@ -268,6 +270,12 @@ void queue_deferred_locked(queue_core* core) noexcept;
 /// Starts destroying: refuses outside queueing, unpauses, unlinks armed items (returned: the
 /// caller releases their references, unlocked) and queues deferred ones. Requires mu held.
 std::vector<work*> begin_destroy_locked(queue_core* core);
+/// The queue's executor will never run its items (destroyed a worker handler unrun, or is not
+/// run by anyone when the queue is destroyed): takes every item the queue holds (queued,
+/// inactive, handed over, deferred, armed) off its lists into `out`, fixing the counts, and
+/// refuses queueing from then on. The caller drops them (releasing their references) once it
+/// has released mu. Requires mu held.
+void abandon_locked(queue_core* core, work_list& out, done_list& done) noexcept;
 /// Retires an orphaned core that has gone idle and has its pool joined elsewhere; its
 /// async_destroy waiters complete once that is done (onto `done`, or from the joining thread).
 /// Requires mu held through `lk` (see retire_core).

@@ -224,7 +224,7 @@ void report_refused_wait(errc why, const char* op, const queue_core* core) noexc
 }
 
 errc wait_until_impl(queue_core* core, std::unique_lock<std::mutex>& lk, const wait_target& t,
-                     const char* op, bool (*done)(void* arg), void* arg) noexcept {
+                     const char* op, bool (*done)(void* arg), void* arg, bool report) noexcept {
   if (done(arg)) return errc{};
   wait_registration reg;
   if (this_worker().current != nullptr) {
@@ -234,7 +234,7 @@ errc wait_until_impl(queue_core* core, std::unique_lock<std::mutex>& lk, const w
     lk.lock();
     if (!ok) {
       if (done(arg)) return errc{};
-      report_refused_wait(errc::wait_cycle, op, core);
+      if (report) report_refused_wait(errc::wait_cycle, op, core);
       return errc::wait_cycle;
     }
   }
@@ -242,7 +242,7 @@ errc wait_until_impl(queue_core* core, std::unique_lock<std::mutex>& lk, const w
   stuck_detector stuck(core);
   while (!done(arg)) {
     if (const errc e = stuck.check(t); e != errc{}) {
-      report_refused_wait(e, op, core);
+      if (report) report_refused_wait(e, op, core);
       result = e;
       break;
     }

@@ -96,16 +96,18 @@ void report_refused_wait(errc why, const char* op, const queue_core* core) noexc
 /// Waits on core->idle_cv, with core->mu held through `lk`, until `done(arg)` holds. Returns
 /// errc{} then, or the reason it refused (already reported, naming `op`); see the file comment.
 /// `lk` may be released and re-acquired in between (to register in the wait graph).
+/// With `report` false a refusal is returned without being reported (the caller reports it).
 errc wait_until_impl(queue_core* core, std::unique_lock<std::mutex>& lk, const wait_target& t,
-                     const char* op, bool (*done)(void* arg), void* arg) noexcept;
+                     const char* op, bool (*done)(void* arg), void* arg,
+                     bool report = true) noexcept;
 
 /// wait_until_impl with any callable `done()`.
 template <class Done>
 errc wait_until(queue_core* core, std::unique_lock<std::mutex>& lk, const wait_target& t,
-                const char* op, Done done) noexcept {
+                const char* op, Done done, bool report = true) noexcept {
   return wait_until_impl(
       core, lk, t, op, [](void* p) { return static_cast<bool>((*static_cast<Done*>(p))()); },
-      static_cast<void*>(&done));
+      static_cast<void*>(&done), report);
 }
 
 }  // namespace wq::detail

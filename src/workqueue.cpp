@@ -156,6 +156,9 @@ std::pair<queue_core*, std::uint64_t> create_core(core_config cfg,
   if (core->gen == 0) core->gen = 1;
   core->live = true;
   core->executor_dead = false;
+  core->orphaned = false;
+  core->destroy_notified = false;
+  core->orphan_busy = false;
   core->recycled = false;
   core->refs.store(1, std::memory_order_relaxed);  // the caller's; published by the mutex
   core->own_pool = std::move(cfg.own_pool);
@@ -190,6 +193,7 @@ void retire_core(queue_core* core, std::unique_lock<std::mutex>& lk, done_list& 
   for (async_waiter* w : core->async_waiters) done.push(w);
   core->async_waiters.clear();
   core->live = false;
+  core->idle_cv.notify_all();  // a destroy() waiting for an async_destroy to finish
   // A new generation makes every id naming this queue stale at once.
   core->gen = (core->gen + 1) & core_gen_mask;
   // Closed, and tagged with the new generation: producers holding an old id fall back to the
@@ -506,6 +510,12 @@ push_result push_intake(queue_core* core, std::uint64_t id, work& w,
   return push_result::pushed;
 }
 
+namespace {
+// The queue whose async_destroy handlers this thread is completing: while it does, what they
+// submit to that queue (a handler bound to its executor) is accepted as chained work.
+thread_local queue_core* tl_chained_for = nullptr;
+}  // namespace
+
 queue_status link_claimed(queue_core* core, std::uint64_t id, work& w,
                           const location* where, bool count) noexcept {
   push_result pushed = push_result::not_pushed;
@@ -515,7 +525,9 @@ queue_status link_claimed(queue_core* core, std::uint64_t id, work& w,
   }
   std::unique_lock lk(core->mu);
   if (core->id() != id || !core->live) return queue_status::rejected;
-  if ((core->dying || core->draining > 0) && this_worker().core != core) {
+  if (core->executor_dead) return queue_status::rejected;  // nothing would ever run it
+  if ((core->dying || core->draining > 0) && this_worker().core != core &&
+      tl_chained_for != core) {
     return queue_status::rejected;  // rule 17, reported instead of silently dropped
   }
   if (count) {
@@ -594,11 +606,6 @@ work* pop_next(queue_core* core, worker_slot& me) noexcept {
 
 }  // namespace
 
-namespace {
-
-// The queue's executor will never run its items (it destroyed a worker handler unrun): takes
-// every item the queue holds (queued, inactive, handed over, deferred, armed) off its lists
-// into `out`, fixing the counts, and refuses queueing from now on. Requires mu held.
 void abandon_locked(queue_core* core, work_list& out, done_list& done) noexcept {
   core->executor_dead = true;
   core->dying = true;  // refuses all queueing and arming (nothing can run here any more)
@@ -643,8 +650,6 @@ void abandon_locked(queue_core* core, work_list& out, done_list& done) noexcept 
   note_work_locked(core);
   if (!core->async_waiters.empty()) check_async_locked(core, done);
 }
-
-}  // namespace
 
 void worker_handler_dropped(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcept {
   done_list done;
@@ -936,7 +941,10 @@ workqueue::~workqueue() {
 queue_status workqueue::queue(work& item, const location& where) noexcept {
   const work_ops* ops = detail::work_access::ops(item).load(std::memory_order_relaxed);
   if (ops == nullptr) {
-    detail::report(errc::no_work_function, "queue_work on queue '%s' refused", name_.c_str());
+    detail::report(errc::no_work_function,
+                   "queue_work on queue '%s' refused: the item has no work function yet (build it "
+                   "with wq::fn_ops<&f>, or queue it with the typed enqueue<&T::m>(pointer), "
+                   "which binds its run)", name_.c_str());
     return queue_status::unbound;
   }
   if (ops->typed_only) {
@@ -1098,31 +1106,47 @@ std::vector<work*> begin_destroy_locked(queue_core* core) {
 
 void finish_orphan_locked(queue_core* core, std::unique_lock<std::mutex>& lk,
                           done_list& done) noexcept {
+  if (core->orphan_busy) return;  // another thread is completing its async_destroy handlers
+  if (!core->destroy_notified) {
+    core->destroy_notified = true;
+    // async_destroy completes now that nothing is in flight. A handler bound to the queue's own
+    // executor (a coroutine running on it) cannot run after it retires: it runs as the queue's
+    // last item, submitted as chained work while the queue still exists; the queue retires
+    // once that has run.
+    done_list destroyers;
+    take_destroy_waiters_locked(core, destroyers);
+    if (!destroyers.empty()) {
+      core->orphan_busy = true;
+      lk.unlock();
+      queue_core* const outer = tl_chained_for;
+      tl_chained_for = core;
+      destroyers.complete();
+      tl_chained_for = outer;
+      lk.lock();
+      core->orphan_busy = false;
+      if (core->nr_in_flight != 0) return;  // the last of them finishes the queue
+    }
+  }
   core->orphaned = false;
   boost::asio::thread_pool* pool = core->own_pool.get();
   if (pool == nullptr) {
-    retire_core(core, lk, done);  // async_destroy waiters complete with the caller's list
+    retire_core(core, lk, done);
     return;
   }
-  // Nothing of the queue runs any more once its pool is joined: async_destroy completes then.
-  auto* destroyers = new (std::nothrow) done_list;
-  if (destroyers != nullptr) take_destroy_waiters_locked(core, *destroyers);
   // The joiner's reference keeps the core (and so the pool it owns) until the join is done.
   acquire_core(core);
   retire_core(core, lk, done);
   // This thread may be one of the pool's: another thread must join it.
   try {
-    std::thread([core, pool, destroyers] {
+    std::thread([core, pool] {
       pool->join();
-      delete destroyers;  // completes them
       release_core(core);  // frees the pool if nothing else refers to the queue
     }).detach();
   } catch (...) {
     // No thread for the join: leak the pool (its idle threads) and the core rather than join
-    // from here; async_destroy completes without the join.
+    // from here.
     report(errc::worker_post_failed, "queue '%s': could not start a thread to join its pool; "
            "the pool is leaked", core->name.c_str());
-    delete destroyers;
   }
 }
 
@@ -1145,8 +1169,8 @@ std::size_t workqueue::cancel_armed_for_destroy() {
 }
 
 std::error_code workqueue::destroy() {
-  if (destroyed_) return {};
   detail::queue_core* core = core_;
+  if (destroyed_) return wait_destroyed();
   if (const errc why = blocked_wait(core); why != errc{}) {
     // From one of its own items or a handler of its strand it cannot wait; if nothing but the
     // caller is in flight there is nothing to wait for.
@@ -1156,16 +1180,46 @@ std::error_code workqueue::destroy() {
   destroyed_ = true;
   cancelled_on_destroy_ += cancel_armed_for_destroy();
   {
+    detail::done_list done;
+    detail::work_list gone;
     std::unique_lock lk(core->mu);
     ++core->drain_waiters;
-    const errc why =
-        detail::wait_until(core, lk, {detail::wait_target::kind::queue, core, nullptr},
-                           "destroy", [core] { return core->nr_in_flight == 0; });
+    const errc why = detail::wait_until(
+        core, lk, {detail::wait_target::kind::queue, core, nullptr}, "destroy",
+        [core] { return core->nr_in_flight == 0; }, /*report=*/false);
     --core->drain_waiters;
+    if (why == errc::executor_stopped || why == errc::executor_not_running) {
+      // Its executor does not run its workers (stopped, or nobody runs it): as Asio destroys
+      // the handlers of a context shut down, the queued items are dropped unrun and their
+      // references released (a notice, not a misuse: stopping the io_context and then
+      // destroying what used it is the usual shutdown); then nothing of the queue runs.
+      detail::abandon_locked(core, gone, done);
+      const std::size_t n = gone.size();
+      lk.unlock();
+      while (!gone.empty()) {
+        work& w = gone.front();
+        gone.pop_front();
+        detail::work_access::ops(w).load(std::memory_order_relaxed)->drop(&w);
+      }
+      detail::report(errc::items_dropped,
+                     "destroy of queue '%s': %s: %zu item(s) dropped unrun, their references "
+                     "released", name_.c_str(),
+                     why == errc::executor_stopped
+                         ? "its executor's io_context is stopped"
+                         : "no worker posted to its executor started within the wait limit",
+                     n);
+      lk.lock();
+      if (core->nr_in_flight != 0) {
+        core->orphaned = true;  // items running elsewhere: the last one retires it
+        return make_error_code(why);
+      }
+      detail::retire_core(core, lk, done);
+      return make_error_code(why);
+    }
     if (why != errc{}) {
-      // Refused (reported): the queue finishes in the background. The last of its items to
-      // finish retires it (and has an owned pool joined); if its executor is destroyed first,
-      // its items are dropped (worker_handler_dropped).
+      // Refused (a cycle of waiting items): the queue finishes in the background; the last of
+      // its items to finish retires it (and has an owned pool joined).
+      detail::report_refused_wait(why, "destroy", core);
       core->orphaned = true;
       return make_error_code(why);
     }
@@ -1182,6 +1236,21 @@ std::error_code workqueue::destroy() {
     detail::retire_core(core, lk, done);
   }
   return {};
+}
+
+std::error_code workqueue::wait_destroyed() {
+  // Destroyed already; an async_destroy (or a refused destroy) may still be finishing it.
+  detail::queue_core* core = core_;
+  {
+    std::unique_lock lk(core->mu);
+    if (core->id() != id_) return {};
+  }
+  if (const errc why = blocked_wait(core); why != errc{}) return refuse_wait(why, "destroy", name_);
+  std::unique_lock lk(core->mu);
+  const errc why =
+      detail::wait_until(core, lk, {detail::wait_target::kind::queue, core, nullptr}, "destroy",
+                         [this, core] { return core->id() != id_; });
+  return why == errc{} ? std::error_code{} : make_error_code(why);
 }
 
 bool workqueue::destroy_now_if_idle() noexcept {
@@ -1249,7 +1318,10 @@ void workqueue::orphan(errc why) noexcept {
 }
 
 void workqueue::begin_async_destroy(detail::async_waiter* w) noexcept {
-  if (destroyed_) return;  // destroyed already: nothing to wait for (w completes at once)
+  if (destroyed_) {
+    w->complete(w);  // destroyed already: the initiator's count was the last (completes now)
+    return;
+  }
   destroyed_ = true;
   try {
     cancelled_on_destroy_ += cancel_armed_for_destroy();
@@ -1261,7 +1333,16 @@ void workqueue::begin_async_destroy(detail::async_waiter* w) noexcept {
   std::unique_lock lk(core_->mu);
   core_->orphaned = true;
   // Out of memory registering: w completes at once; the queue still finishes in the background.
-  (void)detail::register_async_destroy_locked(core_, w);
+  if (!detail::register_async_destroy_locked(core_, w)) {
+    lk.unlock();
+    w->complete(w);  // the initiator's count, the last: completes now
+    return;
+  }
+  // The initiator's count goes now, so that the registration's completion (by the thread that
+  // finishes the queue, possibly just below) is the last one and posts the handler while a
+  // handler bound to the queue itself is still accepted. Safety (acq_rel, under mu): the
+  // registration holds a count too, so this cannot reach zero.
+  w->remaining.fetch_sub(1, std::memory_order_acq_rel);
   if (core_->nr_in_flight == 0) detail::finish_orphan_locked(core_, lk, done);
 }
 

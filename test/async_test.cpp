@@ -408,6 +408,53 @@ TEST_CASE("async_destroy: an idle queue completes at once; from one of its own i
   CHECK(none.size() == 0);
 }
 
+TEST_CASE("async_destroy: a handler bound to the queue's own executor runs as its last item; a "
+          "coroutine on the queue resumes there", "[async][destroy][executor][rule50]") {
+  const bool idle = GENERATE(true, false);
+  wq_test::warning_catcher warnings;
+  auto q = std::make_unique<wq::workqueue>("destroy-bound", wq::queue_flags::none, 0, 2);
+  async_item pending;
+  if (!idle) REQUIRE(q->enqueue<&async_item::w>(&pending));
+  std::promise<bool> bound;
+  auto fut = bound.get_future();
+  auto ex = q->get_executor();
+  wq::async_destroy(*q, boost::asio::bind_executor(ex, [&](boost::system::error_code ec) {
+                      bound.set_value(!ec && ex.running_in_this_thread());
+                    }));
+  q.reset();
+  REQUIRE(fut.wait_for(wq_test::must_happen) == std::future_status::ready);
+  CHECK(fut.get());
+  CHECK(pending.runs.load() == (idle ? 0 : 1));
+  CHECK(warnings.size() == 0);
+  // A coroutine running on the queue.
+  auto q2 = std::make_unique<wq::workqueue>("destroy-coro", wq::queue_flags::none, 0, 1);
+  std::promise<bool> resumed;
+  auto resumed_fut = resumed.get_future();
+  boost::asio::co_spawn(
+      q2->get_executor(),
+      [&]() -> boost::asio::awaitable<void> {
+        co_await wq::async_destroy(*q2, boost::asio::use_awaitable);
+        resumed.set_value(wq::current_work() != nullptr);
+      },
+      boost::asio::detached);
+  REQUIRE(resumed_fut.wait_for(wq_test::must_happen) == std::future_status::ready);
+  CHECK(resumed_fut.get());  // resumed as an item of the queue it destroyed
+  q2.reset();
+}
+
+TEST_CASE("async_destroy: a destroy() after it waits until the queue is gone (rule 50)",
+          "[async][destroy][rule50]") {
+  boost::asio::io_context io;
+  wq::workqueue q{io, "destroy-then-destroy"};
+  async_item item;
+  REQUIRE(q.enqueue<&async_item::w>(&item));
+  wq::async_destroy(q, [](boost::system::error_code) {});
+  std::thread runner([&] { io.run(); });
+  CHECK(q.destroy() == std::error_code{});  // used to return at once
+  CHECK(item.runs.load() == 1);              // nothing of it runs any more
+  runner.join();
+}
+
 TEST_CASE("async_destroy: a cancellation signal completes it early with operation_aborted; "
           "the destruction goes on", "[async][destroy][cancellation]") {
   auto q = std::make_unique<wq::workqueue>("destroy-cancel", wq::queue_flags::none, 0, 1);

@@ -472,24 +472,38 @@ TEST_CASE("workqueue: flush() of a paused queue is refused once it stays paused 
 }
 
 TEST_CASE("workqueue: destroying a queue whose io_context is stopped or not running does not "
-          "hang; its items run when the context runs again (nothing lost)",
-          "[workqueue][destroy][misuse][hang][rule50]") {
+          "hang: its items are dropped unrun and their references released, as Asio does with "
+          "a context's handlers (items_dropped, a notice)", "[workqueue][destroy][hang][rule50]") {
   const bool stopped = GENERATE(true, false);
   wq_test::warning_catcher warnings;
   wq_test::wait_limit_scope limit{100ms};
+  struct owned {
+    wq::shared_work w;
+    std::atomic<int>* runs;
+    static void run(std::shared_ptr<owned> self, wq::id<&owned::w>) noexcept {
+      self->runs->fetch_add(1);
+    }
+  };
   boost::asio::io_context io;
   std::atomic<int> runs{0};
-  fn_item item{[&](fn_item&) { runs.fetch_add(1); }};
-  if (stopped) io.stop();
+  auto obj = std::make_shared<owned>();
+  obj->runs = &runs;
+  std::weak_ptr<owned> watch = obj;
+  if (stopped) io.stop();  // the usual shutdown: stop, then destroy what used the context
+  std::error_code got;
   {
     wq::workqueue q{io, "unrun"};
-    REQUIRE(enqueue(q, item) == queue_status::queued);
-  }  // used to hang here
-  CHECK(warnings.contains(stopped ? wq::errc::executor_stopped : wq::errc::executor_not_running));
-  CHECK(runs.load() == 0);
+    REQUIRE(q.enqueue<&owned::w>(std::move(obj)));
+    got = q.destroy();  // used to hang here
+    CHECK(q.stats().in_flight == 0);
+  }
+  CHECK(got == (stopped ? wq::errc::executor_stopped : wq::errc::executor_not_running));
+  CHECK(warnings.count(wq::errc::items_dropped) == 1);
+  CHECK(warnings.size() == 1);  // a notice, not a misuse: a Debug build does not abort
+  CHECK(watch.expired());
   io.restart();
-  io.run();  // the queue finishes in the background, then nothing is left
-  CHECK(runs.load() == 1);
+  io.run();  // nothing of the queue runs any more
+  CHECK(runs.load() == 0);
 }
 
 TEST_CASE("workqueue: a queue whose io_context is destroyed with items queued drops them and "
@@ -503,14 +517,16 @@ TEST_CASE("workqueue: a queue whose io_context is destroyed with items queued dr
   auto obj = std::make_shared<owned>();
   std::weak_ptr<owned> watch = obj;
   auto io = std::make_unique<boost::asio::io_context>();
-  {
-    wq::workqueue q{*io, "context-dies"};
-    REQUIRE(q.enqueue<&owned::w>(std::move(obj)));
-  }  // refused (nobody runs io): finishes in the background
-  CHECK_FALSE(watch.expired());  // the queue still holds it
-  io.reset();                    // destroys the worker handler unrun
+  auto q = std::make_unique<wq::workqueue>(*io, "context-dies");
+  REQUIRE(q->enqueue<&owned::w>(obj));
+  obj.reset();
+  CHECK_FALSE(watch.expired());  // the queue holds it
+  io.reset();                    // destroys the worker handler unrun (the context goes first)
   CHECK(watch.expired());
   CHECK(warnings.contains(wq::errc::items_dropped));
+  auto again = std::make_shared<owned>();
+  CHECK(q->enqueue<&owned::w>(again).status == wq::queue_status::rejected);  // nothing runs it
+  q.reset();  // nothing to wait for
 }
 
 // ---- max_active (rules 37, 38) -------------------------------------------------------------

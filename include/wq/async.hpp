@@ -16,16 +16,21 @@
 //                                     pending nor running anywhere (it stays disabled until
 //                                     then, so self-requeues fail). The cancellation itself
 //                                     happens in the initiating call.
-//   async_destroy(queue, token)       void(error_code): the queue is destroyed (rule 50) and
-//                                     nothing of it runs any more. The initiating call refuses
+//   async_destroy(queue, token)       void(error_code): the queue is destroyed (rule 50): its
+//                                     items and their chains have run, it accepts nothing
+//                                     more, and nothing of it runs afterwards (a handler bound
+//                                     to the queue's own executor, or a coroutine running on
+//                                     it, runs as its last item). The initiating call refuses
 //                                     outside queueing and cancels armed items at once; the
-//                                     queue object may be destroyed right after the call
-//                                     (its destructor then neither waits nor reports).
+//                                     queue object may be destroyed right after the call (its
+//                                     destructor then neither waits nor reports; a destroy()
+//                                     waits for the background destruction to finish).
 //
 // Asio's conventions, all kept:
-//   - Handlers run through their associated executor (default: the system executor), as if by
-//     asio::post: never inside the initiating call, never under a wq lock, so a handler may be
-//     bound to the queue's own executor (or be a coroutine running on the queue).
+//   - Handlers run through their associated executor (default: the system executor, a thread
+//     of Asio's own; bind your io_context with asio::bind_executor), as if by asio::post: never
+//     inside the initiating call, never under a wq lock, so a handler may be bound to the
+//     queue's own executor (or be a coroutine running on the queue).
 //   - While an operation is outstanding, its handler's executor has outstanding work (a
 //     tracked copy of it is held), so that executor's run() does not return early.
 //   - Per-operation cancellation: each operation honours the cancellation slot associated with
@@ -222,7 +227,7 @@ auto async_cancel_sync(work& item, CompletionToken&& token) {
 }
 
 /// Destroys `queue` asynchronously (rule 50); completes with void(error_code) once the queue
-/// has drained and nothing of it runs any more (an owned pool is joined). See the file comment.
+/// has drained and accepts nothing more. See the file comment.
 template <class CompletionToken>
 auto async_destroy(workqueue& queue, CompletionToken&& token) {
   return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code)>(
@@ -231,8 +236,9 @@ auto async_destroy(workqueue& queue, CompletionToken&& token) {
         op_t* op = op_t::create(std::move(handler));
         op->what = detail::async_waiter::kind::destroy;
         op->connect(boost::asio::cancellation_type::terminal);
+        // Takes over the initiator's count too: a handler bound to the queue must be posted
+        // while the queue still accepts it (as its last item), which the engine arranges.
         detail::queue_access::begin_async_destroy(queue, op);
-        op->release();
       },
       token);
 }

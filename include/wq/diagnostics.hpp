@@ -68,14 +68,15 @@ enum class errc {
   /// may resume it meanwhile). Refused.
   wait_on_paused_queue,
   /// A blocking wait that needs the queue's executor to run its workers while that executor's
-  /// execution context is stopped (io_context::stop()). Refused; a destructor finishes the
-  /// queue in the background once the context runs again (or drops its items if it is
-  /// destroyed first).
+  /// execution context is stopped (io_context::stop()). Refused. destroy() (and the
+  /// destructor) then drops the queued items unrun, releasing their references, and reports
+  /// errc::items_dropped (a notice) instead: stopping the context, then destroying what used
+  /// it, is the usual Asio shutdown.
   executor_stopped,
   /// A blocking wait whose queue's workers, posted to its executor, did not start within the
-  /// wait limit (wq::wait_limit): nobody runs that executor, or only the waiting thread would
-  /// (the only thread of an io_context, the thread of a one-thread pool). Refused, as
-  /// executor_stopped.
+  /// wait limit (wq::set_wait_limit): nobody runs that executor, or only the waiting thread
+  /// would (the only thread of an io_context, the thread of a one-thread pool). Refused; on
+  /// destroy(), handled as executor_stopped.
   executor_not_running,
   /// Blocking waits between running items that form a cycle (item A flushes or sync-cancels B
   /// while B waits for A, directly or through other items or queues) [§5.4]: the kernel's
@@ -95,10 +96,10 @@ enum class errc {
   item_stalled,
   /// A queue with waiting items started none for longer than a watchdog's threshold.
   queue_stalled,
-  /// A queue's executor destroyed the worker handlers wq had posted without running them (its
-  /// execution context was destroyed or shut down) while the queue still had items: they were
-  /// dropped unrun and the references they held released, as Asio destroys the handlers of a
-  /// context that is shut down.
+  /// A queue's items were dropped unrun and the references they held released, as Asio
+  /// destroys the handlers of a context that is shut down: its executor destroyed the worker
+  /// handlers wq had posted without running them, or the queue was destroyed while its
+  /// executor was stopped or not run (executor_stopped, executor_not_running).
   items_dropped,
 };
 

@@ -106,8 +106,8 @@ class workqueue {
   ///
   /// The queue holds outstanding work on `ex` while it has work (see the file comment).
   /// Preconditions: the executor's context outlives the queue. (Destroying the queue waits for
-  /// its queued items to run; if the context is stopped or not run, the wait is refused within
-  /// the wait limit and the queue finishes in the background.)
+  /// its queued items to run; if the context is stopped or not run, they are dropped instead,
+  /// see destroy().)
   template <class Executor>
     requires boost::asio::execution::executor<Executor>
   workqueue(const Executor& ex, std::string_view name, queue_flags flags = queue_flags::none,
@@ -236,10 +236,13 @@ class workqueue {
   /// queue runs any more. With nothing in flight but the caller it does so at once, also from
   /// one of the queue's own items or its strand (no report). Idempotent.
   /// Returns: as flush(). Refused at the call (own item or strand with other items in flight),
-  /// nothing changed; refused while waiting (a cycle, a stopped or unrun executor), the queue
-  /// is destroyed in the background: it refuses outside queueing, its items run when its
-  /// executor runs again, and are dropped (references released, notice items_dropped) if the
-  /// executor is destroyed first. (The destructor cannot refuse: see ~workqueue.)
+  /// nothing changed. If its executor does not run its workers (errc::executor_stopped,
+  /// errc::executor_not_running), the queue is destroyed anyway as Asio destroys a context's
+  /// handlers: its queued items are dropped unrun, their references released (reported as the
+  /// notice errc::items_dropped, not as a misuse). Refused while waiting for another reason (a
+  /// cycle, errc::wait_cycle), it is destroyed in the background: it refuses outside queueing
+  /// and the last of its items retires it. After async_destroy, waits until that has finished.
+  /// (The destructor cannot refuse: see ~workqueue.)
   std::error_code destroy();
 
   /// Sets max_active (rule 38): same clamping as the constructor; raising it starts waiting
@@ -287,8 +290,11 @@ class workqueue {
   // Destroys the queue at once if nothing but the calling item is in flight (armed items are
   // cancelled). Returns false, changing nothing, otherwise.
   bool destroy_now_if_idle() noexcept;
+  // destroy() of a queue destroyed already: waits until an async_destroy in progress (or a
+  // destroy finishing in the background) has retired it.
+  std::error_code wait_destroyed();
   // async_destroy's start: refuses outside queueing, cancels armed items, registers `w` to
-  // complete once the queue has drained and retired (at once if it is idle).
+  // complete once the queue has drained, and drops the initiator's count of `w`.
   void begin_async_destroy(detail::async_waiter* w) noexcept;
   static unsigned default_threads(queue_flags flags) noexcept;
 

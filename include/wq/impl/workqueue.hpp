@@ -302,7 +302,9 @@ queue_status workqueue::queue_delayed(delayed_work& item, Delay delay,
   const std::chrono::nanoseconds ns = delay_to_nanoseconds(delay);
   const work_ops* ops = detail::work_access::ops(item).load(std::memory_order_relaxed);
   if (ops == nullptr) {
-    detail::report(errc::no_work_function, "queue_delayed_work on queue '%s' refused",
+    detail::report(errc::no_work_function,
+                   "queue_delayed_work on queue '%s' refused: the item has no work function yet "
+                   "(build it with wq::fn_ops<&f>, or use the typed enqueue_delayed<&T::m>)",
                  name_.c_str());
     return queue_status::unbound;
   }
