@@ -37,6 +37,8 @@ const char* code_name(errc e) noexcept {
     case errc::item_stalled: return "item_stalled";
     case errc::queue_stalled: return "queue_stalled";
     case errc::items_dropped: return "items_dropped";
+    case errc::pool_saturated: return "pool_saturated";
+    case errc::priority_not_raised: return "priority_not_raised";
   }
   return "unknown";
 }
@@ -73,6 +75,8 @@ class category_impl final : public std::error_category {
       case errc::item_stalled: return "work function running longer than the watchdog threshold";
       case errc::queue_stalled: return "queue made no progress for the watchdog threshold";
       case errc::items_dropped: return "queue's items dropped unrun: its executor does not run them";
+      case errc::pool_saturated: return "worker pool at its thread limit with items waiting";
+      case errc::priority_not_raised: return "highpri workers could not be given a higher priority";
     }
     return "unknown wq error";
   }

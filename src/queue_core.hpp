@@ -14,11 +14,13 @@
 #include <wq/stats.hpp>
 
 #include "wait_graph.hpp"
+#include "worker_pool.hpp"
 
 #include <algorithm>
 #include <array>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -34,8 +36,9 @@ using work_list = boost::intrusive::list<
     work, boost::intrusive::member_hook<work, work_access::hook_type, work_access::hook_member>,
     boost::intrusive::constant_time_size<true>>;
 
-/// One worker: a handler posted to the executor, running items one after another.
-struct worker_slot {
+/// One worker: a handler posted to the executor (on a shared pool: the slot itself, submitted
+/// as a pool_task), running items one after another.
+struct worker_slot : pool_task {
   work* current = nullptr;                 // item being run, for non-reentrancy (rules 9-11)
   std::uint64_t runs = 0;                  // items started here (the watchdog's progress mark)
   bool timing = false;                     // the current run is a sampled one (started_at)
@@ -45,6 +48,11 @@ struct worker_slot {
   work_list scheduled;                     // items handed to this worker by collision (rule 10)
   bool active = false;                     // a handler for this slot is posted or running
   run_record* rec = nullptr;               // the thread running this slot's handler (wait graph)
+  // On a shared pool, the slot is its own handler (submitting allocates nothing): it runs
+  // run_worker(owner, gen, index). Written under mu when submitted.
+  queue_core* owner = nullptr;
+  std::uint32_t index = 0;
+  std::uint32_t gen = 0;
 };
 
 /// A flush_work() caller waiting for one instance of an item to finish (stack-allocated by the
@@ -119,14 +127,17 @@ struct queue_core {
   queue_flags flags = queue_flags::none;
   int max_active = 1;
   int nr_active = 0;       // items on worklist, scheduled lists or running (has_runnable)
-  int max_workers = 1;
+  int max_workers = 1;     // min(max_active, slot_cap)
+  int slot_cap = 1;        // most slots the queue may grow (its executor's concurrency, or
+                           // max_active on a shared pool, where blocked workers are replaced)
   int nr_workers = 0;      // active slots
   // Worker handlers posted (or re-posted for fairness) that have not started running yet.
   // While there is one, no other worker is posted: it takes the next item and, if more are
   // runnable, posts the next worker itself (claim_worker_slot), as the kernel's workers wake
   // one another instead of every queueing waking one.
   int nr_unstarted = 0;
-  std::vector<worker_slot> slots;
+  // Grown on demand up to slot_cap (a deque: slots never move, flush waiters point at them).
+  std::deque<worker_slot> slots;
   std::uint64_t nr_in_flight = 0;  // queued + inactive + running (what drain waits for)
   int outstanding_handlers = 0;    // worker handlers alive (posted, running, or not yet freed)
   std::uint64_t handler_starts = 0;  // worker handlers started (progress, for blocking waits)
@@ -148,7 +159,8 @@ struct queue_core {
   work_list armed;      // delayed items whose timer targets this queue
   work_list deferred;   // delayed items that fired during a drain
 
-  std::unique_ptr<executor_box> executor;
+  std::unique_ptr<executor_box> executor;  // null on a shared pool
+  worker_pool* pool = nullptr;             // the shared pool the queue runs on, if any
   core_stats stats;
   std::atomic<std::uint64_t> coalesced{0};  // relaxed: counted without the mutex
   std::atomic<observer*> obs{nullptr};      // relaxed: see workqueue::set_observer

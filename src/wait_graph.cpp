@@ -4,6 +4,8 @@
 // See wait_graph.hpp for the model and the lock order (graph mutex, then one queue mutex).
 #include "wait_graph.hpp"
 
+#include <wq/blocking_region.hpp>
+
 #include <algorithm>
 #include <vector>
 
@@ -180,6 +182,8 @@ errc stuck_detector::check(const wait_target& t) noexcept {
     since_ = now;
     return errc{};
   }
+  // A shared pool whose thread start failed retries only when asked again.
+  if (core->pool != nullptr) core->pool->nudge();
   const executor_box* ex = core->executor.get();
   if (ex != nullptr && ex->stopped != nullptr && ex->stopped(ex->storage))
     return errc::executor_stopped;
@@ -240,6 +244,8 @@ errc wait_until_impl(queue_core* core, std::unique_lock<std::mutex>& lk, const w
   }
   errc result{};
   stuck_detector stuck(core);
+  // On a pool worker: the pool starts another worker while this one waits (rule 42).
+  const blocking_region blocked;
   while (!done(arg)) {
     if (const errc e = stuck.check(t); e != errc{}) {
       if (report) report_refused_wait(e, op, core);

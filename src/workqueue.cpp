@@ -129,7 +129,8 @@ queue_core* lookup_core(std::uint64_t id) noexcept {
 std::pair<queue_core*, std::uint64_t> create_core(core_config cfg,
                                                   std::unique_ptr<executor_box> ex) {
   // Allocated before a core is taken, so that running out of memory loses no core.
-  auto slots = std::vector<worker_slot>(static_cast<std::size_t>(cfg.worker_slots));
+  auto slots = std::deque<worker_slot>(static_cast<std::size_t>(cfg.worker_slots));
+  worker_pool* pool = cfg.shared_pool ? &pool_of_kind(pool_kind_for(cfg.flags)) : nullptr;
   queue_core* core = nullptr;
   {
     auto& r = reg();
@@ -169,6 +170,8 @@ std::pair<queue_core*, std::uint64_t> create_core(core_config cfg,
   core->max_active = cfg.max_active;
   core->nr_active = 0;
   core->max_workers = cfg.max_workers;
+  core->slot_cap = cfg.slot_cap;
+  core->pool = pool;
   core->nr_workers = 0;
   core->nr_unstarted = 0;
   core->slots = std::move(slots);
@@ -227,16 +230,45 @@ int claim_worker_slot(queue_core* core) noexcept {
   // runnable (run_worker): one thread wake-up per idle-to-busy transition, paid by the worker
   // rather than by every queueing thread (a timer completion paid one per expiry).
   if (core->nr_unstarted > 0) return -1;
-  for (std::size_t i = 0; i < core->slots.size(); ++i) {
-    if (!core->slots[i].active) {
-      core->slots[i].active = true;
-      ++core->nr_workers;
-      update_saturated(core);
-      ++core->outstanding_handlers;
-      return static_cast<int>(i);
+  std::size_t i = 0;
+  while (i < core->slots.size() && core->slots[i].active) ++i;
+  if (i == core->slots.size()) {
+    // All slots busy, fewer than max_workers: a shared pool's queue grows one (its workers may
+    // be blocked; the pool replaces them, rule 42). Allocates only past the queue's peak.
+    try {
+      core->slots.emplace_back();
+    } catch (...) {
+      return -1;  // out of memory: the items wait for a running worker
     }
   }
-  return -1;
+  core->slots[i].active = true;
+  ++core->nr_workers;
+  update_saturated(core);
+  ++core->outstanding_handlers;
+  return static_cast<int>(i);
+}
+
+// Runs a slot's handler submitted to a shared pool.
+void run_pool_task(pool_task* t) noexcept {
+  // Safety: every pool_task the engine submits is a worker_slot (submit_handler_locked).
+  worker_slot& s = *static_cast<worker_slot*>(t);
+  run_worker(s.owner, s.gen, s.index);
+}
+
+// Hands a handler for slot `slot` (claimed, or the calling worker's own) to the queue's
+// executor or pool. Requires mu held. Throws only what the executor's post throws.
+void submit_handler_locked(queue_core* core, std::uint32_t gen, std::uint32_t slot) {
+  if (core->pool != nullptr) {
+    worker_slot& s = core->slots[slot];
+    s.owner = core;
+    s.gen = gen;
+    s.index = slot;
+    s.run = &run_pool_task;
+    core->pool->submit(&s);
+  } else {
+    core->executor->post(core->executor->storage, worker_handler(core, gen, slot));
+  }
+  ++core->nr_unstarted;
 }
 
 // A worker handler is gone. Requires mu held through `lk`, which may be unlocked on return (a
@@ -248,9 +280,7 @@ void handler_gone_locked(queue_core* core, std::unique_lock<std::mutex>& lk) noe
 // Posts a handler for a claimed slot. Requires mu held (see the file comment).
 void post_locked(queue_core* core, int slot) noexcept {
   try {
-    core->executor->post(core->executor->storage,
-                         worker_handler(core, core->gen, static_cast<std::uint32_t>(slot)));
-    ++core->nr_unstarted;
+    submit_handler_locked(core, core->gen, static_cast<std::uint32_t>(slot));
   } catch (...) {
     // Out of memory for the handler: undo the claim. The items stay queued and the next
     // queueing call (or a finishing worker) tries again.
@@ -724,8 +754,7 @@ void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcep
       // Fairness: let other handlers on this executor run, then continue in a new handler.
       // The slot stays active and the outstanding-handler count passes to the new handler.
       try {
-        core->executor->post(core->executor->storage, worker_handler(core, gen, slot));
-        ++core->nr_unstarted;
+        submit_handler_locked(core, gen, slot);
         ctx = saved;
         return;
       } catch (...) {
@@ -806,13 +835,16 @@ void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcep
       rec->item.store(w, std::memory_order_release);
     }
     observer* const obs = core->obs.load(std::memory_order_relaxed);
+    const bool long_running = has_flag(core->flags, queue_flags::long_running);
     lk.unlock();
     done.complete();
+    pool_item_begin(long_running);  // rule 42: progress mark; CPU-intensive items
     if (obs != nullptr) obs->on_started(core->name, *w);
     // Safety: the mutex is dropped while user code runs. `w` may be freed by the function
     // (rule 4); only its address is kept (in me.current and rec, cleared below) as an
     // identity key.
     ops->run(w);
+    pool_item_end();
     if (rec != nullptr) {
       rec->item.store(outer, std::memory_order_release);
       rec->ops.store(outer_ops, std::memory_order_relaxed);
@@ -858,16 +890,16 @@ void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcep
 
 // ---- workqueue -----------------------------------------------------------------------------
 
-unsigned workqueue::default_threads(queue_flags flags) noexcept {
-  const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
-  if (has_flag(flags, queue_flags::ordered)) return 1;
-  if (has_flag(flags, queue_flags::long_running)) return std::max(4u, 2 * hw);
-  return hw;
-}
-
 workqueue::workqueue(std::string_view name, queue_flags flags, int max_active, unsigned threads)
     : name_(name), flags_(flags), requested_max_active_(max_active) {
-  if (threads == 0) threads = default_threads(flags);
+  if (threads == 0) {
+    // A front-end over the process-wide pool its flags choose (wq/pool.hpp): no thread starts
+    // here. Up to max_active workers, since the pool replaces blocked ones (rule 42).
+    detail::worker_pool& pool = detail::pool_of_kind(detail::pool_kind_for(flags));
+    context_ = &pool;
+    init(nullptr, max_max_active, nullptr);
+    return;
+  }
   std::unique_ptr<boost::asio::thread_pool> pool;
   try {
     pool = std::make_unique<boost::asio::thread_pool>(threads);
@@ -907,16 +939,18 @@ void workqueue::init(std::unique_ptr<detail::executor_box> box, int concurrency,
   }
   // Every thread that runs a worker claims a record once; having them ready keeps the
   // allocation out of the first item a pool thread runs, which may come in steady state.
-  detail::reserve_run_records(
-      pool ? static_cast<std::size_t>(concurrency)
-           : std::max<std::size_t>(1, std::thread::hardware_concurrency()));
+  static const int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  detail::reserve_run_records(static_cast<std::size_t>(pool ? concurrency : hw));
   detail::core_config cfg;
+  cfg.shared_pool = box == nullptr;
   cfg.own_pool = std::move(pool);
   cfg.name = name_;
   cfg.flags = flags_;
   cfg.max_active = ma;
-  cfg.worker_slots = ordered() ? 1 : std::max(1, concurrency);
-  cfg.max_workers = std::min(ma, cfg.worker_slots);
+  cfg.slot_cap = ordered() ? 1 : std::max(1, concurrency);
+  cfg.max_workers = std::min(ma, cfg.slot_cap);
+  // Slots beyond the cores are grown on demand (claim_worker_slot).
+  cfg.worker_slots = std::min(cfg.max_workers, hw);
   auto [core, id] = detail::create_core(std::move(cfg), std::move(box));
   core_ = core;
   id_ = id;
@@ -987,7 +1021,7 @@ int workqueue::set_max_active(int max_active) noexcept {
                    name_.c_str(),
                  max_active, max_max_active, ma);
   core_->max_active = ma;
-  core_->max_workers = std::max(1, std::min(ma, static_cast<int>(core_->slots.size())));
+  core_->max_workers = std::max(1, std::min(ma, core_->slot_cap));
   detail::update_saturated(core_);
   detail::start_workers_locked(core_);
   return ma;
@@ -1406,6 +1440,16 @@ std::string workqueue::dump(std::size_t limit) const {
       name_.c_str(), c.max_active, static_cast<unsigned long long>(c.nr_in_flight),
       c.worklist.size(), c.inactive.size(), c.armed.size(), c.paused ? ", paused" : "",
       c.draining > 0 ? ", draining" : "");
+  if (c.pool != nullptr) {
+    const pool_state ps = c.pool->state();
+    add("  on pool %s: %u workers (%u running, %u idle, %u blocked, %u cpu-intensive), %zu "
+        "waiting\n", to_string(ps.kind), ps.threads, ps.running, ps.idle, ps.blocked,
+        ps.cpu_intensive, ps.waiting);
+  } else if (pool_ != nullptr) {
+    add("  on its own thread pool\n");
+  } else {
+    add("  on the application's executor\n");
+  }
   for (std::size_t i = 0; i < c.slots.size(); ++i) {
     const detail::worker_slot& s = c.slots[i];
     if (s.current == nullptr) continue;

@@ -40,6 +40,7 @@
 #include <wq/spawn.hpp>
 #include <wq/system_queues.hpp>
 
+#include "support/queue_kinds.hpp"
 #include "support/test_support.hpp"
 
 #include "support/replaced_new.hpp"
@@ -117,6 +118,9 @@ void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcep
 namespace {
 thread_local bool tl_fail_threads = false;
 thread_local int tl_thread_failures = 0;
+// Every thread's pthread_create fails while set (the pools start threads from their manager).
+std::atomic<bool> g_fail_threads{false};
+std::atomic<int> g_thread_failures{0};
 using pthread_create_fn = int (*)(pthread_t*, const pthread_attr_t*, void* (*)(void*), void*);
 
 pthread_create_fn next_pthread_create() noexcept {
@@ -133,6 +137,10 @@ extern "C" int pthread_create(pthread_t* thread, const pthread_attr_t* attr,
                               void* (*start)(void*), void* arg) noexcept {
   if (tl_fail_threads) {
     ++tl_thread_failures;
+    return EAGAIN;
+  }
+  if (g_fail_threads.load()) {
+    ++g_thread_failures;
     return EAGAIN;
   }
   pthread_create_fn next = next_pthread_create();
@@ -164,6 +172,14 @@ struct fail_all {
   ~fail_all() { tl_fail_all = false; }
   fail_all(const fail_all&) = delete;
   fail_all& operator=(const fail_all&) = delete;
+};
+
+/// Makes every pthread_create in the process fail with EAGAIN while alive.
+struct fail_all_threads {
+  fail_all_threads() { g_fail_threads = true; }
+  ~fail_all_threads() { g_fail_threads = false; }
+  fail_all_threads(const fail_all_threads&) = delete;
+  fail_all_threads& operator=(const fail_all_threads&) = delete;
 };
 
 /// Makes every pthread_create on this thread fail with EAGAIN while alive.
@@ -482,7 +498,7 @@ TEST_CASE("fault: a queue whose threads cannot be created throws std::system_err
   {
     fail_threads no_threads;
     try {
-      wq::ordered_workqueue q{"no-thread"};
+      wq::workqueue q{"no-thread", wq::queue_flags::ordered, 1, 1};
     } catch (const std::system_error& e) {
       ordered_ec = e.code();
     }
@@ -494,26 +510,37 @@ TEST_CASE("fault: a queue whose threads cannot be created throws std::system_err
   REQUIRE_FALSE(q.drain());
 }
 
-TEST_CASE("fault: a system queue whose threads cannot be created throws, and the next use "
-          "creates it",
-          "[fault][threads][system_queues]") {
-  // system_long_wq is used by no other test case in this executable, so this is its first use
-  // even when the whole executable runs in one process.
-  std::error_code ec;
+TEST_CASE("fault: a shared pool whose threads cannot be created keeps the items queued, "
+          "reports it, and runs them once threads can be created",
+          "[fault][threads][pool]") {
+  // The unbound highpri pool is used by no other test case in this executable, so none of its
+  // workers exists yet; the pool manager may or may not (both paths are covered: its start
+  // and a worker's start are both pthread_create).
+  wq_test::warning_catcher warnings;
+  std::atomic<int> ran{0};
+  wq_test::fn_item first{[&](wq_test::fn_item&) { ++ran; }};
+  wq_test::fn_item second{[&](wq_test::fn_item&) { ++ran; }};
+  {
+    // Creating a queue on a shared pool starts no thread, so it cannot fail for want of one.
+    fail_all_threads no_threads;
+    wq::workqueue q{"no-threads", wq::queue_flags::unbound | wq::queue_flags::highpri};
+    REQUIRE(wq_test::enqueue(q, first) == wq::queue_status::queued);
+    REQUIRE(wq_test::poll_until([&] { return warnings.contains(wq::errc::worker_post_failed); }));
+    CHECK(g_thread_failures.load() > 0);
+    CHECK(ran.load() == 0);  // nothing ran, nothing was lost
+    g_fail_threads = false;
+    // The next queueing (or the manager's next look) starts the thread.
+    REQUIRE(wq_test::enqueue(q, second) == wq::queue_status::queued);
+    REQUIRE_FALSE(q.flush());
+    CHECK(ran.load() == 2);
+  }
+  // Creating a system queue starts no thread either: its first use cannot fail for want of one.
   {
     fail_threads no_threads;
-    try {
-      (void)wq::system_long_wq();
-    } catch (const std::system_error& e) {
-      ec = e.code();
-    }
+    (void)wq::system_long_wq();
+    CHECK(tl_thread_failures == 0);
   }
-  CHECK(ec == std::errc::resource_unavailable_try_again);
-  // Retried on the next use: a function-local static whose initialisation threw is
-  // initialised again by the next call.
-  wq::workqueue& q = wq::system_long_wq();
-  CHECK(&q == &wq::system_long_wq());
-  require_runs_one_item(q);
+  require_runs_one_item(wq::system_long_wq());
 }
 
 TEST_CASE("fault: a system queue whose construction runs out of memory throws bad_alloc, and "

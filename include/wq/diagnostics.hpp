@@ -101,6 +101,14 @@ enum class errc {
   /// handlers wq had posted without running them, or the queue was destroyed while its
   /// executor was stopped or not run (executor_stopped, executor_not_running).
   items_dropped,
+  /// A worker pool reached its max_threads with items waiting for a worker (wq/pool.hpp):
+  /// items that wait for each other beyond that bound cannot all run [§5.14]. Once per pool;
+  /// also reported by a watchdog while a system queue's items wait behind max_active.
+  pool_saturated,
+  /// A highpri pool could not raise its workers' priority to nice -20 (needs root or
+  /// CAP_SYS_NICE, or RLIMIT_NICE); its workers run at the best nice value allowed [rule 43].
+  /// Once per process.
+  priority_not_raised,
 };
 
 /// Whether `e` is a misuse (a bug in the calling code) rather than a notice.

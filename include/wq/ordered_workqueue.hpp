@@ -26,7 +26,7 @@ class ordered_workqueue : public workqueue {
   /// Creates an ordered queue with its own single thread.
   /// Throws: std::bad_alloc, std::system_error if the thread cannot be created.
   explicit ordered_workqueue(std::string_view name)
-      : workqueue(name, queue_flags::ordered, 1, 1) {}
+      : workqueue(name, queue_flags::ordered, 1, 0) {}
 
   /// Creates an ordered queue on `ex`: on `ex` itself if it is a `boost::asio::strand`
   /// (sharing its serialisation), on a new strand of `ex` otherwise.

@@ -86,14 +86,18 @@ class queue_executor;
 /// Thread safety: see the file comment.
 class workqueue {
  public:
-  /// Creates a queue that owns an `asio::thread_pool`.
+  /// Creates a queue that runs on a worker pool.
   ///
-  /// Effects: the pool has `threads` threads, or if 0: 1 for ordered queues, the hardware
-  /// concurrency otherwise (twice that, at least 4, with long_running). `max_active` 0 means
-  /// 1024; other values are clamped to [1, 2048] and reported (errc::max_active_clamped, rule 37); ordered forces 1.
-  /// Throws: std::bad_alloc; std::system_error with the pthread_create error (e.g.
-  /// std::errc::resource_unavailable_try_again) if the threads cannot be created. Nothing is
-  /// leaked and later queues are unaffected (tested in test/fault_test.cpp).
+  /// Effects: with `threads` 0 (the default) the queue is a front-end over the process-wide
+  /// pool its flags choose (wq/pool.hpp: normal, highpri, unbound; ordered queues use the
+  /// unbound one): no thread starts here, the pool starts workers as items need them and
+  /// replaces blocked ones (rule 42), so up to max_active items run at once. With `threads` N
+  /// the queue owns a private `asio::thread_pool` of N threads (1 for ordered queues' strand
+  /// is enough) and runs at most N items at once. `max_active` 0 means 1024; other values are
+  /// clamped to [1, 2048] and reported (errc::max_active_clamped, rule 37); ordered forces 1.
+  /// Throws: std::bad_alloc; with `threads` > 0, std::system_error with the pthread_create
+  /// error (e.g. std::errc::resource_unavailable_try_again) if the threads cannot be created.
+  /// Nothing is leaked and later queues are unaffected (tested in test/fault_test.cpp).
   /// Note: with more than one thread, a failure after the first thread started blocks inside
   /// Boost.Asio 1.81's thread_pool constructor (it joins the started threads, which wait for
   /// work); see docs/bad-input.md, "Known limitations".
@@ -282,6 +286,7 @@ class workqueue {
 
  private:
   friend struct detail::queue_access;
+  // Creates the core. `box` null: the queue runs on its flags' shared pool.
   void init(std::unique_ptr<detail::executor_box> box, int max_workers,
             std::unique_ptr<boost::asio::thread_pool> pool = nullptr);
   std::size_t cancel_armed_for_destroy();
@@ -296,13 +301,13 @@ class workqueue {
   // async_destroy's start: refuses outside queueing, cancels armed items, registers `w` to
   // complete once the queue has drained, and drops the initiator's count of `w`.
   void begin_async_destroy(detail::async_waiter* w) noexcept;
-  static unsigned default_threads(queue_flags flags) noexcept;
 
   std::string name_;
   queue_flags flags_;
   int requested_max_active_;
   boost::asio::thread_pool* pool_ = nullptr;        // owned pool, if any (the core owns it)
-  boost::asio::execution_context* context_ = nullptr;  // the pool, or the executor's context
+  boost::asio::execution_context* context_ = nullptr;  // the pool (owned or shared), or the
+                                                       // executor's context
   detail::queue_core* core_ = nullptr;              // type-stable, see detail/core.hpp
   std::uint64_t id_ = 0;                            // core_'s id while this queue lives
   std::uint64_t cancelled_on_destroy_ = 0;

@@ -12,6 +12,7 @@
 #include <wq/config.hpp>
 
 #include <wq/async.hpp>
+#include <wq/blocking_region.hpp>
 #include <wq/cancel.hpp>
 #include <wq/container_of.hpp>
 #include <wq/delayed_work.hpp>
@@ -23,6 +24,7 @@
 #include <wq/jiffies.hpp>
 #include <wq/observer.hpp>
 #include <wq/ordered_workqueue.hpp>
+#include <wq/pool.hpp>
 #include <wq/post_delayed.hpp>
 #include <wq/queue_status.hpp>
 #include <wq/shared_work.hpp>

@@ -234,8 +234,10 @@ struct core_config {
   std::unique_ptr<boost::asio::thread_pool> own_pool;
   queue_flags flags = queue_flags::none;
   int max_active = 0;       // already clamped
-  int max_workers = 1;      // concurrent worker handlers, <= max_active and <= worker_slots
-  int worker_slots = 1;     // most workers the queue can ever run at once (set_max_active)
+  int max_workers = 1;      // concurrent worker handlers, <= max_active and <= slot_cap
+  int worker_slots = 1;     // slots allocated up front
+  int slot_cap = 1;         // most workers the queue can ever run at once (set_max_active)
+  bool shared_pool = false; // runs on the process-wide pool chosen by `flags` (wq/pool.hpp)
 };
 
 /// Creates a core (recycling a retired one if possible) that posts to `ex`.

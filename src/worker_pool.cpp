@@ -1,0 +1,533 @@
+// SPDX-License-Identifier: BSL-1.0
+// The process-wide worker pools and their manager: see worker_pool.hpp for the mechanism and
+// the lock rules.
+#include "worker_pool.hpp"
+
+#include <wq/diagnostics.hpp>
+#include <wq/detail/core.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstdio>
+#include <limits>
+#include <new>
+#include <thread>
+
+#include <pthread.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+namespace wq::detail {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+constexpr auto never = clock::time_point::max();
+
+thread_local pool_thread* tl_pool_thread = nullptr;
+
+unsigned cores() noexcept {
+  // Read once: hardware_concurrency() reads sysfs on every call.
+  static const unsigned n = std::max(1u, std::thread::hardware_concurrency());
+  return n;
+}
+
+bool is_unbound(pool_kind k) noexcept {
+  return k == pool_kind::unbound || k == pool_kind::unbound_highpri;
+}
+bool is_highpri(pool_kind k) noexcept {
+  return k == pool_kind::highpri || k == pool_kind::unbound_highpri;
+}
+
+std::array<std::atomic<worker_pool*>, nr_pool_kinds>& pools() noexcept {
+  static std::array<std::atomic<worker_pool*>, nr_pool_kinds> p{};
+  return p;
+}
+std::mutex& pools_mu() noexcept {
+  static std::mutex mu;
+  return mu;
+}
+
+// The manager (see worker_pool.hpp). Immortal: leaked on purpose so that it may be kicked
+// during static destruction.
+struct manager_state {
+  std::mutex mu;  // ML
+  std::condition_variable cv;
+  bool kicked = false;   // ML: a pool asked for a pass
+  bool started = false;  // ML: the thread runs
+};
+manager_state& manager() noexcept {
+  static manager_state* m = new manager_state;  // Safety: never freed (see above).
+  return *m;
+}
+
+void manager_main() noexcept {
+  manager_state& m = manager();
+  auto next = never;
+  for (;;) {
+    {
+      std::unique_lock lk(m.mu);
+      while (!m.kicked) {
+        if (next == never) {
+          m.cv.wait(lk);
+        } else if (m.cv.wait_until(lk, next) == std::cv_status::timeout) {
+          break;
+        }
+      }
+      m.kicked = false;
+    }
+    next = never;
+    const auto now = clock::now();
+    for (auto& slot : pools()) {
+      // Safety (acquire): pairs with the release in pool_for; the pool is fully built.
+      worker_pool* p = slot.load(std::memory_order_acquire);
+      if (p == nullptr) continue;
+      auto look = never;
+      for (unsigned n = p->manage(now, look); n > 0; --n) p->start_worker();
+      next = std::min(next, look);
+    }
+  }
+}
+
+// Gives the calling highpri worker the best priority allowed (rule 43); reports once if that
+// is not nice -20.
+void raise_priority() noexcept {
+  const auto tid = static_cast<id_t>(::syscall(SYS_gettid));
+  if (::setpriority(PRIO_PROCESS, tid, -20) == 0) return;
+  // Unprivileged: RLIMIT_NICE allows down to 20 - rlim_cur.
+  int best = 0;
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NICE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > 0)
+    best = std::max(-20, 20 - static_cast<int>(std::min<rlim_t>(rl.rlim_cur, 40)));
+  errno = 0;
+  const int now = ::getpriority(PRIO_PROCESS, tid);
+  if (best < now) (void)::setpriority(PRIO_PROCESS, tid, best);
+  errno = 0;
+  const int got = ::getpriority(PRIO_PROCESS, tid);
+  static std::atomic<bool> reported{false};
+  if (!reported.exchange(true, std::memory_order_relaxed))
+    report(errc::priority_not_raised, "highpri pool workers run at nice %d, not -20 (needs root "
+           "or CAP_SYS_NICE, or RLIMIT_NICE)", got);
+}
+
+}  // namespace
+
+pool_thread* this_pool_thread() noexcept { return tl_pool_thread; }
+
+worker_pool* existing_pool(pool_kind kind) noexcept {
+  // Safety (acquire): pairs with the release in pool_for.
+  return pools()[static_cast<std::size_t>(kind)].load(std::memory_order_acquire);
+}
+
+pool_kind pool_kind_for(queue_flags flags) noexcept {
+  const bool unbound = has_flag(flags, queue_flags::unbound) || has_flag(flags, queue_flags::ordered);
+  const bool hi = has_flag(flags, queue_flags::highpri);
+  return unbound ? (hi ? pool_kind::unbound_highpri : pool_kind::unbound)
+                 : (hi ? pool_kind::highpri : pool_kind::normal);
+}
+
+worker_pool& pool_of_kind(pool_kind kind) {
+  if (worker_pool* p = existing_pool(kind)) return *p;
+  std::lock_guard lk(pools_mu());
+  auto& slot = pools()[static_cast<std::size_t>(kind)];
+  worker_pool* p = slot.load(std::memory_order_relaxed);
+  if (p == nullptr) {
+    p = new worker_pool(kind);  // Safety: never freed (see worker_pool.hpp, Lifetime).
+    slot.store(p, std::memory_order_release);
+  }
+  return *p;
+}
+
+worker_pool::worker_pool(pool_kind kind) : kind_(kind) { set_options(pool_options{}); }
+
+void worker_pool::set_options(const pool_options& o) noexcept {
+  // Safety (relaxed): plain settings, read at each decision; nothing else is published.
+  opt_concurrency_.store(o.concurrency, std::memory_order_relaxed);
+  opt_threshold_us_.store(std::max<std::int64_t>(0, o.cpu_intensive_threshold.count()),
+                          std::memory_order_relaxed);
+  opt_idle_ms_.store(std::max<std::int64_t>(0, o.idle_timeout.count()), std::memory_order_relaxed);
+  opt_max_threads_.store(std::max(1u, o.max_threads), std::memory_order_relaxed);
+  {
+    std::lock_guard lk(mu_);
+    saturation_reported_ = false;
+  }
+  idle_cv_.notify_all();  // idle workers recompute whether they are extra
+  nudge();                // a higher concurrency or max_threads may let waiting tasks start
+}
+
+pool_options worker_pool::options() const noexcept {
+  pool_options o;
+  o.concurrency = concurrency();
+  o.cpu_intensive_threshold = threshold();
+  o.idle_timeout = std::chrono::milliseconds(opt_idle_ms_.load(std::memory_order_relaxed));
+  o.max_threads = opt_max_threads_.load(std::memory_order_relaxed);
+  return o;
+}
+
+unsigned worker_pool::concurrency() const noexcept {
+  const unsigned c = opt_concurrency_.load(std::memory_order_relaxed);
+  return c != 0 ? c : cores();
+}
+
+std::chrono::microseconds worker_pool::threshold() const noexcept {
+  const std::int64_t t = opt_threshold_us_.load(std::memory_order_relaxed);
+  if (t != 0) return std::chrono::microseconds(t);
+  return is_unbound(kind_) ? std::chrono::milliseconds(1) : std::chrono::milliseconds(10);
+}
+
+bool worker_pool::kick_manager() noexcept {
+  manager_state& m = manager();
+  {
+    std::lock_guard lk(m.mu);
+    m.kicked = true;
+    if (m.started) {
+      m.cv.notify_one();
+      return true;
+    }
+    try {
+      std::thread(manager_main).detach();
+      m.started = true;
+      return true;
+    } catch (...) {
+      // No thread (or memory) for it now: tasks stay queued; the next kick tries again.
+    }
+  }
+  report(errc::worker_post_failed, "wq pools: cannot start the pool manager thread; items stay "
+         "queued, retried at the next queueing or wait");
+  return false;
+}
+
+void worker_pool::kick_or_unwatch() noexcept {
+  if (kick_manager()) return;
+  std::lock_guard lk(mu_);
+  watched_ = false;
+}
+
+void worker_pool::nudge() noexcept {
+  {
+    std::lock_guard lk(mu_);
+    if (waiting_ == 0) return;
+    watched_ = true;
+  }
+  kick_or_unwatch();
+}
+
+bool worker_pool::may_run_more_locked() const noexcept { return nr_running_ < concurrency(); }
+
+bool worker_pool::dispatch_locked() noexcept {
+  // Unbound pools wake idle workers whatever the number running (rule 41).
+  const bool any = is_unbound(kind_);
+  while (waiting_ > wakeups_ + nr_starting_ && nr_idle_ > 0 && (any || may_run_more_locked())) {
+    --nr_idle_;
+    ++wakeups_;
+    ++nr_running_;
+    idle_cv_.notify_one();
+  }
+  return waiting_ > wakeups_ + nr_starting_;
+}
+
+void worker_pool::submit(pool_task* t) noexcept {
+  bool look = false;
+  {
+    std::lock_guard lk(mu_);
+    t->next = nullptr;
+    if (tail_ == nullptr) {
+      head_ = t;
+    } else {
+      tail_->next = t;
+    }
+    tail_ = t;
+    ++waiting_;
+    if (dispatch_locked() && !watched_) look = watched_ = true;
+  }
+  if (look) kick_or_unwatch();
+}
+
+unsigned worker_pool::manage(clock::time_point now, clock::time_point& next_look) noexcept {
+  next_look = never;
+  unsigned start = 0;
+  bool saturated = false;
+  unsigned limit = 0;
+  {
+    std::lock_guard lk(mu_);
+    if (waiting_ == 0) {
+      watched_ = false;
+      return 0;
+    }
+    // Rule 42: a worker inside one item past the threshold no longer counts as running.
+    const auto thr = threshold();
+    for (pool_thread* th = threads_; th != nullptr; th = th->next) {
+      if (!th->in_task || th->st.load(std::memory_order_relaxed) != pool_thread::state::running)
+        continue;
+      // Safety (relaxed): only compared with an earlier value of the same counter.
+      const std::uint64_t p = th->progress.load(std::memory_order_relaxed);
+      if (p != th->seen_progress || th->seen_at == clock::time_point{}) {
+        th->seen_progress = p;
+        th->seen_at = now;
+      } else if (now - th->seen_at >= thr) {
+        th->st.store(pool_thread::state::intensive, std::memory_order_relaxed);
+        --nr_running_;
+        ++nr_intensive_;
+        ++stalls_;
+      }
+    }
+    if (dispatch_locked()) {
+      limit = opt_max_threads_.load(std::memory_order_relaxed);
+      std::size_t want = waiting_ - (wakeups_ + nr_starting_);
+      while (want > 0 && may_run_more_locked()) {
+        if (nr_threads_ >= limit) {
+          saturated = !saturation_reported_;
+          saturation_reported_ = true;
+          break;
+        }
+        ++nr_threads_;
+        ++nr_starting_;
+        ++nr_running_;
+        ++start;
+        --want;
+      }
+    }
+    watched_ = waiting_ > wakeups_ + nr_starting_;
+    if (watched_) next_look = now + std::max<clock::duration>(thr / 2, std::chrono::microseconds(100));
+  }
+  if (saturated)
+    report(errc::pool_saturated, "%s pool: %u workers (its max_threads) and items still wait for "
+           "one; items that wait for each other beyond this cannot all run", to_string(kind_),
+           limit);
+  return start;
+}
+
+void worker_pool::start_worker() noexcept {
+  pool_thread* th = nullptr;
+  try {
+    th = new pool_thread;
+    th->pool = this;
+    {
+      std::lock_guard lk(mu_);
+      th->number = next_number_++;
+    }
+    std::thread([this, th] { worker_main(th); }).detach();
+    return;
+  } catch (...) {
+    delete th;
+  }
+  {
+    std::lock_guard lk(mu_);
+    --nr_threads_;
+    --nr_starting_;
+    --nr_running_;
+    if (start_failed_) return;  // reported once per run of failures
+    start_failed_ = true;
+  }
+  report(errc::worker_post_failed, "%s pool: cannot start a worker thread; items stay queued and "
+         "the manager retries", to_string(kind_));
+}
+
+void worker_pool::worker_main(pool_thread* me) noexcept {
+  tl_pool_thread = me;
+  char name[16];
+  std::snprintf(name, sizeof name, "wq-%s-%u",
+                kind_ == pool_kind::normal        ? "normal"
+                : kind_ == pool_kind::highpri     ? "highpri"
+                : kind_ == pool_kind::unbound     ? "unbound"
+                                                  : "unbhi",
+                me->number);
+  (void)::pthread_setname_np(::pthread_self(), name);
+  if (is_highpri(kind_)) raise_priority();
+  const bool unbound = is_unbound(kind_);
+  std::unique_lock lk(mu_);
+  --nr_starting_;
+  ++threads_started_;
+  start_failed_ = false;
+  me->next = threads_;
+  if (threads_ != nullptr) threads_->prev = me;
+  threads_ = me;
+  for (;;) {
+    // Rule 42: a bound pool's worker keeps taking tasks while at most `concurrency` run
+    // (itself included); unbound ones take whatever waits (rule 41).
+    if (head_ != nullptr && (unbound || nr_running_ <= concurrency())) {
+      pool_task* t = head_;
+      head_ = t->next;
+      if (head_ == nullptr) tail_ = nullptr;
+      --waiting_;
+      me->in_task = true;
+      me->seen_at = {};
+      lk.unlock();
+      t->run(t);  // Safety: `t` may be resubmitted or gone from here on; not touched again.
+      lk.lock();
+      me->in_task = false;
+      if (me->st.load(std::memory_order_relaxed) == pool_thread::state::intensive) {
+        me->st.store(pool_thread::state::running, std::memory_order_relaxed);
+        --nr_intensive_;
+        ++nr_running_;
+      }
+      continue;
+    }
+    me->st.store(pool_thread::state::idle, std::memory_order_relaxed);
+    --nr_running_;
+    ++nr_idle_;
+    auto since = clock::now();
+    for (;;) {
+      if (wakeups_ > 0) {  // the waker moved this worker from idle to running
+        --wakeups_;
+        me->st.store(pool_thread::state::running, std::memory_order_relaxed);
+        break;
+      }
+      // Workers beyond the concurrency (or a lowered max_threads) are extra.
+      const bool extra =
+          nr_threads_ > std::min(concurrency(), opt_max_threads_.load(std::memory_order_relaxed));
+      if (!extra) {
+        idle_cv_.wait(lk);
+        since = clock::now();
+        continue;
+      }
+      const auto deadline =
+          since + std::chrono::milliseconds(opt_idle_ms_.load(std::memory_order_relaxed));
+      if (clock::now() >= deadline) {
+        // An extra worker idle for idle_timeout exits.
+        --nr_idle_;
+        --nr_threads_;
+        ++threads_exited_;
+        if (me->prev != nullptr) me->prev->next = me->next; else threads_ = me->next;
+        if (me->next != nullptr) me->next->prev = me->prev;
+        lk.unlock();
+        tl_pool_thread = nullptr;
+        delete me;
+        return;
+      }
+      idle_cv_.wait_until(lk, deadline);
+    }
+  }
+}
+
+void worker_pool::enter_blocked(pool_thread* th) noexcept {
+  if (th->region_depth++ > 0) return;
+  bool look = false;
+  {
+    std::lock_guard lk(mu_);
+    switch (th->st.load(std::memory_order_relaxed)) {
+      case pool_thread::state::running: --nr_running_; break;
+      case pool_thread::state::intensive: --nr_intensive_; break;
+      default: break;
+    }
+    th->st.store(pool_thread::state::blocked, std::memory_order_relaxed);
+    ++nr_blocked_;
+    if (dispatch_locked() && !watched_) look = watched_ = true;
+  }
+  if (look) kick_or_unwatch();
+}
+
+void worker_pool::leave_blocked(pool_thread* th) noexcept {
+  if (--th->region_depth > 0) return;
+  std::lock_guard lk(mu_);
+  --nr_blocked_;
+  if (th->long_item) {
+    th->st.store(pool_thread::state::intensive, std::memory_order_relaxed);
+    ++nr_intensive_;
+  } else {
+    th->st.store(pool_thread::state::running, std::memory_order_relaxed);
+    ++nr_running_;
+  }
+}
+
+void worker_pool::item_ended(pool_thread* th) noexcept {
+  std::lock_guard lk(mu_);
+  if (th->st.load(std::memory_order_relaxed) != pool_thread::state::intensive) return;
+  th->st.store(pool_thread::state::running, std::memory_order_relaxed);
+  --nr_intensive_;
+  ++nr_running_;
+}
+
+void pool_item_begin(bool long_running) noexcept {
+  pool_thread* th = tl_pool_thread;
+  if (th == nullptr) return;
+  // Safety (relaxed): only this thread writes it; the manager compares values.
+  th->progress.store(th->progress.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  if (long_running && th->region_depth == 0) {
+    // Rule 42: a CPU-intensive item does not count toward the pool's concurrency.
+    th->long_item = true;
+    worker_pool* p = th->pool;
+    bool look = false;
+    {
+      std::lock_guard lk(p->mu_);
+      if (th->st.load(std::memory_order_relaxed) == pool_thread::state::running) {
+        --p->nr_running_;
+        ++p->nr_intensive_;
+        th->st.store(pool_thread::state::intensive, std::memory_order_relaxed);
+      }
+      if (p->dispatch_locked() && !p->watched_) look = p->watched_ = true;
+    }
+    if (look) p->kick_or_unwatch();
+  }
+}
+
+void pool_item_end() noexcept {
+  pool_thread* th = tl_pool_thread;
+  if (th == nullptr) return;
+  th->progress.store(th->progress.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  th->long_item = false;
+  if (th->region_depth == 0 &&
+      th->st.load(std::memory_order_relaxed) == pool_thread::state::intensive)
+    th->pool->item_ended(th);
+}
+
+pool_state worker_pool::state() const {
+  pool_state s;
+  s.kind = kind_;
+  s.created = true;
+  s.concurrency = concurrency();
+  s.max_threads = opt_max_threads_.load(std::memory_order_relaxed);
+  std::lock_guard lk(mu_);
+  s.threads = nr_threads_;
+  s.running = nr_running_ - std::min(nr_running_, nr_starting_ + wakeups_);
+  s.idle = nr_idle_ + wakeups_;
+  s.blocked = nr_blocked_;
+  s.cpu_intensive = nr_intensive_;
+  s.starting = nr_starting_;
+  s.waiting = waiting_;
+  s.threads_started = threads_started_;
+  s.threads_exited = threads_exited_;
+  s.stalls = stalls_;
+  return s;
+}
+
+void worker_pool::dump(std::string& out) const {
+  const pool_state s = state();
+  char line[256];
+  std::snprintf(line, sizeof line,
+                "pool %s: %u workers (%u running, %u idle, %u blocked, %u cpu-intensive, %u "
+                "starting), %zu waiting; concurrency %u, max_threads %u, threshold %lld us; "
+                "started %llu, exited %llu, stalls %llu\n",
+                to_string(kind_), s.threads, s.running, s.idle, s.blocked, s.cpu_intensive,
+                s.starting, s.waiting, s.concurrency, s.max_threads,
+                static_cast<long long>(threshold().count()),
+                static_cast<unsigned long long>(s.threads_started),
+                static_cast<unsigned long long>(s.threads_exited),
+                static_cast<unsigned long long>(s.stalls));
+  out += line;
+  std::lock_guard lk(mu_);
+  const auto now = clock::now();
+  for (const pool_thread* th = threads_; th != nullptr; th = th->next) {
+    const char* st = "running";
+    switch (th->st.load(std::memory_order_relaxed)) {
+      case pool_thread::state::idle: st = "idle"; break;
+      case pool_thread::state::blocked: st = "blocked"; break;
+      case pool_thread::state::intensive: st = "cpu-intensive"; break;
+      default: break;
+    }
+    if (th->in_task && th->seen_at != clock::time_point{}) {
+      std::snprintf(line, sizeof line, "  worker %u: %s (same item for >= %lld ms)\n", th->number,
+                    st,
+                    static_cast<long long>(
+                        std::chrono::duration_cast<std::chrono::milliseconds>(now - th->seen_at)
+                            .count()));
+    } else {
+      std::snprintf(line, sizeof line, "  worker %u: %s\n", th->number, st);
+    }
+    out += line;
+  }
+}
+
+}  // namespace wq::detail

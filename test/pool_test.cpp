@@ -1,0 +1,446 @@
+// SPDX-License-Identifier: BSL-1.0
+// Tests for wq/pool.hpp and wq/blocking_region.hpp: queues created without an executor are
+// front-ends over shared, concurrency-managed pools (docs/semantics.md rules 41-43, 48, §5.14).
+//
+// Blocked items wait on a gate the test opens at the end, never on a sleep: a pool cannot tell
+// a thread blocked on a condition variable from one in sleep(), which is the point. Each case
+// that changes a pool's settings restores them (options_scope); ctest runs every case in its own
+// process anyway.
+#include <wq/blocking_region.hpp>
+#include <wq/pool.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <dirent.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <wq/flush.hpp>
+#include <wq/ordered_workqueue.hpp>
+#include <wq/system_queues.hpp>
+
+#include "support/queue_kinds.hpp"
+#include "support/test_support.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using wq_test::fn_item;
+using wq_test::must_happen;
+using clock_type = std::chrono::steady_clock;
+
+// Threads of this process, from /proc/self/task.
+int os_threads() {
+  int n = 0;
+  if (DIR* d = ::opendir("/proc/self/task")) {
+    while (dirent* e = ::readdir(d)) n += e->d_name[0] != '.' ? 1 : 0;
+    ::closedir(d);
+  }
+  return n;
+}
+
+unsigned cores() { return std::max(1u, std::thread::hardware_concurrency()); }
+
+wq::pool_state state_of(wq::pool_kind k) { return wq::pool_states()[static_cast<std::size_t>(k)]; }
+
+// Sets a pool's options for the scope of a test.
+class options_scope {
+ public:
+  options_scope(wq::pool_kind kind, const wq::pool_options& o)
+      : kind_(kind), old_(wq::set_pool_options(kind, o)) {}
+  ~options_scope() { (void)wq::set_pool_options(kind_, old_); }
+  options_scope(const options_scope&) = delete;
+  options_scope& operator=(const options_scope&) = delete;
+
+ private:
+  wq::pool_kind kind_;
+  wq::pool_options old_;
+};
+
+// A gate blocked items wait on (a condition variable: invisible to the pool, like a sleep).
+class gate {
+ public:
+  void open() {
+    {
+      std::lock_guard lk(mu_);
+      open_ = true;
+    }
+    cv_.notify_all();
+  }
+  // Returns false if it stayed closed for `timeout` (the test then fails instead of hanging).
+  bool wait(std::chrono::milliseconds timeout = must_happen) {
+    std::unique_lock lk(mu_);
+    return cv_.wait_for(lk, timeout, [this] { return open_; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = false;
+};
+
+// Items that block on a gate (counting how many have started), and short items counting done.
+struct blockers {
+  gate g;
+  std::atomic<int> started{0};
+  std::atomic<int> timed_out{0};
+  std::vector<std::unique_ptr<fn_item>> items;
+  explicit blockers(int n, bool declare = false) {
+    for (int i = 0; i < n; ++i)
+      items.push_back(std::make_unique<fn_item>([this, declare](fn_item&) {
+        ++started;
+        if (declare) {
+          wq::blocking_region b;
+          if (!g.wait()) ++timed_out;
+        } else if (!g.wait()) {
+          ++timed_out;
+        }
+      }));
+  }
+  ~blockers() { g.open(); }
+  void queue_on(wq::workqueue& q) {
+    for (auto& it : items) REQUIRE(wq_test::enqueue(q, *it) == wq::queue_status::queued);
+  }
+};
+
+// How long `n` short items queued on `q` behind blocked workers take to all run.
+clock_type::duration time_short_items(wq::workqueue& q, int n) {
+  wq_test::latch done{n};
+  std::vector<std::unique_ptr<fn_item>> shorts;
+  for (int i = 0; i < n; ++i)
+    shorts.push_back(std::make_unique<fn_item>([&done](fn_item&) { done.count_down(); }));
+  const auto t0 = clock_type::now();
+  for (auto& it : shorts) REQUIRE(wq_test::enqueue(q, *it) == wq::queue_status::queued);
+  REQUIRE(done.wait_for(must_happen));
+  return clock_type::now() - t0;
+}
+
+long long ms(clock_type::duration d) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+}
+
+}  // namespace
+
+TEST_CASE("pool: creating 1000 named queues starts no thread; running them takes at most "
+          "the pool's concurrency (plus its manager)",
+          "[pool][rule41][rule42]") {
+  const int before = os_threads();
+  const unsigned normal_before = state_of(wq::pool_kind::normal).threads;
+  std::vector<std::unique_ptr<wq::workqueue>> queues;
+  for (int i = 0; i < 1000; ++i)
+    queues.push_back(std::make_unique<wq::workqueue>("named-" + std::to_string(i)));
+  CHECK(os_threads() == before);
+  std::atomic<int> ran{0};
+  std::vector<std::unique_ptr<fn_item>> items;
+  for (auto& q : queues) {
+    items.push_back(std::make_unique<fn_item>([&ran](fn_item&) { ++ran; }));
+    REQUIRE(wq_test::enqueue(*q, *items.back()) == wq::queue_status::queued);
+  }
+  for (auto& q : queues) REQUIRE_FALSE(q->flush());
+  CHECK(ran.load() == 1000);
+  const wq::pool_state s = state_of(wq::pool_kind::normal);
+  INFO("normal pool: " << s.threads << " threads; process: " << before << " -> " << os_threads());
+  // Short items never block, so the pool needs no worker beyond one per core.
+  CHECK(s.threads <= std::max(cores(), normal_before));
+  CHECK(os_threads() - before <= static_cast<int>(cores()) + 1);  // + the pools' manager
+  UNSCOPED_INFO(wq::dump_pools());
+}
+
+TEST_CASE("pool: threads = N still gives a private pool of N threads", "[pool]") {
+  const int before = os_threads();
+  wq::workqueue q{"private", wq::queue_flags::none, 0, 3};
+  CHECK(os_threads() - before == 3);
+  CHECK(q.dump().find("on its own thread pool") != std::string::npos);
+}
+
+TEST_CASE("pool: items blocked without saying so delay the items behind them by tens of "
+          "milliseconds, not until they unblock",
+          "[pool][rule42]") {
+  // Every runnable worker of a 2-worker pool is blocked (as by a 1 s sleep: the pool cannot
+  // tell); after the 10 ms threshold the manager starts workers for the 1000 short items.
+  options_scope two{wq::pool_kind::normal, {.concurrency = 2}};
+  SECTION("a named queue") {
+    wq::workqueue q{"blocked-named"};
+    blockers b{2};
+    b.queue_on(q);
+    REQUIRE(wq_test::poll_until([&] { return b.started.load() == 2; }));
+    const auto took = time_short_items(q, 1000);
+    WARN("1000 short items behind 2 blocked ones on a named queue: " << ms(took) << " ms");
+    CHECK(took < 100ms);
+    b.g.open();
+    REQUIRE_FALSE(q.flush());
+    CHECK(b.timed_out.load() == 0);
+  }
+  SECTION("system_wq") {
+    blockers b{2};
+    b.queue_on(wq::system_wq());
+    REQUIRE(wq_test::poll_until([&] { return b.started.load() == 2; }));
+    const auto took = time_short_items(wq::system_wq(), 1000);
+    WARN("1000 short items behind 2 blocked ones on system_wq: " << ms(took) << " ms");
+    CHECK(took < 100ms);
+    b.g.open();
+    REQUIRE_FALSE(wq::system_wq().flush());
+  }
+}
+
+TEST_CASE("pool: a blocking_region lets the pool start another worker at once",
+          "[pool][rule42]") {
+  // With a 1-worker pool and a 10 s threshold, only the region can let B run while A waits.
+  options_scope one{wq::pool_kind::normal, {.concurrency = 1, .cpu_intensive_threshold = 10s}};
+  wq::workqueue q{"region"};
+  gate opened_by_b;
+  std::atomic<bool> a_saw_b{false};
+  fn_item a{[&](fn_item&) {
+    wq::blocking_region blocking;
+    a_saw_b = opened_by_b.wait();
+  }};
+  fn_item b{[&](fn_item&) { opened_by_b.open(); }};
+  const std::uint64_t stalls = state_of(wq::pool_kind::normal).stalls;
+  REQUIRE(wq_test::enqueue(q, a) == wq::queue_status::queued);
+  REQUIRE(wq_test::enqueue(q, b) == wq::queue_status::queued);
+  REQUIRE_FALSE(q.flush());
+  CHECK(a_saw_b.load());
+  CHECK(state_of(wq::pool_kind::normal).stalls == stalls);  // no threshold was needed
+}
+
+TEST_CASE("pool: wq's own blocking waits count as blocked", "[pool][rule42][rule23]") {
+  // A flushes B (queued behind A on another queue of the same 1-worker pool); with a 10 s
+  // threshold only flush_work's own region lets B run.
+  options_scope one{wq::pool_kind::normal, {.concurrency = 1, .cpu_intensive_threshold = 10s}};
+  wq::workqueue qa{"waiter"};
+  wq::workqueue qb{"waited-for"};
+  std::atomic<bool> b_ran{false};
+  fn_item b{[&](fn_item&) { b_ran = true; }};
+  std::atomic<bool> flushed{false};
+  fn_item a{[&](fn_item&) {
+    REQUIRE(wq_test::enqueue(qb, b) == wq::queue_status::queued);
+    flushed = wq::flush_work(b.w);
+  }};
+  REQUIRE(wq_test::enqueue(qa, a) == wq::queue_status::queued);
+  REQUIRE_FALSE(qa.flush());
+  CHECK(flushed.load());
+  CHECK(b_ran.load());
+}
+
+TEST_CASE("pool: long_running items do not count toward the pool's concurrency",
+          "[pool][rule42]") {
+  options_scope one{wq::pool_kind::normal, {.concurrency = 1, .cpu_intensive_threshold = 10s}};
+  wq::workqueue longq{"long", wq::queue_flags::long_running};
+  wq::workqueue shortq{"short"};
+  blockers b{1};
+  b.queue_on(longq);
+  REQUIRE(wq_test::poll_until([&] { return b.started.load() == 1; }));
+  std::atomic<bool> ran{false};
+  fn_item s{[&](fn_item&) { ran = true; }};
+  REQUIRE(wq_test::enqueue(shortq, s) == wq::queue_status::queued);
+  REQUIRE_FALSE(shortq.flush());  // would wait 10 s for the threshold if the long item counted
+  CHECK(ran.load());
+  CHECK(state_of(wq::pool_kind::normal).cpu_intensive >= 1);
+  b.g.open();
+}
+
+TEST_CASE("pool: max_active stays exact and ordered queues stay FIFO while workers block",
+          "[pool][rule37][rule39]") {
+  SECTION("max_active 3 of 12 blocking items (rule 37)") {
+    wq::workqueue q{"capped", wq::queue_flags::none, 3};
+    wq_test::concurrency_probe probe;
+    gate g;
+    std::vector<std::unique_ptr<fn_item>> items;
+    for (int i = 0; i < 12; ++i)
+      items.push_back(std::make_unique<fn_item>([&](fn_item&) {
+        probe.enter();
+        {
+          wq::blocking_region blocking;  // the pool adds workers at once: only max_active limits
+          (void)g.wait();
+        }
+        probe.leave();
+      }));
+    for (auto& it : items) REQUIRE(wq_test::enqueue(q, *it) == wq::queue_status::queued);
+    REQUIRE(wq_test::poll_until([&] { return probe.entered.load() >= 3; }));
+    g.open();
+    REQUIRE_FALSE(q.flush());
+    CHECK(probe.entered.load() == 12);
+    CHECK(probe.max_running.load() == 3);
+  }
+  SECTION("an ordered queue runs one at a time in queueing order (rule 39)") {
+    wq::ordered_workqueue q{"ordered-on-pool"};
+    wq_test::concurrency_probe probe;
+    std::mutex mu;
+    std::vector<int> order;
+    std::vector<std::unique_ptr<fn_item>> items;
+    for (int i = 0; i < 200; ++i)
+      items.push_back(std::make_unique<fn_item>([&, i](fn_item&) {
+        probe.enter();
+        if (i % 50 == 0) std::this_thread::sleep_for(15ms);  // past the unbound threshold
+        {
+          std::lock_guard lk(mu);
+          order.push_back(i);
+        }
+        probe.leave();
+      }));
+    for (auto& it : items) REQUIRE(wq_test::enqueue(q, *it) == wq::queue_status::queued);
+    REQUIRE_FALSE(q.flush());
+    CHECK(probe.max_running.load() == 1);
+    REQUIRE(order.size() == 200);
+    CHECK(std::is_sorted(order.begin(), order.end()));
+  }
+}
+
+TEST_CASE("pool: a storm of blocking items is bounded by max_threads and reported",
+          "[pool][rule42][s5_14]") {
+  wq_test::warning_catcher warnings;
+  options_scope small{wq::pool_kind::normal, {.concurrency = 2, .max_threads = 6}};
+  wq::workqueue q{"storm", wq::queue_flags::none, 64};
+  blockers b{64};
+  b.queue_on(q);
+  // The pool grows to its bound (one worker per stalled look) and says so.
+  REQUIRE(wq_test::poll_until([&] { return warnings.contains(wq::errc::pool_saturated); }));
+  const wq::pool_state s = state_of(wq::pool_kind::normal);
+  CHECK(s.threads <= 6);
+  CHECK(b.started.load() == 6);
+  UNSCOPED_INFO(wq::dump_pools());
+  b.g.open();
+  REQUIRE_FALSE(q.flush());
+  CHECK(b.started.load() == 64);
+  CHECK(state_of(wq::pool_kind::normal).threads <= 6);
+}
+
+TEMPLATE_TEST_CASE_SIG("pool: up to max_active items that wait for each other all run",
+                       "[pool][rule42][rule48][s5_14]", ((int Which), Which), 0, 1, 2, 3, 4, 5) {
+  // Each item waits until all have started: with a thread per queue (or a pool of one worker
+  // per core) this never completes.
+  const char* what = "";
+  wq::workqueue* q = nullptr;
+  std::unique_ptr<wq::workqueue> own;
+  int n = 8;
+  switch (Which) {
+    case 0: own = std::make_unique<wq::workqueue>("named", wq::queue_flags::none, 8); break;
+    case 1: own = std::make_unique<wq::workqueue>("unbound", wq::queue_flags::unbound, 8); break;
+    case 2: q = &wq::system_wq(); what = "system_wq"; break;
+    case 3: q = &wq::system_highpri_wq(); what = "system_highpri_wq"; break;
+    case 4: q = &wq::system_long_wq(); what = "system_long_wq"; break;
+    default: q = &wq::system_unbound_wq(); what = "system_unbound_wq"; break;
+  }
+  if (own) {
+    q = own.get();
+    what = own->name().c_str();
+  }
+  INFO(what);
+  wq_test::latch all_started{n};
+  std::atomic<int> saw_all{0};
+  std::vector<std::unique_ptr<fn_item>> items;
+  for (int i = 0; i < n; ++i)
+    items.push_back(std::make_unique<fn_item>([&](fn_item&) {
+      all_started.count_down();
+      if (all_started.wait_for(must_happen)) ++saw_all;
+    }));
+  const auto t0 = clock_type::now();
+  for (auto& it : items) REQUIRE(wq_test::enqueue(*q, *it) == wq::queue_status::queued);
+  REQUIRE_FALSE(q->flush());
+  CHECK(saw_all.load() == n);
+  WARN(what << ": " << n << " interdependent items all ran in " << ms(clock_type::now() - t0)
+            << " ms");
+}
+
+TEST_CASE("pool: highpri items start promptly while the normal pool is saturated, on workers "
+          "at nice -20 where permitted",
+          "[pool][rule43]") {
+  options_scope full{wq::pool_kind::normal,
+                     {.concurrency = 1, .cpu_intensive_threshold = 10s, .max_threads = 1}};
+  wq::workqueue normal{"normal-busy"};
+  blockers b{1};
+  b.queue_on(normal);
+  REQUIRE(wq_test::poll_until([&] { return b.started.load() == 1; }));
+  wq_test::warning_catcher warnings;
+  std::atomic<int> nice{100};
+  std::atomic<bool> ran{false};
+  fn_item hi{[&](fn_item&) {
+    errno = 0;
+    nice = ::getpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)));
+    ran = true;
+  }};
+  const auto t0 = clock_type::now();
+  REQUIRE(wq_test::enqueue(wq::system_highpri_wq(), hi) == wq::queue_status::queued);
+  REQUIRE_FALSE(wq::system_highpri_wq().flush());
+  const auto took = clock_type::now() - t0;
+  CHECK(ran.load());
+  WARN("highpri item with the normal pool saturated: " << ms(took) << " ms, nice " << nice.load());
+  CHECK(took < 1s);
+  // Root (or CAP_SYS_NICE) gets nice -20; anyone else gets the best allowed, reported once.
+  if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), -1) == 0) {
+    (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::syscall(SYS_gettid)), 0);
+    CHECK(nice.load() == -20);
+  } else {
+    CHECK(warnings.contains(wq::errc::priority_not_raised));
+  }
+  b.g.open();
+}
+
+TEST_CASE("pool: unbound queues start items as soon as possible, subject to max_active",
+          "[pool][rule41][rule37]") {
+  wq::workqueue q{"unbound-asap", wq::queue_flags::unbound, 6};
+  wq_test::concurrency_probe probe;
+  blockers b{12};
+  for (auto& it : b.items) {
+    auto body = it->body;
+    it->body = [&probe, body](fn_item& self) {
+      probe.enter();
+      body(self);
+      probe.leave();
+    };
+  }
+  const auto t0 = clock_type::now();
+  b.queue_on(q);
+  REQUIRE(wq_test::poll_until([&] { return b.started.load() == 6; }));
+  const auto took = clock_type::now() - t0;
+  WARN("6 blocking items on an unbound queue all started in " << ms(took) << " ms");
+  CHECK(took < 1s);
+  b.g.open();
+  REQUIRE_FALSE(q.flush());
+  CHECK(probe.max_running.load() == 6);
+  CHECK(b.started.load() == 12);
+}
+
+TEST_CASE("pool: extra idle workers exit after the idle timeout", "[pool][rule42]") {
+  options_scope quick{wq::pool_kind::normal,
+                      {.concurrency = 1, .idle_timeout = 20ms}};
+  wq::workqueue q{"extras", wq::queue_flags::none, 4};
+  blockers b{4, true};  // declared: the pool starts workers for them at once
+  b.queue_on(q);
+  REQUIRE(wq_test::poll_until([&] { return b.started.load() == 4; }));
+  CHECK(state_of(wq::pool_kind::normal).threads >= 4);
+  const std::uint64_t exited = state_of(wq::pool_kind::normal).threads_exited;
+  b.g.open();
+  REQUIRE_FALSE(q.flush());
+  REQUIRE(wq_test::poll_until([&] { return state_of(wq::pool_kind::normal).threads <= 1; }));
+  CHECK(state_of(wq::pool_kind::normal).threads_exited >= exited + 3);
+}
+
+TEST_CASE("pool: dump_pools and a queue's dump show the pool's workers", "[pool]") {
+  options_scope one{wq::pool_kind::normal, {.concurrency = 1, .cpu_intensive_threshold = 10s}};
+  wq::workqueue q{"dumped"};
+  blockers b{2, true};
+  b.queue_on(q);
+  REQUIRE(wq_test::poll_until([&] { return b.started.load() == 2; }));
+  const std::string pools = wq::dump_pools();
+  INFO(pools);
+  CHECK(pools.find("pool normal: ") != std::string::npos);
+  CHECK(pools.find("2 blocked") != std::string::npos);
+  CHECK(pools.find(": blocked") != std::string::npos);
+  const std::string d = q.dump();
+  INFO(d);
+  CHECK(d.find("on pool normal") != std::string::npos);
+  CHECK(std::string(wq::to_string(wq::pool_kind::unbound_highpri)) == "unbound_highpri");
+  b.g.open();
+}
