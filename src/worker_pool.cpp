@@ -216,6 +216,14 @@ void worker_pool::nudge() noexcept {
 
 bool worker_pool::may_run_more_locked() const noexcept { return nr_running_ < concurrency(); }
 
+bool worker_pool::needs_look_locked() noexcept {
+  // Tasks wait with no worker on the way: the manager must start one now if concurrency
+  // allows (it may be asleep until a far look), or watch for stalls if it is not already.
+  if (!dispatch_locked() || (watched_ && !may_run_more_locked())) return false;
+  watched_ = true;
+  return true;
+}
+
 bool worker_pool::dispatch_locked() noexcept {
   // Unbound pools wake idle workers whatever the number running (rule 41).
   const bool any = is_unbound(kind_);
@@ -240,7 +248,7 @@ void worker_pool::submit(pool_task* t) noexcept {
     }
     tail_ = t;
     ++waiting_;
-    if (dispatch_locked() && !watched_) look = watched_ = true;
+    look = needs_look_locked();
   }
   if (look) kick_or_unwatch();
 }
@@ -414,7 +422,7 @@ void worker_pool::enter_blocked(pool_thread* th) noexcept {
     }
     th->st.store(pool_thread::state::blocked, std::memory_order_relaxed);
     ++nr_blocked_;
-    if (dispatch_locked() && !watched_) look = watched_ = true;
+    look = needs_look_locked();
   }
   if (look) kick_or_unwatch();
 }
@@ -457,7 +465,7 @@ void pool_item_begin(bool long_running) noexcept {
         ++p->nr_intensive_;
         th->st.store(pool_thread::state::intensive, std::memory_order_relaxed);
       }
-      if (p->dispatch_locked() && !p->watched_) look = p->watched_ = true;
+      look = p->needs_look_locked();
     }
     if (look) p->kick_or_unwatch();
   }

@@ -120,6 +120,8 @@ class worker_pool : public boost::asio::execution_context {
   // wait with no worker on the way (the manager must look). Requires PL.
   bool dispatch_locked() noexcept;
   [[nodiscard]] bool may_run_more_locked() const noexcept;
+  // dispatch_locked, then whether the caller must kick the manager (sets watched_). Requires PL.
+  bool needs_look_locked() noexcept;
   [[nodiscard]] unsigned concurrency() const noexcept;
   [[nodiscard]] std::chrono::microseconds threshold() const noexcept;
   // Asks the manager for a pass (outside PL). Returns false if the manager thread could not be
