@@ -51,4 +51,36 @@ workqueue& system_unbound_wq() {
   return *q.queue;
 }
 
+workqueue& system_percpu_wq() {
+  static system_queue q{new workqueue("events")};
+  return *q.queue;
+}
+
+workqueue& system_dfl_wq() {
+  static system_queue q{new workqueue("events_unbound", queue_flags::unbound, max_max_active)};
+  return *q.queue;
+}
+
+workqueue& system_dfl_long_wq() {
+  static system_queue q{
+      new workqueue("events_dfl_long", queue_flags::unbound | queue_flags::long_running,
+                    max_max_active)};
+  return *q.queue;
+}
+
+workqueue& system_freezable_wq() {
+  static system_queue q{new workqueue("events_freezable")};
+  return *q.queue;
+}
+
+workqueue& system_power_efficient_wq() {
+  static system_queue q{new workqueue("events_power_efficient")};
+  return *q.queue;
+}
+
+workqueue& system_freezable_power_efficient_wq() {
+  static system_queue q{new workqueue("events_freezable_pwr_efficient")};
+  return *q.queue;
+}
+
 }  // namespace wq

@@ -60,17 +60,30 @@ struct watchdog::state {
         }
         seen_items.emplace(key, m);
       }
-      if (detail::has_runnable(core) && !core->paused) {
+      // Saturated: items wait behind max_active (the running ones may be waiting for them,
+      // semantics §5.14; rule 48 advises a queue of their own for such items).
+      const bool saturated = !core->inactive.empty() && core->nr_active >= core->max_active;
+      if ((detail::has_runnable(core) || saturated) && !core->paused) {
         queue_mark m{core->stats.started, now, false};
         if (auto it = queues.find(id); it != queues.end() && it->second.started == m.started)
           m = it->second;
         if (!m.reported && now - m.since >= threshold) {
           m.reported = true;
           ++found;
-          detail::report(errc::queue_stalled,
-                         "queue '%s': %zu item(s) waiting, none started for %lld ms",
-                         core->name.c_str(), detail::nr_runnable(core),
-                         static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(now - m.since).count()));
+          const auto for_ms = static_cast<long long>(
+              std::chrono::duration_cast<std::chrono::milliseconds>(now - m.since).count());
+          if (saturated && !detail::has_runnable(core)) {
+            detail::report(errc::queue_stalled,
+                           "queue '%s' saturated: %zu item(s) inactive behind max_active %d, "
+                           "none started for %lld ms; items that wait for items of their own "
+                           "queue beyond max_active deadlock (rule 48: give them a queue of "
+                           "their own)",
+                           core->name.c_str(), core->inactive.size(), core->max_active, for_ms);
+          } else {
+            detail::report(errc::queue_stalled,
+                           "queue '%s': %zu item(s) waiting, none started for %lld ms",
+                           core->name.c_str(), detail::nr_runnable(core), for_ms);
+          }
         }
         seen_queues.emplace(id, m);
       }

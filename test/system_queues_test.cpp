@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSL-1.0
-// Tests for wq/system_queues.hpp: the four process-wide queues (rule 48): one object per
+// Tests for wq/system_queues.hpp: the ten process-wide queues (rule 48): one object per
 // accessor, their names, flags and max_active, items running on each, queueing from many
 // threads, and the separation the header promises (highpri and long-running items do not wait
 // behind system_wq's items).
@@ -14,6 +14,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <iterator>
 #include <set>
 #include <string>
 #include <thread>
@@ -67,6 +68,14 @@ const system_queue_row system_queues[] = {
     {&wq::system_highpri_wq, "events_highpri", wq::queue_flags::highpri, 1024},
     {&wq::system_long_wq, "events_long", wq::queue_flags::long_running, 1024},
     {&wq::system_unbound_wq, "events_unbound", wq::queue_flags::unbound, 2048},
+    {&wq::system_percpu_wq, "events", wq::queue_flags::none, 1024},
+    {&wq::system_dfl_wq, "events_unbound", wq::queue_flags::unbound, 2048},
+    {&wq::system_dfl_long_wq, "events_dfl_long",
+     wq::queue_flags::unbound | wq::queue_flags::long_running, 2048},
+    {&wq::system_freezable_wq, "events_freezable", wq::queue_flags::none, 1024},
+    {&wq::system_power_efficient_wq, "events_power_efficient", wq::queue_flags::none, 1024},
+    {&wq::system_freezable_power_efficient_wq, "events_freezable_pwr_efficient",
+     wq::queue_flags::none, 1024},
 };
 
 // Occupies every worker system_wq has (it has one per hardware thread): returns once all of
@@ -114,7 +123,7 @@ TEST_CASE("system queues: each accessor returns the same queue every time, from 
     for (const auto* q : seen) CHECK(q == first);
     distinct.insert(first);
   }
-  CHECK(distinct.size() == 4);  // four different queues
+  CHECK(distinct.size() == std::size(system_queues));  // all different queues
 }
 
 TEST_CASE("system queues: names, flags and max_active (rule 48)", "[system_queues][rule48][rule37]") {
@@ -139,7 +148,7 @@ TEST_CASE("system queues: items run on each queue", "[system_queues][rule48][rul
     REQUIRE(r.status == wq::queue_status::queued);
     CHECK(done.wait_for(must_happen));
   }
-  CHECK(runs.load() == 4);
+  CHECK(runs.load() == static_cast<int>(std::size(system_queues)));
   CHECK(bad.load() == 0);
   CHECK(life.alive() == 0);
 }

@@ -23,6 +23,7 @@
 #include <boost/asio/post.hpp>
 
 #include <wq/diagnostics.hpp>
+#include <wq/system_queues.hpp>
 #include <wq/workqueue.hpp>
 
 #include "support/queue_kinds.hpp"
@@ -243,3 +244,35 @@ TEST_CASE("watchdog: a threshold below 1 ms is raised to 1 ms, and destroying it
 }
 
 }  // namespace
+
+TEST_CASE("watchdog: a saturated system queue (items waiting behind max_active for the items "
+          "they wait for) is reported as errc::queue_stalled (rule 48, §5.14)",
+          "[watchdog][rule48][s5_14]") {
+  // system_wq with max_active 2: two items wait for a third, which waits behind them. The
+  // watchdog says so instead of leaving a silent deadlock; the test then breaks it.
+  wq_test::warning_catcher warnings;
+  wq::workqueue& q = wq::system_wq();
+  const int old_max = q.max_active();
+  REQUIRE(q.set_max_active(2) == 2);
+  wq::watchdog dog{threshold};
+  latch third_ran{1};
+  latch both_waiting{2};
+  std::vector<std::unique_ptr<wq_test::fn_item>> waiters;
+  for (int i = 0; i < 2; ++i)
+    waiters.push_back(std::make_unique<wq_test::fn_item>([&](wq_test::fn_item&) {
+      both_waiting.count_down();
+      (void)third_ran.wait_for(must_happen);
+    }));
+  wq_test::fn_item third{[&](wq_test::fn_item&) { third_ran.count_down(); }};
+  for (auto& w : waiters) REQUIRE(wq_test::enqueue(q, *w) == queue_status::queued);
+  REQUIRE(both_waiting.wait_for(must_happen));
+  REQUIRE(wq_test::enqueue(q, third) == queue_status::queued);
+  const bool reported = wq_test::poll_until([&] { return warnings.contains("saturated"); });
+  const bool names_queue = warnings.contains("queue 'events' saturated");
+  (void)q.set_max_active(old_max);  // lets the third item run: the deadlock ends
+  REQUIRE(third_ran.wait_for(must_happen));
+  REQUIRE_FALSE(q.flush());
+  CHECK(reported);
+  CHECK(names_queue);
+  CHECK(warnings.contains(errc::queue_stalled));
+}

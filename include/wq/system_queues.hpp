@@ -2,12 +2,30 @@
 // wq/system_queues.hpp: the process-wide queues every program can use without creating one
 // (the kernel's system_wq & co., Rust's `workqueue::system()` & co.).
 //
-//   system_wq()          "events": short items; as many threads as cores; max_active 1024.
-//   system_highpri_wq()  "events_highpri": its own threads, so its items never wait behind
-//                        normal ones.
-//   system_long_wq()     "events_long": items that may run long (more threads than cores), so
-//                        they do not hold up system_wq.
-//   system_unbound_wq()  "events_unbound": no concurrency management, max_active 2048.
+// Each is a separate queue object with the kernel's name and max_active (rule 48), running on
+// the shared pool its flags choose (wq/pool.hpp):
+//
+//   accessor                               name                              pool     max_active
+//   system_wq(), system_percpu_wq()        "events"                          normal   1024
+//   system_highpri_wq()                    "events_highpri"                  highpri  1024
+//   system_long_wq()                       "events_long" (long_running)      normal   1024
+//   system_unbound_wq(), system_dfl_wq()   "events_unbound"                  unbound  2048
+//   system_dfl_long_wq()                   "events_dfl_long" (long_running)  unbound  2048
+//   system_freezable_wq()                  "events_freezable"                normal   1024
+//   system_power_efficient_wq()            "events_power_efficient"          normal   1024
+//   system_freezable_power_efficient_wq()  "events_freezable_pwr_efficient"  normal   1024
+//
+// long_running items do not count toward their pool's concurrency (the kernel's CPU-intensive
+// items), so they never hold up short ones. "Freezable" is the kernel's system suspend: these
+// queues stop starting items while paused (workqueue::pause(), rule 45), which wq never does
+// on its own. "Power efficient" chooses per-CPU or unbound by a kernel parameter; user space
+// has no such choice to make, so they are per-CPU (normal pool), the kernel's default.
+// Not offered: system_bh_wq and system_bh_highpri_wq (WQ_BH, rule 46) run items in softirq
+// context on the queueing CPU; user space has neither. The nearest model is an ordered queue on
+// the queueing thread's own io_context (`wq::ordered_workqueue q{io.get_executor(), "bh"}`):
+// FIFO, on that thread, and its items must not block.
+// Items that may wait for other items beyond max_active belong on a queue of their own (rule
+// 48's guidance); a saturated system queue is reported by a watchdog (wq/watchdog.hpp).
 //
 // Lifetime: each queue is created on first use and is never destroyed, so it may be used from
 // any thread at any time, including from static destructors. At process exit (in the order of
@@ -38,5 +56,19 @@ namespace wq {
 [[nodiscard]] workqueue& system_long_wq();
 /// Returns the unbound system queue ("events_unbound", max_active 2048).
 [[nodiscard]] workqueue& system_unbound_wq();
+/// Returns the per-CPU system queue ("events"; the kernel's new name for system_wq, a separate
+/// object).
+[[nodiscard]] workqueue& system_percpu_wq();
+/// Returns the default unbound system queue ("events_unbound", max_active 2048; a separate
+/// object from system_unbound_wq, as in the kernel).
+[[nodiscard]] workqueue& system_dfl_wq();
+/// Returns the unbound system queue for long-running items ("events_dfl_long", 2048).
+[[nodiscard]] workqueue& system_dfl_long_wq();
+/// Returns the freezable system queue ("events_freezable"): see the file comment.
+[[nodiscard]] workqueue& system_freezable_wq();
+/// Returns the power-efficient system queue ("events_power_efficient").
+[[nodiscard]] workqueue& system_power_efficient_wq();
+/// Returns the freezable power-efficient system queue ("events_freezable_pwr_efficient").
+[[nodiscard]] workqueue& system_freezable_power_efficient_wq();
 
 }  // namespace wq
