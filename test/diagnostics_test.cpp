@@ -74,7 +74,8 @@ TEST_CASE("diagnostics: codes form the \"wq\" error category and say whether the
     CHECK(make_error_code(e).message() != "unknown wq error");
   }
   for (errc e : {errc::max_active_clamped, errc::armed_items_cancelled, errc::worker_post_failed,
-                 errc::item_stalled, errc::queue_stalled, errc::items_dropped}) {
+                 errc::item_stalled, errc::queue_stalled, errc::items_dropped,
+                 errc::pool_saturated, errc::priority_not_raised}) {
     CHECK_FALSE(wq::is_misuse(e));
     CHECK(make_error_code(e).message() != "unknown wq error");
   }
