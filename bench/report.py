@@ -54,6 +54,19 @@ def main():
         checks.append((f"burst: wq ahead of every baseline (fastest other: {slowest_rival} "
                        f"{burst[slowest_rival]:.1f} ns/item vs wq {burst['wq']:.1f})", ahead))
 
+    if "burst_named/wq" in runs and burst["wq"]:
+        named = per_item("burst_named/wq", 1_000_000)
+        row("burst_named", "wq named (shared pool)", named, "ns/item", burst["wq"])
+        r = named / burst["wq"]
+        checks.append((f"burst_named: a named queue on the shared pool {r:.2f}x a queue owning "
+                       f"its 2 threads (target <= 1.10x)", r <= 1.10))
+    if "create/wq_named" in runs and "create/strand" in runs:
+        c_wq, c_strand = ns(runs["create/wq_named"]), ns(runs["create/strand"])
+        row("create", "wq named queue", c_wq, "ns/create+destroy", c_strand)
+        row("create", "strand", c_strand, "ns/create+destroy", c_strand)
+        checks.append((f"create: a named queue {c_wq / c_strand:.2f}x a strand "
+                       f"({c_wq:.0f} vs {c_strand:.0f} ns; target <= 3x)", c_wq / c_strand <= 3.0))
+
     pp = {s: ns(runs[f"pingpong/{s}"]) for s in ["wq", "asio_post"] if f"pingpong/{s}" in runs}
     for s, v in pp.items():
         row("pingpong", s, v, "ns/round trip", pp.get("asio_post"))

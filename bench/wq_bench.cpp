@@ -8,6 +8,9 @@
 //              all have run: wq, asio_post (a lambda per item to asio::thread_pool(2)), tbb
 //              (task_arena(2).enqueue), libuv (uv_queue_work, pool size 2), stealing_pool
 //              (libthread-pool-dev), naive (mutex + condition_variable pool of 2)
+//   burst_named  the same burst on a named queue (the shared normal pool, 2 workers), against
+//              burst/wq (a queue owning 2 threads) in the same run
+//   create     create + destroy a named queue vs create + destroy a strand of an io_context
 //   pingpong   queue from one thread, the item signals back: wq vs asio_post
 //   dedup      queue_work on an item that is already pending (rule 1)
 //   debounce   move a pending deadline later, 1 000 000 times: mod_delayed_work vs
@@ -106,8 +109,8 @@ struct burst_item {
   static void fn(wq::work* item) noexcept { wq::container_of<&burst_item::w>(item)->done->hit(); }
 };
 
-void burst_wq(benchmark::State& state) {
-  wq::workqueue q{"burst", wq::queue_flags::none, 0, 2};
+// Times bursts on `q` (a queue whose workers are 2 threads).
+void run_burst(benchmark::State& state, wq::workqueue& q) {
   countdown done;
   std::vector<burst_item> items(burst_items);
   for (auto& it : items) it.done = &done;
@@ -134,6 +137,48 @@ void burst_wq(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * burst_items);
   state.counters["allocs_per_op"] = benchmark::Counter(
       static_cast<double>(allocs) / (static_cast<double>(state.iterations()) * burst_items));
+}
+
+// A queue owning a pool of 2 threads (the baseline every burst system gets: 2 workers).
+void burst_wq(benchmark::State& state) {
+  wq::workqueue q{"burst", wq::queue_flags::none, 0, 2};
+  run_burst(state, q);
+}
+
+// A named queue on the shared normal pool, held to 2 workers like the others. Its pool also
+// has the manager thread, which looks at the pool every 5 ms while items wait for a worker.
+void burst_wq_named(benchmark::State& state) {
+  const wq::pool_options old = wq::set_pool_options(wq::pool_kind::normal, {.concurrency = 2});
+  {
+    wq::workqueue q{"burst-named"};
+    run_burst(state, q);
+  }
+  (void)wq::set_pool_options(wq::pool_kind::normal, old);
+}
+
+// ---- create: a queue per session costs what a strand costs -----------------------------------
+
+// Creates and destroys a named queue (what a per-session queue costs): no thread starts.
+void create_wq_named(benchmark::State& state) {
+  for (int i = 0; i < 1000; ++i) wq::workqueue warm{"session"};  // the registry's free list
+  const std::uint64_t before = g_allocs.load(std::memory_order_relaxed);
+  for (auto _ : state) {
+    wq::workqueue q{"session"};
+    benchmark::DoNotOptimize(&q);
+  }
+  report_allocs(state, before, static_cast<double>(state.iterations()));
+}
+
+// Creates and destroys a strand over an io_context: Asio's per-session serialiser.
+void create_strand(benchmark::State& state) {
+  asio::io_context io;
+  for (int i = 0; i < 1000; ++i) (void)asio::make_strand(io);
+  const std::uint64_t before = g_allocs.load(std::memory_order_relaxed);
+  for (auto _ : state) {
+    auto s = asio::make_strand(io);
+    benchmark::DoNotOptimize(&s);
+  }
+  report_allocs(state, before, static_cast<double>(state.iterations()));
 }
 
 void burst_asio_post(benchmark::State& state) {
@@ -564,6 +609,9 @@ void rss_asio_timer(benchmark::State& state) {
 }  // namespace
 
 BENCHMARK(burst_wq)->Name("burst/wq")->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(burst_wq_named)->Name("burst_named/wq")->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(create_wq_named)->Name("create/wq_named");
+BENCHMARK(create_strand)->Name("create/strand");
 BENCHMARK(burst_asio_post)->Name("burst/asio_post")->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(burst_tbb)->Name("burst/tbb")->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(burst_libuv)->Name("burst/libuv")->Unit(benchmark::kMillisecond)->UseRealTime();

@@ -212,11 +212,15 @@ bool take_intake_locked(queue_core* core) noexcept;
 void close_intake_locked(queue_core* core) noexcept;
 /// Reopens a closed intake if the queue accepts plain queueing again. Requires mu held.
 void open_intake_locked(queue_core* core) noexcept;
-/// Records whether every worker slot the queue may use is active. Requires mu held.
+/// Records whether producers may leave items on the intake: every worker slot the queue may
+/// use is active, or a worker is on its way (posted, not started: it takes the intake first
+/// thing). Requires mu held. Whoever makes it false must look at the intake afterwards (with
+/// seq_cst) and take what is there: the worker going idle, or starting (run_worker).
 inline void update_saturated(queue_core* core) noexcept {
   // Safety (seq_cst): a store-load pair against producers' push + load of this flag (see
   // push_intake); relaxed would let both sides miss each other and strand an item.
-  core->saturated.store(core->nr_workers >= core->max_workers, std::memory_order_seq_cst);
+  core->saturated.store(core->nr_workers >= core->max_workers || core->nr_unstarted > 0,
+                        std::memory_order_seq_cst);
 }
 
 /// Records which list of its queue holds `w` (state bits LIST). Requires mu held.

@@ -128,8 +128,6 @@ queue_core* lookup_core(std::uint64_t id) noexcept {
 
 std::pair<queue_core*, std::uint64_t> create_core(core_config cfg,
                                                   std::unique_ptr<executor_box> ex) {
-  // Allocated before a core is taken, so that running out of memory loses no core.
-  auto slots = std::deque<worker_slot>(static_cast<std::size_t>(cfg.worker_slots));
   worker_pool* pool = cfg.shared_pool ? &pool_of_kind(pool_kind_for(cfg.flags)) : nullptr;
   queue_core* core = nullptr;
   {
@@ -152,7 +150,29 @@ std::pair<queue_core*, std::uint64_t> create_core(core_config cfg,
       core = &chunk[index % chunk_size];
     }
   }
-  std::lock_guard lk(core->mu);
+  std::unique_lock lk(core->mu);
+  // A recycled core keeps the slots it grew (all idle once it retired): reused, not
+  // reallocated. Only a new core allocates its first ones; out of memory puts it back.
+  try {
+    if (core->slots.size() < static_cast<std::size_t>(cfg.worker_slots))
+      core->slots.resize(static_cast<std::size_t>(cfg.worker_slots));
+  } catch (...) {
+    lk.unlock();
+    try {
+      push_free(core);
+    } catch (...) {
+      // No memory to list it either: the core is never reused (its index stays taken).
+    }
+    throw;
+  }
+  for (worker_slot& sl : core->slots) {
+    sl.current = nullptr;
+    sl.current_ops = nullptr;
+    sl.runs = 0;
+    sl.timing = false;
+    sl.active = false;
+    sl.rec = nullptr;
+  }
   core->gen = (core->gen + 1) & core_gen_mask;
   if (core->gen == 0) core->gen = 1;
   core->live = true;
@@ -174,7 +194,6 @@ std::pair<queue_core*, std::uint64_t> create_core(core_config cfg,
   core->pool = pool;
   core->nr_workers = 0;
   core->nr_unstarted = 0;
-  core->slots = std::move(slots);
   core->nr_in_flight = 0;
   core->flush_epoch = 0;
   for (auto& n : core->nr_color) n = 0;
@@ -269,6 +288,7 @@ void submit_handler_locked(queue_core* core, std::uint32_t gen, std::uint32_t sl
     core->executor->post(core->executor->storage, worker_handler(core, gen, slot));
   }
   ++core->nr_unstarted;
+  update_saturated(core);  // producers may now leave items on the intake for it
 }
 
 // A worker handler is gone. Requires mu held through `lk`, which may be unlocked on return (a
@@ -723,6 +743,11 @@ void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcep
   }
   --core->nr_unstarted;
   ++core->handler_starts;
+  update_saturated(core);
+  // Safety (seq_cst): pairs with producers' push + load of `saturated` (see update_saturated):
+  // an item left on the intake while this worker was on its way is seen here.
+  if ((core->intake.load(std::memory_order_seq_cst) & intake_ptr_mask) > intake_closed)
+    start_workers_locked(core);
   worker_slot& me = core->slots[slot];
   worker_context& ctx = this_worker();
   const worker_context saved = ctx;  // a worker may run inside another queue's work function
@@ -1262,11 +1287,7 @@ std::error_code workqueue::destroy() {
   {
     detail::done_list done;
     std::unique_lock lk(core->mu);
-    try {
-      final_stats_ = std::make_unique<queue_stats>(stats_locked());
-    } catch (...) {
-      // Out of memory: stats() of the destroyed queue will be empty.
-    }
+    keep_final_stats();
     detail::retire_core(core, lk, done);
   }
   return {};
@@ -1308,11 +1329,7 @@ bool workqueue::destroy_now_if_idle() noexcept {
       detail::open_intake_locked(core);
       return false;
     }
-    try {
-      final_stats_ = std::make_unique<queue_stats>(stats_locked());
-    } catch (...) {
-      // Out of memory: stats() of the destroyed queue will be empty.
-    }
+    keep_final_stats();
   }
   destroyed_ = true;
   for (work* w : dropped) detail::work_access::ops(*w).load(std::memory_order_relaxed)->drop(w);
@@ -1401,6 +1418,19 @@ queue_stats workqueue::stats() const {
   }
   detail::start_workers_locked(core_);  // count items on the intake as queued
   return stats_locked();
+}
+
+void workqueue::keep_final_stats() noexcept {
+  const detail::core_stats& s = core_->stats;
+  // A queue that never saw an item has all-zero statistics: stats() builds them from the name
+  // (no allocation, which keeps a short-lived per-session queue as cheap as a strand).
+  if (s.queued == 0 && s.cancelled == 0 && core_->coalesced.load(std::memory_order_relaxed) == 0)
+    return;
+  try {
+    final_stats_ = std::make_unique<queue_stats>(stats_locked());
+  } catch (...) {
+    // Out of memory: stats() of the destroyed queue will be empty.
+  }
 }
 
 queue_stats workqueue::stats_locked() const {

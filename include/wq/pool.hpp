@@ -34,7 +34,11 @@
 // cannot all run (the kernel's saturation case, semantics §5.14).
 //
 // Threads: one manager thread for all pools (started with the first worker), plus each pool's
-// workers: at most pools-in-use x concurrency while nothing blocks.
+// workers: at most pools-in-use x concurrency while nothing blocks. Queueing never allocates;
+// starting a worker does (its record and its thread), a pool event bounded by max_threads.
+// The manager cannot tell a blocked worker from one the OS has descheduled for longer than the
+// threshold: on an overloaded machine a spare worker may start needlessly; it exits after
+// idle_timeout.
 //
 // Thread safety: every function here may be called from any thread at any time.
 #pragma once

@@ -290,6 +290,9 @@ class workqueue {
   void init(std::unique_ptr<detail::executor_box> box, int max_workers,
             std::unique_ptr<boost::asio::thread_pool> pool = nullptr);
   std::size_t cancel_armed_for_destroy();
+  // Keeps the statistics of a queue being destroyed for stats() (not for one that never saw an
+  // item, whose statistics are zero). Requires the core mutex held.
+  void keep_final_stats() noexcept;
   static errc blocked_wait(const detail::queue_core* core) noexcept;
   void orphan(errc why) noexcept;
   // Destroys the queue at once if nothing but the calling item is in flight (armed items are
