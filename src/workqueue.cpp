@@ -198,7 +198,11 @@ std::pair<queue_core*, std::uint64_t> create_core(core_config cfg,
   core->flush_epoch = 0;
   for (auto& n : core->nr_color) n = 0;
   core->paused = false;
-  core->stats = core_stats{};
+  // Statistics start at zero; a recycled core whose queue never saw an item has nothing to
+  // clear (zeroing them is most of a short-lived queue's creation cost).
+  if (core->stats.queued != 0 || core->stats.cancelled != 0 || core->stats.started != 0 ||
+      core->stats.max_depth != 0)
+    core->stats = core_stats{};
   core->coalesced.store(0, std::memory_order_relaxed);
   core->obs.store(nullptr, std::memory_order_relaxed);
   core->executor = std::move(ex);
@@ -1217,6 +1221,10 @@ std::size_t workqueue::cancel_armed_for_destroy() {
     std::unique_lock lk(core_->mu);
     dropped = detail::begin_destroy_locked(core_);
   }
+  return release_cancelled(std::move(dropped));
+}
+
+std::size_t workqueue::release_cancelled(std::vector<work*> dropped) {
   for (work* w : dropped) {
     // drop() reclaims the queue's reference, clears PENDING, then releases it.
     detail::work_access::ops(*w).load(std::memory_order_relaxed)->drop(w);
@@ -1237,7 +1245,19 @@ std::error_code workqueue::destroy() {
     return refuse_wait(why, "destroy", name_);
   }
   destroyed_ = true;
-  cancelled_on_destroy_ += cancel_armed_for_destroy();
+  {
+    detail::done_list done;
+    std::unique_lock lk(core->mu);
+    std::vector<work*> dropped = detail::begin_destroy_locked(core);
+    if (dropped.empty() && core->nr_in_flight == 0 && pool_ == nullptr) {
+      // Idle (a short-lived per-session queue, typically): nothing to cancel, wait for or join.
+      keep_final_stats();
+      detail::retire_core(core, lk, done);
+      return {};
+    }
+    lk.unlock();
+    cancelled_on_destroy_ += release_cancelled(std::move(dropped));
+  }
   {
     detail::done_list done;
     detail::work_list gone;

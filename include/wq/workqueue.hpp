@@ -50,6 +50,7 @@
 #include <string_view>
 #include <system_error>
 #include <type_traits>
+#include <vector>
 
 #include <boost/asio/execution/executor.hpp>
 #include <boost/asio/execution_context.hpp>
@@ -290,6 +291,8 @@ class workqueue {
   void init(std::unique_ptr<detail::executor_box> box, int max_workers,
             std::unique_ptr<boost::asio::thread_pool> pool = nullptr);
   std::size_t cancel_armed_for_destroy();
+  // Releases the references of armed items destroy cancelled (unlocked) and reports them.
+  std::size_t release_cancelled(std::vector<work*> dropped);
   // Keeps the statistics of a queue being destroyed for stats() (not for one that never saw an
   // item, whose statistics are zero). Requires the core mutex held.
   void keep_final_stats() noexcept;
