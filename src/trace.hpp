@@ -16,11 +16,12 @@
 // arguments are not evaluated, so no probe argument may have a side effect.
 //
 // Cost with probes compiled in and no tracer attached: each site is one `nop` plus an ELF note
-// (.note.stapsdt) saying where the arguments live; the arguments are materialised in registers
-// or stack slots, but there is no branch, no call and no semaphore. A tracer that attaches
-// replaces the `nop` with a breakpoint (a uprobe). No argument here costs more than a load, so
-// the semaphore-guarded form (_SDT_HAS_SEMAPHORES), which adds a branch and a global, would buy
-// nothing.
+// (.note.stapsdt, not loaded at run time) saying where the arguments live. The arguments must
+// be in registers or memory at the `nop`: here that is at most a few loads (the item's name,
+// the queue's id) and trace_name's null test; no call. A tracer that attaches replaces the
+// `nop` with a breakpoint (a uprobe). The semaphore-guarded form (_SDT_HAS_SEMAPHORES) would
+// skip those loads at the price of a load and a branch on a global at every site: nothing to
+// gain, so the plain form is used.
 //
 // Thread safety and lifetime: a probe fires on the thread where the event happens, possibly
 // under the queue's lock. The string arguments are valid only while the probe fires (a tracer
