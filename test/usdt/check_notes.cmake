@@ -1,11 +1,15 @@
 # SPDX-License-Identifier: BSL-1.0
 # Fails unless `READELF -n LIB` (the built libwq, static or shared) lists the stapsdt notes of
 # the four probes of src/trace.hpp, with provider wq, each with its number of arguments and no
-# semaphore (the plain, branch-free form), and no other probe of provider wq.
+# semaphore (the plain form), and no other probe of provider wq. READELF must be GNU binutils'
+# readelf: it decodes stapsdt notes (llvm-readelf 14 prints them as hex).
 execute_process(COMMAND ${READELF} -n ${LIB} OUTPUT_VARIABLE out ERROR_VARIABLE err
                 RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "${READELF} -n ${LIB} exited with ${rc}\n${err}")
+endif()
+if(out MATCHES "stapsdt +0x[0-9a-f]+\tUnknown note type")
+  message(FATAL_ERROR "${READELF} does not decode stapsdt notes: use GNU binutils' readelf")
 endif()
 
 # name -> number of arguments

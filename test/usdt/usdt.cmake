@@ -11,9 +11,12 @@ if(NOT WQ_USDT)
   return()
 endif()
 
-if(CMAKE_READELF)
+# GNU binutils' readelf, which decodes stapsdt notes; CMAKE_READELF may be llvm-readelf (with
+# clang), which prints them as hex only.
+find_program(WQ_READELF readelf)
+if(WQ_READELF)
   add_test(NAME "usdt: probe notes"
-           COMMAND ${CMAKE_COMMAND} -DREADELF=${CMAKE_READELF} -DLIB=$<TARGET_FILE:wq>
+           COMMAND ${CMAKE_COMMAND} -DREADELF=${WQ_READELF} -DLIB=$<TARGET_FILE:wq>
                    -P ${CMAKE_CURRENT_SOURCE_DIR}/usdt/check_notes.cmake)
   set_tests_properties("usdt: probe notes" PROPERTIES TIMEOUT 60)
 else()
