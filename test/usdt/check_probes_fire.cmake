@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: BSL-1.0
-# Runs EXE (test/usdt/usdt_probes.cpp) under GDB with SCRIPT (test/usdt/probes.py) and fails
-# unless, for each of the program's four items, the probes fired in the order
+# Runs EXE (test/usdt/usdt_probes.cpp) under GDB with SCRIPT (test/usdt/probes.py), the program
+# writing its items' addresses and names to ITEMS, and fails unless, for each of the four items,
+# the probes fired in the order
 #   workqueue_queue_work, workqueue_activate_work, workqueue_execute_start, workqueue_execute_end
 # with the item's address and name, the queue's name and one non-zero queue id; and, if SITES is
 # ON (the build has debug information, so gdb names inlined functions), each item's queueing and
@@ -12,9 +13,14 @@
 if(DEFINED ENV{ASAN_OPTIONS})
   set(ENV{ASAN_OPTIONS} "$ENV{ASAN_OPTIONS}:detect_leaks=0")
 endif()
-execute_process(COMMAND ${GDB} -nx -batch -x ${SCRIPT} --args ${EXE}
+file(REMOVE ${ITEMS})
+execute_process(COMMAND ${GDB} -nx -batch -x ${SCRIPT} --args ${EXE} ${ITEMS}
                 OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc TIMEOUT 240)
-set(all "stdout:\n${out}\nstderr:\n${err}")
+set(items "")
+if(EXISTS ${ITEMS})
+  file(READ ${ITEMS} items)
+endif()
+set(all "stdout:\n${out}\nstderr:\n${err}\n${ITEMS}:\n${items}")
 if(err MATCHES "ptrace: Operation not permitted|Could not trace the inferior process")
   message("usdt: skipped: gdb may not trace processes here\n${all}")
   return()
@@ -39,11 +45,11 @@ set(activated_in_d insert_one)
 
 set(queue_id "")
 foreach(label a b c d)
-  if(NOT out MATCHES "\nitem ${label} (0x[0-9a-f]+) ([^ \n]+)\n")
+  if(NOT items MATCHES "(^|\n)item ${label} (0x[0-9a-f]+) ([^ \n]+)\n")
     message(FATAL_ERROR "no `item ${label}` line\n${all}")
   endif()
-  set(addr "${CMAKE_MATCH_1}")
-  set(name "${CMAKE_MATCH_2}")
+  set(addr "${CMAKE_MATCH_2}")
+  set(name "${CMAKE_MATCH_3}")
   # This item's probe lines, in the order they fired.
   string(REGEX MATCHALL "probe [a-z_]+ ${addr} [^\n]*" hits "${out}")
   set(kinds "")
@@ -85,4 +91,4 @@ foreach(label a b c d)
                         "want\n  ${want}\n${all}")
   endif()
 endforeach()
-message(STATUS "usdt: every probe fired, in order, with the expected arguments:\n${out}")
+message(STATUS "usdt: every probe fired, in order, with the expected arguments:\n${items}${out}")

@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: BSL-1.0
 # test/usdt/probes.py: a gdb script that prints every hit of the library's USDT probes.
 #
-# Run as `gdb -nx -batch -x probes.py --args PROGRAM`. It sets a breakpoint on every location of
-# each probe of provider `wq` (gdb reads them from the program's .note.stapsdt, as perf and
-# bpftrace do), runs the program, and for each hit prints one line
+# Run as `gdb -nx -batch -x probes.py --args PROGRAM [ARG...]`. It sets a breakpoint on every
+# location of each probe of provider `wq` (gdb reads them from the program's .note.stapsdt, as
+# perf and bpftrace do), runs the program, and for each hit prints one line
 #   probe NAME ARG... site=FUNCTION
 # without stopping it: pointers in hex (as printf's %p), strings as text, integers in decimal,
 # and the function the probe site is in (innermost, so an inlined site names itself) or `?`

@@ -30,6 +30,7 @@ if(WQ_GDB)
   add_test(NAME "usdt: probes fire"
            COMMAND ${CMAKE_COMMAND} -DGDB=${WQ_GDB} -DEXE=$<TARGET_FILE:usdt_probes>
                    -DSCRIPT=${CMAKE_CURRENT_SOURCE_DIR}/usdt/probes.py
+                   -DITEMS=${CMAKE_CURRENT_BINARY_DIR}/usdt_probes_items.txt
                    -DSITES=$<IF:$<CONFIG:Debug,RelWithDebInfo>,ON,OFF>
                    -P ${CMAKE_CURRENT_SOURCE_DIR}/usdt/check_probes_fire.cmake)
   set_tests_properties("usdt: probes fire" PROPERTIES TIMEOUT 300

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: BSL-1.0
 // The program that test/usdt/probes.py runs under gdb to see the USDT probes fire: four items,
 // each queued once on one queue by a different route, then a line per item with its address
-// and name, which test/usdt/check_probes_fire.cmake looks for in the probes' arguments.
+// and name, written to the file named by its argument (not to stdout, where gdb's own messages
+// could split a line), which test/usdt/check_probes_fire.cmake looks for in the probes'
+// arguments.
 //
 // The routes, one item each, are the four ways an item gets onto a queue, so that every
 // workqueue_queue_work and workqueue_activate_work site is reached:
@@ -42,13 +44,18 @@ struct items {
 
 namespace {
 
-void print_item(const char* label, const wq::work& item) {
-  std::printf("item %s %p %s\n", label, static_cast<const void*>(&item), wq::work_name(item));
+void print_item(std::FILE* out, const char* label, const wq::work& item) {
+  std::fprintf(out, "item %s %p %s\n", label, static_cast<const void*>(&item),
+               wq::work_name(item));
 }
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: usdt_probes ITEMS_FILE\n");
+    return 1;
+  }
   using namespace std::chrono_literals;
   using wq_usdt_test::items;
   items it;
@@ -69,9 +76,12 @@ int main() {
     if (!wq::flush_delayed_work(it.d)) return 6;
     if (q.destroy()) return 7;
   }
-  print_item("a", it.a);
-  print_item("b", it.b);
-  print_item("c", it.c);
-  print_item("d", it.d);
+  std::FILE* out = std::fopen(argv[1], "w");
+  if (out == nullptr) return 9;
+  print_item(out, "a", it.a);
+  print_item(out, "b", it.b);
+  print_item(out, "c", it.c);
+  print_item(out, "d", it.d);
+  if (std::fclose(out) != 0) return 9;
   return 0;
 }
