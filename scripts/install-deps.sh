@@ -7,7 +7,8 @@
 # Usage: scripts/install-deps.sh [EXTRA_PACKAGE...]     e.g. `scripts/install-deps.sh clang` (CI)
 set -euo pipefail
 
-packages=(cmake g++ make libboost1.81-dev catch2 ca-certificates "$@")
+# systemtap-sdt-dev: <sys/sdt.h> for the USDT probes (CMake option WQ_USDT, on when found).
+packages=(cmake g++ make libboost1.81-dev catch2 systemtap-sdt-dev ca-certificates "$@")
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
   echo "install-deps: dpkg-query not found; this script supports Debian 12 only." >&2

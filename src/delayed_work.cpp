@@ -27,6 +27,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 
 #include "queue_core.hpp"
+#include "trace.hpp"
 #include "virtual_time.hpp"
 
 namespace wq {
@@ -249,6 +250,8 @@ void timer_fired(delayed_work* dw) noexcept {
 void queue_expired_locked(queue_core* core, delayed_work& dw, bool wait_done) noexcept {
   auto& st = work_access::state(dw);
   core->armed.erase(core->armed.iterator_to(dw));
+  // Queued now, as the kernel's delayed_work_timer_fn queues (arming was not a queueing).
+  WQ_TRACE_QUEUE_WORK(&dw, trace_name(dw), core->name.c_str(), core->id());
   // The item leaves the armed state (and, for a completing wait, the wait ends) in one step;
   // from here on the item is QUEUED (set by insert_locked) and may run and be freed once the
   // mutex is released. Safety (release): an outstanding wait that acquires the state sees the

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "queue_core.hpp"
+#include "trace.hpp"
 
 namespace wq {
 namespace detail {
@@ -129,6 +130,7 @@ bool flush_delayed_work(delayed_work& item) noexcept {
         // outstanding timer wait finds the item no longer ARMED and lets go of it.
         core->armed.erase(core->armed.iterator_to(item));
         st.fetch_and(~st_armed, std::memory_order_relaxed);
+        WQ_TRACE_QUEUE_WORK(&item, trace_name(item), core->name.c_str(), core->id());
         post_worker(core, insert_locked(core, item));
         if (this_worker().core == core && core->max_workers == 1) {
           // §5.3: fired onto the one-worker queue the caller runs on, it can only run after

@@ -21,6 +21,7 @@
 #include <boost/asio/require.hpp>
 
 #include "queue_core.hpp"
+#include "trace.hpp"
 #include "virtual_time.hpp"
 
 namespace wq {
@@ -334,6 +335,7 @@ void insert_one(queue_core* core, work& w) noexcept {
   if (core->nr_active < core->max_active && core->inactive.empty()) {
     core->worklist.push_back(w);
     ++core->nr_active;
+    WQ_TRACE_ACTIVATE_WORK(&w);
   } else {
     core->inactive.push_back(w);  // rule 37: FIFO behind already-inactive items
     kind = list_kind::inactive;
@@ -541,6 +543,7 @@ push_result push_intake(queue_core* core, std::uint64_t id, work& w,
   // Before the push: once pushed, the item may run and be freed at any moment.
   if (observer* o = core->obs.load(std::memory_order_relaxed))
     o->on_queued(core->name, w, false, where != nullptr ? *where : location{});
+  WQ_TRACE_QUEUE_WORK(&w, trace_name(w), core->name.c_str(), id);
   for (;;) {
     if ((h & ~intake_ptr_mask) != tag || (h & intake_ptr_mask) == intake_closed) {
       // Closed meanwhile (a drain or destroy began): the locked path decides, without
@@ -590,6 +593,7 @@ queue_status link_claimed(queue_core* core, std::uint64_t id, work& w,
     if (o != nullptr && pushed != push_result::closed)
       o->on_queued(core->name, w, false, where != nullptr ? *where : location{});
   }
+  if (pushed != push_result::closed) WQ_TRACE_QUEUE_WORK(&w, trace_name(w), core->name.c_str(), id);
   post_worker(core, insert_locked(core, w));
   return queue_status::queued;
 }
@@ -645,6 +649,7 @@ work* pop_next(queue_core* core, worker_slot& me) noexcept {
       ++core->nr_active;
       if (observer* o = core->obs.load(std::memory_order_relaxed))
         o->on_activated(core->name, *w);
+      WQ_TRACE_ACTIVATE_WORK(w);
     } else {
       return nullptr;
     }
@@ -869,6 +874,7 @@ void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcep
     done.complete();
     pool_item_begin(long_running);  // rule 42: progress mark; CPU-intensive items
     if (obs != nullptr) obs->on_started(core->name, *w);
+    WQ_TRACE_EXECUTE_START(w, ops->name);
     // Safety: the mutex is dropped while user code runs. `w` may be freed by the function
     // (rule 4); only its address is kept (in me.current and rec, cleared below) as an
     // identity key.
@@ -878,6 +884,7 @@ void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcep
       rec->item.store(outer, std::memory_order_release);
       rec->ops.store(outer_ops, std::memory_order_relaxed);
     }
+    WQ_TRACE_EXECUTE_END(w, ops->name);  // ops is static storage: not read through `w`
     if (obs != nullptr) obs->on_finished(core->name, w, ops->name);
     const auto finished_at =
         me.timing ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
