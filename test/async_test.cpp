@@ -220,7 +220,7 @@ void await_on_own_queue(wq::workqueue& q) {
 }  // namespace
 
 TEMPLATE_TEST_CASE("async: completions bound to the queue's own executor never freeze it",
-                   "[async][executor][awaitable]", wq_test::owned_pool_kind, wq_test::ordered_kind,
+                   "[async][executor][awaitable]", wq_test::shared_pool_kind, wq_test::private_pool_kind, wq_test::ordered_kind,
                    wq_test::io_context_kind, wq_test::user_strand_kind) {
   TestType kind;
   await_on_own_queue(kind.queue());

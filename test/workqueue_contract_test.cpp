@@ -37,7 +37,7 @@ using wq_test::latch;
 using wq_test::must_happen;
 
 #define WQ_QUEUE_KINDS                                                          \
-  wq_test::owned_pool_kind, wq_test::ordered_kind, wq_test::io_context_kind, \
+  wq_test::shared_pool_kind, wq_test::private_pool_kind, wq_test::ordered_kind, wq_test::io_context_kind, \
       wq_test::user_strand_kind
 
 // An item owned by std::unique_ptr that counts its runs and its lifetime.

@@ -10,8 +10,8 @@
 // path. Functions run in a noexcept context: an exception escaping one calls std::terminate,
 // as for every work function.
 //
-// Properties: `execution::context` (the queue's execution context: its own thread pool, or the
-// context of the executor it was built on); `execution::outstanding_work`: `untracked` by
+// Properties: `execution::context` (the queue's execution context: the shared pool it runs on,
+// its own thread pool, or the context of the executor it was built on); `execution::outstanding_work`: `untracked` by
 // default; a `tracked` copy (what `asio::executor_work_guard` and every Asio operation make of
 // its handler's executor) counts as outstanding work of the queue, which then holds
 // outstanding work on the executor the queue runs on, so that executor's `run()` does not

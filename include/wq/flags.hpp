@@ -3,15 +3,20 @@
 // the `max_active` limits (rule 37).
 //
 //   unbound       WQ_UNBOUND: no concurrency management; items start as soon as a worker is
-//                 free, up to max_active at once (per-thread "CPU" affinity does not exist here).
-//                 Without it a queue runs at most as many items at once as its executor has
-//                 threads (the kernel's per-CPU concurrency level), still capped by max_active.
-//   highpri       WQ_HIGHPRI: the queue gets its own threads, separate from normal queues, so its
-//                 items never wait behind theirs (the kernel's separate high-priority pools).
-//   long_running  for items that may run long (system_long_wq): an owned pool gets more threads
-//                 than cores so that long items do not starve short ones.
+//                 free, up to max_active at once (per-thread "CPU" affinity does not exist
+//                 here). A queue without an executor runs on the unbound pool (wq/pool.hpp).
+//                 Without it a queue on a shared pool is concurrency-managed (rule 42); on an
+//                 executor it runs at most as many items at once as the machine has cores, and
+//                 on a private pool at most as many as its threads, still capped by max_active.
+//   highpri       WQ_HIGHPRI: the queue runs on a highpri pool, whose workers run at nice -20
+//                 where permitted and are separate from the normal pools, so its items never
+//                 wait behind theirs (rule 43).
+//   long_running  for items that may run long (system_long_wq): the kernel's CPU-intensive
+//                 items; on a shared pool they do not count toward its concurrency, so they
+//                 never keep short items from starting.
 //   ordered       __WQ_ORDERED (alloc_ordered_workqueue): max_active is 1, items run one at a
-//                 time in queueing order (rule 39), on a strand.
+//                 time in queueing order (rule 39); on the unbound pool unless given an
+//                 executor (then on a strand of it).
 //
 // Thread safety: plain values.
 #pragma once

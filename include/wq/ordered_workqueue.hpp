@@ -23,8 +23,8 @@ namespace wq {
 /// A workqueue with max_active 1 and FIFO order (rule 39).
 class ordered_workqueue : public workqueue {
  public:
-  /// Creates an ordered queue with its own single thread.
-  /// Throws: std::bad_alloc, std::system_error if the thread cannot be created.
+  /// Creates an ordered queue on the shared unbound pool (wq/pool.hpp): no thread starts.
+  /// Throws: std::bad_alloc.
   explicit ordered_workqueue(std::string_view name)
       : workqueue(name, queue_flags::ordered, 1, 0) {}
 
@@ -39,7 +39,7 @@ class ordered_workqueue : public workqueue {
   using workqueue::set_max_active;
 };
 
-/// Returns a new ordered queue owning one thread (kernel `alloc_ordered_workqueue`).
+/// Returns a new ordered queue on the shared unbound pool (kernel `alloc_ordered_workqueue`).
 [[nodiscard]] inline std::unique_ptr<ordered_workqueue> alloc_ordered_workqueue(
     std::string_view name) {
   return std::make_unique<ordered_workqueue>(name);

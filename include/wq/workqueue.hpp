@@ -4,9 +4,10 @@
 // destroy_workqueue), and the typed, ownership-carrying `enqueue` / `enqueue_delayed` of the
 // kernel's Rust bindings.
 //
-// A workqueue runs on any Asio executor you already have (io_context, thread_pool, strand,
-// any_io_executor) or owns an `asio::thread_pool`. While every worker the queue may run is
-// busy, queueing pushes the item's embedded node on a lock-free intake (one compare-and-swap)
+// A workqueue runs on a process-wide worker pool chosen by its flags (wq/pool.hpp; creating
+// one starts no thread), on a private `asio::thread_pool` of N threads, or on any Asio executor
+// you already have (io_context, thread_pool, strand, any_io_executor). While every worker the
+// queue may run is busy (or one is on its way), queueing pushes the item's embedded node on a lock-free intake (one compare-and-swap)
 // and the workers move it to the worklist when they next take the queue's lock; otherwise it
 // links the item under that lock and posts a worker handler in the same step. A worker runs
 // items one after another and re-posts itself after a fairness budget so
@@ -30,8 +31,8 @@
 //
 // Outstanding work (Asio's convention): a queue built on your executor holds outstanding work
 // on it while the queue has queued, inactive, running or armed items, as a pending timer wait
-// would, so that executor's run() does not return before they are done. A queue that owns its
-// pool holds none (nobody runs that pool by hand).
+// would, so that executor's run() does not return before they are done. A queue on a pool
+// (shared or private) holds none (nobody runs a pool by hand).
 //
 // Blocking waits (flush, drain, destroy) never hang silently: each completes, or is refused
 // within bounded time with a reported wq::errc (diagnostics.hpp): from one of the queue's own
@@ -80,7 +81,7 @@ class queue_executor;
 /// A workqueue: runs work items with the kernel's queueing semantics on an Asio executor.
 ///
 /// \code
-///   wq::workqueue q{"events"};                      // owns a thread pool
+///   wq::workqueue q{"events"};                      // on the shared normal pool
 ///   auto r = q.enqueue<&my_struct::work>(std::make_unique<my_struct>(42));
 /// \endcode
 ///

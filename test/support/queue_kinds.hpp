@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: BSL-1.0
 // Queue kinds and small helpers shared by wq's queue tests.
 //
-// The kinds are the queues a contract suite runs against (TEMPLATE_TEST_CASE over them): a queue
-// owning its thread pool, an ordered queue owning its thread, a queue on a user's io_context run
-// by two threads of the test, and an ordered queue on a strand of a user's asio::thread_pool.
+// The kinds are the queues a contract suite runs against (TEMPLATE_TEST_CASE over them): a named
+// queue on the shared pool, a queue owning a private thread pool, an ordered queue on the shared
+// unbound pool, a queue on a user's io_context run by two threads of the test, and an ordered
+// queue on a strand of a user's asio::thread_pool.
 // Each kind owns everything its queue runs on and tears it down in the right order: the queue
 // first (which drains it), then the executor.
 //
@@ -166,14 +167,21 @@ bool poll_until(F&& attempt, std::chrono::milliseconds timeout = must_happen) {
 
 // ---- the queue kinds -----------------------------------------------------------------------
 
-/// `wq::workqueue{"c"}`: owns a thread pool (hardware concurrency threads), max_active 1024.
-struct owned_pool_kind {
+/// `wq::workqueue{"c"}`: a named queue on the shared normal pool (wq/pool.hpp), max_active 1024.
+struct shared_pool_kind {
   static constexpr bool ordered = false;
   wq::workqueue q{"c"};
   wq::workqueue& queue() noexcept { return q; }
 };
 
-/// `wq::ordered_workqueue{"c"}`: owns one thread; FIFO, one item at a time.
+/// `wq::workqueue{"c", none, 0, 2}`: owns a private thread pool of 2 threads.
+struct private_pool_kind {
+  static constexpr bool ordered = false;
+  wq::workqueue q{"c", wq::queue_flags::none, 0, 2};
+  wq::workqueue& queue() noexcept { return q; }
+};
+
+/// `wq::ordered_workqueue{"c"}`: on the shared unbound pool; FIFO, one item at a time.
 struct ordered_kind {
   static constexpr bool ordered = true;
   wq::ordered_workqueue q{"c"};
