@@ -420,7 +420,7 @@ void open_intake_locked(queue_core* core) noexcept {
 }
 
 int insert_locked(queue_core* core, work& w) noexcept {
-  take_intake_locked(core);  // older items first: FIFO per producer thread (rule 38)
+  take_intake_locked(core);  // older items first: FIFO per producer thread (rules 37, 39)
   insert_one(core, w);
   return claim_worker_slot(core);
 }

@@ -1072,7 +1072,7 @@ TEST_CASE("cancel: stress: cancel vs timer fire accounts for every arming (rules
 }
 
 TEST_CASE("cancel: stress: an item may be cancelled and destroyed while the thread arming it "
-          "still starts its timer wait (rules 28, 50)",
+          "still starts its timer wait (rules 31, §5.10)",
           "[cancel][stress][delayed_work][lifetime]") {
   // Arming starts the Asio wait after releasing the queue's mutex, so another thread can find
   // the item armed, cancel it and destroy it while that wait is still being started. The

@@ -5,7 +5,8 @@
 // refusing queue hands it back too; nothing is leaked or released twice (lifetime counters and
 // use counts). Also a user specialisation of work_pointer_traits.
 //
-// "disabled" (rule 16) is not reachable through the public API yet, so it is not tested here.
+// Queueing a disabled item (rule 16) is tested in cancel_test.cpp ("a disabled item refuses
+// every queueing call").
 #include <wq/work_pointer.hpp>
 
 #include <catch2/catch.hpp>

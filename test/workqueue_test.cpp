@@ -794,8 +794,8 @@ TEST_CASE("workqueue: cancelling a waiting active item lets the oldest inactive 
 }
 
 TEST_CASE("workqueue: an inactive item whose earlier instance still runs waits for that worker "
-          "(rules 11, 37)",
-          "[workqueue][max_active][rule37][rule11]") {
+          "(rules 10, 37)",
+          "[workqueue][max_active][rule37][rule10]") {
   // max_active 2: `x` and `y` run; `x` queued again goes inactive. When `y` finishes, its
   // worker takes `x` off the inactive list, finds it running elsewhere and hands it over: the
   // second instance runs after the first returns, on the first one's worker.

@@ -84,7 +84,7 @@ enum class errc {
   wait_cycle,
 
   // ---- notices: printed, never asserted ------------------------------------------------------
-  /// max_active outside [1, 2048], or other than 1 on an ordered queue: clamped [rule 36].
+  /// max_active outside [1, 2048], or other than 1 on an ordered queue: clamped [rules 37, 39].
   max_active_clamped = 100,
   /// destroy() cancelled armed delayed items that targeted the queue [§5.8]; their references
   /// were released.
