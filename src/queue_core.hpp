@@ -140,6 +140,8 @@ struct queue_core {
   std::deque<worker_slot> slots;
   std::uint64_t nr_in_flight = 0;  // queued + inactive + running (what drain waits for)
   int outstanding_handlers = 0;    // worker handlers alive (posted, running, or not yet freed)
+  int nr_in_handler = 0;           // handlers inside run_worker for the live queue (destroy()
+                                   // waits for 0: a handler's tail completes async waiters)
   std::uint64_t handler_starts = 0;  // worker handlers started (progress, for blocking waits)
 
   // The intake: plain queueing (queue_work from any thread) links items here without the

@@ -741,15 +741,13 @@ void worker_handler_dropped(queue_core* core, std::uint32_t gen, std::uint32_t s
   handler_gone_locked(core, lk);
 }
 
-void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcept {
-  // Async waiters this worker satisfies complete outside the mutex: before it runs the next
-  // item, and on return (done is destroyed after lk, which unlocks first).
-  done_list done;
-  std::unique_lock lk(core->mu);
-  if (core->gen != gen || !core->live) {  // the queue was destroyed: nothing to do here
-    handler_gone_locked(core, lk);
-    return;
-  }
+namespace {
+
+// The worker loop of run_worker: runs items until none is left for this worker (returns false)
+// or its fairness budget is spent and a successor handler was submitted (returns true).
+// Requires mu held through `lk`; returns with it held. Async waiters it satisfies go on `done`.
+bool worker_loop(queue_core* core, std::uint32_t gen, std::uint32_t slot,
+                 std::unique_lock<std::mutex>& lk, done_list& done) noexcept {
   --core->nr_unstarted;
   ++core->handler_starts;
   update_saturated(core);
@@ -772,8 +770,7 @@ void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcep
       // Retired while this worker ran its last item (an orphan it finished, or a queue
       // destroyed from that item with nothing else in flight): nothing left to do here.
       ctx = saved;
-      handler_gone_locked(core, lk);
-      return;
+      return false;
     }
     // Items queued through the intake since this worker last held the mutex: link them (and
     // start more workers if slots are free). Everything on the lists is older than everything
@@ -790,7 +787,7 @@ void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcep
       try {
         submit_handler_locked(core, gen, slot);
         ctx = saved;
-        return;
+        return true;
       } catch (...) {
         budget = worker_budget;  // could not yield: keep going here
       }
@@ -820,9 +817,8 @@ void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcep
         update_saturated(core);
         continue;
       }
-      handler_gone_locked(core, lk);
       ctx = saved;
-      return;
+      return false;
     }
     // More runnable items than this worker: start the next worker (one at a time, see
     // claim_worker_slot, which finds none to start otherwise), before this one disappears
@@ -920,6 +916,32 @@ void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcep
     if (!core->async_waiters.empty()) check_async_locked(core, done);
     if (core->orphaned && core->nr_in_flight == 0) finish_orphan_locked(core, lk, done);
   }
+}
+
+}  // namespace
+
+void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcept {
+  // Async waiters this worker satisfies complete outside the mutex: before it runs the next
+  // item, and in the handler's tail below.
+  done_list done;
+  std::unique_lock lk(core->mu);
+  if (core->gen != gen || !core->live) {  // the queue was destroyed: nothing to do here
+    handler_gone_locked(core, lk);
+    return;
+  }
+  ++core->nr_in_handler;
+  const bool succeeded = worker_loop(core, gen, slot, lk, done);
+  // The tail: what this handler satisfied completes before it stops counting as inside the
+  // queue, so destroy() (which waits for nr_in_handler == 0) returns only once nothing of the
+  // queue runs any more, on a shared pool as on a joined private one.
+  if (!done.empty()) {
+    lk.unlock();
+    done.complete();
+    lk.lock();
+  }
+  if (--core->nr_in_handler == 0 && core->drain_waiters > 0) core->idle_cv.notify_all();
+  // A successor handler inherits this one's count of outstanding handlers.
+  if (!succeeded) handler_gone_locked(core, lk);
 }
 
 }  // namespace detail
@@ -1256,7 +1278,8 @@ std::error_code workqueue::destroy() {
     detail::done_list done;
     std::unique_lock lk(core->mu);
     std::vector<work*> dropped = detail::begin_destroy_locked(core);
-    if (dropped.empty() && core->nr_in_flight == 0 && pool_ == nullptr) {
+    if (dropped.empty() && core->nr_in_flight == 0 && core->nr_in_handler == 0 &&
+        pool_ == nullptr) {
       // Idle (a short-lived per-session queue, typically): nothing to cancel, wait for or join.
       keep_final_stats();
       detail::retire_core(core, lk, done);
@@ -1272,7 +1295,8 @@ std::error_code workqueue::destroy() {
     ++core->drain_waiters;
     const errc why = detail::wait_until(
         core, lk, {detail::wait_target::kind::queue, core, nullptr}, "destroy",
-        [core] { return core->nr_in_flight == 0; }, /*report=*/false);
+        [core] { return core->nr_in_flight == 0 && core->nr_in_handler == 0; },
+        /*report=*/false);
     --core->drain_waiters;
     if (why == errc::executor_stopped || why == errc::executor_not_running) {
       // Its executor does not run its workers (stopped, or nobody runs it): as Asio destroys
