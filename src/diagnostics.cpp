@@ -31,6 +31,7 @@ const char* code_name(errc e) noexcept {
     case errc::executor_stopped: return "executor_stopped";
     case errc::executor_not_running: return "executor_not_running";
     case errc::wait_cycle: return "wait_cycle";
+    case errc::blocking_region_misuse: return "blocking_region_misuse";
     case errc::max_active_clamped: return "max_active_clamped";
     case errc::armed_items_cancelled: return "armed_items_cancelled";
     case errc::worker_post_failed: return "worker_post_failed";
@@ -69,6 +70,8 @@ class category_impl final : public std::error_category {
       case errc::executor_not_running:
         return "blocking wait on a queue whose executor does not run its workers";
       case errc::wait_cycle: return "blocking waits between work items form a cycle";
+      case errc::blocking_region_misuse:
+        return "blocking_region outlived its work item or changed threads";
       case errc::max_active_clamped: return "max_active out of range, clamped";
       case errc::armed_items_cancelled: return "queue destroyed with armed delayed items";
       case errc::worker_post_failed: return "could not post a worker (out of memory)";

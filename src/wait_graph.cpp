@@ -182,8 +182,19 @@ errc stuck_detector::check(const wait_target& t) noexcept {
     since_ = now;
     return errc{};
   }
-  // A shared pool whose thread start failed retries only when asked again.
-  if (core->pool != nullptr) core->pool->nudge();
+  if (core->pool != nullptr) {
+    // A shared pool runs every task it is given: a worker of this queue waits only while the
+    // pool's workers are busy. As long as any of them makes progress (starts or finishes an
+    // item), so will this queue; only a pool that made none for the wait limit is stuck
+    // (items waiting for each other beyond max_threads, or no thread can be started).
+    const std::uint64_t mark = core->pool->progress_mark();
+    if (mark != pool_mark_) {
+      pool_mark_ = mark;
+      since_ = now;
+      return errc{};
+    }
+    core->pool->nudge();  // after a failed thread start, nothing else may ask again
+  }
   const executor_box* ex = core->executor.get();
   if (ex != nullptr && ex->stopped != nullptr && ex->stopped(ex->storage))
     return errc::executor_stopped;
@@ -215,6 +226,15 @@ void report_refused_wait(errc why, const char* op, const queue_core* core) noexc
              "cannot run: refused", op, name);
       break;
     case errc::executor_not_running:
+      if (core->pool != nullptr) {
+        report(why, "%s of queue '%s': no worker of its %s pool made progress for %lld ms "
+               "(items waiting for each other beyond its max_threads, or no thread can be "
+               "started; see wq::dump_pools()): refused", op, name,
+               to_string(core->pool->kind()),
+               static_cast<long long>(
+                   std::chrono::duration_cast<std::chrono::milliseconds>(wait_limit()).count()));
+        break;
+      }
       report(why, "%s of queue '%s': no worker posted to its executor started for %lld ms "
              "(nobody runs that executor, or only the waiting thread would): refused", op,
              name,

@@ -64,6 +64,7 @@ manager_state& manager() noexcept {
 }
 
 void manager_main() noexcept {
+  (void)::pthread_setname_np(::pthread_self(), "wq-manager");
   manager_state& m = manager();
   auto next = never;
   for (;;) {
@@ -143,15 +144,21 @@ worker_pool& pool_of_kind(pool_kind kind) {
 worker_pool::worker_pool(pool_kind kind) : kind_(kind) { set_options(pool_options{}); }
 
 void worker_pool::set_options(const pool_options& o) noexcept {
+  // Out-of-range values are clamped (no arithmetic on them may overflow): durations to
+  // [0, 1 day], counts to [1, 65536] (concurrency 0 keeps meaning "the number of cores").
+  constexpr std::int64_t day_us = std::int64_t{86'400} * 1'000'000;
+  constexpr std::int64_t day_ms = std::int64_t{86'400} * 1'000;
+  constexpr unsigned most = 65'536;
   // Safety (relaxed): plain settings, read at each decision; nothing else is published.
-  opt_concurrency_.store(o.concurrency, std::memory_order_relaxed);
-  opt_threshold_us_.store(std::max<std::int64_t>(0, o.cpu_intensive_threshold.count()),
+  opt_concurrency_.store(std::min(o.concurrency, most), std::memory_order_relaxed);
+  opt_threshold_us_.store(std::clamp<std::int64_t>(o.cpu_intensive_threshold.count(), 0, day_us),
                           std::memory_order_relaxed);
-  opt_idle_ms_.store(std::max<std::int64_t>(0, o.idle_timeout.count()), std::memory_order_relaxed);
-  opt_max_threads_.store(std::max(1u, o.max_threads), std::memory_order_relaxed);
-  {
+  opt_idle_ms_.store(std::clamp<std::int64_t>(o.idle_timeout.count(), 0, day_ms),
+                     std::memory_order_relaxed);
+  const unsigned max_threads = std::clamp(o.max_threads, 1u, most);
+  if (opt_max_threads_.exchange(max_threads, std::memory_order_relaxed) != max_threads) {
     std::lock_guard lk(mu_);
-    saturation_reported_ = false;
+    saturation_reported_ = false;  // a new bound: reaching it is news again
   }
   idle_cv_.notify_all();  // idle workers recompute whether they are extra
   nudge();                // a higher concurrency or max_threads may let waiting tasks start
@@ -360,6 +367,7 @@ void worker_pool::worker_main(pool_thread* me) noexcept {
       head_ = t->next;
       if (head_ == nullptr) tail_ = nullptr;
       --waiting_;
+      ++tasks_taken_;
       me->in_task = true;
       me->seen_at = {};
       lk.unlock();
@@ -474,11 +482,29 @@ void pool_item_begin(bool long_running) noexcept {
 void pool_item_end() noexcept {
   pool_thread* th = tl_pool_thread;
   if (th == nullptr) return;
+  if (th->region_depth > 0) {
+    // A blocking_region outlived its item (a coroutine suspended inside it): close it, so this
+    // worker, which goes on to other items, counts as running again.
+    th->region_depth = 1;
+    ++th->region_epoch;
+    th->pool->leave_blocked(th);
+    report(errc::blocking_region_misuse, "a blocking_region outlived the work item that opened "
+           "it (held across a co_await, or kept): closed when the item ended");
+  }
   th->progress.store(th->progress.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   th->long_item = false;
   if (th->region_depth == 0 &&
       th->st.load(std::memory_order_relaxed) == pool_thread::state::intensive)
     th->pool->item_ended(th);
+}
+
+std::uint64_t worker_pool::progress_mark() const noexcept {
+  std::lock_guard lk(mu_);
+  std::uint64_t mark = tasks_taken_;
+  // Safety (relaxed): only compared with an earlier mark.
+  for (const pool_thread* th = threads_; th != nullptr; th = th->next)
+    mark += th->progress.load(std::memory_order_relaxed);
+  return mark;
 }
 
 pool_state worker_pool::state() const {

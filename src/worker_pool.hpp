@@ -63,6 +63,7 @@ struct pool_thread {
   std::uint64_t seen_progress = 0;         // PL (manager): progress at seen_at
   std::chrono::steady_clock::time_point seen_at{};
   int region_depth = 0;                    // T: nested blocking regions and wq waits
+  unsigned long long region_epoch = 0;     // T: bumped when an item ends with a region open
   bool long_item = false;                  // T: the current item is a long_running queue's
   pool_thread* prev = nullptr;             // PL: the pool's list of live workers
   pool_thread* next = nullptr;
@@ -95,6 +96,10 @@ class worker_pool : public boost::asio::execution_context {
   /// thread blocked waiting on a queue of this pool whose worker has not started: after a
   /// failed thread start nothing else may ask again. Any thread, any lock but PL held.
   void nudge() noexcept;
+
+  /// A number that changes whenever a worker takes a task or starts or ends an item (for a
+  /// blocked waiter's "is anything happening" check; O(workers)). Any thread.
+  [[nodiscard]] std::uint64_t progress_mark() const noexcept;
 
   /// This pool's state (pool_states()).
   [[nodiscard]] pool_state state() const;
@@ -151,6 +156,7 @@ class worker_pool : public boost::asio::execution_context {
   std::uint64_t threads_started_ = 0;      // PL
   std::uint64_t threads_exited_ = 0;       // PL
   std::uint64_t stalls_ = 0;               // PL
+  std::uint64_t tasks_taken_ = 0;          // PL
   std::atomic<unsigned> opt_concurrency_{0};
   std::atomic<std::int64_t> opt_threshold_us_{0};
   std::atomic<std::int64_t> opt_idle_ms_{0};

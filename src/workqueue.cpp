@@ -1298,7 +1298,10 @@ std::error_code workqueue::destroy() {
         [core] { return core->nr_in_flight == 0 && core->nr_in_handler == 0; },
         /*report=*/false);
     --core->drain_waiters;
-    if (why == errc::executor_stopped || why == errc::executor_not_running) {
+    // A shared pool is never stopped: its workers will run the items once it gets going again,
+    // so they are not dropped; the queue finishes in the background (below).
+    if ((why == errc::executor_stopped || why == errc::executor_not_running) &&
+        core->pool == nullptr) {
       // Its executor does not run its workers (stopped, or nobody runs it): as Asio destroys
       // the handlers of a context shut down, the queued items are dropped unrun and their
       // references released (a notice, not a misuse: stopping the io_context and then
@@ -1327,8 +1330,9 @@ std::error_code workqueue::destroy() {
       return make_error_code(why);
     }
     if (why != errc{}) {
-      // Refused (a cycle of waiting items): the queue finishes in the background; the last of
-      // its items to finish retires it (and has an owned pool joined).
+      // Refused (a cycle of waiting items, or a shared pool that made no progress for the wait
+      // limit): the queue finishes in the background; the last of its items to finish retires
+      // it (and has an owned pool joined).
       detail::report_refused_wait(why, "destroy", core);
       core->orphaned = true;
       return make_error_code(why);
@@ -1534,7 +1538,7 @@ std::string workqueue::dump(std::size_t limit) const {
   for (std::size_t i = 0; i < c.slots.size(); ++i) {
     const detail::worker_slot& s = c.slots[i];
     if (s.current == nullptr) continue;
-    add("  running  worker %zu: %s (%zu handed over behind it)\n", i,
+    add("  running  slot %zu: %s (%zu more instance(s) queued behind it, rule 10)\n", i,
         s.current_ops != nullptr ? s.current_ops->name : "?", s.scheduled.size());
   }
   auto list = [&](const char* what, const detail::work_list& l) {

@@ -446,3 +446,81 @@ TEST_CASE("pool: dump_pools and a queue's dump show the pool's workers", "[pool]
   CHECK(std::string(wq::to_string(wq::pool_kind::unbound_highpri)) == "unbound_highpri");
   b.g.open();
 }
+
+TEST_CASE("pool: a wait on a queue whose pool is busy but making progress is not refused",
+          "[pool][s5_3]") {
+  // Both workers of a 2-worker pool run a long queue's items (30 ms each, 600 ms in all) while
+  // another queue's item waits in the pool behind them. Its worker starts only when they are
+  // done, long after the 100 ms wait limit: the wait must see the pool's progress, not give up.
+  options_scope two{wq::pool_kind::normal, {.concurrency = 2, .max_threads = 2}};
+  wq_test::wait_limit_scope limit{100ms};
+  wq_test::warning_catcher warnings;
+  wq::workqueue busy{"busy", wq::queue_flags::none, 2};
+  wq::workqueue waited{"waited-on"};
+  std::vector<std::unique_ptr<fn_item>> work;
+  for (int i = 0; i < 20; ++i)
+    work.push_back(std::make_unique<fn_item>([](fn_item&) {
+      std::this_thread::sleep_for(30ms);  // work, not synchronisation
+    }));
+  for (auto& it : work) REQUIRE(wq_test::enqueue(busy, *it) == wq::queue_status::queued);
+  std::atomic<bool> ran{false};
+  fn_item one{[&](fn_item&) { ran = true; }};
+  REQUIRE(wq_test::enqueue(waited, one) == wq::queue_status::queued);
+  CHECK_FALSE(waited.flush());
+  CHECK(ran.load());
+  CHECK_FALSE(warnings.contains(wq::errc::executor_not_running));
+  REQUIRE_FALSE(busy.flush());
+}
+
+TEST_CASE("pool: destroying a queue whose pool is stuck refuses the wait but drops nothing; "
+          "its items run once the pool moves",
+          "[pool][rule50]") {
+  // The pool's only 2 workers are blocked by another queue's items (at max_threads, so no
+  // spare can start): nothing of the pool progresses for the wait limit. destroy() is refused
+  // (reported) and the queue finishes in the background: its items are not dropped.
+  options_scope two{wq::pool_kind::normal, {.concurrency = 2, .max_threads = 2}};
+  wq_test::wait_limit_scope limit{100ms};
+  wq_test::warning_catcher warnings;
+  wq::workqueue blocking{"blocking", wq::queue_flags::none, 2};
+  blockers b{2, true};
+  b.queue_on(blocking);
+  REQUIRE(wq_test::poll_until([&] { return b.started.load() == 2; }));
+  std::atomic<int> ran{0};
+  std::vector<std::unique_ptr<fn_item>> items;
+  for (int i = 0; i < 10; ++i)
+    items.push_back(std::make_unique<fn_item>([&ran](fn_item&) { ++ran; }));
+  {
+    wq::workqueue victim{"victim"};
+    for (auto& it : items) REQUIRE(wq_test::enqueue(victim, *it) == wq::queue_status::queued);
+    CHECK(victim.destroy() == wq::errc::executor_not_running);
+  }
+  CHECK(warnings.contains("made progress"));
+  CHECK_FALSE(warnings.contains(wq::errc::items_dropped));
+  CHECK(ran.load() == 0);
+  b.g.open();  // the pool moves again: the victim's items run, then it retires
+  REQUIRE(wq_test::poll_until([&] { return ran.load() == 10; }));
+  REQUIRE_FALSE(blocking.flush());
+}
+
+TEST_CASE("pool: a blocking_region that outlives its item is closed when the item ends and "
+          "reported; destroying it later does nothing",
+          "[pool][rule42]") {
+  wq_test::warning_catcher warnings;
+  wq::workqueue q{"leaky"};
+  wq::blocking_region* leaked = nullptr;
+  fn_item opens{[&](fn_item&) { leaked = new wq::blocking_region; }};  // as if held across a co_await
+  REQUIRE(wq_test::enqueue(q, opens) == wq::queue_status::queued);
+  REQUIRE_FALSE(q.flush());
+  CHECK(warnings.count(wq::errc::blocking_region_misuse) == 1);
+  const wq::pool_state s = state_of(wq::pool_kind::normal);
+  CHECK(s.blocked == 0);  // the worker counts as running again
+  CHECK(s.running <= s.threads);
+  fn_item closes{[&](fn_item&) { delete leaked; }};  // on whichever worker: nothing happens
+  REQUIRE(wq_test::enqueue(q, closes) == wq::queue_status::queued);
+  REQUIRE_FALSE(q.flush());
+  delete new wq::blocking_region;  // off a pool worker: a no-op
+  const wq::pool_state after = state_of(wq::pool_kind::normal);
+  CHECK(after.blocked == 0);
+  CHECK(after.running <= after.threads);
+  CHECK(warnings.count(wq::errc::blocking_region_misuse) >= 1);
+}

@@ -17,6 +17,12 @@
 // Outside a pool worker (a queue on the user's executor or a private pool, any other thread) a
 // region does nothing. Regions nest; only the outermost counts.
 //
+// A region belongs to the work item that created it: do not hold one across a `co_await` (the
+// coroutine may resume on another worker) or keep it beyond the item. Misuse is detected and
+// repaired: when the item ends with a region still open, the pool closes it (the worker counts
+// as running again) and reports errc::blocking_region_misuse; destroying a region on another
+// thread, or after that, reports it too and does nothing else.
+//
 // Cost: a thread-local read; on a pool worker, the pool's lock once on entry and once on exit.
 // Thread safety: a region belongs to the thread that created it; construct and destroy it there.
 #pragma once
@@ -35,7 +41,8 @@ class blocking_region {
   blocking_region& operator=(const blocking_region&) = delete;
 
  private:
-  void* thread_;  // the pool worker's record, or nullptr outside a pool worker
+  void* thread_;                // the pool worker's record, or nullptr outside a pool worker
+  unsigned long long epoch_ = 0;  // the worker's region epoch when this region was opened
 };
 
 }  // namespace wq

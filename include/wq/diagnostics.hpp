@@ -82,6 +82,11 @@ enum class errc {
   /// while B waits for A, directly or through other items or queues) [§5.4]: the kernel's
   /// lockdep report. The wait that would close the cycle is refused.
   wait_cycle,
+  /// A blocking_region that outlived the work item it was created in (held across a
+  /// `co_await`, or stored), or was destroyed on another thread (wq/blocking_region.hpp). The
+  /// pool closes it when the item ends, so the worker counts as running again; the late
+  /// destruction does nothing.
+  blocking_region_misuse,
 
   // ---- notices: printed, never asserted ------------------------------------------------------
   /// max_active outside [1, 2048], or other than 1 on an ordered queue: clamped [rules 37, 39].

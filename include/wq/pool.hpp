@@ -33,6 +33,9 @@
 // waiting is reported once (errc::pool_saturated): items that wait for each other beyond it
 // cannot all run (the kernel's saturation case, semantics §5.14).
 //
+// Thread names: "wq-manager", and "wq-normal-N", "wq-highpri-N", "wq-unbound-N", "wq-unbhi-N"
+// (unbound_highpri) for the workers, N as in dump_pools().
+//
 // Threads: one manager thread for all pools (started with the first worker), plus each pool's
 // workers: at most pools-in-use x concurrency while nothing blocks. Queueing never allocates;
 // starting a worker does (its record and its thread), a pool event bounded by max_threads.
@@ -75,7 +78,8 @@ struct pool_options {
 
 /// Changes a pool's settings. Takes effect at once for new decisions (running workers are not
 /// stopped; a lower max_threads lets extra workers exit as they go idle). Values out of range
-/// are raised to the minimum (max_threads 1). Returns the previous settings.
+/// are clamped: durations to [0, 1 day] (a threshold of 0 means the default), concurrency and
+/// max_threads to at most 65536, max_threads to at least 1. Returns the previous settings.
 pool_options set_pool_options(pool_kind kind, const pool_options& options) noexcept;
 /// Returns a pool's current settings (with defaults resolved).
 [[nodiscard]] pool_options get_pool_options(pool_kind kind) noexcept;
