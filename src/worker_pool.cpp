@@ -10,10 +10,12 @@
 #include <array>
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <new>
 #include <thread>
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -27,6 +29,34 @@ using clock = std::chrono::steady_clock;
 constexpr auto never = clock::time_point::max();
 
 thread_local pool_thread* tl_pool_thread = nullptr;
+
+// A worker with no CPU time for this long inside one item is checked for sleeping.
+constexpr std::chrono::milliseconds sleep_after{1};
+
+// The CPU time of the thread whose clock is `c`, in nanoseconds (0 if unreadable).
+std::int64_t cpu_time_ns(clockid_t c) noexcept {
+  timespec ts{};
+  if (::clock_gettime(c, &ts) != 0) return 0;
+  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+// Whether the kernel reports thread `tid` of this process sleeping (S) or in uninterruptible
+// wait (D), from /proc/self/task/<tid>/stat; false if unknown.
+bool sleeping(int tid) noexcept {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
+  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[256];
+  const ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0) return false;
+  buf[n] = '\0';
+  // The state follows the command name in parentheses, which may itself contain ')'.
+  const char* close = std::strrchr(buf, ')');
+  if (close == nullptr || close[1] != ' ') return false;
+  return close[2] == 'S' || close[2] == 'D';
+}
 
 unsigned cores() noexcept {
   // Read once: hardware_concurrency() reads sysfs on every call.
@@ -155,6 +185,7 @@ void worker_pool::set_options(const pool_options& o) noexcept {
                           std::memory_order_relaxed);
   opt_idle_ms_.store(std::clamp<std::int64_t>(o.idle_timeout.count(), 0, day_ms),
                      std::memory_order_relaxed);
+  opt_detect_sleeping_.store(o.detect_sleeping, std::memory_order_relaxed);
   const unsigned max_threads = std::clamp(o.max_threads, 1u, most);
   if (opt_max_threads_.exchange(max_threads, std::memory_order_relaxed) != max_threads) {
     std::lock_guard lk(mu_);
@@ -170,6 +201,7 @@ pool_options worker_pool::options() const noexcept {
   o.cpu_intensive_threshold = threshold();
   o.idle_timeout = std::chrono::milliseconds(opt_idle_ms_.load(std::memory_order_relaxed));
   o.max_threads = opt_max_threads_.load(std::memory_order_relaxed);
+  o.detect_sleeping = opt_detect_sleeping_.load(std::memory_order_relaxed);
   return o;
 }
 
@@ -273,15 +305,22 @@ unsigned worker_pool::manage(clock::time_point now, clock::time_point& next_look
     }
     // Rule 42: a worker inside one item past the threshold no longer counts as running.
     const auto thr = threshold();
+    const bool detect_sleeping = opt_detect_sleeping_.load(std::memory_order_relaxed);
     for (pool_thread* th = threads_; th != nullptr; th = th->next) {
       if (!th->in_task || th->st.load(std::memory_order_relaxed) != pool_thread::state::running)
         continue;
       // Safety (relaxed): only compared with an earlier value of the same counter.
       const std::uint64_t p = th->progress.load(std::memory_order_relaxed);
+      const std::int64_t cpu = cpu_time_ns(th->cpu_clock);
       if (p != th->seen_progress || th->seen_at == clock::time_point{}) {
         th->seen_progress = p;
         th->seen_at = now;
-      } else if (now - th->seen_at >= thr) {
+        th->seen_cpu_ns = cpu;
+      } else if (now - th->seen_at >= thr ||
+                 (detect_sleeping && now - th->seen_at >= sleep_after &&
+                  cpu - th->seen_cpu_ns < 50'000 && sleeping(th->tid))) {
+        // Past the threshold in one item, or asleep in it (no CPU time for a millisecond and
+        // not runnable): no longer counted as running (rule 42).
         th->st.store(pool_thread::state::intensive, std::memory_order_relaxed);
         --nr_running_;
         ++nr_intensive_;
@@ -305,7 +344,9 @@ unsigned worker_pool::manage(clock::time_point now, clock::time_point& next_look
       }
     }
     watched_ = waiting_ > wakeups_ + nr_starting_;
-    if (watched_) next_look = now + std::max<clock::duration>(thr / 2, std::chrono::microseconds(100));
+    if (watched_)
+      next_look = now + std::clamp<clock::duration>(thr / 2, std::chrono::microseconds(100),
+                                                    sleep_after);
   }
   if (saturated)
     report(errc::pool_saturated, "%s pool: %u workers (its max_threads) and items still wait for "
@@ -342,6 +383,9 @@ void worker_pool::start_worker() noexcept {
 
 void worker_pool::worker_main(pool_thread* me) noexcept {
   tl_pool_thread = me;
+  me->tid = static_cast<int>(::syscall(SYS_gettid));
+  if (::pthread_getcpuclockid(::pthread_self(), &me->cpu_clock) != 0)
+    me->cpu_clock = CLOCK_THREAD_CPUTIME_ID;  // unreadable from the manager: reads as its own
   char name[16];
   std::snprintf(name, sizeof name, "wq-%s-%u",
                 kind_ == pool_kind::normal        ? "normal"

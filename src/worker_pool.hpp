@@ -13,8 +13,10 @@
 //
 // The manager: one thread for all pools, started by the first submit. It starts workers (never
 // the submitting thread: it may hold a queue's lock) and, while a pool has tasks waiting and no
-// worker to take them, looks every half threshold for running workers whose item progress mark
-// did not move for the threshold. It sleeps otherwise.
+// worker to take them, looks every millisecond at the running workers inside an item: one whose
+// CPU time did not advance for a millisecond and that the kernel reports sleeping (state S or D
+// in /proc) is blocked, as the kernel's scheduler would tell its workqueue code; one whose item
+// progress mark did not move for the threshold is CPU-intensive. It sleeps otherwise.
 //
 // Lock rules. Each pool has one mutex (PL below), a leaf: nothing else is locked under it. The
 // manager's mutex (ML) is a leaf too and never held with PL. Fields tagged "T:" belong to the
@@ -34,6 +36,8 @@
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
+
+#include <time.h>
 
 #include <boost/asio/execution_context.hpp>
 
@@ -62,6 +66,9 @@ struct pool_thread {
   bool in_task = false;                    // PL: executing a task now
   std::uint64_t seen_progress = 0;         // PL (manager): progress at seen_at
   std::chrono::steady_clock::time_point seen_at{};
+  std::int64_t seen_cpu_ns = 0;            // PL (manager): the thread's CPU time at seen_at
+  clockid_t cpu_clock{};                   // the thread's CPU-time clock; immutable once linked
+  int tid = 0;                             // its kernel thread id; immutable once linked
   int region_depth = 0;                    // T: nested blocking regions and wq waits
   unsigned long long region_epoch = 0;     // T: bumped when an item ends with a region open
   bool long_item = false;                  // T: the current item is a long_running queue's
@@ -161,6 +168,7 @@ class worker_pool : public boost::asio::execution_context {
   std::atomic<std::int64_t> opt_threshold_us_{0};
   std::atomic<std::int64_t> opt_idle_ms_{0};
   std::atomic<unsigned> opt_max_threads_{0};
+  std::atomic<bool> opt_detect_sleeping_{true};
 };
 
 /// The pool a queue with `flags` runs on (see wq/pool.hpp).

@@ -524,3 +524,47 @@ TEST_CASE("pool: a blocking_region that outlives its item is closed when the ite
   CHECK(after.running <= after.threads);
   CHECK(warnings.count(wq::errc::blocking_region_misuse) >= 1);
 }
+
+TEST_CASE("pool: a worker asleep inside an item is replaced within milliseconds, whatever the "
+          "CPU-intensive threshold",
+          "[pool][rule42]") {
+  // The kernel starts another worker as soon as a running item sleeps. Here the manager sees a
+  // worker that gets no CPU time and that the kernel reports sleeping: with a 10 s threshold
+  // and one worker, only that lets the item queued behind the sleeper run before the gate opens.
+  options_scope one{wq::pool_kind::normal, {.concurrency = 1, .cpu_intensive_threshold = 10s}};
+  wq::workqueue q{"sleeper"};
+  blockers b{1};  // undeclared
+  b.queue_on(q);
+  REQUIRE(wq_test::poll_until([&] { return b.started.load() == 1; }));
+  const auto took = time_short_items(q, 100);
+  WARN("100 short items behind a sleeping item (threshold 10 s): " << ms(took) << " ms");
+  CHECK(took < 1s);
+  b.g.open();
+  REQUIRE_FALSE(q.flush());
+}
+
+TEST_CASE("pool: a CPU-bound item is not mistaken for a sleeping one", "[pool][rule42]") {
+  // A spinning item gets CPU time: with a 10 s threshold it stays counted as running, so the
+  // 1-worker pool starts no second worker while it spins.
+  options_scope one{wq::pool_kind::normal, {.concurrency = 1, .cpu_intensive_threshold = 10s}};
+  wq::workqueue q{"spinner"};
+  std::atomic<bool> stop{false};
+  std::atomic<bool> spinning{false};
+  fn_item spin{[&](fn_item&) {
+    spinning = true;
+    while (!stop.load()) {
+    }
+  }};
+  std::atomic<bool> second_ran{false};
+  fn_item second{[&](fn_item&) { second_ran = true; }};
+  const std::uint64_t stalls = state_of(wq::pool_kind::normal).stalls;
+  REQUIRE(wq_test::enqueue(q, spin) == wq::queue_status::queued);
+  REQUIRE(wq_test::poll_until([&] { return spinning.load(); }));
+  REQUIRE(wq_test::enqueue(q, second) == wq::queue_status::queued);
+  // Let the manager look many times (it looks every millisecond while an item waits).
+  const bool ran_early = wq_test::poll_until([&] { return second_ran.load(); }, 50ms);
+  stop = true;
+  REQUIRE_FALSE(q.flush());
+  CHECK_FALSE(ran_early);
+  CHECK(state_of(wq::pool_kind::normal).stalls == stalls);
+}

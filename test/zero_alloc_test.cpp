@@ -89,9 +89,10 @@ void round(std::vector<item>& items, QueueFn&& queue_fn) {
 // an application that wants no allocation at all would do.
 //
 // Pools: starting a worker thread allocates (its record and the thread); queueing never does.
-// A worker descheduled by the OS past a pool's threshold looks stalled and gets a spare started
-// (wq/pool.hpp), which on a loaded 2-core machine happens at random; so while counting, the
-// pools' thresholds are raised out of reach. The warm-up lets them start their base workers.
+// A worker descheduled by the OS past a pool's threshold, or briefly asleep on the queue's
+// mutex, gets a spare started (wq/pool.hpp), which on a loaded 2-core machine happens at
+// random; so while counting, the pools' thresholds are raised out of reach and sleep detection
+// is off. The warm-up lets them start their base workers.
 struct pools_held_steady {
   std::vector<wq::pool_options> old;
   pools_held_steady() {
@@ -99,6 +100,7 @@ struct pools_held_steady {
       auto o = wq::get_pool_options(static_cast<wq::pool_kind>(k));
       old.push_back(o);
       o.cpu_intensive_threshold = std::chrono::hours(1);
+      o.detect_sleeping = false;
       (void)wq::set_pool_options(static_cast<wq::pool_kind>(k), o);
     }
   }

@@ -16,9 +16,12 @@
 // thread. A pool keeps about one runnable worker per core (`concurrency`): an item waiting in a
 // pool starts when fewer than that many workers are running. A worker stops counting as
 // running while its thread is blocked: inside a `wq::blocking_region` (wq's own blocking waits
-// declare one), on an item of a `long_running` queue (the kernel's CPU-intensive items), or
-// after it has been inside one item for longer than `cpu_intensive_threshold` (the kernel's
-// cpu_intensive_thresh_us; found by the pool manager, which looks only while items wait). Then
+// declare one), on an item of a `long_running` queue (the kernel's CPU-intensive items), when
+// it sleeps inside an item (no CPU time for a millisecond and the kernel reports it sleeping:
+// a blocking call, a lock, a condition variable, sleep_for; `detect_sleeping`), or after it has
+// been inside one item for longer than `cpu_intensive_threshold` (the kernel's
+// cpu_intensive_thresh_us). The pool manager finds the last two; it looks every millisecond,
+// and only while items wait for a worker. Then
 // another worker starts, so items queued behind a blocked one proceed and items that wait for
 // each other all run (up to their queue's max_active and the pool's `max_threads`). Workers
 // beyond `concurrency` that stay idle for `idle_timeout` exit.
@@ -39,8 +42,8 @@
 // Threads: one manager thread for all pools (started with the first worker), plus each pool's
 // workers: at most pools-in-use x concurrency while nothing blocks. Queueing never allocates;
 // starting a worker does (its record and its thread), a pool event bounded by max_threads.
-// The manager cannot tell a blocked worker from one the OS has descheduled for longer than the
-// threshold: on an overloaded machine a spare worker may start needlessly; it exits after
+// A worker the OS has descheduled (runnable, not sleeping) for longer than the threshold looks
+// CPU-intensive: on an overloaded machine a spare worker may start needlessly; it exits after
 // idle_timeout.
 //
 // Thread safety: every function here may be called from any thread at any time.
@@ -74,6 +77,9 @@ struct pool_options {
   std::chrono::milliseconds idle_timeout{std::chrono::minutes(5)};
   /// Most workers the pool runs at once (>= 1).
   unsigned max_threads = 256;
+  /// Treat a worker asleep inside an item (no CPU time for 1 ms, and the kernel reports it
+  /// sleeping) as blocked at once, without waiting for the threshold: the kernel's behaviour.
+  bool detect_sleeping = true;
 };
 
 /// Changes a pool's settings. Takes effect at once for new decisions (running workers are not
