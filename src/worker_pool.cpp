@@ -306,6 +306,7 @@ unsigned worker_pool::manage(clock::time_point now, clock::time_point& next_look
     // Rule 42: a worker inside one item past the threshold no longer counts as running.
     const auto thr = threshold();
     const bool detect_sleeping = opt_detect_sleeping_.load(std::memory_order_relaxed);
+    bool all_moving = true;  // every running worker advanced since the last look
     for (pool_thread* th = threads_; th != nullptr; th = th->next) {
       if (!th->in_task || th->st.load(std::memory_order_relaxed) != pool_thread::state::running)
         continue;
@@ -316,7 +317,10 @@ unsigned worker_pool::manage(clock::time_point now, clock::time_point& next_look
         th->seen_progress = p;
         th->seen_at = now;
         th->seen_cpu_ns = cpu;
-      } else if (now - th->seen_at >= thr ||
+        continue;
+      }
+      all_moving = false;
+      if (now - th->seen_at >= thr ||
                  (detect_sleeping && now - th->seen_at >= sleep_after &&
                   cpu - th->seen_cpu_ns < 50'000 && sleeping(th->tid))) {
         // Past the threshold in one item, or asleep in it (no CPU time for a millisecond and
@@ -344,9 +348,15 @@ unsigned worker_pool::manage(clock::time_point now, clock::time_point& next_look
       }
     }
     watched_ = waiting_ > wakeups_ + nr_starting_;
-    if (watched_)
-      next_look = now + std::clamp<clock::duration>(thr / 2, std::chrono::microseconds(100),
-                                                    sleep_after);
+    // Look again in a millisecond; while every worker keeps advancing (a burst of short items),
+    // back off up to half the threshold: each look wakes this thread and costs the workers.
+    const clock::duration longest =
+        std::max<clock::duration>(std::min<clock::duration>(thr / 2, 8 * sleep_after),
+                                  std::chrono::microseconds(100));
+    look_interval_ = !watched_ || !all_moving
+                         ? std::min<clock::duration>(sleep_after, longest)
+                         : std::min<clock::duration>(2 * look_interval_, longest);
+    if (watched_) next_look = now + look_interval_;
   }
   if (saturated)
     report(errc::pool_saturated, "%s pool: %u workers (its max_threads) and items still wait for "

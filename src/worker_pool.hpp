@@ -157,6 +157,7 @@ class worker_pool : public boost::asio::execution_context {
   unsigned nr_starting_ = 0;               // PL: counted by manage(), not yet running
   unsigned wakeups_ = 0;                   // PL: wakeups promised to idle workers
   bool watched_ = false;                   // PL: the manager was asked to look
+  std::chrono::steady_clock::duration look_interval_{};  // PL (manager): until the next look
   bool saturation_reported_ = false;       // PL
   bool start_failed_ = false;              // PL: the last worker start failed (reported)
   unsigned next_number_ = 0;               // PL
