@@ -319,7 +319,8 @@ TEST_CASE("pool: a storm of blocking items is bounded by max_threads and reporte
 }
 
 TEMPLATE_TEST_CASE_SIG("pool: up to max_active items that wait for each other all run",
-                       "[pool][rule42][rule48][s5_14]", ((int Which), Which), 0, 1, 2, 3, 4, 5) {
+                       "[pool][rule42][rule48][s5_14]", ((int Which), Which), 0, 1, 2, 3, 4, 5,
+                       6, 7, 8, 9, 10, 11) {
   // Each item waits until all have started: with a thread per queue (or a pool of one worker
   // per core) this never completes.
   const char* what = "";
@@ -332,7 +333,16 @@ TEMPLATE_TEST_CASE_SIG("pool: up to max_active items that wait for each other al
     case 2: q = &wq::system_wq(); what = "system_wq"; break;
     case 3: q = &wq::system_highpri_wq(); what = "system_highpri_wq"; break;
     case 4: q = &wq::system_long_wq(); what = "system_long_wq"; break;
-    default: q = &wq::system_unbound_wq(); what = "system_unbound_wq"; break;
+    case 5: q = &wq::system_unbound_wq(); what = "system_unbound_wq"; break;
+    case 6: q = &wq::system_percpu_wq(); what = "system_percpu_wq"; break;
+    case 7: q = &wq::system_dfl_wq(); what = "system_dfl_wq"; break;
+    case 8: q = &wq::system_dfl_long_wq(); what = "system_dfl_long_wq"; break;
+    case 9: q = &wq::system_freezable_wq(); what = "system_freezable_wq"; break;
+    case 10: q = &wq::system_power_efficient_wq(); what = "system_power_efficient_wq"; break;
+    default:
+      q = &wq::system_freezable_power_efficient_wq();
+      what = "system_freezable_power_efficient_wq";
+      break;
   }
   if (own) {
     q = own.get();
