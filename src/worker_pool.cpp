@@ -303,7 +303,8 @@ unsigned worker_pool::manage(clock::time_point now, clock::time_point& next_look
       watched_ = false;
       return 0;
     }
-    // Rule 42: a worker inside one item past the threshold no longer counts as running.
+    // Rule 42: a worker inside one item past the threshold, or asleep in it, no longer counts
+    // as running.
     const auto thr = threshold();
     const bool detect_sleeping = opt_detect_sleeping_.load(std::memory_order_relaxed);
     bool all_moving = true;  // every running worker advanced since the last look
@@ -321,8 +322,8 @@ unsigned worker_pool::manage(clock::time_point now, clock::time_point& next_look
       }
       all_moving = false;
       if (now - th->seen_at >= thr ||
-                 (detect_sleeping && now - th->seen_at >= sleep_after &&
-                  cpu - th->seen_cpu_ns < 50'000 && sleeping(th->tid))) {
+          (detect_sleeping && now - th->seen_at >= sleep_after &&
+           cpu - th->seen_cpu_ns < 50'000 && sleeping(th->tid))) {
         // Past the threshold in one item, or asleep in it (no CPU time for a millisecond and
         // not runnable): no longer counted as running (rule 42).
         th->st.store(pool_thread::state::intensive, std::memory_order_relaxed);
