@@ -1531,9 +1531,9 @@ std::string workqueue::dump(std::size_t limit) const {
         "waiting\n", to_string(ps.kind), ps.threads, ps.running, ps.idle, ps.blocked,
         ps.cpu_intensive, ps.waiting);
   } else if (pool_ != nullptr) {
-    add("  on its own thread pool\n");
+    add("%s", "  on its own thread pool\n");
   } else {
-    add("  on the application's executor\n");
+    add("%s", "  on the application's executor\n");
   }
   for (std::size_t i = 0; i < c.slots.size(); ++i) {
     const detail::worker_slot& s = c.slots[i];
