@@ -14,3 +14,6 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/wqConfigVersion.cmake
   COMPATIBILITY SameMajorVersion)
 install(FILES ${PROJECT_BINARY_DIR}/wqConfig.cmake ${PROJECT_BINARY_DIR}/wqConfigVersion.cmake
         DESTINATION ${WQ_INSTALL_CMAKEDIR})
+# BSL-1.0 asks that the licence text travel with every copy of the source, and the headers are
+# source: install it where Debian and GNUInstallDirs put a package's documentation.
+install(FILES ${PROJECT_SOURCE_DIR}/LICENSE DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/wq)
