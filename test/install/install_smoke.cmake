@@ -23,7 +23,8 @@ string(APPEND wq_smoke_settings
        "set(WQ_SMOKE_WORK_DIR [==[${wq_smoke_dir}]==])\n"
        "set(WQ_SMOKE_CONSUMER_SOURCE_DIR [==[${CMAKE_CURRENT_SOURCE_DIR}/install]==])\n"
        "set(WQ_SMOKE_SAMPLES_DIR [==[${PROJECT_SOURCE_DIR}/samples]==])\n"
-       "set(WQ_SMOKE_IS_MULTI_CONFIG [==[${wq_smoke_multi_config}]==])\n")
+       "set(WQ_SMOKE_IS_MULTI_CONFIG [==[${wq_smoke_multi_config}]==])\n"
+       "set(WQ_SMOKE_PROJECT_VERSION [==[${PROJECT_VERSION}]==])\n")
 file(WRITE "${wq_smoke_dir}/settings.cmake" "${wq_smoke_settings}")
 
 add_test(NAME "install: find_package(wq) consumer builds and runs"
@@ -33,3 +34,14 @@ add_test(NAME "install: find_package(wq) consumer builds and runs"
                  -P "${CMAKE_CURRENT_SOURCE_DIR}/install/run_smoke.cmake")
 set_tests_properties("install: find_package(wq) consumer builds and runs" PROPERTIES
                      TIMEOUT 300 RESOURCE_LOCK install_smoke LABELS install)
+
+# The version policy, as find_package sees it: the installed wqConfigVersion.cmake accepts this
+# MAJOR.MINOR and refuses an older or newer minor while the major version is 0
+# (install/run_version_check.cmake). Configure-only, a few seconds.
+add_test(NAME "install: find_package(wq) follows the 0.x version policy"
+         COMMAND "${CMAKE_COMMAND}"
+                 "-DWQ_SMOKE_SETTINGS=${wq_smoke_dir}/settings.cmake"
+                 "-DWQ_SMOKE_CONFIG=$<CONFIG>"
+                 -P "${CMAKE_CURRENT_SOURCE_DIR}/install/run_version_check.cmake")
+set_tests_properties("install: find_package(wq) follows the 0.x version policy" PROPERTIES
+                     TIMEOUT 120 LABELS install)
