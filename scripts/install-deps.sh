@@ -8,7 +8,8 @@
 set -euo pipefail
 
 # systemtap-sdt-dev: <sys/sdt.h> for the USDT probes (CMake option WQ_USDT, on when found).
-packages=(cmake g++ make libboost1.81-dev catch2 systemtap-sdt-dev ca-certificates "$@")
+# pkg-config: the install test that builds a consumer from wq.pc.
+packages=(cmake g++ make libboost1.81-dev catch2 systemtap-sdt-dev pkg-config ca-certificates "$@")
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
   echo "install-deps: dpkg-query not found; this script supports Debian 12 only." >&2
