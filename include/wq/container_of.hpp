@@ -127,7 +127,7 @@ template <class Outer, auto Member>
   return detail::downcast_to_outer<Outer>(container_of<Member>(field));
 }
 
-/// Returns `parent.*Member`, the inverse of container_of:
+/// Returns \c parent.*Member, the inverse of container_of:
 /// `container_of<Member>(&member_of<Member>(p)) == &p` for every live `p`.
 template <auto Member>
 [[nodiscard]] constexpr member_type_t<Member>& member_of(member_parent_t<Member>& parent) noexcept {

@@ -38,11 +38,13 @@ namespace wq {
 /// Customisation point; see the file comment. P must be default-constructible (a queued call
 /// returns an empty P in enqueue_result), and `release` must leave the pointer it is given
 /// without ownership. Specialise it for your own smart pointer with:
+/// \code
 ///   using element_type = ...;
 ///   static constexpr bool unique = ...;            // two Ps to one object cannot coexist
 ///   static element_type* get(const P&) noexcept;
 ///   template <class Field> static void release(P&&, Field&) noexcept;   // queue takes over
 ///   template <class Field> static P reclaim(element_type*, Field&) noexcept;
+/// \endcode
 template <class P>
 struct work_pointer_traits;
 

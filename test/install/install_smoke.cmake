@@ -23,7 +23,9 @@ string(APPEND wq_smoke_settings
        "set(WQ_SMOKE_WORK_DIR [==[${wq_smoke_dir}]==])\n"
        "set(WQ_SMOKE_CONSUMER_SOURCE_DIR [==[${CMAKE_CURRENT_SOURCE_DIR}/install]==])\n"
        "set(WQ_SMOKE_SAMPLES_DIR [==[${PROJECT_SOURCE_DIR}/samples]==])\n"
-       "set(WQ_SMOKE_IS_MULTI_CONFIG [==[${wq_smoke_multi_config}]==])\n")
+       "set(WQ_SMOKE_IS_MULTI_CONFIG [==[${wq_smoke_multi_config}]==])\n"
+       "set(WQ_SMOKE_PROJECT_VERSION [==[${PROJECT_VERSION}]==])\n"
+       "set(WQ_SMOKE_INSTALL_LIBDIR [==[${CMAKE_INSTALL_LIBDIR}]==])\n")
 file(WRITE "${wq_smoke_dir}/settings.cmake" "${wq_smoke_settings}")
 
 add_test(NAME "install: find_package(wq) consumer builds and runs"
@@ -33,3 +35,30 @@ add_test(NAME "install: find_package(wq) consumer builds and runs"
                  -P "${CMAKE_CURRENT_SOURCE_DIR}/install/run_smoke.cmake")
 set_tests_properties("install: find_package(wq) consumer builds and runs" PROPERTIES
                      TIMEOUT 300 RESOURCE_LOCK install_smoke LABELS install)
+
+# The version policy, as find_package sees it: the installed wqConfigVersion.cmake accepts this
+# MAJOR.MINOR and refuses an older or newer minor while the major version is 0
+# (install/run_version_check.cmake). Configure-only, a few seconds.
+add_test(NAME "install: find_package(wq) follows the 0.x version policy"
+         COMMAND "${CMAKE_COMMAND}"
+                 "-DWQ_SMOKE_SETTINGS=${wq_smoke_dir}/settings.cmake"
+                 "-DWQ_SMOKE_CONFIG=$<CONFIG>"
+                 -P "${CMAKE_CURRENT_SOURCE_DIR}/install/run_version_check.cmake")
+set_tests_properties("install: find_package(wq) follows the 0.x version policy" PROPERTIES
+                     TIMEOUT 120 LABELS install)
+
+# The pkg-config file, used as a project without CMake would (install/run_pkgconfig.cmake).
+# Needs pkg-config (Debian: pkg-config, in scripts/install-deps.sh); not registered without it.
+find_program(WQ_PKG_CONFIG NAMES pkg-config pkgconf)
+if(WQ_PKG_CONFIG)
+  add_test(NAME "install: pkg-config consumer builds and runs"
+           COMMAND "${CMAKE_COMMAND}"
+                   "-DWQ_SMOKE_SETTINGS=${wq_smoke_dir}/settings.cmake"
+                   "-DWQ_SMOKE_CONFIG=$<CONFIG>" "-DPKG_CONFIG=${WQ_PKG_CONFIG}"
+                   -P "${CMAKE_CURRENT_SOURCE_DIR}/install/run_pkgconfig.cmake")
+  set_tests_properties("install: pkg-config consumer builds and runs" PROPERTIES
+                       TIMEOUT 300 LABELS install)
+else()
+  message(STATUS "wq: pkg-config not found: test \"install: pkg-config consumer builds and runs\" "
+                 "not registered")
+endif()
