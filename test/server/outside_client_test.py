@@ -57,10 +57,15 @@ T0 = time.monotonic()
 
 class Server:
     def __init__(self, exe):
+        env = dict(os.environ)
+        if "ASAN_OPTIONS" in env:
+            # AddressSanitizer holds freed memory in a quarantine (256 MiB by default) to catch
+            # use after free; that would be counted as the server's own memory by the RSS bound.
+            env["ASAN_OPTIONS"] += ":quarantine_size_mb=16"
         self.proc = subprocess.Popen(
             [exe, "--listen", "127.0.0.1:0", "--clients", "0", "--idle-ms", str(IDLE_MS),
              "--quiet"],
-            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env)
         ready, _, _ = select.select([self.proc.stdout], [], [], IO_TIMEOUT)
         if not ready:
             self.proc.kill()
@@ -94,6 +99,18 @@ class Server:
 
     def fds(self):
         return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
+
+
+def server_rx_queue(server_port, client_port):
+    """Bytes waiting in the server's receive queue of one connection (from /proc/net/tcp)."""
+    local = f"0100007F:{server_port:04X}"
+    remote = f"0100007F:{client_port:04X}"
+    with open("/proc/net/tcp") as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) > 4 and fields[1] == local and fields[2] == remote:
+                return int(fields[4].split(":")[1], 16)
+    return None
 
 
 def read_until_eof(s, deadline):
@@ -216,8 +233,14 @@ def slow_reader(srv):
             next_sample = now + 0.1
     max_rss = max(max_rss, srv.rss())
     growth = max_rss - baseline
-    check(growth <= RSS_BOUND, f"slow reader: server RSS grew by {growth >> 20} MiB "
-          f"(bound {RSS_BOUND >> 20} MiB)")
+    if "TSAN_OPTIONS" in os.environ:
+        # ThreadSanitizer's runtime keeps metadata for every allocation the server makes (about
+        # 150 B per request here), so its RSS grows with the requests processed, buffered or
+        # not; the bound is checked by the other presets.
+        log("slow reader: the RSS bound is not checked under ThreadSanitizer")
+    else:
+        check(growth <= RSS_BOUND, f"slow reader: server RSS grew by {growth >> 20} MiB "
+              f"(bound {RSS_BOUND >> 20} MiB)")
     # Now read, finishing the last batch meanwhile: every reply arrives, in order.
     buf = bytearray()
     next_expected = 1
@@ -246,7 +269,7 @@ def slow_reader(srv):
           f"(got {next_expected - 1}, {bad} out of order)")
     s.close()
     log(f"slow reader: {sent_values} requests pipelined over {SLOW_READER_SECONDS:.0f} s, "
-        f"server RSS +{growth / 2**20:.1f} MiB (bound 64), every reply delivered in order")
+        f"server RSS +{growth / 2**20:.1f} MiB, every reply delivered in order")
     return sent_values
 
 
@@ -306,26 +329,34 @@ def idle(srv):
 
 
 def stuck_reader(srv):
-    """A client that never reads, left open for the shutdown: the server has a write pending."""
-    # A small receive buffer: the server's writes block after a few KiB of replies.
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    s.settimeout(IO_TIMEOUT)
-    s.connect(("127.0.0.1", srv.port))
+    """A client that never reads, left open for the shutdown: sends until the server has
+    stopped reading (its receive queue for the connection holds data that does not drain), which
+    it does only once its replies stopped being sent, so a write is pending at the shutdown."""
+    s = srv.connect()
+    client_port = s.getsockname()[1]
     s.setblocking(False)
-    blob = b"REQ 5\n" * 200000
+    blob = b"REQ 5\n" * 100000
     sent = 0
-    end = time.monotonic() + 15.0
-    while time.monotonic() < end:  # until the server stops reading
-        _, writable, _ = select.select([], [s], [], 1.0)
-        if not writable:
+    stopped = False
+    last_rx, last_change = None, time.monotonic()
+    end = time.monotonic() + 120.0  # a ThreadSanitizer build needs ~15 s to fill the buffers
+    while time.monotonic() < end:
+        _, writable, _ = select.select([], [s], [], 0.1)
+        if writable:
+            try:
+                sent += s.send(blob[sent % len(blob):])
+            except BlockingIOError:
+                pass
+        rx = server_rx_queue(srv.port, client_port)
+        now = time.monotonic()
+        if rx != last_rx:
+            last_rx, last_change = rx, now
+        elif rx and now - last_change >= 1.0:
+            stopped = True
             break
-        try:
-            n = s.send(blob[sent % len(blob):])
-            sent += n
-        except BlockingIOError:
-            pass
-    log(f"stuck reader: {sent} bytes sent, never reading; left open for the shutdown")
+    check(stopped, "stuck reader: the server stopped reading from a client that does not read")
+    log(f"stuck reader: {sent} bytes sent, never reading; the server stopped reading "
+        f"({last_rx} bytes waiting); left open for the shutdown")
     return s
 
 
