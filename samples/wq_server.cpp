@@ -464,11 +464,7 @@ class session : public std::enable_shared_from_this<session> {
       return;
     }
     paused_ = false;
-    if (in_.find('\n') != std::string::npos) {
-      process();  // lines left over by an earlier pause
-    } else {
-      read();
-    }
+    read();  // the loop ended for want of a complete line
   }
 
   // Returns false if the line was rejected (and the session is closing).

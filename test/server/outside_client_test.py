@@ -4,7 +4,8 @@
 
 Usage: outside_client_test.py PATH/TO/wq_server
 
-Starts `wq_server --listen 127.0.0.1:0 --clients 0`, reads the port from its first line, then,
+Checks --help and bad options, starts `wq_server --listen 127.0.0.1:0 --clients 0`, reads the
+port from its first line, then,
 over loopback only and with every wait bounded:
   1. pipelines requests with both line endings on one connection and checks every reply, in
      order, then half-closes and expects the server to close too;
@@ -360,6 +361,28 @@ def stuck_reader(srv):
     return s
 
 
+def usage(exe):
+    """--help documents every option; a bad option exits 2 with a message."""
+    r = subprocess.run([exe, "--help"], capture_output=True, timeout=IO_TIMEOUT)
+    text = r.stdout.decode()
+    check(r.returncode == 0, f"--help exits 0 (got {r.returncode})")
+    for option in ("--listen", "--clients", "--connections", "--seconds", "--idle-ms",
+                   "--threads", "--quiet", "--help", "REQ <n>", "ACK <n>", "ERR <reason>"):
+        check(option in text, f"--help mentions {option}")
+    for args, message in ((["--bogus"], "unknown option"),
+                          (["--listen", "example.org:80"], "not an IP address"),
+                          (["--listen", "127.0.0.1:65536"], "port"),
+                          (["--clients", "-1"], "between 0 and 5000"),
+                          (["--idle-ms", "0"], "between 1 and"),
+                          (["--seconds"], "needs a value"),
+                          (["stray"], "unexpected argument")):
+        r = subprocess.run([exe, *args], capture_output=True, timeout=IO_TIMEOUT)
+        err = r.stderr.decode()
+        check(r.returncode == 2 and message in err and r.stdout == b"",
+              f"{' '.join(args)}: exit 2 with '{message}' (got {r.returncode}, {err!r})")
+    log("usage: --help and bad options")
+
+
 def summary_number(text, pattern):
     m = re.search(pattern, text, re.MULTILINE)
     if not check(m is not None, f"summary has a line matching {pattern!r}"):
@@ -369,6 +392,7 @@ def summary_number(text, pattern):
 
 def main():
     exe = sys.argv[1]
+    usage(exe)
     srv = Server(exe)
     log(f"wq_server pid {srv.proc.pid} listening on port {srv.port}")
     connections = 0
