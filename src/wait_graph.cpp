@@ -285,20 +285,4 @@ errc wait_until_impl(queue_core* core, std::unique_lock<std::mutex>& lk, const w
 
 }  // namespace detail
 
-namespace {
-// Nanoseconds; read relaxed: a plain setting, no other data is published through it.
-std::atomic<std::int64_t> g_wait_limit_ns{
-    std::chrono::duration_cast<std::chrono::nanoseconds>(default_wait_limit).count()};
-}  // namespace
-
-std::chrono::nanoseconds wait_limit() noexcept {
-  return std::chrono::nanoseconds(g_wait_limit_ns.load(std::memory_order_relaxed));
-}
-
-std::chrono::nanoseconds set_wait_limit(std::chrono::nanoseconds limit) noexcept {
-  if (limit < std::chrono::milliseconds(1)) limit = std::chrono::milliseconds(1);
-  return std::chrono::nanoseconds(
-      g_wait_limit_ns.exchange(limit.count(), std::memory_order_relaxed));
-}
-
 }  // namespace wq

@@ -27,13 +27,6 @@
 namespace wq {
 namespace detail {
 
-// ---- assertions ----------------------------------------------------------------------------
-
-void assertion_failed(const char* expr, const char* msg, const char* file, int line) noexcept {
-  std::fprintf(stderr, "wq: assertion failed: %s: %s (%s:%d)\n", expr, msg, file, line);
-  std::abort();
-}
-
 // ---- the core registry ---------------------------------------------------------------------
 
 namespace {
@@ -1454,13 +1447,6 @@ void workqueue::begin_async_destroy(detail::async_waiter* w) noexcept {
 
 work* current_work() noexcept { return detail::this_worker().current; }
 
-const char* work_name(const work& item) noexcept {
-  // Safety (relaxed): the ops pointer points at static storage and is rebound only to ops of
-  // the same member; any value read names the item correctly.
-  const work_ops* ops = detail::work_access::ops(item).load(std::memory_order_relaxed);
-  return ops != nullptr ? ops->name : "unbound";
-}
-
 queue_stats workqueue::stats() const {
   std::lock_guard lk(core_->mu);
   if (core_->id() != id_) {
@@ -1571,7 +1557,6 @@ std::string workqueue::dump(std::size_t limit) const {
 }
 
 void workqueue::set_observer(observer* obs) noexcept {
-  observer_.store(obs, std::memory_order_relaxed);
   std::lock_guard lk(core_->mu);
   if (core_->id() == id_) core_->obs.store(obs, std::memory_order_relaxed);
 }
@@ -1583,12 +1568,5 @@ void workqueue::note_coalesced() const noexcept {
 queue_executor workqueue::get_executor() const noexcept {
   return queue_executor(core_, id_, true);
 }
-
-namespace detail {
-bool running_on(const queue_core* core) noexcept { return this_worker().core == core; }
-boost::asio::execution_context& context_of(const queue_core* core) noexcept {
-  return *core->context.load(std::memory_order_relaxed);
-}
-}  // namespace detail
 
 }  // namespace wq

@@ -211,4 +211,5 @@ mod_result<Pointer> mod_delayed_work(workqueue& queue, Pointer pointer, Delay de
 
 }  // namespace wq
 
+#define WQ_DETAIL_CANCEL_HPP_DECLARED  // impl/cancel.hpp checks it
 #include <wq/impl/cancel.hpp>

@@ -79,4 +79,5 @@ bool flush_delayed_work(T& obj) noexcept;
 
 }  // namespace wq
 
+#define WQ_DETAIL_FLUSH_HPP_DECLARED  // impl/flush.hpp checks it
 #include <wq/impl/flush.hpp>

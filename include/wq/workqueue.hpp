@@ -318,7 +318,6 @@ class workqueue {
   detail::queue_core* core_ = nullptr;              // type-stable, see detail/core.hpp
   std::uint64_t id_ = 0;                            // core_'s id while this queue lives
   std::uint64_t cancelled_on_destroy_ = 0;
-  std::atomic<observer*> observer_{nullptr};  // the queueing thread's copy of core_->obs
   void note_coalesced() const noexcept;
   queue_stats stats_locked() const;                // requires core_->mu
   std::unique_ptr<queue_stats> final_stats_;       // set by destroy()
@@ -369,4 +368,5 @@ bool queue_delayed_work(workqueue& queue, Item& item, Delay delay,
 
 }  // namespace wq
 
+#define WQ_DETAIL_WORKQUEUE_HPP_DECLARED  // impl/workqueue.hpp checks it
 #include <wq/impl/workqueue.hpp>

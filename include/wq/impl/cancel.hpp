@@ -2,7 +2,11 @@
 // wq/impl/cancel.hpp: template bodies of wq/cancel.hpp.
 #pragma once
 
-#include <wq/cancel.hpp>  // normally this file is included from there, at its end
+// Part of <wq/cancel.hpp>, which includes it at its end (so it does not include that header
+// back: no include cycle).
+#ifndef WQ_DETAIL_CANCEL_HPP_DECLARED
+#error "<wq/impl/cancel.hpp> is part of <wq/cancel.hpp>: include <wq/cancel.hpp>"
+#endif
 
 #include <chrono>
 #include <utility>

@@ -4,7 +4,11 @@
 // which flush.hpp itself does not need.
 #pragma once
 
-#include <wq/flush.hpp>  // normally this file is included from there, at its end
+// Part of <wq/flush.hpp>, which includes it at its end (so it does not include that header
+// back: no include cycle).
+#ifndef WQ_DETAIL_FLUSH_HPP_DECLARED
+#error "<wq/impl/flush.hpp> is part of <wq/flush.hpp>: include <wq/flush.hpp>"
+#endif
 
 #include <wq/container_of.hpp>
 #include <wq/workqueue.hpp>

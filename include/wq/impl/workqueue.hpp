@@ -3,7 +3,11 @@
 // compile-time checks that turn misuse into readable errors, and enqueue / enqueue_delayed.
 #pragma once
 
-#include <wq/workqueue.hpp>  // normally this file is included from there, at its end
+// Part of <wq/workqueue.hpp>, which includes it at its end (so it does not include that header
+// back: no include cycle).
+#ifndef WQ_DETAIL_WORKQUEUE_HPP_DECLARED
+#error "<wq/impl/workqueue.hpp> is part of <wq/workqueue.hpp>: include <wq/workqueue.hpp>"
+#endif
 
 #include <algorithm>
 #include <thread>
