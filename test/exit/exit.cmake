@@ -3,14 +3,12 @@
 # order"): one program per case, each run as a ctest that checks its exit code, the lines it
 # prints (in order) and that no sanitizer or misuse report appears. Included from
 # test/CMakeLists.txt.
+include(${PROJECT_SOURCE_DIR}/cmake/wq_run_test.cmake)
 function(wq_exit_test stem rc expect reject)
   add_executable(${stem} ${CMAKE_CURRENT_SOURCE_DIR}/exit/${stem}.cpp)
   target_link_libraries(${stem} PRIVATE wq::wq wq_warnings)
-  set(name "exit: ${stem}")
-  add_test(NAME "${name}"
-           COMMAND ${CMAKE_COMMAND} -DEXE=$<TARGET_FILE:${stem}> -DRC=${rc} "-DEXPECT=${expect}"
-                   "-DREJECT=${reject}" -P ${CMAKE_CURRENT_SOURCE_DIR}/exit/expect_exit.cmake)
-  set_tests_properties("${name}" PROPERTIES TIMEOUT 60)
+  wq_add_run_test(NAME "exit: ${stem}" COMMAND $<TARGET_FILE:${stem}> RC ${rc}
+                  MATCH "${expect}" REJECT "${reject}" NO_REPORTS)
 endfunction()
 
 wq_exit_test(exit_static_destruction 0

@@ -6,24 +6,10 @@
 # (c) build it, (d) run wq_consumer: it must exit 0 and print "wq consumer ok".
 cmake_minimum_required(VERSION 3.25)
 
-if(NOT WQ_SMOKE_SETTINGS OR NOT EXISTS "${WQ_SMOKE_SETTINGS}")
-  message(FATAL_ERROR "run_smoke.cmake: pass -DWQ_SMOKE_SETTINGS=<settings file>")
-endif()
-include("${WQ_SMOKE_SETTINGS}")
+include("${CMAKE_CURRENT_LIST_DIR}/smoke_common.cmake")  # settings, smoke_run
 
 set(prefix "${WQ_SMOKE_WORK_DIR}/prefix")
 set(consumer_build "${WQ_SMOKE_WORK_DIR}/consumer-build")
-
-# Runs a command, echoing it first; fails the test with the command's output on error.
-function(smoke_run what)
-  list(JOIN ARGN " " printable)
-  message(STATUS "install smoke: ${what}: ${printable}")
-  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
-  if(NOT rc EQUAL 0)
-    message(FATAL_ERROR "install smoke: ${what} failed (${rc}):\n${out}")
-  endif()
-  set(smoke_output "${out}" PARENT_SCOPE)
-endfunction()
 
 set(config_args "")
 if(WQ_SMOKE_CONFIG)

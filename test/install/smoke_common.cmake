@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: BSL-1.0
-# Shared by the install tests' cmake -P drivers that came after run_smoke.cmake
-# (run_version_check.cmake, run_pkgconfig.cmake): read the parent build's settings, run a
-# command and fail with its output, install the build tree into a fresh prefix.
+# Shared by the install tests' cmake -P drivers (run_smoke.cmake, run_version_check.cmake,
+# run_pkgconfig.cmake): read the parent build's settings, run a command and fail with its
+# output, install the build tree into a fresh prefix.
 
 if(NOT WQ_SMOKE_SETTINGS OR NOT EXISTS "${WQ_SMOKE_SETTINGS}")
   message(FATAL_ERROR "${CMAKE_CURRENT_LIST_FILE}: pass -DWQ_SMOKE_SETTINGS=<settings file>")
