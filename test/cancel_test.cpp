@@ -83,13 +83,13 @@ TEST_CASE("cancel: a queued item is removed and never runs; an idle one returns 
   CHECK_FALSE(item.w.is_pending());
   CHECK_FALSE(typed.w.is_pending());
   CHECK_FALSE(wq::cancel_work(item.w));  // idle now
-  wq_test::poll(io);
+  wq_test::run_ready(io);
   CHECK(item.runs.load() == 0);
   CHECK(typed_runs.load() == 0);
 
   // The cancelled item can be queued again and runs once.
   REQUIRE(wq::queue_work(q, item.w));
-  wq_test::poll(io);
+  wq_test::run_ready(io);
   CHECK(item.runs.load() == 1);
   CHECK_FALSE(wq::cancel_work(item.w));  // has run: idle
 }
@@ -117,13 +117,13 @@ TEST_CASE("cancel: an armed delayed item is cancelled and never fires (rule 31)"
   CHECK(clock.advance(20ms) == 1);
   CHECK(wq::cancel_delayed_work(soon.d));
   CHECK(clock.advance(1h) == 0);
-  wq_test::poll(io);
+  wq_test::run_ready(io);
   CHECK(soon.runs.load() == 0);
   CHECK(item.runs.load() == 0);
 
   // Queueing after a cancel works normally.
   REQUIRE(wq::queue_delayed_work(q, soon.d, 0ms));
-  wq_test::poll(io);
+  wq_test::run_ready(io);
   CHECK(soon.runs.load() == 1);
 }
 
@@ -143,7 +143,7 @@ TEST_CASE("cancel: the untyped cancel releases the queue's reference exactly onc
     CHECK(p.use_count() == 1);
     CHECK_FALSE(wq::cancel_work(p->w));
     CHECK(p.use_count() == 1);
-    wq_test::poll(io);
+    wq_test::run_ready(io);
     CHECK(p->runs.load() == 0);
   }
   SECTION("shared_ptr, armed") {
@@ -168,7 +168,7 @@ TEST_CASE("cancel: the untyped cancel releases the queue's reference exactly onc
     CHECK(wq::cancel_delayed_work(raw->d));
     CHECK(life.alive() == 0);
   }
-  wq_test::poll(io);
+  wq_test::run_ready(io);
   CHECK(unique_runs.load() == 0);
   CHECK(life.alive() == 0);
   CHECK(life.constructed.load() == 1);
@@ -204,7 +204,7 @@ TEST_CASE("cancel: the typed cancel hands the queue's reference back (rule 28)",
     back2.reset();
     CHECK(p.use_count() == 1);
     CHECK_FALSE(wq::cancel_work_sync<&wq_test::shared_obj::d, shared_ptr_t>(*p).has_value());
-    wq_test::poll(io);
+    wq_test::run_ready(io);
     CHECK(p->runs.load() == 0);
   }
   SECTION("unique_ptr: alive until the caller drops what it got back") {
@@ -218,7 +218,7 @@ TEST_CASE("cancel: the typed cancel hands the queue's reference back (rule 28)",
     CHECK_FALSE(raw->w.is_pending());
     // It can be queued again with the pointer it got back, and then runs.
     REQUIRE(q.enqueue<&wq_test::unique_obj::w>(std::move(*back)).queued());
-    wq_test::poll(io);
+    wq_test::run_ready(io);
     CHECK(unique_runs.load() == 1);
     CHECK(life.alive() == 0);
   }
@@ -233,7 +233,7 @@ TEST_CASE("cancel: the typed cancel hands the queue's reference back (rule 28)",
     back.reset();
     CHECK(life.alive() == 0);
   }
-  wq_test::poll(io);
+  wq_test::run_ready(io);
   CHECK(life.alive() == 0);
 }
 
@@ -316,7 +316,7 @@ TEMPLATE_TEST_CASE("cancel: the typed cancel, cancel_sync, disable and disable_s
     CHECK(wq::enable_work(o.w));
     CHECK_FALSE(wq::cancel_work_sync<&obj::w, pointer>(o).has_value());
   }
-  wq_test::poll(io);
+  wq_test::run_ready(io);
   CHECK(o.runs.load() == 0);  // every instance was cancelled before the queue ran
   CHECK(kind::owners(h) == 1);  // the queue holds no reference: each one came back
 }
@@ -376,7 +376,7 @@ TEST_CASE("cancel: with two work members the typed calls deduce the run of the m
     std::optional<mixed_obj*> addr = wq::cancel_work<&mixed_obj::by_address>(*m);
     REQUIRE(addr.has_value());
     CHECK(*addr == m.get());
-    wq_test::poll(io);
+    wq_test::run_ready(io);
     CHECK(m->runs.load() == 0);
   }
   SECTION("two runs taking the same pointer type") {
@@ -390,7 +390,7 @@ TEST_CASE("cancel: with two work members the typed calls deduce the run of the m
     p.reset();
     CHECK(s.use_count() == 2);
     CHECK(s->close.is_pending());
-    wq_test::poll(io);
+    wq_test::run_ready(io);
     CHECK(s->flushes.load() == 0);
     CHECK(s->closes.load() == 1);
     CHECK(s.use_count() == 1);
@@ -551,7 +551,7 @@ TEST_CASE("cancel: cancel_work_sync covers an item running on queue A while pend
   CHECK(was_pending);
   CHECK(finished_at_return);  // the instance on A had finished
   CHECK_FALSE(item.w.is_pending());
-  wq_test::poll(io_b);
+  wq_test::run_ready(io_b);
   CHECK(item.runs.load() == 1);  // the instance on B never ran
 }
 
@@ -617,11 +617,11 @@ TEST_CASE("cancel: a disabled item refuses every queueing call; disables nest (r
   CHECK(wq::enable_delayed_work(item.d));  // 1 -> 0
   CHECK(item.d.disable_count() == 0);
   CHECK_FALSE(item.d.is_pending());  // enabling queues nothing (rule 34)
-  wq_test::poll(io);
+  wq_test::run_ready(io);
   CHECK(item.runs.load() == 0);
 
   REQUIRE(q.queue(item.d) == wq::queue_status::queued);
-  wq_test::poll(io);
+  wq_test::run_ready(io);
   CHECK(item.runs.load() == 1);
 }
 
@@ -666,7 +666,7 @@ TEST_CASE("cancel: disable_work cancels a pending instance and returns true (rul
   REQUIRE(wq::queue_delayed_work(q, armed.d, 10s));
   CHECK(wq::disable_delayed_work_sync(armed.d));
   CHECK_FALSE(armed.d.is_pending());
-  wq_test::poll(io);
+  wq_test::run_ready(io);
   CHECK(item.runs.load() == 0);
   CHECK(armed.runs.load() == 0);
   CHECK(wq::enable_work(item.w));
@@ -710,7 +710,7 @@ TEST_CASE("cancel: enable_and_queue_work queues only when the count reaches zero
   CHECK_FALSE(item.w.is_pending());
   CHECK(wq::enable_and_queue_work(q, item.w));  // 1 -> 0: queued
   CHECK(item.w.is_pending());
-  wq_test::poll(io);
+  wq_test::run_ready(io);
   CHECK(item.runs.load() == 1);
 
   SECTION("an owning item is refused with a warning, but enabled") {
@@ -720,7 +720,7 @@ TEST_CASE("cancel: enable_and_queue_work queues only when the count reaches zero
     wq_test::warning_catcher warnings;
     boost::intrusive_ptr<obj> p{new obj};
     REQUIRE(q.enqueue<&obj::w>(p).queued());  // binds owning ops
-    wq_test::poll(io);
+    wq_test::run_ready(io);
     REQUIRE(p->runs.load() == 1);
     (void)wq::disable_work(p->w);
     CHECK_FALSE(wq::enable_and_queue_work(q, p->w));
@@ -805,20 +805,20 @@ TEST_CASE("cancel: mod_delayed_work postpones an item queued but not started (ru
   }
   CHECK(wq::mod_delayed_work(q, item.d, 200ms));
   CHECK(item.d.is_pending());
-  wq_test::poll(io);  // the worker posted for the first queueing finds nothing to run
+  wq_test::run_ready(io);  // the worker posted for the first queueing finds nothing to run
   CHECK(item.runs.load() == 0);
   CHECK(clock.advance(200ms - 1ns) == 0);  // not before the new delay
-  wq_test::poll(io);
+  wq_test::run_ready(io);
   CHECK(item.runs.load() == 0);
   CHECK(clock.advance(1ns) == 1);
-  wq_test::poll(io);
+  wq_test::run_ready(io);
   CHECK(item.runs.load() == 1);
 }
 
 TEST_CASE("cancel: mod_delayed_work moves an item to another queue (rule 20b)",
           "[cancel][mod][rule20]") {
   boost::asio::io_context io_a;  // not run: the instance queued on A stays there
-  wq_test::io_thread thread_b;
+  wq_test::io_runner thread_b;
   c_delayed item;
   latch done{1};
   item.done = &done;
@@ -831,7 +831,7 @@ TEST_CASE("cancel: mod_delayed_work moves an item to another queue (rule 20b)",
   CHECK(wq::mod_delayed_work(qb, item.d, 0ms));
   REQUIRE(done.wait_for(must_happen));
   CHECK(item.ran_on.load() == thread_b.id());
-  wq_test::poll(io_a);
+  wq_test::run_ready(io_a);
   CHECK(item.runs.load() == 1);
   CHECK_FALSE(item.d.is_pending());
 }
@@ -886,7 +886,7 @@ TEST_CASE("cancel: mod_delayed_work on a disabled item does not queue it (rule 2
   CHECK(p.use_count() == 1);
   CHECK_FALSE(p->d.is_pending());
 
-  wq_test::poll(io);
+  wq_test::run_ready(io);
   CHECK(item.runs.load() == 0);
   CHECK(p->runs.load() == 0);
   CHECK(wq::enable_delayed_work(item.d));

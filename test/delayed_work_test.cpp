@@ -185,7 +185,7 @@ TEST_CASE(
           wq::queue_status::already_pending);
     CHECK_FALSE(wq::queue_delayed_work(q, item.d, 5_jiffies));
     CHECK(item.d.deadline() == clock_type::time_point{});  // never armed
-    wq_test::poll(io);
+    wq_test::run_ready(io);
     CHECK(item.runs == 1);
     CHECK_FALSE(item.d.is_pending());
   }
@@ -271,7 +271,7 @@ TEST_CASE("delayed_work: a zero delay queues at once without arming the timer (r
     const int before = item.runs;
     REQUIRE(queue_it());
     CHECK(item.d.is_pending());
-    CHECK(wq_test::poll(io) >= 1);
+    CHECK(wq_test::run_ready(io) >= 1);
     CHECK(item.runs == before + 1);
     CHECK_FALSE(item.d.is_pending());
     CHECK(item.d.deadline() == clock_type::time_point{});
@@ -299,7 +299,7 @@ TEST_CASE("delayed_work: a zero delay queues at once without arming the timer (r
   SECTION("C-style queue_delayed_work with 0") {
     c_delayed_item c{5};
     REQUIRE(wq::queue_delayed_work(q, c.d, 0_jiffies));
-    CHECK(wq_test::poll(io) >= 1);
+    CHECK(wq_test::run_ready(io) >= 1);
     CHECK(c.runs == 1);
     CHECK(c.seen == 5);
     CHECK(c.d.deadline() == clock_type::time_point{});
@@ -377,8 +377,8 @@ TEST_CASE("delayed_work: a jiffies delay that is negative as a long (a deadline 
 
 TEST_CASE("delayed_work: an armed item fires on the queue it was armed for (rule 54)",
           "[delayed_work][rule54]") {
-  wq_test::io_thread thread_a;
-  wq_test::io_thread thread_b;
+  wq_test::io_runner thread_a;
+  wq_test::io_runner thread_b;
   timed_item item;
   wq::workqueue qa{thread_a.context().get_executor(), "rule54-a"};
   wq::workqueue qb{thread_b.context().get_executor(), "rule54-b"};
@@ -765,7 +765,7 @@ TEST_CASE("delayed_work: stress: destroying items on a running application conte
   // Each item is cancelled and destroyed while its (short) wait completes on the context's own
   // thread: the completion and the destructor meet at the anchor. A missing lock or a freed
   // anchor is a ThreadSanitizer or AddressSanitizer report here.
-  wq_test::io_thread timers;
+  wq_test::io_runner timers;
   wq::workqueue q{"app-race", wq::queue_flags::none, 0, 2};
   constexpr int rounds = 2000;
   int destroyed = 0;

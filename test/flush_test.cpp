@@ -56,7 +56,7 @@ TEST_CASE("flush: flush_work of an idle item returns false at once (rule 23)",
   CHECK_FALSE(wq::flush_work(item.w));  // never queued
   CHECK_FALSE(wq::flush_delayed_work(ditem.d));
   REQUIRE(wq::queue_work(q, item.w));
-  wq_test::poll(io);
+  wq_test::run_ready(io);
   REQUIRE(item.runs.load() == 1);
   CHECK_FALSE(wq::flush_work(item.w));  // has run
   REQUIRE(wq::queue_work(q, item.w));
@@ -74,7 +74,7 @@ TEST_CASE("flush: flush_work of a queued item returns true after it ran (rule 23
   REQUIRE(wq::queue_work(q, item.w));
   std::thread runner([&] {
     std::this_thread::sleep_for(50ms);
-    wq_test::poll(io);
+    wq_test::run_ready(io);
   });
   const bool waited = wq::flush_work(item.w);
   const int runs_at_return = item.runs.load();
@@ -134,7 +134,7 @@ TEST_CASE("flush: flush_work of an armed delayed item returns false at once (rul
 
 TEST_CASE("flush: flush_delayed_work fires an armed timer now and waits for the run (rule 24)",
           "[flush][rule24][delayed]") {
-  wq_test::io_thread target;
+  wq_test::io_runner target;
   wq::workqueue q{target.context(), "flush-delayed"};
   c_delayed item;
   // The target's only thread first runs a handler blocked on this gate, so the item queued by
@@ -260,10 +260,10 @@ TEST_CASE("flush: a flush_work waiting for an item that gets cancelled returns (
   (void)fut.wait_for(50ms);
   CHECK(wq::cancel_work(item.w));
   const bool returned = fut.wait_for(must_happen) == std::future_status::ready;
-  if (!returned) wq_test::poll(io);  // release a hung flusher before failing
+  if (!returned) wq_test::run_ready(io);  // release a hung flusher before failing
   REQUIRE(returned);
   INFO("flush_work returned " << fut.get() << " for the cancelled instance");
-  wq_test::poll(io);
+  wq_test::run_ready(io);
   CHECK(item.runs.load() == 0);
 }
 

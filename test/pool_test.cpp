@@ -68,31 +68,12 @@ class options_scope {
   wq::pool_options old_;
 };
 
-// A gate blocked items wait on (a condition variable: invisible to the pool, like a sleep).
-class gate {
- public:
-  void open() {
-    {
-      std::lock_guard lk(mu_);
-      open_ = true;
-    }
-    cv_.notify_all();
-  }
-  // Returns false if it stayed closed for `timeout` (the test then fails instead of hanging).
-  bool wait(std::chrono::milliseconds timeout = must_happen) {
-    std::unique_lock lk(mu_);
-    return cv_.wait_for(lk, timeout, [this] { return open_; });
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool open_ = false;
-};
+// Blocked items wait on a gate, a wq_test::latch of 1 (a condition variable: invisible to the
+// pool, like a sleep), opened with count_down(); wait_for() gives up after a timeout.
 
 // Items that block on a gate (counting how many have started), and short items counting done.
 struct blockers {
-  gate g;
+  wq_test::latch g{1};
   std::atomic<int> started{0};
   std::atomic<int> timed_out{0};
   std::vector<std::unique_ptr<fn_item>> items;
@@ -102,13 +83,13 @@ struct blockers {
         ++started;
         if (declare) {
           wq::blocking_region b;
-          if (!g.wait()) ++timed_out;
-        } else if (!g.wait()) {
+          if (!g.wait_for(must_happen)) ++timed_out;
+        } else if (!g.wait_for(must_happen)) {
           ++timed_out;
         }
       }));
   }
-  ~blockers() { g.open(); }
+  ~blockers() { g.count_down(); }
   void queue_on(wq::workqueue& q) {
     for (auto& it : items) REQUIRE(wq_test::enqueue(q, *it) == wq::queue_status::queued);
   }
@@ -180,7 +161,7 @@ TEST_CASE("pool: items blocked without saying so delay the items behind them by 
     const auto took = time_short_items(q, 1000);
     WARN("1000 short items behind 2 blocked ones on a named queue: " << ms(took) << " ms");
     CHECK(took < 100ms);
-    b.g.open();
+    b.g.count_down();
     REQUIRE_FALSE(q.flush());
     CHECK(b.timed_out.load() == 0);
   }
@@ -191,7 +172,7 @@ TEST_CASE("pool: items blocked without saying so delay the items behind them by 
     const auto took = time_short_items(wq::system_wq(), 1000);
     WARN("1000 short items behind 2 blocked ones on system_wq: " << ms(took) << " ms");
     CHECK(took < 100ms);
-    b.g.open();
+    b.g.count_down();
     REQUIRE_FALSE(wq::system_wq().flush());
   }
 }
@@ -201,13 +182,13 @@ TEST_CASE("pool: a blocking_region lets the pool start another worker at once",
   // With a 1-worker pool and a 10 s threshold, only the region can let B run while A waits.
   options_scope one{wq::pool_kind::normal, {.concurrency = 1, .cpu_intensive_threshold = 10s}};
   wq::workqueue q{"region"};
-  gate opened_by_b;
+  wq_test::latch opened_by_b{1};
   std::atomic<bool> a_saw_b{false};
   fn_item a{[&](fn_item&) {
     wq::blocking_region blocking;
-    a_saw_b = opened_by_b.wait();
+    a_saw_b = opened_by_b.wait_for(must_happen);
   }};
-  fn_item b{[&](fn_item&) { opened_by_b.open(); }};
+  fn_item b{[&](fn_item&) { opened_by_b.count_down(); }};
   const std::uint64_t stalls = state_of(wq::pool_kind::normal).stalls;
   REQUIRE(wq_test::enqueue(q, a) == wq::queue_status::queued);
   REQUIRE(wq_test::enqueue(q, b) == wq::queue_status::queued);
@@ -249,7 +230,7 @@ TEST_CASE("pool: long_running items do not count toward the pool's concurrency",
   REQUIRE_FALSE(shortq.flush());  // would wait 10 s for the threshold if the long item counted
   CHECK(ran.load());
   CHECK(state_of(wq::pool_kind::normal).cpu_intensive >= 1);
-  b.g.open();
+  b.g.count_down();
 }
 
 TEST_CASE("pool: max_active stays exact and ordered queues stay FIFO while workers block",
@@ -257,20 +238,20 @@ TEST_CASE("pool: max_active stays exact and ordered queues stay FIFO while worke
   SECTION("max_active 3 of 12 blocking items (rule 37)") {
     wq::workqueue q{"capped", wq::queue_flags::none, 3};
     wq_test::concurrency_probe probe;
-    gate g;
+    wq_test::latch g{1};
     std::vector<std::unique_ptr<fn_item>> items;
     for (int i = 0; i < 12; ++i)
       items.push_back(std::make_unique<fn_item>([&](fn_item&) {
         probe.enter();
         {
           wq::blocking_region blocking;  // the pool adds workers at once: only max_active limits
-          (void)g.wait();
+          (void)g.wait_for(must_happen);
         }
         probe.leave();
       }));
     for (auto& it : items) REQUIRE(wq_test::enqueue(q, *it) == wq::queue_status::queued);
     REQUIRE(wq_test::poll_until([&] { return probe.entered.load() >= 3; }));
-    g.open();
+    g.count_down();
     REQUIRE_FALSE(q.flush());
     CHECK(probe.entered.load() == 12);
     CHECK(probe.max_running.load() == 3);
@@ -312,7 +293,7 @@ TEST_CASE("pool: a storm of blocking items is bounded by max_threads and reporte
   CHECK(s.threads <= 6);
   CHECK(b.started.load() == 6);
   UNSCOPED_INFO(wq::dump_pools());
-  b.g.open();
+  b.g.count_down();
   REQUIRE_FALSE(q.flush());
   CHECK(b.started.load() == 64);
   CHECK(state_of(wq::pool_kind::normal).threads <= 6);
@@ -396,7 +377,7 @@ TEST_CASE("pool: highpri items start promptly while the normal pool is saturated
   } else {
     CHECK(warnings.contains(wq::errc::priority_not_raised));
   }
-  b.g.open();
+  b.g.count_down();
 }
 
 TEST_CASE("pool: unbound queues start items as soon as possible, subject to max_active",
@@ -418,7 +399,7 @@ TEST_CASE("pool: unbound queues start items as soon as possible, subject to max_
   const auto took = clock_type::now() - t0;
   WARN("6 blocking items on an unbound queue all started in " << ms(took) << " ms");
   CHECK(took < 1s);
-  b.g.open();
+  b.g.count_down();
   REQUIRE_FALSE(q.flush());
   CHECK(probe.max_running.load() == 6);
   CHECK(b.started.load() == 12);
@@ -433,7 +414,7 @@ TEST_CASE("pool: extra idle workers exit after the idle timeout", "[pool][rule42
   REQUIRE(wq_test::poll_until([&] { return b.started.load() == 4; }));
   CHECK(state_of(wq::pool_kind::normal).threads >= 4);
   const std::uint64_t exited = state_of(wq::pool_kind::normal).threads_exited;
-  b.g.open();
+  b.g.count_down();
   REQUIRE_FALSE(q.flush());
   REQUIRE(wq_test::poll_until([&] { return state_of(wq::pool_kind::normal).threads <= 1; }));
   CHECK(state_of(wq::pool_kind::normal).threads_exited >= exited + 3);
@@ -454,7 +435,7 @@ TEST_CASE("pool: dump_pools and a queue's dump show the pool's workers", "[pool]
   INFO(d);
   CHECK(d.find("on pool normal") != std::string::npos);
   CHECK(std::string(wq::to_string(wq::pool_kind::unbound_highpri)) == "unbound_highpri");
-  b.g.open();
+  b.g.count_down();
 }
 
 TEST_CASE("pool: a wait on a queue whose pool is busy but making progress is not refused",
@@ -507,7 +488,7 @@ TEST_CASE("pool: destroying a queue whose pool is stuck refuses the wait but dro
   CHECK(warnings.contains("made progress"));
   CHECK_FALSE(warnings.contains(wq::errc::items_dropped));
   CHECK(ran.load() == 0);
-  b.g.open();  // the pool moves again: the victim's items run, then it retires
+  b.g.count_down();  // the pool moves again: the victim's items run, then it retires
   REQUIRE(wq_test::poll_until([&] { return ran.load() == 10; }));
   REQUIRE_FALSE(blocking.flush());
 }
@@ -549,7 +530,7 @@ TEST_CASE("pool: a worker asleep inside an item is replaced within milliseconds,
   const auto took = time_short_items(q, 100);
   WARN("100 short items behind a sleeping item (threshold 10 s): " << ms(took) << " ms");
   CHECK(took < 1s);
-  b.g.open();
+  b.g.count_down();
   REQUIRE_FALSE(q.flush());
 }
 

@@ -107,7 +107,7 @@ TEST_CASE(
   CHECK(second.pointer == &it);
   CHECK(q.queue(it.w) == wq::queue_status::already_pending);
 
-  wq_test::poll(io);
+  wq_test::run_ready(io);
   CHECK(it.runs == 1);
 
   wq::workqueue dead{"status-dead"};

@@ -125,7 +125,7 @@ TEST_CASE("shared_work: a pending item holds exactly one reference, handed to ru
     CHECK(again.pointer == p);
     again.pointer.reset();
     CHECK(p.use_count() == 2);
-    wq_test::poll(io);
+    wq_test::run_ready(io);
     CHECK(tracker.runs() == 1);
     CHECK(p->last_use_count.load() == 2);
     CHECK(p.use_count() == 1);
@@ -134,7 +134,7 @@ TEST_CASE("shared_work: a pending item holds exactly one reference, handed to ru
   SECTION("the queue's reference is the last one: run frees the object") {
     REQUIRE(q.enqueue<&shared_obj::w>(std::make_shared<shared_obj>(counter, tracker)).queued());
     CHECK(counter.alive() == 1);
-    wq_test::poll(io);
+    wq_test::run_ready(io);
     CHECK(tracker.runs() == 1);
     CHECK(counter.alive() == 0);
   }
@@ -283,7 +283,8 @@ struct handshake_obj : wq_test::counted {
       // Keep this run (and the reference it received) alive until the test thread has queued
       // the item again. Relaxed handshakes on purpose: see the test.
       self->started.store(true, std::memory_order_relaxed);
-      (void)wq_test::spin_until_set(self->requeued);
+      (void)wq_test::poll_until(
+          [&] { return self->requeued.load(std::memory_order_relaxed); });
     } else {
       self->second_saw_itself.store(true, std::memory_order_relaxed);
     }
@@ -308,7 +309,8 @@ TEST_CASE(
   {
     wq::workqueue q{"shared-requeue-running", wq::queue_flags::none, 0, 2};
     std::thread producer{[&] {
-      producer_saw_start = wq_test::spin_until_set(p->started);
+      producer_saw_start =
+          wq_test::poll_until([&] { return p->started.load(std::memory_order_relaxed); });
       if (producer_saw_start) requeue_status = q.enqueue<&handshake_obj::w>(p).status;
       p->requeued.store(true, std::memory_order_relaxed);
     }};

@@ -234,7 +234,7 @@ TEST_CASE("stats: queueing a pending item N times counts 1 queued and N-1 coales
     CHECK(s.coalesced == n - 1);
     CHECK(s.in_flight == 1);
     CHECK(s.queued == accounted(s));
-    wq_test::poll(io);
+    wq_test::run_ready(io);
     s = q.stats();
     CHECK(it.runs.load() == 1);
     CHECK(s.started == 1);

@@ -60,7 +60,7 @@ struct polled_queue {
   wq_test::drive_on_exit drive{io};
   explicit polled_queue(const char* name, wq::queue_flags flags = wq::queue_flags::none)
       : q(io.get_executor(), name, flags) {}
-  std::size_t poll() { return wq_test::poll(io); }
+  std::size_t poll() { return wq_test::run_ready(io); }
 };
 
 // ---- installation ------------------------------------------------------------------------

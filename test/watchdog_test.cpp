@@ -4,7 +4,7 @@
 // executor is blocked while it has items waiting is reported once as errc::queue_stalled; paused
 // queues and short items are never reported.
 //
-// Stalls are notices, so capturing them (wq_test::warning_signal / warning_catcher) replaces the
+// Stalls are notices, so capturing them (wq_test::warning_catcher / warning_catcher) replaces the
 // default handler only to observe them. "Not reported again" is checked over a bounded window
 // (wq_test::must_not_happen, several watchdog periods) bracketed by check_now() calls at least
 // a threshold apart, so a watchdog that repeated a report would do so within the test.
@@ -56,7 +56,7 @@ struct blocking_item {
 
 /// Waits out a window in which `signal` must not fire again (it has fired `already` times).
 /// Returns whether it stayed quiet.
-bool stays_quiet(const wq_test::warning_signal& signal, int already) {
+bool stays_quiet(const wq_test::warning_catcher& signal, int already) {
   return !wq_test::poll_until([&] { return signal.count() > already; }, must_not_happen);
 }
 
@@ -108,7 +108,7 @@ TEST_CASE("watchdog: a stall is reported again only after it ended and a new run
   // One worker: both runs are on the same worker slot, told apart only by being new runs.
   wq::workqueue q{"restalling", queue_flags::none, 0, 1};
   for (int round = 1; round <= 2; ++round) {
-    wq_test::warning_signal stalled{errc::item_stalled};
+    wq_test::warning_catcher stalled{errc::item_stalled};
     latch& started = round == 1 ? started_1 : started_2;
     latch& release = round == 1 ? release_1 : release_2;
     item.started = &started;
@@ -133,7 +133,7 @@ TEST_CASE("watchdog: a stall is reported again only after it ended and a new run
 
 TEST_CASE("watchdog: a queue whose executor is blocked while items wait is reported once as "
           "errc::queue_stalled", "[watchdog]") {
-  wq_test::warning_signal stalled{errc::queue_stalled};
+  wq_test::warning_catcher stalled{errc::queue_stalled};
   wq::watchdog dog{threshold};
   wq_test::io_runner runner{1};  // one thread, about to be blocked by a plain handler
   latch blocked{1};

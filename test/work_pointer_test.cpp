@@ -231,7 +231,7 @@ TEST_CASE("work_pointer: std::shared_ptr: the queue holds one reference while pe
     REQUIRE(r.status == wq::queue_status::queued);
     CHECK(r.pointer == nullptr);
     CHECK(p.use_count() == 2);
-    wq_test::poll(io);
+    wq_test::run_ready(io);
     CHECK(obs.runs == 1);
     CHECK(obs.object == p.get());
     CHECK(obs.use_count_in_run == 2);  // ours + the one run received
@@ -242,7 +242,7 @@ TEST_CASE("work_pointer: std::shared_ptr: the queue holds one reference while pe
     auto moved = std::move(p);
     REQUIRE(q.enqueue<&shared_item::w>(std::move(moved)).queued());
     CHECK(counter.alive() == 1);
-    wq_test::poll(io);
+    wq_test::run_ready(io);
     CHECK(obs.runs == 1);
     CHECK(obs.use_count_in_run == 1);
     CHECK(counter.alive() == 0);
@@ -266,7 +266,7 @@ TEST_CASE("work_pointer: std::shared_ptr: the queue holds one reference while pe
       CHECK(p.use_count() == 3);
     }
     CHECK(p.use_count() == 2);
-    wq_test::poll(io);
+    wq_test::run_ready(io);
     CHECK(obs.runs == 1);
     CHECK(p.use_count() == 1);
   }
@@ -275,7 +275,7 @@ TEST_CASE("work_pointer: std::shared_ptr: the queue holds one reference while pe
     REQUIRE(q.enqueue<&shared_item::w>(p).queued());
     REQUIRE(q.enqueue<&shared_item::other>(p).queued());
     CHECK(p.use_count() == 3);
-    wq_test::poll(io);
+    wq_test::run_ready(io);
     CHECK(obs.runs == 2);
     CHECK(p.use_count() == 1);
   }
@@ -297,7 +297,7 @@ TEST_CASE("work_pointer: boost::intrusive_ptr: the queue holds one reference whi
     REQUIRE(r.status == wq::queue_status::queued);
     CHECK(r.pointer == nullptr);
     CHECK(p->use_count() == 2);
-    wq_test::poll(io);
+    wq_test::run_ready(io);
     CHECK(obs.runs == 1);
     CHECK(obs.object == p.get());
     CHECK(obs.use_count_in_run == 2);
@@ -308,7 +308,7 @@ TEST_CASE("work_pointer: boost::intrusive_ptr: the queue holds one reference whi
     auto moved = std::move(p);
     REQUIRE(q.enqueue<&intrusive_item::w>(std::move(moved)).queued());
     CHECK(counter.alive() == 1);
-    wq_test::poll(io);
+    wq_test::run_ready(io);
     CHECK(obs.use_count_in_run == 1);
     CHECK(counter.alive() == 0);
   }
@@ -323,7 +323,7 @@ TEST_CASE("work_pointer: boost::intrusive_ptr: the queue holds one reference whi
       CHECK(p->use_count() == 3);
     }
     CHECK(p->use_count() == 2);
-    wq_test::poll(io);
+    wq_test::run_ready(io);
     CHECK(obs.runs == 1);
     CHECK(p->use_count() == 1);
   }
@@ -332,7 +332,7 @@ TEST_CASE("work_pointer: boost::intrusive_ptr: the queue holds one reference whi
     REQUIRE(q.enqueue<&intrusive_item::w>(p).queued());
     REQUIRE(q.enqueue<&intrusive_item::other>(p).queued());
     CHECK(p->use_count() == 3);
-    wq_test::poll(io);
+    wq_test::run_ready(io);
     CHECK(obs.runs == 2);
     CHECK(p->use_count() == 1);
   }
@@ -354,7 +354,7 @@ TEST_CASE("work_pointer: a raw pointer is passed through; the caller owns the ob
   auto again = q.enqueue<&raw_item::w>(&item);
   CHECK(again.status == wq::queue_status::already_pending);
   CHECK(again.pointer == &item);
-  wq_test::poll(io);
+  wq_test::run_ready(io);
   CHECK(obs.runs == 1);
   CHECK(obs.object == &item);
 }

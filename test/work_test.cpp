@@ -106,13 +106,13 @@ TEST_CASE("work: queueing a pending item returns already_pending and it runs onc
       REQUIRE(again.pointer == &item);  // the caller's pointer is handed back
     }
     CHECK(item.w.is_pending());
-    wq_test::poll(io);
+    wq_test::run_ready(io);
     CHECK(item.runs.load() == 1);
     CHECK_FALSE(item.w.is_pending());
 
     // Once it has run, the item is idle and can be queued again.
     REQUIRE(q.enqueue<&counting_item::w>(&item).queued());
-    wq_test::poll(io);
+    wq_test::run_ready(io);
     CHECK(item.runs.load() == 2);
   }
 
@@ -120,11 +120,11 @@ TEST_CASE("work: queueing a pending item returns already_pending and it runs onc
     REQUIRE(wq::queue_work(q, citem.w));
     CHECK_FALSE(wq::queue_work(q, citem.w));
     CHECK(q.queue(citem.w) == wq::queue_status::already_pending);
-    wq_test::poll(io);
+    wq_test::run_ready(io);
     CHECK(citem.runs.load() == 1);
     CHECK(citem.seen == 7);
     REQUIRE(q.queue(citem.w) == wq::queue_status::queued);
-    wq_test::poll(io);
+    wq_test::run_ready(io);
     CHECK(citem.runs.load() == 2);
   }
 }
@@ -151,14 +151,14 @@ TEST_CASE(
   CHECK_FALSE(wq::queue_work(qb, citem.w));
 
   // Queue B got nothing: driving it runs no handler at all.
-  CHECK(wq_test::poll(io_b) == 0);
+  CHECK(wq_test::run_ready(io_b) == 0);
   CHECK(item.runs.load() == 0);
   CHECK(citem.runs.load() == 0);
 
-  wq_test::poll(io_a);
+  wq_test::run_ready(io_a);
   CHECK(item.runs.load() == 1);
   CHECK(citem.runs.load() == 1);
-  CHECK(wq_test::poll(io_b) == 0);
+  CHECK(wq_test::run_ready(io_b) == 0);
 }
 
 TEST_CASE(
@@ -440,7 +440,7 @@ TEST_CASE("work: work_pending reports PENDING: idle false, queued true, running 
   REQUIRE(q.enqueue<&pending_probe::w>(&item).queued());
   CHECK(wq::work_pending(item.w));
   CHECK(item.w.is_pending());
-  wq_test::poll(io);
+  wq_test::run_ready(io);
   CHECK_FALSE(item.pending_inside);
   CHECK_FALSE(item.free_pending_inside);
   CHECK_FALSE(wq::work_pending(item.w));
@@ -475,7 +475,7 @@ void ordering_round(bool pending_first, wq::queue_status& producer_status, int& 
   std::atomic<bool> go{false};
   std::atomic<bool> runner_ok{false};
   std::thread runner{[&] {
-    if (!wq_test::spin_until_set(go)) return;
+    if (!wq_test::poll_until([&] { return go.load(std::memory_order_relaxed); })) return;
     io.run_one();
     runner_ok.store(true, std::memory_order_relaxed);
   }};
@@ -695,9 +695,9 @@ TEST_CASE(
     wq_test::drive_on_exit drive{io};
     wq::work* after = &item.w;
     REQUIRE(q.enqueue<&current_probe::w>(&item).queued());
-    wq_test::poll(io);
+    wq_test::run_ready(io);
     boost::asio::post(io, [&] { after = wq::current_work(); });
-    wq_test::poll(io);
+    wq_test::run_ready(io);
     CHECK(item.seen == &item.w);
     CHECK(after == nullptr);
     CHECK(wq::current_work() == nullptr);
@@ -715,7 +715,7 @@ TEST_CASE(
     wq_test::drive_on_exit drive_outer{outer_io};
     REQUIRE(inner_q.enqueue<&current_probe::w>(&inner).queued());
     REQUIRE(outer_q.enqueue<&nesting_probe::w>(&outer).queued());
-    wq_test::poll(outer_io);
+    wq_test::run_ready(outer_io);
     CHECK(outer.before == &outer.w);
     CHECK(inner.seen == &inner.w);
     CHECK(outer.after == &outer.w);

@@ -308,7 +308,7 @@ TEMPLATE_TEST_CASE("workqueue contract: destroy runs every queued item (rule 50)
   fn_item blocker{[&](fn_item&) {
     if (!gate.wait_for(must_happen)) gate_ok.store(false);
   }};
-  std::optional<wq_test::warning_signal> destroying;
+  std::optional<wq_test::warning_catcher> destroying;
   destroying.emplace(wq::errc::armed_items_cancelled);
   {
     TestType kind;

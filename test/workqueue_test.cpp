@@ -1330,7 +1330,7 @@ TEST_CASE("workqueue: the destructor runs every queued item and frees it (rule 5
   latch gate{1};
   fn_item blocker{[&](fn_item&) { (void)gate.wait_for(must_happen); }};
   far_item far;
-  std::optional<wq_test::warning_signal> destroying;
+  std::optional<wq_test::warning_catcher> destroying;
   destroying.emplace(wq::errc::armed_items_cancelled);
   {
     std::jthread opener;
@@ -1456,7 +1456,7 @@ TEST_CASE("workqueue: destroy runs the chains that draining items queue (rule 50
   std::atomic<int> runs{0};
   std::atomic<int> chain_failures{0};
   far_item far;
-  wq_test::warning_signal destroying{wq::errc::armed_items_cancelled};
+  wq_test::warning_catcher destroying{wq::errc::armed_items_cancelled};
   wq::workqueue q{"chain", queue_flags::none, 0, 2};
   fn_item x{[&](fn_item& self) {
     const int n = runs.fetch_add(1) + 1;

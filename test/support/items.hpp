@@ -18,6 +18,7 @@
 #include <wq/delayed_work.hpp>
 #include <wq/work.hpp>
 
+#include "support/io.hpp"
 #include "support/test_support.hpp"
 
 namespace wq_test {
@@ -39,39 +40,6 @@ class drive_on_exit {
   boost::asio::io_context& io_;
 };
 
-/// Runs the handlers `io` has ready without blocking, even if an earlier run/poll stopped it
-/// by running out of work. Returns the number of handlers run.
-inline std::size_t poll(boost::asio::io_context& io) {
-  io.restart();
-  return io.poll();
-}
-
-/// An io_context run by one dedicated thread until this object is destroyed; records the id of
-/// that thread so tests can tell which executor ran an item.
-class io_thread {
- public:
-  io_thread() : thread_([this] { io_.run(); }) {}
-  io_thread(const io_thread&) = delete;
-  io_thread& operator=(const io_thread&) = delete;
-  ~io_thread() { stop(); }
-
-  boost::asio::io_context& context() noexcept { return io_; }
-  [[nodiscard]] std::thread::id id() const noexcept { return thread_.get_id(); }
-
-  /// Lets the thread finish the handlers it has and joins it. Idempotent.
-  void stop() {
-    if (!thread_.joinable()) return;
-    guard_.reset();
-    thread_.join();
-  }
-
- private:
-  boost::asio::io_context io_{1};
-  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard_{
-      io_.get_executor()};
-  std::thread thread_;
-};
-
 /// Counts constructions and destructions of the derived object in a lifetime_counter.
 class counted {
  public:
@@ -83,19 +51,6 @@ class counted {
  private:
   lifetime_counter& counter_;
 };
-
-/// Spins (yielding) until `flag` reads true with a relaxed load, for at most `timeout`.
-/// Deliberately relaxed: tests use it where any synchronisation of their own would hide a
-/// missing happens-before edge in the library from ThreadSanitizer.
-[[nodiscard]] inline bool spin_until_set(
-    const std::atomic<bool>& flag, std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
-  const auto end = std::chrono::steady_clock::now() + timeout;
-  while (!flag.load(std::memory_order_relaxed)) {
-    if (std::chrono::steady_clock::now() > end) return false;
-    std::this_thread::yield();
-  }
-  return true;
-}
 
 /// A C-style delayed item whose timer lives on a given io_context; counts its runs.
 struct ctx_item {

@@ -9,9 +9,9 @@
 // first (which drains it), then the executor.
 //
 // The helpers: `fn_item` and `fn_delayed_item`, raw-pointer items running a std::function;
-// `io_runner`, an io_context run by threads it joins; `concurrency_probe`, which tracks how many items run at
-// once; `warning_signal`, a warning handler that opens a latch when a message matches (how a
-// test learns that destroy() has started, without sleeping); `poll_until`.
+// `concurrency_probe`, which tracks how many items run at once. (io_runner is in
+// support/io.hpp; warning_catcher, which can also open a latch when a given diagnostic arrives,
+// and poll_until are in support/test_support.hpp.)
 //
 // Thread safety: the helpers are thread-safe where stated; a kind object is used by one test.
 #pragma once
@@ -34,12 +34,11 @@
 #include <wq/ordered_workqueue.hpp>
 #include <wq/workqueue.hpp>
 
+#include "support/io.hpp"
 #include "support/test_support.hpp"
 
 namespace wq_test {
 
-/// How long a test waits for something that must happen (a failure instead of a hang).
-inline constexpr std::chrono::milliseconds must_happen{5000};
 /// How long a test waits for something that must NOT happen. A correct library never makes the
 /// awaited event happen, so this window only bounds how long a broken one has to show itself;
 /// every such wait in the tests has idle threads ready to run the forbidden event at once.
@@ -75,28 +74,6 @@ wq::queue_status enqueue_delayed(wq::workqueue& q, fn_delayed_item& item, Delay 
   return q.enqueue_delayed<&fn_delayed_item::d>(&item, delay).status;
 }
 
-/// An io_context run by `n` threads until this object is destroyed (declare queues using it
-/// after it, so they are destroyed first).
-class io_runner {
- public:
-  explicit io_runner(unsigned n = 1) {
-    for (unsigned i = 0; i < n; ++i) threads_.emplace_back([this] { ctx_.run(); });
-  }
-  ~io_runner() {
-    guard_.reset();
-    for (auto& t : threads_) t.join();
-  }
-  io_runner(const io_runner&) = delete;
-  io_runner& operator=(const io_runner&) = delete;
-  boost::asio::io_context& context() noexcept { return ctx_; }
-
- private:
-  boost::asio::io_context ctx_;
-  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_{
-      ctx_.get_executor()};
-  std::vector<std::thread> threads_;
-};
-
 /// Tracks the number of items inside enter()/leave() and its maximum. Thread-safe.
 struct concurrency_probe {
   std::atomic<int> running{0};
@@ -111,59 +88,6 @@ struct concurrency_probe {
   }
   void leave() noexcept { running.fetch_sub(1); }
 };
-
-/// While alive, every diagnostic is swallowed and one with code `code` counts `fired` down. Installs its own handler (restoring the previous one on destruction); at most one
-/// warning_signal or warning_catcher may be alive at a time.
-class warning_signal {
- public:
-  explicit warning_signal(wq::errc code) : previous_(nullptr) {
-    state().code = code;
-    state().fired = &fired;
-    state().count.store(0);
-    previous_ = wq::set_diagnostic_handler(&handler);
-  }
-  ~warning_signal() {
-    wq::set_diagnostic_handler(previous_);
-    state().fired = nullptr;
-  }
-  warning_signal(const warning_signal&) = delete;
-  warning_signal& operator=(const warning_signal&) = delete;
-
-  /// Counts down once per matching warning.
-  latch fired{1};
-  /// Number of matching warnings so far.
-  [[nodiscard]] int count() const noexcept { return state().count.load(); }
-
- private:
-  struct shared_state {
-    wq::errc code{};               // written before the handler is installed
-    latch* fired = nullptr;        // idem
-    std::atomic<int> count{0};
-  };
-  static shared_state& state() {
-    static shared_state s;
-    return s;
-  }
-  static void handler(const wq::diagnostic& d) noexcept {
-    if (d.code != state().code) return;
-    state().count.fetch_add(1);
-    state().fired->count_down();
-  }
-  wq::diagnostic_handler previous_;
-};
-
-/// Calls `attempt` until it returns true or `timeout` passes; yields between attempts. Used only
-/// where a state change has no notification of its own (e.g. "drain() has started"), never to
-/// wait for time to pass. Returns whether `attempt` succeeded.
-template <class F>
-bool poll_until(F&& attempt, std::chrono::milliseconds timeout = must_happen) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!attempt()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::yield();
-  }
-  return true;
-}
 
 // ---- the queue kinds -----------------------------------------------------------------------
 

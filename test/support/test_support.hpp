@@ -8,7 +8,9 @@
 #include <condition_variable>
 #include <cstddef>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <boost/smart_ptr/intrusive_ref_counter.hpp>
@@ -17,6 +19,24 @@
 #include <wq/workqueue.hpp>
 
 namespace wq_test {
+
+/// How long a test waits for something that must happen (a failure instead of a hang).
+inline constexpr std::chrono::milliseconds must_happen{5000};
+
+/// Calls `attempt` until it returns true or `timeout` passes; yields between attempts. Used only
+/// where a state change has no notification of its own (e.g. "drain() has started"), never to
+/// wait for time to pass. Returns whether `attempt` succeeded. To wait for a flag without
+/// synchronising with its writer (so that a missing happens-before edge in the library is left
+/// for ThreadSanitizer to find), load it relaxed in `attempt`.
+template <class F>
+bool poll_until(F&& attempt, std::chrono::milliseconds timeout = must_happen) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!attempt()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
 
 /// A countdown latch whose wait gives up after a timeout and says so.
 class latch {
@@ -71,20 +91,34 @@ class counted_capture {
 };
 
 /// Collects the diagnostics (misuse and notices, wq/diagnostics.hpp) reported while it lives,
-/// replacing the default handler (which aborts on misuse in debug builds).
+/// replacing the default handler (which aborts on misuse in debug builds). At most one may be
+/// alive at a time (the handler is process-wide).
 class warning_catcher {
  public:
-  warning_catcher() {
+  warning_catcher() : warning_catcher(std::nullopt) {}
+  /// Also counts `fired` down once per diagnostic with code `signal_on`, so a test can wait for
+  /// one; count() is then the number of those.
+  explicit warning_catcher(std::optional<wq::errc> signal_on) : signal_on_(signal_on) {
     {
       std::lock_guard lk(mu());
       store().clear();
       codes().clear();
+      signal() = {signal_on, &fired};
     }
     previous_ = wq::set_diagnostic_handler(&record);
   }
-  ~warning_catcher() { wq::set_diagnostic_handler(previous_); }
+  ~warning_catcher() {
+    wq::set_diagnostic_handler(previous_);
+    std::lock_guard lk(mu());
+    signal() = {};
+  }
   warning_catcher(const warning_catcher&) = delete;
   warning_catcher& operator=(const warning_catcher&) = delete;
+
+  /// Counted down once per diagnostic with the code given to the constructor.
+  latch fired{1};
+  /// Number of diagnostics with the code given to the constructor (0 without one).
+  [[nodiscard]] int count() const { return signal_on_ ? count(*signal_on_) : 0; }
 
   [[nodiscard]] std::vector<std::string> messages() const {
     std::lock_guard lk(mu());
@@ -123,11 +157,21 @@ class warning_catcher {
     static std::vector<wq::errc> v;
     return v;
   }
+  struct signal_state {
+    std::optional<wq::errc> code;
+    latch* fired = nullptr;
+  };
+  static signal_state& signal() {
+    static signal_state s;
+    return s;
+  }
   static void record(const wq::diagnostic& d) noexcept {
     std::lock_guard lk(mu());
     store().emplace_back(d.message);
     codes().push_back(d.code);
+    if (signal().code == d.code) signal().fired->count_down();
   }
+  std::optional<wq::errc> signal_on_;
   wq::diagnostic_handler previous_ = nullptr;
 };
 
