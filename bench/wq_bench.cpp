@@ -44,8 +44,8 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include <oneapi/tbb/task_arena.h>
-#include <thread_pool/thread_pool.hpp>
 #include <uv.h>
+#include <thread_pool/thread_pool.hpp>
 
 #include <malloc.h>
 
@@ -430,7 +430,8 @@ void debounce_wq(benchmark::State& state) {
     (void)wq::queue_delayed_work(q, item.d, std::chrono::seconds(10));
     const std::uint64_t before = g_allocs.load(std::memory_order_relaxed);
     for (int i = 0; i < debounce_moves; ++i)
-      (void)wq::mod_delayed_work(q, item.d, std::chrono::seconds(10) + std::chrono::microseconds(i));
+      (void)wq::mod_delayed_work(q, item.d,
+                                 std::chrono::seconds(10) + std::chrono::microseconds(i));
     allocs += g_allocs.load(std::memory_order_relaxed) - before;
     state.PauseTiming();
     (void)wq::cancel_delayed_work_sync(item.d);
@@ -582,11 +583,13 @@ void rss_wq(benchmark::State& state) {
   for (auto _ : state) {
     const long before = heap_bytes();
     auto items = std::make_unique<timed_item[]>(timer_items);
-    for (int i = 0; i < timer_items; ++i) (void)wq::queue_delayed_work(q, items[static_cast<std::size_t>(i)].d, std::chrono::hours(1));
+    for (int i = 0; i < timer_items; ++i)
+      (void)wq::queue_delayed_work(q, items[static_cast<std::size_t>(i)].d, std::chrono::hours(1));
     const long after = heap_bytes();
     state.counters["bytes_per_item"] =
         benchmark::Counter(static_cast<double>(after - before) / timer_items);
-    for (int i = 0; i < timer_items; ++i) (void)wq::cancel_delayed_work_sync(items[static_cast<std::size_t>(i)].d);
+    for (int i = 0; i < timer_items; ++i)
+      (void)wq::cancel_delayed_work_sync(items[static_cast<std::size_t>(i)].d);
   }
 }
 
@@ -618,7 +621,10 @@ BENCHMARK(create_strand)->Name("create/strand");
 BENCHMARK(burst_asio_post)->Name("burst/asio_post")->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(burst_tbb)->Name("burst/tbb")->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(burst_libuv)->Name("burst/libuv")->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(burst_stealing_pool)->Name("burst/stealing_pool")->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(burst_stealing_pool)
+    ->Name("burst/stealing_pool")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK(burst_naive)->Name("burst/naive")->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(pingpong_wq)->Name("pingpong/wq")->UseRealTime();
 BENCHMARK(pingpong_asio_post)->Name("pingpong/asio_post")->UseRealTime();
@@ -627,11 +633,25 @@ BENCHMARK(pingpong_io_asio_post)->Name("pingpong_io/asio_post")->UseRealTime();
 BENCHMARK(io_work_edge)->Name("io_work_edge/asio");
 BENCHMARK(dedup_wq)->Name("dedup/wq");
 BENCHMARK(debounce_wq)->Name("debounce/wq")->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(debounce_asio_timer)->Name("debounce/asio_timer")->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(debounce_asio_timer)
+    ->Name("debounce/asio_timer")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK(armcancel_wq)->Name("armcancel/wq")->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(armcancel_asio_timer)->Name("armcancel/asio_timer")->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(lateness_wq)->Name("lateness/wq")->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
-BENCHMARK(lateness_asio_timer)->Name("lateness/asio_timer")->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+BENCHMARK(armcancel_asio_timer)
+    ->Name("armcancel/asio_timer")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(lateness_wq)
+    ->Name("lateness/wq")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(1);
+BENCHMARK(lateness_asio_timer)
+    ->Name("lateness/asio_timer")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(1);
 BENCHMARK(rss_wq)->Name("rss/wq")->Unit(benchmark::kMillisecond)->Iterations(1);
 BENCHMARK(rss_asio_timer)->Name("rss/asio_timer")->Unit(benchmark::kMillisecond)->Iterations(1);
 

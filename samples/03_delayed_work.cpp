@@ -28,7 +28,8 @@ struct my_struct {
 
 // Prints the value after 42 jiffies (42 ms at the default HZ of 1000).
 bool print_later(std::shared_ptr<my_struct> val) {
-  return static_cast<bool>(wq::system_wq().enqueue_delayed<&my_struct::work>(std::move(val), 42_jiffies));
+  return static_cast<bool>(
+      wq::system_wq().enqueue_delayed<&my_struct::work>(std::move(val), 42_jiffies));
 }
 
 // A plain enqueue of a delayed member: the same as a delay of zero.

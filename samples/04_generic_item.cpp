@@ -32,7 +32,9 @@ struct my_struct {
 };
 
 void print_ints(std::span<const int, 3> v) { std::printf("ints: %d %d %d\n", v[0], v[1], v[2]); }
-void print_doubles(std::span<const double, 2> v) { std::printf("doubles: %.1f %.1f\n", v[0], v[1]); }
+void print_doubles(std::span<const double, 2> v) {
+  std::printf("doubles: %.1f %.1f\n", v[0], v[1]);
+}
 
 int main() {
   static constexpr int ints[3] = {1, 2, 3};

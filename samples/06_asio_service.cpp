@@ -52,8 +52,8 @@ constexpr auto first_backoff = 5ms;  // doubles after each missed deadline
 constexpr int max_attempts = 6;
 
 struct totals {
-  std::uint64_t sent = 0, answered = 0, deadlines_missed = 0, deadlines_cancelled = 0,
-                retries = 0, failed = 0, dropped_by_server = 0;
+  std::uint64_t sent = 0, answered = 0, deadlines_missed = 0, deadlines_cancelled = 0, retries = 0,
+                failed = 0, dropped_by_server = 0;
   std::chrono::milliseconds backoff_total{0};
 };
 
@@ -67,8 +67,8 @@ asio::awaitable<void> server(udp::socket socket, int clients, totals& t) {
   std::array<char, 64> buf{};
   udp::endpoint from;
   while (clients > 0) {
-    const std::size_t len = co_await socket.async_receive_from(asio::buffer(buf), from,
-                                                               asio::use_awaitable);
+    const std::size_t len =
+        co_await socket.async_receive_from(asio::buffer(buf), from, asio::use_awaitable);
     const std::string_view msg(buf.data(), len);
     if (msg == "BYE") {
       --clients;
@@ -103,8 +103,9 @@ asio::awaitable<void> client(wq::workqueue& q, udp::endpoint server_ep, std::uin
       // Wait for this request's reply or the attempt's deadline, whichever comes first; the
       // other operation is cancelled (a late reply to an earlier request is skipped).
       for (;;) {
-        auto r = co_await (socket.async_receive_from(asio::buffer(buf), from, asio::use_awaitable) ||
-                           wq::post_delayed(q, deadline, asio::use_awaitable));
+        auto r =
+            co_await (socket.async_receive_from(asio::buffer(buf), from, asio::use_awaitable) ||
+                      wq::post_delayed(q, deadline, asio::use_awaitable));
         if (r.index() == 1) {
           ++t.deadlines_missed;
           break;
@@ -170,22 +171,21 @@ int main(int argc, char** argv) {
 
   const wq::queue_stats s = q.stats();
   const std::uint64_t total = static_cast<std::uint64_t>(clients) * requests;
-  std::printf("%llu requests in %lld ms: %llu datagrams sent, %llu lost by the server, "
-              "%llu deadlines missed, %llu cancelled by replies, %llu retries after %lld ms of "
-              "backoff in all\n",
-              static_cast<unsigned long long>(total), static_cast<long long>(took.count()),
-              static_cast<unsigned long long>(t.sent),
-              static_cast<unsigned long long>(t.dropped_by_server),
-              static_cast<unsigned long long>(t.deadlines_missed),
-              static_cast<unsigned long long>(t.deadlines_cancelled),
-              static_cast<unsigned long long>(t.retries),
-              static_cast<long long>(t.backoff_total.count()));
-  std::printf("queue '%s': %llu deadlines and backoffs armed, %llu cancelled, %llu armed now, "
-              "%llu in flight now\n",
-              q.name().c_str(), static_cast<unsigned long long>(s.queued),
-              static_cast<unsigned long long>(s.cancelled),
-              static_cast<unsigned long long>(s.armed),
-              static_cast<unsigned long long>(s.in_flight));
+  std::printf(
+      "%llu requests in %lld ms: %llu datagrams sent, %llu lost by the server, "
+      "%llu deadlines missed, %llu cancelled by replies, %llu retries after %lld ms of "
+      "backoff in all\n",
+      static_cast<unsigned long long>(total), static_cast<long long>(took.count()),
+      static_cast<unsigned long long>(t.sent), static_cast<unsigned long long>(t.dropped_by_server),
+      static_cast<unsigned long long>(t.deadlines_missed),
+      static_cast<unsigned long long>(t.deadlines_cancelled),
+      static_cast<unsigned long long>(t.retries), static_cast<long long>(t.backoff_total.count()));
+  std::printf(
+      "queue '%s': %llu deadlines and backoffs armed, %llu cancelled, %llu armed now, "
+      "%llu in flight now\n",
+      q.name().c_str(), static_cast<unsigned long long>(s.queued),
+      static_cast<unsigned long long>(s.cancelled), static_cast<unsigned long long>(s.armed),
+      static_cast<unsigned long long>(s.in_flight));
   bool ok = true;
   auto expect = [&ok](bool cond, const char* what) {
     if (!cond) {

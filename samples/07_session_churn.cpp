@@ -53,8 +53,8 @@ void count_report(const wq::diagnostic& d) noexcept {
 
 // Relaxed counters: they are read after io.run() returned, which orders every write.
 struct counters {
-  std::atomic<std::uint64_t> constructed{0}, destroyed{0}, requests{0}, audited{0},
-      out_of_order{0}, flush_runs{0}, flushed{0}, timeouts{0}, closes{0};
+  std::atomic<std::uint64_t> constructed{0}, destroyed{0}, requests{0}, audited{0}, out_of_order{0},
+      flush_runs{0}, flushed{0}, timeouts{0}, closes{0};
 };
 void add(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) {
   c.fetch_add(n, std::memory_order_relaxed);
@@ -66,7 +66,11 @@ class session;
 class churn {
  public:
   churn(asio::io_context& io, std::uint64_t total, std::uint64_t live)
-      : io_(io), events_(io, "events"), total_(total), live_(live), strand_(asio::make_strand(io)) {}
+      : io_(io),
+        events_(io, "events"),
+        total_(total),
+        live_(live),
+        strand_(asio::make_strand(io)) {}
 
   void start();
   /// A session is gone (called from its destructor, on any thread).
@@ -216,21 +220,23 @@ int main(int argc, char** argv) {
   std::thread second([&io] { io.run(); });  // no work guard: run() returns when all is done
   io.run();
   second.join();
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   counters& c = driver->c();
   const wq::queue_stats events = driver->events().stats();
-  std::printf("%llu sessions in %.2f s: %llu requests, %llu audited in order (%llu out of order), "
-              "%llu flush runs for %llu requests (%llu coalesced), %llu idle timeouts, %llu closes\n",
-              static_cast<unsigned long long>(c.constructed.load()), secs,
-              static_cast<unsigned long long>(c.requests.load()),
-              static_cast<unsigned long long>(c.audited.load()),
-              static_cast<unsigned long long>(c.out_of_order.load()),
-              static_cast<unsigned long long>(c.flush_runs.load()),
-              static_cast<unsigned long long>(c.flushed.load()),
-              static_cast<unsigned long long>(events.coalesced),
-              static_cast<unsigned long long>(c.timeouts.load()),
-              static_cast<unsigned long long>(c.closes.load()));
+  std::printf(
+      "%llu sessions in %.2f s: %llu requests, %llu audited in order (%llu out of order), "
+      "%llu flush runs for %llu requests (%llu coalesced), %llu idle timeouts, %llu closes\n",
+      static_cast<unsigned long long>(c.constructed.load()), secs,
+      static_cast<unsigned long long>(c.requests.load()),
+      static_cast<unsigned long long>(c.audited.load()),
+      static_cast<unsigned long long>(c.out_of_order.load()),
+      static_cast<unsigned long long>(c.flush_runs.load()),
+      static_cast<unsigned long long>(c.flushed.load()),
+      static_cast<unsigned long long>(events.coalesced),
+      static_cast<unsigned long long>(c.timeouts.load()),
+      static_cast<unsigned long long>(c.closes.load()));
   bool ok = true;
   auto expect = [&ok](bool cond, const char* what) {
     if (!cond) {

@@ -244,8 +244,8 @@ class server {
   void accept();
 
   strand_type acceptor_strand_;
-  tcp::acceptor acceptor_;                    // touched only on acceptor_strand_ (after listen())
-  asio::steady_timer accept_retry_;           // touched only on acceptor_strand_
+  tcp::acceptor acceptor_;           // touched only on acceptor_strand_ (after listen())
+  asio::steady_timer accept_retry_;  // touched only on acceptor_strand_
 
   std::mutex mu_;
   std::condition_variable cv_;
@@ -494,15 +494,9 @@ class session : public std::enable_shared_from_this<session> {
     // 2. Mark dirty and ask for a flush: a pending flush absorbs the attempt (rule 1).
     dirty_.fetch_add(1, std::memory_order_relaxed);
     switch (srv_.flush_q.enqueue<&session::flush>(shared_from_this()).status) {
-      case wq::queue_status::queued:
-        add(srv_.c.flush_queued);
-        break;
-      case wq::queue_status::already_pending:
-        add(srv_.c.flush_coalesced);
-        break;
-      default:
-        add(srv_.c.flush_refused);
-        break;
+      case wq::queue_status::queued: add(srv_.c.flush_queued); break;
+      case wq::queue_status::already_pending: add(srv_.c.flush_coalesced); break;
+      default: add(srv_.c.flush_refused); break;
     }
     // 3. Push the idle timeout back.
     rearm_timeout();
@@ -622,24 +616,12 @@ class session : public std::enable_shared_from_this<session> {
     error_code ignored;
     socket_.close(ignored);
     switch (reason_) {
-      case close_reason::idle:
-        add(srv_.c.closed_idle);
-        break;
-      case close_reason::peer:
-        add(srv_.c.closed_peer);
-        break;
-      case close_reason::reset:
-        add(srv_.c.closed_reset);
-        break;
-      case close_reason::bad_request:
-        add(srv_.c.closed_bad);
-        break;
-      case close_reason::shutdown:
-        add(srv_.c.closed_shutdown);
-        break;
-      case close_reason::error:
-        add(srv_.c.closed_error);
-        break;
+      case close_reason::idle: add(srv_.c.closed_idle); break;
+      case close_reason::peer: add(srv_.c.closed_peer); break;
+      case close_reason::reset: add(srv_.c.closed_reset); break;
+      case close_reason::bad_request: add(srv_.c.closed_bad); break;
+      case close_reason::shutdown: add(srv_.c.closed_shutdown); break;
+      case close_reason::error: add(srv_.c.closed_error); break;
     }
     // Destroying the ordered queue waits for this strand, so it is done off the strand.
     auto r = srv_.events_q.enqueue<&session::retire>(shared_from_this());
@@ -675,11 +657,11 @@ class session : public std::enable_shared_from_this<session> {
   std::uint64_t out_acks_ = 0, wbuf_acks_ = 0;
   std::uint64_t received_ = 0, audited_ = 0;
   bool reading_ = false, writing_ = false, paused_ = false;
-  bool closed_ = false;      // no further request is handled
-  bool lingering_ = false;   // every reply written and the sending side shut down
-  bool peer_done_ = false;   // the peer's end of stream (or an error) was read
-  bool aborted_ = false;     // the socket was closed
-  bool finished_ = false;    // counted and handed to retire
+  bool closed_ = false;     // no further request is handled
+  bool lingering_ = false;  // every reply written and the sending side shut down
+  bool peer_done_ = false;  // the peer's end of stream (or an error) was read
+  bool aborted_ = false;    // the socket was closed
+  bool finished_ = false;   // counted and handed to retire
   close_reason reason_ = close_reason::error;
 };
 
@@ -975,9 +957,7 @@ class client {
           }
           cl_.idle_in_flight += sent_ - acked_;
           break;
-        case state::quiet:
-          ++cl_.closed_at_shutdown;
-          break;
+        case state::quiet: ++cl_.closed_at_shutdown; break;
         default:
           ++cl_.closed_early;
           cl_.lost_in_flight += sent_ - acked_;
@@ -1014,7 +994,6 @@ class client {
   std::latch quiesced_;    // one count per connection
   std::vector<std::unique_ptr<conn>> conns_;
 };
-
 
 struct options {
   std::string listen = "127.0.0.1:0";
@@ -1202,12 +1181,9 @@ class stop_request {
 
 const char* signal_name(int sig) {
   switch (sig) {
-    case SIGINT:
-      return "SIGINT";
-    case SIGTERM:
-      return "SIGTERM";
-    default:
-      return "a signal";
+    case SIGINT: return "SIGINT";
+    case SIGTERM: return "SIGTERM";
+    default: return "a signal";
   }
 }
 
@@ -1368,16 +1344,16 @@ int main(int argc, char** argv) {
     const auto u = [](std::uint64_t v) { return static_cast<unsigned long long>(v); };
     const std::uint64_t bad = get(c.bad_malformed) + get(c.bad_too_long) + get(c.bad_range);
     std::printf("\nsummary after %.1f s (shutdown took %.2f s)\n", secs, stop_secs);
-    std::printf("  sessions      %llu constructed, %llu destroyed (%llu accepted, %llu accept "
-                "errors)\n",
-                u(get(c.sessions_constructed)), u(get(c.sessions_destroyed)), u(srv.accepted()),
-                u(get(c.accept_errors)));
+    std::printf(
+        "  sessions      %llu constructed, %llu destroyed (%llu accepted, %llu accept "
+        "errors)\n",
+        u(get(c.sessions_constructed)), u(get(c.sessions_destroyed)), u(srv.accepted()),
+        u(get(c.accept_errors)));
     std::printf(
         "  closed        %llu idle, %llu by the peer, %llu reset by the peer, %llu after a bad "
         "request, %llu at shutdown, %llu on error (%llu graceful closes cut short)\n",
-        u(get(c.closed_idle)), u(get(c.closed_peer)), u(get(c.closed_reset)),
-        u(get(c.closed_bad)), u(get(c.closed_shutdown)), u(get(c.closed_error)),
-        u(get(c.closes_cut_short)));
+        u(get(c.closed_idle)), u(get(c.closed_peer)), u(get(c.closed_reset)), u(get(c.closed_bad)),
+        u(get(c.closed_shutdown)), u(get(c.closed_error)), u(get(c.closes_cut_short)));
     std::printf(
         "  requests      %llu received, %llu answered, %llu replies lost (connection reset, or "
         "closed with replies unsent), %llu lines discarded after a close\n",
@@ -1449,9 +1425,9 @@ int main(int argc, char** argv) {
           u(cl->connected), u(cl->sent), u(cl->acked), u(cl->bad_replies), u(cl->idle_closed),
           u(cl->closed_at_shutdown));
       // The built-in client checks the protocol from the outside: every reply, in order.
-      expect(cl->connected == connections && cl->connect_failed == 0 &&
-                 srv.accepted() == connections,
-             "not every client connection was established and accepted");
+      expect(
+          cl->connected == connections && cl->connect_failed == 0 && srv.accepted() == connections,
+          "not every client connection was established and accepted");
       expect(cl->sent == cl->acked && cl->idle_in_flight == 0 && cl->lost_in_flight == 0 &&
                  cl->closed_early == 0 && cl->bad_replies == 0,
              "the client did not get every reply, in order, before its connection closed");

@@ -34,10 +34,8 @@ bool satisfied(queue_core* core, async_waiter* w) noexcept {
     case async_waiter::kind::flush:
       try_bump(core, w);
       return w->bumped && older_colors_drained(core, w->epoch);
-    case async_waiter::kind::drain:
-      return core->nr_in_flight == 0;
-    case async_waiter::kind::item_idle:
-      return !running_here(core, w->item);
+    case async_waiter::kind::drain: return core->nr_in_flight == 0;
+    case async_waiter::kind::item_idle: return !running_here(core, w->item);
     case async_waiter::kind::destroy:
       return false;  // completed by the retirement of the queue (finish_orphan_locked)
   }

@@ -22,7 +22,8 @@ blocking_region::~blocking_region() {
   // Compared, never dereferenced, unless it is the calling thread's own live record: another
   // thread's record may be gone (its worker exited).
   if (static_cast<void*>(th) != thread_) {
-    detail::report(errc::blocking_region_misuse, "a blocking_region was destroyed on another "
+    detail::report(errc::blocking_region_misuse,
+                   "a blocking_region was destroyed on another "
                    "thread than the pool worker that opened it (held across a co_await?); the "
                    "pool closed it when its work item ended");
     return;

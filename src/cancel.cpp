@@ -36,8 +36,7 @@ void unlink_locked(queue_core* core, work& w, state_t s, bool cancelling,
   }
   if (list_of(s) != list_kind::deferred) {
     // Deferred items were never counted in a flush color (they are not queued yet).
-    if (--core->nr_color[color_of(s)] == 0 && core->queue_flushers > 0)
-      core->idle_cv.notify_all();
+    if (--core->nr_color[color_of(s)] == 0 && core->queue_flushers > 0) core->idle_cv.notify_all();
   }
   switch (list_of(s)) {
     case list_kind::work:
@@ -63,9 +62,7 @@ void unlink_locked(queue_core* core, work& w, state_t s, bool cancelling,
       WQ_ASSERT(false, "wq: scheduled item not found on any worker");
     unlinked:
       break;
-    case list_kind::deferred:
-      core->deferred.erase(core->deferred.iterator_to(w));
-      break;
+    case list_kind::deferred: core->deferred.erase(core->deferred.iterator_to(w)); break;
   }
   st.fetch_and(~st_queued, std::memory_order_relaxed);
   bool wake = core->nr_in_flight == 0 && core->drain_waiters > 0;
@@ -182,7 +179,8 @@ void wait_not_running_elsewhere(work& w) noexcept {
     if (r->item.load(std::memory_order_acquire) != &w) continue;
     report(errc::destroyed_while_running,
            "work item %p destroyed while its function runs on another thread: waiting for it "
-           "to return", static_cast<const void*>(&w));
+           "to return",
+           static_cast<const void*>(&w));
     while (r->item.load(std::memory_order_acquire) == &w) backoff(spins++);
   }
 }
@@ -201,7 +199,8 @@ void check_destroy(work& w) noexcept {
   if ((work_access::state(w).load(std::memory_order_acquire) & st_pending) != 0) {
     report(errc::destroyed_while_pending,
            "work item %p destroyed while pending: the pending instance is cancelled and any "
-           "reference the queue held is abandoned", static_cast<const void*>(&w));
+           "reference the queue held is abandoned",
+           static_cast<const void*>(&w));
     // The kernel's debugobjects fix-up: take the instance off its list or timer. A reference
     // the queue held points at the object being destroyed, so it is neither released nor
     // handed back.
@@ -231,7 +230,8 @@ unsigned disable_dec(work& w) noexcept {
   state_t s = st.load(std::memory_order_relaxed);
   for (;;) {
     if (disable_count(s) == 0) {
-      report(errc::disable_count_underflow, "enable of an item that is not disabled ignored (rule 34)");
+      report(errc::disable_count_underflow,
+             "enable of an item that is not disabled ignored (rule 34)");
       return 0;
     }
     if (st.compare_exchange_weak(s, s - disable_one, std::memory_order_acq_rel,

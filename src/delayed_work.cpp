@@ -73,8 +73,7 @@ namespace {
 class timer_handler {
  public:
   using allocator_type = handler_allocator<void>;
-  timer_handler(delayed_work* item, timer_anchor* anchor) noexcept
-      : item_(item), anchor_(anchor) {}
+  timer_handler(delayed_work* item, timer_anchor* anchor) noexcept : item_(item), anchor_(anchor) {}
   timer_handler(timer_handler&& other) noexcept
       : item_(other.item_), anchor_(std::exchange(other.anchor_, nullptr)) {}
   timer_handler& operator=(timer_handler&&) = delete;
@@ -148,7 +147,8 @@ queue_status arm_claimed(queue_core* core, std::uint64_t id, delayed_work& dw,
   // at most max_delay before the clock's end, so the sum cannot overflow.
   const clock_point virtual_time = virtual_now.load(std::memory_order_relaxed);
   const bool real = virtual_time == no_virtual_time;
-  if (!real) [[unlikely]] deadline = virtual_time + span;
+  if (!real) [[unlikely]]
+    deadline = virtual_time + span;
   work_access::deadline(dw).store(deadline, std::memory_order_relaxed);
   core->armed.push_back(dw);
   if (core->armed.size() == 1) note_work_locked(core);  // an armed item is outstanding work
@@ -160,8 +160,7 @@ queue_status arm_claimed(queue_core* core, std::uint64_t id, delayed_work& dw,
     ns = (with_queue_id(s, id) & ~st_virtual) | st_armed | (real ? st_in_flight : st_virtual);
     // Safety (acq_rel): acquire pairs with the completion's release clear of IN_FLIGHT, so if we
     // start a new wait we see that the previous one is finished with the timer object.
-  } while (!st.compare_exchange_weak(s, ns, std::memory_order_acq_rel,
-                                     std::memory_order_relaxed));
+  } while (!st.compare_exchange_weak(s, ns, std::memory_order_acq_rel, std::memory_order_relaxed));
   bool start = false;
   if (real) {
     // Whoever started the previous wait may not have let go of the timer yet (its wait can

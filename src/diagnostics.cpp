@@ -64,8 +64,7 @@ class category_impl final : public std::error_category {
       case errc::disable_count_overflow: return "work disable count overflowed";
       case errc::disable_count_underflow: return "work disable count underflowed";
       case errc::set_max_active_on_ordered: return "set_max_active on an ordered queue";
-      case errc::untyped_on_owning_item:
-        return "untyped call on a work item that owns a reference";
+      case errc::untyped_on_owning_item: return "untyped call on a work item that owns a reference";
       case errc::null_pointer: return "null or moved-from pointer queued";
       case errc::wait_on_paused_queue: return "blocking wait on a paused queue";
       case errc::executor_stopped: return "blocking wait on a queue whose executor is stopped";
@@ -79,7 +78,8 @@ class category_impl final : public std::error_category {
       case errc::worker_post_failed: return "could not post a worker (out of memory)";
       case errc::item_stalled: return "work function running longer than the watchdog threshold";
       case errc::queue_stalled: return "queue made no progress for the watchdog threshold";
-      case errc::items_dropped: return "queue's items dropped unrun: its executor does not run them";
+      case errc::items_dropped:
+        return "queue's items dropped unrun: its executor does not run them";
       case errc::pool_saturated: return "worker pool at its thread limit with items waiting";
       case errc::priority_not_raised: return "highpri workers could not be given a higher priority";
     }

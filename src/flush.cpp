@@ -14,11 +14,10 @@ namespace {
 // Waits, with mu held through `lk`, for the instance described by `f` (registered here).
 // Returns whether it finished (false: the wait was refused and reported, wait_graph.hpp).
 // Throws std::bad_alloc if `f` cannot be registered.
-bool wait_for(queue_core* core, std::unique_lock<std::mutex>& lk, flush_waiter& f,
-              const char* op) {
+bool wait_for(queue_core* core, std::unique_lock<std::mutex>& lk, flush_waiter& f, const char* op) {
   core->flushers.push_back(&f);
-  const errc why = wait_until(core, lk, {wait_target::kind::item, core, f.item}, op,
-                              [&] { return f.done; });
+  const errc why =
+      wait_until(core, lk, {wait_target::kind::item, core, f.item}, op, [&] { return f.done; });
   std::erase(core->flushers, &f);
   return why == errc{};
 }
@@ -29,8 +28,9 @@ bool wait_for(queue_core* core, std::unique_lock<std::mutex>& lk, flush_waiter& 
 bool flush_work(work& item) noexcept {
   using namespace detail;
   if (this_worker().current == &item) {
-    report(errc::flush_self, "flush_work from the item's own work function would wait for "
-                             "itself: not waited for, returns false");
+    report(errc::flush_self,
+           "flush_work from the item's own work function would wait for "
+           "itself: not waited for, returns false");
     return false;
   }
   auto& st = work_access::state(item);
@@ -44,7 +44,7 @@ bool flush_work(work& item) noexcept {
     if (core == nullptr) return false;  // never queued
     std::unique_lock lk(core->mu);
     const state_t now = st.load(std::memory_order_acquire);
-    if (now != s) continue;  // changed while we locked: look again
+    if (now != s) continue;                          // changed while we locked: look again
     if (queue_id_of(s) != core->id()) return false;  // its queue is gone: nothing left there
     if ((s & st_intake) != 0) {
       // On the intake: once taken it is QUEUED. Still INTAKE: its producer is mid-push.
@@ -56,9 +56,8 @@ bool flush_work(work& item) noexcept {
       }
       continue;
     }
-    if ((s & st_armed) != 0) return false;           // rule 23: an armed timer is not waited for
-    if ((s & st_queued) != 0 && list_of(s) == list_kind::deferred &&
-        this_worker().core == core) {
+    if ((s & st_armed) != 0) return false;  // rule 23: an armed timer is not waited for
+    if ((s & st_queued) != 0 && list_of(s) == list_kind::deferred && this_worker().core == core) {
       // Fired during a drain of the caller's own queue: it would run only once the drain,
       // which waits for the caller, ends. Flushing it from an item of that queue queues it now,
       // as chained work (rule 49 accepts that), so the wait can finish.
@@ -79,15 +78,17 @@ bool flush_work(work& item) noexcept {
       // after the calling item returns: waiting here would deadlock.
       report(errc::wait_needs_this_worker,
              "flush_work of an item queued behind the caller on one-worker queue '%s' would "
-             "deadlock: refused, returns false", core->name.c_str());
+             "deadlock: refused, returns false",
+             core->name.c_str());
       return false;
     }
-    if ((s & st_queued) != 0 && core->executor != nullptr &&
-        core->executor->held_here != nullptr && core->executor->held_here(core->executor->storage)) {
+    if ((s & st_queued) != 0 && core->executor != nullptr && core->executor->held_here != nullptr &&
+        core->executor->held_here(core->executor->storage)) {
       // §5.3: the queued instance needs the strand this thread is running a handler of.
       report(errc::wait_needs_this_worker,
              "flush_work of an item queued on '%s' from a handler of the strand it runs on "
-             "would deadlock: refused, returns false", core->name.c_str());
+             "would deadlock: refused, returns false",
+             core->name.c_str());
       return false;
     }
     flush_waiter f;
@@ -115,8 +116,9 @@ bool flush_delayed_work(delayed_work& item) noexcept {
   using namespace detail;
   if (this_worker().current == &item) {
     // Even re-armed by itself, the instance it would fire can only run after this one returns.
-    report(errc::flush_self, "flush_delayed_work from the item's own work function would wait "
-                             "for itself: not fired, not waited for, returns false");
+    report(errc::flush_self,
+           "flush_delayed_work from the item's own work function would wait "
+           "for itself: not fired, not waited for, returns false");
     return false;
   }
   auto& st = work_access::state(item);

@@ -76,7 +76,7 @@ int class_of(std::size_t size, std::size_t align) noexcept {
 
 void* handler_allocate(std::size_t size, std::size_t align) {
   const int c = class_of(size, align);
-  if (c < 0) return ::operator new(size, std::align_val_t{align});
+  if (c < 0) return ::operator new (size, std::align_val_t{align});
   const auto ci = static_cast<std::size_t>(c);
   thread_cache* tc = live_cache();
   if (tc != nullptr) {
@@ -100,7 +100,7 @@ void* handler_allocate(std::size_t size, std::size_t align) {
 void handler_deallocate(void* p, std::size_t size, std::size_t align) noexcept {
   const int c = class_of(size, align);
   if (c < 0) {
-    ::operator delete(p, std::align_val_t{align});
+    ::operator delete (p, std::align_val_t{align});
     return;
   }
   const auto ci = static_cast<std::size_t>(c);

@@ -20,8 +20,8 @@
 #include <array>
 #include <chrono>
 #include <condition_variable>
-#include <deque>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -39,15 +39,15 @@ using work_list = boost::intrusive::list<
 /// One worker: a handler posted to the executor (on a shared pool: the slot itself, submitted
 /// as a pool_task), running items one after another.
 struct worker_slot : pool_task {
-  work* current = nullptr;                 // item being run, for non-reentrancy (rules 9-11)
-  std::uint64_t runs = 0;                  // items started here (the watchdog's progress mark)
-  bool timing = false;                     // the current run is a sampled one (started_at)
+  work* current = nullptr;  // item being run, for non-reentrancy (rules 9-11)
+  std::uint64_t runs = 0;   // items started here (the watchdog's progress mark)
+  bool timing = false;      // the current run is a sampled one (started_at)
   std::chrono::steady_clock::time_point started_at{};
-  const work_ops* current_ops = nullptr;   // its ops: identity is (address, function)
-  unsigned current_color = 0;              // flush color of the instance being run
-  work_list scheduled;                     // items handed to this worker by collision (rule 10)
-  bool active = false;                     // a handler for this slot is posted or running
-  run_record* rec = nullptr;               // the thread running this slot's handler (wait graph)
+  const work_ops* current_ops = nullptr;  // its ops: identity is (address, function)
+  unsigned current_color = 0;             // flush color of the instance being run
+  work_list scheduled;                    // items handed to this worker by collision (rule 10)
+  bool active = false;                    // a handler for this slot is posted or running
+  run_record* rec = nullptr;              // the thread running this slot's handler (wait graph)
   // On a shared pool, the slot is its own handler (submitting allocates nothing): it runs
   // run_worker(owner, gen, index). Written under mu when submitted.
   queue_core* owner = nullptr;
@@ -80,8 +80,8 @@ struct core_stats {
   std::uint64_t max_depth = 0;
   latency_histogram queue_latency;
   latency_histogram run_time;
-  std::uint32_t tick = 0;     // queueings since the last sample
-  int nr_samples = 0;         // used entries of samples
+  std::uint32_t tick = 0;  // queueings since the last sample
+  int nr_samples = 0;      // used entries of samples
   std::array<stat_sample, 4> samples{};
 };
 
@@ -89,14 +89,14 @@ struct queue_core {
   std::mutex mu;
   std::condition_variable idle_cv;  // drainers wait here for nr_in_flight == 0
 
-  std::uint32_t index = 0;  // slot in the registry; immutable
-  std::uint32_t gen = 0;    // generation; the id is (gen << 20) | index
-  bool live = false;        // between create_core and retire
-  bool dying = false;       // destroy in progress: only chained queueing accepted
+  std::uint32_t index = 0;     // slot in the registry; immutable
+  std::uint32_t gen = 0;       // generation; the id is (gen << 20) | index
+  bool live = false;           // between create_core and retire
+  bool dying = false;          // destroy in progress: only chained queueing accepted
   bool executor_dead = false;  // the executor destroyed a worker handler unrun: never post again
-  int draining = 0;         // number of drain() calls in progress
-  int drain_waiters = 0;    // threads waiting on idle_cv for nr_in_flight == 0
-  int item_waiters = 0;     // threads waiting on idle_cv for an item to stop running
+  int draining = 0;            // number of drain() calls in progress
+  int drain_waiters = 0;       // threads waiting on idle_cv for nr_in_flight == 0
+  int item_waiters = 0;        // threads waiting on idle_cv for an item to stop running
   std::vector<flush_waiter*> flushers;  // flush_work() callers waiting on this queue
   // Flush colors (rule 26): every queued or running instance counts in nr_color[its color];
   // instances queued from now on get color flush_epoch % nr_colors. flush() bumps the epoch
@@ -126,11 +126,11 @@ struct queue_core {
   std::string name;
   queue_flags flags = queue_flags::none;
   int max_active = 1;
-  int nr_active = 0;       // items on worklist, scheduled lists or running (has_runnable)
-  int max_workers = 1;     // min(max_active, slot_cap)
-  int slot_cap = 1;        // most slots the queue may grow (its executor's concurrency, or
-                           // max_active on a shared pool, where blocked workers are replaced)
-  int nr_workers = 0;      // active slots
+  int nr_active = 0;    // items on worklist, scheduled lists or running (has_runnable)
+  int max_workers = 1;  // min(max_active, slot_cap)
+  int slot_cap = 1;     // most slots the queue may grow (its executor's concurrency, or
+                        // max_active on a shared pool, where blocked workers are replaced)
+  int nr_workers = 0;   // active slots
   // Worker handlers posted (or re-posted for fairness) that have not started running yet.
   // While there is one, no other worker is posted: it takes the next item and, if more are
   // runnable, posts the next worker itself (claim_worker_slot), as the kernel's workers wake
@@ -138,10 +138,10 @@ struct queue_core {
   int nr_unstarted = 0;
   // Grown on demand up to slot_cap (a deque: slots never move, flush waiters point at them).
   std::deque<worker_slot> slots;
-  std::uint64_t nr_in_flight = 0;  // queued + inactive + running (what drain waits for)
-  int outstanding_handlers = 0;    // worker handlers alive (posted, running, or not yet freed)
-  int nr_in_handler = 0;           // handlers inside run_worker for the live queue (destroy()
-                                   // waits for 0: a handler's tail completes async waiters)
+  std::uint64_t nr_in_flight = 0;    // queued + inactive + running (what drain waits for)
+  int outstanding_handlers = 0;      // worker handlers alive (posted, running, or not yet freed)
+  int nr_in_handler = 0;             // handlers inside run_worker for the live queue (destroy()
+                                     // waits for 0: a handler's tail completes async waiters)
   std::uint64_t handler_starts = 0;  // worker handlers started (progress, for blocking waits)
 
   // The intake: plain queueing (queue_work from any thread) links items here without the
@@ -156,10 +156,10 @@ struct queue_core {
   // idle. Both sides use seq_cst (see run_worker and push_intake).
   std::atomic<bool> saturated{false};
 
-  alignas(64) work_list worklist;   // active items waiting for a worker, FIFO
-  work_list inactive;   // items beyond max_active, FIFO (rule 37)
-  work_list armed;      // delayed items whose timer targets this queue
-  work_list deferred;   // delayed items that fired during a drain
+  alignas(64) work_list worklist;  // active items waiting for a worker, FIFO
+  work_list inactive;              // items beyond max_active, FIFO (rule 37)
+  work_list armed;                 // delayed items whose timer targets this queue
+  work_list deferred;              // delayed items that fired during a drain
 
   std::unique_ptr<executor_box> executor;  // null on a shared pool
   worker_pool* pool = nullptr;             // the shared pool the queue runs on, if any
@@ -237,8 +237,7 @@ void set_list(work& w, list_kind kind) noexcept;
 /// the kernel's activation on finish; the difference is one list move and one state RMW less
 /// per item when a burst overflows max_active.
 inline bool has_runnable(const queue_core* core) noexcept {
-  return !core->worklist.empty() ||
-         (!core->inactive.empty() && core->nr_active < core->max_active);
+  return !core->worklist.empty() || (!core->inactive.empty() && core->nr_active < core->max_active);
 }
 /// How many items a worker could take now (the worklist, and the inactive items max_active
 /// leaves room for). Requires mu held.
@@ -328,10 +327,10 @@ struct run_record {
   // Its ops, written before `item`: identity is address plus function (rule 11), so an object
   // built in the memory of one that freed itself while running is not mistaken for it.
   std::atomic<const work_ops*> ops{nullptr};
-  std::atomic<bool> in_use{false};         // owned by a live thread
-  run_record* next = nullptr;              // immutable once published
-  wait_target waiting;                     // what the thread blocks on; guarded by the graph
-                                           // mutex (wait_graph.cpp)
+  std::atomic<bool> in_use{false};  // owned by a live thread
+  run_record* next = nullptr;       // immutable once published
+  wait_target waiting;              // what the thread blocks on; guarded by the graph
+                                    // mutex (wait_graph.cpp)
 };
 /// The calling thread's record (claimed on first use), or nullptr while the thread exits or if
 /// no memory was left for one.

@@ -11,8 +11,7 @@ class spawn_category_impl final : public std::error_category {
   const char* name() const noexcept override { return "wq.spawn"; }
   std::string message(int ev) const override {
     switch (static_cast<spawn_errc>(ev)) {
-      case spawn_errc::rejected:
-        return "the queue refused the closure (draining or destroyed)";
+      case spawn_errc::rejected: return "the queue refused the closure (draining or destroyed)";
     }
     return "unknown wq.spawn error";
   }

@@ -62,9 +62,8 @@ workqueue& system_dfl_wq() {
 }
 
 workqueue& system_dfl_long_wq() {
-  static system_queue q{
-      new workqueue("events_dfl_long", queue_flags::unbound | queue_flags::long_running,
-                    max_max_active)};
+  static system_queue q{new workqueue(
+      "events_dfl_long", queue_flags::unbound | queue_flags::long_running, max_max_active)};
   return *q.queue;
 }
 

@@ -45,27 +45,27 @@
 /// char*) is the item's name. Fired before the item is visible to a worker, so it precedes the
 /// item's workqueue_execute_start. Delayed items fire it when their timer expires (or
 /// flush_delayed_work / mod_delayed_work with no delay fire it at once), not when armed.
-#define WQ_TRACE_QUEUE_WORK(item, function, queue, queue_id)                                 \
-  STAP_PROBE4(wq, workqueue_queue_work,                                                       \
-              static_cast<const void*>(static_cast<const ::wq::work*>(item)),                 \
-              static_cast<const char*>(function), static_cast<const char*>(queue),            \
+#define WQ_TRACE_QUEUE_WORK(item, function, queue, queue_id)                       \
+  STAP_PROBE4(wq, workqueue_queue_work,                                            \
+              static_cast<const void*>(static_cast<const ::wq::work*>(item)),      \
+              static_cast<const char*>(function), static_cast<const char*>(queue), \
               static_cast<std::uint64_t>(queue_id))
 /// Fires workqueue_activate_work: `item` (as above) became active, counted against max_active.
-#define WQ_TRACE_ACTIVATE_WORK(item)                                                          \
-  STAP_PROBE1(wq, workqueue_activate_work,                                                    \
+#define WQ_TRACE_ACTIVATE_WORK(item)       \
+  STAP_PROBE1(wq, workqueue_activate_work, \
               static_cast<const void*>(static_cast<const ::wq::work*>(item)))
 /// Fires workqueue_execute_start: the work function of `item` (as above), named `function`
 /// (const char*), is about to be called. Called outside any lock.
-#define WQ_TRACE_EXECUTE_START(item, function)                                                \
-  STAP_PROBE2(wq, workqueue_execute_start,                                                    \
-              static_cast<const void*>(static_cast<const ::wq::work*>(item)),                 \
+#define WQ_TRACE_EXECUTE_START(item, function)                                \
+  STAP_PROBE2(wq, workqueue_execute_start,                                    \
+              static_cast<const void*>(static_cast<const ::wq::work*>(item)), \
               static_cast<const char*>(function))
 /// Fires workqueue_execute_end: the work function of the item that was at `item` returned.
 /// `item` may dangle (the function may have freed it): it is converted, never dereferenced.
 /// `function` must have been obtained without reading the item after the call.
-#define WQ_TRACE_EXECUTE_END(item, function)                                                  \
-  STAP_PROBE2(wq, workqueue_execute_end,                                                      \
-              static_cast<const void*>(static_cast<const ::wq::work*>(item)),                 \
+#define WQ_TRACE_EXECUTE_END(item, function)                                  \
+  STAP_PROBE2(wq, workqueue_execute_end,                                      \
+              static_cast<const void*>(static_cast<const ::wq::work*>(item)), \
               static_cast<const char*>(function))
 #else
 #define WQ_TRACE_QUEUE_WORK(item, function, queue, queue_id) static_cast<void>(0)

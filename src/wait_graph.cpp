@@ -59,18 +59,14 @@ needed_threads needed_by(const wait_target& t) {
         out.recs.push_back(s.rec);
   };
   switch (t.what) {
-    case wait_target::kind::none:
-      break;
-    case wait_target::kind::queue:
-      running(nullptr);
-      break;
-    case wait_target::kind::running:
-      running(t.item);
-      break;
+    case wait_target::kind::none: break;
+    case wait_target::kind::queue: running(nullptr); break;
+    case wait_target::kind::running: running(t.item); break;
     case wait_target::kind::item: {
       running(t.item);
       // Safety: the state word is only read; QUEUED and LIST change under this mutex.
-      const state_t s = work_access::state(const_cast<work&>(*t.item)).load(std::memory_order_relaxed);
+      const state_t s =
+          work_access::state(const_cast<work&>(*t.item)).load(std::memory_order_relaxed);
       if ((s & st_queued) == 0 || queue_id_of(s) != core->id()) break;
       if (list_of(s) == list_kind::scheduled) {
         // Handed to the worker running its earlier instance (rule 10): after that one.
@@ -171,8 +167,7 @@ errc stuck_detector::check(const wait_target& t) noexcept {
         break;
       }
       case wait_target::kind::running:
-      case wait_target::kind::none:
-        break;
+      case wait_target::kind::none: break;
     }
     if (needs_queued) return errc::wait_on_paused_queue;
   }
@@ -210,40 +205,48 @@ void report_refused_wait(errc why, const char* op, const queue_core* core) noexc
              name);
       break;
     case errc::wait_needs_this_worker:
-      report(why, "%s of queue '%s' needs the worker (or strand) the calling thread holds: "
-             "refused", op, name);
+      report(why,
+             "%s of queue '%s' needs the worker (or strand) the calling thread holds: "
+             "refused",
+             op, name);
       break;
     case errc::wait_cycle:
-      report(why, "%s of queue '%s' from a running item would close a cycle of blocked items "
-             "(each waits for the other): refused", op, name);
+      report(why,
+             "%s of queue '%s' from a running item would close a cycle of blocked items "
+             "(each waits for the other): refused",
+             op, name);
       break;
     case errc::wait_on_paused_queue:
-      report(why, "%s of queue '%s' needs queued items of the paused queue to run (rule 45): "
-             "refused; resume() it first", op, name);
+      report(why,
+             "%s of queue '%s' needs queued items of the paused queue to run (rule 45): "
+             "refused; resume() it first",
+             op, name);
       break;
     case errc::executor_stopped:
-      report(why, "%s of queue '%s': its executor's io_context is stopped, so its queued items "
-             "cannot run: refused", op, name);
+      report(why,
+             "%s of queue '%s': its executor's io_context is stopped, so its queued items "
+             "cannot run: refused",
+             op, name);
       break;
     case errc::executor_not_running:
       if (core->pool != nullptr) {
-        report(why, "%s of queue '%s': no worker of its %s pool made progress for %lld ms "
+        report(why,
+               "%s of queue '%s': no worker of its %s pool made progress for %lld ms "
                "(items waiting for each other beyond its max_threads, or no thread can be "
-               "started; see wq::dump_pools()): refused", op, name,
-               to_string(core->pool->kind()),
+               "started; see wq::dump_pools()): refused",
+               op, name, to_string(core->pool->kind()),
                static_cast<long long>(
                    std::chrono::duration_cast<std::chrono::milliseconds>(wait_limit()).count()));
         break;
       }
-      report(why, "%s of queue '%s': no worker posted to its executor started for %lld ms "
-             "(nobody runs that executor, or only the waiting thread would): refused", op,
-             name,
+      report(why,
+             "%s of queue '%s': no worker posted to its executor started for %lld ms "
+             "(nobody runs that executor, or only the waiting thread would): refused",
+             op, name,
              static_cast<long long>(
                  std::chrono::duration_cast<std::chrono::milliseconds>(wait_limit()).count()));
       break;
-    default:
-      report(why, "%s of queue '%s': refused", op, name);
-      break;
+    default: report(why, "%s of queue '%s': refused", op, name); break;
   }
 }
 

@@ -27,9 +27,9 @@
 #pragma once
 
 #include <chrono>
-#include <type_traits>
 #include <cstdint>
 #include <mutex>
+#include <type_traits>
 
 #include <wq/diagnostics.hpp>
 #include <wq/work.hpp>
@@ -84,9 +84,9 @@ class stuck_detector {
 
  private:
   queue_core* core_;
-  std::uint64_t starts_;                            // handler starts seen at the last check
-  std::uint64_t pool_mark_ = 0;                     // its shared pool's progress mark, ditto
-  std::chrono::steady_clock::time_point since_;     // ... and when they last changed
+  std::uint64_t starts_;                                // handler starts seen at the last check
+  std::uint64_t pool_mark_ = 0;                         // its shared pool's progress mark, ditto
+  std::chrono::steady_clock::time_point since_;         // ... and when they last changed
   std::chrono::steady_clock::time_point paused_since_;  // last check that found it running
 };
 

@@ -49,14 +49,17 @@ struct watchdog::state {
         if (s.current == nullptr) continue;
         const std::uint64_t key = (id << 12) ^ i;
         item_mark m{s.runs, now, false};
-        if (auto it = items.find(key); it != items.end() && it->second.runs == s.runs) m = it->second;
+        if (auto it = items.find(key); it != items.end() && it->second.runs == s.runs)
+          m = it->second;
         if (!m.reported && now - m.since >= threshold) {
           m.reported = true;
           ++found;
-          detail::report(errc::item_stalled, "queue '%s': '%s' has been running for %lld ms on worker %zu",
-                         core->name.c_str(), s.current_ops != nullptr ? s.current_ops->name : "?",
-                         static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(now - m.since).count()),
-                         i);
+          detail::report(
+              errc::item_stalled, "queue '%s': '%s' has been running for %lld ms on worker %zu",
+              core->name.c_str(), s.current_ops != nullptr ? s.current_ops->name : "?",
+              static_cast<long long>(
+                  std::chrono::duration_cast<std::chrono::milliseconds>(now - m.since).count()),
+              i);
         }
         seen_items.emplace(key, m);
       }
@@ -96,8 +99,7 @@ struct watchdog::state {
   }
 };
 
-watchdog::watchdog(std::chrono::milliseconds threshold)
-    : state_(std::make_unique<state>()) {
+watchdog::watchdog(std::chrono::milliseconds threshold) : state_(std::make_unique<state>()) {
   state_->threshold = std::max(threshold, std::chrono::milliseconds{1});
   thread_ = std::thread([s = state_.get()] {
     const auto period = std::max(s->threshold / 4, std::chrono::milliseconds{1});

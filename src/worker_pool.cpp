@@ -3,8 +3,8 @@
 // the lock rules.
 #include "worker_pool.hpp"
 
-#include <wq/diagnostics.hpp>
 #include <wq/detail/core.hpp>
+#include <wq/diagnostics.hpp>
 
 #include <algorithm>
 #include <array>
@@ -139,8 +139,10 @@ void raise_priority() noexcept {
   const int got = ::getpriority(PRIO_PROCESS, tid);
   static std::atomic<bool> reported{false};
   if (!reported.exchange(true, std::memory_order_relaxed))
-    report(errc::priority_not_raised, "highpri pool workers run at nice %d, not -20 (needs root "
-           "or CAP_SYS_NICE, or RLIMIT_NICE)", got);
+    report(errc::priority_not_raised,
+           "highpri pool workers run at nice %d, not -20 (needs root "
+           "or CAP_SYS_NICE, or RLIMIT_NICE)",
+           got);
 }
 
 }  // namespace
@@ -153,7 +155,8 @@ worker_pool* existing_pool(pool_kind kind) noexcept {
 }
 
 pool_kind pool_kind_for(queue_flags flags) noexcept {
-  const bool unbound = has_flag(flags, queue_flags::unbound) || has_flag(flags, queue_flags::ordered);
+  const bool unbound =
+      has_flag(flags, queue_flags::unbound) || has_flag(flags, queue_flags::ordered);
   const bool hi = has_flag(flags, queue_flags::highpri);
   return unbound ? (hi ? pool_kind::unbound_highpri : pool_kind::unbound)
                  : (hi ? pool_kind::highpri : pool_kind::normal);
@@ -233,7 +236,8 @@ bool worker_pool::kick_manager() noexcept {
       // No thread (or memory) for it now: tasks stay queued; the next kick tries again.
     }
   }
-  report(errc::worker_post_failed, "wq pools: cannot start the pool manager thread; items stay "
+  report(errc::worker_post_failed,
+         "wq pools: cannot start the pool manager thread; items stay "
          "queued, retried at the next queueing or wait");
   return false;
 }
@@ -321,9 +325,8 @@ unsigned worker_pool::manage(clock::time_point now, clock::time_point& next_look
         continue;
       }
       all_moving = false;
-      if (now - th->seen_at >= thr ||
-          (detect_sleeping && now - th->seen_at >= sleep_after &&
-           cpu - th->seen_cpu_ns < 50'000 && sleeping(th->tid))) {
+      if (now - th->seen_at >= thr || (detect_sleeping && now - th->seen_at >= sleep_after &&
+                                       cpu - th->seen_cpu_ns < 50'000 && sleeping(th->tid))) {
         // Past the threshold in one item, or asleep in it (no CPU time for a millisecond and
         // not runnable): no longer counted as running (rule 42).
         th->st.store(pool_thread::state::intensive, std::memory_order_relaxed);
@@ -351,18 +354,18 @@ unsigned worker_pool::manage(clock::time_point now, clock::time_point& next_look
     watched_ = waiting_ > wakeups_ + nr_starting_;
     // Look again in a millisecond; while every worker keeps advancing (a burst of short items),
     // back off up to half the threshold: each look wakes this thread and costs the workers.
-    const clock::duration longest =
-        std::max<clock::duration>(std::min<clock::duration>(thr / 2, 8 * sleep_after),
-                                  std::chrono::microseconds(100));
+    const clock::duration longest = std::max<clock::duration>(
+        std::min<clock::duration>(thr / 2, 8 * sleep_after), std::chrono::microseconds(100));
     look_interval_ = !watched_ || !all_moving
                          ? std::min<clock::duration>(sleep_after, longest)
                          : std::min<clock::duration>(2 * look_interval_, longest);
     if (watched_) next_look = now + look_interval_;
   }
   if (saturated)
-    report(errc::pool_saturated, "%s pool: %u workers (its max_threads) and items still wait for "
-           "one; items that wait for each other beyond this cannot all run", to_string(kind_),
-           limit);
+    report(errc::pool_saturated,
+           "%s pool: %u workers (its max_threads) and items still wait for "
+           "one; items that wait for each other beyond this cannot all run",
+           to_string(kind_), limit);
   return start;
 }
 
@@ -388,8 +391,10 @@ void worker_pool::start_worker() noexcept {
     if (start_failed_) return;  // reported once per run of failures
     start_failed_ = true;
   }
-  report(errc::worker_post_failed, "%s pool: cannot start a worker thread; items stay queued and "
-         "the manager retries", to_string(kind_));
+  report(errc::worker_post_failed,
+         "%s pool: cannot start a worker thread; items stay queued and "
+         "the manager retries",
+         to_string(kind_));
 }
 
 void worker_pool::worker_main(pool_thread* me) noexcept {
@@ -399,10 +404,10 @@ void worker_pool::worker_main(pool_thread* me) noexcept {
     me->cpu_clock = CLOCK_THREAD_CPUTIME_ID;  // unreadable from the manager: reads as its own
   char name[16];
   std::snprintf(name, sizeof name, "wq-%s-%u",
-                kind_ == pool_kind::normal        ? "normal"
-                : kind_ == pool_kind::highpri     ? "highpri"
-                : kind_ == pool_kind::unbound     ? "unbound"
-                                                  : "unbhi",
+                kind_ == pool_kind::normal    ? "normal"
+                : kind_ == pool_kind::highpri ? "highpri"
+                : kind_ == pool_kind::unbound ? "unbound"
+                                              : "unbhi",
                 me->number);
   (void)::pthread_setname_np(::pthread_self(), name);
   if (is_highpri(kind_)) raise_priority();
@@ -461,7 +466,10 @@ void worker_pool::worker_main(pool_thread* me) noexcept {
         --nr_idle_;
         --nr_threads_;
         ++threads_exited_;
-        if (me->prev != nullptr) me->prev->next = me->next; else threads_ = me->next;
+        if (me->prev != nullptr)
+          me->prev->next = me->next;
+        else
+          threads_ = me->next;
         if (me->next != nullptr) me->next->prev = me->prev;
         lk.unlock();
         tl_pool_thread = nullptr;
@@ -543,7 +551,8 @@ void pool_item_end() noexcept {
     th->region_depth = 1;
     ++th->region_epoch;
     th->pool->leave_blocked(th);
-    report(errc::blocking_region_misuse, "a blocking_region outlived the work item that opened "
+    report(errc::blocking_region_misuse,
+           "a blocking_region outlived the work item that opened "
            "it (held across a co_await, or kept): closed when the item ended");
   }
   th->progress.store(th->progress.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
@@ -585,16 +594,15 @@ pool_state worker_pool::state() const {
 void worker_pool::dump(std::string& out) const {
   const pool_state s = state();
   char line[256];
-  std::snprintf(line, sizeof line,
-                "pool %s: %u workers (%u running, %u idle, %u blocked, %u cpu-intensive, %u "
-                "starting), %zu waiting; concurrency %u, max_threads %u, threshold %lld us; "
-                "started %llu, exited %llu, stalls %llu\n",
-                to_string(kind_), s.threads, s.running, s.idle, s.blocked, s.cpu_intensive,
-                s.starting, s.waiting, s.concurrency, s.max_threads,
-                static_cast<long long>(threshold().count()),
-                static_cast<unsigned long long>(s.threads_started),
-                static_cast<unsigned long long>(s.threads_exited),
-                static_cast<unsigned long long>(s.stalls));
+  std::snprintf(
+      line, sizeof line,
+      "pool %s: %u workers (%u running, %u idle, %u blocked, %u cpu-intensive, %u "
+      "starting), %zu waiting; concurrency %u, max_threads %u, threshold %lld us; "
+      "started %llu, exited %llu, stalls %llu\n",
+      to_string(kind_), s.threads, s.running, s.idle, s.blocked, s.cpu_intensive, s.starting,
+      s.waiting, s.concurrency, s.max_threads, static_cast<long long>(threshold().count()),
+      static_cast<unsigned long long>(s.threads_started),
+      static_cast<unsigned long long>(s.threads_exited), static_cast<unsigned long long>(s.stalls));
   out += line;
   std::lock_guard lk(mu_);
   const auto now = clock::now();
@@ -607,11 +615,10 @@ void worker_pool::dump(std::string& out) const {
       default: break;
     }
     if (th->in_task && th->seen_at != clock::time_point{}) {
-      std::snprintf(line, sizeof line, "  worker %u: %s (same item for >= %lld ms)\n", th->number,
-                    st,
-                    static_cast<long long>(
-                        std::chrono::duration_cast<std::chrono::milliseconds>(now - th->seen_at)
-                            .count()));
+      std::snprintf(
+          line, sizeof line, "  worker %u: %s (same item for >= %lld ms)\n", th->number, st,
+          static_cast<long long>(
+              std::chrono::duration_cast<std::chrono::milliseconds>(now - th->seen_at).count()));
     } else {
       std::snprintf(line, sizeof line, "  worker %u: %s\n", th->number, st);
     }

@@ -46,7 +46,7 @@ namespace wq::detail {
 /// Work a pool runs, embedded in the object it runs for. `run` must not touch the task after it
 /// may have been resubmitted or its owner freed.
 struct pool_task {
-  pool_task* next = nullptr;                    // PL: the pool's FIFO of waiting tasks
+  pool_task* next = nullptr;  // PL: the pool's FIFO of waiting tasks
   void (*run)(pool_task* self) noexcept = nullptr;
 };
 
@@ -56,23 +56,23 @@ class worker_pool;
 struct pool_thread {
   enum class state : std::uint8_t { running, idle, blocked, intensive };
   worker_pool* pool = nullptr;
-  unsigned number = 0;                     // for its thread name; immutable
+  unsigned number = 0;  // for its thread name; immutable
   // T: bumped by the thread at each item start and end; read relaxed by the manager, which only
   // compares it with the value it saw a threshold earlier.
   std::atomic<std::uint64_t> progress{0};
   // PL writes; the thread reads it relaxed to decide whether it must take PL at an item's end
   // (a stale `running` only delays its return to running until the next item's end).
   std::atomic<state> st{state::running};
-  bool in_task = false;                    // PL: executing a task now
-  std::uint64_t seen_progress = 0;         // PL (manager): progress at seen_at
+  bool in_task = false;             // PL: executing a task now
+  std::uint64_t seen_progress = 0;  // PL (manager): progress at seen_at
   std::chrono::steady_clock::time_point seen_at{};
-  std::int64_t seen_cpu_ns = 0;            // PL (manager): the thread's CPU time at seen_at
-  clockid_t cpu_clock{};                   // the thread's CPU-time clock; immutable once linked
-  int tid = 0;                             // its kernel thread id; immutable once linked
-  int region_depth = 0;                    // T: nested blocking regions and wq waits
-  unsigned long long region_epoch = 0;     // T: bumped when an item ends with a region open
-  bool long_item = false;                  // T: the current item is a long_running queue's
-  pool_thread* prev = nullptr;             // PL: the pool's list of live workers
+  std::int64_t seen_cpu_ns = 0;         // PL (manager): the thread's CPU time at seen_at
+  clockid_t cpu_clock{};                // the thread's CPU-time clock; immutable once linked
+  int tid = 0;                          // its kernel thread id; immutable once linked
+  int region_depth = 0;                 // T: nested blocking regions and wq waits
+  unsigned long long region_epoch = 0;  // T: bumped when an item ends with a region open
+  bool long_item = false;               // T: the current item is a long_running queue's
+  pool_thread* prev = nullptr;          // PL: the pool's list of live workers
   pool_thread* next = nullptr;
 };
 
@@ -144,27 +144,27 @@ class worker_pool : public boost::asio::execution_context {
 
   const pool_kind kind_;
   mutable std::mutex mu_;
-  std::condition_variable idle_cv_;        // idle workers wait here for wakeups_ or exit
-  pool_task* head_ = nullptr;              // PL: waiting tasks, FIFO
-  pool_task* tail_ = nullptr;              // PL
-  std::size_t waiting_ = 0;                // PL: tasks on the FIFO
-  pool_thread* threads_ = nullptr;         // PL: live workers
-  unsigned nr_threads_ = 0;                // PL: live workers (including starting ones)
-  unsigned nr_running_ = 0;                // PL: counted toward concurrency (incl. starting)
-  unsigned nr_idle_ = 0;                   // PL: idle and not promised a wakeup
-  unsigned nr_blocked_ = 0;                // PL
-  unsigned nr_intensive_ = 0;              // PL
-  unsigned nr_starting_ = 0;               // PL: counted by manage(), not yet running
-  unsigned wakeups_ = 0;                   // PL: wakeups promised to idle workers
-  bool watched_ = false;                   // PL: the manager was asked to look
+  std::condition_variable idle_cv_;  // idle workers wait here for wakeups_ or exit
+  pool_task* head_ = nullptr;        // PL: waiting tasks, FIFO
+  pool_task* tail_ = nullptr;        // PL
+  std::size_t waiting_ = 0;          // PL: tasks on the FIFO
+  pool_thread* threads_ = nullptr;   // PL: live workers
+  unsigned nr_threads_ = 0;          // PL: live workers (including starting ones)
+  unsigned nr_running_ = 0;          // PL: counted toward concurrency (incl. starting)
+  unsigned nr_idle_ = 0;             // PL: idle and not promised a wakeup
+  unsigned nr_blocked_ = 0;          // PL
+  unsigned nr_intensive_ = 0;        // PL
+  unsigned nr_starting_ = 0;         // PL: counted by manage(), not yet running
+  unsigned wakeups_ = 0;             // PL: wakeups promised to idle workers
+  bool watched_ = false;             // PL: the manager was asked to look
   std::chrono::steady_clock::duration look_interval_{};  // PL (manager): until the next look
-  bool saturation_reported_ = false;       // PL
-  bool start_failed_ = false;              // PL: the last worker start failed (reported)
-  unsigned next_number_ = 0;               // PL
-  std::uint64_t threads_started_ = 0;      // PL
-  std::uint64_t threads_exited_ = 0;       // PL
-  std::uint64_t stalls_ = 0;               // PL
-  std::uint64_t tasks_taken_ = 0;          // PL
+  bool saturation_reported_ = false;                     // PL
+  bool start_failed_ = false;          // PL: the last worker start failed (reported)
+  unsigned next_number_ = 0;           // PL
+  std::uint64_t threads_started_ = 0;  // PL
+  std::uint64_t threads_exited_ = 0;   // PL
+  std::uint64_t stalls_ = 0;           // PL
+  std::uint64_t tasks_taken_ = 0;      // PL
   std::atomic<unsigned> opt_concurrency_{0};
   std::atomic<std::int64_t> opt_threshold_us_{0};
   std::atomic<std::int64_t> opt_idle_ms_{0};
@@ -186,6 +186,5 @@ pool_thread* this_pool_thread() noexcept;
 /// the pool's concurrency.
 void pool_item_begin(bool long_running) noexcept;
 void pool_item_end() noexcept;
-
 
 }  // namespace wq::detail

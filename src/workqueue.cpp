@@ -39,8 +39,8 @@ constexpr std::uint32_t max_chunks = (core_index_mask + 1) / chunk_size;
 struct registry {
   std::mutex mu;
   std::array<std::atomic<queue_core*>, max_chunks> chunks{};
-  std::uint32_t next_index = 1;          // guarded by mu; index 0 means "no queue"
-  std::vector<queue_core*> free_cores;   // guarded by mu: retired, no handler left
+  std::uint32_t next_index = 1;         // guarded by mu; index 0 means "no queue"
+  std::vector<queue_core*> free_cores;  // guarded by mu: retired, no handler left
 };
 
 registry& reg() {
@@ -225,9 +225,7 @@ void retire_core(queue_core* core, std::unique_lock<std::mutex>& lk, done_list& 
 
 // ---- queueing ------------------------------------------------------------------------------
 
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 void set_list(work& w, list_kind kind) noexcept {
   auto& st = work_access::state(w);
@@ -391,8 +389,7 @@ bool take_intake_locked(queue_core* core) noexcept {
   do {
     if ((h & intake_ptr_mask) <= intake_closed) return false;  // empty or closed
     // Safety (acquire): pairs with the pushes' release, publishing each item's state and link.
-  } while (!core->intake.compare_exchange_weak(h, h & ~intake_ptr_mask,
-                                               std::memory_order_acquire,
+  } while (!core->intake.compare_exchange_weak(h, h & ~intake_ptr_mask, std::memory_order_acquire,
                                                std::memory_order_relaxed));
   insert_chain(core, h & intake_ptr_mask);
   return true;
@@ -401,8 +398,8 @@ bool take_intake_locked(queue_core* core) noexcept {
 void close_intake_locked(queue_core* core) noexcept {
   // Safety (acquire): as take_intake_locked. After this no producer can push (they check for
   // the closed mark in the same CAS that pushes).
-  const std::uintptr_t h = core->intake.exchange(intake_tag(core->gen) | intake_closed,
-                                                 std::memory_order_acquire);
+  const std::uintptr_t h =
+      core->intake.exchange(intake_tag(core->gen) | intake_closed, std::memory_order_acquire);
   if ((h & intake_ptr_mask) > intake_closed) insert_chain(core, h & intake_ptr_mask);
 }
 
@@ -450,7 +447,7 @@ worker_context& this_worker() noexcept {
 namespace {
 
 std::atomic<run_record*> g_run_records{nullptr};
-thread_local bool tl_run_record_gone = false;  // trivially destructible: valid during exit
+thread_local bool tl_run_record_gone = false;      // trivially destructible: valid during exit
 thread_local run_record* tl_run_record = nullptr;  // this thread's record once claimed
 
 // Allocates a record and links it at the head of the list (in use or free), or returns nullptr.
@@ -509,9 +506,7 @@ void reserve_run_records(std::size_t n) noexcept {
     if (publish_run_record(false) == nullptr) return;  // claimed (allocated) on first use then
 }
 
-run_record* first_run_record() noexcept {
-  return g_run_records.load(std::memory_order_acquire);
-}
+run_record* first_run_record() noexcept { return g_run_records.load(std::memory_order_acquire); }
 
 push_result push_intake(queue_core* core, std::uint64_t id, work& w,
                         const location* where) noexcept {
@@ -530,8 +525,8 @@ push_result push_intake(queue_core* core, std::uint64_t id, work& w,
   // which queue's mutex to take to find the item (they take the intake, then see it QUEUED).
   // Safety (relaxed): the push below publishes it.
   state_t s = st.load(std::memory_order_relaxed);
-  while (!st.compare_exchange_weak(s, with_queue_id(s, id) | st_intake,
-                                   std::memory_order_relaxed)) {
+  while (
+      !st.compare_exchange_weak(s, with_queue_id(s, id) | st_intake, std::memory_order_relaxed)) {
   }
   // Before the push: once pushed, the item may run and be freed at any moment.
   if (observer* o = core->obs.load(std::memory_order_relaxed))
@@ -544,8 +539,8 @@ push_result push_intake(queue_core* core, std::uint64_t id, work& w,
       st.fetch_and(~st_intake, std::memory_order_relaxed);
       return push_result::closed;
     }
-    set_intake_next(w, (h & intake_ptr_mask) == 0 ? nullptr
-                                                  : reinterpret_cast<work*>(h & intake_ptr_mask));
+    set_intake_next(
+        w, (h & intake_ptr_mask) == 0 ? nullptr : reinterpret_cast<work*>(h & intake_ptr_mask));
     // Safety (seq_cst): releases the item (state, link) to the taker; and, with the load of
     // `saturated` below, forms a store-load pair against a worker's going idle (run_worker):
     // either the worker sees this item, or this thread sees the worker gone and starts one.
@@ -566,8 +561,8 @@ namespace {
 thread_local queue_core* tl_chained_for = nullptr;
 }  // namespace
 
-queue_status link_claimed(queue_core* core, std::uint64_t id, work& w,
-                          const location* where, bool count) noexcept {
+queue_status link_claimed(queue_core* core, std::uint64_t id, work& w, const location* where,
+                          bool count) noexcept {
   push_result pushed = push_result::not_pushed;
   if (count) {
     pushed = push_intake(core, id, w, where);
@@ -576,8 +571,7 @@ queue_status link_claimed(queue_core* core, std::uint64_t id, work& w,
   std::unique_lock lk(core->mu);
   if (core->id() != id || !core->live) return queue_status::rejected;
   if (core->executor_dead) return queue_status::rejected;  // nothing would ever run it
-  if ((core->dying || core->draining > 0) && this_worker().core != core &&
-      tl_chained_for != core) {
+  if ((core->dying || core->draining > 0) && this_worker().core != core && tl_chained_for != core) {
     return queue_status::rejected;  // rule 17, reported instead of silently dropped
   }
   if (count) {
@@ -640,8 +634,7 @@ work* pop_next(queue_core* core, worker_slot& me) noexcept {
       w = &core->inactive.front();
       core->inactive.pop_front();
       ++core->nr_active;
-      if (observer* o = core->obs.load(std::memory_order_relaxed))
-        o->on_activated(core->name, *w);
+      if (observer* o = core->obs.load(std::memory_order_relaxed)) o->on_activated(core->name, *w);
       WQ_TRACE_ACTIVATE_WORK(w);
     } else {
       return nullptr;
@@ -725,8 +718,10 @@ void worker_handler_dropped(queue_core* core, std::uint32_t gen, std::uint32_t s
       gone.pop_front();
       work_access::ops(w).load(std::memory_order_relaxed)->drop(&w);
     }
-    report(errc::items_dropped, "queue '%s': its executor was shut down with %zu item(s) "
-           "queued or armed: dropped unrun", core->name.c_str(), n);
+    report(errc::items_dropped,
+           "queue '%s': its executor was shut down with %zu item(s) "
+           "queued or armed: dropped unrun",
+           core->name.c_str(), n);
     lk.lock();
   }
   if (core->gen == gen && core->live && core->orphaned && core->nr_in_flight == 0)
@@ -963,8 +958,8 @@ workqueue::workqueue(std::string_view name, queue_flags flags, int max_active, u
   context_ = pool.get();
   // The pool executor carries wq's handler allocator, so posting workers allocates nothing
   // in steady state even from threads outside the pool.
-  auto ex = boost::asio::require(pool->get_executor(),
-                                 boost::asio::execution::allocator(detail::handler_allocator<void>{}));
+  auto ex = boost::asio::require(
+      pool->get_executor(), boost::asio::execution::allocator(detail::handler_allocator<void>{}));
   auto box = std::make_unique<detail::executor_box>();
   if (ordered()) {
     box->emplace(boost::asio::make_strand(ex));
@@ -981,12 +976,11 @@ void workqueue::init(std::unique_ptr<detail::executor_box> box, int concurrency,
   if (ordered()) {
     if (requested_max_active_ != 0 && requested_max_active_ != 1)
       detail::report(errc::max_active_clamped, "ordered queue '%s': max_active %d, using 1",
-                   name_.c_str(), requested_max_active_);
+                     name_.c_str(), requested_max_active_);
     ma = 1;
   } else if (requested_max_active_ != 0 && ma != requested_max_active_) {
     detail::report(errc::max_active_clamped, "queue '%s': max_active %d not in [1, %d], using %d",
-                   name_.c_str(),
-                 requested_max_active_, max_max_active, ma);
+                   name_.c_str(), requested_max_active_, max_max_active, ma);
   }
   // Every thread that runs a worker claims a record once; having them ready keeps the
   // allocation out of the first item a pool thread runs, which may come in steady state.
@@ -1029,7 +1023,8 @@ queue_status workqueue::queue(work& item, const location& where) noexcept {
     detail::report(errc::no_work_function,
                    "queue_work on queue '%s' refused: the item has no work function yet (build it "
                    "with wq::fn_ops<&f>, or queue it with the typed enqueue<&T::m>(pointer), "
-                   "which binds its run)", name_.c_str());
+                   "which binds its run)",
+                   name_.c_str());
     return queue_status::unbound;
   }
   if (ops->typed_only) {
@@ -1062,15 +1057,13 @@ int workqueue::set_max_active(int max_active) noexcept {
   std::unique_lock lk(core_->mu);
   if (core_->id() != id_) return 0;
   if (ordered()) {
-    detail::report(errc::set_max_active_on_ordered, "queue '%s': refused (rule 38)",
-                   name_.c_str());
+    detail::report(errc::set_max_active_on_ordered, "queue '%s': refused (rule 38)", name_.c_str());
     return core_->max_active;
   }
   const int ma = clamp_max_active(max_active);
   if (max_active != 0 && ma != max_active)
     detail::report(errc::max_active_clamped, "queue '%s': max_active %d not in [1, %d], using %d",
-                   name_.c_str(),
-                 max_active, max_max_active, ma);
+                   name_.c_str(), max_active, max_max_active, ma);
   core_->max_active = ma;
   core_->max_workers = std::max(1, std::min(ma, core_->slot_cap));
   detail::update_saturated(core_);
@@ -1083,11 +1076,15 @@ namespace {
 // handler of the strand the queue runs on (§5.3: its items need that strand).
 std::error_code refuse_wait(errc why, const char* op, const std::string& name) noexcept {
   if (why == errc::wait_on_own_queue) {
-    detail::report(why, "%s of queue '%s' from one of its own items would wait for itself: "
-                   "refused", op, name.c_str());
+    detail::report(why,
+                   "%s of queue '%s' from one of its own items would wait for itself: "
+                   "refused",
+                   op, name.c_str());
   } else {
-    detail::report(why, "%s of queue '%s' from a handler of the strand it runs on would "
-                   "deadlock: refused", op, name.c_str());
+    detail::report(why,
+                   "%s of queue '%s' from a handler of the strand it runs on would "
+                   "deadlock: refused",
+                   op, name.c_str());
   }
   return make_error_code(why);
 }
@@ -1148,9 +1145,8 @@ std::error_code workqueue::drain() {
   detail::close_intake_locked(core);  // rule 17: from now on only chained queueing, locked
   detail::start_workers_locked(core);
   ++core->drain_waiters;
-  const errc why =
-      detail::wait_until(core, lk, {detail::wait_target::kind::queue, core, nullptr}, "drain",
-                         [core] { return core->nr_in_flight == 0; });
+  const errc why = detail::wait_until(core, lk, {detail::wait_target::kind::queue, core, nullptr},
+                                      "drain", [core] { return core->nr_in_flight == 0; });
   --core->drain_waiters;
   detail::end_drain_locked(core);  // a refused drain stops draining too
   return why == errc{} ? std::error_code{} : make_error_code(why);
@@ -1230,8 +1226,10 @@ void finish_orphan_locked(queue_core* core, std::unique_lock<std::mutex>& lk,
   } catch (...) {
     // No thread for the join: leak the pool (its idle threads) and the core rather than join
     // from here.
-    report(errc::worker_post_failed, "queue '%s': could not start a thread to join its pool; "
-           "the pool is leaked", core->name.c_str());
+    report(errc::worker_post_failed,
+           "queue '%s': could not start a thread to join its pool; "
+           "the pool is leaked",
+           core->name.c_str());
   }
 }
 
@@ -1309,7 +1307,8 @@ std::error_code workqueue::destroy() {
       }
       detail::report(errc::items_dropped,
                      "destroy of queue '%s': %s: %zu item(s) dropped unrun, their references "
-                     "released", name_.c_str(),
+                     "released",
+                     name_.c_str(),
                      why == errc::executor_stopped
                          ? "its executor's io_context is stopped"
                          : "no worker posted to its executor started within the wait limit",
@@ -1350,9 +1349,8 @@ std::error_code workqueue::wait_destroyed() {
   }
   if (const errc why = blocked_wait(core); why != errc{}) return refuse_wait(why, "destroy", name_);
   std::unique_lock lk(core->mu);
-  const errc why =
-      detail::wait_until(core, lk, {detail::wait_target::kind::queue, core, nullptr}, "destroy",
-                         [this, core] { return core->id() != id_; });
+  const errc why = detail::wait_until(core, lk, {detail::wait_target::kind::queue, core, nullptr},
+                                      "destroy", [this, core] { return core->id() != id_; });
   return why == errc{} ? std::error_code{} : make_error_code(why);
 }
 
@@ -1514,8 +1512,9 @@ std::string workqueue::dump(std::size_t limit) const {
   if (c.pool != nullptr) {
     const pool_state ps = c.pool->state();
     add("  on pool %s: %u workers (%u running, %u idle, %u blocked, %u cpu-intensive), %zu "
-        "waiting\n", to_string(ps.kind), ps.threads, ps.running, ps.idle, ps.blocked,
-        ps.cpu_intensive, ps.waiting);
+        "waiting\n",
+        to_string(ps.kind), ps.threads, ps.running, ps.idle, ps.blocked, ps.cpu_intensive,
+        ps.waiting);
   } else if (pool_ != nullptr) {
     add("%s", "  on its own thread pool\n");
   } else {
@@ -1565,8 +1564,6 @@ void workqueue::note_coalesced() const noexcept {
   core_->coalesced.fetch_add(1, std::memory_order_relaxed);
 }
 
-queue_executor workqueue::get_executor() const noexcept {
-  return queue_executor(core_, id_, true);
-}
+queue_executor workqueue::get_executor() const noexcept { return queue_executor(core_, id_, true); }
 
 }  // namespace wq

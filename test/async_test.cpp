@@ -78,9 +78,10 @@ TEST_CASE("async_flush: the initiating call does not block on a running item (ru
   REQUIRE(slow.runs.load() == 1);
 }
 
-TEST_CASE("async_flush: a self-requeueing item cannot livelock it, from a coroutine "
-          "(rule 26)",
-          "[async][flush][rule26][awaitable]") {
+TEST_CASE(
+    "async_flush: a self-requeueing item cannot livelock it, from a coroutine "
+    "(rule 26)",
+    "[async][flush][rule26][awaitable]") {
   wq::workqueue q{"async_flush_coro"};
   async_item forever;
   forever.queue = &q;
@@ -104,9 +105,10 @@ TEST_CASE("async_flush: a self-requeueing item cannot livelock it, from a corout
   REQUIRE_FALSE(forever.w.is_pending());
 }
 
-TEST_CASE("async_drain: completes when the queue is empty; outside queueing is rejected "
-          "meanwhile (rule 49)",
-          "[async][drain][rule49]") {
+TEST_CASE(
+    "async_drain: completes when the queue is empty; outside queueing is rejected "
+    "meanwhile (rule 49)",
+    "[async][drain][rule49]") {
   wq::workqueue q{"async_drain"};
   wq_test::latch gate(1);
   async_item slow, other;
@@ -114,9 +116,8 @@ TEST_CASE("async_drain: completes when the queue is empty; outside queueing is r
   REQUIRE(q.enqueue<&async_item::w>(&slow));
   boost::asio::io_context io;
   bool drained = false;
-  wq::async_drain(q, boost::asio::bind_executor(io, [&](boost::system::error_code ec) {
-                    drained = !ec;
-                  }));
+  wq::async_drain(
+      q, boost::asio::bind_executor(io, [&](boost::system::error_code ec) { drained = !ec; }));
   // The queue is draining while `slow` runs: queueing from outside is refused.
   REQUIRE(q.enqueue<&async_item::w>(&other).status == wq::queue_status::rejected);
   gate.count_down();
@@ -129,9 +130,10 @@ TEST_CASE("async_drain: completes when the queue is empty; outside queueing is r
   REQUIRE(other.runs.load() == 1);
 }
 
-TEST_CASE("async_cancel_sync: completes once a self-requeueing item is neither pending nor "
-          "running (rules 29, 32)",
-          "[async][cancel][rule29][rule32]") {
+TEST_CASE(
+    "async_cancel_sync: completes once a self-requeueing item is neither pending nor "
+    "running (rules 29, 32)",
+    "[async][cancel][rule29][rule32]") {
   wq::workqueue q{"async_cancel"};
   async_item forever;
   forever.queue = &q;
@@ -140,8 +142,8 @@ TEST_CASE("async_cancel_sync: completes once a self-requeueing item is neither p
   boost::asio::io_context io;
   std::atomic<bool> completed{false};
   int runs_at_completion = -1;
-  wq::async_cancel_sync(forever.w, boost::asio::bind_executor(io, [&](boost::system::error_code,
-                                                                       bool) {
+  wq::async_cancel_sync(forever.w,
+                        boost::asio::bind_executor(io, [&](boost::system::error_code, bool) {
                           completed = true;
                           runs_at_completion = forever.runs.load();
                           REQUIRE_FALSE(forever.w.is_pending());
@@ -207,21 +209,21 @@ void await_on_own_queue(wq::workqueue& q) {
   std::promise<void> bound;
   auto bound_done = bound.get_future();
   (void)q.enqueue<&async_item::w>(&item);
-  wq::async_cancel_sync(item.w, boost::asio::bind_executor(
-                                    q.get_executor(), [&](boost::system::error_code, bool) {
-                                      bound.set_value();
-                                    }));
+  wq::async_cancel_sync(
+      item.w, boost::asio::bind_executor(
+                  q.get_executor(), [&](boost::system::error_code, bool) { bound.set_value(); }));
   REQUIRE(bound_done.wait_for(wq_test::must_happen) == std::future_status::ready);
-  wq::async_drain(q, boost::asio::bind_executor(q.get_executor(),
-                                                [&](boost::system::error_code) {}));
+  wq::async_drain(q,
+                  boost::asio::bind_executor(q.get_executor(), [&](boost::system::error_code) {}));
   CHECK(q.flush() == std::error_code{});
 }
 
 }  // namespace
 
 TEMPLATE_TEST_CASE("async: completions bound to the queue's own executor never freeze it",
-                   "[async][executor][awaitable]", wq_test::shared_pool_kind, wq_test::private_pool_kind, wq_test::ordered_kind,
-                   wq_test::io_context_kind, wq_test::user_strand_kind) {
+                   "[async][executor][awaitable]", wq_test::shared_pool_kind,
+                   wq_test::private_pool_kind, wq_test::ordered_kind, wq_test::io_context_kind,
+                   wq_test::user_strand_kind) {
   TestType kind;
   await_on_own_queue(kind.queue());
 }
@@ -233,11 +235,13 @@ TEST_CASE("async: completions bound to system_wq's executor never freeze it",
 
 // ---- per-operation cancellation (issue 13, point 2) -----------------------------------------
 
-TEST_CASE("async_flush: a cancellation signal ends the wait with operation_aborted; the queue "
-          "is unaffected", "[async][flush][cancellation]") {
-  const boost::asio::cancellation_type type = GENERATE(
-      boost::asio::cancellation_type::terminal, boost::asio::cancellation_type::partial,
-      boost::asio::cancellation_type::total);
+TEST_CASE(
+    "async_flush: a cancellation signal ends the wait with operation_aborted; the queue "
+    "is unaffected",
+    "[async][flush][cancellation]") {
+  const boost::asio::cancellation_type type =
+      GENERATE(boost::asio::cancellation_type::terminal, boost::asio::cancellation_type::partial,
+               boost::asio::cancellation_type::total);
   wq::workqueue q{"flush-cancel", wq::queue_flags::none, 0, 1};
   wq_test::latch gate(1);
   async_item slow;
@@ -258,8 +262,10 @@ TEST_CASE("async_flush: a cancellation signal ends the wait with operation_abort
   CHECK(slow.runs.load() == 1);
 }
 
-TEST_CASE("async_drain: cancelled, it stops draining (outside queueing works again); a "
-          "'total' request is not honoured", "[async][drain][cancellation][rule49]") {
+TEST_CASE(
+    "async_drain: cancelled, it stops draining (outside queueing works again); a "
+    "'total' request is not honoured",
+    "[async][drain][cancellation][rule49]") {
   wq::workqueue q{"drain-cancel", wq::queue_flags::none, 0, 1};
   wq_test::latch gate(1);
   async_item slow, other;
@@ -268,11 +274,10 @@ TEST_CASE("async_drain: cancelled, it stops draining (outside queueing works aga
   boost::asio::io_context io;
   boost::asio::cancellation_signal sig;
   std::vector<boost::system::error_code> got;
-  wq::async_drain(q, boost::asio::bind_cancellation_slot(
-                         sig.slot(), boost::asio::bind_executor(io, [&](boost::system::error_code
-                                                                            ec) {
-                           got.push_back(ec);
-                         })));
+  wq::async_drain(
+      q, boost::asio::bind_cancellation_slot(
+             sig.slot(), boost::asio::bind_executor(
+                             io, [&](boost::system::error_code ec) { got.push_back(ec); })));
   CHECK(q.enqueue<&async_item::w>(&other).status == wq::queue_status::rejected);
   sig.emit(boost::asio::cancellation_type::total);  // draining has side effects: not total
   CHECK(io.poll() == 0);
@@ -287,8 +292,10 @@ TEST_CASE("async_drain: cancelled, it stops draining (outside queueing works aga
   CHECK(other.runs.load() == 1);
 }
 
-TEST_CASE("async_cancel_sync: cancelled while the item runs, it completes with "
-          "operation_aborted and the item is enabled again", "[async][cancel][cancellation]") {
+TEST_CASE(
+    "async_cancel_sync: cancelled while the item runs, it completes with "
+    "operation_aborted and the item is enabled again",
+    "[async][cancel][cancellation]") {
   wq::workqueue q{"cancel-sync-cancel", wq::queue_flags::none, 0, 1};
   wq_test::latch gate(1);
   async_item slow;
@@ -330,9 +337,8 @@ TEST_CASE("async: cancellations racing completions complete each operation exact
     (void)q.enqueue<&async_item::w>(&items[static_cast<std::size_t>(i)]);
     wq::async_flush(q, boost::asio::bind_cancellation_slot(
                            sigs[2 * static_cast<std::size_t>(i)].slot(),
-                           boost::asio::bind_executor(ex, [&](boost::system::error_code) {
-                             completions.fetch_add(1);
-                           })));
+                           boost::asio::bind_executor(
+                               ex, [&](boost::system::error_code) { completions.fetch_add(1); })));
     wq::async_cancel_sync(items[static_cast<std::size_t>(i)].w,
                           boost::asio::bind_cancellation_slot(
                               sigs[2 * static_cast<std::size_t>(i) + 1].slot(),
@@ -353,8 +359,10 @@ TEST_CASE("async: cancellations racing completions complete each operation exact
 
 // ---- async_destroy ---------------------------------------------------------------------------
 
-TEST_CASE("async_destroy: completes once the queue's items and their chains have run; the "
-          "queue object may go at once (rule 50)", "[async][destroy][rule50]") {
+TEST_CASE(
+    "async_destroy: completes once the queue's items and their chains have run; the "
+    "queue object may go at once (rule 50)",
+    "[async][destroy][rule50]") {
   auto q = std::make_unique<wq::workqueue>("async-destroy", wq::queue_flags::none, 0, 2);
   wq_test::latch gate(1);
   async_item slow, chained;
@@ -367,9 +375,9 @@ TEST_CASE("async_destroy: completes once the queue's items and their chains have
   int calls = 0;
   wq::workqueue* raw = q.get();
   wq::async_destroy(*q, boost::asio::bind_executor(io, [&](boost::system::error_code ec) {
-                      got = ec;
-                      ++calls;
-                    }));
+    got = ec;
+    ++calls;
+  }));
   async_item outside;
   CHECK(raw->enqueue<&async_item::w>(&outside).status == wq::queue_status::rejected);
   q.reset();  // neither waits nor reports
@@ -384,15 +392,16 @@ TEST_CASE("async_destroy: completes once the queue's items and their chains have
   CHECK(outside.runs.load() == 0);
 }
 
-TEST_CASE("async_destroy: an idle queue completes at once; from one of its own items it "
-          "completes after that item", "[async][destroy][rule50]") {
+TEST_CASE(
+    "async_destroy: an idle queue completes at once; from one of its own items it "
+    "completes after that item",
+    "[async][destroy][rule50]") {
   boost::asio::io_context io;
   int calls = 0;
   {
     wq::workqueue q{"idle-destroy"};
-    wq::async_destroy(q, boost::asio::bind_executor(io, [&](boost::system::error_code ec) {
-                        calls += ec ? 0 : 1;
-                      }));
+    wq::async_destroy(q, boost::asio::bind_executor(
+                             io, [&](boost::system::error_code ec) { calls += ec ? 0 : 1; }));
   }
   io.run();
   CHECK(calls == 1);
@@ -408,8 +417,10 @@ TEST_CASE("async_destroy: an idle queue completes at once; from one of its own i
   CHECK(none.size() == 0);
 }
 
-TEST_CASE("async_destroy: a handler bound to the queue's own executor runs as its last item; a "
-          "coroutine on the queue resumes there", "[async][destroy][executor][rule50]") {
+TEST_CASE(
+    "async_destroy: a handler bound to the queue's own executor runs as its last item; a "
+    "coroutine on the queue resumes there",
+    "[async][destroy][executor][rule50]") {
   const bool idle = GENERATE(true, false);
   wq_test::warning_catcher warnings;
   auto q = std::make_unique<wq::workqueue>("destroy-bound", wq::queue_flags::none, 0, 2);
@@ -419,8 +430,8 @@ TEST_CASE("async_destroy: a handler bound to the queue's own executor runs as it
   auto fut = bound.get_future();
   auto ex = q->get_executor();
   wq::async_destroy(*q, boost::asio::bind_executor(ex, [&](boost::system::error_code ec) {
-                      bound.set_value(!ec && ex.running_in_this_thread());
-                    }));
+    bound.set_value(!ec && ex.running_in_this_thread());
+  }));
   q.reset();
   REQUIRE(fut.wait_for(wq_test::must_happen) == std::future_status::ready);
   CHECK(fut.get());
@@ -451,12 +462,14 @@ TEST_CASE("async_destroy: a destroy() after it waits until the queue is gone (ru
   wq::async_destroy(q, [](boost::system::error_code) {});
   std::thread runner([&] { io.run(); });
   CHECK(q.destroy() == std::error_code{});  // used to return at once
-  CHECK(item.runs.load() == 1);              // nothing of it runs any more
+  CHECK(item.runs.load() == 1);             // nothing of it runs any more
   runner.join();
 }
 
-TEST_CASE("async_destroy: a cancellation signal completes it early with operation_aborted; "
-          "the destruction goes on", "[async][destroy][cancellation]") {
+TEST_CASE(
+    "async_destroy: a cancellation signal completes it early with operation_aborted; "
+    "the destruction goes on",
+    "[async][destroy][cancellation]") {
   auto q = std::make_unique<wq::workqueue>("destroy-cancel", wq::queue_flags::none, 0, 1);
   wq_test::latch gate(1);
   async_item slow;
@@ -487,9 +500,8 @@ TEST_CASE("async: an outstanding operation keeps its handler's io_context runnin
   REQUIRE(q.enqueue<&async_item::w>(&slow));
   boost::asio::io_context io;
   std::atomic<bool> flushed{false};
-  wq::async_flush(q, boost::asio::bind_executor(io, [&](boost::system::error_code ec) {
-                    flushed = !ec;
-                  }));
+  wq::async_flush(
+      q, boost::asio::bind_executor(io, [&](boost::system::error_code ec) { flushed = !ec; }));
   std::promise<void> returned;
   auto run_done = returned.get_future();
   std::thread runner([&] {

@@ -96,7 +96,7 @@ TEST_CASE("cancel: a queued item is removed and never runs; an idle one returns 
 
 TEST_CASE("cancel: an armed delayed item is cancelled and never fires (rule 31)",
           "[cancel][rule31][test_clock]") {
-  wq::test_clock clock;  // virtual time: the cancelled deadline passes inside advance()
+  wq::test_clock clock;        // virtual time: the cancelled deadline passes inside advance()
   boost::asio::io_context io;  // polled by the test: a fired timer leaves the item queued here
   c_delayed item;
   c_delayed soon;
@@ -237,10 +237,11 @@ TEST_CASE("cancel: the typed cancel hands the queue's reference back (rule 28)",
   CHECK(life.alive() == 0);
 }
 
-TEMPLATE_TEST_CASE("cancel: the typed cancel, cancel_sync, disable and disable_sync deduce the "
-                   "pointer type from run and hand the queue's reference back (rules 28, 29, 33)",
-                   "[cancel][typed][ownership][rule28][rule29][rule33]", wq_test::shared_kind,
-                   wq_test::unique_kind, wq_test::intrusive_kind, wq_test::raw_kind) {
+TEMPLATE_TEST_CASE(
+    "cancel: the typed cancel, cancel_sync, disable and disable_sync deduce the "
+    "pointer type from run and hand the queue's reference back (rules 28, 29, 33)",
+    "[cancel][typed][ownership][rule28][rule29][rule33]", wq_test::shared_kind,
+    wq_test::unique_kind, wq_test::intrusive_kind, wq_test::raw_kind) {
   using kind = TestType;
   using obj = wq_test::typed_obj<kind>;
   using pointer = typename obj::pointer;
@@ -317,7 +318,7 @@ TEMPLATE_TEST_CASE("cancel: the typed cancel, cancel_sync, disable and disable_s
     CHECK_FALSE(wq::cancel_work_sync<&obj::w, pointer>(o).has_value());
   }
   wq_test::run_ready(io);
-  CHECK(o.runs.load() == 0);  // every instance was cancelled before the queue ran
+  CHECK(o.runs.load() == 0);    // every instance was cancelled before the queue ran
   CHECK(kind::owners(h) == 1);  // the queue holds no reference: each one came back
 }
 
@@ -349,15 +350,16 @@ struct session_obj {
   }
 };
 
-TEST_CASE("cancel: with two work members the typed calls deduce the run of the member they "
-          "name (rule 28)",
-          "[cancel][typed][ownership][rule28]") {
-  STATIC_REQUIRE(std::is_same_v<decltype(wq::cancel_work<&mixed_obj::by_ref>(
-                                    std::declval<mixed_obj&>())),
-                                std::optional<boost::intrusive_ptr<mixed_obj>>>);
-  STATIC_REQUIRE(std::is_same_v<decltype(wq::cancel_work<&mixed_obj::by_address>(
-                                    std::declval<mixed_obj&>())),
-                                std::optional<mixed_obj*>>);
+TEST_CASE(
+    "cancel: with two work members the typed calls deduce the run of the member they "
+    "name (rule 28)",
+    "[cancel][typed][ownership][rule28]") {
+  STATIC_REQUIRE(
+      std::is_same_v<decltype(wq::cancel_work<&mixed_obj::by_ref>(std::declval<mixed_obj&>())),
+                     std::optional<boost::intrusive_ptr<mixed_obj>>>);
+  STATIC_REQUIRE(
+      std::is_same_v<decltype(wq::cancel_work<&mixed_obj::by_address>(std::declval<mixed_obj&>())),
+                     std::optional<mixed_obj*>>);
   boost::asio::io_context io;
   wq::workqueue q{io.get_executor(), "typed-two-members"};
   wq_test::drive_on_exit drive{io};
@@ -496,9 +498,10 @@ TEST_CASE("cancel: after cancel_work_sync a self-requeueing item never runs agai
   CHECK(item.runs.load() == at_return + 1);
 }
 
-TEST_CASE("cancel: cancel_delayed_work_sync kills an armed timer and a self-re-arming item "
-          "(rule 32)",
-          "[cancel][rule32]") {
+TEST_CASE(
+    "cancel: cancel_delayed_work_sync kills an armed timer and a self-re-arming item "
+    "(rule 32)",
+    "[cancel][rule32]") {
   wq::workqueue q{"rule32"};
   SECTION("armed, long delay") {
     c_delayed item;
@@ -528,9 +531,10 @@ TEST_CASE("cancel: cancel_delayed_work_sync kills an armed timer and a self-re-a
   }
 }
 
-TEST_CASE("cancel: cancel_work_sync covers an item running on queue A while pending on queue B "
-          "(rule 29)",
-          "[cancel][rule29][migrate]") {
+TEST_CASE(
+    "cancel: cancel_work_sync covers an item running on queue A while pending on queue B "
+    "(rule 29)",
+    "[cancel][rule29][migrate]") {
   boost::asio::io_context io_b;  // B is not run: the instance queued there stays pending
   gate g;
   c_work item;
@@ -555,9 +559,10 @@ TEST_CASE("cancel: cancel_work_sync covers an item running on queue A while pend
   CHECK(item.runs.load() == 1);  // the instance on B never ran
 }
 
-TEST_CASE("cancel: concurrent cancel_work_sync callers all wait for the running instance "
-          "(rule 29)",
-          "[cancel][rule29][race]") {
+TEST_CASE(
+    "cancel: concurrent cancel_work_sync callers all wait for the running instance "
+    "(rule 29)",
+    "[cancel][rule29][race]") {
   gate g;
   c_work item;
   item.body = [&](c_work&) { g.pass(); };
@@ -673,9 +678,10 @@ TEST_CASE("cancel: disable_work cancels a pending instance and returns true (rul
   CHECK(wq::enable_delayed_work(armed.d));
 }
 
-TEST_CASE("cancel: disable_work_sync waits for the running instance; disable_work does not "
-          "(rule 33)",
-          "[cancel][disable][rule33]") {
+TEST_CASE(
+    "cancel: disable_work_sync waits for the running instance; disable_work does not "
+    "(rule 33)",
+    "[cancel][disable][rule33]") {
   gate g;
   c_work item;
   item.body = [&](c_work&) { g.pass(); };
@@ -770,7 +776,7 @@ TEST_CASE("cancel: mod_delayed_work moves an armed deadline later or earlier (ru
     REQUIRE(wq::queue_delayed_work(q, item.d, 1s));
     CHECK(clock.advance(100ms) == 0);
     CHECK(wq::mod_delayed_work(q, item.d, 1300ms));  // due 1.4 s after arming
-    CHECK(clock.advance(900ms) == 0);  // the old deadline passes
+    CHECK(clock.advance(900ms) == 0);                // the old deadline passes
     q.flush();
     CHECK(item.runs.load() == 0);
     CHECK(clock.advance(400ms - 1ns) == 0);
@@ -836,9 +842,10 @@ TEST_CASE("cancel: mod_delayed_work moves an item to another queue (rule 20b)",
   CHECK_FALSE(item.d.is_pending());
 }
 
-TEST_CASE("cancel: mod_delayed_work on an item that is only running queues it again "
-          "(rule 20c)",
-          "[cancel][mod][rule20]") {
+TEST_CASE(
+    "cancel: mod_delayed_work on an item that is only running queues it again "
+    "(rule 20c)",
+    "[cancel][mod][rule20]") {
   gate g;
   wq_test::concurrency_probe probe;
   c_delayed item;
@@ -925,10 +932,11 @@ TEST_CASE("cancel: the typed mod_delayed_work keeps or takes the shared_ptr (rul
   CHECK(p.use_count() == 1);
 }
 
-TEMPLATE_TEST_CASE("cancel: the typed mod_delayed_work of a null or moved-from pointer returns "
-                   "null_pointer, reports it and queues nothing (rule 20, §5.10)",
-                   "[cancel][mod][typed][null_pointer][misuse][rule20]", wq_test::shared_kind,
-                   wq_test::unique_kind, wq_test::intrusive_kind, wq_test::raw_kind) {
+TEMPLATE_TEST_CASE(
+    "cancel: the typed mod_delayed_work of a null or moved-from pointer returns "
+    "null_pointer, reports it and queues nothing (rule 20, §5.10)",
+    "[cancel][mod][typed][null_pointer][misuse][rule20]", wq_test::shared_kind,
+    wq_test::unique_kind, wq_test::intrusive_kind, wq_test::raw_kind) {
   // Refused in every build type (not a WQ_ASSERT followed by a null dereference).
   using kind = TestType;
   using obj = wq_test::typed_obj<kind>;
@@ -968,9 +976,10 @@ TEMPLATE_TEST_CASE("cancel: the typed mod_delayed_work of a null or moved-from p
   CHECK(kind::owners(h) == 1);
 }
 
-TEST_CASE("cancel: 10000 mod_delayed_work calls moving the deadline later run it once, after "
-          "the final deadline (rule 20, lazy re-arm)",
-          "[cancel][mod][rule20][timing]") {
+TEST_CASE(
+    "cancel: 10000 mod_delayed_work calls moving the deadline later run it once, after "
+    "the final deadline (rule 20, lazy re-arm)",
+    "[cancel][mod][rule20][timing]") {
   wq::workqueue q{"rule20-lazy"};
   c_delayed item;
   latch done{1};
@@ -992,9 +1001,10 @@ TEST_CASE("cancel: 10000 mod_delayed_work calls moving the deadline later run it
 
 // ---- §5.1: misuse from the item's own run -------------------------------------------------
 
-TEST_CASE("cancel: cancel_work_sync / disable_work_sync from the item's own run warn and "
-          "return (§5.1)",
-          "[cancel][misuse][rule29]") {
+TEST_CASE(
+    "cancel: cancel_work_sync / disable_work_sync from the item's own run warn and "
+    "return (§5.1)",
+    "[cancel][misuse][rule29]") {
   wq_test::warning_catcher warnings;
   wq::workqueue q{"misuse"};
   c_work item;
@@ -1065,15 +1075,15 @@ TEST_CASE("cancel: stress: cancel vs timer fire accounts for every arming (rules
   canceller.join();
   if (wq::cancel_delayed_work_sync(item.d)) cancels.fetch_add(1);
   CHECK_FALSE(item.d.is_pending());
-  INFO("arms " << arms.load() << ", cancels " << cancels.load() << ", runs "
-               << item.runs.load());
+  INFO("arms " << arms.load() << ", cancels " << cancels.load() << ", runs " << item.runs.load());
   CHECK(arms.load() > 0);
   CHECK(item.runs.load() + cancels.load() == arms.load());
 }
 
-TEST_CASE("cancel: stress: an item may be cancelled and destroyed while the thread arming it "
-          "still starts its timer wait (rules 31, §5.10)",
-          "[cancel][stress][delayed_work][lifetime]") {
+TEST_CASE(
+    "cancel: stress: an item may be cancelled and destroyed while the thread arming it "
+    "still starts its timer wait (rules 31, §5.10)",
+    "[cancel][stress][delayed_work][lifetime]") {
   // Arming starts the Asio wait after releasing the queue's mutex, so another thread can find
   // the item armed, cancel it and destroy it while that wait is still being started. The
   // destructor must let the arming thread finish with the timer first. Without that it may
@@ -1088,7 +1098,7 @@ TEST_CASE("cancel: stress: an item may be cancelled and destroyed while the thre
     while (!stop.load(std::memory_order_acquire)) {
       c_delayed* item = handed.load(std::memory_order_acquire);
       if (item == nullptr || !item->d.is_pending()) continue;  // not armed yet
-      CHECK(wq::cancel_delayed_work(item->d));  // an hour early: always cancelled
+      CHECK(wq::cancel_delayed_work(item->d));                 // an hour early: always cancelled
       delete item;
       destroyed.fetch_add(1);
       handed.store(nullptr, std::memory_order_release);
@@ -1144,9 +1154,10 @@ TEST_CASE("cancel: stress: mod vs timer fire accounts for every new instance (ru
   CHECK_FALSE(item.d.is_pending());
 }
 
-TEST_CASE("cancel: stress: cancel_work_sync vs a self-requeueing item from two threads "
-          "(rule 29)",
-          "[cancel][stress][rule29]") {
+TEST_CASE(
+    "cancel: stress: cancel_work_sync vs a self-requeueing item from two threads "
+    "(rule 29)",
+    "[cancel][stress][rule29]") {
   wq::workqueue q{"stress-sync"};
   wq_test::concurrency_probe probe;
   std::atomic<bool> keep{true};
@@ -1183,9 +1194,10 @@ TEST_CASE("cancel: stress: cancel_work_sync vs a self-requeueing item from two t
 
 }  // namespace
 
-TEST_CASE("cancel: cancel_work on a delayed item's work cancels an armed timer at once, no "
-          "busy-retry (rule 30, §5.9)",
-          "[cancel][delayed][rule30]") {
+TEST_CASE(
+    "cancel: cancel_work on a delayed item's work cancels an armed timer at once, no "
+    "busy-retry (rule 30, §5.9)",
+    "[cancel][delayed][rule30]") {
   // The kernel forbids cancel_work_sync(&dwork->work): it cannot steal an armed timer and
   // busy-retries until it fires. wq's grab takes armed items too, so the plain forms work.
   wq::workqueue q{"cancel_dwork_base"};

@@ -306,14 +306,15 @@ TEST_CASE("delayed_work: a zero delay queues at once without arming the timer (r
   }
 }
 
-TEST_CASE("delayed_work: a jiffies delay that is negative as a long (a deadline already passed) "
-          "queues at once like a zero delay (§3.1, rule 19)",
-          "[delayed_work][jiffies][rule19]") {
+TEST_CASE(
+    "delayed_work: a jiffies delay that is negative as a long (a deadline already passed) "
+    "queues at once like a zero delay (§3.1, rule 19)",
+    "[delayed_work][jiffies][rule19]") {
   // `deadline - now` read after the deadline wraps to a huge unsigned count; the kernel's timer
   // reads it as a negative long and fires at once. Read as an unsigned count it would be a
   // ~100-year wait: the latch would time out. The deadline is never set: no timer was armed.
   wq::workqueue q{"t"};
-  const wq::jiffies deadline{ULONG_MAX - 5};       // set just before the counter wraps
+  const wq::jiffies deadline{ULONG_MAX - 5};           // set just before the counter wraps
   const wq::jiffies now = deadline + wq::jiffies{10};  // read after it, and after the wrap
   REQUIRE(wq::time_after(now, deadline));
   const wq::jiffies passed = deadline - now;  // -10 as a long
@@ -716,8 +717,10 @@ TEST_CASE("delayed_work: an item may use the application's io_context as its tim
   CHECK(q.drain() == std::error_code{});
 }
 
-TEST_CASE("delayed_work: moving a deadline later on the application's context re-arms lazily "
-          "(rule 20)", "[delayed_work][timer_context][rule20]") {
+TEST_CASE(
+    "delayed_work: moving a deadline later on the application's context re-arms lazily "
+    "(rule 20)",
+    "[delayed_work][timer_context][rule20]") {
   boost::asio::io_context timers;
   wq::workqueue q{"app-mod", wq::queue_flags::none, 0, 1};
   ctx_item item{timers};
@@ -731,8 +734,10 @@ TEST_CASE("delayed_work: moving a deadline later on the application's context re
   CHECK(item.runs.load() == 1);
 }
 
-TEST_CASE("delayed_work: an item on a context that is not running can be destroyed with a wait "
-          "outstanding, without blocking", "[delayed_work][timer_context][lifetime]") {
+TEST_CASE(
+    "delayed_work: an item on a context that is not running can be destroyed with a wait "
+    "outstanding, without blocking",
+    "[delayed_work][timer_context][lifetime]") {
   boost::asio::io_context timers;  // never run while the item lives
   wq::workqueue q{"app-destroy", wq::queue_flags::none, 0, 1};
   {
@@ -744,8 +749,10 @@ TEST_CASE("delayed_work: an item on a context that is not running can be destroy
   CHECK(timers.run() >= 1);
 }
 
-TEST_CASE("delayed_work: an item destroyed by a handler of its own timer context does not "
-          "deadlock", "[delayed_work][timer_context][lifetime]") {
+TEST_CASE(
+    "delayed_work: an item destroyed by a handler of its own timer context does not "
+    "deadlock",
+    "[delayed_work][timer_context][lifetime]") {
   boost::asio::io_context timers;
   wq::workqueue q{"app-self", wq::queue_flags::none, 0, 1};
   auto item = std::make_unique<ctx_item>(timers);
@@ -760,8 +767,10 @@ TEST_CASE("delayed_work: an item destroyed by a handler of its own timer context
   CHECK(destroyed);
 }
 
-TEST_CASE("delayed_work: stress: destroying items on a running application context races their "
-          "timer completions safely", "[delayed_work][timer_context][lifetime][stress]") {
+TEST_CASE(
+    "delayed_work: stress: destroying items on a running application context races their "
+    "timer completions safely",
+    "[delayed_work][timer_context][lifetime][stress]") {
   // Each item is cancelled and destroyed while its (short) wait completes on the context's own
   // thread: the completion and the destructor meet at the anchor. A missing lock or a freed
   // anchor is a ThreadSanitizer or AddressSanitizer report here.
@@ -772,7 +781,7 @@ TEST_CASE("delayed_work: stress: destroying items on a running application conte
   for (int i = 0; i < rounds; ++i) {
     auto item = std::make_unique<ctx_item>(timers.context());
     if (!wq::queue_delayed_work(q, item->dw, std::chrono::microseconds(i % 50))) break;
-    (void)wq::cancel_delayed_work(item->dw);  // may or may not win against the expiry
+    (void)wq::cancel_delayed_work(item->dw);       // may or may not win against the expiry
     (void)wq::cancel_delayed_work_sync(item->dw);  // not pending, not running
     item.reset();
     ++destroyed;

@@ -63,32 +63,32 @@ TEST_CASE("diagnostics: codes form the \"wq\" error category and say whether the
   CHECK(ec == errc::flush_self);
   CHECK(ec != errc::cancel_sync_self);
   CHECK(ec.message().find("own work function") != std::string::npos);
-  for (errc e : {errc::flush_self, errc::cancel_sync_self, errc::wait_on_own_queue,
-                 errc::wait_needs_this_worker, errc::destroyed_while_pending,
-                 errc::destroyed_while_running, errc::no_work_function,
-                 errc::disable_count_overflow, errc::disable_count_underflow,
-                 errc::set_max_active_on_ordered, errc::untyped_on_owning_item,
-                 errc::null_pointer, errc::wait_on_paused_queue, errc::executor_stopped,
-                 errc::executor_not_running, errc::wait_cycle,
-                 errc::blocking_region_misuse}) {
+  for (errc e :
+       {errc::flush_self, errc::cancel_sync_self, errc::wait_on_own_queue,
+        errc::wait_needs_this_worker, errc::destroyed_while_pending, errc::destroyed_while_running,
+        errc::no_work_function, errc::disable_count_overflow, errc::disable_count_underflow,
+        errc::set_max_active_on_ordered, errc::untyped_on_owning_item, errc::null_pointer,
+        errc::wait_on_paused_queue, errc::executor_stopped, errc::executor_not_running,
+        errc::wait_cycle, errc::blocking_region_misuse}) {
     CHECK(wq::is_misuse(e));
     CHECK(make_error_code(e).message() != "unknown wq error");
   }
   for (errc e : {errc::max_active_clamped, errc::armed_items_cancelled, errc::worker_post_failed,
-                 errc::item_stalled, errc::queue_stalled, errc::items_dropped,
-                 errc::pool_saturated, errc::priority_not_raised}) {
+                 errc::item_stalled, errc::queue_stalled, errc::items_dropped, errc::pool_saturated,
+                 errc::priority_not_raised}) {
     CHECK_FALSE(wq::is_misuse(e));
     CHECK(make_error_code(e).message() != "unknown wq error");
   }
 }
 
-TEST_CASE("diagnostics: set_diagnostic_handler returns the previous handler; nullptr restores the "
-          "default", "[diagnostics]") {
+TEST_CASE(
+    "diagnostics: set_diagnostic_handler returns the previous handler; nullptr restores the "
+    "default",
+    "[diagnostics]") {
   static std::atomic<int> calls{0};
   calls.store(0);
   const wq::diagnostic_handler counting = [](const wq::diagnostic& d) noexcept {
-    if (d.code == errc::max_active_clamped && d.error() == errc::max_active_clamped &&
-        !d.misuse())
+    if (d.code == errc::max_active_clamped && d.error() == errc::max_active_clamped && !d.misuse())
       calls.fetch_add(1);
   };
   const wq::diagnostic_handler original = wq::set_diagnostic_handler(counting);
@@ -103,9 +103,10 @@ TEST_CASE("diagnostics: set_diagnostic_handler returns the previous handler; nul
 
 // ---- §5.2: queue-wide waits from the queue's own items ---------------------------------------
 
-TEST_CASE("diagnostics: flush, drain and destroy from the queue's own item return "
-          "errc::wait_on_own_queue and change nothing (§5.2)",
-          "[diagnostics][misuse][rule26][rule49][rule50]") {
+TEST_CASE(
+    "diagnostics: flush, drain and destroy from the queue's own item return "
+    "errc::wait_on_own_queue and change nothing (§5.2)",
+    "[diagnostics][misuse][rule26][rule49][rule50]") {
   wq_test::warning_catcher warnings;
   wq::workqueue q{"self", queue_flags::none, 0, 2};
   std::atomic<int> ok{0};
@@ -150,9 +151,10 @@ struct self_owner {
   }
 };
 
-TEST_CASE("diagnostics: a queue destroyed from one of its own items finishes in the background, "
-          "never hangs (§5.2, rule 50)",
-          "[diagnostics][misuse][rule50]") {
+TEST_CASE(
+    "diagnostics: a queue destroyed from one of its own items finishes in the background, "
+    "never hangs (§5.2, rule 50)",
+    "[diagnostics][misuse][rule50]") {
   wq_test::warning_catcher warnings;
   std::atomic<int> runs{0};
   latch released{1};
@@ -179,7 +181,8 @@ TEST_CASE("diagnostics: a queue destroyed from one of its own items finishes in 
   }
   SECTION("on an io_context, with items behind: the last item retires it") {
     auto owner = std::make_shared<self_owner>();
-    owner->queue = std::make_unique<wq::workqueue>(io.get_executor(), "self-destroy-io", queue_flags::none, 1);
+    owner->queue =
+        std::make_unique<wq::workqueue>(io.get_executor(), "self-destroy-io", queue_flags::none, 1);
     owner->released = &released;
     owner->go = &go;
     plain_item behind;
@@ -209,9 +212,10 @@ TEST_CASE("diagnostics: a queue destroyed from one of its own items finishes in 
 
 // ---- §5.10: destroying items that are pending or running -------------------------------------
 
-TEST_CASE("diagnostics: destroying a pending item cancels it and reports "
-          "errc::destroyed_while_pending; the queue keeps working (§5.10)",
-          "[diagnostics][misuse]") {
+TEST_CASE(
+    "diagnostics: destroying a pending item cancels it and reports "
+    "errc::destroyed_while_pending; the queue keeps working (§5.10)",
+    "[diagnostics][misuse]") {
   wq_test::warning_catcher warnings;
   std::atomic<int> runs{0};
   boost::asio::io_context io;
@@ -259,9 +263,10 @@ struct blocking_item {
   }
 };
 
-TEST_CASE("diagnostics: destroying an item while its function runs on another thread reports "
-          "errc::destroyed_while_running and waits for the function (§5.10)",
-          "[diagnostics][misuse]") {
+TEST_CASE(
+    "diagnostics: destroying an item while its function runs on another thread reports "
+    "errc::destroyed_while_running and waits for the function (§5.10)",
+    "[diagnostics][misuse]") {
   wq_test::warning_catcher reported{errc::destroyed_while_running};
   wq::workqueue q{"running-destroy", queue_flags::none, 0, 1};
   latch started{1};
@@ -303,9 +308,10 @@ struct self_freeing_item {
   }
 };
 
-TEST_CASE("diagnostics: an object built where an item freed itself inside its still-running "
-          "function is not taken for the running one (no false destroyed_while_running)",
-          "[diagnostics][rule4][rule11]") {
+TEST_CASE(
+    "diagnostics: an object built where an item freed itself inside its still-running "
+    "function is not taken for the running one (no false destroyed_while_running)",
+    "[diagnostics][rule4][rule11]") {
   // Issue 13, observed point 8: the new object's destructor matched the old run (same address,
   // same function), waited the 1 s grace, reported destroyed_while_running, then waited for a
   // function that here waits for the test thread: a hang.
@@ -338,9 +344,10 @@ struct handoff_item {
   }
 };
 
-TEST_CASE("diagnostics: an item handed off by its function just before it returns may be "
-          "destroyed at once, without a report (rule 4)",
-          "[diagnostics][rule4]") {
+TEST_CASE(
+    "diagnostics: an item handed off by its function just before it returns may be "
+    "destroyed at once, without a report (rule 4)",
+    "[diagnostics][rule4]") {
   wq_test::warning_catcher warnings;
   wq::workqueue q{"handoff", queue_flags::none, 0, 2};
   constexpr int rounds = 2000;
@@ -386,9 +393,10 @@ TEST_CASE("diagnostics: an item may destroy itself inside its own function (rule
 
 // ---- §5.3: waits from a handler of the strand the queue runs on ------------------------------
 
-TEST_CASE("diagnostics: waits from a handler of the queue's own strand are refused with "
-          "errc::wait_needs_this_worker (§5.3)",
-          "[diagnostics][misuse][rule26][rule49][rule23]") {
+TEST_CASE(
+    "diagnostics: waits from a handler of the queue's own strand are refused with "
+    "errc::wait_needs_this_worker (§5.3)",
+    "[diagnostics][misuse][rule26][rule49][rule23]") {
   wq_test::warning_catcher warnings;
   boost::asio::io_context io;
   auto strand = boost::asio::make_strand(io);
@@ -422,9 +430,10 @@ struct strand_session {
   wq::ordered_workqueue queue;
 };
 
-TEST_CASE("diagnostics: a queue destroyed from a handler of its own strand finishes in the "
-          "background (§5.3, rule 50)",
-          "[diagnostics][misuse][rule50]") {
+TEST_CASE(
+    "diagnostics: a queue destroyed from a handler of its own strand finishes in the "
+    "background (§5.3, rule 50)",
+    "[diagnostics][misuse][rule50]") {
   wq_test::warning_catcher warnings;
   boost::asio::io_context io;
   std::atomic<int> runs{0};

@@ -11,9 +11,9 @@
 
 #include <atomic>
 #include <future>
-#include <optional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -46,8 +46,7 @@ using wq_test::must_happen;
 static_assert(asio::execution::is_executor<wq::queue_executor>::value);
 static_assert(std::is_convertible_v<wq::queue_executor, asio::any_io_executor>);
 
-TEST_CASE("executor: asio::post runs the function as a work item of the queue",
-          "[executor]") {
+TEST_CASE("executor: asio::post runs the function as a work item of the queue", "[executor]") {
   wq::workqueue q{"exec", queue_flags::none, 0, 2};
   latch done{1};
   std::atomic<bool> on_queue{false};
@@ -98,9 +97,7 @@ TEST_CASE("executor: dispatch from one of the queue's items runs inline; post an
   std::atomic<int> deferred_at{-1};
   latch done{1};
   asio::post(ex, [&] {
-    asio::post(ex, [&] {
-      posted_at.store(order.fetch_add(1));
-    });
+    asio::post(ex, [&] { posted_at.store(order.fetch_add(1)); });
     asio::defer(ex, [&] {
       deferred_at.store(order.fetch_add(1));
       done.count_down();
@@ -115,8 +112,10 @@ TEST_CASE("executor: dispatch from one of the queue's items runs inline; post an
   CHECK(deferred_at.load() == 3);
 }
 
-TEST_CASE("executor: functions posted to an ordered queue run one at a time in FIFO order "
-          "(rule 39)", "[executor][rule39]") {
+TEST_CASE(
+    "executor: functions posted to an ordered queue run one at a time in FIFO order "
+    "(rule 39)",
+    "[executor][rule39]") {
   wq::ordered_workqueue q{"ordered-exec"};
   auto ex = q.get_executor();
   constexpr int n = 2000;
@@ -201,8 +200,10 @@ TEST_CASE("executor: co_spawn runs a coroutine on the queue", "[executor]") {
   CHECK(on_queue.load() == 10);
 }
 
-TEST_CASE("executor: a function submitted to a destroyed queue is destroyed without running "
-          "(rule 50)", "[executor][rule50]") {
+TEST_CASE(
+    "executor: a function submitted to a destroyed queue is destroyed without running "
+    "(rule 50)",
+    "[executor][rule50]") {
   auto q = std::make_unique<wq::workqueue>("gone", queue_flags::none, 0, 1);
   auto ex = q->get_executor();
   CHECK(q->destroy() == std::error_code{});
@@ -217,8 +218,10 @@ TEST_CASE("executor: a function submitted to a destroyed queue is destroyed with
   CHECK_FALSE(ran.load());
 }
 
-TEST_CASE("executor: a copy outliving its queue keeps a valid context for timers and strands "
-          "(the pool is kept, stopped, until the last copy goes)", "[executor][lifetime]") {
+TEST_CASE(
+    "executor: a copy outliving its queue keeps a valid context for timers and strands "
+    "(the pool is kept, stopped, until the last copy goes)",
+    "[executor][lifetime]") {
   // Issue 13, observed point 4: `steady_timer t{ex}` and `make_strand(ex)` on the copy of a
   // destroyed queue's executor used the freed thread_pool (ASan: heap-use-after-free).
   asio::any_io_executor any;
@@ -231,7 +234,7 @@ TEST_CASE("executor: a copy outliving its queue keeps a valid context for timers
   asio::execution_context& ctx = asio::query(*ex, asio::execution::context);
   CHECK(&ctx == &asio::query(any, asio::execution::context));
   {
-    asio::steady_timer t{any};            // uses the context's timer service
+    asio::steady_timer t{any};             // uses the context's timer service
     auto strand = asio::make_strand(*ex);  // uses its strand service
     std::atomic<bool> ran{false};
     asio::post(strand, [&ran] { ran.store(true); });  // refused: the queue is gone
@@ -243,8 +246,10 @@ TEST_CASE("executor: a copy outliving its queue keeps a valid context for timers
   ex.reset();  // the last copy: the pool goes now (ASan checks nothing leaks or dangles)
 }
 
-TEST_CASE("executor: a copy never reaches another queue, however many queues were created and "
-          "destroyed since (no wrapping generation)", "[executor][workqueue][lifetime][long]") {
+TEST_CASE(
+    "executor: a copy never reaches another queue, however many queues were created and "
+    "destroyed since (no wrapping generation)",
+    "[executor][workqueue][lifetime][long]") {
   // Issue 13, observed point 5: queue ids carry a 16-bit generation per slot; after 32 768
   // create/destroy cycles a destroyed queue's handle matched an unrelated live queue and
   // queued onto, paused and posted to it. Every cycle checks that neither the destroyed

@@ -49,7 +49,7 @@ namespace {
 
 // ---- the allocation injector -------------------------------------------------------------
 // Thread-local and trivially destructible, so usable from any thread at any time.
-thread_local long tl_countdown = 0;    // > 0: the allocation that brings it to 0 fails
+thread_local long tl_countdown = 0;     // > 0: the allocation that brings it to 0 fails
 thread_local bool tl_fail_all = false;  // every allocation fails
 thread_local long tl_attempts = 0;      // allocations attempted on this thread
 thread_local long tl_failures = 0;      // allocations failed on this thread
@@ -78,8 +78,12 @@ void* throwing(void* p) {
 
 }  // namespace
 
-void* operator new(std::size_t n) { return throwing(inject_alloc_failure() ? nullptr : plain_alloc(n)); }
-void* operator new[](std::size_t n) { return throwing(inject_alloc_failure() ? nullptr : plain_alloc(n)); }
+void* operator new(std::size_t n) {
+  return throwing(inject_alloc_failure() ? nullptr : plain_alloc(n));
+}
+void* operator new[](std::size_t n) {
+  return throwing(inject_alloc_failure() ? nullptr : plain_alloc(n));
+}
 void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
   return inject_alloc_failure() ? nullptr : plain_alloc(n);
 }
@@ -109,9 +113,7 @@ void operator delete[](void* p, std::align_val_t) noexcept { plain_free(p); }
 void operator delete(void* p, std::size_t, std::align_val_t) noexcept { plain_free(p); }
 void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { plain_free(p); }
 void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { plain_free(p); }
-void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept {
-  plain_free(p);
-}
+void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { plain_free(p); }
 
 // ---- the thread-creation injector --------------------------------------------------------
 
@@ -127,14 +129,13 @@ pthread_create_fn next_pthread_create() noexcept {
   // Safety: POSIX guarantees that a function's address returned by dlsym can be converted to
   // a pointer to a function of its type; RTLD_NEXT finds the definition this one hides (the
   // sanitizer runtime's interceptor, or libc's).
-  static const auto next =
-      reinterpret_cast<pthread_create_fn>(dlsym(RTLD_NEXT, "pthread_create"));
+  static const auto next = reinterpret_cast<pthread_create_fn>(dlsym(RTLD_NEXT, "pthread_create"));
   return next;
 }
 }  // namespace
 
-extern "C" int pthread_create(pthread_t* thread, const pthread_attr_t* attr,
-                              void* (*start)(void*), void* arg) noexcept {
+extern "C" int pthread_create(pthread_t* thread, const pthread_attr_t* attr, void* (*start)(void*),
+                              void* arg) noexcept {
   if (tl_fail_threads) {
     ++tl_thread_failures;
     return EAGAIN;
@@ -300,9 +301,10 @@ TEST_CASE("fault: the injectors work in this build (the fault tests can fail)", 
   t.join();
 }
 
-TEST_CASE("fault: try_spawn under allocation failure returns not_enough_memory, loses nothing, "
-          "and the queue keeps working",
-          "[fault][spawn]") {
+TEST_CASE(
+    "fault: try_spawn under allocation failure returns not_enough_memory, loses nothing, "
+    "and the queue keeps working",
+    "[fault][spawn]") {
   lifetime_counter life;
   std::atomic<int> runs{0};
   std::atomic<int> spawned_runs{0};
@@ -344,9 +346,10 @@ TEST_CASE("fault: try_spawn under allocation failure returns not_enough_memory, 
   CHECK(life.alive() == 0);
 }
 
-TEST_CASE("fault: queueing and cancelling and disabling and moving embedded items never "
-          "allocate (so they cannot fail)",
-          "[fault][alloc]") {
+TEST_CASE(
+    "fault: queueing and cancelling and disabling and moving embedded items never "
+    "allocate (so they cannot fail)",
+    "[fault][alloc]") {
   wq::workqueue q{"fault-noalloc", wq::queue_flags::none, 0, 2};
   std::atomic<int> runs{0};
   std::vector<counted> items(200);
@@ -359,7 +362,8 @@ TEST_CASE("fault: queueing and cancelling and disabling and moving embedded item
     for (auto& it : items) outcome[i++] = q.enqueue<&counted::w>(&it).queued() ? 1 : 0;
     for (auto& it : items)
       outcome[i++] = q.enqueue_delayed<&counted::d>(&it, std::chrono::hours(1)).queued() ? 1 : 0;
-    for (auto& it : items) outcome[i++] = wq::mod_delayed_work(q, it.d, std::chrono::hours(2)) ? 1 : 0;
+    for (auto& it : items)
+      outcome[i++] = wq::mod_delayed_work(q, it.d, std::chrono::hours(2)) ? 1 : 0;
     for (auto& it : items) outcome[i++] = wq::cancel_delayed_work(it.d) ? 1 : 0;
     for (auto& it : items) {
       const bool disabled = !wq::disable_delayed_work(it.d);  // was not pending: false
@@ -374,7 +378,8 @@ TEST_CASE("fault: queueing and cancelling and disabling and moving embedded item
   // Room for every handler this round can have in flight (one worker handler per worker, one
   // timer wait per armed item) plus what other threads' caches may hold.
   for (std::size_t size : {128u, 256u, 512u})
-    wq::detail::handler_reserve(size, items.size() + 32 * (std::thread::hardware_concurrency() + 4));
+    wq::detail::handler_reserve(size,
+                                items.size() + 32 * (std::thread::hardware_concurrency() + 4));
   tl_attempts = 0;
   tl_failures = 0;
   {
@@ -399,9 +404,10 @@ void count_post_failures(const wq::diagnostic& d) noexcept {
 }
 }  // namespace
 
-TEST_CASE("fault: a worker post that cannot get memory leaves the item queued, reports "
-          "worker_post_failed, and the next queueing call starts it",
-          "[fault][handler_memory]") {
+TEST_CASE(
+    "fault: a worker post that cannot get memory leaves the item queued, reports "
+    "worker_post_failed, and the next queueing call starts it",
+    "[fault][handler_memory]") {
   const wq::diagnostic_handler previous = wq::set_diagnostic_handler(&count_post_failures);
   g_post_failed = 0;
   wq::workqueue q{"fault-worker", wq::queue_flags::none, 0, 1};
@@ -428,9 +434,10 @@ TEST_CASE("fault: a worker post that cannot get memory leaves the item queued, r
   CHECK(runs.load() == 2);
 }
 
-TEST_CASE("fault: allocation failure anywhere in a queue's constructor throws std::bad_alloc, "
-          "leaks nothing, and later queues work",
-          "[fault][alloc][construct]") {
+TEST_CASE(
+    "fault: allocation failure anywhere in a queue's constructor throws std::bad_alloc, "
+    "leaks nothing, and later queues work",
+    "[fault][alloc][construct]") {
   // Fails the 1st, 2nd, ... allocation the constructor makes on this thread until one
   // construction makes no more allocations than the armed index.
   const std::string name = "a queue name longer than the small-string buffer";
@@ -474,9 +481,10 @@ TEST_CASE("fault: allocation failure anywhere in a queue's constructor throws st
   REQUIRE_FALSE(q.drain());
 }
 
-TEST_CASE("fault: a queue whose threads cannot be created throws std::system_error, leaks "
-          "nothing, and the next one works",
-          "[fault][threads][construct]") {
+TEST_CASE(
+    "fault: a queue whose threads cannot be created throws std::system_error, leaks "
+    "nothing, and the next one works",
+    "[fault][threads][construct]") {
   for (unsigned threads : {1u, 4u}) {
     std::error_code ec;
     bool other = false;
@@ -510,9 +518,10 @@ TEST_CASE("fault: a queue whose threads cannot be created throws std::system_err
   REQUIRE_FALSE(q.drain());
 }
 
-TEST_CASE("fault: a shared pool whose threads cannot be created keeps the items queued, "
-          "reports it, and runs them once threads can be created",
-          "[fault][threads][pool]") {
+TEST_CASE(
+    "fault: a shared pool whose threads cannot be created keeps the items queued, "
+    "reports it, and runs them once threads can be created",
+    "[fault][threads][pool]") {
   // The unbound highpri pool is used by no other test case in this executable, so none of its
   // workers exists yet; the pool manager may or may not (both paths are covered: its start
   // and a worker's start are both pthread_create).
@@ -543,9 +552,10 @@ TEST_CASE("fault: a shared pool whose threads cannot be created keeps the items 
   require_runs_one_item(wq::system_long_wq());
 }
 
-TEST_CASE("fault: a system queue whose construction runs out of memory throws bad_alloc, and "
-          "the next use creates it",
-          "[fault][alloc][system_queues]") {
+TEST_CASE(
+    "fault: a system queue whose construction runs out of memory throws bad_alloc, and "
+    "the next use creates it",
+    "[fault][alloc][system_queues]") {
   // system_highpri_wq is used by no other test case in this executable.
   bool threw = false;
   {

@@ -29,10 +29,9 @@ TEST_CASE("flags: clamp_max_active maps 0 to 1024 and clamps to [1, 2048] (rule 
     int requested;
     int expected;
   };
-  constexpr row rows[] = {
-      {0, 1024},    {1, 1},       {2, 2},       {7, 7},         {1023, 1023},
-      {1024, 1024}, {1025, 1025}, {2047, 2047}, {2048, 2048},   {2049, 2048},
-      {4096, 2048}, {INT_MAX, 2048}, {-1, 1},   {-2048, 1},     {INT_MIN, 1}};
+  constexpr row rows[] = {{0, 1024},    {1, 1},          {2, 2},       {7, 7},       {1023, 1023},
+                          {1024, 1024}, {1025, 1025},    {2047, 2047}, {2048, 2048}, {2049, 2048},
+                          {4096, 2048}, {INT_MAX, 2048}, {-1, 1},      {-2048, 1},   {INT_MIN, 1}};
   for (const row& r : rows) {
     INFO("requested " << r.requested);
     CHECK(wq::clamp_max_active(r.requested) == r.expected);

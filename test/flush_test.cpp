@@ -45,8 +45,7 @@ using wq_test::gate;
 using wq_test::latch;
 using wq_test::must_happen;
 
-TEST_CASE("flush: flush_work of an idle item returns false at once (rule 23)",
-          "[flush][rule23]") {
+TEST_CASE("flush: flush_work of an idle item returns false at once (rule 23)", "[flush][rule23]") {
   boost::asio::io_context io;
   c_work item;
   c_delayed ditem;
@@ -127,7 +126,7 @@ TEST_CASE("flush: flush_work of an armed delayed item returns false at once (rul
   const auto t0 = std::chrono::steady_clock::now();
   CHECK_FALSE(wq::flush_work(item.d));
   CHECK(std::chrono::steady_clock::now() - t0 < 5s);  // did not wait for the 10 s timer
-  CHECK(item.d.is_pending());                          // and left it armed
+  CHECK(item.d.is_pending());                         // and left it armed
   CHECK(item.runs.load() == 0);
   CHECK(wq::cancel_delayed_work_sync(item.d));
 }
@@ -146,12 +145,8 @@ TEST_CASE("flush: flush_delayed_work fires an armed timer now and waits for the 
   boost::asio::post(target.context(), [&] { blocker.pass(); });
   REQUIRE(blocker.started.wait_for(must_happen));
 
-  SECTION("armed for 10 s") {
-    REQUIRE(wq::queue_delayed_work(q, item.d, 10s));
-  }
-  SECTION("already queued") {
-    REQUIRE(wq::queue_delayed_work(q, item.d, 0ms));
-  }
+  SECTION("armed for 10 s") { REQUIRE(wq::queue_delayed_work(q, item.d, 10s)); }
+  SECTION("already queued") { REQUIRE(wq::queue_delayed_work(q, item.d, 0ms)); }
   const auto t0 = std::chrono::steady_clock::now();
   std::thread opener = wq_test::open_later(blocker, 100ms);
   auto fut = std::async(std::launch::async, [&] { return wq::flush_delayed_work(item.d); });
@@ -169,10 +164,11 @@ TEST_CASE("flush: flush_delayed_work fires an armed timer now and waits for the 
   CHECK_FALSE(item.d.is_pending());
 }
 
-TEMPLATE_TEST_CASE("flush: the typed flush_work and flush_delayed_work deduce the pointer type "
-                   "from run and wait as the untyped ones do (rules 23, 24)",
-                   "[flush][typed][rule23][rule24]", wq_test::shared_kind, wq_test::unique_kind,
-                   wq_test::intrusive_kind, wq_test::raw_kind) {
+TEMPLATE_TEST_CASE(
+    "flush: the typed flush_work and flush_delayed_work deduce the pointer type "
+    "from run and wait as the untyped ones do (rules 23, 24)",
+    "[flush][typed][rule23][rule24]", wq_test::shared_kind, wq_test::unique_kind,
+    wq_test::intrusive_kind, wq_test::raw_kind) {
   using kind = TestType;
   using obj = wq_test::typed_obj<kind>;
   using pointer = typename obj::pointer;
@@ -267,9 +263,10 @@ TEST_CASE("flush: a flush_work waiting for an item that gets cancelled returns (
   CHECK(item.runs.load() == 0);
 }
 
-TEST_CASE("flush: flush_work / flush_delayed_work from the item's own run warn and return "
-          "false (§5.1)",
-          "[flush][misuse]") {
+TEST_CASE(
+    "flush: flush_work / flush_delayed_work from the item's own run warn and return "
+    "false (§5.1)",
+    "[flush][misuse]") {
   wq_test::warning_catcher warnings;
   wq::workqueue q{"flush-misuse"};
   c_delayed item;
@@ -290,15 +287,17 @@ TEST_CASE("flush: flush_work / flush_delayed_work from the item's own run warn a
 
 // ---- waits that would hang: refused or completed (issue 13, observed point 6) ---------------
 
-TEST_CASE("flush: flush_delayed_work(self) from an item that re-armed itself returns false at "
-          "once (§5.1)", "[flush][misuse][rule24]") {
+TEST_CASE(
+    "flush: flush_delayed_work(self) from an item that re-armed itself returns false at "
+    "once (§5.1)",
+    "[flush][misuse][rule24]") {
   wq_test::warning_catcher warnings;
   wq::workqueue q{"rearm-self", wq::queue_flags::none, 0, 2};
   c_delayed item;
   std::atomic<int> result{-1};
   latch done{1};
   item.body = [&](c_delayed& self) {
-    (void)wq::queue_delayed_work(q, self.d, 1h);            // re-armed: pending again
+    (void)wq::queue_delayed_work(q, self.d, 1h);           // re-armed: pending again
     result.store(wq::flush_delayed_work(self.d) ? 1 : 0);  // used to wait for itself forever
   };
   item.done = &done;
@@ -309,8 +308,10 @@ TEST_CASE("flush: flush_delayed_work(self) from an item that re-armed itself ret
   CHECK(wq::cancel_delayed_work_sync(item.d));  // still armed: not fired by the refused flush
 }
 
-TEST_CASE("flush: flush_delayed_work from an ordered queue's item, of an item armed on that "
-          "queue, queues it and returns false (§5.3)", "[flush][misuse][rule24][rule39]") {
+TEST_CASE(
+    "flush: flush_delayed_work from an ordered queue's item, of an item armed on that "
+    "queue, queues it and returns false (§5.3)",
+    "[flush][misuse][rule24][rule39]") {
   wq_test::warning_catcher warnings;
   wq::ordered_workqueue q{"ordered-fire"};
   c_delayed target;
@@ -329,8 +330,10 @@ TEST_CASE("flush: flush_delayed_work from an ordered queue's item, of an item ar
   CHECK(target_ran.wait_for(must_happen));  // fired: it runs after the caller
 }
 
-TEST_CASE("flush: flush_work from a draining queue's item, of a delayed item that fired during "
-          "the drain, runs it as chained work (rules 23, 49)", "[flush][drain][rule49]") {
+TEST_CASE(
+    "flush: flush_work from a draining queue's item, of a delayed item that fired during "
+    "the drain, runs it as chained work (rules 23, 49)",
+    "[flush][drain][rule49]") {
   wq::test_clock clock;  // the timer fires exactly when the test says: during the drain
   wq::workqueue q{"drain-fired", wq::queue_flags::none, 0, 2};
   c_delayed fired;
@@ -356,8 +359,10 @@ TEST_CASE("flush: flush_work from a draining queue's item, of a delayed item tha
   CHECK(fired.runs.load() == 1);
 }
 
-TEST_CASE("flush: two running items that wait for each other: the wait that closes the cycle "
-          "is refused, the other completes (§5.4, lockdep)", "[flush][misuse][cycle]") {
+TEST_CASE(
+    "flush: two running items that wait for each other: the wait that closes the cycle "
+    "is refused, the other completes (§5.4, lockdep)",
+    "[flush][misuse][cycle]") {
   enum class how { flush_work, cancel_work_sync, queue_flush };
   const how mode = GENERATE(how::flush_work, how::cancel_work_sync, how::queue_flush);
   wq_test::warning_catcher warnings;
@@ -406,8 +411,8 @@ TEST_CASE("flush: stress: flushers vs a self-requeueing item (rules 23, 24)",
   std::atomic<int> budget{20000};  // bounded number of self-requeues
   c_delayed item;
   item.body = [&](c_delayed& self) {
-    if (budget.fetch_sub(1) > 0) (void)q.queue_delayed(self.d, std::chrono::microseconds(
-                                                                   budget.load() % 3));
+    if (budget.fetch_sub(1) > 0)
+      (void)q.queue_delayed(self.d, std::chrono::microseconds(budget.load() % 3));
   };
   REQUIRE(wq::queue_work(q, item.d));
   const auto start = std::chrono::steady_clock::now();

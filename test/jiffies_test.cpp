@@ -398,9 +398,10 @@ TEST_CASE("jiffies: delay_to_nanoseconds clamps to [0, max_delay]", "[jiffies][c
         std::chrono::nanoseconds::max().count() - wq::max_delay.count());
 }
 
-TEST_CASE("jiffies: a delay that is negative as a long is already due, as the kernel's timer "
-          "reads expires - now (§3.1, rule 19)",
-          "[jiffies][chrono][rule19]") {
+TEST_CASE(
+    "jiffies: a delay that is negative as a long is already due, as the kernel's timer "
+    "reads expires - now (§3.1, rule 19)",
+    "[jiffies][chrono][rule19]") {
   constexpr unsigned long long_max = static_cast<unsigned long>(LONG_MAX);
 
   // The wrap: LONG_MAX is the last count read as a positive long, LONG_MAX + 1 the first read

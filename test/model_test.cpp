@@ -84,12 +84,10 @@ void run_deterministic(std::uint64_t sequences, std::uint64_t ops) {
     runs += r.runs;
     if (!r.ok) FAIL(r.message);
   }
-  const double secs =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   WARN("deterministic model: " << total << " ops in " << sequences << " sequence(s) of " << ops
-                               << ", seeds " << base << ".." << base + sequences - 1 << ", "
-                               << runs << " runs, " << races << " flush_work races, " << secs
-                               << " s");
+                               << ", seeds " << base << ".." << base + sequences - 1 << ", " << runs
+                               << " runs, " << races << " flush_work races, " << secs << " s");
   CHECK(total == sequences * ops);
 }
 
@@ -103,11 +101,10 @@ void run_concurrent(std::uint64_t ops_per_thread, int threads) {
   cfg.seed = seed;
   const auto t0 = std::chrono::steady_clock::now();
   const wq_model::conc_result r = wq_model::run_concurrent(cfg);
-  const double secs =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  WARN("concurrent model: seed " << seed << ", " << r.ops << " ops on " << threads
-                                 << " threads, " << r.runs << " runs, " << r.instances
-                                 << " instances, " << r.cancels << " cancels, " << secs << " s");
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  WARN("concurrent model: seed " << seed << ", " << r.ops << " ops on " << threads << " threads, "
+                                 << r.runs << " runs, " << r.instances << " instances, "
+                                 << r.cancels << " cancels, " << secs << " s");
   if (!r.ok)
     FAIL("concurrent model: seed " << seed << "; replay with WQ_MODEL_SEED=" << seed
                                    << " WQ_MODEL_OPS=" << ops_per_thread
@@ -173,9 +170,10 @@ TEST_CASE("model: long concurrent run", "[.long][model][concurrent]") {
 
 // Found by the concurrent model (the flush_work check on ordered items): flush_work used to
 // return as soon as the instance it waited for was cancelled, while an older one still ran.
-TEST_CASE("model: flush_work still waits for an older running instance once the awaited "
-          "instance is cancelled (rule 23)",
-          "[model][rule23]") {
+TEST_CASE(
+    "model: flush_work still waits for an older running instance once the awaited "
+    "instance is cancelled (rule 23)",
+    "[model][rule23]") {
   wq_test::c_work item;
   wq_test::gate g;
   std::atomic<int> entered{0};
@@ -185,7 +183,7 @@ TEST_CASE("model: flush_work still waits for an older running instance once the 
   wq::ordered_workqueue q{"known-issue"};
   REQUIRE(wq::queue_work(q, item.w));
   REQUIRE(g.started.wait_for(wq_test::must_happen));  // instance 1 runs
-  REQUIRE(wq::queue_work(q, item.w));                  // instance 2 waits behind it
+  REQUIRE(wq::queue_work(q, item.w));                 // instance 2 waits behind it
   auto flushed = std::async(std::launch::async, [&] { return wq::flush_work(item.w); });
   // Give flush_work time to register for instance 2 (if it has not, it waits for instance 1
   // below and the test passes: the window can hide the bug, never invent it).

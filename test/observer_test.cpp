@@ -64,10 +64,10 @@ struct event {
   kind what;
   const void* item;  // the wq::work's address
   std::string queue;
-  bool delayed = false;      // on_queued
-  wq::location where{};      // on_queued
-  std::string name;          // on_finished
-  int seq = 0;               // position in the recorder's history
+  bool delayed = false;  // on_queued
+  wq::location where{};  // on_queued
+  std::string name;      // on_finished
+  int seq = 0;           // position in the recorder's history
 };
 
 /// Records every event in one history, in the order the hooks were called.
@@ -106,9 +106,8 @@ class recorder final : public wq::observer {
   }
   [[nodiscard]] int count(kind k) const {
     const auto h = history();
-    return static_cast<int>(std::count_if(h.begin(), h.end(), [k](const event& e) {
-      return e.what == k;
-    }));
+    return static_cast<int>(
+        std::count_if(h.begin(), h.end(), [k](const event& e) { return e.what == k; }));
   }
 
  private:
@@ -153,8 +152,10 @@ void anon_function(wq::work*) noexcept {}
 
 // ---- on_queued -------------------------------------------------------------------------------
 
-TEST_CASE("observer: on_queued reports each successful queueing once, with the item, the "
-          "delayed flag and the caller's location", "[observer]") {
+TEST_CASE(
+    "observer: on_queued reports each successful queueing once, with the item, the "
+    "delayed flag and the caller's location",
+    "[observer]") {
   recorder rec;
   c_item c;
   wq_test::fn_delayed_item armed{[](wq_test::fn_delayed_item&) {}};
@@ -210,8 +211,10 @@ TEST_CASE("observer: on_queued reports each successful queueing once, with the i
   CHECK(c.runs.load() == 1);
 }
 
-TEST_CASE("observer: a delayed item is reported queued when armed, not again when its timer "
-          "fires", "[observer][delayed]") {
+TEST_CASE(
+    "observer: a delayed item is reported queued when armed, not again when its timer "
+    "fires",
+    "[observer][delayed]") {
   recorder rec;
   latch ran{1};
   wq_test::fn_delayed_item d{[&](wq_test::fn_delayed_item&) { ran.count_down(); }};
@@ -246,8 +249,10 @@ TEST_CASE("observer: mod_delayed_work of an idle item is reported queued (armed)
 
 // ---- started / finished ----------------------------------------------------------------------
 
-TEST_CASE("observer: each run is reported queued, then started before the function, then "
-          "finished after it, on the right item", "[observer]") {
+TEST_CASE(
+    "observer: each run is reported queued, then started before the function, then "
+    "finished after it, on the right item",
+    "[observer]") {
   recorder rec;
   constexpr int n = 24;
   std::vector<std::unique_ptr<noted_item>> items;
@@ -263,8 +268,7 @@ TEST_CASE("observer: each run is reported queued, then started before the functi
   CHECK(rec.size() == static_cast<std::size_t>(4 * n));
   for (auto& it : items) {
     const auto ev = rec.of(it->w);
-    REQUIRE(kinds(ev) ==
-            std::vector<kind>{kind::queued, kind::started, kind::ran, kind::finished});
+    REQUIRE(kinds(ev) == std::vector<kind>{kind::queued, kind::started, kind::ran, kind::finished});
     CHECK(ev[0].seq < ev[1].seq);
     CHECK(ev[1].seq < ev[2].seq);
     CHECK(ev[2].seq < ev[3].seq);
@@ -274,8 +278,10 @@ TEST_CASE("observer: each run is reported queued, then started before the functi
   }
 }
 
-TEST_CASE("observer: an item beyond max_active is reported activated when it leaves the inactive "
-          "list (rule 37)", "[observer][rule37]") {
+TEST_CASE(
+    "observer: an item beyond max_active is reported activated when it leaves the inactive "
+    "list (rule 37)",
+    "[observer][rule37]") {
   recorder rec;
   latch started{1};
   latch release{1};
@@ -293,8 +299,7 @@ TEST_CASE("observer: an item beyond max_active is reported activated when it lea
   release.count_down();
   REQUIRE(q.drain() == std::error_code{});
 
-  CHECK(kinds(rec.of(first.w)) ==
-        std::vector<kind>{kind::queued, kind::started, kind::finished});
+  CHECK(kinds(rec.of(first.w)) == std::vector<kind>{kind::queued, kind::started, kind::finished});
   const auto ev = rec.of(second.w);
   REQUIRE(kinds(ev) ==
           std::vector<kind>{kind::queued, kind::activated, kind::started, kind::finished});
@@ -305,8 +310,7 @@ TEST_CASE("observer: an item beyond max_active is reported activated when it lea
   CHECK(first_ev[2].seq < ev[1].seq);
 }
 
-TEST_CASE("observer: after set_observer(nullptr) the observer gets no more calls",
-          "[observer]") {
+TEST_CASE("observer: after set_observer(nullptr) the observer gets no more calls", "[observer]") {
   recorder rec;
   wq_test::fn_item a{[](wq_test::fn_item&) {}};
   wq_test::fn_item b{[](wq_test::fn_item&) {}};
@@ -335,8 +339,10 @@ TEST_CASE("observer: after set_observer(nullptr) the observer gets no more calls
 
 // ---- work_name -------------------------------------------------------------------------------
 
-TEST_CASE("observer: work_name is namespace::class::member for typed items, the function for "
-          "C-style ones, unbound otherwise", "[observer][work_name]") {
+TEST_CASE(
+    "observer: work_name is namespace::class::member for typed items, the function for "
+    "C-style ones, unbound otherwise",
+    "[observer][work_name]") {
   const wq::work never_queued;
   CHECK(std::string(wq::work_name(never_queued)) == "unbound");
 
@@ -378,8 +384,10 @@ std::vector<std::string> lines_with(const std::string& text, std::string_view wh
   return out;
 }
 
-TEST_CASE("observer: dump names the waiting items in order and the armed ones with the time "
-          "left", "[observer][dump]") {
+TEST_CASE(
+    "observer: dump names the waiting items in order and the armed ones with the time "
+    "left",
+    "[observer][dump]") {
   wq_observer_test::session s;
   wq_test::fn_delayed_item d{[](wq_test::fn_delayed_item&) {}};
   wq::workqueue q{"dumped", queue_flags::none, 0, 2};
@@ -413,8 +421,10 @@ TEST_CASE("observer: dump names the waiting items in order and the armed ones wi
   CHECK(lines_with(q.dump(), "waiting").empty());
 }
 
-TEST_CASE("observer: dump shows a running item, the inactive ones behind it, and at most "
-          "limit of each", "[observer][dump][rule37]") {
+TEST_CASE(
+    "observer: dump shows a running item, the inactive ones behind it, and at most "
+    "limit of each",
+    "[observer][dump][rule37]") {
   latch started{1};
   latch release{1};
   wq_test::fn_item blocker{[&](wq_test::fn_item&) {

@@ -81,8 +81,9 @@ TEST_CASE("ordered_workqueue: has max_active 1, the ordered flag and its name (r
   CHECK(warnings.messages().empty());
 }
 
-TEST_CASE("ordered_workqueue: runs 1000 items queued from one thread in order, one at a time (rule 39)",
-          "[ordered_workqueue][rule39]") {
+TEST_CASE(
+    "ordered_workqueue: runs 1000 items queued from one thread in order, one at a time (rule 39)",
+    "[ordered_workqueue][rule39]") {
   constexpr int total = 1000;
   SECTION("own thread") {
     wq::ordered_workqueue q{"fifo"};
@@ -127,7 +128,8 @@ TEST_CASE("ordered_workqueue: keeps each producer's order when several threads q
   for (int p = 0; p < producers; ++p) {
     threads.emplace_back([&, p] {
       for (int i = 0; i < per_producer; ++i) {
-        if (enqueue(q, *items[static_cast<std::size_t>(p * per_producer + i)]) != queue_status::queued)
+        if (enqueue(q, *items[static_cast<std::size_t>(p * per_producer + i)]) !=
+            queue_status::queued)
           failures.fetch_add(1);
       }
     });
@@ -140,7 +142,8 @@ TEST_CASE("ordered_workqueue: keeps each producer's order when several threads q
     const auto& s = seen[static_cast<std::size_t>(p)];
     REQUIRE(s.size() == static_cast<std::size_t>(per_producer));
     bool in_order = true;
-    for (int i = 0; i < per_producer; ++i) in_order = in_order && s[static_cast<std::size_t>(i)] == i;
+    for (int i = 0; i < per_producer; ++i)
+      in_order = in_order && s[static_cast<std::size_t>(i)] == i;
     CHECK(in_order);
   }
 }
@@ -332,7 +335,8 @@ TEST_CASE("ordered_workqueue: a long stream of items does not starve the shared 
     items_before_handler = items_run;
     done.count_down();
   });
-  for (int i = 1; i < total; ++i) REQUIRE(enqueue(q, *items[static_cast<std::size_t>(i)]) == queue_status::queued);
+  for (int i = 1; i < total; ++i)
+    REQUIRE(enqueue(q, *items[static_cast<std::size_t>(i)]) == queue_status::queued);
   release.count_down();
   REQUIRE(done.wait_for(must_happen));
   q.drain();
@@ -353,9 +357,10 @@ TEST_CASE("ordered_workqueue: set_max_active is refused with a warning (rule 38)
   check_fifo(q, 100);
 }
 
-TEST_CASE("ordered_workqueue: flushing an item queued behind the caller is refused, not a "
-          "deadlock (§5.3)",
-          "[ordered_workqueue][flush][misuse]") {
+TEST_CASE(
+    "ordered_workqueue: flushing an item queued behind the caller is refused, not a "
+    "deadlock (§5.3)",
+    "[ordered_workqueue][flush][misuse]") {
   wq_test::warning_catcher warnings;
   wq::ordered_workqueue q{"ordered_flush_self"};
   struct pair_item {

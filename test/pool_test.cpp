@@ -113,9 +113,10 @@ long long ms(clock_type::duration d) {
 
 }  // namespace
 
-TEST_CASE("pool: creating 1000 named queues starts no thread; running them takes at most "
-          "the pool's concurrency (plus its manager)",
-          "[pool][rule41][rule42]") {
+TEST_CASE(
+    "pool: creating 1000 named queues starts no thread; running them takes at most "
+    "the pool's concurrency (plus its manager)",
+    "[pool][rule41][rule42]") {
   const int before = os_threads();
   const unsigned normal_before = state_of(wq::pool_kind::normal).threads;
   std::vector<std::unique_ptr<wq::workqueue>> queues;
@@ -147,9 +148,10 @@ TEST_CASE("pool: threads = N still gives a private pool of N threads", "[pool]")
   CHECK(q.dump().find("on its own thread pool") != std::string::npos);
 }
 
-TEST_CASE("pool: items blocked without saying so delay the items behind them by tens of "
-          "milliseconds, not until they unblock",
-          "[pool][rule42]") {
+TEST_CASE(
+    "pool: items blocked without saying so delay the items behind them by tens of "
+    "milliseconds, not until they unblock",
+    "[pool][rule42]") {
   // Every runnable worker of a 2-worker pool is blocked (as by a 1 s sleep: the pool cannot
   // tell); after the 10 ms threshold the manager starts workers for the 1000 short items.
   options_scope two{wq::pool_kind::normal, {.concurrency = 2}};
@@ -177,8 +179,7 @@ TEST_CASE("pool: items blocked without saying so delay the items behind them by 
   }
 }
 
-TEST_CASE("pool: a blocking_region lets the pool start another worker at once",
-          "[pool][rule42]") {
+TEST_CASE("pool: a blocking_region lets the pool start another worker at once", "[pool][rule42]") {
   // With a 1-worker pool and a 10 s threshold, only the region can let B run while A waits.
   options_scope one{wq::pool_kind::normal, {.concurrency = 1, .cpu_intensive_threshold = 10s}};
   wq::workqueue q{"region"};
@@ -216,8 +217,7 @@ TEST_CASE("pool: wq's own blocking waits count as blocked", "[pool][rule42][rule
   CHECK(b_ran.load());
 }
 
-TEST_CASE("pool: long_running items do not count toward the pool's concurrency",
-          "[pool][rule42]") {
+TEST_CASE("pool: long_running items do not count toward the pool's concurrency", "[pool][rule42]") {
   options_scope one{wq::pool_kind::normal, {.concurrency = 1, .cpu_intensive_threshold = 10s}};
   wq::workqueue longq{"long", wq::queue_flags::long_running};
   wq::workqueue shortq{"short"};
@@ -300,8 +300,8 @@ TEST_CASE("pool: a storm of blocking items is bounded by max_threads and reporte
 }
 
 TEMPLATE_TEST_CASE_SIG("pool: up to max_active items that wait for each other all run",
-                       "[pool][rule42][rule48][s5_14]", ((int Which), Which), 0, 1, 2, 3, 4, 5,
-                       6, 7, 8, 9, 10, 11) {
+                       "[pool][rule42][rule48][s5_14]", ((int Which), Which), 0, 1, 2, 3, 4, 5, 6,
+                       7, 8, 9, 10, 11) {
   // Each item waits until all have started: with a thread per queue (or a pool of one worker
   // per core) this never completes.
   const char* what = "";
@@ -311,15 +311,42 @@ TEMPLATE_TEST_CASE_SIG("pool: up to max_active items that wait for each other al
   switch (Which) {
     case 0: own = std::make_unique<wq::workqueue>("named", wq::queue_flags::none, 8); break;
     case 1: own = std::make_unique<wq::workqueue>("unbound", wq::queue_flags::unbound, 8); break;
-    case 2: q = &wq::system_wq(); what = "system_wq"; break;
-    case 3: q = &wq::system_highpri_wq(); what = "system_highpri_wq"; break;
-    case 4: q = &wq::system_long_wq(); what = "system_long_wq"; break;
-    case 5: q = &wq::system_unbound_wq(); what = "system_unbound_wq"; break;
-    case 6: q = &wq::system_percpu_wq(); what = "system_percpu_wq"; break;
-    case 7: q = &wq::system_dfl_wq(); what = "system_dfl_wq"; break;
-    case 8: q = &wq::system_dfl_long_wq(); what = "system_dfl_long_wq"; break;
-    case 9: q = &wq::system_freezable_wq(); what = "system_freezable_wq"; break;
-    case 10: q = &wq::system_power_efficient_wq(); what = "system_power_efficient_wq"; break;
+    case 2:
+      q = &wq::system_wq();
+      what = "system_wq";
+      break;
+    case 3:
+      q = &wq::system_highpri_wq();
+      what = "system_highpri_wq";
+      break;
+    case 4:
+      q = &wq::system_long_wq();
+      what = "system_long_wq";
+      break;
+    case 5:
+      q = &wq::system_unbound_wq();
+      what = "system_unbound_wq";
+      break;
+    case 6:
+      q = &wq::system_percpu_wq();
+      what = "system_percpu_wq";
+      break;
+    case 7:
+      q = &wq::system_dfl_wq();
+      what = "system_dfl_wq";
+      break;
+    case 8:
+      q = &wq::system_dfl_long_wq();
+      what = "system_dfl_long_wq";
+      break;
+    case 9:
+      q = &wq::system_freezable_wq();
+      what = "system_freezable_wq";
+      break;
+    case 10:
+      q = &wq::system_power_efficient_wq();
+      what = "system_power_efficient_wq";
+      break;
     default:
       q = &wq::system_freezable_power_efficient_wq();
       what = "system_freezable_power_efficient_wq";
@@ -346,9 +373,10 @@ TEMPLATE_TEST_CASE_SIG("pool: up to max_active items that wait for each other al
             << " ms");
 }
 
-TEST_CASE("pool: highpri items start promptly while the normal pool is saturated, on workers "
-          "at nice -20 where permitted",
-          "[pool][rule43]") {
+TEST_CASE(
+    "pool: highpri items start promptly while the normal pool is saturated, on workers "
+    "at nice -20 where permitted",
+    "[pool][rule43]") {
   options_scope full{wq::pool_kind::normal,
                      {.concurrency = 1, .cpu_intensive_threshold = 10s, .max_threads = 1}};
   wq::workqueue normal{"normal-busy"};
@@ -406,8 +434,7 @@ TEST_CASE("pool: unbound queues start items as soon as possible, subject to max_
 }
 
 TEST_CASE("pool: extra idle workers exit after the idle timeout", "[pool][rule42]") {
-  options_scope quick{wq::pool_kind::normal,
-                      {.concurrency = 1, .idle_timeout = 20ms}};
+  options_scope quick{wq::pool_kind::normal, {.concurrency = 1, .idle_timeout = 20ms}};
   wq::workqueue q{"extras", wq::queue_flags::none, 4};
   blockers b{4, true};  // declared: the pool starts workers for them at once
   b.queue_on(q);
@@ -463,9 +490,10 @@ TEST_CASE("pool: a wait on a queue whose pool is busy but making progress is not
   REQUIRE_FALSE(busy.flush());
 }
 
-TEST_CASE("pool: destroying a queue whose pool is stuck refuses the wait but drops nothing; "
-          "its items run once the pool moves",
-          "[pool][rule50]") {
+TEST_CASE(
+    "pool: destroying a queue whose pool is stuck refuses the wait but drops nothing; "
+    "its items run once the pool moves",
+    "[pool][rule50]") {
   // The pool's only 2 workers are blocked by another queue's items (at max_threads, so no
   // spare can start): nothing of the pool progresses for the wait limit. destroy() is refused
   // (reported) and the queue finishes in the background: its items are not dropped.
@@ -493,13 +521,15 @@ TEST_CASE("pool: destroying a queue whose pool is stuck refuses the wait but dro
   REQUIRE_FALSE(blocking.flush());
 }
 
-TEST_CASE("pool: a blocking_region that outlives its item is closed when the item ends and "
-          "reported; destroying it later does nothing",
-          "[pool][rule42]") {
+TEST_CASE(
+    "pool: a blocking_region that outlives its item is closed when the item ends and "
+    "reported; destroying it later does nothing",
+    "[pool][rule42]") {
   wq_test::warning_catcher warnings;
   wq::workqueue q{"leaky"};
   wq::blocking_region* leaked = nullptr;
-  fn_item opens{[&](fn_item&) { leaked = new wq::blocking_region; }};  // as if held across a co_await
+  fn_item opens{
+      [&](fn_item&) { leaked = new wq::blocking_region; }};  // as if held across a co_await
   REQUIRE(wq_test::enqueue(q, opens) == wq::queue_status::queued);
   REQUIRE_FALSE(q.flush());
   CHECK(warnings.count(wq::errc::blocking_region_misuse) == 1);
@@ -516,9 +546,10 @@ TEST_CASE("pool: a blocking_region that outlives its item is closed when the ite
   CHECK(warnings.count(wq::errc::blocking_region_misuse) >= 1);
 }
 
-TEST_CASE("pool: a worker asleep inside an item is replaced within milliseconds, whatever the "
-          "CPU-intensive threshold",
-          "[pool][rule42]") {
+TEST_CASE(
+    "pool: a worker asleep inside an item is replaced within milliseconds, whatever the "
+    "CPU-intensive threshold",
+    "[pool][rule42]") {
   // The kernel starts another worker as soon as a running item sleeps. Here the manager sees a
   // worker that gets no CPU time and that the kernel reports sleeping: with a 10 s threshold
   // and one worker, only that lets the item queued behind the sleeper run before the gate opens.

@@ -22,11 +22,11 @@
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/deferred.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 
@@ -56,7 +56,8 @@ TEST_CASE("post_delayed: a callback runs on the queue, not before the delay (rul
   std::atomic<long long> elapsed_us{0};
   const auto start = clock_type::now();
   wq::post_delayed(q, 20ms, [&](boost::system::error_code ec) {
-    elapsed_us.store(std::chrono::duration_cast<std::chrono::microseconds>(clock_type::now() - start).count());
+    elapsed_us.store(
+        std::chrono::duration_cast<std::chrono::microseconds>(clock_type::now() - start).count());
     on_queue.store(q.get_executor().running_in_this_thread());
     ok.store(!ec);
     done.count_down();
@@ -137,17 +138,19 @@ TEST_CASE("post_delayed: a refusing queue completes with operation_aborted at on
   CHECK(got == asio::error::operation_aborted);
 }
 
-TEST_CASE("post_delayed: destroying the queue cancels an outstanding operation "
-          "(operation_aborted, rule 50)", "[post_delayed][rule50]") {
+TEST_CASE(
+    "post_delayed: destroying the queue cancels an outstanding operation "
+    "(operation_aborted, rule 50)",
+    "[post_delayed][rule50]") {
   asio::io_context io;
   wq_test::warning_catcher notices;  // destroy reports the armed item it cancels
   auto q = std::make_unique<wq::workqueue>("delayed-destroyed", queue_flags::none, 0, 1);
   boost::system::error_code got;
   int calls = 0;
   wq::post_delayed(*q, 1h, asio::bind_executor(io, [&](boost::system::error_code ec) {
-                     got = ec;
-                     ++calls;
-                   }));
+    got = ec;
+    ++calls;
+  }));
   q.reset();
   CHECK(notices.contains(wq::errc::armed_items_cancelled));
   io.run();
@@ -155,8 +158,10 @@ TEST_CASE("post_delayed: destroying the queue cancels an outstanding operation "
   CHECK(got == asio::error::operation_aborted);
 }
 
-TEST_CASE("post_delayed: the default handler executor is the queue, so on an ordered queue "
-          "callbacks take their place in its order (rule 39)", "[post_delayed][rule39]") {
+TEST_CASE(
+    "post_delayed: the default handler executor is the queue, so on an ordered queue "
+    "callbacks take their place in its order (rule 39)",
+    "[post_delayed][rule39]") {
   wq::ordered_workqueue q{"delayed-ordered"};
   std::atomic<int> running{0};
   std::atomic<int> overlaps{0};
@@ -180,12 +185,15 @@ TEST_CASE("post_delayed: the default handler executor is the queue, so on an ord
 struct counted_item {
   wq::delayed_work d;
   std::atomic<int> runs{0};
-  static void run(counted_item* self, wq::id<&counted_item::d>) noexcept { self->runs.fetch_add(1); }
+  static void run(counted_item* self, wq::id<&counted_item::d>) noexcept {
+    self->runs.fetch_add(1);
+  }
 };
 
-TEST_CASE("post_delayed: on a queue built on the app's io_context, io.run() returns only once "
-          "the armed item and the operation have completed (outstanding work)",
-          "[post_delayed][outstanding_work][rule53]") {
+TEST_CASE(
+    "post_delayed: on a queue built on the app's io_context, io.run() returns only once "
+    "the armed item and the operation have completed (outstanding work)",
+    "[post_delayed][outstanding_work][rule53]") {
   // Issue 13, observed point 1: run() returned after 0-4 ms and the callbacks never ran.
   asio::io_context io;
   wq::workqueue q{io, "on-io"};
@@ -202,23 +210,25 @@ TEST_CASE("post_delayed: on a queue built on the app's io_context, io.run() retu
   CHECK(callbacks.load() == 1);
 }
 
-TEST_CASE("post_delayed: a handler bound to the app's io_context keeps io.run() from returning "
-          "while the operation waits on another queue (outstanding work)",
-          "[post_delayed][outstanding_work]") {
+TEST_CASE(
+    "post_delayed: a handler bound to the app's io_context keeps io.run() from returning "
+    "while the operation waits on another queue (outstanding work)",
+    "[post_delayed][outstanding_work]") {
   asio::io_context io;
   wq::workqueue q{"elsewhere", queue_flags::none, 0, 1};
   int calls = 0;
   const auto start = clock_type::now();
-  wq::post_delayed(q, 50ms, asio::bind_executor(io, [&](boost::system::error_code ec) {
-                     calls += ec ? 0 : 1;
-                   }));
+  wq::post_delayed(
+      q, 50ms, asio::bind_executor(io, [&](boost::system::error_code ec) { calls += ec ? 0 : 1; }));
   io.run();
   CHECK(clock_type::now() - start >= 50ms);
   CHECK(calls == 1);
 }
 
-TEST_CASE("post_delayed: the awaitable operator || cancels the slower wait at once "
-          "(per-operation cancellation)", "[post_delayed][cancellation][awaitable]") {
+TEST_CASE(
+    "post_delayed: the awaitable operator || cancels the slower wait at once "
+    "(per-operation cancellation)",
+    "[post_delayed][cancellation][awaitable]") {
   // Issue 13, observed point 2: with a 10 ms timer this completed after 1027 ms.
   using namespace asio::experimental::awaitable_operators;
   asio::io_context io;
@@ -243,12 +253,13 @@ TEST_CASE("post_delayed: the awaitable operator || cancels the slower wait at on
   CHECK(q.stats().armed == 0);
 }
 
-TEST_CASE("post_delayed: a cancellation signal completes the operation with operation_aborted "
-          "and the callback never runs; every cancellation type is honoured",
-          "[post_delayed][cancellation]") {
-  const asio::cancellation_type type = GENERATE(asio::cancellation_type::terminal,
-                                                asio::cancellation_type::partial,
-                                                asio::cancellation_type::total);
+TEST_CASE(
+    "post_delayed: a cancellation signal completes the operation with operation_aborted "
+    "and the callback never runs; every cancellation type is honoured",
+    "[post_delayed][cancellation]") {
+  const asio::cancellation_type type =
+      GENERATE(asio::cancellation_type::terminal, asio::cancellation_type::partial,
+               asio::cancellation_type::total);
   asio::io_context io;
   wq::workqueue q{"cancelled", queue_flags::none, 0, 1};
   asio::cancellation_signal sig;
@@ -270,8 +281,10 @@ TEST_CASE("post_delayed: a cancellation signal completes the operation with oper
   sig.emit(type);  // a late emit finds nothing to cancel
 }
 
-TEST_CASE("post_delayed: cancellations racing completions on other threads: every operation "
-          "completes exactly once", "[post_delayed][cancellation][stress]") {
+TEST_CASE(
+    "post_delayed: cancellations racing completions on other threads: every operation "
+    "completes exactly once",
+    "[post_delayed][cancellation][stress]") {
   // The signal is emitted on the handler's executor (Asio's rule) while wq completes the
   // operation on a worker or the timer thread: the cancel_link rendezvous (TSan, ASan).
   constexpr int n = 2000;
@@ -283,18 +296,18 @@ TEST_CASE("post_delayed: cancellations racing completions on other threads: ever
   std::atomic<int> other{0};
   auto ex = asio::make_strand(io);
   for (int i = 0; i < n; ++i) {
-    wq::post_delayed(q, std::chrono::microseconds(i % 200),
-                     asio::bind_cancellation_slot(
-                         sigs[static_cast<std::size_t>(i)].slot(),
-                         asio::bind_executor(ex, [&](boost::system::error_code ec) {
-                           if (!ec) {
-                             ok.fetch_add(1);
-                           } else if (ec == asio::error::operation_aborted) {
-                             aborted.fetch_add(1);
-                           } else {
-                             other.fetch_add(1);
-                           }
-                         })));
+    wq::post_delayed(
+        q, std::chrono::microseconds(i % 200),
+        asio::bind_cancellation_slot(sigs[static_cast<std::size_t>(i)].slot(),
+                                     asio::bind_executor(ex, [&](boost::system::error_code ec) {
+                                       if (!ec) {
+                                         ok.fetch_add(1);
+                                       } else if (ec == asio::error::operation_aborted) {
+                                         aborted.fetch_add(1);
+                                       } else {
+                                         other.fetch_add(1);
+                                       }
+                                     })));
   }
   asio::post(ex, [&] {
     for (auto& s : sigs) s.emit(asio::cancellation_type::terminal);

@@ -55,9 +55,9 @@ static_assert(std::is_constructible_v<bool, wq::enqueue_result<int*>>);
 TEST_CASE("queue_status: enqueue_result is true iff queued (rule 14)",
           "[queue_status][enqueue_result][rule14]") {
   int object = 0;
-  const wq::queue_status all[] = {wq::queue_status::queued, wq::queue_status::already_pending,
+  const wq::queue_status all[] = {wq::queue_status::queued,   wq::queue_status::already_pending,
                                   wq::queue_status::disabled, wq::queue_status::rejected,
-                                  wq::queue_status::unbound, wq::queue_status::null_pointer};
+                                  wq::queue_status::unbound,  wq::queue_status::null_pointer};
   for (const auto st : all) {
     INFO(wq::to_string(st));
     const wq::enqueue_result<int*> r{st, st == wq::queue_status::queued ? nullptr : &object};

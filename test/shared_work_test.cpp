@@ -201,9 +201,10 @@ struct io_timed_obj : wq_test::counted {
   }
 };
 
-TEST_CASE("shared_work: shared_delayed_work{io} arms its timer on the application's io_context "
-          "and hands the queue's reference to run (rules 18, 53)",
-          "[shared_work][delayed][timer_context][rule18][rule53]") {
+TEST_CASE(
+    "shared_work: shared_delayed_work{io} arms its timer on the application's io_context "
+    "and hands the queue's reference to run (rules 18, 53)",
+    "[shared_work][delayed][timer_context][rule18][rule53]") {
   boost::asio::io_context timers;  // outlives the items, as the constructor requires
   lifetime_counter counter;
   io_run_record rec;
@@ -245,7 +246,7 @@ TEST_CASE("shared_work: shared_delayed_work{io} arms its timer on the applicatio
     REQUIRE(rec.done.wait_for(wq_test::must_happen));
     CHECK(q.flush() == std::error_code{});
     CHECK(rec.ran_with == p.get());
-    CHECK(rec.use_count == 2);  // the caller's and the one handed to run
+    CHECK(rec.use_count == 2);                        // the caller's and the one handed to run
     CHECK(rec.ran_on != std::this_thread::get_id());  // on q's pool, not on `timers`
     CHECK(p.use_count() == 1);
     CHECK_FALSE(p->d.is_pending());
@@ -283,8 +284,7 @@ struct handshake_obj : wq_test::counted {
       // Keep this run (and the reference it received) alive until the test thread has queued
       // the item again. Relaxed handshakes on purpose: see the test.
       self->started.store(true, std::memory_order_relaxed);
-      (void)wq_test::poll_until(
-          [&] { return self->requeued.load(std::memory_order_relaxed); });
+      (void)wq_test::poll_until([&] { return self->requeued.load(std::memory_order_relaxed); });
     } else {
       self->second_saw_itself.store(true, std::memory_order_relaxed);
     }

@@ -145,8 +145,8 @@ TEST_CASE("sizes: the item sizes README.md quotes are the measured ones", "[size
 TEST_CASE("sizes: the item sizes the public headers' comments quote are the measured ones",
           "[size][sizes]") {
   std::vector<quote> quotes;
-  collect(quotes, "include/wq/work.hpp", read_source("include/wq/work.hpp"),
-          "A `work` is ", " bytes", "work");
+  collect(quotes, "include/wq/work.hpp", read_source("include/wq/work.hpp"), "A `work` is ",
+          " bytes", "work");
   collect(quotes, "include/wq/delayed_work.hpp", read_source("include/wq/delayed_work.hpp"),
           "executor of its own: ", " bytes on x86-64", "delayed_work");
   collect(quotes, "include/wq/shared_work.hpp", read_source("include/wq/shared_work.hpp"),

@@ -100,12 +100,12 @@ TEST_CASE("try_spawn: runs the closure once, destroys its captures and returns n
   wq::workqueue q{"spawn", wq::queue_flags::none, 0, 2};
   std::vector<int> payload;  // plain: visibility comes from the queueing call (rule 6)
   payload = {1, 2, 3};
-  const std::error_code ec = wq::try_spawn(q, [c = capture(&life), &runs, &saw_payload, &payload,
-                                               &done] {
-    saw_payload.store(payload.size() == 3 && payload[2] == 3);
-    runs.fetch_add(1);
-    done.count_down();
-  });
+  const std::error_code ec =
+      wq::try_spawn(q, [c = capture(&life), &runs, &saw_payload, &payload, &done] {
+        saw_payload.store(payload.size() == 3 && payload[2] == 3);
+        runs.fetch_add(1);
+        done.count_down();
+      });
   CHECK_FALSE(ec);
   REQUIRE(done.wait_for(must_happen));
   q.drain();  // the box is freed on the worker right after the closure returns
@@ -139,8 +139,9 @@ TEST_CASE("try_spawn: is noexcept when the closure's construction is", "[spawn]"
   q.drain();
 }
 
-TEST_CASE("try_spawn: a destroyed queue rejects the closure, which is destroyed without running (rule 50)",
-          "[spawn][rule50]") {
+TEST_CASE(
+    "try_spawn: a destroyed queue rejects the closure, which is destroyed without running (rule 50)",
+    "[spawn][rule50]") {
   lifetime_counter life;
   std::atomic<int> runs{0};
   wq::workqueue q{"gone", wq::queue_flags::none, 0, 1};
@@ -268,8 +269,7 @@ TEST_CASE("try_spawn: callable from many threads and from inside a closure (chai
   CHECK(runs.load() == 2 * threads * per_thread);
 }
 
-TEST_CASE("spawn_errc: converts implicitly to std::error_code like other error enums",
-          "[spawn]") {
+TEST_CASE("spawn_errc: converts implicitly to std::error_code like other error enums", "[spawn]") {
   // The std::is_error_code_enum specialisation plus the ADL make_error_code let an
   // error_code be compared with the enum directly.
   CHECK(std::is_error_code_enum<wq::spawn_errc>::value);

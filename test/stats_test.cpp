@@ -66,9 +66,7 @@ struct counting_item {
 struct c_item {
   std::atomic<int> runs{0};
   wq::work w{wq::fn_ops<&c_item::fn>};
-  static void fn(wq::work* item) noexcept {
-    wq::container_of<&c_item::w>(item)->runs.fetch_add(1);
-  }
+  static void fn(wq::work* item) noexcept { wq::container_of<&c_item::w>(item)->runs.fetch_add(1); }
 };
 
 /// A C-style delayed item counting its runs.
@@ -88,8 +86,10 @@ void burn(std::chrono::nanoseconds d) {
 
 // ---- latency_histogram -----------------------------------------------------------------------
 
-TEST_CASE("stats: latency_histogram puts 0 and 1 ns in bucket 0, and 2^i up to 2^(i+1) - 1 ns "
-          "in bucket i", "[stats][histogram]") {
+TEST_CASE(
+    "stats: latency_histogram puts 0 and 1 ns in bucket 0, and 2^i up to 2^(i+1) - 1 ns "
+    "in bucket i",
+    "[stats][histogram]") {
   latency_histogram h;
   CHECK(h.samples() == 0);
   h.add(0ns);
@@ -115,11 +115,10 @@ TEST_CASE("stats: latency_histogram puts 0 and 1 ns in bucket 0, and 2^i up to 2
   CHECK(sum == h.samples());
 }
 
-TEST_CASE("stats: latency_histogram puts huge durations in its last bucket",
-          "[stats][histogram]") {
+TEST_CASE("stats: latency_histogram puts huge durations in its last bucket", "[stats][histogram]") {
   constexpr int last = latency_histogram::buckets - 1;
   latency_histogram h;
-  h.add(std::chrono::nanoseconds{std::int64_t{1} << last});  // the last bucket's lower bound
+  h.add(std::chrono::nanoseconds{std::int64_t{1} << last});        // the last bucket's lower bound
   h.add(std::chrono::nanoseconds{(std::int64_t{1} << last) - 1});  // one below: previous bucket
   h.add(std::chrono::nanoseconds{std::int64_t{1} << latency_histogram::buckets});
   h.add(std::chrono::hours(24 * 365));
@@ -131,8 +130,10 @@ TEST_CASE("stats: latency_histogram puts huge durations in its last bucket",
   CHECK(h.percentile(100) == top);
 }
 
-TEST_CASE("stats: latency_histogram::percentile is the upper bound of the bucket holding the "
-          "rank, at most 2x high", "[stats][histogram]") {
+TEST_CASE(
+    "stats: latency_histogram::percentile is the upper bound of the bucket holding the "
+    "rank, at most 2x high",
+    "[stats][histogram]") {
   latency_histogram h;
   CHECK(h.percentile(50) == 0ns);  // no samples
   CHECK(h.percentile(100) == 0ns);
@@ -173,8 +174,7 @@ TEST_CASE("stats: latency_histogram::percentile is the upper bound of the bucket
 
 // ---- counters --------------------------------------------------------------------------------
 
-TEST_CASE("stats: a new queue reports its name, zero counters and its sampling rate",
-          "[stats]") {
+TEST_CASE("stats: a new queue reports its name, zero counters and its sampling rate", "[stats]") {
   wq::workqueue q{"fresh", queue_flags::none, 0, 1};
   const queue_stats s = q.stats();
   CHECK(s.name == "fresh");
@@ -192,8 +192,10 @@ TEST_CASE("stats: a new queue reports its name, zero counters and its sampling r
   CHECK(s.sample_every > 0);
 }
 
-TEST_CASE("stats: queueing a pending item N times counts 1 queued and N-1 coalesced, and it "
-          "runs once (rule 1)", "[stats][rule1]") {
+TEST_CASE(
+    "stats: queueing a pending item N times counts 1 queued and N-1 coalesced, and it "
+    "runs once (rule 1)",
+    "[stats][rule1]") {
   constexpr int n = 7;
 
   SECTION("typed, on a paused queue") {
@@ -260,8 +262,10 @@ TEST_CASE("stats: queueing a pending item N times counts 1 queued and N-1 coales
   }
 }
 
-TEST_CASE("stats: a queueing refused for a disabled item counts neither queued nor coalesced "
-          "(rule 16)", "[stats][rule16]") {
+TEST_CASE(
+    "stats: a queueing refused for a disabled item counts neither queued nor coalesced "
+    "(rule 16)",
+    "[stats][rule16]") {
   counting_item it;
   wq::workqueue q{"disabled", queue_flags::none, 0, 1};
   (void)wq::disable_work(it.w);
@@ -272,8 +276,10 @@ TEST_CASE("stats: a queueing refused for a disabled item counts neither queued n
   CHECK(wq::enable_work(it.w));
 }
 
-TEST_CASE("stats: started and finished count runs, and in_flight, running and max_depth describe "
-          "the queue now", "[stats]") {
+TEST_CASE(
+    "stats: started and finished count runs, and in_flight, running and max_depth describe "
+    "the queue now",
+    "[stats]") {
   latch started{1};
   latch release{1};
   wq_test::fn_item blocker{[&](wq_test::fn_item&) {
@@ -340,8 +346,10 @@ TEST_CASE("stats: max_depth counts inactive items too (rule 37)", "[stats][rule3
   CHECK(s.queued == accounted(s));
 }
 
-TEST_CASE("stats: cancel_work or disable_work of a pending item counts one cancelled and it "
-          "never starts (rules 28, 31, 33)", "[stats][cancel][rule28][rule31][rule33]") {
+TEST_CASE(
+    "stats: cancel_work or disable_work of a pending item counts one cancelled and it "
+    "never starts (rules 28, 31, 33)",
+    "[stats][cancel][rule28][rule31][rule33]") {
   counting_item a;
   counting_item b;
   c_delayed_item d;
@@ -358,7 +366,7 @@ TEST_CASE("stats: cancel_work or disable_work of a pending item counts one cance
   CHECK(s.armed == 1);
   CHECK(s.queued == accounted(s));
 
-  CHECK_FALSE(wq::cancel_work(a.w));  // idle: nothing to count
+  CHECK_FALSE(wq::cancel_work(a.w));    // idle: nothing to count
   CHECK(wq::cancel_delayed_work(d.d));  // armed
   s = q.stats();
   CHECK(s.cancelled == 2);
@@ -385,8 +393,10 @@ TEST_CASE("stats: cancel_work or disable_work of a pending item counts one cance
   CHECK(s.queued == accounted(s));
 }
 
-TEST_CASE("stats: mod_delayed_work moving an armed item's deadline keeps its instance: no new "
-          "queueing, no cancellation (rule 20)", "[stats][cancel][rule20]") {
+TEST_CASE(
+    "stats: mod_delayed_work moving an armed item's deadline keeps its instance: no new "
+    "queueing, no cancellation (rule 20)",
+    "[stats][cancel][rule20]") {
   c_delayed_item d;
   wq::workqueue q{"mod", queue_flags::none, 0, 1};
   REQUIRE(wq::queue_delayed_work(q, d.d, 10s));
@@ -422,8 +432,10 @@ TEST_CASE("stats: mod_delayed_work moving an armed item's deadline keeps its ins
   CHECK(wq::cancel_delayed_work_sync(d.d));
 }
 
-TEST_CASE("stats: mod_delayed_work moving a queued item to another queue counts it cancelled "
-          "on the queue it left (rule 20b)", "[stats][cancel][rule20]") {
+TEST_CASE(
+    "stats: mod_delayed_work moving a queued item to another queue counts it cancelled "
+    "on the queue it left (rule 20b)",
+    "[stats][cancel][rule20]") {
   c_delayed_item d;
   wq::workqueue from{"mod-from", queue_flags::none, 0, 1};
   wq::workqueue to{"mod-to", queue_flags::none, 0, 1};
@@ -446,8 +458,10 @@ TEST_CASE("stats: mod_delayed_work moving a queued item to another queue counts 
   CHECK(t.queued == accounted(t));
 }
 
-TEST_CASE("stats: after destroy, stats() is the final snapshot: the items destroy ran and the "
-          "armed ones it cancelled (rule 50)", "[stats][destroy][rule50]") {
+TEST_CASE(
+    "stats: after destroy, stats() is the final snapshot: the items destroy ran and the "
+    "armed ones it cancelled (rule 50)",
+    "[stats][destroy][rule50]") {
   wq_test::warning_catcher notices;  // errc::armed_items_cancelled
   counting_item a;
   counting_item b;
@@ -485,8 +499,10 @@ TEST_CASE("stats: after destroy, stats() is the final snapshot: the items destro
   CHECK(q.stats().queued == 3);
 }
 
-TEST_CASE("stats: functions posted through the queue's executor count as queued, started and "
-          "finished", "[stats][executor]") {
+TEST_CASE(
+    "stats: functions posted through the queue's executor count as queued, started and "
+    "finished",
+    "[stats][executor]") {
   wq::workqueue q{"exec-stats", queue_flags::none, 0, 2};
   constexpr int n = 5;
   latch done{n};

@@ -13,8 +13,8 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <memory>
 #include <iterator>
+#include <memory>
 #include <set>
 #include <string>
 #include <thread>
@@ -108,8 +108,9 @@ struct occupy_system_wq {
 
 }  // namespace
 
-TEST_CASE("system queues: each accessor returns the same queue every time, from any thread (rule 48)",
-          "[system_queues][rule48]") {
+TEST_CASE(
+    "system queues: each accessor returns the same queue every time, from any thread (rule 48)",
+    "[system_queues][rule48]") {
   std::set<const wq::workqueue*> distinct;
   for (const auto& row : system_queues) {
     wq::workqueue* first = &row.get();
@@ -126,7 +127,8 @@ TEST_CASE("system queues: each accessor returns the same queue every time, from 
   CHECK(distinct.size() == std::size(system_queues));  // all different queues
 }
 
-TEST_CASE("system queues: names, flags and max_active (rule 48)", "[system_queues][rule48][rule37]") {
+TEST_CASE("system queues: names, flags and max_active (rule 48)",
+          "[system_queues][rule48][rule37]") {
   for (const auto& row : system_queues) {
     INFO(row.name);
     wq::workqueue& q = row.get();
@@ -144,7 +146,8 @@ TEST_CASE("system queues: items run on each queue", "[system_queues][rule48][rul
   for (const auto& row : system_queues) {
     INFO(row.name);
     latch done{1};
-    auto r = row.get().enqueue<&owned_item::w>(std::make_unique<owned_item>(&done, &runs, &bad, &life));
+    auto r =
+        row.get().enqueue<&owned_item::w>(std::make_unique<owned_item>(&done, &runs, &bad, &life));
     REQUIRE(r.status == wq::queue_status::queued);
     CHECK(done.wait_for(must_happen));
   }
@@ -166,7 +169,8 @@ TEST_CASE("system queues: items queued from many threads all run once", "[system
     producers.emplace_back([&] {
       for (int i = 0; i < per_thread; ++i) {
         for (accessor get : {&wq::system_wq, &wq::system_unbound_wq}) {
-          auto r = get().enqueue<&owned_item::w>(std::make_unique<owned_item>(&done, &runs, &bad, &life));
+          auto r = get().enqueue<&owned_item::w>(
+              std::make_unique<owned_item>(&done, &runs, &bad, &life));
           if (!r) not_queued.fetch_add(1);
         }
       }
@@ -180,8 +184,9 @@ TEST_CASE("system queues: items queued from many threads all run once", "[system
   CHECK(life.alive() == 0);
 }
 
-TEST_CASE("system queues: highpri, long and unbound items do not wait behind a busy system_wq (rule 48)",
-          "[system_queues][rule48][rule43]") {
+TEST_CASE(
+    "system queues: highpri, long and unbound items do not wait behind a busy system_wq (rule 48)",
+    "[system_queues][rule48][rule43]") {
   occupy_system_wq busy;
   REQUIRE(busy.spawn_errors.load() == 0);
   REQUIRE(busy.all_running.wait_for(must_happen));  // every system_wq worker is blocked

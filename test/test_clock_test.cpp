@@ -116,8 +116,10 @@ TEST_CASE("test_clock: starts at the steady clock's now and moves only with adva
   CHECK(clock.now() == t0 + 1s);
 }
 
-TEST_CASE("test_clock: virtual time saturates, so a maximal delay armed afterwards does not "
-          "overflow", "[test_clock]") {
+TEST_CASE(
+    "test_clock: virtual time saturates, so a maximal delay armed afterwards does not "
+    "overflow",
+    "[test_clock]") {
   wq::test_clock clock;
   polled_queue p{"saturate"};
   c_delayed item;
@@ -136,8 +138,10 @@ TEST_CASE("test_clock: virtual time saturates, so a maximal delay armed afterwar
 
 // ---- rules 18, 19, 53: expiry exactly at the deadline -------------------------------------
 
-TEST_CASE("test_clock: an item fires when virtual time reaches its deadline, not a "
-          "nanosecond before (rule 53)", "[test_clock][rule53]") {
+TEST_CASE(
+    "test_clock: an item fires when virtual time reaches its deadline, not a "
+    "nanosecond before (rule 53)",
+    "[test_clock][rule53]") {
   wq::test_clock clock;
   polled_queue p{"rule53-virtual"};
   c_delayed item;
@@ -175,8 +179,10 @@ TEST_CASE("test_clock: an item fires when virtual time reaches its deadline, not
   CHECK(item.runs.load() == 1);
 }
 
-TEST_CASE("test_clock: an armed item is pending: queueing it again neither advances nor "
-          "postpones its virtual deadline (rule 18)", "[test_clock][rule18]") {
+TEST_CASE(
+    "test_clock: an armed item is pending: queueing it again neither advances nor "
+    "postpones its virtual deadline (rule 18)",
+    "[test_clock][rule18]") {
   wq::test_clock clock;
   polled_queue p{"rule18-virtual"};
   c_delayed item;
@@ -225,12 +231,16 @@ TEST_CASE("test_clock: an item fires on the queue it was armed for (rule 54)",
 
 // ---- order ---------------------------------------------------------------------------------
 
-TEST_CASE("test_clock: one advance queues the due items in deadline order, ties in arming "
-          "order (rules 39, 53)", "[test_clock][rule39]") {
+TEST_CASE(
+    "test_clock: one advance queues the due items in deadline order, ties in arming "
+    "order (rules 39, 53)",
+    "[test_clock][rule39]") {
   wq::test_clock clock;
   polled_queue p{"order", wq::queue_flags::ordered};
   std::vector<std::string> ran;
-  auto record = [&](const char* name) { return [&ran, name](fn_delayed_item&) { ran.push_back(name); }; };
+  auto record = [&](const char* name) {
+    return [&ran, name](fn_delayed_item&) { ran.push_back(name); };
+  };
   fn_delayed_item a{record("a")};
   fn_delayed_item b{record("b")};
   fn_delayed_item c{record("c")};
@@ -250,8 +260,10 @@ TEST_CASE("test_clock: one advance queues the due items in deadline order, ties 
   CHECK(ran.back() == "late");
 }
 
-TEST_CASE("test_clock: a delayed item takes its place in an ordered queue when it fires, not "
-          "when it was armed (rule 39)", "[test_clock][rule39]") {
+TEST_CASE(
+    "test_clock: a delayed item takes its place in an ordered queue when it fires, not "
+    "when it was armed (rule 39)",
+    "[test_clock][rule39]") {
   wq::test_clock clock;
   polled_queue p{"order-fire", wq::queue_flags::ordered};
   std::vector<std::string> ran;
@@ -268,8 +280,10 @@ TEST_CASE("test_clock: a delayed item takes its place in an ordered queue when i
   CHECK(ran == std::vector<std::string>{"x", "y", "d", "z"});
 }
 
-TEST_CASE("test_clock: items armed while advance runs, even by the items it queued, count from "
-          "the new time", "[test_clock][rule53]") {
+TEST_CASE(
+    "test_clock: items armed while advance runs, even by the items it queued, count from "
+    "the new time",
+    "[test_clock][rule53]") {
   wq::test_clock clock;
   wq::workqueue q{"rearm", wq::queue_flags::none, 0, 2};
   std::atomic<int> runs{0};
@@ -363,8 +377,10 @@ TEST_CASE("test_clock: mod_delayed_work moves a virtual deadline later or earlie
   CHECK(item.runs.load() == 1);
 }
 
-TEST_CASE("test_clock: mod_delayed_work postpones an item that fired but has not started "
-          "(rule 20a)", "[test_clock][mod][rule20]") {
+TEST_CASE(
+    "test_clock: mod_delayed_work postpones an item that fired but has not started "
+    "(rule 20a)",
+    "[test_clock][mod][rule20]") {
   wq::test_clock clock;
   polled_queue p{"rule20a-virtual"};
   c_delayed item;
@@ -396,8 +412,10 @@ TEST_CASE("test_clock: mod_delayed_work moves an armed item to another queue (ru
   CHECK(item.runs.load() == 1);
 }
 
-TEST_CASE("test_clock: mod_delayed_work of an item that is only running arms it again, and it "
-          "runs after the current run (rule 20c)", "[test_clock][mod][rule20]") {
+TEST_CASE(
+    "test_clock: mod_delayed_work of an item that is only running arms it again, and it "
+    "runs after the current run (rule 20c)",
+    "[test_clock][mod][rule20]") {
   wq::test_clock clock;
   polled_queue p{"rule20c-virtual"};
   c_delayed item;
@@ -454,8 +472,10 @@ TEST_CASE("test_clock: a cancelled item never fires (rule 31)", "[test_clock][ca
   CHECK(item.runs.load() == 1);
 }
 
-TEST_CASE("test_clock: cancel_delayed_work_sync of an armed item returns at once, and stops a "
-          "self-re-arming item (rule 32)", "[test_clock][cancel][rule32]") {
+TEST_CASE(
+    "test_clock: cancel_delayed_work_sync of an armed item returns at once, and stops a "
+    "self-re-arming item (rule 32)",
+    "[test_clock][cancel][rule32]") {
   wq::test_clock clock;
   wq::workqueue q{"rule32-virtual", wq::queue_flags::none, 0, 2};
   std::atomic<int> runs{0};
@@ -473,8 +493,10 @@ TEST_CASE("test_clock: cancel_delayed_work_sync of an armed item returns at once
   CHECK(runs.load() == 5);
 }
 
-TEST_CASE("test_clock: flush_delayed_work fires a virtually armed item now and waits for it "
-          "(rule 24)", "[test_clock][flush][rule24]") {
+TEST_CASE(
+    "test_clock: flush_delayed_work fires a virtually armed item now and waits for it "
+    "(rule 24)",
+    "[test_clock][flush][rule24]") {
   wq::test_clock clock;
   wq::workqueue q{"rule24-virtual", wq::queue_flags::none, 0, 1};
   c_delayed item;
@@ -504,8 +526,10 @@ TEST_CASE("test_clock: writes made before advance are visible in the items it qu
 
 // ---- rules 49, 50: drain and destroy --------------------------------------------------------
 
-TEST_CASE("test_clock: an item due while its queue drains is held until the drain ends "
-          "(rule 49)", "[test_clock][drain][rule49]") {
+TEST_CASE(
+    "test_clock: an item due while its queue drains is held until the drain ends "
+    "(rule 49)",
+    "[test_clock][drain][rule49]") {
   wq::test_clock clock;
   latch x_running{1};
   latch release{1};
@@ -528,7 +552,8 @@ TEST_CASE("test_clock: an item due while its queue drains is held until the drai
   REQUIRE(wq_test::enqueue_delayed(q, item, 300ms) == queue_status::queued);
   std::jthread drainer([&] { q.drain(); });
   // Outside queueing is refused once the drain has started.
-  REQUIRE(wq_test::poll_until([&] { return wq_test::enqueue(q, probe) == queue_status::rejected; }));
+  REQUIRE(
+      wq_test::poll_until([&] { return wq_test::enqueue(q, probe) == queue_status::rejected; }));
   CHECK(clock.advance(300ms) == 1);  // due during the drain: held back
   CHECK(item.d.is_pending());
   CHECK(q.stats().armed == 0);
@@ -560,8 +585,10 @@ TEST_CASE("test_clock: destroying a queue cancels its virtually armed items (rul
   item.reset();  // no Asio wait outstanding: the destructor does not block
 }
 
-TEST_CASE("test_clock: a virtually armed item destroyed while armed is cancelled and does not "
-          "block (§5.10)", "[test_clock][lifetime]") {
+TEST_CASE(
+    "test_clock: a virtually armed item destroyed while armed is cancelled and does not "
+    "block (§5.10)",
+    "[test_clock][lifetime]") {
   wq_test::warning_catcher warnings;
   wq::test_clock clock;
   polled_queue p{"destroy-item-virtual"};
@@ -578,8 +605,10 @@ TEST_CASE("test_clock: a virtually armed item destroyed while armed is cancelled
 
 using wq_test::ctx_item;
 
-TEST_CASE("test_clock: an item on the application's io_context starts no Asio wait and fires "
-          "inside advance", "[test_clock][timer_context]") {
+TEST_CASE(
+    "test_clock: an item on the application's io_context starts no Asio wait and fires "
+    "inside advance",
+    "[test_clock][timer_context]") {
   wq::test_clock clock;
   boost::asio::io_context timers;
   polled_queue p{"app-ctx-virtual"};
@@ -617,8 +646,10 @@ TEST_CASE("test_clock: post_delayed completes when virtual time reaches the dela
 
 // ---- hand-over between real and virtual time ------------------------------------------------
 
-TEST_CASE("test_clock: an item armed with a real timer before the clock is adopted: it fires "
-          "when virtual time reaches its deadline", "[test_clock][adopt]") {
+TEST_CASE(
+    "test_clock: an item armed with a real timer before the clock is adopted: it fires "
+    "when virtual time reaches its deadline",
+    "[test_clock][adopt]") {
   SECTION("its real wait has not completed") {
     polled_queue p{"adopt-outstanding"};
     c_delayed item;
@@ -657,8 +688,10 @@ TEST_CASE("test_clock: an item armed with a real timer before the clock is adopt
   }
 }
 
-TEST_CASE("test_clock: when the clock goes, items still armed get real timers for the virtual "
-          "time they had left", "[test_clock][lifetime]") {
+TEST_CASE(
+    "test_clock: when the clock goes, items still armed get real timers for the virtual "
+    "time they had left",
+    "[test_clock][lifetime]") {
   SECTION("wq's timer thread") {
     latch done{1};
     c_delayed item;
@@ -676,8 +709,8 @@ TEST_CASE("test_clock: when the clock goes, items still armed get real timers fo
     CHECK(item.d.deadline() <= std::chrono::steady_clock::now() + 20ms);
     REQUIRE(done.wait_for(must_happen));
     CHECK(item.ran_at_ns.load() >=
-          std::chrono::duration_cast<std::chrono::nanoseconds>(
-              (gone + 20ms).time_since_epoch()).count());
+          std::chrono::duration_cast<std::chrono::nanoseconds>((gone + 20ms).time_since_epoch())
+              .count());
     q.flush();
     CHECK(item.runs.load() == 1);
   }
@@ -700,7 +733,10 @@ TEST_CASE("test_clock: when the clock goes, items still armed get real timers fo
   SECTION("an item armed after the clock went keeps its real deadline") {
     wq::workqueue q{"after-clock"};
     c_delayed item;
-    { wq::test_clock clock; (void)clock.advance(24h); }
+    {
+      wq::test_clock clock;
+      (void)clock.advance(24h);
+    }
     const auto t0 = std::chrono::steady_clock::now();
     REQUIRE(wq::queue_delayed_work(q, item.d, 1h));
     CHECK(item.d.deadline() >= t0 + 1h);

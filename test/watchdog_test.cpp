@@ -60,8 +60,10 @@ bool stays_quiet(const wq_test::warning_catcher& signal, int already) {
   return !wq_test::poll_until([&] { return signal.count() > already; }, must_not_happen);
 }
 
-TEST_CASE("watchdog: a blocked work function is reported once as errc::item_stalled, naming the "
-          "queue and the item", "[watchdog]") {
+TEST_CASE(
+    "watchdog: a blocked work function is reported once as errc::item_stalled, naming the "
+    "queue and the item",
+    "[watchdog]") {
   wq_test::warning_catcher warnings;
   wq::watchdog dog{threshold};
   latch started{1};
@@ -77,8 +79,8 @@ TEST_CASE("watchdog: a blocked work function is reported once as errc::item_stal
       wq_test::poll_until([&] { return warnings.count(errc::item_stalled) >= 1; });
   // Several more looks while it stays blocked: none reports it again.
   const std::size_t at_once = dog.check_now();
-  const bool quiet = !wq_test::poll_until(
-      [&] { return warnings.count(errc::item_stalled) > 1; }, must_not_happen);
+  const bool quiet =
+      !wq_test::poll_until([&] { return warnings.count(errc::item_stalled) > 1; }, must_not_happen);
   const std::size_t later = dog.check_now();
   const auto reports = dog.reports();
   release.count_down();
@@ -131,8 +133,10 @@ TEST_CASE("watchdog: a stall is reported again only after it ended and a new run
   }
 }
 
-TEST_CASE("watchdog: a queue whose executor is blocked while items wait is reported once as "
-          "errc::queue_stalled", "[watchdog]") {
+TEST_CASE(
+    "watchdog: a queue whose executor is blocked while items wait is reported once as "
+    "errc::queue_stalled",
+    "[watchdog]") {
   wq_test::warning_catcher stalled{errc::queue_stalled};
   wq::watchdog dog{threshold};
   wq_test::io_runner runner{1};  // one thread, about to be blocked by a plain handler
@@ -181,8 +185,7 @@ TEST_CASE("watchdog: a paused queue with waiting items is not reported (rule 45)
 
   // Two looks at least must_not_happen (> threshold) apart, and the periodic ones in between.
   const std::size_t first = dog.check_now();
-  const bool quiet =
-      !wq_test::poll_until([&] { return warnings.size() > 0; }, must_not_happen);
+  const bool quiet = !wq_test::poll_until([&] { return warnings.size() > 0; }, must_not_happen);
   const std::size_t second = dog.check_now();
   q.resume();
   REQUIRE(q.drain() == std::error_code{});
@@ -202,9 +205,8 @@ TEST_CASE("watchdog: short items are never reported", "[watchdog]") {
   latch done{n};
   std::vector<std::unique_ptr<wq_test::fn_item>> items;
   for (int i = 0; i < n; ++i)
-    items.push_back(std::make_unique<wq_test::fn_item>([&](wq_test::fn_item&) {
-      done.count_down();
-    }));
+    items.push_back(
+        std::make_unique<wq_test::fn_item>([&](wq_test::fn_item&) { done.count_down(); }));
   wq::workqueue q{"brisk", queue_flags::none, 0, 2};
   for (int round = 0; round < 4; ++round) {
     // Queued in four waves with a look at the queue during each.
@@ -236,8 +238,7 @@ TEST_CASE("watchdog: a threshold below 1 ms is raised to 1 ms, and destroying it
   wq::workqueue q{"unwatched", queue_flags::none, 0, 1};
   REQUIRE(q.enqueue<&blocking_item::w>(&item));
   REQUIRE(started.wait_for(must_happen));
-  const bool quiet =
-      !wq_test::poll_until([&] { return warnings.size() > 0; }, must_not_happen);
+  const bool quiet = !wq_test::poll_until([&] { return warnings.size() > 0; }, must_not_happen);
   release.count_down();
   REQUIRE(q.drain() == std::error_code{});
   CHECK(quiet);
@@ -245,9 +246,10 @@ TEST_CASE("watchdog: a threshold below 1 ms is raised to 1 ms, and destroying it
 
 }  // namespace
 
-TEST_CASE("watchdog: a saturated system queue (items waiting behind max_active for the items "
-          "they wait for) is reported as errc::queue_stalled (rule 48, §5.14)",
-          "[watchdog][rule48][s5_14]") {
+TEST_CASE(
+    "watchdog: a saturated system queue (items waiting behind max_active for the items "
+    "they wait for) is reported as errc::queue_stalled (rule 48, §5.14)",
+    "[watchdog][rule48][s5_14]") {
   // system_wq with max_active 2: two items wait for a third, which waits behind them. The
   // watchdog says so instead of leaving a silent deadlock; the test then breaks it.
   wq_test::warning_catcher warnings;

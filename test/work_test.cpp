@@ -176,14 +176,9 @@ TEST_CASE(
       // Yielding only lets the workers (which share the two cores) interleave with us.
       if (i % 4 == 0) std::this_thread::yield();
       switch (q.queue(item.w)) {
-        case wq::queue_status::queued:
-          queued.fetch_add(1);
-          break;
-        case wq::queue_status::already_pending:
-          break;
-        default:
-          refused_other.fetch_add(1);
-          break;
+        case wq::queue_status::queued: queued.fetch_add(1); break;
+        case wq::queue_status::already_pending: break;
+        default: refused_other.fetch_add(1); break;
       }
     }
   };

@@ -37,8 +37,8 @@ using wq_test::latch;
 using wq_test::must_happen;
 
 #define WQ_QUEUE_KINDS                                                          \
-  wq_test::shared_pool_kind, wq_test::private_pool_kind, wq_test::ordered_kind, wq_test::io_context_kind, \
-      wq_test::user_strand_kind
+  wq_test::shared_pool_kind, wq_test::private_pool_kind, wq_test::ordered_kind, \
+      wq_test::io_context_kind, wq_test::user_strand_kind
 
 // An item owned by std::unique_ptr that counts its runs and its lifetime.
 struct counted {
@@ -109,8 +109,8 @@ struct timed_item {
 
 }  // namespace
 
-TEMPLATE_TEST_CASE("workqueue contract: every queued item runs exactly once", "[workqueue][contract]",
-                   WQ_QUEUE_KINDS) {
+TEMPLATE_TEST_CASE("workqueue contract: every queued item runs exactly once",
+                   "[workqueue][contract]", WQ_QUEUE_KINDS) {
   constexpr int producers = 2;
   constexpr int per_producer = 200;
   wq_test::lifetime_counter life;
@@ -138,8 +138,9 @@ TEMPLATE_TEST_CASE("workqueue contract: every queued item runs exactly once", "[
   CHECK(life.alive() == 0);
 }
 
-TEMPLATE_TEST_CASE("workqueue contract: queueing a pending item returns already_pending and it runs once (rule 1)",
-                   "[workqueue][contract][rule1][rule2]", WQ_QUEUE_KINDS) {
+TEMPLATE_TEST_CASE(
+    "workqueue contract: queueing a pending item returns already_pending and it runs once (rule 1)",
+    "[workqueue][contract][rule1][rule2]", WQ_QUEUE_KINDS) {
   wq::workqueue other{"other"};
   TestType kind;
   auto item = std::make_shared<shared_item>();
@@ -228,8 +229,9 @@ TEMPLATE_TEST_CASE("workqueue contract: an item never runs concurrently with its
   CHECK(plain_runs == queued.load());  // every successful queueing ran exactly once
 }
 
-TEMPLATE_TEST_CASE("workqueue contract: writes before a successful queueing call are visible to the item (rule 6)",
-                   "[workqueue][contract][rule6]", WQ_QUEUE_KINDS) {
+TEMPLATE_TEST_CASE(
+    "workqueue contract: writes before a successful queueing call are visible to the item (rule 6)",
+    "[workqueue][contract][rule6]", WQ_QUEUE_KINDS) {
   constexpr int producers = 2;
   constexpr int per_producer = 100;
   std::atomic<int> bad{0};
@@ -251,8 +253,9 @@ TEMPLATE_TEST_CASE("workqueue contract: writes before a successful queueing call
   CHECK(bad.load() == 0);
 }
 
-TEMPLATE_TEST_CASE("workqueue contract: a queueing call that finds the item pending is observed by the pending run (rule 7)",
-                   "[workqueue][contract][rule7]", WQ_QUEUE_KINDS) {
+TEMPLATE_TEST_CASE(
+    "workqueue contract: a queueing call that finds the item pending is observed by the pending run (rule 7)",
+    "[workqueue][contract][rule7]", WQ_QUEUE_KINDS) {
   constexpr int total = 5000;
   std::atomic<int> produced{0};
   std::atomic<int> last_seen{0};
@@ -283,8 +286,9 @@ TEMPLATE_TEST_CASE("workqueue contract: a delayed item runs no earlier than its 
   for (std::size_t i = 0; i < delays.size(); ++i) {
     items[i]->delay = delays[i];
     items[i]->armed_at = std::chrono::steady_clock::now();
-    REQUIRE(kind.queue().template enqueue_delayed<&timed_item::d>(items[i].get(), delays[i]).status ==
-            wq::queue_status::queued);
+    REQUIRE(
+        kind.queue().template enqueue_delayed<&timed_item::d>(items[i].get(), delays[i]).status ==
+        wq::queue_status::queued);
   }
   for (std::size_t i = 0; i < delays.size(); ++i) {
     INFO("delay " << delays[i].count() << " ms");

@@ -26,9 +26,8 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/smart_ptr/intrusive_ptr.hpp>
@@ -227,7 +226,8 @@ void check_max_active_two(wq::workqueue& q) {
   REQUIRE(enqueue(q, *items[0]) == queue_status::queued);
   REQUIRE(enqueue(q, *items[1]) == queue_status::queued);
   REQUIRE(both_running.wait_for(must_happen));  // the limit is reachable
-  for (int i = 2; i < total; ++i) REQUIRE(enqueue(q, *items[static_cast<std::size_t>(i)]) == queue_status::queued);
+  for (int i = 2; i < total; ++i)
+    REQUIRE(enqueue(q, *items[static_cast<std::size_t>(i)]) == queue_status::queued);
   CHECK_FALSE(third_started.wait_for(must_not_happen));  // and not exceeded
   release.count_down();
   REQUIRE(done.wait_for(must_happen));
@@ -241,8 +241,9 @@ void check_max_active_two(wq::workqueue& q) {
 
 // ---- construction, names and flags ------------------------------------------------------------
 
-TEST_CASE("workqueue: a queue owning its thread pool has its name, flags and default max_active (rule 36)",
-          "[workqueue][construct][rule36][rule51]") {
+TEST_CASE(
+    "workqueue: a queue owning its thread pool has its name, flags and default max_active (rule 36)",
+    "[workqueue][construct][rule36][rule51]") {
   wq::workqueue q{"owned", queue_flags::unbound | queue_flags::highpri, 0, 2};
   CHECK(q.name() == "owned");
   CHECK(q.flags() == (queue_flags::unbound | queue_flags::highpri));
@@ -284,7 +285,8 @@ TEST_CASE("workqueue: runs on a user's asio::thread_pool", "[workqueue][construc
   CHECK(runs_an_item(q));
 }
 
-TEST_CASE("workqueue: runs on a strand, ordered or not (rule 39)", "[workqueue][construct][executor][rule39]") {
+TEST_CASE("workqueue: runs on a strand, ordered or not (rule 39)",
+          "[workqueue][construct][executor][rule39]") {
   boost::asio::thread_pool pool{2};
   auto strand = boost::asio::make_strand(pool);
   wq::workqueue plain{strand, "strand"};
@@ -308,8 +310,10 @@ TEST_CASE("workqueue: runs on an any_io_executor", "[workqueue][construct][execu
   CHECK(runs_an_item(ordered));
 }
 
-TEST_CASE("workqueue: an ordered queue on an any_io_executor wrapping a strand shares that "
-          "strand (a socket's executor)", "[workqueue][construct][executor][rule39]") {
+TEST_CASE(
+    "workqueue: an ordered queue on an any_io_executor wrapping a strand shares that "
+    "strand (a socket's executor)",
+    "[workqueue][construct][executor][rule39]") {
   boost::asio::thread_pool pool{2};
   auto strand = boost::asio::make_strand(pool);
   boost::asio::any_io_executor ex = strand;
@@ -327,9 +331,10 @@ TEST_CASE("workqueue: an ordered queue on an any_io_executor wrapping a strand s
 
 // ---- outstanding work on a user's executor (Asio's convention; issue 13, point 1) ----------
 
-TEST_CASE("workqueue: on the app's io_context, queued, inactive, running and armed items are "
-          "outstanding work: io.run() returns exactly when they are done",
-          "[workqueue][outstanding_work]") {
+TEST_CASE(
+    "workqueue: on the app's io_context, queued, inactive, running and armed items are "
+    "outstanding work: io.run() returns exactly when they are done",
+    "[workqueue][outstanding_work]") {
   boost::asio::io_context io;
   wq::workqueue q{io, "outstanding", queue_flags::none, 1};
   std::atomic<int> runs{0};
@@ -345,8 +350,10 @@ TEST_CASE("workqueue: on the app's io_context, queued, inactive, running and arm
   CHECK(q.stats().in_flight == 0);
 }
 
-TEST_CASE("workqueue: a paused queue's items keep io.run() from returning until resume "
-          "(rule 45, outstanding work)", "[workqueue][outstanding_work][rule45]") {
+TEST_CASE(
+    "workqueue: a paused queue's items keep io.run() from returning until resume "
+    "(rule 45, outstanding work)",
+    "[workqueue][outstanding_work][rule45]") {
   boost::asio::io_context io;
   wq::workqueue q{io, "paused-outstanding"};
   std::atomic<int> runs{0};
@@ -361,14 +368,16 @@ TEST_CASE("workqueue: a paused queue's items keep io.run() from returning until 
   CHECK(runs.load() == 1);
 }
 
-TEST_CASE("workqueue: a tracked copy of the queue's executor (an executor_work_guard) is "
-          "outstanding work on the io_context the queue runs on", "[workqueue][outstanding_work]") {
+TEST_CASE(
+    "workqueue: a tracked copy of the queue's executor (an executor_work_guard) is "
+    "outstanding work on the io_context the queue runs on",
+    "[workqueue][outstanding_work]") {
   boost::asio::io_context io;
   wq::workqueue q{io, "tracked"};
   auto guard = std::make_optional(boost::asio::make_work_guard(q.get_executor()));
-  CHECK(boost::asio::query(boost::asio::prefer(q.get_executor(),
-                                               boost::asio::execution::outstanding_work.tracked),
-                           boost::asio::execution::outstanding_work) ==
+  CHECK(boost::asio::query(
+            boost::asio::prefer(q.get_executor(), boost::asio::execution::outstanding_work.tracked),
+            boost::asio::execution::outstanding_work) ==
         boost::asio::execution::outstanding_work.tracked);
   io.run_for(must_not_happen);
   CHECK_FALSE(io.stopped());
@@ -389,8 +398,10 @@ TEST_CASE("workqueue: an idle queue on the app's io_context is no work: run() re
 
 // ---- blocking waits that could never finish: refused in bounded time (issue 13, point 6) ----
 
-TEST_CASE("workqueue: flush() from the only thread of the io_context its queue runs on is "
-          "refused (executor_not_running), not a hang", "[workqueue][flush][misuse][hang]") {
+TEST_CASE(
+    "workqueue: flush() from the only thread of the io_context its queue runs on is "
+    "refused (executor_not_running), not a hang",
+    "[workqueue][flush][misuse][hang]") {
   wq_test::warning_catcher warnings;
   wq_test::wait_limit_scope limit{100ms};
   boost::asio::io_context io;
@@ -408,8 +419,10 @@ TEST_CASE("workqueue: flush() from the only thread of the io_context its queue r
   CHECK(runs.load() == 1);  // it ran once this handler returned
 }
 
-TEST_CASE("workqueue: flush() from the thread of a one-thread pool its queue runs on is refused "
-          "(executor_not_running)", "[workqueue][flush][misuse][hang]") {
+TEST_CASE(
+    "workqueue: flush() from the thread of a one-thread pool its queue runs on is refused "
+    "(executor_not_running)",
+    "[workqueue][flush][misuse][hang]") {
   wq_test::warning_catcher warnings;
   wq_test::wait_limit_scope limit{100ms};
   boost::asio::thread_pool pool{1};
@@ -427,8 +440,10 @@ TEST_CASE("workqueue: flush() from the thread of a one-thread pool its queue run
   CHECK(ran.wait_for(must_happen));
 }
 
-TEST_CASE("workqueue: flush() from a handler of the strand behind an any_io_executor (a "
-          "socket's executor) is refused at once (§5.3)", "[workqueue][flush][misuse][hang]") {
+TEST_CASE(
+    "workqueue: flush() from a handler of the strand behind an any_io_executor (a "
+    "socket's executor) is refused at once (§5.3)",
+    "[workqueue][flush][misuse][hang]") {
   wq_test::warning_catcher warnings;
   boost::asio::io_context io;
   boost::asio::any_io_executor socket_ex = boost::asio::make_strand(io);
@@ -450,8 +465,10 @@ TEST_CASE("workqueue: flush() from a handler of the strand behind an any_io_exec
   CHECK(runs.load() == 2);
 }
 
-TEST_CASE("workqueue: flush() of a paused queue is refused once it stays paused for the wait "
-          "limit; one resumed meanwhile completes (rule 45)", "[workqueue][flush][misuse][rule45]") {
+TEST_CASE(
+    "workqueue: flush() of a paused queue is refused once it stays paused for the wait "
+    "limit; one resumed meanwhile completes (rule 45)",
+    "[workqueue][flush][misuse][rule45]") {
   wq_test::warning_catcher warnings;
   wq_test::wait_limit_scope limit{100ms};
   wq::workqueue q{"paused-flush", queue_flags::none, 0, 1};
@@ -471,9 +488,11 @@ TEST_CASE("workqueue: flush() of a paused queue is refused once it stays paused 
   CHECK(runs.load() == 1);
 }
 
-TEST_CASE("workqueue: destroying a queue whose io_context is stopped or not running does not "
-          "hang: its items are dropped unrun and their references released, as Asio does with "
-          "a context's handlers (items_dropped, a notice)", "[workqueue][destroy][hang][rule50]") {
+TEST_CASE(
+    "workqueue: destroying a queue whose io_context is stopped or not running does not "
+    "hang: its items are dropped unrun and their references released, as Asio does with "
+    "a context's handlers (items_dropped, a notice)",
+    "[workqueue][destroy][hang][rule50]") {
   const bool stopped = GENERATE(true, false);
   wq_test::warning_catcher warnings;
   wq_test::wait_limit_scope limit{100ms};
@@ -506,8 +525,10 @@ TEST_CASE("workqueue: destroying a queue whose io_context is stopped or not runn
   CHECK(runs.load() == 0);
 }
 
-TEST_CASE("workqueue: a queue whose io_context is destroyed with items queued drops them and "
-          "releases their references (items_dropped)", "[workqueue][destroy][lifetime]") {
+TEST_CASE(
+    "workqueue: a queue whose io_context is destroyed with items queued drops them and "
+    "releases their references (items_dropped)",
+    "[workqueue][destroy][lifetime]") {
   wq_test::warning_catcher warnings;
   wq_test::wait_limit_scope limit{50ms};
   struct owned {
@@ -526,21 +547,22 @@ TEST_CASE("workqueue: a queue whose io_context is destroyed with items queued dr
   CHECK(warnings.contains(wq::errc::items_dropped));
   auto again = std::make_shared<owned>();
   CHECK(q->enqueue<&owned::w>(again).status == wq::queue_status::rejected);  // nothing runs it
-  q.reset();  // nothing to wait for
+  q.reset();                                                                 // nothing to wait for
 }
 
 // ---- max_active (rules 37, 38) -------------------------------------------------------------
 
-TEST_CASE("workqueue: max_active 0 means 1024, other values are clamped to [1, 2048] with a warning (rule 37)",
-          "[workqueue][max_active][rule37]") {
+TEST_CASE(
+    "workqueue: max_active 0 means 1024, other values are clamped to [1, 2048] with a warning (rule 37)",
+    "[workqueue][max_active][rule37]") {
   struct row {
     int requested;
     int expected;
     bool warns;
   };
-  const row rows[] = {{0, 1024, false},  {1, 1, false},     {2, 2, false},
+  const row rows[] = {{0, 1024, false},    {1, 1, false},       {2, 2, false},
                       {1024, 1024, false}, {2048, 2048, false}, {-1, 1, true},
-                      {-4096, 1, true},  {2049, 2048, true}, {1 << 30, 2048, true}};
+                      {-4096, 1, true},    {2049, 2048, true},  {1 << 30, 2048, true}};
   wq_test::io_runner io{1};
   for (const row& r : rows) {
     INFO("requested max_active " << r.requested);
@@ -562,8 +584,9 @@ TEST_CASE("workqueue: max_active 0 means 1024, other values are clamped to [1, 2
   CHECK(wq::max_max_active == 2048);
 }
 
-TEST_CASE("workqueue: an ordered queue forces max_active 1 and warns about other requests (rule 39)",
-          "[workqueue][max_active][rule39]") {
+TEST_CASE(
+    "workqueue: an ordered queue forces max_active 1 and warns about other requests (rule 39)",
+    "[workqueue][max_active][rule39]") {
   {
     wq_test::warning_catcher warnings;
     wq::workqueue q{"ord", queue_flags::ordered, 4};
@@ -608,8 +631,9 @@ TEST_CASE("workqueue: set_max_active applies the constructor's clamping (rule 38
   CHECK(runs_an_item(q));
 }
 
-TEST_CASE("workqueue: set_max_active(0) restores the default without a warning, like the constructor (rule 38)",
-          "[workqueue][max_active][rule38]") {
+TEST_CASE(
+    "workqueue: set_max_active(0) restores the default without a warning, like the constructor (rule 38)",
+    "[workqueue][max_active][rule38]") {
   // workqueue.hpp: set_max_active uses "same clamping as the constructor", where 0 means 1024
   // and only out-of-range values warn.
   wq::workqueue q{"zero", queue_flags::none, 3, 1};
@@ -645,8 +669,9 @@ TEST_CASE("workqueue: never runs more than max_active items at once (rule 37)",
   }
 }
 
-TEST_CASE("workqueue: an unbound queue on a user's 4-thread pool runs max_active items at once (rule 41)",
-          "[workqueue][max_active][executor][rule41][rule37]") {
+TEST_CASE(
+    "workqueue: an unbound queue on a user's 4-thread pool runs max_active items at once (rule 41)",
+    "[workqueue][max_active][executor][rule41][rule37]") {
   // flags.hpp: unbound means "items start as soon as a worker is free, up to max_active at
   // once". Four items that each wait for the other three can only finish if all four run at
   // the same time on the pool's four threads.
@@ -666,9 +691,10 @@ TEST_CASE("workqueue: an unbound queue on a user's 4-thread pool runs max_active
   CHECK(met.load() == 4);
 }
 
-TEST_CASE("workqueue: items queued while a worker is on its way post no further workers; the "
-          "worker starts the next one itself (rule 41)",
-          "[workqueue][executor][rule41]") {
+TEST_CASE(
+    "workqueue: items queued while a worker is on its way post no further workers; the "
+    "worker starts the next one itself (rule 41)",
+    "[workqueue][executor][rule41]") {
   // Every queueing used to post a worker while slots were free: four items, four thread
   // wake-ups (a timer thread firing items paid one per expiry and fell behind). Now one worker
   // is on its way at a time; when it takes an item and more are runnable, it posts the next.
@@ -709,7 +735,8 @@ TEST_CASE("workqueue: items beyond max_active start in queueing order (rule 37)"
   wq::workqueue q{"fifo", queue_flags::none, 1, 4};  // not ordered: FIFO comes from max_active
   REQUIRE(enqueue(q, *items[0]) == queue_status::queued);
   REQUIRE(first_running.wait_for(must_happen));
-  for (int i = 1; i < total; ++i) REQUIRE(enqueue(q, *items[static_cast<std::size_t>(i)]) == queue_status::queued);
+  for (int i = 1; i < total; ++i)
+    REQUIRE(enqueue(q, *items[static_cast<std::size_t>(i)]) == queue_status::queued);
   release.count_down();
   REQUIRE(done.wait_for(must_happen));
   q.drain();
@@ -751,9 +778,10 @@ TEST_CASE("workqueue: raising max_active starts waiting items at once (rule 38)"
   CHECK(started_before_first_finished.load() == 3);
 }
 
-TEST_CASE("workqueue: cancelling a waiting active item lets the oldest inactive one run in its "
-          "place, and no more (rule 37)",
-          "[workqueue][max_active][rule37]") {
+TEST_CASE(
+    "workqueue: cancelling a waiting active item lets the oldest inactive one run in its "
+    "place, and no more (rule 37)",
+    "[workqueue][max_active][rule37]") {
   // max_active 2 on 4 threads: `blocker` runs, `victim` waits active, `a` and `b` wait inactive.
   // Cancelling `victim` leaves room for exactly one of them: `a` (the oldest) must start while
   // `blocker` still runs, and `b` must not until something finishes.
@@ -793,9 +821,10 @@ TEST_CASE("workqueue: cancelling a waiting active item lets the oldest inactive 
   CHECK_FALSE(victim_ran.load());
 }
 
-TEST_CASE("workqueue: an inactive item whose earlier instance still runs waits for that worker "
-          "(rules 10, 37)",
-          "[workqueue][max_active][rule37][rule10]") {
+TEST_CASE(
+    "workqueue: an inactive item whose earlier instance still runs waits for that worker "
+    "(rules 10, 37)",
+    "[workqueue][max_active][rule37][rule10]") {
   // max_active 2: `x` and `y` run; `x` queued again goes inactive. When `y` finishes, its
   // worker takes `x` off the inactive list, finds it running elsewhere and hands it over: the
   // second instance runs after the first returns, on the first one's worker.
@@ -837,8 +866,9 @@ TEST_CASE("workqueue: an inactive item whose earlier instance still runs waits f
 
 // ---- non-reentrancy (rules 9-12) -----------------------------------------------------------
 
-TEST_CASE("workqueue: an item requeued from another thread while it runs never runs concurrently with itself (rules 9, 10)",
-          "[workqueue][reentrancy][rule9][rule10][rule2]") {
+TEST_CASE(
+    "workqueue: an item requeued from another thread while it runs never runs concurrently with itself (rules 9, 10)",
+    "[workqueue][reentrancy][rule9][rule10][rule2]") {
   constexpr int rounds = 10;
   constexpr int attempts = 5000;
   std::atomic<bool> busy{false};
@@ -939,12 +969,11 @@ TEST_CASE("workqueue: two different items run concurrently (rule 11)",
   CHECK(met.load() == 2);  // each waited for the other: they ran at the same time
 }
 
-
-TEST_CASE("workqueue: identity is address plus function: reused memory waits only with the same function (rule 11)",
-          "[workqueue][reentrancy][rule11][rule4]") {
-  alignas(std::max_align_t) unsigned char buffer[sizeof(reuse_same) > sizeof(reuse_other)
-                                                     ? sizeof(reuse_same)
-                                                     : sizeof(reuse_other)];
+TEST_CASE(
+    "workqueue: identity is address plus function: reused memory waits only with the same function (rule 11)",
+    "[workqueue][reentrancy][rule11][rule4]") {
+  alignas(std::max_align_t) unsigned char
+      buffer[sizeof(reuse_same) > sizeof(reuse_other) ? sizeof(reuse_same) : sizeof(reuse_other)];
   reuse_env env;
   wq::workqueue q{"identity", queue_flags::none, 0, 4};
   auto* first = ::new (static_cast<void*>(buffer)) reuse_same(&env, true);
@@ -1034,8 +1063,9 @@ TEST_CASE("workqueue: an item pending on one queue is not queued on another (rul
   CHECK_FALSE(item->w.is_pending());
 }
 
-TEST_CASE("workqueue: queue_work returns true when it queues and false when the item is pending (rule 14)",
-          "[workqueue][rule14][rule1][rule2]") {
+TEST_CASE(
+    "workqueue: queue_work returns true when it queues and false when the item is pending (rule 14)",
+    "[workqueue][rule14][rule1][rule2]") {
   c_item item;
   wq::workqueue q{"cstyle", queue_flags::none, 0, 2};
   REQUIRE(wq::queue_work(q, item.w));
@@ -1051,8 +1081,9 @@ TEST_CASE("workqueue: queue_work returns true when it queues and false when the 
   CHECK(item.runs.load() == 2);
 }
 
-TEST_CASE("workqueue: queue_delayed_work returns false for a pending item and keeps its deadline (rules 14, 18)",
-          "[workqueue][rule14][rule18][delayed]") {
+TEST_CASE(
+    "workqueue: queue_delayed_work returns false for a pending item and keeps its deadline (rules 14, 18)",
+    "[workqueue][rule14][rule18][delayed]") {
   wq::delayed_work item{wq::fn_ops<&c_delayed_fn>};
   c_delayed_runs.store(0);
   wq_test::warning_catcher warnings;
@@ -1070,11 +1101,12 @@ TEST_CASE("workqueue: queue_delayed_work returns false for a pending item and ke
   CHECK_FALSE(item.is_pending());
 }
 
-TEMPLATE_TEST_CASE("workqueue: enqueue and enqueue_delayed of a null or moved-from pointer "
-                   "return null_pointer, report it, queue nothing, and the queue keeps working "
-                   "(§5.10)",
-                   "[workqueue][null_pointer][misuse]", wq_test::shared_kind, wq_test::unique_kind,
-                   wq_test::intrusive_kind, wq_test::raw_kind) {
+TEMPLATE_TEST_CASE(
+    "workqueue: enqueue and enqueue_delayed of a null or moved-from pointer "
+    "return null_pointer, report it, queue nothing, and the queue keeps working "
+    "(§5.10)",
+    "[workqueue][null_pointer][misuse]", wq_test::shared_kind, wq_test::unique_kind,
+    wq_test::intrusive_kind, wq_test::raw_kind) {
   // Refused in every build type (not a WQ_ASSERT followed by a null dereference): the Release
   // build runs this test too.
   using kind = TestType;
@@ -1124,10 +1156,11 @@ TEMPLATE_TEST_CASE("workqueue: enqueue and enqueue_delayed of a null or moved-fr
   CHECK(kind::owners(h) == 1);
 }
 
-TEMPLATE_TEST_CASE("workqueue: C-style queueing of an item bound with an owning pointer is "
-                   "rejected and reported, never run without its reference",
-                   "[workqueue][c_style][ownership][misuse]", wq_test::shared_kind,
-                   wq_test::unique_kind, wq_test::intrusive_kind) {
+TEMPLATE_TEST_CASE(
+    "workqueue: C-style queueing of an item bound with an owning pointer is "
+    "rejected and reported, never run without its reference",
+    "[workqueue][c_style][ownership][misuse]", wq_test::shared_kind, wq_test::unique_kind,
+    wq_test::intrusive_kind) {
   // After a typed enqueue with an owning pointer the item's run takes back a reference (the
   // object of a unique_ptr or intrusive_ptr, the shared_ptr in the slot). C-style queueing
   // stores none: running it would adopt the object a second time or read an empty slot. On a
@@ -1191,8 +1224,7 @@ TEST_CASE("workqueue: C-style queueing of an item bound with a raw pointer is al
   CHECK(o.runs.load() == 4);
 }
 
-TEST_CASE("workqueue: an item without a work function is not queued",
-          "[workqueue][rule14]") {
+TEST_CASE("workqueue: an item without a work function is not queued", "[workqueue][rule14]") {
   wq::work bare;
   wq::delayed_work bare_delayed;
   wq::workqueue q{"bare", queue_flags::none, 0, 1};
@@ -1208,8 +1240,9 @@ TEST_CASE("workqueue: an item without a work function is not queued",
 
 // ---- drain (rule 49) ------------------------------------------------------------------------
 
-TEST_CASE("workqueue: drain runs chained requeues, rejects outside queueing (§5.7: rejected, not dropped), then reopens (rule 49)",
-          "[workqueue][drain][rule49][rule17]") {
+TEST_CASE(
+    "workqueue: drain runs chained requeues, rejects outside queueing (§5.7: rejected, not dropped), then reopens (rule 49)",
+    "[workqueue][drain][rule49][rule17]") {
   constexpr int chain = 5;
   latch x_running{1};
   latch release{1};
@@ -1353,8 +1386,9 @@ TEST_CASE("workqueue: the destructor runs every queued item and frees it (rule 5
   CHECK_FALSE(far.d.is_pending());
 }
 
-TEST_CASE("workqueue: queueing on a destroyed queue is rejected and hands the pointer back (rule 50, §5.7)",
-          "[workqueue][destroy][rule50][rule17]") {
+TEST_CASE(
+    "workqueue: queueing on a destroyed queue is rejected and hands the pointer back (rule 50, §5.7)",
+    "[workqueue][destroy][rule50][rule17]") {
   wq_test::lifetime_counter life;
   std::atomic<int> runs{0};
   auto shared = std::make_shared<shared_item>();
@@ -1376,7 +1410,8 @@ TEST_CASE("workqueue: queueing on a destroyed queue is rejected and hands the po
   u.pointer.reset();
   CHECK(life.alive() == 0);
 
-  auto ud = q.enqueue_delayed<&unique_delayed::d>(std::make_unique<unique_delayed>(&life, &runs), 5ms);
+  auto ud =
+      q.enqueue_delayed<&unique_delayed::d>(std::make_unique<unique_delayed>(&life, &runs), 5ms);
   CHECK(ud.status == queue_status::rejected);
   REQUIRE(ud.pointer != nullptr);
   ud.pointer.reset();
@@ -1415,8 +1450,9 @@ TEST_CASE("workqueue: queueing on a destroyed queue is rejected and hands the po
   elsewhere.drain();
 }
 
-TEST_CASE("workqueue: destroy cancels armed delayed items and releases their references without waiting (rule 50)",
-          "[workqueue][destroy][rule50][delayed]") {
+TEST_CASE(
+    "workqueue: destroy cancels armed delayed items and releases their references without waiting (rule 50)",
+    "[workqueue][destroy][rule50][delayed]") {
   wq_test::lifetime_counter life;
   std::atomic<int> runs{0};
   auto shared = std::make_shared<shared_item>();
@@ -1427,7 +1463,8 @@ TEST_CASE("workqueue: destroy cancels armed delayed items and releases their ref
   wq::workqueue q{"doomed", queue_flags::none, 0, 2};
   REQUIRE(q.enqueue_delayed<&shared_item::d>(shared, 1h));
   REQUIRE(q.enqueue_delayed<&ref_item::d>(ref, 1h));
-  REQUIRE(q.enqueue_delayed<&unique_delayed::d>(std::make_unique<unique_delayed>(&life, &runs), 1h));
+  REQUIRE(
+      q.enqueue_delayed<&unique_delayed::d>(std::make_unique<unique_delayed>(&life, &runs), 1h));
   REQUIRE(wq::queue_delayed_work(q, cd, 1h));
   CHECK(shared.use_count() == 2);
   CHECK(ref->use_count() == 2);
@@ -1480,8 +1517,10 @@ TEST_CASE("workqueue: destroy runs the chains that draining items queue (rule 50
   CHECK(runs.load() == chain + 1);
 }
 
-TEST_CASE("workqueue: destroy() from the only item in flight destroys the queue at once, "
-          "without a report (issue 13, point 6)", "[workqueue][destroy][rule50]") {
+TEST_CASE(
+    "workqueue: destroy() from the only item in flight destroys the queue at once, "
+    "without a report (issue 13, point 6)",
+    "[workqueue][destroy][rule50]") {
   wq_test::warning_catcher warnings;
   latch done{1};
   std::error_code got = wq::errc::wait_on_own_queue;
@@ -1498,8 +1537,9 @@ TEST_CASE("workqueue: destroy() from the only item in flight destroys the queue 
   CHECK(enqueue(q, later) == queue_status::rejected);
 }
 
-TEST_CASE("workqueue: drain and destroy called from the queue's own item are refused with a warning",
-          "[workqueue][drain][destroy][rule49][rule50]") {
+TEST_CASE(
+    "workqueue: drain and destroy called from the queue's own item are refused with a warning",
+    "[workqueue][drain][destroy][rule49][rule50]") {
   wq_test::warning_catcher warnings;
   latch done{1};
   latch release{1};
@@ -1597,9 +1637,10 @@ TEST_CASE("workqueue: a self-requeueing item cannot livelock flush (rule 26)",
   q.flush();
 }
 
-TEST_CASE("workqueue: flush waits for a running item but not for items queued after it "
-          "started (rule 26)",
-          "[workqueue][flush][rule26]") {
+TEST_CASE(
+    "workqueue: flush waits for a running item but not for items queued after it "
+    "started (rule 26)",
+    "[workqueue][flush][rule26]") {
   wq::workqueue q{"flush_running", queue_flags::none, 0, 2};
   latch gate(1);
   flush_item slow;
@@ -1618,9 +1659,10 @@ TEST_CASE("workqueue: flush waits for a running item but not for items queued af
   REQUIRE(slow.runs.load() == 1);
 }
 
-TEST_CASE("workqueue: concurrent flushers each return while a producer keeps queueing "
-          "(rule 26)",
-          "[workqueue][flush][rule26][stress]") {
+TEST_CASE(
+    "workqueue: concurrent flushers each return while a producer keeps queueing "
+    "(rule 26)",
+    "[workqueue][flush][rule26][stress]") {
   wq::workqueue q{"flush_concurrent"};
   std::vector<flush_item> items(256);
   std::atomic<bool> stop{false};
@@ -1691,9 +1733,10 @@ TEST_CASE("workqueue: destroying a paused queue runs what it holds (rules 45, 50
   for (auto& it : items) REQUIRE(it.runs.load() == 1);
 }
 
-TEST_CASE("workqueue: destroying a queue with 100000 armed delayed items cancels them "
-          "promptly (rule 50)",
-          "[workqueue][destroy][rule50][stress]") {
+TEST_CASE(
+    "workqueue: destroying a queue with 100000 armed delayed items cancels them "
+    "promptly (rule 50)",
+    "[workqueue][destroy][rule50][stress]") {
   struct armed_item {
     wq::delayed_work d;
     std::atomic<int> runs{0};
@@ -1717,8 +1760,10 @@ TEST_CASE("workqueue: destroying a queue with 100000 armed delayed items cancels
   REQUIRE(elapsed < std::chrono::seconds(30));
 }
 
-TEST_CASE("workqueue: an item queued through the lock-free intake while the only worker goes "
-          "idle is never stranded", "[workqueue][intake][stress]") {
+TEST_CASE(
+    "workqueue: an item queued through the lock-free intake while the only worker goes "
+    "idle is never stranded",
+    "[workqueue][intake][stress]") {
   // While its one worker is busy, queue_work pushes onto the intake without the queue's lock;
   // the worker, going idle, must see such a push (or the pusher must see it gone and start a
   // worker). Each round queues `a` and, at once, `b`, so `b` often arrives exactly while the

@@ -14,8 +14,8 @@
 #include <thread>
 #include <vector>
 
-#include <wq/detail/handler_memory.hpp>
 #include <wq/cancel.hpp>
+#include <wq/detail/handler_memory.hpp>
 #include <wq/ordered_workqueue.hpp>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -162,8 +162,10 @@ TEST_CASE("zero allocation: ordered queue (strand) on an owned thread", "[alloc]
   REQUIRE(n == 0);
 }
 
-TEST_CASE("zero allocation: a queue on the app's io_context, whose idle-busy edges take and "
-          "release outstanding work on it (issue 13)", "[alloc][outstanding_work]") {
+TEST_CASE(
+    "zero allocation: a queue on the app's io_context, whose idle-busy edges take and "
+    "release outstanding work on it (issue 13)",
+    "[alloc][outstanding_work]") {
   boost::asio::io_context io{2};
   auto guard = boost::asio::make_work_guard(io);
   std::thread a([&] { io.run(); });
@@ -242,8 +244,10 @@ TEST_CASE("zero allocation: the counter sees allocations (the test can fail)", "
   REQUIRE(g_allocations.load() == 1);
 }
 
-TEST_CASE("leaks: a delayed item on an io_context that is destroyed without running again "
-          "leaks nothing (issue 13, point 8)", "[alloc][delayed][lifetime]") {
+TEST_CASE(
+    "leaks: a delayed item on an io_context that is destroyed without running again "
+    "leaks nothing (issue 13, point 8)",
+    "[alloc][delayed][lifetime]") {
   // The anchor an item on an application io_context shares with its outstanding wait used to
   // be freed only by the wait's completion; an io_context destroyed unrun never runs it. The
   // block stayed reachable from wq's handler pool, so LeakSanitizer could not see it: count.
@@ -258,7 +262,7 @@ TEST_CASE("leaks: a delayed item on an io_context that is destroyed without runn
     io_item it{io};
     REQUIRE(q.enqueue_delayed<&io_item::d>(&it, std::chrono::hours(1)));
     REQUIRE(wq::cancel_delayed_work(it.d));  // the wait stays outstanding on io
-  };  // item, then io destroyed: the wait's handler is destroyed unrun
+  };        // item, then io destroyed: the wait's handler is destroyed unrun
   cycle();  // warm-up: wq's timer thread, handler pool, io_context services
   const long before = g_live.load();
   for (int i = 0; i < 100; ++i) cycle();

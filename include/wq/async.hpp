@@ -117,8 +117,7 @@ struct async_op final : async_waiter, cancellable {
 
   /// Connects the handler's cancellation slot (if any) for the given cancellation types.
   void connect(boost::asio::cancellation_type_t accepted) {
-    link = connect_cancel(boost::asio::get_associated_cancellation_slot(handler), this,
-                          accepted);
+    link = connect_cancel(boost::asio::get_associated_cancellation_slot(handler), this, accepted);
   }
 
   /// Drops one registration; the last one completes the operation.
@@ -190,16 +189,14 @@ auto async_queue_wait(workqueue& queue, CompletionToken&& token,
 /// Starts an asynchronous flush of `queue` (rule 26); completes with void(error_code).
 template <class CompletionToken>
 auto async_flush(workqueue& queue, CompletionToken&& token) {
-  return detail::async_queue_wait<detail::async_waiter::kind::flush,
-                                  &detail::register_async_flush>(
+  return detail::async_queue_wait<detail::async_waiter::kind::flush, &detail::register_async_flush>(
       queue, std::forward<CompletionToken>(token), boost::asio::cancellation_type::all);
 }
 
 /// Starts an asynchronous drain of `queue` (rule 49); completes with void(error_code).
 template <class CompletionToken>
 auto async_drain(workqueue& queue, CompletionToken&& token) {
-  return detail::async_queue_wait<detail::async_waiter::kind::drain,
-                                  &detail::register_async_drain>(
+  return detail::async_queue_wait<detail::async_waiter::kind::drain, &detail::register_async_drain>(
       queue, std::forward<CompletionToken>(token),
       boost::asio::cancellation_type::terminal | boost::asio::cancellation_type::partial);
 }

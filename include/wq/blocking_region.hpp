@@ -41,7 +41,7 @@ class blocking_region {
   blocking_region& operator=(const blocking_region&) = delete;
 
  private:
-  void* thread_;                // the pool worker's record, or nullptr outside a pool worker
+  void* thread_;                  // the pool worker's record, or nullptr outside a pool worker
   unsigned long long epoch_ = 0;  // the worker's region epoch when this region was opened
 };
 

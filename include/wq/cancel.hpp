@@ -64,9 +64,7 @@ bool cancel_work_sync(work& item) noexcept;
 inline bool cancel_delayed_work(delayed_work& item) noexcept { return cancel_work(item); }
 
 /// Cancels a pending delayed item and waits until it is not running (rule 32).
-inline bool cancel_delayed_work_sync(delayed_work& item) noexcept {
-  return cancel_work_sync(item);
-}
+inline bool cancel_delayed_work_sync(delayed_work& item) noexcept { return cancel_work_sync(item); }
 
 /// Increments the disable count and cancels a pending instance (rule 33). Returns: whether it
 /// was pending.
@@ -91,7 +89,7 @@ bool enable_and_queue_work(workqueue& queue, work& item) noexcept;
 /// Does not compile: a `shared_work` / `shared_delayed_work` holds a std::shared_ptr that only
 /// the typed API hands over; use `enable_work(item)`, then `queue.enqueue<&T::m>(pointer)`.
 template <class Item>
-  requires detail::shared_item<Item>
+requires detail::shared_item<Item>
 bool enable_and_queue_work(workqueue& queue, Item& item) noexcept;
 
 /// Re-queues `item` on `queue` after `delay` from whatever state it is in (rule 20).
@@ -100,13 +98,13 @@ bool enable_and_queue_work(workqueue& queue, Item& item) noexcept;
 /// pointer is refused (reported as errc::untyped_on_owning_item, returns false).
 /// Returns: whether the item was pending before the call.
 template <class Delay>
-  requires wq::delay<Delay>
+requires wq::delay<Delay>
 bool mod_delayed_work(workqueue& queue, delayed_work& item, Delay delay) noexcept;
 
 /// Does not compile: a `shared_delayed_work` holds a std::shared_ptr that only the typed form
 /// `mod_delayed_work<&T::m>(queue, pointer, delay)` hands over.
 template <class Item, class Delay>
-  requires detail::shared_item<Item> && wq::delay<Delay>
+requires detail::shared_item<Item> && wq::delay<Delay>
 bool mod_delayed_work(workqueue& queue, Item& item, Delay delay) noexcept;
 
 // ---- typed forms: the queue's reference handed back ------------------------------------------
@@ -206,8 +204,9 @@ struct [[nodiscard]] mod_result {
 /// `status` queue_status::null_pointer, `pointer` handed back, and errc::null_pointer reported
 /// (in every build type).
 template <auto Member, class Pointer, class Delay>
-  requires wq::delay<Delay>
-mod_result<Pointer> mod_delayed_work(workqueue& queue, Pointer pointer, Delay delay) noexcept;
+requires wq::delay<Delay> mod_result<Pointer> mod_delayed_work(workqueue& queue, Pointer pointer,
+                                                               Delay delay)
+noexcept;
 
 }  // namespace wq
 

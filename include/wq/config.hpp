@@ -33,7 +33,7 @@ namespace wq::detail {
 #if defined(WQ_DISABLE_ASSERTS) || (defined(NDEBUG) && !defined(WQ_ENABLE_ASSERTS))
 #define WQ_ASSERT(cond, msg) ((void)0)
 #else
-#define WQ_ASSERT(cond, msg)                                                          \
+#define WQ_ASSERT(cond, msg) \
   ((cond) ? (void)0 : ::wq::detail::assertion_failed(#cond, (msg), __FILE__, __LINE__))
 #endif
 #endif

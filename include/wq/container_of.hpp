@@ -43,8 +43,7 @@ struct member_traits {
 
 /// Partial specialisation for `M P::*` data member pointers: deduces P and M.
 template <class Parent, class Member, Member Parent::*Pointer>
-  requires(!std::is_function_v<Member>)
-struct member_traits<Pointer> {
+requires(!std::is_function_v<Member>) struct member_traits<Pointer> {
   static_assert(Pointer != nullptr, "wq: the member pointer is null; pass &Class::member");
 
   using parent_type = Parent;
@@ -82,8 +81,9 @@ using member_type_t = typename member_traits<Member>::member_type;
 /// Note: not constexpr: the casts that recover the offset are not allowed in constant
 /// evaluation. For a const member only the const overload exists.
 template <auto Member>
-  requires(!std::is_const_v<member_type_t<Member>>)
-[[nodiscard]] inline member_parent_t<Member>* container_of(member_type_t<Member>* field) noexcept {
+requires(!std::is_const_v<member_type_t<Member>>)
+    [[nodiscard]] inline member_parent_t<Member>* container_of(
+        member_type_t<Member>* field) noexcept {
   return detail::parent_from_member<Member>(field);
 }
 
@@ -114,8 +114,8 @@ template <auto Member>
 ///
 /// Complexity: constant.
 template <class Outer, auto Member>
-  requires(!std::is_const_v<member_type_t<Member>>)
-[[nodiscard]] inline Outer* container_of_as(member_type_t<Member>* field) noexcept {
+requires(!std::is_const_v<member_type_t<Member>>)
+    [[nodiscard]] inline Outer* container_of_as(member_type_t<Member>* field) noexcept {
   return detail::downcast_to_outer<Outer>(container_of<Member>(field));
 }
 

@@ -44,9 +44,10 @@ namespace wq {
 namespace detail {
 /// The timer type embedded in delayed items: bound to an io_context executor (8 bytes) instead
 /// of any_io_executor (56 bytes), which is what keeps delayed_work under 160 bytes.
-using item_timer = boost::asio::basic_waitable_timer<
-    std::chrono::steady_clock, boost::asio::wait_traits<std::chrono::steady_clock>,
-    boost::asio::io_context::executor_type>;
+using item_timer =
+    boost::asio::basic_waitable_timer<std::chrono::steady_clock,
+                                      boost::asio::wait_traits<std::chrono::steady_clock>,
+                                      boost::asio::io_context::executor_type>;
 
 /// The io_context run by wq's internal timer thread (started on first use, never stopped).
 boost::asio::io_context& timer_context();

@@ -11,16 +11,16 @@
 // as for every work function.
 //
 // Properties: `execution::context` (the queue's execution context: the shared pool it runs on,
-// its own thread pool, or the context of the executor it was built on); `execution::outstanding_work`: `untracked` by
-// default; a `tracked` copy (what `asio::executor_work_guard` and every Asio operation make of
-// its handler's executor) counts as outstanding work of the queue, which then holds
-// outstanding work on the executor the queue runs on, so that executor's `run()` does not
-// return while the copy exists (it counts for nothing once the queue is destroyed);
-// `execution::blocking`: `possibly` by default, like
-// an io_context's executor: a function submitted from one of the queue's own workers runs
-// inline (so `asio::dispatch` from an item runs at once), which keeps the queue's ordering and
-// concurrency rules because that worker is already one of its running items; `never` on request
-// (what `asio::post` and `asio::defer` require): it always queues.
+// its own thread pool, or the context of the executor it was built on);
+// `execution::outstanding_work`: `untracked` by default; a `tracked` copy (what
+// `asio::executor_work_guard` and every Asio operation make of its handler's executor) counts as
+// outstanding work of the queue, which then holds outstanding work on the executor the queue runs
+// on, so that executor's `run()` does not return while the copy exists (it counts for nothing once
+// the queue is destroyed); `execution::blocking`: `possibly` by default, like an io_context's
+// executor: a function submitted from one of the queue's own workers runs inline (so
+// `asio::dispatch` from an item runs at once), which keeps the queue's ordering and concurrency
+// rules because that worker is already one of its running items; `never` on request (what
+// `asio::post` and `asio::defer` require): it always queues.
 //
 // Thread safety: copies may be used from any thread. An executor outlives its queue safely:
 // submitting to a destroyed queue destroys the function without running it (as Asio does for a
@@ -128,8 +128,9 @@ class queue_executor {
   /// `blocking.possibly` unless `blocking.never` was required (see the file comment).
   [[nodiscard]] boost::asio::execution::blocking_t query(
       boost::asio::execution::blocking_t) const noexcept {
-    return possibly() ? boost::asio::execution::blocking_t(boost::asio::execution::blocking.possibly)
-                      : boost::asio::execution::blocking_t(boost::asio::execution::blocking.never);
+    return possibly()
+               ? boost::asio::execution::blocking_t(boost::asio::execution::blocking.possibly)
+               : boost::asio::execution::blocking_t(boost::asio::execution::blocking.never);
   }
   [[nodiscard]] queue_executor require(boost::asio::execution::blocking_t::never_t) const noexcept {
     return {core_, id(), false, tracked()};
@@ -158,8 +159,7 @@ class queue_executor {
   /// Runs `f` as a work item of the queue (or inline, see the file comment).
   /// Throws: std::bad_alloc if the box cannot be allocated (`f` is then not run).
   template <class F>
-    requires std::is_invocable_v<std::decay_t<F>&&>
-  void execute(F&& f) const {
+  requires std::is_invocable_v<std::decay_t<F> &&> void execute(F&& f) const {
     if (possibly() && detail::running_on(core_)) {
       std::decay_t<F> local(std::forward<F>(f));
       std::move(local)();
@@ -221,9 +221,7 @@ class queue_executor {
     if (tracked()) detail::remove_tracked(core_);
     detail::release_core(core_);
   }
-  [[nodiscard]] std::uint64_t id() const noexcept {
-    return bits_ & ~(possibly_bit | tracked_bit);
-  }
+  [[nodiscard]] std::uint64_t id() const noexcept { return bits_ & ~(possibly_bit | tracked_bit); }
   [[nodiscard]] bool possibly() const noexcept { return (bits_ & possibly_bit) != 0; }
   [[nodiscard]] bool tracked() const noexcept { return (bits_ & tracked_bit) != 0; }
 

@@ -3,8 +3,9 @@
 // queueing order (the kernel's alloc_ordered_workqueue, rule 39), on a strand.
 //
 // Ordering guarantee, precisely: if queueing call A returns `queued` and happens before
-// queueing call B, then A's item finishes before B's item starts. Delayed items take their place in the order when their timer fires, not when they
-// were armed. At most one item of the queue runs at any time (max_active 1, fixed).
+// queueing call B, then A's item finishes before B's item starts. Delayed items take their place in
+// the order when their timer fires, not when they were armed. At most one item of the queue runs at
+// any time (max_active 1, fixed).
 //
 // Built on your strand, work items also serialise with the other handlers of that strand (for
 // example a socket's handlers), so a session's state needs no lock.
@@ -25,14 +26,13 @@ class ordered_workqueue : public workqueue {
  public:
   /// Creates an ordered queue on the shared unbound pool (wq/pool.hpp): no thread starts.
   /// Throws: std::bad_alloc.
-  explicit ordered_workqueue(std::string_view name)
-      : workqueue(name, queue_flags::ordered, 1, 0) {}
+  explicit ordered_workqueue(std::string_view name) : workqueue(name, queue_flags::ordered, 1, 0) {}
 
   /// Creates an ordered queue on `ex`: on `ex` itself if it is a `boost::asio::strand`
   /// (sharing its serialisation), on a new strand of `ex` otherwise.
   template <class Executor>
-    requires boost::asio::execution::executor<Executor>
-  ordered_workqueue(const Executor& ex, std::string_view name)
+  requires boost::asio::execution::executor<Executor> ordered_workqueue(const Executor& ex,
+                                                                        std::string_view name)
       : workqueue(ex, name, queue_flags::ordered, 1) {}
 
   /// Ordered queues refuse changes of max_active (rule 38); see workqueue::set_max_active.

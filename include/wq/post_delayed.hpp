@@ -8,9 +8,9 @@
 // a callback, `asio::use_future`, `asio::use_awaitable`, `asio::deferred`.
 //
 // Each call allocates one block (the handler, its delayed work item and a tracked copy of the
-// handler's executor), with the handler's associated allocator. The wait runs on wq's timer thread; while it is
-// outstanding, the handler's associated executor counts outstanding work (an io_context's
-// run() does not return early), as with any Asio operation.
+// handler's executor), with the handler's associated allocator. The wait runs on wq's timer thread;
+// while it is outstanding, the handler's associated executor counts outstanding work (an
+// io_context's run() does not return early), as with any Asio operation.
 //
 // Outcomes: an empty error_code after the delay; `asio::error::operation_aborted` if the queue
 // refuses the operation (it is draining or destroyed) — then the handler is posted to its
@@ -46,8 +46,8 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/execution/outstanding_work.hpp>
-#include <boost/asio/prefer.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
 #include <boost/asio/recycling_allocator.hpp>
 #include <boost/system/error_code.hpp>
 
@@ -66,9 +66,8 @@ namespace detail {
 /// handler's associated executor.
 template <class Handler, class Executor>
 struct delayed_op : cancellable {
-  using allocator = typename std::allocator_traits<
-      boost::asio::associated_allocator_t<Handler, boost::asio::recycling_allocator<void>>>::
-      template rebind_alloc<delayed_op>;
+  using allocator = typename std::allocator_traits<boost::asio::associated_allocator_t<
+      Handler, boost::asio::recycling_allocator<void>>>::template rebind_alloc<delayed_op>;
 
   delayed_work dw{ops};
   Handler handler;
@@ -174,7 +173,7 @@ struct initiate_post_delayed {
 /// (nothing for a callback, a future for use_future, an awaitable for use_awaitable).
 /// Throws: std::bad_alloc if the operation's block cannot be allocated.
 template <class Delay, class CompletionToken>
-  requires wq::delay<Delay>
+requires wq::delay<Delay>
 auto post_delayed(workqueue& queue, Delay delay, CompletionToken&& token) {
   return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code)>(
       detail::initiate_post_delayed{&queue}, token, delay_to_nanoseconds(delay));

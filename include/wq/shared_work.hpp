@@ -103,7 +103,7 @@ namespace detail {
 /// queueing calls have overloads constrained on this that do not compile.
 template <class Item>
 concept shared_item = std::is_base_of_v<shared_work, std::remove_cv_t<Item>> ||
-                      std::is_base_of_v<shared_delayed_work, std::remove_cv_t<Item>>;
+    std::is_base_of_v<shared_delayed_work, std::remove_cv_t<Item>>;
 
 /// false, but only once `T` is known: lets a static_assert fire when a template is used.
 template <class T>

@@ -59,9 +59,9 @@ struct closure_work {
 /// spawn_errc::rejected otherwise (the closure is then destroyed without running).
 /// Effects: writes made before the call are visible to `f` (rule 6).
 template <class F>
-  requires std::is_invocable_v<std::decay_t<F>&>
-[[nodiscard]] std::error_code try_spawn(workqueue& queue, F&& f) noexcept(
-    std::is_nothrow_constructible_v<std::decay_t<F>, F&&>) {
+requires std::is_invocable_v < std::decay_t<F>
+& > [[nodiscard]] std::error_code try_spawn(workqueue& queue, F&& f) noexcept(
+        std::is_nothrow_constructible_v<std::decay_t<F>, F&&>) {
   using box = detail::closure_work<std::decay_t<F>>;
   std::decay_t<F> fn(std::forward<F>(f));
   std::unique_ptr<box> p(new (std::nothrow) box(std::move(fn)));
@@ -75,8 +75,8 @@ template <class F>
 /// Throws: std::bad_alloc if the box cannot be allocated; std::system_error (spawn_errc) if the
 /// queue refuses the closure.
 template <class F>
-  requires std::is_invocable_v<std::decay_t<F>&>
-void spawn(workqueue& queue, F&& f) {
+requires std::is_invocable_v < std::decay_t<F>
+& > void spawn(workqueue& queue, F&& f) {
   const std::error_code ec = try_spawn(queue, std::forward<F>(f));
   if (ec == std::errc::not_enough_memory) throw std::bad_alloc();
   if (ec) throw std::system_error(ec, "wq::spawn");

@@ -101,10 +101,8 @@ class test_clock {
   /// that came due. Note: virtual time saturates about `max_delay` before the end of the
   /// steady_clock's range, so even a maximal delay armed afterwards cannot overflow.
   template <class Delay>
-    requires wq::delay<Delay>
-  std::size_t advance(Delay d) noexcept {
-    return advance_to(later_by(delay_to_nanoseconds(d)));
-  }
+  requires wq::delay<Delay> std::size_t advance(Delay d)
+  noexcept { return advance_to(later_by(delay_to_nanoseconds(d))); }
 
   /// Moves virtual time forward by `d` one due deadline at a time, calling `settle()` after each
   /// step and once at the end; `settle` runs the queues to idle (`q.flush()`, or
@@ -113,8 +111,8 @@ class test_clock {
   /// `advance(10s, [&] { q.flush(); })`, once in `advance(10s)`.
   /// Returns: the number of items queued. Throws: whatever `settle` throws.
   template <class Delay, class Settle>
-    requires wq::delay<Delay> && std::invocable<Settle&>
-  std::size_t advance(Delay d, Settle&& settle);
+  requires wq::delay<Delay> && std::invocable<Settle&> std::size_t advance(Delay d,
+                                                                           Settle&& settle);
 
   /// Moves virtual time forward to `t` (an earlier `t` moves nothing but still queues what is
   /// due) and queues every armed item whose deadline has come, as advance() does.
@@ -137,8 +135,8 @@ class test_clock {
 };
 
 template <class Delay, class Settle>
-  requires wq::delay<Delay> && std::invocable<Settle&>
-std::size_t test_clock::advance(Delay d, Settle&& settle) {
+requires wq::delay<Delay> && std::invocable<Settle&> std::size_t test_clock::advance(
+    Delay d, Settle&& settle) {
   const time_point target = later_by(delay_to_nanoseconds(d));
   std::size_t queued = 0;
   for (;;) {

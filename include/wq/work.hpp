@@ -160,8 +160,7 @@ class work {
 
   /// Returns the item's disable count (rules 16, 33, 34). Advisory.
   [[nodiscard]] unsigned disable_count() const noexcept {
-    return static_cast<unsigned>(
-        detail::disable_count(state_.load(std::memory_order_relaxed)));
+    return static_cast<unsigned>(detail::disable_count(state_.load(std::memory_order_relaxed)));
   }
 
  private:
@@ -169,8 +168,7 @@ class work {
 
   // The worklist link. Guarded by the mutex of the queue named in state_ while QUEUED or ARMED;
   // owned by the thread holding PENDING while in transit.
-  boost::intrusive::list_member_hook<
-      boost::intrusive::link_mode<boost::intrusive::normal_link>>
+  boost::intrusive::list_member_hook<boost::intrusive::link_mode<boost::intrusive::normal_link>>
       hook_;
   // See detail/work_state.hpp for the layout and the state machine.
   std::atomic<detail::state_t> state_{0};

@@ -56,7 +56,9 @@ struct work_pointer_traits<T*> {
   template <class Field>
   static void release(T*&&, Field&) noexcept {}
   template <class Field>
-  static T* reclaim(T* obj, Field&) noexcept { return obj; }
+  static T* reclaim(T* obj, Field&) noexcept {
+    return obj;
+  }
 };
 
 template <class T, class D>
@@ -101,10 +103,10 @@ struct work_pointer_traits<std::shared_ptr<T>> {
   static T* get(const std::shared_ptr<T>& p) noexcept { return p.get(); }
   template <class Field>
   static void release(std::shared_ptr<T>&& p, Field& field) noexcept {
-    static_assert(std::is_base_of_v<shared_work, Field> ||
-                      std::is_base_of_v<shared_delayed_work, Field>,
-                  "wq: a std::shared_ptr-owned item must use a wq::shared_work or "
-                  "wq::shared_delayed_work member (the queue's reference is stored in it)");
+    static_assert(
+        std::is_base_of_v<shared_work, Field> || std::is_base_of_v<shared_delayed_work, Field>,
+        "wq: a std::shared_ptr-owned item must use a wq::shared_work or "
+        "wq::shared_delayed_work member (the queue's reference is stored in it)");
     detail::work_access::shared_slot(field).store(std::move(p));
   }
   template <class Field>
@@ -117,7 +119,8 @@ struct work_pointer_traits<std::shared_ptr<T>> {
 template <class P>
 concept work_pointer = std::default_initializable<P> && requires(const P& p) {
   typename work_pointer_traits<P>::element_type;
-  { work_pointer_traits<P>::get(p) } noexcept;
+  { work_pointer_traits<P>::get(p) }
+  noexcept;
 };
 
 }  // namespace wq

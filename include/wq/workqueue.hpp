@@ -7,11 +7,11 @@
 // A workqueue runs on a process-wide worker pool chosen by its flags (wq/pool.hpp; creating
 // one starts no thread), on a private `asio::thread_pool` of N threads, or on any Asio executor
 // you already have (io_context, thread_pool, strand, any_io_executor). While every worker the
-// queue may run is busy (or one is on its way), queueing pushes the item's embedded node on a lock-free intake (one compare-and-swap)
-// and the workers move it to the worklist when they next take the queue's lock; otherwise it
-// links the item under that lock and posts a worker handler in the same step. A worker runs
-// items one after another and re-posts itself after a fairness budget so
-// other handlers on the executor are not starved. Queueing and running an embedded item
+// queue may run is busy (or one is on its way), queueing pushes the item's embedded node on a
+// lock-free intake (one compare-and-swap) and the workers move it to the worklist when they next
+// take the queue's lock; otherwise it links the item under that lock and posts a worker handler in
+// the same step. A worker runs items one after another and re-posts itself after a fairness budget
+// so other handlers on the executor are not starved. Queueing and running an embedded item
 // allocates nothing in steady state.
 //
 // Thread safety: distinct objects: safe. Shared objects: every member function may be called
@@ -63,10 +63,10 @@
 #include <wq/detail/core.hpp>
 #include <wq/diagnostics.hpp>
 #include <wq/flags.hpp>
-#include <wq/observer.hpp>
-#include <wq/stats.hpp>
 #include <wq/jiffies.hpp>
+#include <wq/observer.hpp>
 #include <wq/queue_status.hpp>
+#include <wq/stats.hpp>
 #include <wq/work.hpp>
 #include <wq/work_pointer.hpp>
 
@@ -75,7 +75,7 @@ namespace wq {
 namespace detail {
 struct queue_access;
 struct async_waiter;
-}
+}  // namespace detail
 class queue_executor;
 
 /// A workqueue: runs work items with the kernel's queueing semantics on an Asio executor.
@@ -115,15 +115,15 @@ class workqueue {
   /// its queued items to run; if the context is stopped or not run, they are dropped instead,
   /// see destroy().)
   template <class Executor>
-    requires boost::asio::execution::executor<Executor>
-  workqueue(const Executor& ex, std::string_view name, queue_flags flags = queue_flags::none,
-            int max_active = 0);
+  requires boost::asio::execution::executor<Executor> workqueue(
+      const Executor& ex, std::string_view name, queue_flags flags = queue_flags::none,
+      int max_active = 0);
 
   /// Creates a queue on `ctx.get_executor()` (an io_context, a user's thread_pool, ...).
   template <class ExecutionContext>
-    requires std::is_convertible_v<ExecutionContext&, boost::asio::execution_context&>
-  workqueue(ExecutionContext& ctx, std::string_view name, queue_flags flags = queue_flags::none,
-            int max_active = 0)
+  requires std::is_convertible_v<ExecutionContext&, boost::asio::execution_context&> workqueue(
+      ExecutionContext& ctx, std::string_view name, queue_flags flags = queue_flags::none,
+      int max_active = 0)
       : workqueue(ctx.get_executor(), name, flags, max_active) {}
 
   workqueue(const workqueue&) = delete;
@@ -163,9 +163,9 @@ class workqueue {
   /// and its deadline is left alone (rule 18).
   /// Returns: as enqueue().
   template <auto Member, class Pointer, class Delay>
-    requires wq::delay<Delay>
-  enqueue_result<Pointer> enqueue_delayed(Pointer pointer, Delay delay,
-                                          const location& where = location::current()) noexcept;
+  requires wq::delay<Delay> enqueue_result<Pointer> enqueue_delayed(
+      Pointer pointer, Delay delay, const location& where = location::current())
+  noexcept;
 
   // ---- C-style API (kernel queue_work / queue_delayed_work) ---------------------------------
 
@@ -186,8 +186,9 @@ class workqueue {
   /// Does not compile: a `shared_work` / `shared_delayed_work` holds a std::shared_ptr that
   /// only `enqueue<&T::m>(pointer)` hands over (static_assert with that advice).
   template <class Item>
-    requires detail::shared_item<Item>
-  queue_status queue(Item& item, const location& where = location::current()) noexcept;
+  requires detail::shared_item<Item> queue_status queue(Item& item,
+                                                        const location& where = location::current())
+  noexcept;
 
   /// Arms `item` to be queued here after `delay` (kernel `queue_delayed_work`; see
   /// enqueue_delayed for the delay rules).
@@ -195,16 +196,16 @@ class workqueue {
   /// Preconditions and Returns: as queue(); an item bound with an owning pointer is refused
   /// (rejected, errc::untyped_on_owning_item): use `enqueue_delayed<&T::m>(pointer, delay)`.
   template <class Delay>
-    requires wq::delay<Delay>
-  queue_status queue_delayed(delayed_work& item, Delay delay,
-                             const location& where = location::current()) noexcept;
+  requires wq::delay<Delay> queue_status queue_delayed(delayed_work& item, Delay delay,
+                                                       const location& where = location::current())
+  noexcept;
 
   /// Does not compile: a `shared_delayed_work` holds a std::shared_ptr that only
   /// `enqueue_delayed<&T::m>(pointer, delay)` hands over (static_assert with that advice).
   template <class Item, class Delay>
-    requires detail::shared_item<Item> && wq::delay<Delay>
-  queue_status queue_delayed(Item& item, Delay delay,
-                             const location& where = location::current()) noexcept;
+  requires detail::shared_item<Item> && wq::delay<Delay> queue_status
+  queue_delayed(Item& item, Delay delay, const location& where = location::current())
+  noexcept;
 
   // ---- queue-wide operations ----------------------------------------------------------------
 
@@ -252,7 +253,8 @@ class workqueue {
   std::error_code destroy();
 
   /// Sets max_active (rule 38): same clamping as the constructor; raising it starts waiting
-  /// items at once. Refused on ordered queues (errc::set_max_active_on_ordered). Returns the value in effect.
+  /// items at once. Refused on ordered queues (errc::set_max_active_on_ordered). Returns the value
+  /// in effect.
   int set_max_active(int max_active) noexcept;
 
   /// Returns the effective max_active.
@@ -284,7 +286,9 @@ class workqueue {
   [[nodiscard]] std::string dump(std::size_t limit = 32) const;
 
   /// Returns the number of armed delayed items destroy() had to cancel.
-  [[nodiscard]] std::uint64_t cancelled_on_destroy() const noexcept { return cancelled_on_destroy_; }
+  [[nodiscard]] std::uint64_t cancelled_on_destroy() const noexcept {
+    return cancelled_on_destroy_;
+  }
 
  private:
   friend struct detail::queue_access;
@@ -312,15 +316,15 @@ class workqueue {
   std::string name_;
   queue_flags flags_;
   int requested_max_active_;
-  boost::asio::thread_pool* pool_ = nullptr;        // owned pool, if any (the core owns it)
+  boost::asio::thread_pool* pool_ = nullptr;           // owned pool, if any (the core owns it)
   boost::asio::execution_context* context_ = nullptr;  // the pool (owned or shared), or the
                                                        // executor's context
-  detail::queue_core* core_ = nullptr;              // type-stable, see detail/core.hpp
-  std::uint64_t id_ = 0;                            // core_'s id while this queue lives
+  detail::queue_core* core_ = nullptr;                 // type-stable, see detail/core.hpp
+  std::uint64_t id_ = 0;                               // core_'s id while this queue lives
   std::uint64_t cancelled_on_destroy_ = 0;
   void note_coalesced() const noexcept;
-  queue_stats stats_locked() const;                // requires core_->mu
-  std::unique_ptr<queue_stats> final_stats_;       // set by destroy()
+  queue_stats stats_locked() const;           // requires core_->mu
+  std::unique_ptr<queue_stats> final_stats_;  // set by destroy()
   bool destroyed_ = false;
 };
 
@@ -340,15 +344,14 @@ inline bool queue_work(workqueue& queue, work& item,
 
 /// Does not compile: see workqueue::queue; use `queue.enqueue<&T::m>(pointer)`.
 template <class Item>
-  requires detail::shared_item<Item>
-bool queue_work(workqueue& queue, Item& item,
-                const location& where = location::current()) noexcept;
+requires detail::shared_item<Item>
+bool queue_work(workqueue& queue, Item& item, const location& where = location::current()) noexcept;
 
 /// Arms `item` to be queued on `queue` after `delay` (kernel `queue_delayed_work()`): true if
 /// armed or queued, false if it was already pending (its timer is left alone, rule 18),
 /// disabled, unbound or refused. See workqueue::queue_delayed().
 template <class Delay>
-  requires wq::delay<Delay>
+requires wq::delay<Delay>
 bool queue_delayed_work(workqueue& queue, delayed_work& item, Delay delay,
                         const location& where = location::current()) noexcept {
   return queue.queue_delayed(item, delay, where) == queue_status::queued;
@@ -357,14 +360,13 @@ bool queue_delayed_work(workqueue& queue, delayed_work& item, Delay delay,
 /// Does not compile: see workqueue::queue_delayed; use
 /// `queue.enqueue_delayed<&T::m>(pointer, delay)`.
 template <class Item, class Delay>
-  requires detail::shared_item<Item> && wq::delay<Delay>
+requires detail::shared_item<Item> && wq::delay<Delay>
 bool queue_delayed_work(workqueue& queue, Item& item, Delay delay,
                         const location& where = location::current()) noexcept;
 
 /// Returns the item the calling thread is running as a work function, or nullptr outside work
 /// functions (kernel `current_work()`).
 [[nodiscard]] work* current_work() noexcept;
-
 
 }  // namespace wq
 

@@ -32,7 +32,7 @@
 #include <wq/stats.hpp>
 #include <wq/system_queues.hpp>
 #include <wq/test_clock.hpp>
-#include <wq/work.hpp>
 #include <wq/watchdog.hpp>
+#include <wq/work.hpp>
 #include <wq/work_pointer.hpp>
 #include <wq/workqueue.hpp>

@@ -121,7 +121,8 @@ int main(int argc, char** argv) {
     return finished(q);
   }
   if (std::strcmp(c, "executor") == 0) {
-    boost::asio::post(q.get_executor(), [] { throw_from("escaped from a function posted to get_executor()"); });
+    boost::asio::post(q.get_executor(),
+                      [] { throw_from("escaped from a function posted to get_executor()"); });
     return finished(q);
   }
   if (std::strcmp(c, "delayed") == 0) {

@@ -25,7 +25,8 @@ struct timed {
 struct holder {
   timed item;
   ~holder() {
-    std::printf("static item: pending at its destruction: %d\n", wq::delayed_work_pending(item.d) ? 1 : 0);
+    std::printf("static item: pending at its destruction: %d\n",
+                wq::delayed_work_pending(item.d) ? 1 : 0);
     std::fflush(stdout);
   }
 } armed_static;

@@ -82,8 +82,8 @@ int main(int argc, char** argv) {
   if (std::strcmp(c, "cancel_sync_self") == 0)
     return run_in_item([](fn_item& self) { (void)wq::cancel_work_sync(self.w); }, nullptr, q);
   if (std::strcmp(c, "wait_on_own_queue") == 0)
-    return run_in_item(
-        [](fn_item& self) { (void)static_cast<wq::workqueue*>(self.ctx)->flush(); }, &q, q);
+    return run_in_item([](fn_item& self) { (void)static_cast<wq::workqueue*>(self.ctx)->flush(); },
+                       &q, q);
   if (std::strcmp(c, "wait_needs_this_worker") == 0) {
     wq::ordered_workqueue oq{"misuse-ordered"};
     static item behind;

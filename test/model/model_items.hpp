@@ -65,7 +65,8 @@ class violation_log {
     std::lock_guard lk(mu_);
     std::string out;
     for (const auto& s : first_) out += "  " + s + "\n";
-    if (count_ > first_.size()) out += "  ... " + std::to_string(count_ - first_.size()) + " more\n";
+    if (count_ > first_.size())
+      out += "  ... " + std::to_string(count_ - first_.size()) + " more\n";
     return out;
   }
   void clear() {
@@ -150,9 +151,9 @@ struct item_probe {
   violation_log* log = nullptr;
   std::atomic<int> runs{0};
   std::array<std::atomic<int>, max_queues> running_on{};  // per queue index
-  std::atomic<bool> quiet{false};  // a cancel_sync returned and nobody may have re-queued it
+  std::atomic<bool> quiet{false};     // a cancel_sync returned and nobody may have re-queued it
   std::atomic<int> requeues_left{0};  // self-requeues the work function may still do
-  bool yield_in_run = false;           // widen the run's window (concurrent mode); immutable
+  bool yield_in_run = false;          // widen the run's window (concurrent mode); immutable
   // Hook for self-requeue (concurrent mode); called inside the work function.
   void (*requeue)(item_probe& self, queue_probe& on, void* pointer) noexcept = nullptr;
   void* requeue_ctx = nullptr;

@@ -80,10 +80,10 @@ enum class op_kind : std::uint8_t {
 
 inline const char* to_string(op_kind k) noexcept {
   static constexpr const char* names[] = {
-      "queue",     "queue_delayed", "queue_delayed_zero", "mod_now",       "mod_later",
-      "cancel",    "cancel_sync",   "disable",            "disable_sync",  "enable",
-      "enable_and_queue", "flush_work", "flush_delayed",  "flush_queue",   "drain_queue",
-      "recreate_queue"};
+      "queue",         "queue_delayed", "queue_delayed_zero", "mod_now",
+      "mod_later",     "cancel",        "cancel_sync",        "disable",
+      "disable_sync",  "enable",        "enable_and_queue",   "flush_work",
+      "flush_delayed", "flush_queue",   "drain_queue",        "recreate_queue"};
   const auto i = static_cast<std::size_t>(k);
   return i < std::size(names) ? names[i] : "?";
 }
@@ -225,10 +225,10 @@ enum class mstate : std::uint8_t { idle, queued, armed };
 
 struct model_item {
   mstate state = mstate::idle;
-  int queue = -1;          // the queue it is queued or armed on
-  unsigned disable = 0;    // disable count
-  int runs = 0;            // completed runs
-  bool bound = false;      // an owning item has typed ops (it was queued or armed once)
+  int queue = -1;        // the queue it is queued or armed on
+  unsigned disable = 0;  // disable count
+  int runs = 0;          // completed runs
+  bool bound = false;    // an owning item has typed ops (it was queued or armed once)
 };
 
 struct model_queue {
@@ -257,10 +257,10 @@ struct diag_map {
 /// The result of running a sequence.
 struct result {
   bool ok = true;
-  std::string message;         // the mismatch, with the last ops
-  std::uint64_t ops = 0;       // ops applied
+  std::string message;    // the mismatch, with the last ops
+  std::uint64_t ops = 0;  // ops applied
   std::uint64_t flush_races = 0;
-  std::uint64_t runs = 0;      // work function runs observed
+  std::uint64_t runs = 0;  // work function runs observed
 };
 
 /// Real queues and items driven in lockstep with the model.
@@ -274,8 +274,8 @@ class world {
     for (int i = 0; i < cfg_.queues; ++i) make_queue(i);
     mi_.resize(static_cast<std::size_t>(cfg_.items));
     for (int i = 0; i < cfg_.items; ++i)
-      items_.push_back(std::make_unique<item_slot>(i, static_cast<item_kind>(i % 3), log_,
-                                                   destroyed_));
+      items_.push_back(
+          std::make_unique<item_slot>(i, static_cast<item_kind>(i % 3), log_, destroyed_));
   }
   ~world() {
     // On a mismatch the queues may still hold items: destroy them (which drains) first.
@@ -301,16 +301,16 @@ class world {
       case op_kind::queue_delayed:
       case op_kind::queue_delayed_zero: {
         const bool armed = o.kind == op_kind::queue_delayed;
-        const queue_status want = m.disable > 0   ? queue_status::disabled
-                                  : pending(m)    ? queue_status::already_pending
-                                                  : queue_status::queued;
+        const queue_status want = m.disable > 0 ? queue_status::disabled
+                                  : pending(m)  ? queue_status::already_pending
+                                                : queue_status::queued;
         const std::chrono::nanoseconds delay = o.kind == op_kind::queue ? -1ns
-                                               : armed                  ? std::chrono::nanoseconds(1h)
-                                                                        : 0ns;
+                                               : armed ? std::chrono::nanoseconds(1h)
+                                                       : 0ns;
         const queue_outcome got = it.queue(q, delay);
         if (want == queue_status::queued) set_pending(i, qi, armed);
-        expect(got.status == want, "status " + std::string(wq::to_string(got.status)) +
-                                       ", model " + wq::to_string(want));
+        expect(got.status == want, "status " + std::string(wq::to_string(got.status)) + ", model " +
+                                       wq::to_string(want));
         expect(got.handed_back_ok, "pointer not handed back / not taken");
         break;
       }
@@ -328,8 +328,8 @@ class world {
         }
         const mod_outcome got =
             it.mod(q, armed ? std::chrono::nanoseconds(1h) : std::chrono::nanoseconds(0));
-        expect(got.was_pending == was, "was_pending " + std::to_string(got.was_pending) +
-                                           ", model " + std::to_string(was));
+        expect(got.was_pending == was,
+               "was_pending " + std::to_string(got.was_pending) + ", model " + std::to_string(was));
         if (got.status)
           expect(*got.status == want, "status " + std::string(wq::to_string(*got.status)) +
                                           ", model " + wq::to_string(want));
@@ -411,9 +411,9 @@ class world {
         const std::error_code ec = tq.flush();
         tq.pause();
         expect(!ec, "flush() of the run step failed: " + ec.message());
-        expect(runs_after == runs_before + 1,
-               "when flush returned the item had run " + std::to_string(runs_after - runs_before) +
-                   " more times, want 1 (rule 23)");
+        expect(runs_after == runs_before + 1, "when flush returned the item had run " +
+                                                  std::to_string(runs_after - runs_before) +
+                                                  " more times, want 1 (rule 23)");
         if (!got) {
           if (exact || runs_after != runs_before + 1) {
             expect(false, "returned false for a pending item, model true (rules 23, 24)");
@@ -519,9 +519,8 @@ class world {
       std::sort(want.begin(), want.end());
     }
     if (got != want)
-      expect(false, std::string("queue ") + std::to_string(qi) + " ran " + list(got) +
-                        ", model " + list(want) +
-                        (mq.ordered ? " (in order, rule 39)" : " (any order)"));
+      expect(false, std::string("queue ") + std::to_string(qi) + " ran " + list(got) + ", model " +
+                        list(want) + (mq.ordered ? " (in order, rule 39)" : " (any order)"));
   }
 
   static std::string list(const std::vector<int>& v) {
@@ -591,14 +590,15 @@ class world {
       item_slot& it = *items_[static_cast<std::size_t>(i)];
       const model_item& m = mi_[static_cast<std::size_t>(i)];
       const std::string who = "item " + std::to_string(i) + " (" + to_string(it.kind()) + "): ";
-      expect(it.probe().runs.load() == m.runs, who + "ran " + std::to_string(it.probe().runs.load()) +
-                                                  " times, model " + std::to_string(m.runs));
-      expect(it.work().is_pending() == pending(m),
-             who + "is_pending " + std::to_string(it.work().is_pending()) + ", model " +
-                 std::to_string(pending(m)));
-      expect(it.work().disable_count() == m.disable,
-             who + "disable_count " + std::to_string(it.work().disable_count()) + ", model " +
-                 std::to_string(m.disable));
+      expect(it.probe().runs.load() == m.runs, who + "ran " +
+                                                   std::to_string(it.probe().runs.load()) +
+                                                   " times, model " + std::to_string(m.runs));
+      expect(it.work().is_pending() == pending(m), who + "is_pending " +
+                                                       std::to_string(it.work().is_pending()) +
+                                                       ", model " + std::to_string(pending(m)));
+      expect(it.work().disable_count() == m.disable, who + "disable_count " +
+                                                         std::to_string(it.work().disable_count()) +
+                                                         ", model " + std::to_string(m.disable));
       const long want_refs = it.owning() && pending(m) ? 1 : 0;
       expect(it.extra_refs() == want_refs, who + "queue holds " + std::to_string(it.extra_refs()) +
                                                " references, model " + std::to_string(want_refs));
@@ -627,8 +627,8 @@ class world {
         const std::string who = "queue " + std::to_string(qi) + " stats: ";
         expect(s.in_flight == queued && s.armed == armed && s.running == 0,
                who + "in_flight " + std::to_string(s.in_flight) + " armed " +
-                   std::to_string(s.armed) + " running " + std::to_string(s.running) +
-                   ", model " + std::to_string(queued) + " / " + std::to_string(armed) + " / 0");
+                   std::to_string(s.armed) + " running " + std::to_string(s.running) + ", model " +
+                   std::to_string(queued) + " / " + std::to_string(armed) + " / 0");
         expect(s.queued == s.started + s.cancelled + s.armed + s.in_flight,
                who + "queued " + std::to_string(s.queued) + " != started " +
                    std::to_string(s.started) + " + cancelled " + std::to_string(s.cancelled) +

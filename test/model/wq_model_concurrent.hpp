@@ -74,13 +74,15 @@ class conc_world {
     queues_.push_back(std::make_unique<wq::workqueue>("c-max2", wq::queue_flags::unbound, 2, 3));
     queues_.push_back(std::make_unique<wq::ordered_workqueue>("c-ordered"));
     for (int k = 0; k < 3; ++k) {
-      probes_.push_back(std::make_unique<queue_probe>(k, queues_[static_cast<std::size_t>(k)]->max_active(), log_));
+      probes_.push_back(std::make_unique<queue_probe>(
+          k, queues_[static_cast<std::size_t>(k)]->max_active(), log_));
       queues_[static_cast<std::size_t>(k)]->set_observer(probes_.back().get());
     }
     const int n = cfg_.ordered_items + cfg_.threads * cfg_.items_per_thread;
     counts_ = std::make_unique<item_counts[]>(static_cast<std::size_t>(n));
     for (int i = 0; i < n; ++i) {
-      items_.push_back(std::make_unique<item_slot>(i, static_cast<item_kind>(i % 3), log_, destroyed_));
+      items_.push_back(
+          std::make_unique<item_slot>(i, static_cast<item_kind>(i % 3), log_, destroyed_));
       item_probe& p = items_.back()->probe();
       p.yield_in_run = i % 2 == 1;
       if (!is_ordered_item(i)) {
@@ -169,8 +171,9 @@ class conc_world {
       item_slot& any_it = *items_[static_cast<std::size_t>(any)];
       item_slot& my_it = *items_[static_cast<std::size_t>(mine)];
       const bool my_ordered = is_ordered_item(mine);
-      wq::workqueue& my_q = *queues_[static_cast<std::size_t>(
-          my_ordered ? ordered_q : (rng() & 1u) != 0 ? pool_q : max2_q)];
+      wq::workqueue& my_q = *queues_[static_cast<std::size_t>(my_ordered          ? ordered_q
+                                                              : (rng() & 1u) != 0 ? pool_q
+                                                                                  : max2_q)];
       switch (kind) {
         case 0:    // queue now
         case 1: {  // queue after a short delay (ordered items: now; rule 39 order is by firing)
@@ -317,9 +320,9 @@ class conc_world {
       if (it.work().disable_count() != 0)
         fail("item " + std::to_string(i) + " still disabled at the end");
       if (inst - canc != runs)
-        fail("item " + std::to_string(i) + " (" + to_string(it.kind()) + "): " +
-             std::to_string(inst) + " queued - " + std::to_string(canc) + " cancelled != " +
-             std::to_string(runs) + " runs (exactly once)");
+        fail("item " + std::to_string(i) + " (" + to_string(it.kind()) +
+             "): " + std::to_string(inst) + " queued - " + std::to_string(canc) +
+             " cancelled != " + std::to_string(runs) + " runs (exactly once)");
     }
     // Rule 39: the ordered queue ran a subsequence of driver 0's queueing log, in order.
     const std::vector<int> ran = probes_[ordered_q]->take_runs();
@@ -327,8 +330,7 @@ class conc_world {
     for (int i : ran) {
       while (k < fifo_log_.size() && fifo_log_[k] != i) ++k;
       if (k == fifo_log_.size()) {
-        fail("ordered queue ran item " + std::to_string(i) +
-             " out of queueing order (rule 39)");
+        fail("ordered queue ran item " + std::to_string(i) + " out of queueing order (rule 39)");
         break;
       }
       ++k;
@@ -383,8 +385,8 @@ inline conc_result run_concurrent(const conc_config& cfg) {
     detail::conc_world w(cfg);
     r = w.run();
   }
-  const int misuse = diagnostic_counter::total() -
-                     diagnostic_counter::count(wq::errc::armed_items_cancelled);
+  const int misuse =
+      diagnostic_counter::total() - diagnostic_counter::count(wq::errc::armed_items_cancelled);
   if (misuse != 0 && r.ok) {
     r.ok = false;
     r.message = std::to_string(misuse) + " unexpected diagnostics reported";

@@ -142,8 +142,7 @@ struct no_base {};
 
 template <class Kind>
 struct typed_obj
-    : std::conditional_t<Kind::intrusive, boost::intrusive_ref_counter<typed_obj<Kind>>,
-                         no_base> {
+    : std::conditional_t<Kind::intrusive, boost::intrusive_ref_counter<typed_obj<Kind>>, no_base> {
   using pointer = typename Kind::template pointer<typed_obj>;
   typename Kind::work_type w;
   typename Kind::delayed_type d;
@@ -169,46 +168,93 @@ struct typed_obj
 struct shared_kind {
   static constexpr bool intrusive = false;
   static constexpr bool unique = false;
-  template <class T> using pointer = std::shared_ptr<T>;
-  template <class T> using holder = std::shared_ptr<T>;
+  template <class T>
+  using pointer = std::shared_ptr<T>;
+  template <class T>
+  using holder = std::shared_ptr<T>;
   using work_type = wq::shared_work;
   using delayed_type = wq::shared_delayed_work;
-  template <class T> static holder<T> make() { return std::make_shared<T>(); }
-  template <class T> static pointer<T> give(holder<T>& h) { return h; }
-  template <class T> static T* take_back(holder<T>&, pointer<T>&& p) { return p.get(); }
-  template <class T> static T* address(const pointer<T>& p) { return p.get(); }
-  template <class T> static long owners(const holder<T>& h) { return h.use_count(); }
+  template <class T>
+  static holder<T> make() {
+    return std::make_shared<T>();
+  }
+  template <class T>
+  static pointer<T> give(holder<T>& h) {
+    return h;
+  }
+  template <class T>
+  static T* take_back(holder<T>&, pointer<T>&& p) {
+    return p.get();
+  }
+  template <class T>
+  static T* address(const pointer<T>& p) {
+    return p.get();
+  }
+  template <class T>
+  static long owners(const holder<T>& h) {
+    return h.use_count();
+  }
 };
 
 struct unique_kind {
   static constexpr bool intrusive = false;
   static constexpr bool unique = true;
-  template <class T> using pointer = std::unique_ptr<T>;
-  template <class T> using holder = std::unique_ptr<T>;
+  template <class T>
+  using pointer = std::unique_ptr<T>;
+  template <class T>
+  using holder = std::unique_ptr<T>;
   using work_type = wq::work;
   using delayed_type = wq::delayed_work;
-  template <class T> static holder<T> make() { return std::make_unique<T>(); }
-  template <class T> static pointer<T> give(holder<T>& h) { return std::move(h); }
-  template <class T> static T* take_back(holder<T>& h, pointer<T>&& p) {
+  template <class T>
+  static holder<T> make() {
+    return std::make_unique<T>();
+  }
+  template <class T>
+  static pointer<T> give(holder<T>& h) {
+    return std::move(h);
+  }
+  template <class T>
+  static T* take_back(holder<T>& h, pointer<T>&& p) {
     h = std::move(p);
     return h.get();
   }
-  template <class T> static T* address(const pointer<T>& p) { return p.get(); }
-  template <class T> static long owners(const holder<T>& h) { return h ? 1 : 0; }
+  template <class T>
+  static T* address(const pointer<T>& p) {
+    return p.get();
+  }
+  template <class T>
+  static long owners(const holder<T>& h) {
+    return h ? 1 : 0;
+  }
 };
 
 struct intrusive_kind {
   static constexpr bool intrusive = true;
   static constexpr bool unique = false;
-  template <class T> using pointer = boost::intrusive_ptr<T>;
-  template <class T> using holder = boost::intrusive_ptr<T>;
+  template <class T>
+  using pointer = boost::intrusive_ptr<T>;
+  template <class T>
+  using holder = boost::intrusive_ptr<T>;
   using work_type = wq::work;
   using delayed_type = wq::delayed_work;
-  template <class T> static holder<T> make() { return holder<T>(new T); }
-  template <class T> static pointer<T> give(holder<T>& h) { return h; }
-  template <class T> static T* take_back(holder<T>&, pointer<T>&& p) { return p.get(); }
-  template <class T> static T* address(const pointer<T>& p) { return p.get(); }
-  template <class T> static long owners(const holder<T>& h) {
+  template <class T>
+  static holder<T> make() {
+    return holder<T>(new T);
+  }
+  template <class T>
+  static pointer<T> give(holder<T>& h) {
+    return h;
+  }
+  template <class T>
+  static T* take_back(holder<T>&, pointer<T>&& p) {
+    return p.get();
+  }
+  template <class T>
+  static T* address(const pointer<T>& p) {
+    return p.get();
+  }
+  template <class T>
+  static long owners(const holder<T>& h) {
     return static_cast<long>(h->use_count());
   }
 };
@@ -216,15 +262,32 @@ struct intrusive_kind {
 struct raw_kind {
   static constexpr bool intrusive = false;
   static constexpr bool unique = false;
-  template <class T> using pointer = T*;
-  template <class T> using holder = std::unique_ptr<T>;  // the test owns; the queue borrows
+  template <class T>
+  using pointer = T*;
+  template <class T>
+  using holder = std::unique_ptr<T>;  // the test owns; the queue borrows
   using work_type = wq::work;
   using delayed_type = wq::delayed_work;
-  template <class T> static holder<T> make() { return std::make_unique<T>(); }
-  template <class T> static pointer<T> give(holder<T>& h) { return h.get(); }
-  template <class T> static T* take_back(holder<T>&, pointer<T>&& p) { return p; }
-  template <class T> static T* address(T* p) { return p; }
-  template <class T> static long owners(const holder<T>& h) { return h ? 1 : 0; }
+  template <class T>
+  static holder<T> make() {
+    return std::make_unique<T>();
+  }
+  template <class T>
+  static pointer<T> give(holder<T>& h) {
+    return h.get();
+  }
+  template <class T>
+  static T* take_back(holder<T>&, pointer<T>&& p) {
+    return p;
+  }
+  template <class T>
+  static T* address(T* p) {
+    return p;
+  }
+  template <class T>
+  static long owners(const holder<T>& h) {
+    return h ? 1 : 0;
+  }
 };
 
 }  // namespace wq_test

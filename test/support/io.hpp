@@ -24,7 +24,8 @@ inline std::size_t run_ready(boost::asio::io_context& io) {
 /// tests can tell which executor ran an item.
 class io_runner {
  public:
-  explicit io_runner(unsigned threads = 1) : io_(threads == 1 ? 1 : BOOST_ASIO_CONCURRENCY_HINT_DEFAULT) {
+  explicit io_runner(unsigned threads = 1)
+      : io_(threads == 1 ? 1 : BOOST_ASIO_CONCURRENCY_HINT_DEFAULT) {
     for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this] { io_.run(); });
   }
   io_runner(const io_runner&) = delete;

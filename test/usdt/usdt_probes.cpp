@@ -45,8 +45,7 @@ struct items {
 namespace {
 
 void print_item(std::FILE* out, const char* label, const wq::work& item) {
-  std::fprintf(out, "item %s %p %s\n", label, static_cast<const void*>(&item),
-               wq::work_name(item));
+  std::fprintf(out, "item %s %p %s\n", label, static_cast<const void*>(&item), wq::work_name(item));
 }
 
 }  // namespace

@@ -101,8 +101,7 @@ class cancel_link {
 /// Installs a cancel_link for `op` in `slot` if the slot is connected. Returns the link (to
 /// detach later) or nullptr.
 template <class Slot>
-cancel_link* connect_cancel(Slot slot, cancellable* op,
-                            boost::asio::cancellation_type_t accepted) {
+cancel_link* connect_cancel(Slot slot, cancellable* op, boost::asio::cancellation_type_t accepted) {
   if (!slot.is_connected()) return nullptr;
   return &slot.template emplace<cancel_link>(op, accepted);
 }

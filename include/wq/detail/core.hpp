@@ -15,8 +15,8 @@
 #include <wq/config.hpp>
 
 #include <atomic>
-#include <concepts>
 #include <chrono>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -34,9 +34,9 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include <wq/delayed_work.hpp>
-#include <wq/diagnostics.hpp>
 #include <wq/detail/handler_memory.hpp>
 #include <wq/detail/work_access.hpp>
+#include <wq/diagnostics.hpp>
 #include <wq/flags.hpp>
 #include <wq/observer.hpp>
 #include <wq/queue_status.hpp>
@@ -67,7 +67,9 @@ class worker_handler {
   worker_handler(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcept
       : core_(core), gen_(gen), slot_(slot) {}
   worker_handler(worker_handler&& other) noexcept
-      : core_(other.core_), gen_(other.gen_), slot_(other.slot_),
+      : core_(other.core_),
+        gen_(other.gen_),
+        slot_(other.slot_),
         live_(std::exchange(other.live_, false)) {}
   worker_handler& operator=(worker_handler&&) = delete;
   ~worker_handler() {
@@ -233,11 +235,11 @@ struct core_config {
   /// queue that outlive it still name a valid execution context.
   std::unique_ptr<boost::asio::thread_pool> own_pool;
   queue_flags flags = queue_flags::none;
-  int max_active = 0;       // already clamped
-  int max_workers = 1;      // concurrent worker handlers, <= max_active and <= slot_cap
-  int worker_slots = 1;     // slots allocated up front
-  int slot_cap = 1;         // most workers the queue can ever run at once (set_max_active)
-  bool shared_pool = false; // runs on the process-wide pool chosen by `flags` (wq/pool.hpp)
+  int max_active = 0;        // already clamped
+  int max_workers = 1;       // concurrent worker handlers, <= max_active and <= slot_cap
+  int worker_slots = 1;      // slots allocated up front
+  int slot_cap = 1;          // most workers the queue can ever run at once (set_max_active)
+  bool shared_pool = false;  // runs on the process-wide pool chosen by `flags` (wq/pool.hpp)
 };
 
 /// Creates a core (recycling a retired one if possible) that posts to `ex`.

@@ -42,7 +42,9 @@ struct handler_allocator {
     handler_deallocate(p, n * sizeof(T), alignof(T));
   }
   template <class U>
-  bool operator==(const handler_allocator<U>&) const noexcept { return true; }
+  bool operator==(const handler_allocator<U>&) const noexcept {
+    return true;
+  }
 };
 
 }  // namespace wq::detail

@@ -71,8 +71,7 @@ template <class T>
 struct member_pointer_parts {};
 
 template <class Parent, class Member>
-  requires(!std::is_function_v<Member>)
-struct member_pointer_parts<Member Parent::*> {
+requires(!std::is_function_v<Member>) struct member_pointer_parts<Member Parent::*> {
   using parent_type = Parent;
   using member_type = Member;
 };
@@ -86,14 +85,16 @@ using field_of_t = typename member_pointer_parts<decltype(Member)>::member_type;
 /// Whether `static_cast<Outer*>(Base*)` is well formed: Base is Outer or a public, unambiguous,
 /// non-virtual base of it (access is checked from wq::detail).
 template <class Base, class Outer>
-inline constexpr bool is_static_downcastable_v =
-    requires(Base* base) { static_cast<Outer*>(base); };
+inline constexpr bool is_static_downcastable_v = requires(Base* base) {
+  static_cast<Outer*>(base);
+};
 
 /// Recovers the object whose `Member` subobject `field` is.
 /// Preconditions: `field` is the (non-null) `Member` subobject of a live parent_of_t<Member>.
 template <auto Member>
-  requires(!std::is_const_v<field_of_t<Member>>)
-[[nodiscard]] inline parent_of_t<Member>* parent_from_member(field_of_t<Member>* field) noexcept {
+requires(!std::is_const_v<field_of_t<Member>>)
+    [[nodiscard]] inline parent_of_t<Member>* parent_from_member(
+        field_of_t<Member>* field) noexcept {
   using parent = parent_of_t<Member>;
   using field_type = field_of_t<Member>;
   // Safety: by the precondition `field` lies inside a live `parent`, at the offset `Member`

@@ -39,16 +39,20 @@ struct run_probe : T, run_probe_base {};
 /// Whether class T declares (or inherits) any member named `run`. A final class cannot be
 /// probed; it is assumed to have one, and the more specific checks below then speak.
 template <class T>
-concept has_any_run =
-    std::is_class_v<T> && (std::is_final_v<T> || !requires { &run_probe<T>::run; });
+concept has_any_run = std::is_class_v<T> &&
+    (std::is_final_v<T> || !requires { &run_probe<T>::run; });
 
 /// Whether T has exactly one static `run(P, wq::id<Member>)`, noexcept or not, for some P.
 template <class T, auto Member>
-concept has_run_for_member = requires { run_pointer_of<Member>(&T::run); };
+concept has_run_for_member = requires {
+  run_pointer_of<Member>(&T::run);
+};
 
 /// Whether that `run` is noexcept.
 template <class T, auto Member>
-concept has_noexcept_run_for_member = requires { noexcept_run_pointer_of<Member>(&T::run); };
+concept has_noexcept_run_for_member = requires {
+  noexcept_run_pointer_of<Member>(&T::run);
+};
 
 /// The pointer type (exactly as declared) of T's `run` for `wq::id<Member>`.
 /// Preconditions: has_run_for_member<T, Member>.

@@ -85,9 +85,7 @@ inline constexpr unsigned core_index_bits = 20;
 inline constexpr std::uint32_t core_index_mask = (1u << core_index_bits) - 1;
 inline constexpr std::uint32_t core_gen_mask = (1u << 16) - 1;
 
-constexpr state_t disable_count(state_t s) noexcept {
-  return (s & disable_mask) >> disable_shift;
-}
+constexpr state_t disable_count(state_t s) noexcept { return (s & disable_mask) >> disable_shift; }
 constexpr std::uint64_t queue_id_of(state_t s) noexcept { return s >> queue_id_shift; }
 constexpr state_t with_queue_id(state_t s, std::uint64_t id) noexcept {
   return (s & ~queue_id_mask) | (id << queue_id_shift);

@@ -187,7 +187,7 @@ std::optional<detail::deduced_run_pointer_t<T, Member>> disable_work_sync(T& obj
 }
 
 template <class Delay>
-  requires wq::delay<Delay>
+requires wq::delay<Delay>
 bool mod_delayed_work(workqueue& queue, delayed_work& item, Delay delay) noexcept {
   const work_ops* ops = detail::work_access::ops(item).load(std::memory_order_relaxed);
   if (ops == nullptr || ops->owning) {
@@ -217,7 +217,7 @@ bool mod_delayed_work(workqueue& queue, delayed_work& item, Delay delay) noexcep
 }
 
 template <class Item, class Delay>
-  requires detail::shared_item<Item> && wq::delay<Delay>
+requires detail::shared_item<Item> && wq::delay<Delay>
 bool mod_delayed_work(workqueue&, Item&, Delay) noexcept {
   static_assert(detail::dependent_false<Item>,
                 "wq: mod_delayed_work(q, item, delay) on a wq::shared_work or "
@@ -227,7 +227,7 @@ bool mod_delayed_work(workqueue&, Item&, Delay) noexcept {
 }
 
 template <class Item>
-  requires detail::shared_item<Item>
+requires detail::shared_item<Item>
 bool enable_and_queue_work(workqueue&, Item&) noexcept {
   static_assert(detail::dependent_false<Item>,
                 "wq: enable_and_queue_work on a wq::shared_work or wq::shared_delayed_work: "
@@ -237,8 +237,9 @@ bool enable_and_queue_work(workqueue&, Item&) noexcept {
 }
 
 template <auto Member, class Pointer, class Delay>
-  requires wq::delay<Delay>
-mod_result<Pointer> mod_delayed_work(workqueue& queue, Pointer pointer, Delay delay) noexcept {
+requires wq::delay<Delay> mod_result<Pointer> mod_delayed_work(workqueue& queue, Pointer pointer,
+                                                               Delay delay)
+noexcept {
   if constexpr (!detail::check_typed<Member, Pointer, true>()) {
     return {false, queue_status::rejected, std::move(pointer)};  // a check failed to compile
   } else {

@@ -20,7 +20,9 @@ namespace detail {
 
 /// The exact run signature the typed API calls: `static void run(P, wq::id<M>) noexcept`.
 template <class T, class P, auto M>
-concept has_run_for = requires { static_cast<void (*)(P, id<M>) noexcept>(&T::run); };
+concept has_run_for = requires {
+  static_cast<void (*)(P, id<M>) noexcept>(&T::run);
+};
 
 // The compile-time checks of the typed API. Each is an `if constexpr` chain that stops at the
 // first failed check, so a misuse gives one static_assert with a precise message instead of a
@@ -216,10 +218,8 @@ enqueue_result<Pointer> typed_queue(Pointer pointer, const char* call, const cha
                 "wq: a uniquely owned item cannot already be pending (was it queued through a "
                 "raw pointer too?)");
       return {queue_status::already_pending, std::move(pointer)};
-    case claim_result::disabled:
-      return {queue_status::disabled, std::move(pointer)};
-    case claim_result::claimed:
-      break;
+    case claim_result::disabled: return {queue_status::disabled, std::move(pointer)};
+    case claim_result::claimed: break;
   }
   // Safety (relaxed): the ops pointer is published to workers by the queue mutex taken in link.
   work_access::ops(w).store(&typed_ops<Member, Pointer>::value, std::memory_order_relaxed);
@@ -236,9 +236,10 @@ enqueue_result<Pointer> typed_queue(Pointer pointer, const char* call, const cha
 }  // namespace detail
 
 template <class Executor>
-  requires boost::asio::execution::executor<Executor>
-workqueue::workqueue(const Executor& ex, std::string_view name, queue_flags flags,
-                     int max_active)
+requires boost::asio::execution::executor<Executor> workqueue::workqueue(const Executor& ex,
+                                                                         std::string_view name,
+                                                                         queue_flags flags,
+                                                                         int max_active)
     : name_(name),
       flags_(flags),
       requested_max_active_(max_active),
@@ -263,7 +264,8 @@ workqueue::workqueue(const Executor& ex, std::string_view name, queue_flags flag
   // The executor's thread count is unknown: a bound queue runs as many items at once as the
   // machine has cores; an unbound one up to max_active (rule 41).
   const unsigned hw = std::max(2u, std::thread::hardware_concurrency());
-  init(std::move(box), has_flag(flags, queue_flags::unbound) ? max_max_active : static_cast<int>(hw));
+  init(std::move(box),
+       has_flag(flags, queue_flags::unbound) ? max_max_active : static_cast<int>(hw));
 }
 
 template <auto Member, class Pointer>
@@ -271,45 +273,44 @@ enqueue_result<Pointer> workqueue::enqueue(Pointer pointer, const location& wher
   if constexpr (!detail::check_typed<Member, Pointer, false>()) {
     return {queue_status::rejected, std::move(pointer)};  // a check failed to compile
   } else {
-    auto r = detail::typed_queue<Member, Pointer>(std::move(pointer), "enqueue", name_.c_str(),
-                                                  [this, &where](work& w) {
-      return detail::link_claimed(core_, id_, w, &where);
-    });
+    auto r = detail::typed_queue<Member, Pointer>(
+        std::move(pointer), "enqueue", name_.c_str(),
+        [this, &where](work& w) { return detail::link_claimed(core_, id_, w, &where); });
     if (r.status == queue_status::already_pending) note_coalesced();
     return r;
   }
 }
 
 template <auto Member, class Pointer, class Delay>
-  requires wq::delay<Delay>
-enqueue_result<Pointer> workqueue::enqueue_delayed(Pointer pointer, Delay delay,
-                                                   const location& where) noexcept {
+requires wq::delay<Delay> enqueue_result<Pointer> workqueue::enqueue_delayed(Pointer pointer,
+                                                                             Delay delay,
+                                                                             const location& where)
+noexcept {
   if constexpr (!detail::check_typed<Member, Pointer, true>()) {
     return {queue_status::rejected, std::move(pointer)};  // a check failed to compile
   } else {
     const std::chrono::nanoseconds ns = delay_to_nanoseconds(delay);
-    auto r = detail::typed_queue<Member, Pointer>(std::move(pointer), "enqueue_delayed",
-                                                  name_.c_str(),
-                                                  [this, ns, &where](delayed_work& w) {
-      if (ns.count() == 0) return detail::link_claimed(core_, id_, w, &where);
-      return detail::arm_claimed(core_, id_, w, ns, &where);
-    });
+    auto r = detail::typed_queue<Member, Pointer>(
+        std::move(pointer), "enqueue_delayed", name_.c_str(), [this, ns, &where](delayed_work& w) {
+          if (ns.count() == 0) return detail::link_claimed(core_, id_, w, &where);
+          return detail::arm_claimed(core_, id_, w, ns, &where);
+        });
     if (r.status == queue_status::already_pending) note_coalesced();
     return r;
   }
 }
 
 template <class Delay>
-  requires wq::delay<Delay>
-queue_status workqueue::queue_delayed(delayed_work& item, Delay delay,
-                                      const location& where) noexcept {
+requires wq::delay<Delay> queue_status workqueue::queue_delayed(delayed_work& item, Delay delay,
+                                                                const location& where)
+noexcept {
   const std::chrono::nanoseconds ns = delay_to_nanoseconds(delay);
   const work_ops* ops = detail::work_access::ops(item).load(std::memory_order_relaxed);
   if (ops == nullptr) {
     detail::report(errc::no_work_function,
                    "queue_delayed_work on queue '%s' refused: the item has no work function yet "
                    "(build it with wq::fn_ops<&f>, or use the typed enqueue_delayed<&T::m>)",
-                 name_.c_str());
+                   name_.c_str());
     return queue_status::unbound;
   }
   if (ops->typed_only) {
@@ -328,14 +329,14 @@ queue_status workqueue::queue_delayed(delayed_work& item, Delay delay,
     case detail::claim_result::claimed: break;
   }
   const queue_status st = ns.count() == 0 ? detail::link_claimed(core_, id_, item, &where)
-                                           : detail::arm_claimed(core_, id_, item, ns, &where);
+                                          : detail::arm_claimed(core_, id_, item, ns, &where);
   if (st != queue_status::queued) detail::unclaim_pending(item);
   return st;
 }
 
 template <class Item>
-  requires detail::shared_item<Item>
-queue_status workqueue::queue(Item&, const location&) noexcept {
+requires detail::shared_item<Item> queue_status workqueue::queue(Item&, const location&)
+noexcept {
   static_assert(detail::dependent_false<Item>,
                 "wq: queue_work / workqueue::queue on a wq::shared_work or "
                 "wq::shared_delayed_work: the item holds a std::shared_ptr that only the typed "
@@ -344,8 +345,9 @@ queue_status workqueue::queue(Item&, const location&) noexcept {
 }
 
 template <class Item, class Delay>
-  requires detail::shared_item<Item> && wq::delay<Delay>
-queue_status workqueue::queue_delayed(Item&, Delay, const location&) noexcept {
+requires detail::shared_item<Item> && wq::delay<Delay> queue_status
+workqueue::queue_delayed(Item&, Delay, const location&)
+noexcept {
   static_assert(detail::dependent_false<Item>,
                 "wq: queue_delayed_work / workqueue::queue_delayed on a wq::shared_work or "
                 "wq::shared_delayed_work: the item holds a std::shared_ptr that only the typed "
@@ -354,15 +356,14 @@ queue_status workqueue::queue_delayed(Item&, Delay, const location&) noexcept {
 }
 
 template <class Item>
-  requires detail::shared_item<Item>
+requires detail::shared_item<Item>
 bool queue_work(workqueue& queue, Item& item, const location& where) noexcept {
   return queue.queue(item, where) == queue_status::queued;  // does not compile (see queue)
 }
 
 template <class Item, class Delay>
-  requires detail::shared_item<Item> && wq::delay<Delay>
-bool queue_delayed_work(workqueue& queue, Item& item, Delay delay,
-                        const location& where) noexcept {
+requires detail::shared_item<Item> && wq::delay<Delay>
+bool queue_delayed_work(workqueue& queue, Item& item, Delay delay, const location& where) noexcept {
   // Does not compile (see queue_delayed).
   return queue.queue_delayed(item, delay, where) == queue_status::queued;
 }
