@@ -12,7 +12,7 @@ namespace wq::detail {
 namespace {
 
 bool running_here(const queue_core* core, const work* item) noexcept {
-  for (const auto& slot : core->slots)
+  for (const auto& slot : core->wk.slots)
     if (slot.active && slot.current == item) return true;
   return false;
 }
@@ -21,10 +21,10 @@ bool running_here(const queue_core* core, const work* item) noexcept {
 // blocking flush does), so items queued later are not waited for.
 void try_bump(queue_core* core, async_waiter* w) noexcept {
   if (w->bumped) return;
-  if (core->flush_epoch != w->epoch) {
+  if (core->wl.flush_epoch != w->epoch) {
     w->bumped = true;
-  } else if (core->nr_color[(w->epoch + 1) % nr_colors] == 0) {
-    core->flush_epoch = w->epoch + 1;
+  } else if (core->wl.nr_color[(w->epoch + 1) % nr_colors] == 0) {
+    core->wl.flush_epoch = w->epoch + 1;
     w->bumped = true;
   }
 }
@@ -34,7 +34,7 @@ bool satisfied(queue_core* core, async_waiter* w) noexcept {
     case async_waiter::kind::flush:
       try_bump(core, w);
       return w->bumped && older_colors_drained(core, w->epoch);
-    case async_waiter::kind::drain: return core->nr_in_flight == 0;
+    case async_waiter::kind::drain: return core->wl.nr_in_flight == 0;
     case async_waiter::kind::item_idle: return !running_here(core, w->item);
     case async_waiter::kind::destroy:
       return false;  // completed by the retirement of the queue (finish_orphan_locked)
@@ -51,7 +51,7 @@ bool add_waiter_locked(queue_core* core, async_waiter* w) noexcept {
     return false;
   }
   try {
-    core->async_waiters.push_back(w);
+    core->wt.async_waiters.push_back(w);
   } catch (...) {
     w->cores.pop_back();
     return false;
@@ -62,24 +62,24 @@ bool add_waiter_locked(queue_core* core, async_waiter* w) noexcept {
 }  // namespace
 
 bool older_colors_drained(const queue_core* core, std::uint64_t e0) noexcept {
-  const std::uint64_t cur = core->flush_epoch;
+  const std::uint64_t cur = core->wl.flush_epoch;
   for (std::uint64_t k = 0; k < nr_colors && k <= cur; ++k) {
     const std::uint64_t ep = cur - k;
-    if (ep <= e0 && core->nr_color[ep % nr_colors] != 0) return false;
+    if (ep <= e0 && core->wl.nr_color[ep % nr_colors] != 0) return false;
   }
   return true;
 }
 
 void end_drain_locked(queue_core* core) noexcept {
   // Delayed items whose timer fired during the drain take their turn now.
-  if (--core->draining == 0 && !core->dying) {
+  if (--core->lc.draining == 0 && !core->lc.dying) {
     queue_deferred_locked(core);
     open_intake_locked(core);
   }
 }
 
 void check_async_locked(queue_core* core, done_list& done) noexcept {
-  auto& v = core->async_waiters;
+  auto& v = core->wt.async_waiters;
   for (std::size_t i = 0; i < v.size();) {
     async_waiter* w = v[i];
     if (!satisfied(core, w)) {
@@ -96,9 +96,9 @@ void check_async_locked(queue_core* core, done_list& done) noexcept {
 bool register_async_flush(queue_core* core, std::uint64_t id, async_waiter* w) noexcept {
   done_list done;
   std::lock_guard lk(core->mu);
-  if (core->id() != id || !core->live) return false;
+  if (core->id() != id || !core->reg.live) return false;
   start_workers_locked(core);  // items on the intake were queued before this call
-  w->epoch = core->flush_epoch;
+  w->epoch = core->wl.flush_epoch;
   if (!add_waiter_locked(core, w)) return false;  // out of memory: "nothing waited"
   check_async_locked(core, done);
   return true;
@@ -107,9 +107,9 @@ bool register_async_flush(queue_core* core, std::uint64_t id, async_waiter* w) n
 bool register_async_drain(queue_core* core, std::uint64_t id, async_waiter* w) noexcept {
   done_list done;
   std::lock_guard lk(core->mu);
-  if (core->id() != id || !core->live) return false;
+  if (core->id() != id || !core->reg.live) return false;
   if (!add_waiter_locked(core, w)) return false;
-  ++core->draining;
+  ++core->lc.draining;
   close_intake_locked(core);  // rule 17: from now on only chained queueing, locked
   start_workers_locked(core);
   check_async_locked(core, done);
@@ -120,7 +120,7 @@ int register_async_item_idle(async_waiter* w) noexcept {
   int n = 0;
   for_each_core([&](queue_core* core) {
     std::lock_guard lk(core->mu);
-    if (!core->live || !running_here(core, w->item)) return;
+    if (!core->reg.live || !running_here(core, w->item)) return;
     // Out of memory: this instance is not waited for.
     if (add_waiter_locked(core, w)) ++n;
   });
@@ -135,7 +135,7 @@ int withdraw_async(async_waiter* w) noexcept {
   int removed = 0;
   for (queue_core* core : w->cores) {
     std::lock_guard lk(core->mu);
-    auto& v = core->async_waiters;
+    auto& v = core->wt.async_waiters;
     auto it = std::find(v.begin(), v.end(), w);
     if (it == v.end()) continue;  // completed meanwhile (or being completed)
     *it = v.back();
@@ -148,7 +148,7 @@ int withdraw_async(async_waiter* w) noexcept {
 }
 
 void take_destroy_waiters_locked(queue_core* core, done_list& out) noexcept {
-  auto& v = core->async_waiters;
+  auto& v = core->wt.async_waiters;
   for (std::size_t i = 0; i < v.size();) {
     if (v[i]->what != async_waiter::kind::destroy) {
       ++i;

@@ -27,7 +27,7 @@ void unlink_locked(queue_core* core, work& w, state_t s, bool cancelling,
   if (cancelling) ++core->stats.cancelled;
   forget_sample_locked(core, &w);
   if ((s & st_armed) != 0) {
-    core->armed.erase(core->armed.iterator_to(w));
+    core->tm.armed.erase(core->tm.armed.iterator_to(w));
     // The timer wait (IN_FLIGHT) stays outstanding: its completion finds the item not ARMED and
     // lets go of it, or finds it re-armed and re-arms lazily (so mod costs no timer operation).
     st.fetch_and(~st_armed, std::memory_order_relaxed);
@@ -36,25 +36,26 @@ void unlink_locked(queue_core* core, work& w, state_t s, bool cancelling,
   }
   if (list_of(s) != list_kind::deferred) {
     // Deferred items were never counted in a flush color (they are not queued yet).
-    if (--core->nr_color[color_of(s)] == 0 && core->queue_flushers > 0) core->idle_cv.notify_all();
+    if (--core->wl.nr_color[color_of(s)] == 0 && core->wt.queue_flushers > 0)
+      core->wt.idle_cv.notify_all();
   }
   switch (list_of(s)) {
     case list_kind::work:
-      core->worklist.erase(core->worklist.iterator_to(w));
-      --core->nr_active;
-      --core->nr_in_flight;
+      core->wl.ready.erase(core->wl.ready.iterator_to(w));
+      --core->wl.nr_active;
+      --core->wl.nr_in_flight;
       break;
     case list_kind::inactive:
-      core->inactive.erase(core->inactive.iterator_to(w));
-      --core->nr_in_flight;
+      core->wl.inactive.erase(core->wl.inactive.iterator_to(w));
+      --core->wl.nr_in_flight;
       break;
     case list_kind::scheduled:
-      for (auto& slot : core->slots) {
+      for (auto& slot : core->wk.slots) {
         for (auto it = slot.scheduled.begin(); it != slot.scheduled.end(); ++it) {
           if (&*it == &w) {
             slot.scheduled.erase(it);
-            --core->nr_active;
-            --core->nr_in_flight;
+            --core->wl.nr_active;
+            --core->wl.nr_in_flight;
             goto unlinked;
           }
         }
@@ -62,22 +63,22 @@ void unlink_locked(queue_core* core, work& w, state_t s, bool cancelling,
       WQ_ASSERT(false, "wq: scheduled item not found on any worker");
     unlinked:
       break;
-    case list_kind::deferred: core->deferred.erase(core->deferred.iterator_to(w)); break;
+    case list_kind::deferred: core->lc.deferred.erase(core->lc.deferred.iterator_to(w)); break;
   }
   st.fetch_and(~st_queued, std::memory_order_relaxed);
-  bool wake = core->nr_in_flight == 0 && core->drain_waiters > 0;
+  bool wake = core->wl.nr_in_flight == 0 && core->wt.drain_waiters > 0;
   // A flush waiting for this (now cancelled) instance waits instead for an older instance
   // still running on this queue, if any (rule 23: on return the item is idle unless queued
   // again); otherwise it has nothing left to wait for.
-  if (!core->flushers.empty()) {
+  if (!core->wt.flushers.empty()) {
     worker_slot* running = nullptr;
-    for (auto& slot : core->slots) {
+    for (auto& slot : core->wk.slots) {
       if (slot.active && slot.current == &w) {
         running = &slot;
         break;
       }
     }
-    for (flush_waiter* f : core->flushers) {
+    for (flush_waiter* f : core->wt.flushers) {
       if (f->item != &w || f->started) continue;
       if (running != nullptr) {
         f->started = true;
@@ -88,9 +89,9 @@ void unlink_locked(queue_core* core, work& w, state_t s, bool cancelling,
       }
     }
   }
-  if (wake) core->idle_cv.notify_all();
+  if (wake) core->wt.idle_cv.notify_all();
   note_work_locked(core);
-  if (!core->async_waiters.empty()) check_async_locked(core, done);
+  if (!core->wt.async_waiters.empty()) check_async_locked(core, done);
 }
 
 }  // namespace
@@ -141,19 +142,19 @@ bool wait_not_running(work& w) noexcept {
   // every queue's workers. This is the slow path of the _sync operations only.
   for_each_core([&](queue_core* core) {
     std::unique_lock lk(core->mu);
-    if (!core->live) return;
+    if (!core->reg.live) return;
     auto running = [&] {
-      for (auto& slot : core->slots)
+      for (auto& slot : core->wk.slots)
         if (slot.active && slot.current == &w && &slot != me.slot) return true;
       return false;
     };
     if (!running()) return;
-    ++core->item_waiters;
+    ++core->wt.item_waiters;
     // A refused wait (a cycle of items waiting for each other, ...) is reported: the running
     // instance is then not waited for, as from the item itself.
     (void)wait_until(core, lk, {wait_target::kind::running, core, &w}, "cancel_*_sync",
                      [&] { return !running(); });
-    --core->item_waiters;
+    --core->wt.item_waiters;
   });
   return !self;
 }
@@ -260,7 +261,7 @@ void note_cancelled(std::uint64_t id) noexcept {
   queue_core* core = lookup_core(id);
   if (core == nullptr) return;
   std::lock_guard lk(core->mu);
-  if (core->id() == id && core->live) ++core->stats.cancelled;
+  if (core->id() == id && core->reg.live) ++core->stats.cancelled;
 }
 
 }  // namespace detail

@@ -139,10 +139,10 @@ queue_status arm_claimed(queue_core* core, std::uint64_t id, delayed_work& dw,
   const auto span = std::chrono::duration_cast<std::chrono::steady_clock::duration>(delay);
   auto deadline = std::chrono::steady_clock::now() + span;
   std::unique_lock lk(core->mu);
-  if (core->id() != id || !core->live) return queue_status::rejected;
+  if (core->id() != id || !core->reg.live) return queue_status::rejected;
   // A dying queue refuses even chained arming: a timer cannot be allowed to fire into it.
-  if (core->dying) return queue_status::rejected;
-  if (core->draining > 0 && this_worker().core != core) return queue_status::rejected;
+  if (core->lc.dying) return queue_status::rejected;
+  if (core->lc.draining > 0 && this_worker().core != core) return queue_status::rejected;
   // Safety (relaxed, under the mutex): see virtual_time.hpp. The test clock keeps virtual time
   // at most max_delay before the clock's end, so the sum cannot overflow.
   const clock_point virtual_time = virtual_now.load(std::memory_order_relaxed);
@@ -150,8 +150,8 @@ queue_status arm_claimed(queue_core* core, std::uint64_t id, delayed_work& dw,
   if (!real) [[unlikely]]
     deadline = virtual_time + span;
   work_access::deadline(dw).store(deadline, std::memory_order_relaxed);
-  core->armed.push_back(dw);
-  if (core->armed.size() == 1) note_work_locked(core);  // an armed item is outstanding work
+  core->tm.armed.push_back(dw);
+  if (core->tm.armed.size() == 1) note_work_locked(core);  // an armed item is outstanding work
   auto& st = work_access::state(dw);
   state_t s = st.load(std::memory_order_relaxed);
   state_t ns;
@@ -248,7 +248,7 @@ void timer_fired(delayed_work* dw) noexcept {
 
 void queue_expired_locked(queue_core* core, delayed_work& dw, bool wait_done) noexcept {
   auto& st = work_access::state(dw);
-  core->armed.erase(core->armed.iterator_to(dw));
+  core->tm.armed.erase(core->tm.armed.iterator_to(dw));
   // Queued now, as the kernel's delayed_work_timer_fn queues (arming was not a queueing).
   WQ_TRACE_QUEUE_WORK(&dw, trace_name(dw), core->name.c_str(), core->id());
   // The item leaves the armed state (and, for a completing wait, the wait ends) in one step;
@@ -256,8 +256,8 @@ void queue_expired_locked(queue_core* core, delayed_work& dw, bool wait_done) no
   // mutex is released. Safety (release): an outstanding wait that acquires the state sees the
   // item off the armed list; the mutex publishes the rest.
   st.fetch_and(wait_done ? ~(st_armed | st_in_flight) : ~st_armed, std::memory_order_acq_rel);
-  if (core->draining > 0) {
-    core->deferred.push_back(dw);  // queued when the drain ends
+  if (core->lc.draining > 0) {
+    core->lc.deferred.push_back(dw);  // queued when the drain ends
     st.fetch_or(st_queued, std::memory_order_release);
     set_list(dw, list_kind::deferred);
   } else {

@@ -13,7 +13,7 @@ bool running_on(const queue_core* core) noexcept { return this_worker().core == 
 
 boost::asio::execution_context& context_of(const queue_core* core) noexcept {
   // Relaxed, as every read of queue_core::context (see its declaration there).
-  return *core->context.load(std::memory_order_relaxed);
+  return *core->reg.context.load(std::memory_order_relaxed);
 }
 
 }  // namespace wq::detail

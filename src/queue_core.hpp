@@ -3,9 +3,9 @@
 //
 // One queue_core per live workqueue. Cores are allocated in chunks by the registry and never
 // freed; a destroyed queue's core is retired (its generation bumped) and recycled once no
-// handle refers to it: no reference (`refs`: the workqueue object, executor copies, helpers
-// joining an orphaned pool) and no worker handler posted for it (`outstanding_handlers`).
-// Everything below is guarded by `mu` unless it says otherwise.
+// handle refers to it: no reference (`reg.refs`: the workqueue object, executor copies,
+// helpers joining an orphaned pool) and no worker handler posted for it
+// (`reg.outstanding_handlers`). Each field is tagged with what guards it (see queue_core).
 #pragma once
 
 #include <wq/detail/async_waiter.hpp>
@@ -71,107 +71,161 @@ struct stat_sample {
 };
 inline constexpr std::uint32_t sample_every = 16;
 
-/// The counters behind workqueue::stats(). Guarded by the core mutex.
-struct core_stats {
-  std::uint64_t queued = 0;
-  std::uint64_t started = 0;
-  std::uint64_t finished = 0;
-  std::uint64_t cancelled = 0;
-  std::uint64_t max_depth = 0;
-  latency_histogram queue_latency;
-  latency_histogram run_time;
-  std::uint32_t tick = 0;  // queueings since the last sample
-  int nr_samples = 0;      // used entries of samples
-  std::array<stat_sample, 4> samples{};
+/// The counters behind workqueue::stats() (the stats mechanism).
+struct queue_counters {
+  std::uint64_t queued = 0;              // L: mu
+  std::uint64_t started = 0;             // L: mu
+  std::uint64_t finished = 0;            // L: mu
+  std::uint64_t cancelled = 0;           // L: mu
+  std::uint64_t max_depth = 0;           // L: mu
+  latency_histogram queue_latency;       // L: mu
+  latency_histogram run_time;            // L: mu
+  std::uint32_t tick = 0;                // L: mu. Queueings since the last sample.
+  int nr_samples = 0;                    // L: mu. Used entries of samples.
+  std::array<stat_sample, 4> samples{};  // L: mu
+  // A: relaxed, counted without the mutex; only ever summed, orders nothing.
+  std::atomic<std::uint64_t> coalesced{0};
+
+  /// Effects: zeroes every counter. Requires mu held (coalesced: no concurrent queueing).
+  void reset() noexcept {
+    queued = started = finished = cancelled = max_depth = 0;
+    queue_latency = {};
+    run_time = {};
+    tick = 0;
+    nr_samples = 0;
+    samples = {};
+    coalesced.store(0, std::memory_order_relaxed);
+  }
 };
 
-struct queue_core {
-  std::mutex mu;
-  std::condition_variable idle_cv;  // drainers wait here for nr_in_flight == 0
+// Guard tags on the fields below (as the kernel's workqueue.c tags its structs):
+//   L:  the core's mutex `mu`;
+//   I:  immutable while the queue is live (written under mu when it is created);
+//   A:  atomic, accessed without mu (the comment says which ordering and why);
+//   W:  the worker running that slot (no lock).
 
-  std::uint32_t index = 0;     // slot in the registry; immutable
-  std::uint32_t gen = 0;       // generation; the id is (gen << 20) | index
-  bool live = false;           // between create_core and retire
-  bool dying = false;          // destroy in progress: only chained queueing accepted
-  bool executor_dead = false;  // the executor destroyed a worker handler unrun: never post again
-  int draining = 0;            // number of drain() calls in progress
-  int drain_waiters = 0;       // threads waiting on idle_cv for nr_in_flight == 0
-  int item_waiters = 0;        // threads waiting on idle_cv for an item to stop running
-  std::vector<flush_waiter*> flushers;  // flush_work() callers waiting on this queue
-  // Flush colors (rule 26): every queued or running instance counts in nr_color[its color];
-  // instances queued from now on get color flush_epoch % nr_colors. flush() bumps the epoch
-  // and waits until the colors of older epochs drain.
+/// The registry's part of a core: identity, liveness and the references that keep it from
+/// being recycled (src/workqueue.cpp, "the core registry").
+struct registry_slot {
+  std::uint32_t index = 0;       // I (for ever): slot in the registry, set when its chunk is made
+  std::uint32_t gen = 0;         // L: generation; the id is (gen << 20) | index
+  bool live = false;             // L: between create_core and retire
+  bool recycled = false;         // L: pushed on the free list (guards against a second push)
+  int outstanding_handlers = 0;  // L: worker handlers alive (posted, running, not yet freed)
+  // A (acq_rel): references held by handles (workqueue, queue_executor copies, orphan
+  // joiners), changed without mu; the last release takes mu to recycle a retired core.
+  std::atomic<std::uint64_t> refs{0};
+  // L: the pool the queue owns, if any. Joined by destroy() (or the orphan's helper thread),
+  // freed only when the core is recycled, so executor copies outliving the queue name a valid
+  // context.
+  std::unique_ptr<boost::asio::thread_pool> own_pool;
+  // A (release/acquire): the queue's execution context, for queue_executor::query (an
+  // executor may outlive its queue and read this while the core is recycled).
+  std::atomic<boost::asio::execution_context*> context{nullptr};
+};
+
+/// The intake: plain queueing (queue_work from any thread) links items here without the
+/// mutex while the queue accepts them, so producers do not contend with workers for it. A
+/// Treiber stack of items chained through their (unused) list hooks, newest first; the word
+/// holds the queue's generation in its top 16 bits and the newest item (or intake_closed) in
+/// the rest.
+struct intake_state {
+  // A: pushed to with a CAS by producers; taken whole (and its items moved to the lists in
+  // queueing order) only by a holder of mu, see take_intake_locked.
+  alignas(64) std::atomic<std::uintptr_t> word{0};
+  // A (seq_cst), written under mu: nr_workers == max_workers or a worker on its way (a mirror
+  // of the workers' counts). Producers that see it set leave their items on the intake for the
+  // running workers, which take it before they go idle (see update_saturated).
+  std::atomic<bool> saturated{false};
+};
+
+/// The worklist: queued items and the counts that decide activation and flushing.
+struct worklist_state {
+  alignas(64) work_list ready;     // L: active items waiting for a worker, FIFO
+  work_list inactive;              // L: items beyond max_active, FIFO (rule 37)
+  int max_active = 1;              // L
+  int nr_active = 0;               // L: items on ready, scheduled lists or running
+  std::uint64_t nr_in_flight = 0;  // L: queued + inactive + running (what drain waits for)
+  // L: flush colors (rule 26). Every queued or running instance counts in nr_color[its
+  // color]; instances queued from now on get color flush_epoch % nr_colors. flush() bumps the
+  // epoch and waits until the colors of older epochs drain.
   std::uint64_t flush_epoch = 0;
   std::uint64_t nr_color[nr_colors] = {};
-  int queue_flushers = 0;  // threads in flush() waiting on idle_cv
-  bool paused = false;     // rule 45: queued items stay queued, none start until resume
-  std::vector<async_waiter*> async_waiters;  // async_flush/drain/cancel_sync in progress
-  // Destroyed where it could not wait (§5.2): the worker that finds it idle retires it and has
-  // own_pool (if any) joined by a helper thread.
-  bool orphaned = false;
-  bool destroy_notified = false;  // its async_destroy handlers were completed (finish_orphan)
-  bool orphan_busy = false;       // a thread is completing them with mu released
-  // The pool the queue owns, if any. Joined by destroy() (or the orphan's helper thread), freed
-  // only when the core is recycled, so executor copies outliving the queue name a valid context.
-  std::unique_ptr<boost::asio::thread_pool> own_pool;
-  // Copies of the queue's executor with outstanding_work.tracked: while there is one, the
-  // queue holds outstanding work on the executor it runs on. Atomic, changed without mu; the
-  // 0 <-> 1 edges take mu and call note_work_locked.
-  std::atomic<std::int64_t> tracked{0};
-  // References held by handles (workqueue, queue_executor copies, orphan joiners). Atomic, not
-  // guarded: changed without mu; the last release takes mu to recycle a retired core.
-  std::atomic<std::uint64_t> refs{0};
-  bool recycled = false;  // pushed on the free list (guards against a second push)
+};
 
-  std::string name;
-  queue_flags flags = queue_flags::none;
-  int max_active = 1;
-  int nr_active = 0;    // items on worklist, scheduled lists or running (has_runnable)
-  int max_workers = 1;  // min(max_active, slot_cap)
-  int slot_cap = 1;     // most slots the queue may grow (its executor's concurrency, or
+/// The workers: slots, the handlers posted for them, and where they are posted.
+struct workers_state {
+  // L: grown on demand up to slot_cap (a deque: slots never move, flush waiters point at
+  // them). A slot's `timing`/`started_at` are W.
+  std::deque<worker_slot> slots;
+  int nr_workers = 0;   // L: active slots
+  int max_workers = 1;  // L: min(max_active, slot_cap)
+  int slot_cap = 1;     // I: most slots the queue may grow (its executor's concurrency, or
                         // max_active on a shared pool, where blocked workers are replaced)
-  int nr_workers = 0;   // active slots
-  // Worker handlers posted (or re-posted for fairness) that have not started running yet.
-  // While there is one, no other worker is posted: it takes the next item and, if more are
+  // L: worker handlers posted (or re-posted for fairness) that have not started yet. While
+  // there is one, no other worker is posted: it takes the next item and, if more are
   // runnable, posts the next worker itself (claim_worker_slot), as the kernel's workers wake
   // one another instead of every queueing waking one.
   int nr_unstarted = 0;
-  // Grown on demand up to slot_cap (a deque: slots never move, flush waiters point at them).
-  std::deque<worker_slot> slots;
-  std::uint64_t nr_in_flight = 0;    // queued + inactive + running (what drain waits for)
-  int outstanding_handlers = 0;      // worker handlers alive (posted, running, or not yet freed)
-  int nr_in_handler = 0;             // handlers inside run_worker for the live queue (destroy()
-                                     // waits for 0: a handler's tail completes async waiters)
-  std::uint64_t handler_starts = 0;  // worker handlers started (progress, for blocking waits)
+  int nr_in_handler = 0;  // L: handlers inside run_worker for the live queue (destroy() waits
+                          // for 0: a handler's tail completes async waiters)
+  std::uint64_t handler_starts = 0;  // L: handlers started (progress, for blocking waits)
+  bool executor_dead = false;        // L: the executor destroyed a handler unrun: never post again
+  // L; also read without mu by workqueue::blocked_wait, whose queue is the only retirer.
+  // Null on a shared pool.
+  std::unique_ptr<executor_box> executor;
+  worker_pool* pool = nullptr;  // I: the shared pool the queue runs on, if any
+  // A (relaxed): copies of the queue's executor with outstanding_work.tracked; while there
+  // is one, the queue holds outstanding work on its executor. The 0 <-> 1 edges take mu and
+  // call note_work_locked, which re-reads it.
+  std::atomic<std::int64_t> tracked{0};
+};
 
-  // The intake: plain queueing (queue_work from any thread) links items here without the
-  // mutex while the queue accepts them, so producers do not contend with workers for it. A
-  // Treiber stack of items chained through their (unused) list hooks, newest first; the word
-  // holds the queue's generation in its top 16 bits and the newest item (or intake_closed) in
-  // the rest. Not guarded by mu: pushed to with a CAS by producers; taken whole (and its items
-  // moved to the lists in queueing order) only by a holder of mu, see take_intake_locked.
-  alignas(64) std::atomic<std::uintptr_t> intake{0};
-  // nr_workers == max_workers (a mirror of those two, written under mu): producers that see it
-  // set leave their items on the intake for the running workers, which take it before they go
-  // idle. Both sides use seq_cst (see run_worker and push_intake).
-  std::atomic<bool> saturated{false};
+/// Who waits for the queue: blocking waiters on idle_cv, flush_work() callers, async waiters.
+struct waiters_state {
+  std::condition_variable idle_cv;      // waits under mu; drainers wait for nr_in_flight == 0
+  int drain_waiters = 0;                // L: threads waiting on idle_cv for nr_in_flight == 0
+  int item_waiters = 0;                 // L: threads waiting on idle_cv for an item to stop running
+  int queue_flushers = 0;               // L: threads in flush() waiting on idle_cv
+  std::vector<flush_waiter*> flushers;  // L: flush_work() callers waiting on this queue
+  std::vector<async_waiter*> async_waiters;  // L: async flush/drain/cancel_sync in progress
+};
 
-  alignas(64) work_list worklist;  // active items waiting for a worker, FIFO
-  work_list inactive;              // items beyond max_active, FIFO (rule 37)
-  work_list armed;                 // delayed items whose timer targets this queue
-  work_list deferred;              // delayed items that fired during a drain
+/// The delayed items whose timer targets this queue.
+struct timers_state {
+  work_list armed;  // L
+};
 
-  std::unique_ptr<executor_box> executor;  // null on a shared pool
-  worker_pool* pool = nullptr;             // the shared pool the queue runs on, if any
-  core_stats stats;
-  std::atomic<std::uint64_t> coalesced{0};  // relaxed: counted without the mutex
-  std::atomic<observer*> obs{nullptr};      // relaxed: see workqueue::set_observer
-  // The queue's execution context, for queue_executor::query (atomic: an executor may outlive
-  // its queue and read this while the core is recycled).
-  std::atomic<boost::asio::execution_context*> context{nullptr};
+/// Where the queue is in its life: paused, draining, dying, orphaned.
+struct lifecycle_state {
+  bool dying = false;   // L: destroy in progress: only chained queueing accepted
+  int draining = 0;     // L: drain() calls in progress
+  bool paused = false;  // L: rule 45: queued items stay queued, none start until resume
+  // L: destroyed where it could not wait (§5.2): the worker that finds it idle retires it and
+  // has own_pool (if any) joined by a helper thread.
+  bool orphaned = false;
+  bool destroy_notified = false;  // L: its async_destroy handlers were completed
+  bool orphan_busy = false;       // L: a thread is completing them with mu released
+  work_list deferred;             // L: delayed items that fired during a drain
+};
+
+/// One queue's engine state: one member per mechanism, each field tagged with its guard.
+struct queue_core {
+  std::mutex mu;
+  registry_slot reg;
+  intake_state in;
+  worklist_state wl;
+  workers_state wk;
+  waiters_state wt;
+  timers_state tm;
+  lifecycle_state lc;
+  queue_counters stats;
+  std::string name;                       // I
+  queue_flags flags = queue_flags::none;  // I
+  std::atomic<observer*> obs{nullptr};    // A (relaxed): see workqueue::set_observer
 
   [[nodiscard]] std::uint64_t id() const noexcept {
-    return (std::uint64_t{gen} << core_index_bits) | index;
+    return (std::uint64_t{reg.gen} << core_index_bits) | reg.index;
   }
 };
 
@@ -221,8 +275,8 @@ void open_intake_locked(queue_core* core) noexcept;
 inline void update_saturated(queue_core* core) noexcept {
   // Safety (seq_cst): a store-load pair against producers' push + load of this flag (see
   // push_intake); relaxed would let both sides miss each other and strand an item.
-  core->saturated.store(core->nr_workers >= core->max_workers || core->nr_unstarted > 0,
-                        std::memory_order_seq_cst);
+  core->in.saturated.store(core->wk.nr_workers >= core->wk.max_workers || core->wk.nr_unstarted > 0,
+                           std::memory_order_seq_cst);
 }
 
 /// Records which list of its queue holds `w` (state bits LIST). Requires mu held.
@@ -237,14 +291,15 @@ void set_list(work& w, list_kind kind) noexcept;
 /// the kernel's activation on finish; the difference is one list move and one state RMW less
 /// per item when a burst overflows max_active.
 inline bool has_runnable(const queue_core* core) noexcept {
-  return !core->worklist.empty() || (!core->inactive.empty() && core->nr_active < core->max_active);
+  return !core->wl.ready.empty() ||
+         (!core->wl.inactive.empty() && core->wl.nr_active < core->wl.max_active);
 }
 /// How many items a worker could take now (the worklist, and the inactive items max_active
 /// leaves room for). Requires mu held.
 inline std::size_t nr_runnable(const queue_core* core) noexcept {
-  const int room = core->max_active - core->nr_active;
-  return core->worklist.size() +
-         (room > 0 ? std::min(core->inactive.size(), static_cast<std::size_t>(room)) : 0);
+  const int room = core->wl.max_active - core->wl.nr_active;
+  return core->wl.ready.size() +
+         (room > 0 ? std::min(core->wl.inactive.size(), static_cast<std::size_t>(room)) : 0);
 }
 
 /// Moves the async waiters whose condition now holds onto `done` (completed by the caller once
@@ -260,12 +315,13 @@ void take_destroy_waiters_locked(queue_core* core, done_list& out) noexcept;
 /// tracked copies of its executor. Call it after any change that may cross the idle/busy edge.
 /// Requires mu held. Complexity: O(1); a no-op for queues on their own pool.
 inline void note_work_locked(queue_core* core) noexcept {
-  executor_box* ex = core->executor.get();
+  executor_box* ex = core->wk.executor.get();
   if (ex == nullptr || ex->track == nullptr) return;
   // Safety (relaxed): the tracked count's edges take mu before calling this, so the last
   // edge's value is seen here (see add_tracked in workqueue.cpp).
-  const bool busy = core->nr_in_flight > 0 || !core->armed.empty() || !core->deferred.empty() ||
-                    core->tracked.load(std::memory_order_relaxed) > 0;
+  const bool busy = core->wl.nr_in_flight > 0 || !core->tm.armed.empty() ||
+                    !core->lc.deferred.empty() ||
+                    core->wk.tracked.load(std::memory_order_relaxed) > 0;
   if (busy != ex->tracking) ex->track(ex, busy);
 }
 /// Whether every instance queued with an epoch <= e0 has finished. Requires mu held.

@@ -38,8 +38,8 @@ std::optional<clock_point> earliest_armed(clock_point limit) noexcept {
   std::optional<clock_point> first;
   for_each_core([&](queue_core* core) {
     std::lock_guard lk(core->mu);
-    if (!core->live) return;
-    for (work& w : core->armed) {
+    if (!core->reg.live) return;
+    for (work& w : core->tm.armed) {
       const clock_point d = deadline_of(w);
       if (d <= limit && (!first || d < *first)) first = d;
     }
@@ -73,8 +73,8 @@ test_clock::~test_clock() {
   const clock_point real_time = std::chrono::steady_clock::now();
   for_each_core([&](queue_core* core) {
     std::lock_guard lk(core->mu);
-    if (!core->live) return;
-    for (work& w : core->armed) {
+    if (!core->reg.live) return;
+    for (work& w : core->tm.armed) {
       auto& st = work_access::state(w);
       if ((st.load(std::memory_order_relaxed) & st_virtual) == 0) continue;
       st.fetch_and(~st_virtual, std::memory_order_relaxed);  // Safety: read under the mutex
@@ -114,8 +114,8 @@ std::size_t test_clock::advance_to(time_point t) noexcept {
   while (const std::optional<clock_point> due = earliest_armed(target)) {
     for_each_core([&](queue_core* core) {
       std::lock_guard lk(core->mu);
-      if (!core->live) return;
-      for (auto it = core->armed.begin(); it != core->armed.end();) {
+      if (!core->reg.live) return;
+      for (auto it = core->tm.armed.begin(); it != core->tm.armed.end();) {
         work& w = *it++;  // step first: queueing unlinks w from the armed list
         if (deadline_of(w) > *due) continue;
         queue_expired_locked(core, as_delayed(w), false);
@@ -134,7 +134,7 @@ std::size_t test_clock::armed_count() const noexcept {
   std::size_t n = 0;
   detail::for_each_core([&](detail::queue_core* core) {
     std::lock_guard lk(core->mu);
-    if (core->live) n += core->armed.size();
+    if (core->reg.live) n += core->tm.armed.size();
   });
   return n;
 }

@@ -52,9 +52,9 @@ needed_threads needed_by(const wait_target& t) {
   needed_threads out;
   queue_core* core = t.core;
   std::lock_guard lk(core->mu);
-  if (!core->live) return out;
+  if (!core->reg.live) return out;
   auto running = [&](const work* item) {
-    for (const worker_slot& s : core->slots)
+    for (const worker_slot& s : core->wk.slots)
       if (s.active && s.current != nullptr && (item == nullptr || s.current == item))
         out.recs.push_back(s.rec);
   };
@@ -70,7 +70,7 @@ needed_threads needed_by(const wait_target& t) {
       if ((s & st_queued) == 0 || queue_id_of(s) != core->id()) break;
       if (list_of(s) == list_kind::scheduled) {
         // Handed to the worker running its earlier instance (rule 10): after that one.
-        for (const worker_slot& slot : core->slots) {
+        for (const worker_slot& slot : core->wk.slots) {
           for (const work& w : slot.scheduled)
             if (&w == t.item) out.recs.push_back(slot.rec);
         }
@@ -83,8 +83,8 @@ needed_threads needed_by(const wait_target& t) {
       // A worker on its way, or a free slot for one, can start it without any running item
       // finishing (an inactive item also needs room under max_active).
       const bool startable =
-          (list_of(s) == list_kind::work || core->nr_active < core->max_active) &&
-          (core->nr_unstarted > 0 || core->nr_workers < core->max_workers);
+          (list_of(s) == list_kind::work || core->wl.nr_active < core->wl.max_active) &&
+          (core->wk.nr_unstarted > 0 || core->wk.nr_workers < core->wk.max_workers);
       if (startable) break;
       if (!out.recs.empty()) break;  // it is also running: that instance must finish (AND)
       running(nullptr);
@@ -135,7 +135,7 @@ wait_registration::~wait_registration() { leave(); }
 
 stuck_detector::stuck_detector(queue_core* core) noexcept
     : core_(core),
-      starts_(core->handler_starts),
+      starts_(core->wk.handler_starts),
       since_(std::chrono::steady_clock::now()),
       paused_since_(since_) {}
 
@@ -147,7 +147,7 @@ std::chrono::milliseconds stuck_detector::slice() const noexcept {
 errc stuck_detector::check(const wait_target& t) noexcept {
   queue_core* core = core_;
   const auto now = std::chrono::steady_clock::now();
-  if (!core->paused) {
+  if (!core->lc.paused) {
     paused_since_ = now;
   } else if (now - paused_since_ >= wait_limit()) {
     // Another thread may resume the queue while we wait; one that stays paused this long
@@ -156,8 +156,8 @@ errc stuck_detector::check(const wait_target& t) noexcept {
     bool needs_queued = false;
     switch (t.what) {
       case wait_target::kind::queue:
-        needs_queued = !core->worklist.empty() || !core->inactive.empty();
-        for (const worker_slot& s : core->slots) needs_queued |= !s.scheduled.empty();
+        needs_queued = !core->wl.ready.empty() || !core->wl.inactive.empty();
+        for (const worker_slot& s : core->wk.slots) needs_queued |= !s.scheduled.empty();
         break;
       case wait_target::kind::item: {
         // Safety: read only; QUEUED changes under this queue's mutex, held here.
@@ -171,26 +171,26 @@ errc stuck_detector::check(const wait_target& t) noexcept {
     }
     if (needs_queued) return errc::wait_on_paused_queue;
   }
-  if (core->nr_unstarted == 0 || core->handler_starts != starts_) {
+  if (core->wk.nr_unstarted == 0 || core->wk.handler_starts != starts_) {
     // No worker is waiting for the executor, or one started since the last check: progress.
-    starts_ = core->handler_starts;
+    starts_ = core->wk.handler_starts;
     since_ = now;
     return errc{};
   }
-  if (core->pool != nullptr) {
+  if (core->wk.pool != nullptr) {
     // A shared pool runs every task it is given: a worker of this queue waits only while the
     // pool's workers are busy. As long as any of them makes progress (starts or finishes an
     // item), so will this queue; only a pool that made none for the wait limit is stuck
     // (items waiting for each other beyond max_threads, or no thread can be started).
-    const std::uint64_t mark = core->pool->progress_mark();
+    const std::uint64_t mark = core->wk.pool->progress_mark();
     if (mark != pool_mark_) {
       pool_mark_ = mark;
       since_ = now;
       return errc{};
     }
-    core->pool->nudge();  // after a failed thread start, nothing else may ask again
+    core->wk.pool->nudge();  // after a failed thread start, nothing else may ask again
   }
-  const executor_box* ex = core->executor.get();
+  const executor_box* ex = core->wk.executor.get();
   if (ex != nullptr && ex->stopped != nullptr && ex->stopped(ex->storage))
     return errc::executor_stopped;
   if (now - since_ >= wait_limit()) return errc::executor_not_running;
@@ -229,12 +229,12 @@ void report_refused_wait(errc why, const char* op, const queue_core* core) noexc
              op, name);
       break;
     case errc::executor_not_running:
-      if (core->pool != nullptr) {
+      if (core->wk.pool != nullptr) {
         report(why,
                "%s of queue '%s': no worker of its %s pool made progress for %lld ms "
                "(items waiting for each other beyond its max_threads, or no thread can be "
                "started; see wq::dump_pools()): refused",
-               op, name, to_string(core->pool->kind()),
+               op, name, to_string(core->wk.pool->kind()),
                static_cast<long long>(
                    std::chrono::duration_cast<std::chrono::milliseconds>(wait_limit()).count()));
         break;
@@ -275,7 +275,7 @@ errc wait_until_impl(queue_core* core, std::unique_lock<std::mutex>& lk, const w
       result = e;
       break;
     }
-    core->idle_cv.wait_for(lk, stuck.slice());
+    core->wt.idle_cv.wait_for(lk, stuck.slice());
   }
   if (reg.registered()) {
     // The graph mutex is never taken under a queue mutex.

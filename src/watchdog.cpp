@@ -41,11 +41,11 @@ struct watchdog::state {
     std::unordered_map<std::uint64_t, queue_mark> seen_queues;
     detail::for_each_core([&](detail::queue_core* core) {
       std::lock_guard lk(core->mu);
-      if (!core->live) return;
+      if (!core->reg.live) return;
       detail::start_workers_locked(core);  // items on the intake are waiting too
       const std::uint64_t id = core->id();
-      for (std::size_t i = 0; i < core->slots.size(); ++i) {
-        const detail::worker_slot& s = core->slots[i];
+      for (std::size_t i = 0; i < core->wk.slots.size(); ++i) {
+        const detail::worker_slot& s = core->wk.slots[i];
         if (s.current == nullptr) continue;
         const std::uint64_t key = (id << 12) ^ i;
         item_mark m{s.runs, now, false};
@@ -65,8 +65,9 @@ struct watchdog::state {
       }
       // Saturated: items wait behind max_active (the running ones may be waiting for them,
       // semantics §5.14; rule 48 advises a queue of their own for such items).
-      const bool saturated = !core->inactive.empty() && core->nr_active >= core->max_active;
-      if ((detail::has_runnable(core) || saturated) && !core->paused) {
+      const bool saturated =
+          !core->wl.inactive.empty() && core->wl.nr_active >= core->wl.max_active;
+      if ((detail::has_runnable(core) || saturated) && !core->lc.paused) {
         queue_mark m{core->stats.started, now, false};
         if (auto it = queues.find(id); it != queues.end() && it->second.started == m.started)
           m = it->second;
@@ -81,7 +82,8 @@ struct watchdog::state {
                            "none started for %lld ms; items that wait for items of their own "
                            "queue beyond max_active deadlock (rule 48: give them a queue of "
                            "their own)",
-                           core->name.c_str(), core->inactive.size(), core->max_active, for_ms);
+                           core->name.c_str(), core->wl.inactive.size(), core->wl.max_active,
+                           for_ms);
           } else {
             detail::report(errc::queue_stalled,
                            "queue '%s': %zu item(s) waiting, none started for %lld ms",

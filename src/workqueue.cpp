@@ -60,11 +60,11 @@ void push_free(queue_core* core) {
 void maybe_recycle(queue_core* core, std::unique_lock<std::mutex>& lk) noexcept {
   // Safety (acquire): pairs with the release decrements, so the last holder's uses of the core
   // happen before it is reused.
-  if (core->live || core->recycled || core->outstanding_handlers != 0 ||
-      core->refs.load(std::memory_order_acquire) != 0)
+  if (core->reg.live || core->reg.recycled || core->reg.outstanding_handlers != 0 ||
+      core->reg.refs.load(std::memory_order_acquire) != 0)
     return;
-  core->recycled = true;
-  std::unique_ptr<boost::asio::thread_pool> pool = std::move(core->own_pool);
+  core->reg.recycled = true;
+  std::unique_ptr<boost::asio::thread_pool> pool = std::move(core->reg.own_pool);
   lk.unlock();
   // The pool was joined by destroy() or by the orphan's helper thread before they let go of
   // their references, so no thread of it runs this.
@@ -76,26 +76,26 @@ void maybe_recycle(queue_core* core, std::unique_lock<std::mutex>& lk) noexcept 
 
 void acquire_core(queue_core* core) noexcept {
   // Safety (relaxed): the caller holds a reference, so the count cannot reach zero meanwhile.
-  core->refs.fetch_add(1, std::memory_order_relaxed);
+  core->reg.refs.fetch_add(1, std::memory_order_relaxed);
 }
 
 void add_tracked(queue_core* core) noexcept {
   // Safety (relaxed): the count's value is acted on under mu, where both edges re-read it
   // (note_work_locked); the RMWs' total order makes the last edge's reading the current one.
-  if (core->tracked.fetch_add(1, std::memory_order_relaxed) != 0) return;
+  if (core->wk.tracked.fetch_add(1, std::memory_order_relaxed) != 0) return;
   std::lock_guard lk(core->mu);
-  if (core->live) note_work_locked(core);
+  if (core->reg.live) note_work_locked(core);
 }
 
 void remove_tracked(queue_core* core) noexcept {
-  if (core->tracked.fetch_sub(1, std::memory_order_relaxed) != 1) return;
+  if (core->wk.tracked.fetch_sub(1, std::memory_order_relaxed) != 1) return;
   std::lock_guard lk(core->mu);
-  if (core->live) note_work_locked(core);
+  if (core->reg.live) note_work_locked(core);
 }
 
 void release_core(queue_core* core) noexcept {
   // Safety (acq_rel): release publishes this holder's uses; the last one acquires the others'.
-  if (core->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  if (core->reg.refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
   std::unique_lock lk(core->mu);
   maybe_recycle(core, lk);
 }
@@ -138,7 +138,7 @@ std::pair<queue_core*, std::uint64_t> create_core(core_config cfg,
       if (chunk == nullptr) {
         chunk = new queue_core[chunk_size];  // Safety: never freed (see registry).
         for (std::uint32_t i = 0; i < chunk_size; ++i)
-          chunk[i].index = (index / chunk_size) * chunk_size + i;
+          chunk[i].reg.index = (index / chunk_size) * chunk_size + i;
         slot.store(chunk, std::memory_order_release);
       }
       core = &chunk[index % chunk_size];
@@ -148,8 +148,8 @@ std::pair<queue_core*, std::uint64_t> create_core(core_config cfg,
   // A recycled core keeps the slots it grew (all idle once it retired): reused, not
   // reallocated. Only a new core allocates its first ones; out of memory puts it back.
   try {
-    if (core->slots.size() < static_cast<std::size_t>(cfg.worker_slots))
-      core->slots.resize(static_cast<std::size_t>(cfg.worker_slots));
+    if (core->wk.slots.size() < static_cast<std::size_t>(cfg.worker_slots))
+      core->wk.slots.resize(static_cast<std::size_t>(cfg.worker_slots));
   } catch (...) {
     lk.unlock();
     try {
@@ -159,7 +159,7 @@ std::pair<queue_core*, std::uint64_t> create_core(core_config cfg,
     }
     throw;
   }
-  for (worker_slot& sl : core->slots) {
+  for (worker_slot& sl : core->wk.slots) {
     sl.current = nullptr;
     sl.current_ops = nullptr;
     sl.runs = 0;
@@ -167,59 +167,59 @@ std::pair<queue_core*, std::uint64_t> create_core(core_config cfg,
     sl.active = false;
     sl.rec = nullptr;
   }
-  core->gen = (core->gen + 1) & core_gen_mask;
-  if (core->gen == 0) core->gen = 1;
-  core->live = true;
-  core->executor_dead = false;
-  core->orphaned = false;
-  core->destroy_notified = false;
-  core->orphan_busy = false;
-  core->recycled = false;
-  core->refs.store(1, std::memory_order_relaxed);  // the caller's; published by the mutex
-  core->own_pool = std::move(cfg.own_pool);
-  core->dying = false;
-  core->draining = 0;
+  core->reg.gen = (core->reg.gen + 1) & core_gen_mask;
+  if (core->reg.gen == 0) core->reg.gen = 1;
+  core->reg.live = true;
+  core->wk.executor_dead = false;
+  core->lc.orphaned = false;
+  core->lc.destroy_notified = false;
+  core->lc.orphan_busy = false;
+  core->reg.recycled = false;
+  core->reg.refs.store(1, std::memory_order_relaxed);  // the caller's; published by the mutex
+  core->reg.own_pool = std::move(cfg.own_pool);
+  core->lc.dying = false;
+  core->lc.draining = 0;
   core->name = std::move(cfg.name);
   core->flags = cfg.flags;
-  core->max_active = cfg.max_active;
-  core->nr_active = 0;
-  core->max_workers = cfg.max_workers;
-  core->slot_cap = cfg.slot_cap;
-  core->pool = pool;
-  core->nr_workers = 0;
-  core->nr_unstarted = 0;
-  core->nr_in_flight = 0;
-  core->flush_epoch = 0;
-  for (auto& n : core->nr_color) n = 0;
-  core->paused = false;
+  core->wl.max_active = cfg.max_active;
+  core->wl.nr_active = 0;
+  core->wk.max_workers = cfg.max_workers;
+  core->wk.slot_cap = cfg.slot_cap;
+  core->wk.pool = pool;
+  core->wk.nr_workers = 0;
+  core->wk.nr_unstarted = 0;
+  core->wl.nr_in_flight = 0;
+  core->wl.flush_epoch = 0;
+  for (auto& n : core->wl.nr_color) n = 0;
+  core->lc.paused = false;
   // Statistics start at zero; a recycled core whose queue never saw an item has nothing to
   // clear (zeroing them is most of a short-lived queue's creation cost).
   if (core->stats.queued != 0 || core->stats.cancelled != 0 || core->stats.started != 0 ||
       core->stats.max_depth != 0)
-    core->stats = core_stats{};
-  core->coalesced.store(0, std::memory_order_relaxed);
+    core->stats.reset();
+  core->stats.coalesced.store(0, std::memory_order_relaxed);
   core->obs.store(nullptr, std::memory_order_relaxed);
-  core->executor = std::move(ex);
-  core->saturated.store(false, std::memory_order_relaxed);
-  core->tracked.store(0, std::memory_order_relaxed);
+  core->wk.executor = std::move(ex);
+  core->in.saturated.store(false, std::memory_order_relaxed);
+  core->wk.tracked.store(0, std::memory_order_relaxed);
   // Safety (release): the generation tag is what producers compare their queue id with; the
   // mutex (released below) publishes the rest of the core to them through the workqueue.
-  core->intake.store(intake_tag(core->gen), std::memory_order_release);
+  core->in.word.store(intake_tag(core->reg.gen), std::memory_order_release);
   return {core, core->id()};
 }
 
 void retire_core(queue_core* core, std::unique_lock<std::mutex>& lk, done_list& done) noexcept {
   // Waiters left (async_destroy; every other kind is satisfied by an idle queue) complete now.
-  for (async_waiter* w : core->async_waiters) done.push(w);
-  core->async_waiters.clear();
-  core->live = false;
-  core->idle_cv.notify_all();  // a destroy() waiting for an async_destroy to finish
+  for (async_waiter* w : core->wt.async_waiters) done.push(w);
+  core->wt.async_waiters.clear();
+  core->reg.live = false;
+  core->wt.idle_cv.notify_all();  // a destroy() waiting for an async_destroy to finish
   // A new generation makes every id naming this queue stale at once.
-  core->gen = (core->gen + 1) & core_gen_mask;
+  core->reg.gen = (core->reg.gen + 1) & core_gen_mask;
   // Closed, and tagged with the new generation: producers holding an old id fall back to the
   // locked path, which refuses them. (Destroy closed and emptied the intake already.)
-  core->intake.store(intake_tag(core->gen) | intake_closed, std::memory_order_release);
-  core->executor.reset();
+  core->in.word.store(intake_tag(core->reg.gen) | intake_closed, std::memory_order_release);
+  core->wk.executor.reset();
   maybe_recycle(core, lk);
 }
 
@@ -238,28 +238,28 @@ void set_list(work& w, list_kind kind) noexcept {
 namespace {
 
 int claim_worker_slot(queue_core* core) noexcept {
-  if (core->paused || core->executor_dead || core->nr_workers >= core->max_workers ||
+  if (core->lc.paused || core->wk.executor_dead || core->wk.nr_workers >= core->wk.max_workers ||
       !has_runnable(core))
     return -1;
   // A worker already on its way takes the next item and posts the next worker if more are
   // runnable (run_worker): one thread wake-up per idle-to-busy transition, paid by the worker
   // rather than by every queueing thread (a timer completion paid one per expiry).
-  if (core->nr_unstarted > 0) return -1;
+  if (core->wk.nr_unstarted > 0) return -1;
   std::size_t i = 0;
-  while (i < core->slots.size() && core->slots[i].active) ++i;
-  if (i == core->slots.size()) {
+  while (i < core->wk.slots.size() && core->wk.slots[i].active) ++i;
+  if (i == core->wk.slots.size()) {
     // All slots busy, fewer than max_workers: a shared pool's queue grows one (its workers may
     // be blocked; the pool replaces them, rule 42). Allocates only past the queue's peak.
     try {
-      core->slots.emplace_back();
+      core->wk.slots.emplace_back();
     } catch (...) {
       return -1;  // out of memory: the items wait for a running worker
     }
   }
-  core->slots[i].active = true;
-  ++core->nr_workers;
+  core->wk.slots[i].active = true;
+  ++core->wk.nr_workers;
   update_saturated(core);
-  ++core->outstanding_handlers;
+  ++core->reg.outstanding_handlers;
   return static_cast<int>(i);
 }
 
@@ -273,37 +273,37 @@ void run_pool_task(pool_task* t) noexcept {
 // Hands a handler for slot `slot` (claimed, or the calling worker's own) to the queue's
 // executor or pool. Requires mu held. Throws only what the executor's post throws.
 void submit_handler_locked(queue_core* core, std::uint32_t gen, std::uint32_t slot) {
-  if (core->pool != nullptr) {
-    worker_slot& s = core->slots[slot];
+  if (core->wk.pool != nullptr) {
+    worker_slot& s = core->wk.slots[slot];
     s.owner = core;
     s.gen = gen;
     s.index = slot;
     s.run = &run_pool_task;
-    core->pool->submit(&s);
+    core->wk.pool->submit(&s);
   } else {
-    core->executor->post(core->executor->storage, worker_handler(core, gen, slot));
+    core->wk.executor->post(core->wk.executor->storage, worker_handler(core, gen, slot));
   }
-  ++core->nr_unstarted;
+  ++core->wk.nr_unstarted;
   update_saturated(core);  // producers may now leave items on the intake for it
 }
 
 // A worker handler is gone. Requires mu held through `lk`, which may be unlocked on return (a
 // retired core is recycled): the caller must not touch the core afterwards.
 void handler_gone_locked(queue_core* core, std::unique_lock<std::mutex>& lk) noexcept {
-  if (--core->outstanding_handlers == 0 && !core->live) maybe_recycle(core, lk);
+  if (--core->reg.outstanding_handlers == 0 && !core->reg.live) maybe_recycle(core, lk);
 }
 
 // Posts a handler for a claimed slot. Requires mu held (see the file comment).
 void post_locked(queue_core* core, int slot) noexcept {
   try {
-    submit_handler_locked(core, core->gen, static_cast<std::uint32_t>(slot));
+    submit_handler_locked(core, core->reg.gen, static_cast<std::uint32_t>(slot));
   } catch (...) {
     // Out of memory for the handler: undo the claim. The items stay queued and the next
     // queueing call (or a finishing worker) tries again.
-    core->slots[static_cast<std::size_t>(slot)].active = false;
-    --core->nr_workers;
+    core->wk.slots[static_cast<std::size_t>(slot)].active = false;
+    --core->wk.nr_workers;
     update_saturated(core);
-    --core->outstanding_handlers;
+    --core->reg.outstanding_handlers;
     report(errc::worker_post_failed, "queue '%s': items stay queued, retried later",
            core->name.c_str());
   }
@@ -323,20 +323,20 @@ void set_queued(work& w, std::uint64_t id, list_kind kind, unsigned color) noexc
 // Links `w` on the worklist or the inactive list and counts it in flight. Requires mu held.
 void insert_one(queue_core* core, work& w) noexcept {
   list_kind kind = list_kind::work;
-  if (core->nr_active < core->max_active && core->inactive.empty()) {
-    core->worklist.push_back(w);
-    ++core->nr_active;
+  if (core->wl.nr_active < core->wl.max_active && core->wl.inactive.empty()) {
+    core->wl.ready.push_back(w);
+    ++core->wl.nr_active;
     WQ_TRACE_ACTIVATE_WORK(&w);
   } else {
-    core->inactive.push_back(w);  // rule 37: FIFO behind already-inactive items
+    core->wl.inactive.push_back(w);  // rule 37: FIFO behind already-inactive items
     kind = list_kind::inactive;
   }
-  if (++core->nr_in_flight == 1) note_work_locked(core);  // idle to busy: hold the executor
-  const auto color = static_cast<unsigned>(core->flush_epoch % nr_colors);
-  ++core->nr_color[color];
+  if (++core->wl.nr_in_flight == 1) note_work_locked(core);  // idle to busy: hold the executor
+  const auto color = static_cast<unsigned>(core->wl.flush_epoch % nr_colors);
+  ++core->wl.nr_color[color];
   set_queued(w, core->id(), kind, color);
-  core_stats& stats = core->stats;
-  const std::uint64_t depth = core->worklist.size() + core->inactive.size();
+  queue_counters& stats = core->stats;
+  const std::uint64_t depth = core->wl.ready.size() + core->wl.inactive.size();
   if (depth > stats.max_depth) stats.max_depth = depth;
   if (++stats.tick >= sample_every && stats.nr_samples < static_cast<int>(stats.samples.size())) {
     // Time this one from queueing to start (and its run): see stats.hpp.
@@ -385,12 +385,12 @@ void insert_chain(queue_core* core, std::uintptr_t chain) noexcept {
 }  // namespace
 
 bool take_intake_locked(queue_core* core) noexcept {
-  std::uintptr_t h = core->intake.load(std::memory_order_relaxed);
+  std::uintptr_t h = core->in.word.load(std::memory_order_relaxed);
   do {
     if ((h & intake_ptr_mask) <= intake_closed) return false;  // empty or closed
     // Safety (acquire): pairs with the pushes' release, publishing each item's state and link.
-  } while (!core->intake.compare_exchange_weak(h, h & ~intake_ptr_mask, std::memory_order_acquire,
-                                               std::memory_order_relaxed));
+  } while (!core->in.word.compare_exchange_weak(h, h & ~intake_ptr_mask, std::memory_order_acquire,
+                                                std::memory_order_relaxed));
   insert_chain(core, h & intake_ptr_mask);
   return true;
 }
@@ -399,14 +399,14 @@ void close_intake_locked(queue_core* core) noexcept {
   // Safety (acquire): as take_intake_locked. After this no producer can push (they check for
   // the closed mark in the same CAS that pushes).
   const std::uintptr_t h =
-      core->intake.exchange(intake_tag(core->gen) | intake_closed, std::memory_order_acquire);
+      core->in.word.exchange(intake_tag(core->reg.gen) | intake_closed, std::memory_order_acquire);
   if ((h & intake_ptr_mask) > intake_closed) insert_chain(core, h & intake_ptr_mask);
 }
 
 void open_intake_locked(queue_core* core) noexcept {
-  if (!core->live || core->dying || core->draining > 0) return;
+  if (!core->reg.live || core->lc.dying || core->lc.draining > 0) return;
   // Closed until now, so nothing is on it and no producer changes it concurrently.
-  core->intake.store(intake_tag(core->gen), std::memory_order_release);
+  core->in.word.store(intake_tag(core->reg.gen), std::memory_order_release);
 }
 
 int insert_locked(queue_core* core, work& w) noexcept {
@@ -426,15 +426,15 @@ void start_workers_locked(queue_core* core) noexcept {
 }
 
 void unpause_locked(queue_core* core) noexcept {
-  if (!core->paused) return;
-  core->paused = false;
+  if (!core->lc.paused) return;
+  core->lc.paused = false;
   start_workers_locked(core);
 }
 
 void queue_deferred_locked(queue_core* core) noexcept {
-  while (!core->deferred.empty()) {
-    work& w = core->deferred.front();
-    core->deferred.pop_front();
+  while (!core->lc.deferred.empty()) {
+    work& w = core->lc.deferred.front();
+    core->lc.deferred.pop_front();
     post_worker(core, insert_locked(core, w));
   }
 }
@@ -515,11 +515,11 @@ push_result push_intake(queue_core* core, std::uint64_t id, work& w,
   // insert_chain. An address that does not fit under the tag takes the locked path.
   const auto addr = reinterpret_cast<std::uintptr_t>(&w);
   if ((addr & ~intake_ptr_mask) != 0) return push_result::not_pushed;
-  std::uintptr_t h = core->intake.load(std::memory_order_relaxed);
+  std::uintptr_t h = core->in.word.load(std::memory_order_relaxed);
   if ((h & ~intake_ptr_mask) != tag || (h & intake_ptr_mask) == intake_closed)
     return push_result::not_pushed;
   // Idle workers: the locked path starts one (and avoids a second round trip here).
-  if (!core->saturated.load(std::memory_order_relaxed)) return push_result::not_pushed;
+  if (!core->in.saturated.load(std::memory_order_relaxed)) return push_result::not_pushed;
   auto& st = work_access::state(w);
   // We own PENDING, so nobody else changes the queue id; INTAKE tells a canceller or flusher
   // which queue's mutex to take to find the item (they take the intake, then see it QUEUED).
@@ -544,11 +544,11 @@ push_result push_intake(queue_core* core, std::uint64_t id, work& w,
     // Safety (seq_cst): releases the item (state, link) to the taker; and, with the load of
     // `saturated` below, forms a store-load pair against a worker's going idle (run_worker):
     // either the worker sees this item, or this thread sees the worker gone and starts one.
-    if (core->intake.compare_exchange_weak(h, tag | addr, std::memory_order_seq_cst,
-                                           std::memory_order_relaxed))
+    if (core->in.word.compare_exchange_weak(h, tag | addr, std::memory_order_seq_cst,
+                                            std::memory_order_relaxed))
       break;
   }
-  if (!core->saturated.load(std::memory_order_seq_cst)) {
+  if (!core->in.saturated.load(std::memory_order_seq_cst)) {
     std::lock_guard lk(core->mu);
     if (core->id() == id) start_workers_locked(core);
   }
@@ -569,9 +569,10 @@ queue_status link_claimed(queue_core* core, std::uint64_t id, work& w, const loc
     if (pushed == push_result::pushed) return queue_status::queued;
   }
   std::unique_lock lk(core->mu);
-  if (core->id() != id || !core->live) return queue_status::rejected;
-  if (core->executor_dead) return queue_status::rejected;  // nothing would ever run it
-  if ((core->dying || core->draining > 0) && this_worker().core != core && tl_chained_for != core) {
+  if (core->id() != id || !core->reg.live) return queue_status::rejected;
+  if (core->wk.executor_dead) return queue_status::rejected;  // nothing would ever run it
+  if ((core->lc.dying || core->lc.draining > 0) && this_worker().core != core &&
+      tl_chained_for != core) {
     return queue_status::rejected;  // rule 17, reported instead of silently dropped
   }
   if (count) {
@@ -599,8 +600,8 @@ worker_slot* find_running(queue_core* core, const work* w, const work_ops* ops,
   // Active slots are claimed lowest index first, so stopping after the last active one keeps
   // this short even on queues with many slots.
   int seen = 0;
-  for (auto& s : core->slots) {
-    if (seen == core->nr_workers) break;
+  for (auto& s : core->wk.slots) {
+    if (seen == core->wk.nr_workers) break;
     if (!s.active) continue;
     ++seen;
     if (&s != self && s.current == w && s.current_ops == ops) return &s;
@@ -626,14 +627,14 @@ work* pop_next(queue_core* core, worker_slot& me) noexcept {
   }
   for (;;) {
     work* w = nullptr;
-    if (!core->worklist.empty()) {
-      w = &core->worklist.front();
-      core->worklist.pop_front();
-    } else if (!core->inactive.empty() && core->nr_active < core->max_active) {
+    if (!core->wl.ready.empty()) {
+      w = &core->wl.ready.front();
+      core->wl.ready.pop_front();
+    } else if (!core->wl.inactive.empty() && core->wl.nr_active < core->wl.max_active) {
       // Activation (rule 37), done when a worker takes the item: see has_runnable.
-      w = &core->inactive.front();
-      core->inactive.pop_front();
-      ++core->nr_active;
+      w = &core->wl.inactive.front();
+      core->wl.inactive.pop_front();
+      ++core->wl.nr_active;
       if (observer* o = core->obs.load(std::memory_order_relaxed)) o->on_activated(core->name, *w);
       WQ_TRACE_ACTIVATE_WORK(w);
     } else {
@@ -652,8 +653,8 @@ work* pop_next(queue_core* core, worker_slot& me) noexcept {
 }  // namespace
 
 void abandon_locked(queue_core* core, work_list& out, done_list& done) noexcept {
-  core->executor_dead = true;
-  core->dying = true;  // refuses all queueing and arming (nothing can run here any more)
+  core->wk.executor_dead = true;
+  core->lc.dying = true;  // refuses all queueing and arming (nothing can run here any more)
   close_intake_locked(core);
   auto take = [&](work_list& from, bool active) {
     while (!from.empty()) {
@@ -661,25 +662,25 @@ void abandon_locked(queue_core* core, work_list& out, done_list& done) noexcept 
       from.pop_front();
       auto& st = work_access::state(w);
       const state_t s = st.fetch_and(~st_queued, std::memory_order_relaxed);
-      --core->nr_in_flight;
-      --core->nr_color[color_of(s)];
-      if (active) --core->nr_active;
+      --core->wl.nr_in_flight;
+      --core->wl.nr_color[color_of(s)];
+      if (active) --core->wl.nr_active;
       forget_sample_locked(core, &w);
       out.push_back(w);
     }
   };
-  take(core->worklist, true);
-  take(core->inactive, false);
-  for (worker_slot& slot : core->slots) take(slot.scheduled, true);
-  while (!core->deferred.empty()) {
-    work& w = core->deferred.front();
-    core->deferred.pop_front();
+  take(core->wl.ready, true);
+  take(core->wl.inactive, false);
+  for (worker_slot& slot : core->wk.slots) take(slot.scheduled, true);
+  while (!core->lc.deferred.empty()) {
+    work& w = core->lc.deferred.front();
+    core->lc.deferred.pop_front();
     work_access::state(w).fetch_and(~st_queued, std::memory_order_relaxed);
     out.push_back(w);
   }
-  while (!core->armed.empty()) {
-    work& w = core->armed.front();
-    core->armed.pop_front();
+  while (!core->tm.armed.empty()) {
+    work& w = core->tm.armed.front();
+    core->tm.armed.pop_front();
     const state_t old = work_access::state(w).fetch_and(~st_armed, std::memory_order_acq_rel);
     if ((old & st_in_flight) != 0) {
       // Safety: only delayed items are on the armed list; timer calls are serialised by this
@@ -691,22 +692,22 @@ void abandon_locked(queue_core* core, work_list& out, done_list& done) noexcept 
     out.push_back(w);
   }
   core->stats.cancelled += out.size();
-  core->idle_cv.notify_all();
+  core->wt.idle_cv.notify_all();
   note_work_locked(core);
-  if (!core->async_waiters.empty()) check_async_locked(core, done);
+  if (!core->wt.async_waiters.empty()) check_async_locked(core, done);
 }
 
 void worker_handler_dropped(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcept {
   done_list done;
   work_list gone;
   std::unique_lock lk(core->mu);
-  if (core->gen == gen && core->live) {
-    --core->nr_unstarted;
-    worker_slot& me = core->slots[slot];
+  if (core->reg.gen == gen && core->reg.live) {
+    --core->wk.nr_unstarted;
+    worker_slot& me = core->wk.slots[slot];
     me.active = false;
-    --core->nr_workers;
+    --core->wk.nr_workers;
     update_saturated(core);
-    if (!core->executor_dead) abandon_locked(core, gone, done);
+    if (!core->wk.executor_dead) abandon_locked(core, gone, done);
   }
   if (!gone.empty()) {
     const std::size_t n = gone.size();
@@ -724,7 +725,7 @@ void worker_handler_dropped(queue_core* core, std::uint32_t gen, std::uint32_t s
            core->name.c_str(), n);
     lk.lock();
   }
-  if (core->gen == gen && core->live && core->orphaned && core->nr_in_flight == 0)
+  if (core->reg.gen == gen && core->reg.live && core->lc.orphaned && core->wl.nr_in_flight == 0)
     finish_orphan_locked(core, lk, done);
   handler_gone_locked(core, lk);
 }
@@ -736,14 +737,14 @@ namespace {
 // Requires mu held through `lk`; returns with it held. Async waiters it satisfies go on `done`.
 bool worker_loop(queue_core* core, std::uint32_t gen, std::uint32_t slot,
                  std::unique_lock<std::mutex>& lk, done_list& done) noexcept {
-  --core->nr_unstarted;
-  ++core->handler_starts;
+  --core->wk.nr_unstarted;
+  ++core->wk.handler_starts;
   update_saturated(core);
   // Safety (seq_cst): pairs with producers' push + load of `saturated` (see update_saturated):
   // an item left on the intake while this worker was on its way is seen here.
-  if ((core->intake.load(std::memory_order_seq_cst) & intake_ptr_mask) > intake_closed)
+  if ((core->in.word.load(std::memory_order_seq_cst) & intake_ptr_mask) > intake_closed)
     start_workers_locked(core);
-  worker_slot& me = core->slots[slot];
+  worker_slot& me = core->wk.slots[slot];
   worker_context& ctx = this_worker();
   const worker_context saved = ctx;  // a worker may run inside another queue's work function
   // Claimed here, once per handler, rather than before each item: a pool thread's first
@@ -754,7 +755,7 @@ bool worker_loop(queue_core* core, std::uint32_t gen, std::uint32_t slot,
   ctx.core = core;
   ctx.slot = &me;
   for (int budget = worker_budget;; --budget) {
-    if (core->gen != gen || !core->live) {
+    if (core->reg.gen != gen || !core->reg.live) {
       // Retired while this worker ran its last item (an orphan it finished, or a queue
       // destroyed from that item with nothing else in flight): nothing left to do here.
       ctx = saved;
@@ -767,7 +768,7 @@ bool worker_loop(queue_core* core, std::uint32_t gen, std::uint32_t slot,
     // before going idle, leaves the intake's cache line with the producers pushing to it
     // instead of pulling it across cores once per item.
     if ((budget % intake_period == 0 || (me.scheduled.empty() && !has_runnable(core))) &&
-        (core->intake.load(std::memory_order_relaxed) & intake_ptr_mask) > intake_closed)
+        (core->in.word.load(std::memory_order_relaxed) & intake_ptr_mask) > intake_closed)
       start_workers_locked(core);
     if (budget == 0 && (!me.scheduled.empty() || has_runnable(core))) {
       // Fairness: let other handlers on this executor run, then continue in a new handler.
@@ -780,28 +781,28 @@ bool worker_loop(queue_core* core, std::uint32_t gen, std::uint32_t slot,
         budget = worker_budget;  // could not yield: keep going here
       }
     }
-    if (core->paused) {
+    if (core->lc.paused) {
       // Rule 45: stop starting items. Items handed to this worker go back to the front of the
       // worklist (no instance of them runs once this worker leaves).
       while (!me.scheduled.empty()) {
         work& sw = me.scheduled.back();
         me.scheduled.pop_back();
-        core->worklist.push_front(sw);
+        core->wl.ready.push_front(sw);
         set_list(sw, list_kind::work);
       }
     }
-    work* w = core->paused ? nullptr : pop_next(core, me);
+    work* w = core->lc.paused ? nullptr : pop_next(core, me);
     if (w == nullptr) {
       me.active = false;
-      --core->nr_workers;
+      --core->wk.nr_workers;
       update_saturated(core);
       // Safety (seq_cst): the store above and this load pair with a producer's push and its
       // load of `saturated` (push_intake): if the producer saw this worker still running, this
       // load sees its item, which is then not left stranded on the intake.
-      if (!core->paused &&
-          (core->intake.load(std::memory_order_seq_cst) & intake_ptr_mask) > intake_closed) {
+      if (!core->lc.paused &&
+          (core->in.word.load(std::memory_order_seq_cst) & intake_ptr_mask) > intake_closed) {
         me.active = true;
-        ++core->nr_workers;
+        ++core->wk.nr_workers;
         update_saturated(core);
         continue;
       }
@@ -831,8 +832,8 @@ bool worker_loop(queue_core* core, std::uint32_t gen, std::uint32_t slot,
       }
     }
     me.current_color = color_of(work_access::state(*w).load(std::memory_order_relaxed));
-    if (!core->flushers.empty()) {
-      for (flush_waiter* f : core->flushers) {
+    if (!core->wt.flushers.empty()) {
+      for (flush_waiter* f : core->wt.flushers) {
         if (f->item == w && !f->started) {
           f->started = true;
           f->slot = &me;
@@ -876,8 +877,8 @@ bool worker_loop(queue_core* core, std::uint32_t gen, std::uint32_t slot,
     // Items queued while this one ran were queued before it finished. If max_active was
     // reached then, they belong on the inactive list (rule 37): link them before this item's
     // slot frees up. (With items already inactive, they go there whenever they are linked.)
-    if (core->inactive.empty() && core->nr_active >= core->max_active &&
-        (core->intake.load(std::memory_order_relaxed) & intake_ptr_mask) > intake_closed)
+    if (core->wl.inactive.empty() && core->wl.nr_active >= core->wl.max_active &&
+        (core->in.word.load(std::memory_order_relaxed) & intake_ptr_mask) > intake_closed)
       take_intake_locked(core);
     ++core->stats.finished;
     if (me.timing) {
@@ -887,22 +888,23 @@ bool worker_loop(queue_core* core, std::uint32_t gen, std::uint32_t slot,
     ctx.current = nullptr;
     me.current = nullptr;
     me.current_ops = nullptr;
-    --core->nr_active;
-    if (--core->nr_in_flight == 0) note_work_locked(core);  // busy to idle: let run() return
-    --core->nr_color[me.current_color];
-    bool wake = (core->nr_in_flight == 0 && core->drain_waiters > 0) || core->item_waiters > 0 ||
-                (core->queue_flushers > 0 && core->nr_color[me.current_color] == 0);
-    if (!core->flushers.empty()) {
-      for (flush_waiter* f : core->flushers) {
+    --core->wl.nr_active;
+    if (--core->wl.nr_in_flight == 0) note_work_locked(core);  // busy to idle: let run() return
+    --core->wl.nr_color[me.current_color];
+    bool wake = (core->wl.nr_in_flight == 0 && core->wt.drain_waiters > 0) ||
+                core->wt.item_waiters > 0 ||
+                (core->wt.queue_flushers > 0 && core->wl.nr_color[me.current_color] == 0);
+    if (!core->wt.flushers.empty()) {
+      for (flush_waiter* f : core->wt.flushers) {
         if (f->started && f->slot == &me && !f->done) {
           f->done = true;
           wake = true;
         }
       }
     }
-    if (wake) core->idle_cv.notify_all();
-    if (!core->async_waiters.empty()) check_async_locked(core, done);
-    if (core->orphaned && core->nr_in_flight == 0) finish_orphan_locked(core, lk, done);
+    if (wake) core->wt.idle_cv.notify_all();
+    if (!core->wt.async_waiters.empty()) check_async_locked(core, done);
+    if (core->lc.orphaned && core->wl.nr_in_flight == 0) finish_orphan_locked(core, lk, done);
   }
 }
 
@@ -913,11 +915,11 @@ void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcep
   // item, and in the handler's tail below.
   done_list done;
   std::unique_lock lk(core->mu);
-  if (core->gen != gen || !core->live) {  // the queue was destroyed: nothing to do here
+  if (core->reg.gen != gen || !core->reg.live) {  // the queue was destroyed: nothing to do here
     handler_gone_locked(core, lk);
     return;
   }
-  ++core->nr_in_handler;
+  ++core->wk.nr_in_handler;
   const bool succeeded = worker_loop(core, gen, slot, lk, done);
   // The tail: what this handler satisfied completes before it stops counting as inside the
   // queue, so destroy() (which waits for nr_in_handler == 0) returns only once nothing of the
@@ -927,7 +929,7 @@ void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcep
     done.complete();
     lk.lock();
   }
-  if (--core->nr_in_handler == 0 && core->drain_waiters > 0) core->idle_cv.notify_all();
+  if (--core->wk.nr_in_handler == 0 && core->wt.drain_waiters > 0) core->wt.idle_cv.notify_all();
   // A successor handler inherits this one's count of outstanding handlers.
   if (!succeeded) handler_gone_locked(core, lk);
 }
@@ -1000,7 +1002,7 @@ void workqueue::init(std::unique_ptr<detail::executor_box> box, int concurrency,
   core_ = core;
   id_ = id;
   // Safety (relaxed): read by executors of this queue, which got here through this object.
-  core_->context.store(context_, std::memory_order_relaxed);
+  core_->reg.context.store(context_, std::memory_order_relaxed);
 }
 
 workqueue::~workqueue() {
@@ -1050,7 +1052,7 @@ queue_status workqueue::queue(work& item, const location& where) noexcept {
 
 int workqueue::max_active() const noexcept {
   std::lock_guard lk(core_->mu);
-  return core_->id() == id_ ? core_->max_active : 0;
+  return core_->id() == id_ ? core_->wl.max_active : 0;
 }
 
 int workqueue::set_max_active(int max_active) noexcept {
@@ -1058,14 +1060,14 @@ int workqueue::set_max_active(int max_active) noexcept {
   if (core_->id() != id_) return 0;
   if (ordered()) {
     detail::report(errc::set_max_active_on_ordered, "queue '%s': refused (rule 38)", name_.c_str());
-    return core_->max_active;
+    return core_->wl.max_active;
   }
   const int ma = clamp_max_active(max_active);
   if (max_active != 0 && ma != max_active)
     detail::report(errc::max_active_clamped, "queue '%s': max_active %d not in [1, %d], using %d",
                    name_.c_str(), max_active, max_max_active, ma);
-  core_->max_active = ma;
-  core_->max_workers = std::max(1, std::min(ma, core_->slot_cap));
+  core_->wl.max_active = ma;
+  core_->wk.max_workers = std::max(1, std::min(ma, core_->wk.slot_cap));
   detail::update_saturated(core_);
   detail::start_workers_locked(core_);
   return ma;
@@ -1092,7 +1094,7 @@ std::error_code refuse_wait(errc why, const char* op, const std::string& name) n
 
 errc workqueue::blocked_wait(const detail::queue_core* core) noexcept {
   if (detail::this_worker().core == core) return errc::wait_on_own_queue;
-  const detail::executor_box* ex = core->executor.get();
+  const detail::executor_box* ex = core->wk.executor.get();
   if (ex != nullptr && ex->held_here != nullptr && ex->held_here(ex->storage))
     return errc::wait_needs_this_worker;
   return errc{};
@@ -1104,30 +1106,30 @@ std::error_code workqueue::flush() {
   std::unique_lock lk(core->mu);
   if (core->id() != id_) return {};
   detail::start_workers_locked(core);  // items on the intake were queued before this call
-  const std::uint64_t e0 = core->flush_epoch;
-  ++core->queue_flushers;
+  const std::uint64_t e0 = core->wl.flush_epoch;
+  ++core->wt.queue_flushers;
   const detail::wait_target t{detail::wait_target::kind::queue, core, nullptr};
   // Items queued from now on must get a color no older instance still holds: the next color
   // was last used 16 epochs ago; wait for those (older, so waited for anyway) to drain first.
   errc why = detail::wait_until(core, lk, t, "flush", [&] {
-    return core->flush_epoch != e0 || core->nr_color[(e0 + 1) % detail::nr_colors] == 0;
+    return core->wl.flush_epoch != e0 || core->wl.nr_color[(e0 + 1) % detail::nr_colors] == 0;
   });
   if (why == errc{}) {
-    if (core->flush_epoch == e0) core->flush_epoch = e0 + 1;
+    if (core->wl.flush_epoch == e0) core->wl.flush_epoch = e0 + 1;
     // Wait for every instance queued with an epoch <= e0 (the snapshot at the call, rule 26).
     // In-flight epochs always lie within the last nr_colors epochs.
     why = detail::wait_until(core, lk, t, "flush",
                              [&] { return detail::older_colors_drained(core, e0); });
   }
-  --core->queue_flushers;
+  --core->wt.queue_flushers;
   return why == errc{} ? std::error_code{} : make_error_code(why);
 }
 
 void workqueue::pause() noexcept {
   std::lock_guard lk(core_->mu);
   if (core_->id() != id_) return;
-  core_->paused = true;
-  core_->idle_cv.notify_all();  // blocked waits that need queued items refuse now
+  core_->lc.paused = true;
+  core_->wt.idle_cv.notify_all();  // blocked waits that need queued items refuse now
 }
 
 void workqueue::resume() noexcept {
@@ -1141,13 +1143,13 @@ std::error_code workqueue::drain() {
   std::unique_lock lk(core->mu);
   if (core->id() != id_) return {};
   detail::unpause_locked(core);  // a paused queue could never drain
-  ++core->draining;
+  ++core->lc.draining;
   detail::close_intake_locked(core);  // rule 17: from now on only chained queueing, locked
   detail::start_workers_locked(core);
-  ++core->drain_waiters;
+  ++core->wt.drain_waiters;
   const errc why = detail::wait_until(core, lk, {detail::wait_target::kind::queue, core, nullptr},
-                                      "drain", [core] { return core->nr_in_flight == 0; });
-  --core->drain_waiters;
+                                      "drain", [core] { return core->wl.nr_in_flight == 0; });
+  --core->wt.drain_waiters;
   detail::end_drain_locked(core);  // a refused drain stops draining too
   return why == errc{} ? std::error_code{} : make_error_code(why);
 }
@@ -1155,17 +1157,17 @@ std::error_code workqueue::drain() {
 namespace detail {
 
 std::vector<work*> begin_destroy_locked(queue_core* core) {
-  core->dying = true;
+  core->lc.dying = true;
   close_intake_locked(core);
   unpause_locked(core);  // a paused queue could never drain
   start_workers_locked(core);
   // Armed delayed items targeting this queue would fire into a dead queue: cancel them now
   // (rule 50b made safe); the caller releases their references outside the lock.
   std::vector<work*> dropped;
-  dropped.reserve(core->armed.size());
-  while (!core->armed.empty()) {
-    work& w = core->armed.front();
-    core->armed.pop_front();
+  dropped.reserve(core->tm.armed.size());
+  while (!core->tm.armed.empty()) {
+    work& w = core->tm.armed.front();
+    core->tm.armed.pop_front();
     auto& st = work_access::state(w);
     const state_t old = st.fetch_and(~st_armed, std::memory_order_acq_rel);
     if ((old & st_in_flight) != 0) {
@@ -1187,9 +1189,9 @@ std::vector<work*> begin_destroy_locked(queue_core* core) {
 
 void finish_orphan_locked(queue_core* core, std::unique_lock<std::mutex>& lk,
                           done_list& done) noexcept {
-  if (core->orphan_busy) return;  // another thread is completing its async_destroy handlers
-  if (!core->destroy_notified) {
-    core->destroy_notified = true;
+  if (core->lc.orphan_busy) return;  // another thread is completing its async_destroy handlers
+  if (!core->lc.destroy_notified) {
+    core->lc.destroy_notified = true;
     // async_destroy completes now that nothing is in flight. A handler bound to the queue's own
     // executor (a coroutine running on it) cannot run after it retires: it runs as the queue's
     // last item, submitted as chained work while the queue still exists; the queue retires
@@ -1197,19 +1199,19 @@ void finish_orphan_locked(queue_core* core, std::unique_lock<std::mutex>& lk,
     done_list destroyers;
     take_destroy_waiters_locked(core, destroyers);
     if (!destroyers.empty()) {
-      core->orphan_busy = true;
+      core->lc.orphan_busy = true;
       lk.unlock();
       queue_core* const outer = tl_chained_for;
       tl_chained_for = core;
       destroyers.complete();
       tl_chained_for = outer;
       lk.lock();
-      core->orphan_busy = false;
-      if (core->nr_in_flight != 0) return;  // the last of them finishes the queue
+      core->lc.orphan_busy = false;
+      if (core->wl.nr_in_flight != 0) return;  // the last of them finishes the queue
     }
   }
-  core->orphaned = false;
-  boost::asio::thread_pool* pool = core->own_pool.get();
+  core->lc.orphaned = false;
+  boost::asio::thread_pool* pool = core->reg.own_pool.get();
   if (pool == nullptr) {
     retire_core(core, lk, done);
     return;
@@ -1269,7 +1271,7 @@ std::error_code workqueue::destroy() {
     detail::done_list done;
     std::unique_lock lk(core->mu);
     std::vector<work*> dropped = detail::begin_destroy_locked(core);
-    if (dropped.empty() && core->nr_in_flight == 0 && core->nr_in_handler == 0 &&
+    if (dropped.empty() && core->wl.nr_in_flight == 0 && core->wk.nr_in_handler == 0 &&
         pool_ == nullptr) {
       // Idle (a short-lived per-session queue, typically): nothing to cancel, wait for or join.
       keep_final_stats();
@@ -1283,16 +1285,16 @@ std::error_code workqueue::destroy() {
     detail::done_list done;
     detail::work_list gone;
     std::unique_lock lk(core->mu);
-    ++core->drain_waiters;
+    ++core->wt.drain_waiters;
     const errc why = detail::wait_until(
         core, lk, {detail::wait_target::kind::queue, core, nullptr}, "destroy",
-        [core] { return core->nr_in_flight == 0 && core->nr_in_handler == 0; },
+        [core] { return core->wl.nr_in_flight == 0 && core->wk.nr_in_handler == 0; },
         /*report=*/false);
-    --core->drain_waiters;
+    --core->wt.drain_waiters;
     // A shared pool is never stopped: its workers will run the items once it gets going again,
     // so they are not dropped; the queue finishes in the background (below).
     if ((why == errc::executor_stopped || why == errc::executor_not_running) &&
-        core->pool == nullptr) {
+        core->wk.pool == nullptr) {
       // Its executor does not run its workers (stopped, or nobody runs it): as Asio destroys
       // the handlers of a context shut down, the queued items are dropped unrun and their
       // references released (a notice, not a misuse: stopping the io_context and then
@@ -1314,8 +1316,8 @@ std::error_code workqueue::destroy() {
                          : "no worker posted to its executor started within the wait limit",
                      n);
       lk.lock();
-      if (core->nr_in_flight != 0) {
-        core->orphaned = true;  // items running elsewhere: the last one retires it
+      if (core->wl.nr_in_flight != 0) {
+        core->lc.orphaned = true;  // items running elsewhere: the last one retires it
         return make_error_code(why);
       }
       detail::retire_core(core, lk, done);
@@ -1326,7 +1328,7 @@ std::error_code workqueue::destroy() {
       // limit): the queue finishes in the background; the last of its items to finish retires
       // it (and has an owned pool joined).
       detail::report_refused_wait(why, "destroy", core);
-      core->orphaned = true;
+      core->lc.orphaned = true;
       return make_error_code(why);
     }
   }
@@ -1364,7 +1366,7 @@ bool workqueue::destroy_now_if_idle() noexcept {
     // item (if it is one), and nothing deferred by a drain.
     detail::close_intake_locked(core);
     const std::uint64_t own = detail::this_worker().core == core ? 1 : 0;
-    if (core->nr_in_flight > own || !core->deferred.empty()) {
+    if (core->wl.nr_in_flight > own || !core->lc.deferred.empty()) {
       detail::open_intake_locked(core);
       return false;
     }
@@ -1386,7 +1388,7 @@ bool workqueue::destroy_now_if_idle() noexcept {
   cancelled_on_destroy_ += dropped.size();
   detail::done_list done;
   std::unique_lock lk(core->mu);
-  core->orphaned = true;
+  core->lc.orphaned = true;
   // Retires it now; an owned pool is joined by a helper thread (this may be one of its).
   detail::finish_orphan_locked(core, lk, done);
   return true;
@@ -1408,10 +1410,10 @@ void workqueue::orphan(errc why) noexcept {
   }
   detail::done_list done;
   std::unique_lock lk(core_->mu);
-  core_->orphaned = true;
+  core_->lc.orphaned = true;
   // Otherwise the worker that runs the last item in flight finishes it (from an own item, that
   // item itself still counts in nr_in_flight).
-  if (core_->nr_in_flight == 0) detail::finish_orphan_locked(core_, lk, done);
+  if (core_->wl.nr_in_flight == 0) detail::finish_orphan_locked(core_, lk, done);
 }
 
 void workqueue::begin_async_destroy(detail::async_waiter* w) noexcept {
@@ -1428,7 +1430,7 @@ void workqueue::begin_async_destroy(detail::async_waiter* w) noexcept {
   }
   detail::done_list done;
   std::unique_lock lk(core_->mu);
-  core_->orphaned = true;
+  core_->lc.orphaned = true;
   // Out of memory registering: w completes at once; the queue still finishes in the background.
   if (!detail::register_async_destroy_locked(core_, w)) {
     lk.unlock();
@@ -1440,7 +1442,7 @@ void workqueue::begin_async_destroy(detail::async_waiter* w) noexcept {
   // handler bound to the queue itself is still accepted. Safety (acq_rel, under mu): the
   // registration holds a count too, so this cannot reach zero.
   w->remaining.fetch_sub(1, std::memory_order_acq_rel);
-  if (core_->nr_in_flight == 0) detail::finish_orphan_locked(core_, lk, done);
+  if (core_->wl.nr_in_flight == 0) detail::finish_orphan_locked(core_, lk, done);
 }
 
 work* current_work() noexcept { return detail::this_worker().current; }
@@ -1460,10 +1462,11 @@ queue_stats workqueue::stats() const {
 }
 
 void workqueue::keep_final_stats() noexcept {
-  const detail::core_stats& s = core_->stats;
+  const detail::queue_counters& s = core_->stats;
   // A queue that never saw an item has all-zero statistics: stats() builds them from the name
   // (no allocation, which keeps a short-lived per-session queue as cheap as a strand).
-  if (s.queued == 0 && s.cancelled == 0 && core_->coalesced.load(std::memory_order_relaxed) == 0)
+  if (s.queued == 0 && s.cancelled == 0 &&
+      core_->stats.coalesced.load(std::memory_order_relaxed) == 0)
     return;
   try {
     final_stats_ = std::make_unique<queue_stats>(stats_locked());
@@ -1476,15 +1479,15 @@ queue_stats workqueue::stats_locked() const {
   queue_stats out;
   out.name = name_;
   out.sample_every = detail::sample_every;
-  const detail::core_stats& s = core_->stats;
+  const detail::queue_counters& s = core_->stats;
   out.queued = s.queued;
-  out.coalesced = core_->coalesced.load(std::memory_order_relaxed);
+  out.coalesced = core_->stats.coalesced.load(std::memory_order_relaxed);
   out.started = s.started;
   out.finished = s.finished;
   out.cancelled = s.cancelled;
-  out.in_flight = core_->nr_in_flight;
-  for (const auto& slot : core_->slots) out.running += slot.current != nullptr ? 1 : 0;
-  out.armed = core_->armed.size();
+  out.in_flight = core_->wl.nr_in_flight;
+  for (const auto& slot : core_->wk.slots) out.running += slot.current != nullptr ? 1 : 0;
+  out.armed = core_->tm.armed.size();
   out.max_depth = s.max_depth;
   out.queue_latency = s.queue_latency;
   out.run_time = s.run_time;
@@ -1506,11 +1509,11 @@ std::string workqueue::dump(std::size_t limit) const {
   detail::start_workers_locked(core_);  // show items on the intake as waiting
   const detail::queue_core& c = *core_;
   add("queue '%s': max_active %d, in flight %llu, waiting %zu (+%zu inactive), armed %zu%s%s\n",
-      name_.c_str(), c.max_active, static_cast<unsigned long long>(c.nr_in_flight),
-      c.worklist.size(), c.inactive.size(), c.armed.size(), c.paused ? ", paused" : "",
-      c.draining > 0 ? ", draining" : "");
-  if (c.pool != nullptr) {
-    const pool_state ps = c.pool->state();
+      name_.c_str(), c.wl.max_active, static_cast<unsigned long long>(c.wl.nr_in_flight),
+      c.wl.ready.size(), c.wl.inactive.size(), c.tm.armed.size(), c.lc.paused ? ", paused" : "",
+      c.lc.draining > 0 ? ", draining" : "");
+  if (c.wk.pool != nullptr) {
+    const pool_state ps = c.wk.pool->state();
     add("  on pool %s: %u workers (%u running, %u idle, %u blocked, %u cpu-intensive), %zu "
         "waiting\n",
         to_string(ps.kind), ps.threads, ps.running, ps.idle, ps.blocked, ps.cpu_intensive,
@@ -1520,8 +1523,8 @@ std::string workqueue::dump(std::size_t limit) const {
   } else {
     add("%s", "  on the application's executor\n");
   }
-  for (std::size_t i = 0; i < c.slots.size(); ++i) {
-    const detail::worker_slot& s = c.slots[i];
+  for (std::size_t i = 0; i < c.wk.slots.size(); ++i) {
+    const detail::worker_slot& s = c.wk.slots[i];
     if (s.current == nullptr) continue;
     add("  running  slot %zu: %s (%zu more instance(s) queued behind it, rule 10)\n", i,
         s.current_ops != nullptr ? s.current_ops->name : "?", s.scheduled.size());
@@ -1536,15 +1539,15 @@ std::string workqueue::dump(std::size_t limit) const {
       add("  %-8s %s\n", what, work_name(item));
     }
   };
-  list("waiting", c.worklist);
-  list("inactive", c.inactive);
+  list("waiting", c.wl.ready);
+  list("inactive", c.wl.inactive);
   // Armed deadlines are on virtual time while a test_clock is installed.
   const auto virt = detail::virtual_now.load(std::memory_order_relaxed);
   const auto now = virt != detail::no_virtual_time ? virt : std::chrono::steady_clock::now();
   std::size_t n = 0;
-  for (const work& item : c.armed) {
+  for (const work& item : c.tm.armed) {
     if (n++ == limit) {
-      add("  armed    ... %zu more\n", c.armed.size() - limit);
+      add("  armed    ... %zu more\n", c.tm.armed.size() - limit);
       break;
     }
     // Safety: only delayed items are linked on the armed list.
@@ -1561,7 +1564,7 @@ void workqueue::set_observer(observer* obs) noexcept {
 }
 
 void workqueue::note_coalesced() const noexcept {
-  core_->coalesced.fetch_add(1, std::memory_order_relaxed);
+  core_->stats.coalesced.fetch_add(1, std::memory_order_relaxed);
 }
 
 queue_executor workqueue::get_executor() const noexcept { return queue_executor(core_, id_, true); }
