@@ -423,8 +423,53 @@ def main():
     failures += ncyc
 
     print()
+    print('== 5. engine layers (the table in src/engine/README.md) ==')
+    nlay = check_engine_layers(files, graph)
+    print('engine layer violations: %d' % nlay)
+    failures += nlay
+
+    print()
     print('result: %s (%d failure(s), %d warning(s))' % ('FAIL' if failures else 'OK', failures, warnings))
     return 1 if failures else 0
+
+
+def check_engine_layers(files, graph):
+    """Each src/engine/X.{hpp,cpp} may include engine headers of lower layers only (and a .cpp
+    its own header). The layers are the rows `| n | `a`, `b` | ... |` of src/engine/README.md."""
+    readme = os.path.join(ROOT, 'src', 'engine', 'README.md')
+    if not os.path.exists(readme):
+        return 0
+    layer = {}
+    for line in open(readme, encoding='utf-8'):
+        m = re.match(r'\|\s*(\d+)\s*\|([^|]*)\|', line)
+        if m:
+            for name in re.findall(r'`([a-z_]+)`', m.group(2)):
+                layer[name] = int(m.group(1))
+    engine_dir = os.path.normpath(os.path.join(ROOT, 'src', 'engine'))
+    # The entry points' header counts as the facade's (layer of `engine`).
+    entry = os.path.normpath(os.path.join(ROOT, 'include', 'wq', 'detail', 'engine.hpp'))
+    bad = 0
+    for f in sorted(files):
+        if os.path.dirname(f) != engine_dir:
+            continue
+        me = stem(f)
+        if me not in layer:
+            print('  %s: not in the layer table of src/engine/README.md' % rel(f))
+            bad += 1
+            continue
+        for t, line in graph[f]:
+            if os.path.dirname(t) != engine_dir and t != entry:
+                continue
+            other = stem(t)
+            if other == me:
+                continue
+            if other not in layer:
+                continue  # reported for its own file
+            if layer[other] >= layer[me]:
+                print('  %s:%d includes %s (layer %d, not below %d)' %
+                      (rel(f), line, rel(t), layer[other], layer[me]))
+                bad += 1
+    return bad
 
 
 def tarjan(g):

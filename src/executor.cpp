@@ -5,7 +5,8 @@
 
 #include <atomic>
 
-#include "queue_core.hpp"
+#include "engine/queue_core.hpp"
+#include "engine/run_records.hpp"
 
 namespace wq::detail {
 

@@ -4,8 +4,16 @@
 
 #include <thread>
 
-#include "queue_core.hpp"
+#include "engine/backoff.hpp"
+#include "engine/lifecycle.hpp"
+#include "engine/queue_core.hpp"
+#include "engine/queueing.hpp"
+#include "engine/registry.hpp"
+#include "engine/run_records.hpp"
+#include "engine/timers.hpp"
+#include "engine/workers.hpp"
 #include "trace.hpp"
+#include "wait_graph.hpp"
 
 namespace wq {
 namespace detail {
@@ -62,7 +70,7 @@ bool flush_work(work& item) noexcept {
       // which waits for the caller, ends. Flushing it from an item of that queue queues it now,
       // as chained work (rule 49 accepts that), so the wait can finish.
       core->lc.deferred.erase(core->lc.deferred.iterator_to(item));
-      post_worker(core, insert_locked(core, item));
+      queue_locked(core, item);
       // Wait for exactly this instance, registered before the lock is dropped (it may run and
       // finish as soon as it is), as flush_delayed_work does.
       flush_waiter f;
@@ -134,7 +142,7 @@ bool flush_delayed_work(delayed_work& item) noexcept {
         core->tm.armed.erase(core->tm.armed.iterator_to(item));
         st.fetch_and(~st_armed, std::memory_order_relaxed);
         WQ_TRACE_QUEUE_WORK(&item, trace_name(item), core->name.c_str(), core->id());
-        post_worker(core, insert_locked(core, item));
+        queue_locked(core, item);
         if (this_worker().core == core && core->wk.max_workers == 1) {
           // §5.3: fired onto the one-worker queue the caller runs on, it can only run after
           // the caller returns (which it then does).

@@ -6,7 +6,10 @@
 #include <algorithm>
 #include <stdexcept>
 
-#include "queue_core.hpp"
+#include "engine/engine.hpp"
+#include "engine/lifecycle.hpp"
+#include "engine/queue_core.hpp"
+#include "engine/registry.hpp"
 #include "virtual_time.hpp"
 
 namespace wq {

@@ -29,20 +29,4 @@ inline constexpr clock_point no_virtual_time = clock_point::min();
 /// Written by the test clock only; read with relaxed loads (see the file comment).
 extern std::atomic<clock_point> virtual_now;
 
-/// Queues an item of `core` whose deadline has come, exactly as its timer firing would: off the
-/// armed list, then onto the queue (or the deferred list while the queue drains, rule 49).
-/// `wait_done`: the caller is the item's Asio wait completing, so IN_FLIGHT is cleared too;
-/// otherwise (the test clock) an outstanding wait keeps IN_FLIGHT and later finds the item no
-/// longer ARMED. Requires core->mu held, the item ARMED for `core`.
-void queue_expired_locked(queue_core* core, delayed_work& dw, bool wait_done) noexcept;
-
-/// Gives an armed item a real timer wait for `deadline` (stored as its deadline): starts one
-/// if none is outstanding, else makes sure the outstanding one completes no later than
-/// `deadline` (its completion re-arms lazily). Requires the mutex of the queue it is ARMED for.
-void arm_real_wait_locked(delayed_work& dw, clock_point deadline) noexcept;
-
-/// Waits until no arming thread is starting a wait on `dw`'s timer outside the queue's mutex
-/// (timer discipline (c), delayed_work.cpp). Every other toucher of the timer calls this first.
-void wait_timer_idle(delayed_work& dw) noexcept;
-
 }  // namespace wq::detail

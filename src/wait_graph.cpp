@@ -9,7 +9,8 @@
 #include <algorithm>
 #include <vector>
 
-#include "queue_core.hpp"
+#include "engine/queue_core.hpp"
+#include "engine/run_records.hpp"
 
 namespace wq {
 namespace detail {

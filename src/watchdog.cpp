@@ -8,7 +8,10 @@
 
 #include <wq/diagnostics.hpp>
 
-#include "queue_core.hpp"
+#include "engine/queue_core.hpp"
+#include "engine/registry.hpp"
+#include "engine/workers.hpp"
+#include "engine/worklist.hpp"
 
 namespace wq {
 

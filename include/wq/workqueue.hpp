@@ -322,6 +322,15 @@ class workqueue {
   detail::queue_core* core_ = nullptr;                 // type-stable, see detail/core.hpp
   std::uint64_t id_ = 0;                               // core_'s id while this queue lives
   std::uint64_t cancelled_on_destroy_ = 0;
+  // The typed queueing of enqueue and enqueue_delayed (`delay` zero: queued now).
+  template <auto Member, class Pointer>
+  enqueue_result<Pointer> enqueue_after(Pointer pointer, std::chrono::nanoseconds delay,
+                                        const char* call, const location& where) noexcept;
+  // The C-style queueing of queue and queue_delayed (`delay` zero: queued now; else `item` is
+  // a delayed_work): refuses an item with no work function (unbound) or bound by a typed call
+  // with an owning pointer (rejected), then claims, links or arms, and counts a coalesced call.
+  queue_status queue_untyped(work& item, std::chrono::nanoseconds delay,
+                             const location& where) noexcept;
   void note_coalesced() const noexcept;
   queue_stats stats_locked() const;           // requires core_->mu
   std::unique_ptr<queue_stats> final_stats_;  // set by destroy()

@@ -35,13 +35,13 @@ endif()
 # label -> the functions its queue_work and activate_work probes must fire in (see
 # usdt_probes.cpp for the routes).
 set(queued_in_a link_claimed)
-set(queued_in_b push_intake)
+set(queued_in_b try_push)
 set(queued_in_c queue_expired_locked)
 set(queued_in_d flush_delayed_work)
-set(activated_in_a insert_one)
-set(activated_in_b pop_next)
-set(activated_in_c insert_one)
-set(activated_in_d insert_one)
+set(activated_in_a link_on_worklist)
+set(activated_in_b pop_runnable)
+set(activated_in_c link_on_worklist)
+set(activated_in_d link_on_worklist)
 
 set(queue_id "")
 foreach(label a b c d)

@@ -34,6 +34,9 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include <wq/delayed_work.hpp>
+#include <wq/detail/claim.hpp>
+#include <wq/detail/diagnostics.hpp>
+#include <wq/detail/engine.hpp>
 #include <wq/detail/handler_memory.hpp>
 #include <wq/detail/work_access.hpp>
 #include <wq/diagnostics.hpp>
@@ -45,13 +48,6 @@
 namespace wq::detail {
 
 struct queue_core;
-
-/// Runs up to a budget of items for worker slot `slot` of `core`, if `core` still has
-/// generation `gen`. Defined in src/workqueue.cpp.
-void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcept;
-/// Accounts for a worker handler destroyed without being invoked: the executor was shut down or
-/// destroyed, so it will never run the queue's items; they are dropped (references released).
-void worker_handler_dropped(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcept;
 
 /// True while this thread is inside executor_box::post. Both callers hold the queue mutex and,
 /// if the post throws (out of memory for the handler's operation), keep or undo the handler's
@@ -227,82 +223,5 @@ struct executor_box {
     }
   }
 };
-
-/// Parameters of a new queue core.
-struct core_config {
-  std::string name;
-  /// The pool the queue owns, if any: kept until the core is recycled, so that executors of the
-  /// queue that outlive it still name a valid execution context.
-  std::unique_ptr<boost::asio::thread_pool> own_pool;
-  queue_flags flags = queue_flags::none;
-  int max_active = 0;        // already clamped
-  int max_workers = 1;       // concurrent worker handlers, <= max_active and <= slot_cap
-  int worker_slots = 1;      // slots allocated up front
-  int slot_cap = 1;          // most workers the queue can ever run at once (set_max_active)
-  bool shared_pool = false;  // runs on the process-wide pool chosen by `flags` (wq/pool.hpp)
-};
-
-/// Creates a core (recycling a retired one if possible) that posts to `ex`.
-/// Returns the core and its id; the caller holds the core's first reference (release it with
-/// release_core). Throws std::bad_alloc.
-std::pair<queue_core*, std::uint64_t> create_core(core_config cfg,
-                                                  std::unique_ptr<executor_box> ex);
-
-/// Takes one more reference on a core the caller already holds one on.
-/// Thread safety: any thread. Memory ordering: relaxed (a reference is only ever copied from
-/// another one, which keeps the core from being recycled meanwhile).
-void acquire_core(queue_core* core) noexcept;
-/// Drops one reference; the last one recycles a retired core (and frees the pool it owned).
-/// Thread safety: any thread, but never while holding a queue mutex.
-void release_core(queue_core* core) noexcept;
-
-/// Counts one more copy of the queue's executor with outstanding_work.tracked: while any exists
-/// the queue holds outstanding work on the executor it runs on (if that is a user's executor).
-/// Thread safety: any thread not holding the queue's mutex; takes it on the 0 -> 1 edge.
-void add_tracked(queue_core* core) noexcept;
-/// Counts one copy fewer (see add_tracked); takes the queue's mutex on the 1 -> 0 edge.
-void remove_tracked(queue_core* core) noexcept;
-
-/// Formats a message and passes it with `code` to the diagnostic handler (diagnostics.hpp).
-[[gnu::format(printf, 2, 3)]] void report(errc code, const char* fmt, ...) noexcept;
-
-// ---- claiming PENDING (the kernel's test_and_set_bit(WORK_STRUCT_PENDING)) ----------------
-
-enum class claim_result { claimed, already_pending, disabled };
-
-/// Tries to make the caller the owner of `w`'s pending instance.
-inline claim_result claim_pending(work& w) noexcept {
-  auto& st = work_access::state(w);
-  // Safety (ordering): a read-modify-write with release semantics even when the bit was already
-  // set, so the worker's acq_rel clear of PENDING (which comes later in the modification order)
-  // synchronises with it and sees every store made before this call (rule 7). Acquire pairs
-  // with the worker's clear so that a successful claim sees the previous run's effects on the
-  // item (rule 2).
-  const state_t old = st.fetch_or(st_pending, std::memory_order_acq_rel);
-  if ((old & st_pending) != 0) return claim_result::already_pending;
-  if (disable_count(old) != 0) {
-    st.fetch_and(~st_pending, std::memory_order_release);
-    return claim_result::disabled;
-  }
-  return claim_result::claimed;
-}
-
-/// Gives up a pending instance claimed with claim_pending that was not linked anywhere.
-inline void unclaim_pending(work& w) noexcept {
-  work_access::state(w).fetch_and(~st_pending, std::memory_order_release);
-}
-
-/// Links a claimed item on queue `id` (worklist or inactive list). Returns queued or rejected;
-/// on rejected the caller still owns the claim and must unclaim it.
-/// `where`, if given, is reported to the queue's observer (on_queued, under the queue lock so
-/// that the item cannot have run yet).
-queue_status link_claimed(queue_core* core, std::uint64_t id, work& w,
-                          const location* where = nullptr, bool count = true) noexcept;
-
-/// Arms a claimed delayed item for `delay` from now, targeting queue `id`. Returns queued or
-/// rejected (as link_claimed).
-queue_status arm_claimed(queue_core* core, std::uint64_t id, delayed_work& w,
-                         std::chrono::nanoseconds delay, const location* where = nullptr,
-                         bool count = true) noexcept;
 
 }  // namespace wq::detail

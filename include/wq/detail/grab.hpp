@@ -60,9 +60,4 @@ unsigned disable_inc(work& w) noexcept;
 /// Subtracts one from the disable count (warning on underflow). Returns the new count.
 unsigned disable_dec(work& w) noexcept;
 
-/// Links a claimed item on queue `id` after `delay` (0 = now). As link_claimed/arm_claimed.
-/// `count`: count it as a queueing in the queue's statistics (false for a deadline move).
-queue_status requeue_claimed(queue_core* core, std::uint64_t id, work& w,
-                             std::chrono::nanoseconds delay, bool count = true) noexcept;
-
 }  // namespace wq::detail

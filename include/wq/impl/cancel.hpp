@@ -74,7 +74,7 @@ mod_result<Pointer> typed_mod(workqueue& queue, Pointer pointer,
     traits::release(std::move(pointer), field);
   }
   const queue_status st =
-      requeue_claimed(queue_access::core(queue), queue_access::id(queue), w, delay, !g.moved);
+      link_or_arm(queue_access::core(queue), queue_access::id(queue), w, delay, nullptr, !g.moved);
   if (st != queue_status::queued) {
     g.dropped();
     if (was_pending) {
@@ -207,8 +207,8 @@ bool mod_delayed_work(workqueue& queue, delayed_work& item, Delay delay) noexcep
     return g.was_pending;
   }
   const queue_status st =
-      detail::requeue_claimed(detail::queue_access::core(queue), detail::queue_access::id(queue),
-                              item, delay_to_nanoseconds(delay), !g.moved);
+      detail::link_or_arm(detail::queue_access::core(queue), detail::queue_access::id(queue), item,
+                          delay_to_nanoseconds(delay), nullptr, !g.moved);
   if (st != queue_status::queued) {
     g.dropped();
     detail::unclaim_pending(item);

@@ -211,26 +211,28 @@ enqueue_result<Pointer> typed_queue(Pointer pointer, const char* call, const cha
     return {queue_status::null_pointer, std::move(pointer)};
   }
   auto& field = static_cast<member_parent_t<Member>&>(*obj).*Member;
-  work& w = field;
-  switch (claim_pending(w)) {
-    case claim_result::already_pending:
+  Pointer back{};
+  const queue_status st = claim_and_link(
+      field,
+      [&] {
+        // Safety (relaxed): the ops pointer is published to workers by the queue mutex taken
+        // in link.
+        work_access::ops(field).store(&typed_ops<Member, Pointer>::value,
+                                      std::memory_order_relaxed);
+        traits::release(std::move(pointer), field);
+        return link(field);
+      },
+      [&] { back = traits::reclaim(obj, field); });
+  switch (st) {
+    case queue_status::queued: return {st, Pointer{}};
+    case queue_status::already_pending:
       WQ_ASSERT(!traits::unique,
                 "wq: a uniquely owned item cannot already be pending (was it queued through a "
                 "raw pointer too?)");
-      return {queue_status::already_pending, std::move(pointer)};
-    case claim_result::disabled: return {queue_status::disabled, std::move(pointer)};
-    case claim_result::claimed: break;
+      return {st, std::move(pointer)};
+    case queue_status::disabled: return {st, std::move(pointer)};
+    default: return {st, std::move(back)};  // refused by the queue: the pointer comes back
   }
-  // Safety (relaxed): the ops pointer is published to workers by the queue mutex taken in link.
-  work_access::ops(w).store(&typed_ops<Member, Pointer>::value, std::memory_order_relaxed);
-  traits::release(std::move(pointer), field);
-  const queue_status st = link(field);
-  if (st != queue_status::queued) {
-    Pointer back = traits::reclaim(obj, field);
-    unclaim_pending(w);
-    return {st, std::move(back)};
-  }
-  return {queue_status::queued, Pointer{}};
 }
 
 }  // namespace detail
@@ -273,11 +275,7 @@ enqueue_result<Pointer> workqueue::enqueue(Pointer pointer, const location& wher
   if constexpr (!detail::check_typed<Member, Pointer, false>()) {
     return {queue_status::rejected, std::move(pointer)};  // a check failed to compile
   } else {
-    auto r = detail::typed_queue<Member, Pointer>(
-        std::move(pointer), "enqueue", name_.c_str(),
-        [this, &where](work& w) { return detail::link_claimed(core_, id_, w, &where); });
-    if (r.status == queue_status::already_pending) note_coalesced();
-    return r;
+    return enqueue_after<Member>(std::move(pointer), std::chrono::nanoseconds(0), "enqueue", where);
   }
 }
 
@@ -289,50 +287,25 @@ noexcept {
   if constexpr (!detail::check_typed<Member, Pointer, true>()) {
     return {queue_status::rejected, std::move(pointer)};  // a check failed to compile
   } else {
-    const std::chrono::nanoseconds ns = delay_to_nanoseconds(delay);
-    auto r = detail::typed_queue<Member, Pointer>(
-        std::move(pointer), "enqueue_delayed", name_.c_str(), [this, ns, &where](delayed_work& w) {
-          if (ns.count() == 0) return detail::link_claimed(core_, id_, w, &where);
-          return detail::arm_claimed(core_, id_, w, ns, &where);
-        });
-    if (r.status == queue_status::already_pending) note_coalesced();
-    return r;
+    return enqueue_after<Member>(std::move(pointer), delay_to_nanoseconds(delay), "enqueue_delayed",
+                                 where);
   }
+}
+
+template <auto Member, class Pointer>
+enqueue_result<Pointer> workqueue::enqueue_after(Pointer pointer, std::chrono::nanoseconds delay,
+                                                 const char* call, const location& where) noexcept {
+  auto r = detail::typed_queue<Member, Pointer>(
+      std::move(pointer), call, name_.c_str(),
+      [this, delay, &where](work& w) { return detail::link_or_arm(core_, id_, w, delay, &where); });
+  if (r.status == queue_status::already_pending) note_coalesced();
+  return r;
 }
 
 template <class Delay>
 requires wq::delay<Delay> queue_status workqueue::queue_delayed(delayed_work& item, Delay delay,
                                                                 const location& where)
-noexcept {
-  const std::chrono::nanoseconds ns = delay_to_nanoseconds(delay);
-  const work_ops* ops = detail::work_access::ops(item).load(std::memory_order_relaxed);
-  if (ops == nullptr) {
-    detail::report(errc::no_work_function,
-                   "queue_delayed_work on queue '%s' refused: the item has no work function yet "
-                   "(build it with wq::fn_ops<&f>, or use the typed enqueue_delayed<&T::m>)",
-                   name_.c_str());
-    return queue_status::unbound;
-  }
-  if (ops->typed_only) {
-    // Its run would take back a reference nobody stored (see work_ops::typed_only).
-    detail::report(errc::untyped_on_owning_item,
-                   "queue_delayed_work of %s on queue '%s' refused: the item was queued with an "
-                   "owning pointer; use enqueue_delayed<&T::m>(pointer, delay)",
-                   ops->name, name_.c_str());
-    return queue_status::rejected;
-  }
-  switch (detail::claim_pending(item)) {
-    case detail::claim_result::already_pending:
-      note_coalesced();
-      return queue_status::already_pending;
-    case detail::claim_result::disabled: return queue_status::disabled;
-    case detail::claim_result::claimed: break;
-  }
-  const queue_status st = ns.count() == 0 ? detail::link_claimed(core_, id_, item, &where)
-                                          : detail::arm_claimed(core_, id_, item, ns, &where);
-  if (st != queue_status::queued) detail::unclaim_pending(item);
-  return st;
-}
+noexcept { return queue_untyped(item, delay_to_nanoseconds(delay), where); }
 
 template <class Item>
 requires detail::shared_item<Item> queue_status workqueue::queue(Item&, const location&)

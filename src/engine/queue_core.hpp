@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: BSL-1.0
-// src/queue_core.hpp: the queue engine's state (private to the library).
+// src/engine/queue_core.hpp: the queue engine's state, one member object per mechanism (layer 0
+// of src/engine/README.md; private to the library).
 //
 // One queue_core per live workqueue. Cores are allocated in chunks by the registry and never
 // freed; a destroyed queue's core is retired (its generation bumped) and recycled once no
@@ -13,8 +14,7 @@
 #include <wq/observer.hpp>
 #include <wq/stats.hpp>
 
-#include "wait_graph.hpp"
-#include "worker_pool.hpp"
+#include "../worker_pool.hpp"
 
 #include <algorithm>
 #include <array>
@@ -32,6 +32,8 @@
 
 namespace wq::detail {
 
+struct run_record;
+
 using work_list = boost::intrusive::list<
     work, boost::intrusive::member_hook<work, work_access::hook_type, work_access::hook_member>,
     boost::intrusive::constant_time_size<true>>;
@@ -41,13 +43,14 @@ using work_list = boost::intrusive::list<
 struct worker_slot : pool_task {
   work* current = nullptr;  // item being run, for non-reentrancy (rules 9-11)
   std::uint64_t runs = 0;   // items started here (the watchdog's progress mark)
-  bool timing = false;      // the current run is a sampled one (started_at)
-  std::chrono::steady_clock::time_point started_at{};
-  const work_ops* current_ops = nullptr;  // its ops: identity is (address, function)
-  unsigned current_color = 0;             // flush color of the instance being run
-  work_list scheduled;                    // items handed to this worker by collision (rule 10)
-  bool active = false;                    // a handler for this slot is posted or running
-  run_record* rec = nullptr;              // the thread running this slot's handler (wait graph)
+  bool timing = false;      // W: the current run is a sampled one (started_at, finished_at)
+  std::chrono::steady_clock::time_point started_at{};   // W
+  std::chrono::steady_clock::time_point finished_at{};  // W
+  const work_ops* current_ops = nullptr;                // its ops: identity is (address, function)
+  unsigned current_color = 0;                           // flush color of the instance being run
+  work_list scheduled;        // items handed to this worker by collision (rule 10)
+  bool active = false;        // a handler for this slot is posted or running
+  run_record* rec = nullptr;  // the thread running this slot's handler (wait graph)
   // On a shared pool, the slot is its own handler (submitting allocates nothing): it runs
   // run_worker(owner, gen, index). Written under mu when submitted.
   queue_core* owner = nullptr;
@@ -175,6 +178,9 @@ struct workers_state {
   // Null on a shared pool.
   std::unique_ptr<executor_box> executor;
   worker_pool* pool = nullptr;  // I: the shared pool the queue runs on, if any
+  // I: what a slot submitted to that pool runs (the engine's entry point run_pool_task,
+  // handed in by the facade so that this layer names nothing above it).
+  void (*pool_entry)(pool_task*) noexcept = nullptr;
   // A (relaxed): copies of the queue's executor with outstanding_work.tracked; while there
   // is one, the queue holds outstanding work on its executor. The 0 <-> 1 edges take mu and
   // call note_work_locked, which re-reads it.
@@ -229,87 +235,6 @@ struct queue_core {
   }
 };
 
-/// Returns the core with slot index taken from `id`, or nullptr if no such slot exists. The
-/// caller must lock it and compare its id() with `id` before trusting it.
-queue_core* lookup_core(std::uint64_t id) noexcept;
-
-/// Marks a live core retired (generation bumped) and recycles it when no handle refers to it.
-/// Waiters still registered (async_destroy) move onto `done`. Requires mu held through `lk`,
-/// which is unlocked on return if the core was recycled.
-void retire_core(queue_core* core, std::unique_lock<std::mutex>& lk, done_list& done) noexcept;
-
-/// Links a claimed item on core's worklist or inactive list and returns a slot to post a worker
-/// for, or -1. Requires mu held. Sets QUEUED and the queue id in the state word.
-int insert_locked(queue_core* core, work& w) noexcept;
-
-/// The intake word: generation tag (top 16 bits) and item pointer (the rest).
-inline constexpr unsigned intake_tag_shift = 48;
-inline constexpr std::uintptr_t intake_ptr_mask = (std::uintptr_t{1} << intake_tag_shift) - 1;
-inline constexpr std::uintptr_t intake_closed = 1;  // no item is at this address
-constexpr std::uintptr_t intake_tag(std::uint32_t gen) noexcept {
-  return std::uintptr_t{gen} << intake_tag_shift;
-}
-/// Tries to queue a claimed item on queue `id` through its intake, without the mutex. Leaves
-/// the claim to the caller, who takes the locked path, if the queue does not accept plain
-/// queueing now (destroyed, dying, draining), has a worker slot to start (the locked path
-/// does that in the same critical section), or the item's address cannot be tagged.
-enum class push_result {
-  pushed,      ///< on the intake: the queueing succeeded
-  not_pushed,  ///< take the locked path
-  closed,      ///< take the locked path; on_queued was already reported (a drain or destroy
-               ///< closed the intake while this call pushed)
-};
-push_result push_intake(queue_core* core, std::uint64_t id, work& w,
-                        const location* where) noexcept;
-/// Moves the intake's items onto the queue's lists, oldest first, counting them as queued.
-/// Returns whether there were any. Requires mu held.
-bool take_intake_locked(queue_core* core) noexcept;
-/// Closes the intake (dying, draining), moving what was on it onto the lists. Requires mu.
-void close_intake_locked(queue_core* core) noexcept;
-/// Reopens a closed intake if the queue accepts plain queueing again. Requires mu held.
-void open_intake_locked(queue_core* core) noexcept;
-/// Records whether producers may leave items on the intake: every worker slot the queue may
-/// use is active, or a worker is on its way (posted, not started: it takes the intake first
-/// thing). Requires mu held. Whoever makes it false must look at the intake afterwards (with
-/// seq_cst) and take what is there: the worker going idle, or starting (run_worker).
-inline void update_saturated(queue_core* core) noexcept {
-  // Safety (seq_cst): a store-load pair against producers' push + load of this flag (see
-  // push_intake); relaxed would let both sides miss each other and strand an item.
-  core->in.saturated.store(core->wk.nr_workers >= core->wk.max_workers || core->wk.nr_unstarted > 0,
-                           std::memory_order_seq_cst);
-}
-
-/// Records which list of its queue holds `w` (state bits LIST). Requires mu held.
-void set_list(work& w, list_kind kind) noexcept;
-/// Whether a worker could take an item now: one is on the worklist, or one is inactive and
-/// fewer than max_active are active. Requires mu held.
-///
-/// Activation (rule 37) is lazy: an inactive item becomes active when a worker takes it off
-/// the inactive list, not when a finishing or cancelled item makes room. Every worklist item
-/// is older than every inactive one (an item goes on the worklist only while nothing is
-/// inactive), so which items run, in which order, and how many at once are the same as with
-/// the kernel's activation on finish; the difference is one list move and one state RMW less
-/// per item when a burst overflows max_active.
-inline bool has_runnable(const queue_core* core) noexcept {
-  return !core->wl.ready.empty() ||
-         (!core->wl.inactive.empty() && core->wl.nr_active < core->wl.max_active);
-}
-/// How many items a worker could take now (the worklist, and the inactive items max_active
-/// leaves room for). Requires mu held.
-inline std::size_t nr_runnable(const queue_core* core) noexcept {
-  const int room = core->wl.max_active - core->wl.nr_active;
-  return core->wl.ready.size() +
-         (room > 0 ? std::min(core->wl.inactive.size(), static_cast<std::size_t>(room)) : 0);
-}
-
-/// Moves the async waiters whose condition now holds onto `done` (completed by the caller once
-/// it has released mu). Requires mu held.
-void check_async_locked(queue_core* core, done_list& done) noexcept;
-/// Registers an async_destroy waiter (kind destroy) on an orphaned core. Requires mu held.
-/// Returns false if out of memory.
-bool register_async_destroy_locked(queue_core* core, async_waiter* w) noexcept;
-/// Moves the core's async_destroy waiters onto `out`. Requires mu held.
-void take_destroy_waiters_locked(queue_core* core, done_list& out) noexcept;
 /// Starts or ends the queue's outstanding work on its executor (Asio's convention) to match
 /// whether it has work: queued, inactive or running items, armed or deferred delayed items, or
 /// tracked copies of its executor. Call it after any change that may cross the idle/busy edge.
@@ -318,95 +243,10 @@ inline void note_work_locked(queue_core* core) noexcept {
   executor_box* ex = core->wk.executor.get();
   if (ex == nullptr || ex->track == nullptr) return;
   // Safety (relaxed): the tracked count's edges take mu before calling this, so the last
-  // edge's value is seen here (see add_tracked in workqueue.cpp).
+  // edge's value is seen here (see add_tracked in engine.cpp).
   const bool busy = core->wl.nr_in_flight > 0 || !core->tm.armed.empty() ||
                     !core->lc.deferred.empty() ||
                     core->wk.tracked.load(std::memory_order_relaxed) > 0;
   if (busy != ex->tracking) ex->track(ex, busy);
 }
-/// Whether every instance queued with an epoch <= e0 has finished. Requires mu held.
-bool older_colors_drained(const queue_core* core, std::uint64_t e0) noexcept;
-/// Ends one drain (sync or async); the last one queues the deferred items. Requires mu held.
-void end_drain_locked(queue_core* core) noexcept;
-
-/// Posts a worker handler for `slot`, if it is not -1. Requires mu held (see workqueue.cpp).
-void post_worker(queue_core* core, int slot) noexcept;
-/// Takes the intake, then posts workers while free slots and waiting items allow. Requires mu
-/// held. Every reader of the lists or counters calls this first, so that items on the intake
-/// are seen as queued.
-void start_workers_locked(queue_core* core) noexcept;
-/// Unpauses a paused queue and starts its workers (drain and destroy could not finish on a
-/// paused queue). Requires mu held.
-void unpause_locked(queue_core* core) noexcept;
-/// Queues the delayed items that fired during a drain. Requires mu held.
-void queue_deferred_locked(queue_core* core) noexcept;
-/// Starts destroying: refuses outside queueing, unpauses, unlinks armed items (returned: the
-/// caller releases their references, unlocked) and queues deferred ones. Requires mu held.
-std::vector<work*> begin_destroy_locked(queue_core* core);
-/// The queue's executor will never run its items (destroyed a worker handler unrun, or is not
-/// run by anyone when the queue is destroyed): takes every item the queue holds (queued,
-/// inactive, handed over, deferred, armed) off its lists into `out`, fixing the counts, and
-/// refuses queueing from then on. The caller drops them (releasing their references) once it
-/// has released mu. Requires mu held.
-void abandon_locked(queue_core* core, work_list& out, done_list& done) noexcept;
-/// Retires an orphaned core that has gone idle and has its pool joined elsewhere; its
-/// async_destroy waiters complete once that is done (onto `done`, or from the joining thread).
-/// Requires mu held through `lk` (see retire_core).
-void finish_orphan_locked(queue_core* core, std::unique_lock<std::mutex>& lk,
-                          done_list& done) noexcept;
-/// Drops the latency sample of `w`, if any (it was cancelled). Requires mu held.
-inline void forget_sample_locked(queue_core* core, const work* w) noexcept {
-  if (core->stats.nr_samples == 0) return;
-  for (auto& s : core->stats.samples) {
-    if (s.item == w) {
-      s.item = nullptr;
-      --core->stats.nr_samples;
-      return;
-    }
-  }
-}
-/// Backs off in a spin-wait for a short in-transit window: yields, then sleeps briefly.
-void backoff(unsigned spins) noexcept;
-
-/// The running thread's worker context, if it is running a work item.
-struct worker_context {
-  queue_core* core = nullptr;
-  worker_slot* slot = nullptr;
-  work* current = nullptr;
-};
-
-/// Which item a thread's worker is running, published for the destructor's misuse check
-/// (check_destroy). One record per thread that ever ran a worker, reused after the thread
-/// exits; records are never freed, so a reader may walk the list at any time.
-struct run_record {
-  std::atomic<const work*> item{nullptr};  // the item whose function runs now, or nullptr
-  // Its ops, written before `item`: identity is address plus function (rule 11), so an object
-  // built in the memory of one that freed itself while running is not mistaken for it.
-  std::atomic<const work_ops*> ops{nullptr};
-  std::atomic<bool> in_use{false};  // owned by a live thread
-  run_record* next = nullptr;       // immutable once published
-  wait_target waiting;              // what the thread blocks on; guarded by the graph
-                                    // mutex (wait_graph.cpp)
-};
-/// The calling thread's record (claimed on first use), or nullptr while the thread exits or if
-/// no memory was left for one.
-run_record* this_run_record() noexcept;
-/// The calling thread's record if it has claimed one, else nullptr. Never allocates.
-run_record* claimed_run_record() noexcept;
-/// Makes sure at least `n` records are free to claim (allocating the shortfall), so that
-/// threads about to run workers claim one without allocating. Best effort: stops on bad_alloc.
-void reserve_run_records(std::size_t n) noexcept;
-/// The newest record; follow `next` for the others.
-run_record* first_run_record() noexcept;
-
-/// Calls fn(core) for every queue core that ever existed (live or not), each unlocked.
-template <class Fn>
-void for_each_core(Fn&& fn);
-void for_each_core_impl(void (*fn)(queue_core*, void*), void* arg);
-template <class Fn>
-void for_each_core(Fn&& fn) {
-  for_each_core_impl([](queue_core* c, void* a) { (*static_cast<Fn*>(a))(c); }, &fn);
-}
-worker_context& this_worker() noexcept;
-
 }  // namespace wq::detail

@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: BSL-1.0
+// wq/detail/engine.hpp: the engine's entry points -- the only functions of the queue engine
+// (src/engine/) the header-only layer and the executors call. Defined in src/engine/engine.cpp;
+// nothing here is a user contract.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include <boost/asio/thread_pool.hpp>
+
+#include <wq/delayed_work.hpp>
+#include <wq/flags.hpp>
+#include <wq/observer.hpp>
+#include <wq/queue_status.hpp>
+#include <wq/work.hpp>
+
+namespace wq::detail {
+
+struct queue_core;
+struct executor_box;
+struct pool_task;
+
+/// Runs up to a budget of items for worker slot `slot` of `core`, if `core` still has
+/// generation `gen` (an executor entry point: worker_handler calls it).
+void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcept;
+/// Accounts for a worker handler destroyed without being invoked: the executor was shut down or
+/// destroyed, so it will never run the queue's items; they are dropped (references released).
+void worker_handler_dropped(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcept;
+/// Runs the worker slot a shared pool's task is (an executor entry point: submitted by
+/// submit_handler_locked, run by a pool thread).
+void run_pool_task(pool_task* t) noexcept;
+
+/// Parameters of a new queue core.
+struct core_config {
+  std::string name;
+  /// The pool the queue owns, if any: kept until the core is recycled, so that executors of the
+  /// queue that outlive it still name a valid execution context.
+  std::unique_ptr<boost::asio::thread_pool> own_pool;
+  queue_flags flags = queue_flags::none;
+  int max_active = 0;        // already clamped
+  int max_workers = 1;       // concurrent worker handlers, <= max_active and <= slot_cap
+  int worker_slots = 1;      // slots allocated up front
+  int slot_cap = 1;          // most workers the queue can ever run at once (set_max_active)
+  bool shared_pool = false;  // runs on the process-wide pool chosen by `flags` (wq/pool.hpp)
+};
+
+/// Creates a core (recycling a retired one if possible) that posts to `ex`.
+/// Returns the core and its id; the caller holds the core's first reference (release it with
+/// release_core). Throws std::bad_alloc.
+std::pair<queue_core*, std::uint64_t> create_core(core_config cfg,
+                                                  std::unique_ptr<executor_box> ex);
+
+/// Takes one more reference on a core the caller already holds one on.
+/// Thread safety: any thread. Memory ordering: relaxed (a reference is only ever copied from
+/// another one, which keeps the core from being recycled meanwhile).
+void acquire_core(queue_core* core) noexcept;
+/// Drops one reference; the last one recycles a retired core (and frees the pool it owned).
+/// Thread safety: any thread, but never while holding a queue mutex.
+void release_core(queue_core* core) noexcept;
+
+/// Counts one more copy of the queue's executor with outstanding_work.tracked: while any exists
+/// the queue holds outstanding work on the executor it runs on (if that is a user's executor).
+/// Thread safety: any thread not holding the queue's mutex; takes it on the 0 -> 1 edge.
+void add_tracked(queue_core* core) noexcept;
+/// Counts one copy fewer (see add_tracked); takes the queue's mutex on the 1 -> 0 edge.
+void remove_tracked(queue_core* core) noexcept;
+
+/// Links a claimed item on queue `id` (worklist or inactive list). Returns queued or rejected;
+/// on rejected the caller still owns the claim and must unclaim it.
+/// `where`, if given, is reported to the queue's observer (on_queued, under the queue lock so
+/// that the item cannot have run yet).
+queue_status link_claimed(queue_core* core, std::uint64_t id, work& w,
+                          const location* where = nullptr, bool count = true) noexcept;
+
+/// Links a claimed item on queue `id` now (`delay` zero, as link_claimed) or arms it for
+/// `delay` from now (`w` must then be a delayed_work). Returns queued or rejected (as
+/// link_claimed). `count`: the call is a queueing (counted, reported to the observer), not a
+/// re-queueing of an instance that was already pending (mod_delayed_work).
+queue_status link_or_arm(queue_core* core, std::uint64_t id, work& w,
+                         std::chrono::nanoseconds delay, const location* where = nullptr,
+                         bool count = true) noexcept;
+
+}  // namespace wq::detail

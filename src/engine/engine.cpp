@@ -1,0 +1,363 @@
+// SPDX-License-Identifier: BSL-1.0
+// The engine's entry points (wq/detail/engine.hpp): the facade through which the header-only
+// layer, the executors and Asio's timer completions enter the queue engine. Each one locks the
+// queue and composes the mechanisms below it (src/engine/README.md); no mechanism calls back up
+// into this file.
+#include <wq/detail/engine.hpp>
+
+#include "engine.hpp"
+
+#include <chrono>
+#include <mutex>
+#include <thread>
+
+#include <wq/detail/core.hpp>
+
+#include "../trace.hpp"
+#include "../worker_pool.hpp"
+#include "intake.hpp"
+#include "lifecycle.hpp"
+#include "registry.hpp"
+#include "run_records.hpp"
+#include "timers.hpp"
+#include "waiters.hpp"
+#include "workers.hpp"
+
+namespace wq::detail {
+
+// ---- references and creation ------------------------------------------------------------
+
+void acquire_core(queue_core* core) noexcept { add_ref(core); }
+
+void add_tracked(queue_core* core) noexcept {
+  // Safety (relaxed): the count's value is acted on under mu, where both edges re-read it
+  // (note_work_locked); the RMWs' total order makes the last edge's reading the current one.
+  if (core->wk.tracked.fetch_add(1, std::memory_order_relaxed) != 0) return;
+  std::lock_guard lk(core->mu);
+  if (core->reg.live) note_work_locked(core);
+}
+
+void remove_tracked(queue_core* core) noexcept {
+  if (core->wk.tracked.fetch_sub(1, std::memory_order_relaxed) != 1) return;
+  std::lock_guard lk(core->mu);
+  if (core->reg.live) note_work_locked(core);
+}
+
+void release_core(queue_core* core) noexcept { drop_ref(core); }
+
+std::pair<queue_core*, std::uint64_t> create_core(core_config cfg,
+                                                  std::unique_ptr<executor_box> ex) {
+  worker_pool* pool = cfg.shared_pool ? &pool_of_kind(pool_kind_for(cfg.flags)) : nullptr;
+  queue_core* core = allocate_core();
+  std::unique_lock lk(core->mu);
+  // A recycled core keeps the slots it grew (all idle once it retired): reused, not
+  // reallocated. Only a new core allocates its first ones; out of memory puts it back.
+  try {
+    if (core->wk.slots.size() < static_cast<std::size_t>(cfg.worker_slots))
+      core->wk.slots.resize(static_cast<std::size_t>(cfg.worker_slots));
+  } catch (...) {
+    lk.unlock();
+    try {
+      push_free(core);
+    } catch (...) {
+      // No memory to list it either: the core is never reused (its index stays taken).
+    }
+    throw;
+  }
+  for (worker_slot& sl : core->wk.slots) {
+    sl.current = nullptr;
+    sl.current_ops = nullptr;
+    sl.runs = 0;
+    sl.timing = false;
+    sl.active = false;
+    sl.rec = nullptr;
+  }
+  core->reg.gen = (core->reg.gen + 1) & core_gen_mask;
+  if (core->reg.gen == 0) core->reg.gen = 1;
+  core->reg.live = true;
+  core->wk.executor_dead = false;
+  core->lc.orphaned = false;
+  core->lc.destroy_notified = false;
+  core->lc.orphan_busy = false;
+  core->reg.recycled = false;
+  core->reg.refs.store(1, std::memory_order_relaxed);  // the caller's; published by the mutex
+  core->reg.own_pool = std::move(cfg.own_pool);
+  core->lc.dying = false;
+  core->lc.draining = 0;
+  core->name = std::move(cfg.name);
+  core->flags = cfg.flags;
+  core->wl.max_active = cfg.max_active;
+  core->wl.nr_active = 0;
+  core->wk.max_workers = cfg.max_workers;
+  core->wk.slot_cap = cfg.slot_cap;
+  core->wk.pool = pool;
+  core->wk.nr_workers = 0;
+  core->wk.nr_unstarted = 0;
+  core->wl.nr_in_flight = 0;
+  core->wl.flush_epoch = 0;
+  for (auto& n : core->wl.nr_color) n = 0;
+  core->lc.paused = false;
+  // Statistics start at zero; a recycled core whose queue never saw an item has nothing to
+  // clear (zeroing them is most of a short-lived queue's creation cost).
+  if (core->stats.queued != 0 || core->stats.cancelled != 0 || core->stats.started != 0 ||
+      core->stats.max_depth != 0)
+    core->stats.reset();
+  core->stats.coalesced.store(0, std::memory_order_relaxed);
+  core->obs.store(nullptr, std::memory_order_relaxed);
+  core->wk.executor = std::move(ex);
+  core->wk.pool_entry = &run_pool_task;
+  core->in.saturated.store(false, std::memory_order_relaxed);
+  core->wk.tracked.store(0, std::memory_order_relaxed);
+  retag_intake(core, false);
+  return {core, core->id()};
+}
+
+// ---- queueing and arming --------------------------------------------------------------------
+
+queue_status link_claimed(queue_core* core, std::uint64_t id, work& w, const location* where,
+                          bool count) noexcept {
+  push_result pushed = push_result::not_pushed;
+  if (count) {
+    pushed = try_push(core, id, w, where);
+    if (pushed == push_result::pushed) return queue_status::queued;
+    if (pushed == push_result::pushed_needs_worker) {
+      // On the intake, and no worker saw it (the store-load pair in try_push): start one.
+      std::lock_guard lk(core->mu);
+      if (core->id() == id) start_workers_locked(core);
+      return queue_status::queued;
+    }
+  }
+  std::unique_lock lk(core->mu);
+  if (core->id() != id || !core->reg.live) return queue_status::rejected;
+  if (core->wk.executor_dead) return queue_status::rejected;  // nothing would ever run it
+  if ((core->lc.dying || core->lc.draining > 0) && this_worker().core != core &&
+      chained_for() != core) {
+    return queue_status::rejected;  // rule 17, reported instead of silently dropped
+  }
+  if (count) {
+    ++core->stats.queued;
+    observer* o = core->obs.load(std::memory_order_relaxed);
+    if (o != nullptr && pushed != push_result::closed)
+      o->on_queued(core->name, w, false, where != nullptr ? *where : location{});
+  }
+  if (pushed != push_result::closed) WQ_TRACE_QUEUE_WORK(&w, trace_name(w), core->name.c_str(), id);
+  queue_locked(core, w);
+  return queue_status::queued;
+}
+
+namespace {
+
+// The completion of an item's timer wait (timers.hpp hands it to Asio): queues the item if its
+// deadline has come, re-arms lazily if the deadline moved later, or lets go of the timer.
+void timer_fired(delayed_work* dw) noexcept;
+
+}  // namespace
+
+namespace {
+
+queue_status arm_claimed(queue_core* core, std::uint64_t id, delayed_work& dw,
+                         std::chrono::nanoseconds delay, const location* where,
+                         bool count) noexcept {
+  const auto span = std::chrono::duration_cast<std::chrono::steady_clock::duration>(delay);
+  auto deadline = std::chrono::steady_clock::now() + span;
+  std::unique_lock lk(core->mu);
+  if (core->id() != id || !core->reg.live) return queue_status::rejected;
+  // A dying queue refuses even chained arming: a timer cannot be allowed to fire into it.
+  if (core->lc.dying) return queue_status::rejected;
+  if (core->lc.draining > 0 && this_worker().core != core) return queue_status::rejected;
+  // Safety (relaxed, under the mutex): see virtual_time.hpp. The test clock keeps virtual time
+  // at most max_delay before the clock's end, so the sum cannot overflow.
+  const clock_point virtual_time = virtual_now.load(std::memory_order_relaxed);
+  const bool real = virtual_time == no_virtual_time;
+  if (!real) [[unlikely]]
+    deadline = virtual_time + span;
+  const bool start = arm_locked(core, id, dw, deadline, real);
+  // Under virtual time nothing more: the test clock queues the item (an outstanding real wait,
+  // if any, only finds that virtual time has not reached the deadline).
+  if (count) {
+    ++core->stats.queued;
+    if (observer* o = core->obs.load(std::memory_order_relaxed))
+      o->on_queued(core->name, dw, true, where != nullptr ? *where : location{});
+  }
+  if (start) {
+    lk.unlock();
+    // Safety: from here the item may be cancelled, re-armed or destroyed by other threads, but
+    // each of them waits for wait_starting to clear before touching the timer (the destructor
+    // before the timer goes), so `dw` is alive and its timer ours until the store below.
+    start_wait(dw, deadline, &timer_fired);
+    // Safety (release): publishes the timer calls above to the next thread that touches it.
+    work_access::wait_starting(dw).store(false, std::memory_order_release);
+  }
+  return queue_status::queued;
+}
+
+}  // namespace
+
+queue_status link_or_arm(queue_core* core, std::uint64_t id, work& w,
+                         std::chrono::nanoseconds delay, const location* where,
+                         bool count) noexcept {
+  if (delay.count() == 0) return link_claimed(core, id, w, where, count);
+  // Safety: the callers pass a delayed_work whenever the delay is not zero (their types say so).
+  return arm_claimed(core, id, static_cast<delayed_work&>(w), delay, where, count);
+}
+
+namespace {
+
+void timer_fired(delayed_work* dw) noexcept {
+  auto& st = work_access::state(*dw);
+  for (;;) {
+    state_t s = st.load(std::memory_order_acquire);
+    if ((s & st_armed) == 0) {
+      // Cancelled (or in transit to a new deadline): this wait is over. Safety (release): the
+      // next arming thread acquires this and may then use the timer object.
+      if (st.compare_exchange_weak(s, s & ~st_in_flight, std::memory_order_release,
+                                   std::memory_order_relaxed))
+        return;
+      continue;
+    }
+    queue_core* core = lookup_core(queue_id_of(s));
+    WQ_ASSERT(core != nullptr, "wq: armed item names no queue");
+    std::unique_lock lk(core->mu);
+    s = st.load(std::memory_order_relaxed);
+    if ((s & st_armed) == 0 || queue_id_of(s) != core->id()) continue;  // changed under us
+    const auto deadline = work_access::deadline(*dw).load(std::memory_order_relaxed);
+    // Safety (relaxed, under the mutex): see virtual_time.hpp.
+    const clock_point virtual_time = virtual_now.load(std::memory_order_relaxed);
+    if (virtual_time != no_virtual_time || (s & st_virtual) != 0) [[unlikely]] {
+      // A real wait meets virtual time: armed before the test clock was installed, or left
+      // over from an earlier arming. While the clock is installed and has not reached the
+      // deadline, the wait ends here and the clock queues the item (it is VIRTUAL from now on).
+      // With VIRTUAL set and the clock gone, the clock's destructor has yet to reach this
+      // queue (it clears VIRTUAL under this mutex) and gives the item a real wait for the
+      // virtual time it had left: comparing a virtual deadline with real time here could fire
+      // it early. Safety (release): as the cancelled case above.
+      if (virtual_time == no_virtual_time || virtual_time < deadline) {
+        st.fetch_or(st_virtual, std::memory_order_relaxed);  // Safety: read under the mutex
+        st.fetch_and(~st_in_flight, std::memory_order_release);
+        return;
+      }
+    } else if (std::chrono::steady_clock::now() < deadline) {
+      // Fired early relative to a postponed deadline: re-arm lazily. (This completion may
+      // have come before the thread that started its wait let go of the timer.)
+      wait_timer_idle(*dw);
+      start_wait(*dw, deadline, &timer_fired);
+      return;
+    }
+    queue_expired_locked(core, *dw, true);
+    return;
+  }
+}
+
+}  // namespace
+
+void arm_real_wait_locked(delayed_work& dw, clock_point deadline) noexcept {
+  work_access::deadline(dw).store(deadline, std::memory_order_relaxed);
+  // Safety (acq_rel): acquire pairs with a completion's release clear of IN_FLIGHT, as in
+  // arm_claimed: a new wait is started only once the previous one is done with the timer.
+  const state_t s = work_access::state(dw).fetch_or(st_in_flight, std::memory_order_acq_rel);
+  wait_timer_idle(dw);
+  if ((s & st_in_flight) == 0) {
+    start_wait(dw, deadline, &timer_fired);
+  } else if (work_access::timer(dw).expiry() > deadline) {
+    // Safety: timer calls are serialised by the mutex of the queue ARMED names, held here.
+    work_access::timer(dw).cancel();  // its completion re-arms for `deadline`
+  }
+}
+
+// ---- workers --------------------------------------------------------------------------------
+
+void run_pool_task(pool_task* t) noexcept {
+  // Safety: every pool_task the engine submits is a worker_slot (submit_handler_locked).
+  worker_slot& s = *static_cast<worker_slot*>(t);
+  run_worker(s.owner, s.gen, s.index);
+}
+
+namespace {
+
+// The loop of one worker handler: take the next item, run it, finish it, then what the finish
+// means across mechanisms (waiters, async completions, an orphan's retirement). Returns true if
+// it yielded to a successor handler. Requires mu held through `lk`; returns with it held.
+bool work_loop(worker_scope& s, std::unique_lock<std::mutex>& lk, done_list& done) noexcept {
+  queue_core* const core = s.core;
+  for (int budget = worker_budget;; --budget) {
+    // Retired while this worker ran its last item (an orphan it finished, or a queue destroyed
+    // from that item with nothing else in flight): nothing left to do here.
+    if (core->reg.gen != s.gen || !core->reg.live) return false;
+    work* w = nullptr;
+    switch (take_next(s, budget, w)) {
+      case next_step::idle: return false;
+      case next_step::yielded: return true;
+      case next_step::run: break;
+    }
+    if (!core->wt.flushers.empty()) note_started_locked(core, w, s.me);
+    run_one(s, w, lk, done);
+    const unsigned color = finish_one(s);
+    wake_after_run_locked(core, s.me, color);
+    if (!core->wt.async_waiters.empty()) complete_waiters_locked(core, done);
+    if (core->lc.orphaned && core->wl.nr_in_flight == 0) finish_orphan_locked(core, lk, done);
+  }
+}
+
+}  // namespace
+
+void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcept {
+  // Async waiters this worker satisfies complete outside the mutex: before it runs the next
+  // item, and in the handler's tail below.
+  done_list done;
+  std::unique_lock lk(core->mu);
+  if (core->reg.gen != gen || !core->reg.live) {  // the queue was destroyed: nothing to do here
+    handler_gone_locked(core, lk);
+    return;
+  }
+  ++core->wk.nr_in_handler;
+  bool succeeded = false;
+  {
+    worker_scope scope(core, gen, slot);
+    succeeded = work_loop(scope, lk, done);
+  }
+  // The tail: what this handler satisfied completes before it stops counting as inside the
+  // queue, so destroy() (which waits for nr_in_handler == 0) returns only once nothing of the
+  // queue runs any more, on a shared pool as on a joined private one.
+  if (!done.empty()) {
+    lk.unlock();
+    done.complete();
+    lk.lock();
+  }
+  if (--core->wk.nr_in_handler == 0 && core->wt.drain_waiters > 0) core->wt.idle_cv.notify_all();
+  // A successor handler inherits this one's count of outstanding handlers.
+  if (!succeeded) handler_gone_locked(core, lk);
+}
+
+void worker_handler_dropped(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcept {
+  done_list done;
+  work_list gone;
+  std::unique_lock lk(core->mu);
+  if (core->reg.gen == gen && core->reg.live) {
+    --core->wk.nr_unstarted;
+    core->wk.slots[slot].active = false;
+    --core->wk.nr_workers;
+    update_saturated(core);
+    if (!core->wk.executor_dead) abandon_locked(core, gone, done);
+  }
+  if (!gone.empty()) {
+    const std::size_t n = gone.size();
+    lk.unlock();
+    // Outside the mutex: drop() releases the references the queue held, which may run any
+    // destructor. Each item is ours (PENDING, on no list).
+    while (!gone.empty()) {
+      work& w = gone.front();
+      gone.pop_front();
+      work_access::ops(w).load(std::memory_order_relaxed)->drop(&w);
+    }
+    report(errc::items_dropped,
+           "queue '%s': its executor was shut down with %zu item(s) "
+           "queued or armed: dropped unrun",
+           core->name.c_str(), n);
+    lk.lock();
+  }
+  if (core->reg.gen == gen && core->reg.live && core->lc.orphaned && core->wl.nr_in_flight == 0)
+    finish_orphan_locked(core, lk, done);
+  handler_gone_locked(core, lk);
+}
+
+}  // namespace wq::detail

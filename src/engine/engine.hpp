@@ -1,0 +1,18 @@
+// SPDX-License-Identifier: BSL-1.0
+// src/engine/engine.hpp: what the engine's facade (engine.cpp) offers the library's own
+// public-API files besides its entry points (wq/detail/engine.hpp).
+#pragma once
+
+#include <wq/delayed_work.hpp>
+
+#include "../virtual_time.hpp"
+
+namespace wq::detail {
+
+/// Effects: gives an armed item a real timer wait for `deadline` (stored as its deadline):
+/// starts one if none is outstanding, else makes sure the outstanding one completes no later
+/// than `deadline` (its completion re-arms lazily). Requires: the mutex of the queue it is
+/// ARMED for. Memory ordering: acq_rel on the state (as arm_locked, timers.hpp).
+void arm_real_wait_locked(delayed_work& dw, clock_point deadline) noexcept;
+
+}  // namespace wq::detail

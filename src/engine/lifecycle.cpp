@@ -1,0 +1,223 @@
+// SPDX-License-Identifier: BSL-1.0
+// The engine's sequences over a queue's life: see lifecycle.hpp.
+#include "lifecycle.hpp"
+
+#include <thread>
+
+#include "../trace.hpp"
+#include "counters.hpp"
+#include "intake.hpp"
+#include "queueing.hpp"
+#include "registry.hpp"
+#include "run_records.hpp"
+#include "timers.hpp"
+#include "waiters.hpp"
+#include "workers.hpp"
+#include "worklist.hpp"
+
+namespace wq::detail {
+
+void complete_waiters_locked(queue_core* core, done_list& done) noexcept {
+  for (int drains = check_async_locked(core, done); drains > 0; --drains) end_drain_locked(core);
+}
+
+void unlink_locked(queue_core* core, work& w, state_t s, bool cancelling,
+                   done_list& done) noexcept {
+  auto& st = work_access::state(w);
+  if (cancelling) ++core->stats.cancelled;
+  forget_sample(core->stats, &w);
+  if ((s & st_armed) != 0) {
+    // The timer wait (IN_FLIGHT) stays outstanding: its completion finds the item not ARMED and
+    // lets go of it, or finds it re-armed and re-arms lazily (so mod costs no timer operation).
+    // Safety: only delayed items are ever ARMED.
+    disarm_locked(core, static_cast<delayed_work&>(w), false);
+    note_work_locked(core);
+    return;
+  }
+  if (list_of(s) != list_kind::deferred) {
+    // Deferred items were never counted in a flush color (they are not queued yet).
+    if (--core->wl.nr_color[color_of(s)] == 0 && core->wt.queue_flushers > 0)
+      core->wt.idle_cv.notify_all();
+  }
+  switch (list_of(s)) {
+    case list_kind::work:
+      core->wl.ready.erase(core->wl.ready.iterator_to(w));
+      --core->wl.nr_active;
+      --core->wl.nr_in_flight;
+      break;
+    case list_kind::inactive:
+      core->wl.inactive.erase(core->wl.inactive.iterator_to(w));
+      --core->wl.nr_in_flight;
+      break;
+    case list_kind::scheduled:
+      for (auto& slot : core->wk.slots) {
+        for (auto it = slot.scheduled.begin(); it != slot.scheduled.end(); ++it) {
+          if (&*it == &w) {
+            slot.scheduled.erase(it);
+            --core->wl.nr_active;
+            --core->wl.nr_in_flight;
+            goto unlinked;
+          }
+        }
+      }
+      WQ_ASSERT(false, "wq: scheduled item not found on any worker");
+    unlinked:
+      break;
+    case list_kind::deferred: core->lc.deferred.erase(core->lc.deferred.iterator_to(w)); break;
+  }
+  st.fetch_and(~st_queued, std::memory_order_relaxed);
+  wake_after_unlink_locked(core, w);
+  note_work_locked(core);
+  if (!core->wt.async_waiters.empty()) complete_waiters_locked(core, done);
+}
+
+void queue_expired_locked(queue_core* core, delayed_work& dw, bool wait_done) noexcept {
+  disarm_locked(core, dw, wait_done);
+  // Queued now, as the kernel's delayed_work_timer_fn queues (arming was not a queueing).
+  WQ_TRACE_QUEUE_WORK(&dw, trace_name(dw), core->name.c_str(), core->id());
+  // From here on the item is QUEUED (set by link_on_worklist) and may run and be freed once
+  // the mutex is released.
+  if (core->lc.draining > 0) {
+    core->lc.deferred.push_back(dw);  // queued when the drain ends
+    work_access::state(dw).fetch_or(st_queued, std::memory_order_release);
+    set_list(dw, list_kind::deferred);
+  } else {
+    queue_locked(core, dw);
+  }
+}
+
+void unpause_locked(queue_core* core) noexcept {
+  if (!core->lc.paused) return;
+  core->lc.paused = false;
+  start_workers_locked(core);
+}
+
+void queue_deferred_locked(queue_core* core) noexcept {
+  while (!core->lc.deferred.empty()) {
+    work& w = core->lc.deferred.front();
+    core->lc.deferred.pop_front();
+    queue_locked(core, w);
+  }
+}
+
+void end_drain_locked(queue_core* core) noexcept {
+  // Delayed items whose timer fired during the drain take their turn now.
+  if (--core->lc.draining == 0 && !core->lc.dying) {
+    queue_deferred_locked(core);
+    open_intake_locked(core);
+  }
+}
+
+std::vector<work*> begin_destroy_locked(queue_core* core) {
+  core->lc.dying = true;
+  close_intake_locked(core);
+  unpause_locked(core);  // a paused queue could never drain
+  start_workers_locked(core);
+  // Armed delayed items targeting this queue would fire into a dead queue: cancel them now
+  // (rule 50b made safe); the caller releases their references outside the lock.
+  std::vector<work*> dropped;
+  dropped.reserve(core->tm.armed.size());
+  cancel_armed_locked(core, [&](work& w) { dropped.push_back(&w); });
+  core->stats.cancelled += dropped.size();
+  // Items that fired during an earlier drain run as part of this one.
+  queue_deferred_locked(core);
+  note_work_locked(core);
+  return dropped;
+}
+
+void abandon_locked(queue_core* core, work_list& out, done_list& done) noexcept {
+  core->wk.executor_dead = true;
+  core->lc.dying = true;  // refuses all queueing and arming (nothing can run here any more)
+  close_intake_locked(core);
+  auto take = [&](work_list& from, bool active) {
+    while (!from.empty()) {
+      work& w = from.front();
+      from.pop_front();
+      auto& st = work_access::state(w);
+      const state_t s = st.fetch_and(~st_queued, std::memory_order_relaxed);
+      uncount(core, color_of(s), active);
+      forget_sample(core->stats, &w);
+      out.push_back(w);
+    }
+  };
+  take(core->wl.ready, true);
+  take(core->wl.inactive, false);
+  for (worker_slot& slot : core->wk.slots) take(slot.scheduled, true);
+  while (!core->lc.deferred.empty()) {
+    work& w = core->lc.deferred.front();
+    core->lc.deferred.pop_front();
+    work_access::state(w).fetch_and(~st_queued, std::memory_order_relaxed);
+    out.push_back(w);
+  }
+  cancel_armed_locked(core, [&](work& w) { out.push_back(w); });
+  core->stats.cancelled += out.size();
+  core->wt.idle_cv.notify_all();
+  note_work_locked(core);
+  if (!core->wt.async_waiters.empty()) complete_waiters_locked(core, done);
+}
+
+void finish_orphan_locked(queue_core* core, std::unique_lock<std::mutex>& lk,
+                          done_list& done) noexcept {
+  if (core->lc.orphan_busy) return;  // another thread is completing its async_destroy handlers
+  if (!core->lc.destroy_notified) {
+    core->lc.destroy_notified = true;
+    // async_destroy completes now that nothing is in flight. A handler bound to the queue's own
+    // executor (a coroutine running on it) cannot run after it retires: it runs as the queue's
+    // last item, submitted as chained work while the queue still exists; the queue retires
+    // once that has run.
+    done_list destroyers;
+    take_destroy_waiters_locked(core, destroyers);
+    if (!destroyers.empty()) {
+      core->lc.orphan_busy = true;
+      lk.unlock();
+      queue_core*& chained = chained_for();
+      queue_core* const outer = chained;
+      chained = core;
+      destroyers.complete();
+      chained = outer;
+      lk.lock();
+      core->lc.orphan_busy = false;
+      if (core->wl.nr_in_flight != 0) return;  // the last of them finishes the queue
+    }
+  }
+  core->lc.orphaned = false;
+  boost::asio::thread_pool* pool = core->reg.own_pool.get();
+  if (pool == nullptr) {
+    retire_core(core, lk, done);
+    return;
+  }
+  // The joiner's reference keeps the core (and so the pool it owns) until the join is done.
+  add_ref(core);
+  retire_core(core, lk, done);
+  // This thread may be one of the pool's: another thread must join it.
+  try {
+    std::thread([core, pool] {
+      pool->join();
+      drop_ref(core);  // frees the pool if nothing else refers to the queue
+    }).detach();
+  } catch (...) {
+    // No thread for the join: leak the pool (its idle threads) and the core rather than join
+    // from here.
+    report(errc::worker_post_failed,
+           "queue '%s': could not start a thread to join its pool; "
+           "the pool is leaked",
+           core->name.c_str());
+  }
+}
+
+void retire_core(queue_core* core, std::unique_lock<std::mutex>& lk, done_list& done) noexcept {
+  // Waiters left (async_destroy; every other kind is satisfied by an idle queue) complete now.
+  for (async_waiter* w : core->wt.async_waiters) done.push(w);
+  core->wt.async_waiters.clear();
+  core->reg.live = false;
+  core->wt.idle_cv.notify_all();  // a destroy() waiting for an async_destroy to finish
+  // A new generation makes every id naming this queue stale at once.
+  core->reg.gen = (core->reg.gen + 1) & core_gen_mask;
+  // Closed, and tagged with the new generation: producers holding an old id fall back to the
+  // locked path, which refuses them. (Destroy closed and emptied the intake already.)
+  retag_intake(core, true);
+  core->wk.executor.reset();
+  maybe_recycle(core, lk);
+}
+
+}  // namespace wq::detail

@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: BSL-1.0
+// src/engine/lifecycle.hpp: the engine's sequences over a queue's life (layer 5, with
+// engine.hpp the only code that acts across mechanisms): taking items off the queue unrun
+// (cancel, abandon), expiry of delayed items, pause, drain and destroy, orphans and retirement.
+// The lifecycle state is queue_core::lc (lifecycle_state); every function requires the core's
+// mutex held.
+#pragma once
+
+#include <mutex>
+#include <vector>
+
+#include <wq/detail/async_waiter.hpp>
+
+#include "queue_core.hpp"
+
+namespace wq::detail {
+
+/// Effects: completes the async waiters whose condition now holds (onto `done`, completed by
+/// the caller once it has released mu) and ends the drains among them. Requires: mu held.
+void complete_waiters_locked(queue_core* core, done_list& done) noexcept;
+
+/// Effects: removes the QUEUED or ARMED item `w` (state `s`) from the list of `core` that
+/// holds it, uncounting it, counting it cancelled if `cancelling`, and waking or completing
+/// what that satisfies. Requires: mu held, the state naming `core`, the caller owning PENDING.
+void unlink_locked(queue_core* core, work& w, state_t s, bool cancelling, done_list& done) noexcept;
+
+/// Effects: queues an item of `core` whose deadline has come, exactly as its timer firing
+/// would: off the armed list, then onto the queue (or the deferred list while the queue
+/// drains, rule 49). `wait_done`: the caller is the item's Asio wait completing, so IN_FLIGHT
+/// is cleared too; otherwise (the test clock, flush_delayed_work) an outstanding wait keeps
+/// IN_FLIGHT and later finds the item no longer ARMED. Requires: mu held, `dw` ARMED for `core`.
+void queue_expired_locked(queue_core* core, delayed_work& dw, bool wait_done) noexcept;
+
+/// Effects: unpauses a paused queue and starts its workers (drain and destroy could not finish
+/// on a paused queue). Requires: mu held.
+void unpause_locked(queue_core* core) noexcept;
+/// Effects: queues the delayed items that fired during a drain. Requires: mu held.
+void queue_deferred_locked(queue_core* core) noexcept;
+/// Effects: ends one drain (sync or async); the last one queues the deferred items and reopens
+/// the intake. Requires: mu held.
+void end_drain_locked(queue_core* core) noexcept;
+
+/// Effects: starts destroying: refuses outside queueing, unpauses, unlinks armed items and
+/// queues deferred ones. Returns: the armed items unlinked (the caller releases their
+/// references once it has released mu). Requires: mu held. Throws: std::bad_alloc.
+std::vector<work*> begin_destroy_locked(queue_core* core);
+
+/// Effects: the queue's executor will never run its items (it destroyed a worker handler
+/// unrun, or nobody runs it when the queue is destroyed): takes every item the queue holds
+/// (queued, inactive, handed over, deferred, armed) off its lists into `out`, fixing the
+/// counts, and refuses queueing from then on. The caller drops them (releasing their
+/// references) once it has released mu. Requires: mu held.
+void abandon_locked(queue_core* core, work_list& out, done_list& done) noexcept;
+
+/// Effects: retires an orphaned core that has gone idle, having its pool joined elsewhere;
+/// its async_destroy waiters complete once that is done (onto `done`, or from this thread
+/// with mu released). Requires: mu held through `lk` (see retire_core).
+void finish_orphan_locked(queue_core* core, std::unique_lock<std::mutex>& lk,
+                          done_list& done) noexcept;
+
+/// Effects: marks a live core retired (generation bumped, intake closed under the new tag)
+/// and recycles it when no handle refers to it. Waiters still registered (async_destroy)
+/// move onto `done`. Requires: mu held through `lk`, which is unlocked on return if the core
+/// was recycled.
+void retire_core(queue_core* core, std::unique_lock<std::mutex>& lk, done_list& done) noexcept;
+
+}  // namespace wq::detail

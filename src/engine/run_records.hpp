@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: BSL-1.0
+// src/engine/run_records.hpp: what each thread is running (layer 0): its worker context (queue,
+// slot, item) and its run record, which other threads read to tell whether an item runs here
+// (a destructor's misuse check, cancel_work_sync from the item itself, the wait graph).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+
+#include <wq/work.hpp>
+
+#include "../wait_graph.hpp"
+
+namespace wq::detail {
+
+struct queue_core;
+struct worker_slot;
+
+/// The running thread's worker context, if it is running a work item.
+struct worker_context {
+  queue_core* core = nullptr;
+  worker_slot* slot = nullptr;
+  work* current = nullptr;
+};
+
+/// Which item a thread's worker is running, published for the destructor's misuse check
+/// (check_destroy). One record per thread that ever ran a worker, reused after the thread
+/// exits; records are never freed, so a reader may walk the list at any time.
+struct run_record {
+  std::atomic<const work*> item{nullptr};  // the item whose function runs now, or nullptr
+  // Its ops, written before `item`: identity is address plus function (rule 11), so an object
+  // built in the memory of one that freed itself while running is not mistaken for it.
+  std::atomic<const work_ops*> ops{nullptr};
+  std::atomic<bool> in_use{false};  // owned by a live thread
+  run_record* next = nullptr;       // immutable once published
+  wait_target waiting;              // what the thread blocks on; guarded by the graph
+                                    // mutex (wait_graph.cpp)
+};
+/// The calling thread's record (claimed on first use), or nullptr while the thread exits or if
+/// no memory was left for one.
+run_record* this_run_record() noexcept;
+/// The calling thread's record if it has claimed one, else nullptr. Never allocates.
+run_record* claimed_run_record() noexcept;
+/// Makes sure at least `n` records are free to claim (allocating the shortfall), so that
+/// threads about to run workers claim one without allocating. Best effort: stops on bad_alloc.
+void reserve_run_records(std::size_t n) noexcept;
+/// The newest record; follow `next` for the others.
+run_record* first_run_record() noexcept;
+/// The calling thread's worker context (all null outside a work item).
+worker_context& this_worker() noexcept;
+/// The queue whose async_destroy handlers the calling thread is completing, if any: while it
+/// does, what they submit to that queue (a handler bound to its executor) is accepted as
+/// chained work (rule 17). Set and restored by finish_orphan_locked.
+queue_core*& chained_for() noexcept;
+
+}  // namespace wq::detail

@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: BSL-1.0
+// src/engine/timers.hpp: delayed items' timers (layer 1): the armed list of a queue
+// (queue_core::tm), arming, expiry and cancellation of one item's timer wait, and the
+// completion handler. What a completion does is the engine's (timer_fired in engine.cpp), handed
+// in as a function pointer, so this layer calls nothing above it.
+//
+// Timer discipline: an item's timer object is touched only (a) by the thread that owns the
+// item's PENDING bit while the item is in transit (not ARMED), (b) while holding the mutex of
+// the queue named in the state word with ARMED set, after waiting for wait_starting to clear,
+// or (c) by the arming thread that set wait_starting (under that mutex), until it clears it.
+// (c) lets arming start a fresh wait after releasing the queue's mutex: the Asio call takes the
+// timer context's own lock, and holding the queue's mutex across it made the timer thread,
+// completing other items of that queue, queue up behind every arming call (p99 lateness of
+// milliseconds while a thread armed many items). At most one Asio wait is outstanding per item
+// (IN_FLIGHT); the arming path starts one only if none is, and the completion re-arms itself
+// lazily when the deadline moved later, so moving a deadline costs no timer operation.
+//
+// Under a wq::test_clock (virtual_time.hpp) deadlines are virtual and no wait is started: the
+// item is ARMED and VIRTUAL, without IN_FLIGHT, and the clock queues it when its deadline comes.
+// A wait still outstanding from real time only ends there (the item then counts as VIRTUAL).
+// When the clock goes it gives every VIRTUAL item a real wait; ARMED items without VIRTUAL
+// always have a wait outstanding (IN_FLIGHT).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+
+#include <wq/delayed_work.hpp>
+
+#include "../virtual_time.hpp"
+#include "queue_core.hpp"
+
+namespace wq::detail {
+
+/// The engine's step run when an item's timer wait completes (cancelled or expired).
+using timer_fired_fn = void (*)(delayed_work*) noexcept;
+
+// An item on an application io_context and its outstanding wait share this block: the wait's
+// completion may run after the item is gone (the item cannot wait for it: that context may not
+// be running, or may be run by the destroying thread). `item` is guarded by `mu`; the block is
+// freed by whichever of the two lets go last.
+struct timer_anchor {
+  std::mutex mu;
+  delayed_work* item = nullptr;
+  std::atomic<int> refs{1};  // the item's, plus one while a wait is outstanding
+
+  void release() noexcept {
+    // Safety (acq_rel): the last releaser sees every access of the other.
+    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+};
+
+/// Effects: starts an Asio wait on `dw`'s timer until `deadline`, completing into `fired`
+/// (allocated from wq's handler pool; terminates if even that fails: an armed item nobody
+/// would queue is worse than stopping). Requires: the caller may touch the timer (timer
+/// discipline (a), (b) or (c)) and no wait is outstanding (IN_FLIGHT was clear).
+void start_wait(delayed_work& dw, clock_point deadline, timer_fired_fn fired) noexcept;
+
+/// Effects: waits until no arming thread is starting a wait on `dw`'s timer outside the
+/// queue's mutex (timer discipline (c)). Every other toucher of the timer calls this first.
+/// Thread safety: any thread; safe under a queue mutex (the starter needs no lock to finish).
+/// Memory ordering: acquire (pairs with the starter's release clear of wait_starting).
+void wait_timer_idle(delayed_work& dw) noexcept;
+
+/// Effects: arms the claimed item `dw` on queue `id` of `core` for `deadline` (virtual if
+/// `!real`): links it on the armed list, sets ARMED (and IN_FLIGHT or VIRTUAL) and the queue id.
+/// With a real deadline, either marks a fresh wait to start (returns true: the caller starts it
+/// with start_wait once it has released mu, then clears wait_starting) or cuts an outstanding
+/// wait short if it would complete after `deadline`.
+/// Requires: mu held; the caller owns dw's PENDING claim.
+/// Memory ordering: acq_rel on the state (acquire pairs with a completion's release clear of
+/// IN_FLIGHT: a new wait starts only once the previous one is done with the timer).
+bool arm_locked(queue_core* core, std::uint64_t id, delayed_work& dw, clock_point deadline,
+                bool real) noexcept;
+
+/// Effects: takes the ARMED item `dw` off the armed list and clears ARMED (and IN_FLIGHT if
+/// `wait_done`: the caller is its completing wait), leaving it for the caller to queue.
+/// Requires: mu held, `dw` ARMED for `core`.
+void disarm_locked(queue_core* core, delayed_work& dw, bool wait_done) noexcept;
+
+/// Effects: takes every armed item off the armed list, cancels its outstanding wait (whose
+/// completion then finds it not ARMED and lets go of it) and passes it to `sink(work&)`.
+/// Returns: how many. Requires: mu held.
+template <class Sink>
+std::size_t cancel_armed_locked(queue_core* core, Sink&& sink) noexcept {
+  std::size_t n = 0;
+  while (!core->tm.armed.empty()) {
+    work& w = core->tm.armed.front();
+    core->tm.armed.pop_front();
+    const state_t old = work_access::state(w).fetch_and(~st_armed, std::memory_order_acq_rel);
+    if ((old & st_in_flight) != 0) {
+      // Safety: only delayed items are ever on the armed list. Timer calls are serialised by the
+      // target queue's mutex, held here, and by wait_starting (timer discipline).
+      auto& dw = static_cast<delayed_work&>(w);
+      wait_timer_idle(dw);
+      work_access::timer(dw).cancel();
+    }
+    sink(w);
+    ++n;
+  }
+  return n;
+}
+
+}  // namespace wq::detail

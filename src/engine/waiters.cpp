@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: BSL-1.0
+// Who waits on a queue: see waiters.hpp.
+#include "waiters.hpp"
+
+#include "workers.hpp"
+#include "worklist.hpp"
+
+namespace wq::detail {
+
+namespace {
+
+// Flush phase 1: move the queue past the waiter's epoch once the next color is free (as the
+// blocking flush does), so items queued later are not waited for.
+void try_bump(queue_core* core, async_waiter* w) noexcept {
+  if (w->bumped) return;
+  if (core->wl.flush_epoch != w->epoch) {
+    w->bumped = true;
+  } else if (core->wl.nr_color[(w->epoch + 1) % nr_colors] == 0) {
+    core->wl.flush_epoch = w->epoch + 1;
+    w->bumped = true;
+  }
+}
+
+bool satisfied(queue_core* core, async_waiter* w) noexcept {
+  switch (w->what) {
+    case async_waiter::kind::flush:
+      try_bump(core, w);
+      return w->bumped && older_colors_drained(core, w->epoch);
+    case async_waiter::kind::drain: return core->wl.nr_in_flight == 0;
+    case async_waiter::kind::item_idle: return !runs_item_locked(core, w->item);
+    case async_waiter::kind::destroy:
+      return false;  // completed by the retirement of the queue (finish_orphan_locked)
+  }
+  return false;
+}
+
+}  // namespace
+
+bool add_waiter_locked(queue_core* core, async_waiter* w) noexcept {
+  try {
+    w->cores.push_back(core);
+  } catch (...) {
+    return false;
+  }
+  try {
+    core->wt.async_waiters.push_back(w);
+  } catch (...) {
+    w->cores.pop_back();
+    return false;
+  }
+  w->remaining.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+int check_async_locked(queue_core* core, done_list& done) noexcept {
+  int drains = 0;
+  auto& v = core->wt.async_waiters;
+  for (std::size_t i = 0; i < v.size();) {
+    async_waiter* w = v[i];
+    if (!satisfied(core, w)) {
+      ++i;
+      continue;
+    }
+    v[i] = v.back();
+    v.pop_back();
+    if (w->what == async_waiter::kind::drain) ++drains;
+    done.push(w);  // completed once the caller releases the mutex
+  }
+  return drains;
+}
+
+bool register_async_destroy_locked(queue_core* core, async_waiter* w) noexcept {
+  return add_waiter_locked(core, w);
+}
+
+void take_destroy_waiters_locked(queue_core* core, done_list& out) noexcept {
+  auto& v = core->wt.async_waiters;
+  for (std::size_t i = 0; i < v.size();) {
+    if (v[i]->what != async_waiter::kind::destroy) {
+      ++i;
+      continue;
+    }
+    out.push(v[i]);
+    v[i] = v.back();
+    v.pop_back();
+  }
+}
+
+void note_started_locked(queue_core* core, work* w, worker_slot& me) noexcept {
+  for (flush_waiter* f : core->wt.flushers) {
+    if (f->item == w && !f->started) {
+      f->started = true;
+      f->slot = &me;
+    }
+  }
+}
+
+void wake_after_run_locked(queue_core* core, worker_slot& me, unsigned color) noexcept {
+  bool wake = (core->wl.nr_in_flight == 0 && core->wt.drain_waiters > 0) ||
+              core->wt.item_waiters > 0 ||
+              (core->wt.queue_flushers > 0 && core->wl.nr_color[color] == 0);
+  for (flush_waiter* f : core->wt.flushers) {
+    if (f->started && f->slot == &me && !f->done) {
+      f->done = true;
+      wake = true;
+    }
+  }
+  if (wake) core->wt.idle_cv.notify_all();
+}
+
+void wake_after_unlink_locked(queue_core* core, work& w) noexcept {
+  bool wake = core->wl.nr_in_flight == 0 && core->wt.drain_waiters > 0;
+  // A flush waiting for this (now cancelled) instance waits instead for an older instance
+  // still running on this queue, if any (rule 23: on return the item is idle unless queued
+  // again); otherwise it has nothing left to wait for.
+  if (!core->wt.flushers.empty()) {
+    worker_slot* running = nullptr;
+    for (auto& slot : core->wk.slots) {
+      if (slot.active && slot.current == &w) {
+        running = &slot;
+        break;
+      }
+    }
+    for (flush_waiter* f : core->wt.flushers) {
+      if (f->item != &w || f->started) continue;
+      if (running != nullptr) {
+        f->started = true;
+        f->slot = running;
+      } else {
+        f->done = true;
+        wake = true;
+      }
+    }
+  }
+  if (wake) core->wt.idle_cv.notify_all();
+}
+
+}  // namespace wq::detail

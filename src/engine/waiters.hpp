@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: BSL-1.0
+// src/engine/waiters.hpp: who waits on a queue (layer 4): threads blocked on idle_cv (drain,
+// flush, an item to stop running), flush_work() callers (flush_waiter), and async waiters
+// (async_flush, async_drain, async_cancel_sync, async_destroy). This layer tells which waits
+// a change satisfied and wakes or collects them; it never ends a drain or retires a queue (the
+// engine does, from what it returns). The state is queue_core::wt (waiters_state); every
+// function requires the core's mutex held.
+#pragma once
+
+#include <wq/detail/async_waiter.hpp>
+
+#include "queue_core.hpp"
+
+namespace wq::detail {
+
+/// Effects: moves the async waiters whose condition now holds onto `done` (completed by the
+/// caller once it has released mu). Returns: how many of them were drains (the caller ends
+/// that many drains, end_drain_locked). Requires: mu held. Complexity: O(async waiters).
+int check_async_locked(queue_core* core, done_list& done) noexcept;
+
+/// Effects: registers `w` with `core`: on its list, among w's cores, counted in w->remaining.
+/// Returns: false, changing nothing, if out of memory. Requires: mu held.
+bool add_waiter_locked(queue_core* core, async_waiter* w) noexcept;
+/// Effects: registers an async_destroy waiter on an orphaned core (as add_waiter_locked).
+bool register_async_destroy_locked(queue_core* core, async_waiter* w) noexcept;
+/// Effects: moves the core's async_destroy waiters onto `out`. Requires: mu held.
+void take_destroy_waiters_locked(queue_core* core, done_list& out) noexcept;
+
+/// Effects: `w` has started on worker `me`: flush_work() callers waiting for it now wait for
+/// that worker to finish it. Requires: mu held.
+void note_started_locked(queue_core* core, work* w, worker_slot& me) noexcept;
+/// Effects: the item worker `me` ran (of flush color `color`) has finished: wakes the blocked
+/// waiters this may satisfy (drain at nr_in_flight 0, item waiters, a flush whose color
+/// drained, flush_work() callers of that instance). Requires: mu held.
+void wake_after_run_locked(queue_core* core, worker_slot& me, unsigned color) noexcept;
+/// Effects: a queued instance of `w` was taken off the queue unrun (already uncounted): a
+/// flush_work() caller waiting for it waits instead for an older instance still running
+/// (rule 23), or has nothing left to wait for; wakes the blocked waiters this satisfies.
+/// Requires: mu held.
+void wake_after_unlink_locked(queue_core* core, work& w) noexcept;
+
+}  // namespace wq::detail

@@ -1,0 +1,295 @@
+// SPDX-License-Identifier: BSL-1.0
+// The workers: see workers.hpp.
+#include "workers.hpp"
+
+#include <chrono>
+
+#include "../trace.hpp"
+#include "counters.hpp"
+#include "intake.hpp"
+#include "queueing.hpp"
+#include "registry.hpp"
+#include "worklist.hpp"
+
+namespace wq::detail {
+
+namespace {
+
+// How often (in items) a busy worker links what producers left on the intake.
+constexpr int intake_period = 16;
+static_assert(worker_budget % intake_period == 0, "a new handler looks at the intake first");
+
+int claim_worker_slot(queue_core* core) noexcept {
+  if (core->lc.paused || core->wk.executor_dead || core->wk.nr_workers >= core->wk.max_workers ||
+      !has_runnable(core))
+    return -1;
+  // A worker already on its way takes the next item and posts the next worker if more are
+  // runnable (run_worker): one thread wake-up per idle-to-busy transition, paid by the worker
+  // rather than by every queueing thread (a timer completion paid one per expiry).
+  if (core->wk.nr_unstarted > 0) return -1;
+  std::size_t i = 0;
+  while (i < core->wk.slots.size() && core->wk.slots[i].active) ++i;
+  if (i == core->wk.slots.size()) {
+    // All slots busy, fewer than max_workers: a shared pool's queue grows one (its workers may
+    // be blocked; the pool replaces them, rule 42). Allocates only past the queue's peak.
+    try {
+      core->wk.slots.emplace_back();
+    } catch (...) {
+      return -1;  // out of memory: the items wait for a running worker
+    }
+  }
+  core->wk.slots[i].active = true;
+  ++core->wk.nr_workers;
+  update_saturated(core);
+  ++core->reg.outstanding_handlers;
+  return static_cast<int>(i);
+}
+
+}  // namespace
+
+void submit_handler_locked(queue_core* core, std::uint32_t gen, std::uint32_t slot) {
+  if (core->wk.pool != nullptr) {
+    worker_slot& s = core->wk.slots[slot];
+    s.owner = core;
+    s.gen = gen;
+    s.index = slot;
+    s.run = core->wk.pool_entry;
+    core->wk.pool->submit(&s);
+  } else {
+    core->wk.executor->post(core->wk.executor->storage, worker_handler(core, gen, slot));
+  }
+  ++core->wk.nr_unstarted;
+  update_saturated(core);  // producers may now leave items on the intake for it
+}
+
+void handler_gone_locked(queue_core* core, std::unique_lock<std::mutex>& lk) noexcept {
+  if (--core->reg.outstanding_handlers == 0 && !core->reg.live) maybe_recycle(core, lk);
+}
+
+// Posts a handler for a claimed slot. Requires mu held (see the file comment).
+namespace {
+
+// Posts a handler for a claimed slot, if `slot` is not -1. Requires mu held.
+void post_locked(queue_core* core, int slot) noexcept {
+  if (slot < 0) return;
+  try {
+    submit_handler_locked(core, core->reg.gen, static_cast<std::uint32_t>(slot));
+  } catch (...) {
+    // Out of memory for the handler: undo the claim. The items stay queued and the next
+    // queueing call (or a finishing worker) tries again.
+    core->wk.slots[static_cast<std::size_t>(slot)].active = false;
+    --core->wk.nr_workers;
+    update_saturated(core);
+    --core->reg.outstanding_handlers;
+    report(errc::worker_post_failed, "queue '%s': items stay queued, retried later",
+           core->name.c_str());
+  }
+}
+
+}  // namespace
+
+void queue_locked(queue_core* core, work& w) noexcept {
+  link_locked(core, w);
+  post_locked(core, claim_worker_slot(core));
+}
+
+void start_workers_locked(queue_core* core) noexcept {
+  take_intake_locked(core);
+  for (int slot = claim_worker_slot(core); slot >= 0; slot = claim_worker_slot(core))
+    post_locked(core, slot);
+}
+
+worker_slot* find_running(queue_core* core, const work* w, const work_ops* ops,
+                          const worker_slot* self) noexcept {
+  // Active slots are claimed lowest index first, so stopping after the last active one keeps
+  // this short even on queues with many slots.
+  int seen = 0;
+  for (auto& s : core->wk.slots) {
+    if (seen == core->wk.nr_workers) break;
+    if (!s.active) continue;
+    ++seen;
+    if (&s != self && s.current == w && s.current_ops == ops) return &s;
+  }
+  return nullptr;
+}
+
+// An item leaves its list: it is no longer QUEUED, but still PENDING until its trampoline has
+
+namespace {
+
+// Pops the next item this worker may run, handing items that are already running on another
+// worker of this queue to that worker (non-reentrancy, rules 9-11).
+work* pop_next(queue_core* core, worker_slot& me) noexcept {
+  if (!me.scheduled.empty()) {
+    work& w = me.scheduled.front();
+    me.scheduled.pop_front();
+    return mark_started(w);
+  }
+  while (work* w = pop_runnable(core)) {
+    const work_ops* ops = work_access::ops(*w).load(std::memory_order_relaxed);
+    if (worker_slot* owner = find_running(core, w, ops, &me)) {
+      owner->scheduled.push_back(*w);
+      set_list(*w, list_kind::scheduled);
+      continue;
+    }
+    return mark_started(*w);
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+bool runs_item_locked(const queue_core* core, const work* item) noexcept {
+  for (const auto& slot : core->wk.slots)
+    if (slot.active && slot.current == item) return true;
+  return false;
+}
+
+worker_scope::worker_scope(queue_core* c, std::uint32_t g, std::uint32_t index) noexcept
+    : core(c),
+      gen(g),
+      slot(index),
+      me(c->wk.slots[index]),
+      // Claimed here, once per handler, rather than before each item: a pool thread's first
+      // worker handler (it may find nothing to run) takes its one-time allocation, not a
+      // later item in an application's steady state.
+      rec(this_run_record()),
+      ctx_(this_worker()),
+      saved_(ctx_) {
+  --core->wk.nr_unstarted;
+  ++core->wk.handler_starts;
+  update_saturated(core);
+  // Safety (seq_cst): pairs with producers' push + load of `saturated` (see update_saturated):
+  // an item left on the intake while this worker was on its way is seen here.
+  if (intake_nonempty(core, std::memory_order_seq_cst)) start_workers_locked(core);
+  me.rec = rec;
+  ctx_.core = core;
+  ctx_.slot = &me;
+}
+
+worker_scope::~worker_scope() { ctx_ = saved_; }
+
+next_step take_next(worker_scope& s, int& budget, work*& out) noexcept {
+  queue_core* const core = s.core;
+  worker_slot& me = s.me;
+  for (;; --budget) {
+    // Items queued through the intake since this worker last held the mutex: link them (and
+    // start more workers if slots are free). Everything on the lists is older than everything
+    // on the intake (each locked insert takes the intake first), so while this worker has
+    // items to pop FIFO holds without looking. Looking only every intake_period items, and
+    // before going idle, leaves the intake's cache line with the producers pushing to it
+    // instead of pulling it across cores once per item.
+    if ((budget % intake_period == 0 || (me.scheduled.empty() && !has_runnable(core))) &&
+        intake_nonempty(core))
+      start_workers_locked(core);
+    if (budget == 0 && (!me.scheduled.empty() || has_runnable(core))) {
+      // Fairness: let other handlers on this executor run, then continue in a new handler.
+      // The slot stays active and the outstanding-handler count passes to the new handler.
+      try {
+        submit_handler_locked(core, s.gen, s.slot);
+        return next_step::yielded;
+      } catch (...) {
+        budget = worker_budget;  // could not yield: keep going here
+      }
+    }
+    if (core->lc.paused) {
+      // Rule 45: stop starting items. Items handed to this worker go back to the front of the
+      // worklist (no instance of them runs once this worker leaves).
+      while (!me.scheduled.empty()) {
+        work& sw = me.scheduled.back();
+        me.scheduled.pop_back();
+        push_front_ready(core, sw);
+      }
+    }
+    work* w = core->lc.paused ? nullptr : pop_next(core, me);
+    if (w == nullptr) {
+      me.active = false;
+      --core->wk.nr_workers;
+      update_saturated(core);
+      // Safety (seq_cst): the store above and this load pair with a producer's push and its
+      // load of `saturated` (try_push): if the producer saw this worker still running, this
+      // load sees its item, which is then not left stranded on the intake.
+      if (!core->lc.paused && intake_nonempty(core, std::memory_order_seq_cst)) {
+        me.active = true;
+        ++core->wk.nr_workers;
+        update_saturated(core);
+        continue;
+      }
+      return next_step::idle;
+    }
+    // More runnable items than this worker: start the next worker (one at a time, see
+    // claim_worker_slot, which finds none to start otherwise), before this one disappears
+    // into a possibly long function.
+    post_locked(core, claim_worker_slot(core));
+    me.current = w;
+    me.current_ops = work_access::ops(*w).load(std::memory_order_relaxed);
+    ++me.runs;
+    me.timing = sample_started(core->stats, w, me.started_at);
+    me.current_color = color_of(work_access::state(*w).load(std::memory_order_relaxed));
+    out = w;
+    return next_step::run;
+  }
+}
+
+void run_one(worker_scope& s, work* w, std::unique_lock<std::mutex>& lk, done_list& done) noexcept {
+  queue_core* const core = s.core;
+  run_record* const rec = s.rec;
+  const work_ops* const ops = s.me.current_ops;
+  // Rule 2: the trampoline clears PENDING right before calling the function (after taking
+  // the queue's reference out of the item), so a queue call made while it runs succeeds.
+  this_worker().current = w;
+  const work* outer = nullptr;
+  const work_ops* outer_ops = nullptr;
+  if (rec != nullptr) {
+    outer = rec->item.load(std::memory_order_relaxed);
+    outer_ops = rec->ops.load(std::memory_order_relaxed);
+    rec->ops.store(ops, std::memory_order_relaxed);
+    // Safety (release): a destructor that learnt of this run from the function sees it,
+    // and the ops stored above.
+    rec->item.store(w, std::memory_order_release);
+  }
+  observer* const obs = core->obs.load(std::memory_order_relaxed);
+  const bool long_running = has_flag(core->flags, queue_flags::long_running);
+  lk.unlock();
+  done.complete();
+  pool_item_begin(long_running);  // rule 42: progress mark; CPU-intensive items
+  if (obs != nullptr) obs->on_started(core->name, *w);
+  WQ_TRACE_EXECUTE_START(w, ops->name);
+  // Safety: the mutex is dropped while user code runs. `w` may be freed by the function
+  // (rule 4); only its address is kept (in me.current and rec, cleared below) as an
+  // identity key.
+  ops->run(w);
+  pool_item_end();
+  if (rec != nullptr) {
+    rec->item.store(outer, std::memory_order_release);
+    rec->ops.store(outer_ops, std::memory_order_relaxed);
+  }
+  WQ_TRACE_EXECUTE_END(w, ops->name);  // ops is static storage: not read through `w`
+  if (obs != nullptr) obs->on_finished(core->name, w, ops->name);
+  // Safety: W (me.timing and me.started_at are this worker's own, see workers_state).
+  if (s.me.timing) s.me.finished_at = std::chrono::steady_clock::now();
+  lk.lock();
+}
+
+unsigned finish_one(worker_scope& s) noexcept {
+  queue_core* const core = s.core;
+  worker_slot& me = s.me;
+  // Items queued while this one ran were queued before it finished. If max_active was
+  // reached then, they belong on the inactive list (rule 37): link them before this item's
+  // slot frees up. (With items already inactive, they go there whenever they are linked.)
+  if (core->wl.inactive.empty() && core->wl.nr_active >= core->wl.max_active &&
+      intake_nonempty(core))
+    take_intake_locked(core);
+  ++core->stats.finished;
+  if (me.timing) {
+    core->stats.run_time.add(me.finished_at - me.started_at);
+    me.timing = false;
+  }
+  this_worker().current = nullptr;
+  me.current = nullptr;
+  me.current_ops = nullptr;
+  uncount(core, me.current_color, true);
+  return me.current_color;
+}
+
+}  // namespace wq::detail

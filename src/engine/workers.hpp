@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: BSL-1.0
+// src/engine/workers.hpp: the workers (layer 3): a queue's worker slots, posting a handler for
+// one to the queue's executor or shared pool, and one handler's loop in three steps -- take the
+// next item, run it, finish it -- inside a worker_scope (Asio's do_run_one and its
+// work_cleanup). What a finished item means to waiters and to the queue's life is the engine's
+// (engine.cpp), not this layer's. The state is queue_core::wk (workers_state) and the slots;
+// every function requires the core's mutex held unless it says otherwise.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+
+#include "queue_core.hpp"
+#include "run_records.hpp"
+
+namespace wq::detail {
+
+/// Records whether producers may leave items on the intake: every worker slot the queue may
+/// use is active, or a worker is on its way (posted, not started: it takes the intake first
+/// thing). Requires mu held. Whoever makes it false must look at the intake afterwards (with
+/// seq_cst) and take what is there: the worker going idle (take_next), or starting (worker_scope).
+inline void update_saturated(queue_core* core) noexcept {
+  // Safety (seq_cst): a store-load pair against producers' push + load of this flag (see
+  // try_push); relaxed would let both sides miss each other and strand an item.
+  core->in.saturated.store(core->wk.nr_workers >= core->wk.max_workers || core->wk.nr_unstarted > 0,
+                           std::memory_order_seq_cst);
+}
+
+/// Effects: links the claimed item `w` (link_locked) and starts a worker if one may start.
+/// Requires: mu held; the caller owns w's PENDING claim.
+void queue_locked(queue_core* core, work& w) noexcept;
+
+/// Effects: takes the intake, then posts workers while free slots and runnable items allow.
+/// Every reader of the lists or counters calls this first, so that items on the intake are seen
+/// as queued. Requires: mu held.
+void start_workers_locked(queue_core* core) noexcept;
+
+/// Effects: hands a handler for slot `slot` (claimed, or the calling worker's own) to the
+/// queue's executor or shared pool, counting it unstarted. Requires: mu held (so the executor
+/// cannot be torn down by a concurrent destroy between the decision and the post; Asio never
+/// runs a posted handler inline, so this cannot recurse). Throws: what the executor's post
+/// throws.
+void submit_handler_locked(queue_core* core, std::uint32_t gen, std::uint32_t slot);
+
+/// Effects: a worker handler is gone; the last one of a retired core recycles it.
+/// Requires: mu held through `lk`, which may be unlocked on return (the core was recycled): the
+/// caller must not touch the core afterwards.
+void handler_gone_locked(queue_core* core, std::unique_lock<std::mutex>& lk) noexcept;
+
+/// One worker handler's stay in its slot, from its start to its return (RAII, like Asio's
+/// work_cleanup): the constructor counts the handler started and takes what waits on the
+/// intake; the thread's worker context names the queue and slot until the destructor restores
+/// what it was (a worker may run inside another queue's work function).
+/// Requires: mu held for construction and destruction.
+class worker_scope {
+ public:
+  worker_scope(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcept;
+  ~worker_scope();
+  worker_scope(const worker_scope&) = delete;
+  worker_scope& operator=(const worker_scope&) = delete;
+
+  queue_core* const core;
+  const std::uint32_t gen;   // the queue's generation the handler was posted for
+  const std::uint32_t slot;  // the slot's index
+  worker_slot& me;
+  run_record* const rec;  // this thread's run record, or nullptr (no memory)
+
+ private:
+  worker_context& ctx_;
+  const worker_context saved_;
+};
+
+/// What take_next found.
+enum class next_step {
+  run,      ///< an item to run
+  idle,     ///< nothing for this worker: its slot is released
+  yielded,  ///< the fairness budget is spent and a successor handler was submitted
+};
+
+/// Worker handlers run at most this many items before yielding their thread (fairness).
+inline constexpr int worker_budget = 64;
+
+/// Effects: takes the next item this worker may run into `out` (its own hand-overs first, then
+/// the worklist, handing items that run on another worker of the queue to that worker,
+/// rules 9-11), marks it started and counted, and posts the next worker if more are runnable.
+/// Or: releases the slot when nothing is left (idle), or submits a successor when `budget` is
+/// spent (yielded). Every intake_period items, and before going idle, links what producers left
+/// on the intake. Requires: mu held. Memory ordering: going idle stores `saturated` and loads
+/// the intake seq_cst: a store-load pair with try_push (intake.hpp).
+next_step take_next(worker_scope& s, int& budget, work*& out) noexcept;
+
+/// Effects: runs `w`: publishes it in the run record, releases mu, completes `done`, calls the
+/// item's function (which may free it, rule 4), re-locks. Requires: mu held through `lk`.
+void run_one(worker_scope& s, work* w, std::unique_lock<std::mutex>& lk, done_list& done) noexcept;
+
+/// Effects: counts the item `run_one` ran finished (statistics, active, in flight, its color).
+/// Returns: its flush color. Requires: mu held.
+unsigned finish_one(worker_scope& s) noexcept;
+
+/// Returns: whether an instance of `w` (address and function, rule 11) runs on a worker of
+/// `core` other than `self`, and which. Requires: mu held. Complexity: O(active slots).
+worker_slot* find_running(queue_core* core, const work* w, const work_ops* ops,
+                          const worker_slot* self) noexcept;
+
+/// Returns: whether an instance of `item` (by address) runs on a worker of `core` now.
+/// Requires: mu held. Complexity: O(slots).
+bool runs_item_locked(const queue_core* core, const work* item) noexcept;
+
+}  // namespace wq::detail

@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: BSL-1.0
+// Grabbing a pending instance (the kernel's try_to_grab_pending), waiting for a running one,
+// the disable count, and re-queueing what was grabbed: see wq/detail/grab.hpp.
+#include <wq/detail/grab.hpp>
+
+#include "engine/backoff.hpp"
+#include "engine/lifecycle.hpp"
+#include "engine/queue_core.hpp"
+#include "engine/registry.hpp"
+#include "engine/run_records.hpp"
+#include "engine/workers.hpp"
+
+namespace wq::detail {
+
+grab_result grab_pending(work& w, bool cancelling, grab_info* info) noexcept {
+  auto& st = work_access::state(w);
+  for (unsigned spins = 0;; ++spins) {
+    state_t s = st.load(std::memory_order_acquire);
+    if ((s & st_pending) == 0) {
+      // Safety (acq_rel): as claim_pending; the caller becomes the owner of PENDING.
+      if (st.compare_exchange_weak(s, s | st_pending, std::memory_order_acq_rel,
+                                   std::memory_order_relaxed))
+        return grab_result::idle;
+      continue;
+    }
+    if ((s & (st_queued | st_armed | st_intake)) != 0) {
+      if (queue_core* core = lookup_core(queue_id_of(s))) {
+        done_list done;  // completed after lk is released
+        std::unique_lock lk(core->mu);
+        // An item on the intake becomes QUEUED once the intake is taken. (If it is still
+        // INTAKE after this, its producer has not pushed it yet: look again shortly.)
+        if ((s & st_intake) != 0 && queue_id_of(s) == core->id()) start_workers_locked(core);
+        s = st.load(std::memory_order_acquire);
+        if ((s & (st_queued | st_armed)) != 0 && queue_id_of(s) == core->id()) {
+          if (info != nullptr) *info = {core->id(), (s & st_armed) != 0};
+          unlink_locked(core, w, s, cancelling, done);
+          return grab_result::pending;
+        }
+      }
+      if ((s & st_intake) != 0) backoff(spins);
+      continue;  // moved meanwhile: look again
+    }
+    // PENDING alone: being queued by another thread, started by a worker, or held by another
+    // canceller. Each window is short and ends without waiting for us.
+    backoff(spins);
+  }
+}
+
+bool wait_not_running(work& w) noexcept {
+  const worker_context& me = this_worker();
+  bool self = me.current == &w;
+  if (self) {
+    report(errc::cancel_sync_self,
+           "cancel_*_sync/disable_*_sync from the item's own work function cannot wait for "
+           "itself: pending instance cancelled, running one (the caller) not waited for");
+  }
+  // An item may last have run on any queue (rules 12, 29: it may have been moved), so look at
+  // every queue's workers. This is the slow path of the _sync operations only.
+  for_each_core([&](queue_core* core) {
+    std::unique_lock lk(core->mu);
+    if (!core->reg.live) return;
+    auto running = [&] {
+      for (auto& slot : core->wk.slots)
+        if (slot.active && slot.current == &w && &slot != me.slot) return true;
+      return false;
+    };
+    if (!running()) return;
+    ++core->wt.item_waiters;
+    // A refused wait (a cycle of items waiting for each other, ...) is reported: the running
+    // instance is then not waited for, as from the item itself.
+    (void)wait_until(core, lk, {wait_target::kind::running, core, &w}, "cancel_*_sync",
+                     [&] { return !running(); });
+    --core->wt.item_waiters;
+  });
+  return !self;
+}
+
+unsigned disable_inc(work& w) noexcept {
+  auto& st = work_access::state(w);
+  state_t s = st.load(std::memory_order_relaxed);
+  for (;;) {
+    if (disable_count(s) == disable_max) {
+      report(errc::disable_count_overflow, "disable ignored (rule 34)");
+      return static_cast<unsigned>(disable_max);
+    }
+    // Safety (acq_rel): a later claim_pending reads the count in the same RMW chain.
+    if (st.compare_exchange_weak(s, s + disable_one, std::memory_order_acq_rel,
+                                 std::memory_order_relaxed))
+      return static_cast<unsigned>(disable_count(s) + 1);
+  }
+}
+
+unsigned disable_dec(work& w) noexcept {
+  auto& st = work_access::state(w);
+  state_t s = st.load(std::memory_order_relaxed);
+  for (;;) {
+    if (disable_count(s) == 0) {
+      report(errc::disable_count_underflow,
+             "enable of an item that is not disabled ignored (rule 34)");
+      return 0;
+    }
+    if (st.compare_exchange_weak(s, s - disable_one, std::memory_order_acq_rel,
+                                 std::memory_order_relaxed))
+      return static_cast<unsigned>(disable_count(s) - 1);
+  }
+}
+
+mod_grab grab_for_mod(work& w, std::uint64_t target) noexcept {
+  grab_info info;
+  mod_grab g;
+  g.was_pending = grab_pending(w, false, &info) == grab_result::pending;
+  g.moved = g.was_pending && info.armed && info.queue == target;
+  g.from = info.queue;
+  if (g.was_pending && !g.moved) note_cancelled(info.queue);
+  return g;
+}
+
+void note_cancelled(std::uint64_t id) noexcept {
+  queue_core* core = lookup_core(id);
+  if (core == nullptr) return;
+  std::lock_guard lk(core->mu);
+  if (core->id() == id && core->reg.live) ++core->stats.cancelled;
+}
+
+}  // namespace wq::detail
