@@ -21,7 +21,7 @@ struct watchdog::state {
   std::mutex mu;  // guards stop and the maps (check_now may race the thread)
   std::condition_variable cv;
   bool stop = false;
-  std::atomic<std::uint64_t> reports{0};
+  std::atomic<std::uint64_t> reports{0};  // relaxed: a count, publishes nothing
 
   struct item_mark {
     std::uint64_t runs = 0;  // the slot's start count when this run was first seen

@@ -137,6 +137,7 @@ void raise_priority() noexcept {
   if (best < now) (void)::setpriority(PRIO_PROCESS, tid, best);
   errno = 0;
   const int got = ::getpriority(PRIO_PROCESS, tid);
+  // A once-flag (relaxed: it publishes nothing; at worst two threads race to report once each).
   static std::atomic<bool> reported{false};
   if (!reported.exchange(true, std::memory_order_relaxed))
     report(errc::priority_not_raised,

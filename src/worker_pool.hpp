@@ -165,6 +165,8 @@ class worker_pool : public boost::asio::execution_context {
   std::uint64_t threads_exited_ = 0;   // PL
   std::uint64_t stalls_ = 0;           // PL
   std::uint64_t tasks_taken_ = 0;      // PL
+  // The pool's options (set_pool_options): plain settings read relaxed, since nothing else is
+  // published through them and a reader that sees an old value acts on it one look later.
   std::atomic<unsigned> opt_concurrency_{0};
   std::atomic<std::int64_t> opt_threshold_us_{0};
   std::atomic<std::int64_t> opt_idle_ms_{0};

@@ -3,40 +3,13 @@
 // cancel_delayed_work[_sync], disable_work[_sync] / enable_work / enable_and_queue_work, and
 // mod_delayed_work, which steals a pending instance the way a cancel does and re-queues it.
 //
-// In the kernel's words:
-//   - cancel_work / cancel_delayed_work (rules 28, 31): if the item is pending (armed, queued,
-//     or in the middle of being queued by a timer), it is removed so that this instance never
-//     runs, and the call returns true; otherwise false. Never waits: a running instance keeps
-//     running, and if it re-queues itself it may be pending again on return.
-//   - cancel_work_sync / cancel_delayed_work_sync (rules 29, 32): as cancel, and on return the
-//     item is neither pending nor running anywhere, even if it re-queues itself (the item is
-//     disabled while waiting, so such attempts fail) or was moved to another queue. Returns
-//     whether it was pending. Queueing after it returns works normally.
-//   - disable_work[_sync] (rule 33): increments the disable count and cancels; while the count
-//     is non-zero every queueing call fails (rule 16). enable_work (rule 34) decrements it and
-//     returns true iff it reached zero; it queues nothing. Counts nest up to 65535; overflow and
-//     underflow are reported and ignored.
-//   - mod_delayed_work (rule 20): from any state, re-queues the item on `queue` after the new
-//     delay (0 = now) and returns whether it was pending. A disabled item is cancelled and not
-//     re-queued. Moving a deadline later costs no timer operation (the timer re-arms lazily).
-//
-// Ownership: the untyped forms release the queue's reference of a cancelled instance (which
-// may destroy a uniquely owned object). The typed forms, `cancel_work<&T::m>(obj)`,
-// `cancel_work_sync<&T::m>(obj)`, `disable_work[_sync]<&T::m>(obj)`, hand it back instead (the
-// Rust proposal `cancel() -> Option<Pointer>`): nothing leaks and nothing is released twice.
-// They deduce the pointer type from the `run` that `T` declares for the member,
-// `static void run(Pointer self, wq::id<&T::m>) noexcept`; `cancel_work<&T::m, Pointer>(obj)`
-// names it explicitly. Untyped calls that would queue an item without a pointer
-// (`mod_delayed_work(q, item, delay)`, `enable_and_queue_work(q, item)`) do not compile on a
-// `shared_work` / `shared_delayed_work`; on other items whose queue reference is owning they are
-// refused at run time (errc::untyped_on_owning_item).
-//
-// Thread safety: all functions may be called concurrently on the same item from any thread.
-// The _sync forms block; calling one from the item's own work function is misuse
-// (errc::cancel_sync_self, diagnostics.hpp): the pending instance is still cancelled, but the
-// call does not wait for itself. Likewise a wait that could never end (running items that
-// sync-cancel each other, errc::wait_cycle) is refused and reported: the running instance is
-// then not waited for. wq/async.hpp has async_cancel_sync, which never blocks.
+// The contracts are on the functions below. Ownership: the untyped forms release the queue's
+// reference of a cancelled instance (which may destroy a uniquely owned object); the typed
+// forms (`cancel_work<&T::m>(obj)`, ...) hand it back instead (the Rust `cancel() ->
+// Option<Pointer>`): nothing leaks and nothing is released twice. They deduce the pointer type
+// from the `run` that `T` declares for the member, `static void run(Pointer self,
+// wq::id<&T::m>) noexcept`; `cancel_work<&T::m, Pointer>(obj)` names it. wq/async.hpp has
+// async_cancel_sync, which never blocks.
 #pragma once
 
 #include <wq/config.hpp>
@@ -52,26 +25,45 @@
 
 namespace wq {
 
-/// Cancels a pending instance of `item` (rule 28); releases the queue's reference.
-/// Returns: whether it was pending.
+/// Cancels a pending instance of `item` (rule 28).
+///
+/// Effects: if the item is pending (armed, queued, or being queued by its timer), removes it so
+/// that this instance never runs, and releases the queue's reference. Never waits: a running
+/// instance keeps running, and if it re-queues itself it may be pending again on return.
+/// Returns: whether it was pending. Throws: nothing.
+/// Thread safety: any thread, concurrently with any call on the same item.
+/// Complexity: O(1) (an item being linked by another thread: until that finishes).
 bool cancel_work(work& item) noexcept;
 
 /// Cancels a pending instance of `item` and waits until it is not running anywhere (rule 29).
-/// Returns: whether it was pending.
+///
+/// Effects: as cancel_work; then waits until no instance runs, on any queue, even if it re-queues
+/// itself (it is disabled while this waits, so such attempts fail) or was moved to another queue.
+/// Postcondition: the item is neither pending nor running. Queueing after return works normally.
+/// Returns: whether it was pending. Throws: nothing.
+/// Thread safety: any thread; blocks. From the item's own work function it is misuse
+/// (errc::cancel_sync_self, diagnostics.hpp): the pending instance is still cancelled, but the
+/// call does not wait for itself. A wait that could never end (running items that sync-cancel
+/// each other, errc::wait_cycle) is refused and reported the same way, within bounded time.
 bool cancel_work_sync(work& item) noexcept;
 
-/// Cancels a pending (armed or queued) delayed item (rule 31). Returns: whether it was pending.
+/// Cancels a pending (armed or queued) delayed item (rule 31). As cancel_work.
 inline bool cancel_delayed_work(delayed_work& item) noexcept { return cancel_work(item); }
 
-/// Cancels a pending delayed item and waits until it is not running (rule 32).
+/// Cancels a pending delayed item and waits until it is not running (rule 32). As
+/// cancel_work_sync.
 inline bool cancel_delayed_work_sync(delayed_work& item) noexcept { return cancel_work_sync(item); }
 
-/// Increments the disable count and cancels a pending instance (rule 33). Returns: whether it
-/// was pending.
+/// Disables `item` and cancels a pending instance (rule 33).
+///
+/// Effects: increments the disable count (counts nest up to 65535; an overflow is reported and
+/// ignored), then as cancel_work. While the count is non-zero every queueing call fails
+/// (rule 16). Returns: whether it was pending. Thread safety: as cancel_work.
 bool disable_work(work& item) noexcept;
-/// As disable_work, then waits until the item is not running (rule 33).
+/// As disable_work, then waits as cancel_work_sync until the item is not running (rule 33).
 bool disable_work_sync(work& item) noexcept;
-/// Decrements the disable count (rule 34). Returns: whether it reached zero.
+/// Decrements the disable count (rule 34); queues nothing. An underflow is reported and
+/// ignored. Returns: whether the count reached zero. Thread safety: any thread.
 bool enable_work(work& item) noexcept;
 
 inline bool disable_delayed_work(delayed_work& item) noexcept { return disable_work(item); }
@@ -92,7 +84,10 @@ template <class Item>
 requires detail::shared_item<Item>
 bool enable_and_queue_work(workqueue& queue, Item& item) noexcept;
 
-/// Re-queues `item` on `queue` after `delay` from whatever state it is in (rule 20).
+/// Re-queues `item` on `queue` after `delay` (0 = now) from whatever state it is in (rule 20).
+/// Effects: a pending instance is stolen the way a cancel does and re-armed (a disabled item is
+/// cancelled and not re-queued, rule 20d). Moving a deadline later costs no timer operation
+/// (the timer re-arms lazily).
 /// Preconditions: `item` owns no reference (C-style or raw-pointer item); for owning pointers
 /// use the typed mod_delayed_work<&T::m>(queue, pointer, delay). An item bound with an owning
 /// pointer is refused (reported as errc::untyped_on_owning_item, returns false).

@@ -99,7 +99,8 @@ class delayed_work : public work {
   // the mutex of the queue named in the state word while ARMED, or by the arming thread that
   // set wait_starting_ (see src/delayed_work.cpp).
   detail::item_timer timer_;
-  // Guarded by the target queue's mutex while ARMED; atomic only so deadline() may read it.
+  // Guarded by the target queue's mutex while ARMED; atomic only so deadline() may read it
+  // (relaxed: an advisory read; the mutex orders every use that decides anything).
   std::atomic<std::chrono::steady_clock::time_point> deadline_{};
   // Non-null for an item on an application io_context. Immutable.
   detail::timer_anchor* anchor_ = nullptr;

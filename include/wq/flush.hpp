@@ -1,32 +1,8 @@
 // SPDX-License-Identifier: BSL-1.0
 // wq/flush.hpp: waiting for work items: flush_work and flush_delayed_work.
 //
-// In the kernel's words:
-//   - flush_work (rule 23) waits until the last queueing instance of the item has finished.
-//     Returns true if it had to wait (the item was pending or running at the call), false if
-//     it was idle. On return the item is idle unless someone queued it again after the flush
-//     started. A pending instance is waited for until it has run; an only-running instance until
-//     it returns. An armed delayed item is neither queued nor running: flush_work returns false
-//     at once (use flush_delayed_work).
-//   - flush_delayed_work (rule 24): if the timer is armed, the item is queued now on the queue
-//     recorded when it was armed ("fires the timer now"), then flushed as by flush_work.
-//
-// Typed forms, for symmetry with the typed cancel (cancel.hpp): `flush_work<&T::m>(obj)` and
-// `flush_delayed_work<&T::m>(obj)` flush the member `m` of `obj`, checking at compile time, as
-// `enqueue` does, that `T` declares `static void run(Pointer self, wq::id<&T::m>) noexcept`
-// (whose pointer type they deduce); `flush_work<&T::m, Pointer>(obj)` names the pointer type.
-// A flush moves no reference: the pending instance keeps the one it holds and hands it to run.
-//
-// Thread safety: callable from any thread. Misuse that would deadlock returns false at once and
-// is reported (diagnostics.hpp): flushing an item from its own work function
-// (errc::flush_self, §5.1), or, from an item running on a one-worker queue (ordered or
-// max_active 1), flushing another item queued on that same queue, which can only run after the
-// caller returns (errc::wait_needs_this_worker, §5.3; flush_delayed_work of an item armed on
-// that queue still fires it). A wait that could never end is refused the same way, within
-// bounded time: running items that flush each other (errc::wait_cycle), an item queued on a
-// queue that stays paused (errc::wait_on_paused_queue), on a stopped or unrun executor
-// (errc::executor_stopped, errc::executor_not_running). flush_work from an item of a draining
-// queue, of a delayed item whose timer fired during the drain, queues it as chained work.
+// The contracts are on the functions below. A flush moves no reference: the pending instance
+// keeps the one it holds and hands it to run.
 #pragma once
 
 #include <wq/config.hpp>
@@ -38,12 +14,33 @@
 
 namespace wq {
 
-/// Waits for the last queued instance of `item` to finish (rule 23).
-/// Returns: true if it had to wait, false if the item was idle (or only armed).
+/// Waits until the last queueing instance of `item` has finished (rule 23).
+///
+/// Effects: a pending instance is waited for until it has run, an instance that is only running
+/// until it returns. An armed delayed item is neither queued nor running: returns false at once
+/// (use flush_delayed_work). From an item of a draining queue, a delayed item of that queue
+/// whose timer fired during the drain is queued now, as chained work, and waited for.
+/// Returns: true if it had to wait (the item was pending or running at the call), false if it
+/// was idle. Postcondition: the item is idle unless queued again after the call started.
+/// Throws: nothing.
+/// Thread safety: any thread; blocks. Misuse that would deadlock returns false at once and is
+/// reported (diagnostics.hpp): from the item's own function (errc::flush_self, §5.1); from an
+/// item running on a one-worker queue (ordered or max_active 1), for another item queued on
+/// that queue, which can only run after the caller returns (errc::wait_needs_this_worker,
+/// §5.3). A wait that could never end is refused the same way, within bounded time: running
+/// items that flush each other (errc::wait_cycle), an item on a queue that stays paused
+/// (errc::wait_on_paused_queue), on a stopped or unrun executor (errc::executor_stopped,
+/// errc::executor_not_running).
+/// Complexity: O(1) plus the wait.
 bool flush_work(work& item) noexcept;
 
-/// Queues an armed delayed item now, then waits for it as flush_work does (rule 24).
-/// Returns: true if it had to wait.
+/// Fires an armed delayed item now and waits for it (rule 24).
+///
+/// Effects: if the timer is armed, queues the item now on the queue recorded when it was armed
+/// (its outstanding timer wait then finds it no longer armed), then waits as flush_work. From
+/// an item of a one-worker queue, an item armed on that queue is queued but not waited for
+/// (errc::wait_needs_this_worker, returns false).
+/// Returns, Throws, Thread safety: as flush_work.
 bool flush_delayed_work(delayed_work& item) noexcept;
 
 /// The typed flush_work (rule 23): waits for the last queued instance of member `Member` of
@@ -52,8 +49,7 @@ bool flush_delayed_work(delayed_work& item) noexcept;
 /// Preconditions (compile-time): as for `enqueue<Member>` with pointer type `Pointer`.
 /// Effects: as `flush_work(obj.*Member)`.
 /// Returns: true if it had to wait, false if the item was idle (or only armed).
-/// Thread safety: blocks; misuse that would deadlock returns false at once and is reported (see
-/// the file comment).
+/// Thread safety: as flush_work(work&).
 template <auto Member, class Pointer>
 bool flush_work(typename work_pointer_traits<Pointer>::element_type& obj) noexcept;
 

@@ -62,6 +62,7 @@
 #include <wq/delayed_work.hpp>
 #include <wq/detail/core.hpp>
 #include <wq/diagnostics.hpp>
+#include <wq/executor.hpp>
 #include <wq/flags.hpp>
 #include <wq/jiffies.hpp>
 #include <wq/observer.hpp>
@@ -76,7 +77,6 @@ namespace detail {
 struct queue_access;
 struct async_waiter;
 }  // namespace detail
-class queue_executor;
 
 /// A workqueue: runs work items with the kernel's queueing semantics on an Asio executor.
 ///
@@ -265,8 +265,8 @@ class workqueue {
   [[nodiscard]] queue_flags flags() const noexcept { return flags_; }
   /// Returns whether this queue runs one item at a time in queueing order.
   [[nodiscard]] bool ordered() const noexcept { return has_flag(flags_, queue_flags::ordered); }
-  /// Returns the queue's Asio executor (wq/executor.hpp, which callers must include): functions
-  /// submitted through it run as work items of this queue.
+  /// Returns the queue's Asio executor (wq::queue_executor, wq/executor.hpp, included here):
+  /// functions submitted through it run as work items of this queue.
   [[nodiscard]] queue_executor get_executor() const noexcept;
 
   /// Returns a snapshot of the queue's counters and sampled latencies (wq/stats.hpp). Cheap

@@ -30,8 +30,11 @@ struct run_record {
   std::atomic<const work*> item{nullptr};  // the item whose function runs now, or nullptr
   // Its ops, written before `item`: identity is address plus function (rule 11), so an object
   // built in the memory of one that freed itself while running is not mistaken for it.
+  // Relaxed: published by the release store of `item` that follows it.
   std::atomic<const work_ops*> ops{nullptr};
-  std::atomic<bool> in_use{false};  // owned by a live thread
+  // Owned by a live thread. Claimed with an acquire CAS, given up with a release store; a
+  // relaxed load only pre-screens before the CAS.
+  std::atomic<bool> in_use{false};
   run_record* next = nullptr;       // immutable once published
   wait_target waiting;              // what the thread blocks on; guarded by the graph
                                     // mutex (wait_graph.cpp)

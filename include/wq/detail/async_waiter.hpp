@@ -31,7 +31,10 @@ struct async_waiter {
   // wq mutex. Must not block.
   void (*complete)(async_waiter* self) noexcept = nullptr;
   bool bumped = false;            // flush: the queue's epoch has moved past `epoch`
-  std::atomic<int> remaining{1};  // registrations still to complete, plus the initiator's
+  // Registrations still to complete, plus the initiator's. Incremented relaxed (under the
+  // registering core's mutex, before the waiter can complete); decremented acq_rel, so the last
+  // decrement sees every completer's writes.
+  std::atomic<int> remaining{1};
   // Set by a canceller that withdrew at least one registration: the operation completes with
   // operation_aborted. Read by whoever completes it last (ordered by `remaining`).
   std::atomic<bool> aborted{false};
