@@ -19,7 +19,7 @@ bool register_async_flush(queue_core* core, std::uint64_t id, async_waiter* w) n
   std::lock_guard lk(core->mu);
   if (core->id() != id || !core->reg.live) return false;
   start_workers_locked(core);  // items on the intake were queued before this call
-  w->epoch = core->wl.flush_epoch;
+  w->epoch = core->wl.colors.epoch();
   if (!add_waiter_locked(core, w)) return false;  // out of memory: "nothing waited"
   complete_waiters_locked(core, done);
   return true;

@@ -199,20 +199,17 @@ std::error_code workqueue::flush() {
   std::unique_lock lk(core->mu);
   if (core->id() != id_) return {};
   detail::start_workers_locked(core);  // items on the intake were queued before this call
-  const std::uint64_t e0 = core->wl.flush_epoch;
+  const std::uint64_t e0 = core->wl.colors.epoch();
   ++core->wt.queue_flushers;
   const detail::wait_target t{detail::wait_target::kind::queue, core, nullptr};
   // Items queued from now on must get a color no older instance still holds: the next color
   // was last used 16 epochs ago; wait for those (older, so waited for anyway) to drain first.
-  errc why = detail::wait_until(core, lk, t, "flush", [&] {
-    return core->wl.flush_epoch != e0 || core->wl.nr_color[(e0 + 1) % detail::nr_colors] == 0;
-  });
+  errc why =
+      detail::wait_until(core, lk, t, "flush", [&] { return core->wl.colors.try_advance(e0); });
   if (why == errc{}) {
-    if (core->wl.flush_epoch == e0) core->wl.flush_epoch = e0 + 1;
     // Wait for every instance queued with an epoch <= e0 (the snapshot at the call, rule 26).
-    // In-flight epochs always lie within the last nr_colors epochs.
     why = detail::wait_until(core, lk, t, "flush",
-                             [&] { return detail::older_colors_drained(core, e0); });
+                             [&] { return core->wl.colors.drained_through(e0); });
   }
   --core->wt.queue_flushers;
   return why == errc{} ? std::error_code{} : make_error_code(why);

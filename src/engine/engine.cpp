@@ -94,8 +94,7 @@ std::pair<queue_core*, std::uint64_t> create_core(core_config cfg,
   core->wk.nr_workers = 0;
   core->wk.nr_unstarted = 0;
   core->wl.nr_in_flight = 0;
-  core->wl.flush_epoch = 0;
-  for (auto& n : core->wl.nr_color) n = 0;
+  core->wl.colors.reset();
   core->lc.paused = false;
   // Statistics start at zero; a recycled core whose queue never saw an item has nothing to
   // clear (zeroing them is most of a short-lived queue's creation cost).

@@ -36,7 +36,7 @@ void unlink_locked(queue_core* core, work& w, state_t s, bool cancelling,
   }
   if (list_of(s) != list_kind::deferred) {
     // Deferred items were never counted in a flush color (they are not queued yet).
-    if (--core->wl.nr_color[color_of(s)] == 0 && core->wt.queue_flushers > 0)
+    if (core->wl.colors.remove(color_of(s)) && core->wt.queue_flushers > 0)
       core->wt.idle_cv.notify_all();
   }
   switch (list_of(s)) {

@@ -142,6 +142,52 @@ struct intake_state {
   std::atomic<bool> saturated{false};
 };
 
+/// Flush colors (rule 26): every queued or running instance counts in the color of the epoch it
+/// was queued in; a flush bumps the epoch and waits until the colors of older epochs drain.
+/// nr_colors epochs are in use at most: a new epoch's color must be free (try_advance).
+/// Guarded by the core's mutex (L), as its owner worklist_state.
+class flush_colors {
+ public:
+  /// Effects: counts an instance queued now. Returns: its color.
+  unsigned add() noexcept {
+    const auto c = static_cast<unsigned>(epoch_ % nr_colors);
+    ++count_[c];
+    return c;
+  }
+  /// Effects: uncounts an instance of color `c`. Returns: whether that color has drained.
+  bool remove(unsigned c) noexcept { return --count_[c] == 0; }
+  /// Returns: whether color `c` has no instance.
+  [[nodiscard]] bool empty(unsigned c) const noexcept { return count_[c] == 0; }
+  /// Returns: the current epoch (what a flush starting now waits through).
+  [[nodiscard]] std::uint64_t epoch() const noexcept { return epoch_; }
+  /// Effects: moves the epoch past `e0` once the next color is free, so instances queued from
+  /// now on get a color no older instance holds. Returns: whether the epoch is past `e0`.
+  bool try_advance(std::uint64_t e0) noexcept {
+    if (epoch_ != e0) return true;
+    if (count_[(e0 + 1) % nr_colors] != 0) return false;
+    epoch_ = e0 + 1;
+    return true;
+  }
+  /// Returns: whether every instance queued in an epoch <= `e0` has finished. In-flight epochs
+  /// always lie within the last nr_colors ones. Complexity: O(nr_colors).
+  [[nodiscard]] bool drained_through(std::uint64_t e0) const noexcept {
+    for (std::uint64_t k = 0; k < nr_colors && k <= epoch_; ++k) {
+      const std::uint64_t ep = epoch_ - k;
+      if (ep <= e0 && count_[ep % nr_colors] != 0) return false;
+    }
+    return true;
+  }
+  /// Effects: back to epoch 0 with every color empty (a new queue).
+  void reset() noexcept {
+    epoch_ = 0;
+    for (auto& n : count_) n = 0;
+  }
+
+ private:
+  std::uint64_t epoch_ = 0;
+  std::uint64_t count_[nr_colors] = {};
+};
+
 /// The worklist: queued items and the counts that decide activation and flushing.
 struct worklist_state {
   alignas(64) work_list ready;     // L: active items waiting for a worker, FIFO
@@ -149,11 +195,7 @@ struct worklist_state {
   int max_active = 1;              // L
   int nr_active = 0;               // L: items on ready, scheduled lists or running
   std::uint64_t nr_in_flight = 0;  // L: queued + inactive + running (what drain waits for)
-  // L: flush colors (rule 26). Every queued or running instance counts in nr_color[its
-  // color]; instances queued from now on get color flush_epoch % nr_colors. flush() bumps the
-  // epoch and waits until the colors of older epochs drain.
-  std::uint64_t flush_epoch = 0;
-  std::uint64_t nr_color[nr_colors] = {};
+  flush_colors colors;             // L (rule 26)
 };
 
 /// The workers: slots, the handlers posted for them, and where they are posted.

@@ -35,9 +35,9 @@ struct run_record {
   // Owned by a live thread. Claimed with an acquire CAS, given up with a release store; a
   // relaxed load only pre-screens before the CAS.
   std::atomic<bool> in_use{false};
-  run_record* next = nullptr;       // immutable once published
-  wait_target waiting;              // what the thread blocks on; guarded by the graph
-                                    // mutex (wait_graph.cpp)
+  run_record* next = nullptr;  // immutable once published
+  wait_target waiting;         // what the thread blocks on; guarded by the graph
+                               // mutex (wait_graph.cpp)
 };
 /// The calling thread's record (claimed on first use), or nullptr while the thread exits or if
 /// no memory was left for one.

@@ -9,23 +9,13 @@ namespace wq::detail {
 
 namespace {
 
-// Flush phase 1: move the queue past the waiter's epoch once the next color is free (as the
-// blocking flush does), so items queued later are not waited for.
-void try_bump(queue_core* core, async_waiter* w) noexcept {
-  if (w->bumped) return;
-  if (core->wl.flush_epoch != w->epoch) {
-    w->bumped = true;
-  } else if (core->wl.nr_color[(w->epoch + 1) % nr_colors] == 0) {
-    core->wl.flush_epoch = w->epoch + 1;
-    w->bumped = true;
-  }
-}
-
 bool satisfied(queue_core* core, async_waiter* w) noexcept {
   switch (w->what) {
     case async_waiter::kind::flush:
-      try_bump(core, w);
-      return w->bumped && older_colors_drained(core, w->epoch);
+      // Phase 1 as the blocking flush: move the queue past the waiter's epoch once the next
+      // color is free, so items queued later are not waited for; then wait for older ones.
+      if (!w->bumped) w->bumped = core->wl.colors.try_advance(w->epoch);
+      return w->bumped && core->wl.colors.drained_through(w->epoch);
     case async_waiter::kind::drain: return core->wl.nr_in_flight == 0;
     case async_waiter::kind::item_idle: return !runs_item_locked(core, w->item);
     case async_waiter::kind::destroy:
@@ -98,7 +88,7 @@ void note_started_locked(queue_core* core, work* w, worker_slot& me) noexcept {
 void wake_after_run_locked(queue_core* core, worker_slot& me, unsigned color) noexcept {
   bool wake = (core->wl.nr_in_flight == 0 && core->wt.drain_waiters > 0) ||
               core->wt.item_waiters > 0 ||
-              (core->wt.queue_flushers > 0 && core->wl.nr_color[color] == 0);
+              (core->wt.queue_flushers > 0 && core->wl.colors.empty(color));
   for (flush_waiter* f : core->wt.flushers) {
     if (f->started && f->slot == &me && !f->done) {
       f->done = true;

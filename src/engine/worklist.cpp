@@ -41,8 +41,7 @@ void link_on_worklist(queue_core* core, work& w) noexcept {
     kind = list_kind::inactive;
   }
   if (++core->wl.nr_in_flight == 1) note_work_locked(core);  // idle to busy: hold the executor
-  const auto color = static_cast<unsigned>(core->wl.flush_epoch % nr_colors);
-  ++core->wl.nr_color[color];
+  const unsigned color = core->wl.colors.add();
   set_queued(w, core->id(), kind, color);
   sample_queued(core->stats, w, core->wl.ready.size() + core->wl.inactive.size());
 }
@@ -77,16 +76,7 @@ work* mark_started(work& w) noexcept {
 void uncount(queue_core* core, unsigned color, bool active) noexcept {
   if (active) --core->wl.nr_active;
   if (--core->wl.nr_in_flight == 0) note_work_locked(core);  // busy to idle: let run() return
-  --core->wl.nr_color[color];
-}
-
-bool older_colors_drained(const queue_core* core, std::uint64_t e0) noexcept {
-  const std::uint64_t cur = core->wl.flush_epoch;
-  for (std::uint64_t k = 0; k < nr_colors && k <= cur; ++k) {
-    const std::uint64_t ep = cur - k;
-    if (ep <= e0 && core->wl.nr_color[ep % nr_colors] != 0) return false;
-  }
-  return true;
+  core->wl.colors.remove(color);
 }
 
 }  // namespace wq::detail

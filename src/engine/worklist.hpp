@@ -42,9 +42,6 @@ work* mark_started(work& w) noexcept;
 /// if `active`, from the active count. Requires: mu held.
 void uncount(queue_core* core, unsigned color, bool active) noexcept;
 
-/// Returns: whether every instance queued with an epoch <= e0 has finished. Requires: mu held.
-bool older_colors_drained(const queue_core* core, std::uint64_t e0) noexcept;
-
 /// Whether a worker could take an item now: one is on the worklist, or one is inactive and
 /// fewer than max_active are active. Requires mu held.
 ///

@@ -30,7 +30,7 @@ struct async_waiter {
   // Called once per registration, after the registration left its core's list, never under a
   // wq mutex. Must not block.
   void (*complete)(async_waiter* self) noexcept = nullptr;
-  bool bumped = false;            // flush: the queue's epoch has moved past `epoch`
+  bool bumped = false;  // flush: the queue's epoch has moved past `epoch`
   // Registrations still to complete, plus the initiator's. Incremented relaxed (under the
   // registering core's mutex, before the waiter can complete); decremented acq_rel, so the last
   // decrement sees every completer's writes.
