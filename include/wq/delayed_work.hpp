@@ -52,7 +52,7 @@ using item_timer =
 /// The io_context run by wq's internal timer thread (started on first use, never stopped).
 boost::asio::io_context& timer_context();
 /// Shared by an item on an application io_context and its outstanding timer wait, so the wait's
-/// completion can tell that the item was destroyed (defined in delayed_work.cpp).
+/// completion can tell that the item was destroyed (defined in src/engine/timers.hpp).
 struct timer_anchor;
 }  // namespace detail
 
@@ -97,7 +97,7 @@ class delayed_work : public work {
 
   // Touched only by the thread that owns the item's PENDING bit while it is in transit, under
   // the mutex of the queue named in the state word while ARMED, or by the arming thread that
-  // set wait_starting_ (see src/delayed_work.cpp).
+  // set wait_starting_ (the timer discipline, src/engine/timers.hpp).
   detail::item_timer timer_;
   // Guarded by the target queue's mutex while ARMED; atomic only so deadline() may read it
   // (relaxed: an advisory read; the mutex orders every use that decides anything).

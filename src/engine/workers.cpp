@@ -24,7 +24,7 @@ int claim_worker_slot(queue_core* core) noexcept {
       !has_runnable(core))
     return -1;
   // A worker already on its way takes the next item and posts the next worker if more are
-  // runnable (run_worker): one thread wake-up per idle-to-busy transition, paid by the worker
+  // runnable (take_next): one thread wake-up per idle-to-busy transition, paid by the worker
   // rather than by every queueing thread (a timer completion paid one per expiry).
   if (core->wk.nr_unstarted > 0) return -1;
   std::size_t i = 0;
