@@ -150,10 +150,6 @@ namespace {
 // deadline has come, re-arms lazily if the deadline moved later, or lets go of the timer.
 void timer_fired(delayed_work* dw) noexcept;
 
-}  // namespace
-
-namespace {
-
 queue_status arm_claimed(queue_core* core, std::uint64_t id, delayed_work& dw,
                          std::chrono::nanoseconds delay, const location* where,
                          bool count) noexcept {

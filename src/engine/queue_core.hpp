@@ -108,7 +108,7 @@ struct queue_counters {
 //   W:  the worker running that slot (no lock).
 
 /// The registry's part of a core: identity, liveness and the references that keep it from
-/// being recycled (src/workqueue.cpp, "the core registry").
+/// being recycled (registry.hpp).
 struct registry_slot {
   std::uint32_t index = 0;       // I (for ever): slot in the registry, set when its chunk is made
   std::uint32_t gen = 0;         // L: generation; the id is (gen << 20) | index

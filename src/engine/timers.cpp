@@ -88,7 +88,7 @@ bool arm_locked(queue_core* core, std::uint64_t id, delayed_work& dw, clock_poin
     // complete, and the item run and be armed again, before it does).
     wait_timer_idle(dw);
     if ((s & st_in_flight) == 0) {
-      // A fresh wait, started below once the mutex is released (timer discipline (c)).
+      // A fresh wait, started by the caller once it has released the mutex (discipline (c)).
       work_access::wait_starting(dw).store(true, std::memory_order_relaxed);  // under the mutex
       start = true;
     } else if (work_access::timer(dw).expiry() > deadline) {
