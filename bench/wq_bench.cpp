@@ -141,7 +141,7 @@ void run_burst(benchmark::State& state, wq::workqueue& q) {
 
 // A queue owning a pool of 2 threads (the baseline every burst system gets: 2 workers).
 void burst_wq(benchmark::State& state) {
-  wq::workqueue q{"burst", wq::queue_flags::none, 0, 2};
+  wq::workqueue q{"burst", {.threads = 2}};
   run_burst(state, q);
 }
 
@@ -312,7 +312,7 @@ struct ping_item {
 };
 
 void pingpong_wq(benchmark::State& state) {
-  wq::workqueue q{"ping", wq::queue_flags::none, 0, 2};
+  wq::workqueue q{"ping", {.threads = 2}};
   ping_item item;
   const std::uint64_t before = g_allocs.load(std::memory_order_relaxed);
   for (auto _ : state) {
@@ -392,7 +392,7 @@ void io_work_edge(benchmark::State& state) {
 // ---- dedup ------------------------------------------------------------------------------------
 
 void dedup_wq(benchmark::State& state) {
-  wq::workqueue q{"dedup", wq::queue_flags::none, 0, 1};
+  wq::workqueue q{"dedup", {.threads = 1}};
   q.pause();  // the item stays pending for the whole run
   burst_item item;
   countdown done;
@@ -423,7 +423,7 @@ struct timed_item {
 };
 
 void debounce_wq(benchmark::State& state) {
-  wq::workqueue q{"debounce", wq::queue_flags::none, 0, 1};
+  wq::workqueue q{"debounce", {.threads = 1}};
   timed_item item;
   std::uint64_t allocs = 0;
   for (auto _ : state) {
@@ -472,7 +472,7 @@ void debounce_asio_timer(benchmark::State& state) {
 // ---- armcancel --------------------------------------------------------------------------------
 
 void armcancel_wq(benchmark::State& state) {
-  wq::workqueue q{"armcancel", wq::queue_flags::none, 0, 2};
+  wq::workqueue q{"armcancel", {.threads = 2}};
   std::vector<timed_item> items(timer_items);
   std::uint64_t allocs = 0;
   for (auto _ : state) {
@@ -523,7 +523,7 @@ void report_lateness(benchmark::State& state, std::vector<std::int64_t>& late) {
 constexpr auto lateness_spread = std::chrono::milliseconds(200);
 
 void lateness_wq(benchmark::State& state) {
-  wq::workqueue q{"lateness", wq::queue_flags::none, 0, 2};
+  wq::workqueue q{"lateness", {.threads = 2}};
   std::vector<timed_item> items(timer_items);
   countdown done;
   for (auto& it : items) it.done = &done;
@@ -579,7 +579,7 @@ void lateness_asio_timer(benchmark::State& state) {
 long heap_bytes() { return static_cast<long>(mallinfo2().uordblks); }
 
 void rss_wq(benchmark::State& state) {
-  wq::workqueue q{"rss", wq::queue_flags::none, 0, 1};
+  wq::workqueue q{"rss", {.threads = 1}};
   for (auto _ : state) {
     const long before = heap_bytes();
     auto items = std::make_unique<timed_item[]>(timer_items);

@@ -37,17 +37,18 @@ workqueue& system_wq() {
 }
 
 workqueue& system_highpri_wq() {
-  static system_queue q{new workqueue("events_highpri", queue_flags::highpri)};
+  static system_queue q{new workqueue("events_highpri", {.flags = queue_flags::highpri})};
   return *q.queue;
 }
 
 workqueue& system_long_wq() {
-  static system_queue q{new workqueue("events_long", queue_flags::long_running)};
+  static system_queue q{new workqueue("events_long", {.flags = queue_flags::long_running})};
   return *q.queue;
 }
 
 workqueue& system_unbound_wq() {
-  static system_queue q{new workqueue("events_unbound", queue_flags::unbound, max_max_active)};
+  static system_queue q{new workqueue(
+      "events_unbound", {.flags = queue_flags::unbound, .max_active = max_max_active})};
   return *q.queue;
 }
 
@@ -57,13 +58,15 @@ workqueue& system_percpu_wq() {
 }
 
 workqueue& system_dfl_wq() {
-  static system_queue q{new workqueue("events_unbound", queue_flags::unbound, max_max_active)};
+  static system_queue q{new workqueue(
+      "events_unbound", {.flags = queue_flags::unbound, .max_active = max_max_active})};
   return *q.queue;
 }
 
 workqueue& system_dfl_long_wq() {
   static system_queue q{new workqueue(
-      "events_dfl_long", queue_flags::unbound | queue_flags::long_running, max_max_active)};
+      "events_dfl_long",
+      {.flags = queue_flags::unbound | queue_flags::long_running, .max_active = max_max_active})};
   return *q.queue;
 }
 

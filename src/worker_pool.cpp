@@ -155,9 +155,8 @@ worker_pool* existing_pool(pool_kind kind) noexcept {
   return pools()[static_cast<std::size_t>(kind)].load(std::memory_order_acquire);
 }
 
-pool_kind pool_kind_for(queue_flags flags) noexcept {
-  const bool unbound =
-      has_flag(flags, queue_flags::unbound) || has_flag(flags, queue_flags::ordered);
+pool_kind pool_kind_for(queue_flags flags, bool ordered) noexcept {
+  const bool unbound = has_flag(flags, queue_flags::unbound) || ordered;
   const bool hi = has_flag(flags, queue_flags::highpri);
   return unbound ? (hi ? pool_kind::unbound_highpri : pool_kind::unbound)
                  : (hi ? pool_kind::highpri : pool_kind::normal);

@@ -174,8 +174,9 @@ class worker_pool : public boost::asio::execution_context {
   std::atomic<bool> opt_detect_sleeping_{true};
 };
 
-/// The pool a queue with `flags` runs on (see wq/pool.hpp).
-[[nodiscard]] pool_kind pool_kind_for(queue_flags flags) noexcept;
+/// The pool a queue with `flags` runs on (see wq/pool.hpp); an ordered queue runs on an unbound
+/// one.
+[[nodiscard]] pool_kind pool_kind_for(queue_flags flags, bool ordered) noexcept;
 /// The pool of `kind`, created on first use (no thread starts). Throws std::bad_alloc.
 worker_pool& pool_of_kind(pool_kind kind);
 /// The pool of `kind` if it was created, else nullptr.

@@ -11,6 +11,8 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -29,12 +31,16 @@
 namespace wq {
 // ---- workqueue -----------------------------------------------------------------------------
 
-workqueue::workqueue(std::string_view name, queue_flags flags, int max_active, unsigned threads)
-    : name_(name), flags_(flags), requested_max_active_(max_active) {
+workqueue::workqueue(std::string_view name, const queue_options& options, bool is_ordered)
+    : name_(name),
+      flags_(options.flags),
+      ordered_(is_ordered),
+      requested_max_active_(options.max_active) {
+  const unsigned threads = options.threads;
   if (threads == 0) {
     // A front-end over the process-wide pool its flags choose (wq/pool.hpp): no thread starts
     // here. Up to max_active workers, since the pool replaces blocked ones (rule 42).
-    detail::worker_pool& pool = detail::pool_of_kind(detail::pool_kind_for(flags));
+    detail::worker_pool& pool = detail::pool_of_kind(detail::pool_kind_for(flags_, ordered_));
     context_ = &pool;
     init(nullptr, max_max_active, nullptr);
     return;
@@ -63,6 +69,12 @@ workqueue::workqueue(std::string_view name, queue_flags flags, int max_active, u
   init(std::move(box), static_cast<int>(threads), std::move(pool));
 }
 
+void workqueue::refuse_threads_on_executor() const {
+  throw std::invalid_argument("wq::workqueue '" + name_ +
+                              "': queue_options::threads is for a queue without an executor; "
+                              "a queue on an executor runs on that executor's threads");
+}
+
 void workqueue::init(std::unique_ptr<detail::executor_box> box, int concurrency,
                      std::unique_ptr<boost::asio::thread_pool> pool) {
   int ma = clamp_max_active(requested_max_active_);
@@ -84,6 +96,7 @@ void workqueue::init(std::unique_ptr<detail::executor_box> box, int concurrency,
   cfg.own_pool = std::move(pool);
   cfg.name = name_;
   cfg.flags = flags_;
+  cfg.ordered = ordered_;
   cfg.max_active = ma;
   cfg.slot_cap = ordered() ? 1 : std::max(1, concurrency);
   cfg.max_workers = std::min(ma, cfg.slot_cap);

@@ -242,7 +242,7 @@ TEST_CASE(
   const boost::asio::cancellation_type type =
       GENERATE(boost::asio::cancellation_type::terminal, boost::asio::cancellation_type::partial,
                boost::asio::cancellation_type::total);
-  wq::workqueue q{"flush-cancel", wq::queue_flags::none, 0, 1};
+  wq::workqueue q{"flush-cancel", {.threads = 1}};
   wq_test::latch gate(1);
   async_item slow;
   slow.gate = &gate;
@@ -266,7 +266,7 @@ TEST_CASE(
     "async_drain: cancelled, it stops draining (outside queueing works again); a "
     "'total' request is not honoured",
     "[async][drain][cancellation][rule49]") {
-  wq::workqueue q{"drain-cancel", wq::queue_flags::none, 0, 1};
+  wq::workqueue q{"drain-cancel", {.threads = 1}};
   wq_test::latch gate(1);
   async_item slow, other;
   slow.gate = &gate;
@@ -296,7 +296,7 @@ TEST_CASE(
     "async_cancel_sync: cancelled while the item runs, it completes with "
     "operation_aborted and the item is enabled again",
     "[async][cancel][cancellation]") {
-  wq::workqueue q{"cancel-sync-cancel", wq::queue_flags::none, 0, 1};
+  wq::workqueue q{"cancel-sync-cancel", {.threads = 1}};
   wq_test::latch gate(1);
   async_item slow;
   slow.gate = &gate;
@@ -327,7 +327,7 @@ TEST_CASE(
 TEST_CASE("async: cancellations racing completions complete each operation exactly once",
           "[async][cancellation][stress]") {
   constexpr int n = 500;
-  wq::workqueue q{"async-race", wq::queue_flags::none, 0, 2};
+  wq::workqueue q{"async-race", {.threads = 2}};
   std::vector<async_item> items(n);
   boost::asio::io_context io;
   auto ex = boost::asio::make_strand(io);
@@ -363,7 +363,7 @@ TEST_CASE(
     "async_destroy: completes once the queue's items and their chains have run; the "
     "queue object may go at once (rule 50)",
     "[async][destroy][rule50]") {
-  auto q = std::make_unique<wq::workqueue>("async-destroy", wq::queue_flags::none, 0, 2);
+  auto q = std::make_unique<wq::workqueue>("async-destroy", wq::queue_options{.threads = 2});
   wq_test::latch gate(1);
   async_item slow, chained;
   slow.gate = &gate;
@@ -405,7 +405,7 @@ TEST_CASE(
   }
   io.run();
   CHECK(calls == 1);
-  auto q = std::make_unique<wq::workqueue>("self-destroy", wq::queue_flags::none, 0, 1);
+  auto q = std::make_unique<wq::workqueue>("self-destroy", wq::queue_options{.threads = 1});
   std::promise<void> done;
   auto fut = done.get_future();
   wq_test::warning_catcher none;
@@ -423,7 +423,7 @@ TEST_CASE(
     "[async][destroy][executor][rule50]") {
   const bool idle = GENERATE(true, false);
   wq_test::warning_catcher warnings;
-  auto q = std::make_unique<wq::workqueue>("destroy-bound", wq::queue_flags::none, 0, 2);
+  auto q = std::make_unique<wq::workqueue>("destroy-bound", wq::queue_options{.threads = 2});
   async_item pending;
   if (!idle) REQUIRE(q->enqueue<&async_item::w>(&pending));
   std::promise<bool> bound;
@@ -438,7 +438,7 @@ TEST_CASE(
   CHECK(pending.runs.load() == (idle ? 0 : 1));
   CHECK(warnings.size() == 0);
   // A coroutine running on the queue.
-  auto q2 = std::make_unique<wq::workqueue>("destroy-coro", wq::queue_flags::none, 0, 1);
+  auto q2 = std::make_unique<wq::workqueue>("destroy-coro", wq::queue_options{.threads = 1});
   std::promise<bool> resumed;
   auto resumed_fut = resumed.get_future();
   boost::asio::co_spawn(
@@ -470,7 +470,7 @@ TEST_CASE(
     "async_destroy: a cancellation signal completes it early with operation_aborted; "
     "the destruction goes on",
     "[async][destroy][cancellation]") {
-  auto q = std::make_unique<wq::workqueue>("destroy-cancel", wq::queue_flags::none, 0, 1);
+  auto q = std::make_unique<wq::workqueue>("destroy-cancel", wq::queue_options{.threads = 1});
   wq_test::latch gate(1);
   async_item slow;
   slow.gate = &gate;
@@ -493,7 +493,7 @@ TEST_CASE(
 
 TEST_CASE("async: an outstanding operation keeps its handler's io_context running",
           "[async][outstanding_work]") {
-  wq::workqueue q{"holds-io", wq::queue_flags::none, 0, 1};
+  wq::workqueue q{"holds-io", {.threads = 1}};
   wq_test::latch gate(1);
   async_item slow;
   slow.gate = &gate;

@@ -35,6 +35,7 @@
 
 #include <wq/delayed_work.hpp>
 #include <wq/flush.hpp>
+#include <wq/kernel.hpp>
 #include <wq/shared_work.hpp>
 #include <wq/test_clock.hpp>
 #include <wq/workqueue.hpp>

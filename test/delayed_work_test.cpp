@@ -31,6 +31,7 @@
 #include <wq/cancel.hpp>
 #include <wq/container_of.hpp>
 #include <wq/jiffies.hpp>
+#include <wq/kernel.hpp>
 #include <wq/shared_work.hpp>
 #include <wq/test_clock.hpp>
 #include <wq/workqueue.hpp>
@@ -212,7 +213,7 @@ TEST_CASE(
     b.release = &release;
     timed_item item;
     item.done = &done;
-    wq::workqueue q{"rule18-fired", wq::queue_flags::none, 1, 1};
+    wq::workqueue q{"rule18-fired", {.max_active = 1, .threads = 1}};
 
     REQUIRE(q.enqueue<&blocker::w>(&b).queued());
     REQUIRE(started.wait_for());
@@ -700,7 +701,7 @@ using wq_test::ctx_item;
 TEST_CASE("delayed_work: an item may use the application's io_context as its timer context",
           "[delayed_work][timer_context][rule53]") {
   boost::asio::io_context timers;
-  wq::workqueue q{"app-timers", wq::queue_flags::none, 0, 1};
+  wq::workqueue q{"app-timers", {.threads = 1}};
   ctx_item item{timers};
   CHECK(sizeof(item.dw) == sizeof(wq::delayed_work));
   REQUIRE(wq::queue_delayed_work(q, item.dw, 1ms));
@@ -722,7 +723,7 @@ TEST_CASE(
     "(rule 20)",
     "[delayed_work][timer_context][rule20]") {
   boost::asio::io_context timers;
-  wq::workqueue q{"app-mod", wq::queue_flags::none, 0, 1};
+  wq::workqueue q{"app-mod", {.threads = 1}};
   ctx_item item{timers};
   REQUIRE(wq::queue_delayed_work(q, item.dw, 1ms));
   const auto start = clock_type::now();
@@ -739,7 +740,7 @@ TEST_CASE(
     "outstanding, without blocking",
     "[delayed_work][timer_context][lifetime]") {
   boost::asio::io_context timers;  // never run while the item lives
-  wq::workqueue q{"app-destroy", wq::queue_flags::none, 0, 1};
+  wq::workqueue q{"app-destroy", {.threads = 1}};
   {
     ctx_item item{timers};
     REQUIRE(wq::queue_delayed_work(q, item.dw, 10s));
@@ -754,7 +755,7 @@ TEST_CASE(
     "deadlock",
     "[delayed_work][timer_context][lifetime]") {
   boost::asio::io_context timers;
-  wq::workqueue q{"app-self", wq::queue_flags::none, 0, 1};
+  wq::workqueue q{"app-self", {.threads = 1}};
   auto item = std::make_unique<ctx_item>(timers);
   REQUIRE(wq::queue_delayed_work(q, item->dw, 10s));
   REQUIRE(wq::cancel_delayed_work(item->dw));
@@ -775,7 +776,7 @@ TEST_CASE(
   // thread: the completion and the destructor meet at the anchor. A missing lock or a freed
   // anchor is a ThreadSanitizer or AddressSanitizer report here.
   wq_test::io_runner timers;
-  wq::workqueue q{"app-race", wq::queue_flags::none, 0, 2};
+  wq::workqueue q{"app-race", {.threads = 2}};
   constexpr int rounds = 2000;
   int destroyed = 0;
   for (int i = 0; i < rounds; ++i) {

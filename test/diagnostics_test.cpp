@@ -24,6 +24,7 @@
 #include <wq/container_of.hpp>
 #include <wq/delayed_work.hpp>
 #include <wq/flush.hpp>
+#include <wq/kernel.hpp>
 #include <wq/ordered_workqueue.hpp>
 #include <wq/shared_work.hpp>
 #include <wq/workqueue.hpp>
@@ -92,7 +93,7 @@ TEST_CASE(
       calls.fetch_add(1);
   };
   const wq::diagnostic_handler original = wq::set_diagnostic_handler(counting);
-  { wq::workqueue q{"clamp", queue_flags::none, 5000, 1}; }
+  { wq::workqueue q{"clamp", {.max_active = 5000, .threads = 1}}; }
   CHECK(calls.load() == 1);
   CHECK(wq::set_diagnostic_handler(nullptr) == counting);
   // The default is back: installing the original again hands the default out.
@@ -108,7 +109,7 @@ TEST_CASE(
     "errc::wait_on_own_queue and change nothing (§5.2)",
     "[diagnostics][misuse][rule26][rule49][rule50]") {
   wq_test::warning_catcher warnings;
-  wq::workqueue q{"self", queue_flags::none, 0, 2};
+  wq::workqueue q{"self", {.threads = 2}};
   std::atomic<int> ok{0};
   latch done{1};
   latch release{1};
@@ -163,7 +164,8 @@ TEST_CASE(
 
   SECTION("owning its pool: the pool is joined by a helper thread") {
     auto owner = std::make_shared<self_owner>();
-    owner->queue = std::make_unique<wq::workqueue>("self-destroy", queue_flags::none, 1, 1);
+    owner->queue = std::make_unique<wq::workqueue>(
+        "self-destroy", wq::queue_options{.max_active = 1, .threads = 1});
     owner->released = &released;
     owner->go = &go;
     // Behind the destroying item (max_active 1): these still run, as a drain would run them.
@@ -181,8 +183,8 @@ TEST_CASE(
   }
   SECTION("on an io_context, with items behind: the last item retires it") {
     auto owner = std::make_shared<self_owner>();
-    owner->queue =
-        std::make_unique<wq::workqueue>(io.get_executor(), "self-destroy-io", queue_flags::none, 1);
+    owner->queue = std::make_unique<wq::workqueue>(io.get_executor(), "self-destroy-io",
+                                                   wq::queue_options{.max_active = 1});
     owner->released = &released;
     owner->go = &go;
     plain_item behind;
@@ -268,7 +270,7 @@ TEST_CASE(
     "errc::destroyed_while_running and waits for the function (§5.10)",
     "[diagnostics][misuse]") {
   wq_test::warning_catcher reported{errc::destroyed_while_running};
-  wq::workqueue q{"running-destroy", queue_flags::none, 0, 1};
+  wq::workqueue q{"running-destroy", {.threads = 1}};
   latch started{1};
   latch release{1};
   std::atomic<bool> finished{false};
@@ -316,7 +318,7 @@ TEST_CASE(
   // same function), waited the 1 s grace, reported destroyed_while_running, then waited for a
   // function that here waits for the test thread: a hang.
   wq_test::warning_catcher warnings;
-  wq::workqueue q{"self-free", queue_flags::none, 0, 1};
+  wq::workqueue q{"self-free", {.threads = 1}};
   alignas(self_freeing_item) unsigned char storage[sizeof(self_freeing_item)];
   latch freed{1};
   latch release{1};
@@ -349,7 +351,7 @@ TEST_CASE(
     "destroyed at once, without a report (rule 4)",
     "[diagnostics][rule4]") {
   wq_test::warning_catcher warnings;
-  wq::workqueue q{"handoff", queue_flags::none, 0, 2};
+  wq::workqueue q{"handoff", {.threads = 2}};
   constexpr int rounds = 2000;
   int ok = 0;
   for (int i = 0; i < rounds; ++i) {
@@ -377,7 +379,7 @@ TEST_CASE("diagnostics: an item may destroy itself inside its own function (rule
     }
   };
   wq_test::warning_catcher warnings;
-  wq::workqueue q{"self-delete", queue_flags::none, 0, 2};
+  wq::workqueue q{"self-delete", {.threads = 2}};
   latch done{100};
   for (int i = 0; i < 100; ++i) {
     auto p = std::make_unique<self_deleting>();

@@ -47,7 +47,7 @@ static_assert(asio::execution::is_executor<wq::queue_executor>::value);
 static_assert(std::is_convertible_v<wq::queue_executor, asio::any_io_executor>);
 
 TEST_CASE("executor: asio::post runs the function as a work item of the queue", "[executor]") {
-  wq::workqueue q{"exec", queue_flags::none, 0, 2};
+  wq::workqueue q{"exec", {.threads = 2}};
   latch done{1};
   std::atomic<bool> on_queue{false};
   auto ex = q.get_executor();
@@ -76,8 +76,8 @@ TEST_CASE("executor: the execution context is the queue's pool or its executor's
 
 TEST_CASE("executor: copies compare equal; blocking.possibly by default, never on request",
           "[executor]") {
-  wq::workqueue a{"a", queue_flags::none, 0, 1};
-  wq::workqueue b{"b", queue_flags::none, 0, 1};
+  wq::workqueue a{"a", {.threads = 1}};
+  wq::workqueue b{"b", {.threads = 1}};
   CHECK(a.get_executor() == a.get_executor());
   CHECK_FALSE(a.get_executor() == b.get_executor());
   CHECK(asio::query(a.get_executor(), asio::execution::blocking) ==
@@ -89,7 +89,7 @@ TEST_CASE("executor: copies compare equal; blocking.possibly by default, never o
 
 TEST_CASE("executor: dispatch from one of the queue's items runs inline; post and defer queue",
           "[executor]") {
-  wq::workqueue q{"dispatch", queue_flags::none, 0, 1};
+  wq::workqueue q{"dispatch", {.threads = 1}};
   auto ex = q.get_executor();
   std::atomic<int> order{0};
   std::atomic<int> dispatched_at{-1};
@@ -131,7 +131,7 @@ TEST_CASE(
 
 TEST_CASE("executor: max_active caps the functions running at once (rule 37)",
           "[executor][rule37]") {
-  wq::workqueue q{"capped", queue_flags::unbound, 2, 4};
+  wq::workqueue q{"capped", {.flags = queue_flags::unbound, .max_active = 2, .threads = 4}};
   wq_test::concurrency_probe probe;
   constexpr int n = 64;
   latch done{n};
@@ -149,7 +149,7 @@ TEST_CASE("executor: max_active caps the functions running at once (rule 37)",
 }
 
 TEST_CASE("executor: conversion to any_io_executor keeps the queue's behaviour", "[executor]") {
-  wq::workqueue q{"any", queue_flags::none, 0, 2};
+  wq::workqueue q{"any", {.threads = 2}};
   asio::any_io_executor any = q.get_executor();
   std::promise<bool> ran;
   auto fut = ran.get_future();
@@ -162,7 +162,7 @@ TEST_CASE("executor: conversion to any_io_executor keeps the queue's behaviour",
 
 TEST_CASE("executor: bind_executor routes a completion handler onto the queue", "[executor]") {
   asio::io_context io;
-  wq::workqueue q{"bound", queue_flags::none, 0, 1};
+  wq::workqueue q{"bound", {.threads = 1}};
   std::atomic<bool> on_queue{false};
   latch done{1};
   asio::post(io, asio::bind_executor(q.get_executor(), [&] {
@@ -191,7 +191,7 @@ asio::awaitable<int> coroutine_on_queue(wq::queue_executor ex, std::atomic<int>*
 }
 
 TEST_CASE("executor: co_spawn runs a coroutine on the queue", "[executor]") {
-  wq::workqueue q{"coro", queue_flags::none, 0, 2};
+  wq::workqueue q{"coro", {.threads = 2}};
   std::atomic<int> on_queue{0};
   auto fut = asio::co_spawn(q.get_executor(), coroutine_on_queue(q.get_executor(), &on_queue),
                             asio::use_future);
@@ -204,7 +204,7 @@ TEST_CASE(
     "executor: a function submitted to a destroyed queue is destroyed without running "
     "(rule 50)",
     "[executor][rule50]") {
-  auto q = std::make_unique<wq::workqueue>("gone", queue_flags::none, 0, 1);
+  auto q = std::make_unique<wq::workqueue>("gone", wq::queue_options{.threads = 1});
   auto ex = q->get_executor();
   CHECK(q->destroy() == std::error_code{});
   auto token = std::make_shared<int>(0);
@@ -227,7 +227,7 @@ TEST_CASE(
   asio::any_io_executor any;
   std::optional<wq::queue_executor> ex;
   {
-    wq::workqueue q{"short-lived", queue_flags::none, 0, 1};
+    wq::workqueue q{"short-lived", {.threads = 1}};
     ex.emplace(q.get_executor());
     any = q.get_executor();
   }
@@ -282,7 +282,7 @@ TEST_CASE(
 
 TEST_CASE("executor: drain waits for posted functions and their chains (rule 49)",
           "[executor][rule49]") {
-  wq::workqueue q{"drain-exec", queue_flags::none, 0, 2};
+  wq::workqueue q{"drain-exec", {.threads = 2}};
   auto ex = q.get_executor();
   std::atomic<int> runs{0};
   std::function<void(int)> chain = [&](int left) {

@@ -36,6 +36,7 @@
 
 #include <wq/cancel.hpp>
 #include <wq/detail/handler_memory.hpp>
+#include <wq/kernel.hpp>
 #include <wq/ordered_workqueue.hpp>
 #include <wq/spawn.hpp>
 #include <wq/system_queues.hpp>
@@ -308,7 +309,7 @@ TEST_CASE(
   lifetime_counter life;
   std::atomic<int> runs{0};
   std::atomic<int> spawned_runs{0};
-  wq::workqueue q{"fault-spawn", wq::queue_flags::none, 0, 2};
+  wq::workqueue q{"fault-spawn", {.threads = 2}};
   q.pause();  // keep the embedded items queued while the spawns fail
   std::vector<counted> items(100);
   for (auto& it : items) {
@@ -350,7 +351,7 @@ TEST_CASE(
     "fault: queueing and cancelling and disabling and moving embedded items never "
     "allocate (so they cannot fail)",
     "[fault][alloc]") {
-  wq::workqueue q{"fault-noalloc", wq::queue_flags::none, 0, 2};
+  wq::workqueue q{"fault-noalloc", {.threads = 2}};
   std::atomic<int> runs{0};
   std::vector<counted> items(200);
   for (auto& it : items) it.runs = &runs;
@@ -410,7 +411,7 @@ TEST_CASE(
     "[fault][handler_memory]") {
   const wq::diagnostic_handler previous = wq::set_diagnostic_handler(&count_post_failures);
   g_post_failed = 0;
-  wq::workqueue q{"fault-worker", wq::queue_flags::none, 0, 1};
+  wq::workqueue q{"fault-worker", {.threads = 1}};
   std::atomic<int> runs{0};
   counted first;
   counted second;
@@ -465,7 +466,7 @@ TEST_CASE(
   };
   // One thread: with more, a failure after the first thread started blocks inside Boost.Asio's
   // thread_pool constructor (see docs/bad-input.md, "Known limitation").
-  const int pool_failures = sweep([&] { wq::workqueue q{name, wq::queue_flags::none, 0, 1}; });
+  const int pool_failures = sweep([&] { wq::workqueue q{name, {.threads = 1}}; });
   // Not swept: ordered queues (Boost.Asio 1.81's make_strand crashes when the shared_ptr
   // control block of a new strand cannot be allocated: its strand_impl destructor reads members
   // not yet set; see docs/bad-input.md, "Known limitations").
@@ -476,7 +477,7 @@ TEST_CASE(
   CHECK(pool_failures > 0);
   CHECK(executor_failures > 0);
 
-  wq::workqueue q{name, wq::queue_flags::none, 0, 2};
+  wq::workqueue q{name, {.threads = 2}};
   require_runs_one_item(q);
   REQUIRE_FALSE(q.drain());
 }
@@ -491,7 +492,7 @@ TEST_CASE(
     {
       fail_threads no_threads;
       try {
-        wq::workqueue q{"no-threads", wq::queue_flags::none, 0, threads};
+        wq::workqueue q{"no-threads", {.threads = threads}};
       } catch (const std::system_error& e) {
         ec = e.code();
       } catch (...) {
@@ -506,14 +507,14 @@ TEST_CASE(
   {
     fail_threads no_threads;
     try {
-      wq::workqueue q{"no-thread", wq::queue_flags::ordered, 1, 1};
+      wq::ordered_workqueue q{"no-thread", {.max_active = 1, .threads = 1}};
     } catch (const std::system_error& e) {
       ordered_ec = e.code();
     }
   }
   CHECK(ordered_ec == std::errc::resource_unavailable_try_again);
 
-  wq::workqueue q{"threads-again", wq::queue_flags::none, 0, 4};
+  wq::workqueue q{"threads-again", {.threads = 4}};
   require_runs_one_item(q);
   REQUIRE_FALSE(q.drain());
 }
@@ -532,7 +533,7 @@ TEST_CASE(
   {
     // Creating a queue on a shared pool starts no thread, so it cannot fail for want of one.
     fail_all_threads no_threads;
-    wq::workqueue q{"no-threads", wq::queue_flags::unbound | wq::queue_flags::highpri};
+    wq::workqueue q{"no-threads", {.flags = wq::queue_flags::unbound | wq::queue_flags::highpri}};
     REQUIRE(wq_test::enqueue(q, first) == wq::queue_status::queued);
     REQUIRE(wq_test::poll_until([&] { return warnings.contains(wq::errc::worker_post_failed); }));
     CHECK(g_thread_failures.load() > 0);

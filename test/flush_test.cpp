@@ -27,6 +27,7 @@
 
 #include <wq/cancel.hpp>
 #include <wq/delayed_work.hpp>
+#include <wq/kernel.hpp>
 #include <wq/ordered_workqueue.hpp>
 #include <wq/test_clock.hpp>
 #include <wq/workqueue.hpp>
@@ -292,7 +293,7 @@ TEST_CASE(
     "once (§5.1)",
     "[flush][misuse][rule24]") {
   wq_test::warning_catcher warnings;
-  wq::workqueue q{"rearm-self", wq::queue_flags::none, 0, 2};
+  wq::workqueue q{"rearm-self", {.threads = 2}};
   c_delayed item;
   std::atomic<int> result{-1};
   latch done{1};
@@ -335,7 +336,7 @@ TEST_CASE(
     "the drain, runs it as chained work (rules 23, 49)",
     "[flush][drain][rule49]") {
   wq::test_clock clock;  // the timer fires exactly when the test says: during the drain
-  wq::workqueue q{"drain-fired", wq::queue_flags::none, 0, 2};
+  wq::workqueue q{"drain-fired", {.threads = 2}};
   c_delayed fired;
   latch fired_ran{1};
   fired.done = &fired_ran;
@@ -368,8 +369,8 @@ TEST_CASE(
   wq_test::warning_catcher warnings;
   // One queue with two workers, or (queue_flush) two one-worker queues whose items flush each
   // other's queue.
-  wq::workqueue q1{"cycle-1", wq::queue_flags::none, 0, 2};
-  wq::workqueue q2{"cycle-2", wq::queue_flags::none, 0, 1};
+  wq::workqueue q1{"cycle-1", {.threads = 2}};
+  wq::workqueue q2{"cycle-2", {.threads = 1}};
   wq::workqueue& qa = q1;
   wq::workqueue& qb = mode == how::queue_flush ? q2 : q1;
   latch both_running{2};

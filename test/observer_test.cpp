@@ -25,6 +25,7 @@
 #include <wq/cancel.hpp>
 #include <wq/container_of.hpp>
 #include <wq/delayed_work.hpp>
+#include <wq/kernel.hpp>
 #include <wq/workqueue.hpp>
 
 #include "support/items.hpp"
@@ -162,7 +163,7 @@ TEST_CASE(
   wq_test::fn_delayed_item now{[](wq_test::fn_delayed_item&) {}};
   noted_item typed;
   typed.rec = &rec;
-  wq::workqueue q{"observed", queue_flags::none, 0, 2};
+  wq::workqueue q{"observed", {.threads = 2}};
   q.set_observer(&rec);
   q.pause();
 
@@ -218,7 +219,7 @@ TEST_CASE(
   recorder rec;
   latch ran{1};
   wq_test::fn_delayed_item d{[&](wq_test::fn_delayed_item&) { ran.count_down(); }};
-  wq::workqueue q{"observed-delayed", queue_flags::none, 0, 1};
+  wq::workqueue q{"observed-delayed", {.threads = 1}};
   q.set_observer(&rec);
   REQUIRE(q.enqueue_delayed<&wq_test::fn_delayed_item::d>(&d, wq::jiffies{1}));
   REQUIRE(ran.wait_for(must_happen));
@@ -233,7 +234,7 @@ TEST_CASE("observer: mod_delayed_work of an idle item is reported queued (armed)
           "[observer][delayed][rule20]") {
   recorder rec;
   wq_test::fn_delayed_item d{[](wq_test::fn_delayed_item&) {}};
-  wq::workqueue q{"observed-mod", queue_flags::none, 0, 1};
+  wq::workqueue q{"observed-mod", {.threads = 1}};
   q.set_observer(&rec);
   REQUIRE(q.enqueue_delayed<&wq_test::fn_delayed_item::d>(&d, 10s));  // binds the item's ops
   REQUIRE(wq::cancel_delayed_work(d.d));
@@ -260,7 +261,7 @@ TEST_CASE(
     items.push_back(std::make_unique<noted_item>());
     items.back()->rec = &rec;
   }
-  wq::workqueue q{"observed-runs", queue_flags::none, 0, 2};
+  wq::workqueue q{"observed-runs", {.threads = 2}};
   q.set_observer(&rec);
   for (auto& it : items) REQUIRE(q.enqueue<&noted_item::w>(it.get()));
   REQUIRE(q.drain() == std::error_code{});
@@ -290,7 +291,7 @@ TEST_CASE(
     (void)release.wait_for(must_happen);
   }};
   wq_test::fn_item second{[](wq_test::fn_item&) {}};
-  wq::workqueue q{"observed-inactive", queue_flags::none, 1, 2};
+  wq::workqueue q{"observed-inactive", {.max_active = 1, .threads = 2}};
   q.set_observer(&rec);
   REQUIRE(wq_test::enqueue(q, first) == queue_status::queued);
   REQUIRE(started.wait_for(must_happen));
@@ -316,7 +317,7 @@ TEST_CASE("observer: after set_observer(nullptr) the observer gets no more calls
   wq_test::fn_item b{[](wq_test::fn_item&) {}};
   latch fired{1};
   wq_test::fn_delayed_item d{[&](wq_test::fn_delayed_item&) { fired.count_down(); }};
-  wq::workqueue q{"unobserved", queue_flags::none, 0, 2};
+  wq::workqueue q{"unobserved", {.threads = 2}};
   q.set_observer(&rec);
   REQUIRE(wq_test::enqueue(q, a) == queue_status::queued);
   REQUIRE(q.drain() == std::error_code{});
@@ -354,7 +355,7 @@ TEST_CASE(
   wq_observer_test::session s;
   foo f;
   CHECK(std::string(wq::work_name(s.flush)) == "unbound");  // bound when first queued
-  wq::workqueue q{"names", queue_flags::none, 0, 1};
+  wq::workqueue q{"names", {.threads = 1}};
   REQUIRE(q.enqueue<&wq_observer_test::session::flush>(&s));
   REQUIRE(q.enqueue<&wq_observer_test::session::close>(&s));
   REQUIRE(q.enqueue<&foo::w>(&f));
@@ -390,7 +391,7 @@ TEST_CASE(
     "[observer][dump]") {
   wq_observer_test::session s;
   wq_test::fn_delayed_item d{[](wq_test::fn_delayed_item&) {}};
-  wq::workqueue q{"dumped", queue_flags::none, 0, 2};
+  wq::workqueue q{"dumped", {.threads = 2}};
   q.pause();
   REQUIRE(q.enqueue<&wq_observer_test::session::flush>(&s));
   REQUIRE(q.enqueue<&wq_observer_test::session::close>(&s));
@@ -433,7 +434,7 @@ TEST_CASE(
   }};
   std::vector<std::unique_ptr<wq_observer_test::session>> behind;
   for (int i = 0; i < 5; ++i) behind.push_back(std::make_unique<wq_observer_test::session>());
-  wq::workqueue q{"dumped-running", queue_flags::none, 1, 2};
+  wq::workqueue q{"dumped-running", {.max_active = 1, .threads = 2}};
   REQUIRE(wq_test::enqueue(q, blocker) == queue_status::queued);
   REQUIRE(started.wait_for(must_happen));
   for (auto& s : behind) REQUIRE(q.enqueue<&wq_observer_test::session::flush>(s.get()));

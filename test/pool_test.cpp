@@ -143,7 +143,7 @@ TEST_CASE("pool: threads = N still gives a private pool of N threads", "[pool]")
   // A sanitizer's runtime may start a helper thread at the first thread creation: let it.
   std::thread([] {}).join();
   const int before = os_threads();
-  wq::workqueue q{"private", wq::queue_flags::none, 0, 3};
+  wq::workqueue q{"private", {.threads = 3}};
   CHECK(os_threads() - before == 3);
   CHECK(q.dump().find("on its own thread pool") != std::string::npos);
 }
@@ -219,7 +219,7 @@ TEST_CASE("pool: wq's own blocking waits count as blocked", "[pool][rule42][rule
 
 TEST_CASE("pool: long_running items do not count toward the pool's concurrency", "[pool][rule42]") {
   options_scope one{wq::pool_kind::normal, {.concurrency = 1, .cpu_intensive_threshold = 10s}};
-  wq::workqueue longq{"long", wq::queue_flags::long_running};
+  wq::workqueue longq{"long", {.flags = wq::queue_flags::long_running}};
   wq::workqueue shortq{"short"};
   blockers b{1};
   b.queue_on(longq);
@@ -236,7 +236,7 @@ TEST_CASE("pool: long_running items do not count toward the pool's concurrency",
 TEST_CASE("pool: max_active stays exact and ordered queues stay FIFO while workers block",
           "[pool][rule37][rule39]") {
   SECTION("max_active 3 of 12 blocking items (rule 37)") {
-    wq::workqueue q{"capped", wq::queue_flags::none, 3};
+    wq::workqueue q{"capped", {.max_active = 3}};
     wq_test::concurrency_probe probe;
     wq_test::latch g{1};
     std::vector<std::unique_ptr<fn_item>> items;
@@ -284,7 +284,7 @@ TEST_CASE("pool: a storm of blocking items is bounded by max_threads and reporte
           "[pool][rule42][s5_14]") {
   wq_test::warning_catcher warnings;
   options_scope small{wq::pool_kind::normal, {.concurrency = 2, .max_threads = 6}};
-  wq::workqueue q{"storm", wq::queue_flags::none, 64};
+  wq::workqueue q{"storm", {.max_active = 64}};
   blockers b{64};
   b.queue_on(q);
   // The pool grows to its bound (one worker per stalled look) and says so.
@@ -309,8 +309,13 @@ TEMPLATE_TEST_CASE_SIG("pool: up to max_active items that wait for each other al
   std::unique_ptr<wq::workqueue> own;
   int n = 8;
   switch (Which) {
-    case 0: own = std::make_unique<wq::workqueue>("named", wq::queue_flags::none, 8); break;
-    case 1: own = std::make_unique<wq::workqueue>("unbound", wq::queue_flags::unbound, 8); break;
+    case 0:
+      own = std::make_unique<wq::workqueue>("named", wq::queue_options{.max_active = 8});
+      break;
+    case 1:
+      own = std::make_unique<wq::workqueue>(
+          "unbound", wq::queue_options{.flags = wq::queue_flags::unbound, .max_active = 8});
+      break;
     case 2:
       q = &wq::system_wq();
       what = "system_wq";
@@ -410,7 +415,7 @@ TEST_CASE(
 
 TEST_CASE("pool: unbound queues start items as soon as possible, subject to max_active",
           "[pool][rule41][rule37]") {
-  wq::workqueue q{"unbound-asap", wq::queue_flags::unbound, 6};
+  wq::workqueue q{"unbound-asap", {.flags = wq::queue_flags::unbound, .max_active = 6}};
   wq_test::concurrency_probe probe;
   blockers b{12};
   for (auto& it : b.items) {
@@ -435,7 +440,7 @@ TEST_CASE("pool: unbound queues start items as soon as possible, subject to max_
 
 TEST_CASE("pool: extra idle workers exit after the idle timeout", "[pool][rule42]") {
   options_scope quick{wq::pool_kind::normal, {.concurrency = 1, .idle_timeout = 20ms}};
-  wq::workqueue q{"extras", wq::queue_flags::none, 4};
+  wq::workqueue q{"extras", {.max_active = 4}};
   blockers b{4, true};  // declared: the pool starts workers for them at once
   b.queue_on(q);
   REQUIRE(wq_test::poll_until([&] { return b.started.load() == 4; }));
@@ -473,7 +478,7 @@ TEST_CASE("pool: a wait on a queue whose pool is busy but making progress is not
   options_scope two{wq::pool_kind::normal, {.concurrency = 2, .max_threads = 2}};
   wq_test::wait_limit_scope limit{100ms};
   wq_test::warning_catcher warnings;
-  wq::workqueue busy{"busy", wq::queue_flags::none, 2};
+  wq::workqueue busy{"busy", {.max_active = 2}};
   wq::workqueue waited{"waited-on"};
   std::vector<std::unique_ptr<fn_item>> work;
   for (int i = 0; i < 20; ++i)
@@ -500,7 +505,7 @@ TEST_CASE(
   options_scope two{wq::pool_kind::normal, {.concurrency = 2, .max_threads = 2}};
   wq_test::wait_limit_scope limit{100ms};
   wq_test::warning_catcher warnings;
-  wq::workqueue blocking{"blocking", wq::queue_flags::none, 2};
+  wq::workqueue blocking{"blocking", {.max_active = 2}};
   blockers b{2, true};
   b.queue_on(blocking);
   REQUIRE(wq_test::poll_until([&] { return b.started.load() == 2; }));

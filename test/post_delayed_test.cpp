@@ -49,7 +49,7 @@ using wq_test::must_happen;
 
 TEST_CASE("post_delayed: a callback runs on the queue, not before the delay (rule 53)",
           "[post_delayed][rule53]") {
-  wq::workqueue q{"delayed-cb", queue_flags::none, 0, 2};
+  wq::workqueue q{"delayed-cb", {.threads = 2}};
   latch done{1};
   std::atomic<bool> on_queue{false};
   std::atomic<bool> ok{false};
@@ -71,7 +71,7 @@ TEST_CASE("post_delayed: a callback runs on the queue, not before the delay (rul
 TEST_CASE("post_delayed: use_future completes after the delay given in jiffies",
           "[post_delayed][test_clock]") {
   wq::test_clock clock;  // virtual time: "not yet" is exact, not a guess
-  wq::workqueue q{"delayed-future", queue_flags::none, 0, 1};
+  wq::workqueue q{"delayed-future", {.threads = 1}};
   std::future<void> f = wq::post_delayed(q, 5_jiffies, asio::use_future);
   CHECK(clock.advance((5_jiffies).to_duration() - 1ns) == 0);
   q.flush();
@@ -95,7 +95,7 @@ asio::awaitable<int> sleeper(wq::workqueue& q, std::atomic<int>* resumed_on_io,
 TEST_CASE("post_delayed: use_awaitable resumes the coroutine on its own executor",
           "[post_delayed]") {
   asio::io_context io;
-  wq::workqueue q{"delayed-coro", queue_flags::none, 0, 1};
+  wq::workqueue q{"delayed-coro", {.threads = 1}};
   std::atomic<int> resumed_on_io{0};
   int result = 0;
   asio::co_spawn(io, sleeper(q, &resumed_on_io, io), [&](std::exception_ptr e, int n) {
@@ -109,7 +109,7 @@ TEST_CASE("post_delayed: use_awaitable resumes the coroutine on its own executor
 TEST_CASE("post_delayed: deferred starts nothing until it is invoked",
           "[post_delayed][test_clock]") {
   wq::test_clock clock;  // virtual time: "nothing started" is checked, not waited for
-  wq::workqueue q{"delayed-deferred", queue_flags::none, 0, 1};
+  wq::workqueue q{"delayed-deferred", {.threads = 1}};
   std::atomic<int> calls{0};
   latch done{1};
   auto op = wq::post_delayed(q, 1ms, asio::deferred);
@@ -130,7 +130,7 @@ TEST_CASE("post_delayed: deferred starts nothing until it is invoked",
 TEST_CASE("post_delayed: a refusing queue completes with operation_aborted at once",
           "[post_delayed][rule50]") {
   asio::io_context io;
-  wq::workqueue q{"delayed-refused", queue_flags::none, 0, 1};
+  wq::workqueue q{"delayed-refused", {.threads = 1}};
   CHECK(q.destroy() == std::error_code{});
   boost::system::error_code got;
   wq::post_delayed(q, 1s, asio::bind_executor(io, [&](boost::system::error_code ec) { got = ec; }));
@@ -144,7 +144,7 @@ TEST_CASE(
     "[post_delayed][rule50]") {
   asio::io_context io;
   wq_test::warning_catcher notices;  // destroy reports the armed item it cancels
-  auto q = std::make_unique<wq::workqueue>("delayed-destroyed", queue_flags::none, 0, 1);
+  auto q = std::make_unique<wq::workqueue>("delayed-destroyed", wq::queue_options{.threads = 1});
   boost::system::error_code got;
   int calls = 0;
   wq::post_delayed(*q, 1h, asio::bind_executor(io, [&](boost::system::error_code ec) {
@@ -215,7 +215,7 @@ TEST_CASE(
     "while the operation waits on another queue (outstanding work)",
     "[post_delayed][outstanding_work]") {
   asio::io_context io;
-  wq::workqueue q{"elsewhere", queue_flags::none, 0, 1};
+  wq::workqueue q{"elsewhere", {.threads = 1}};
   int calls = 0;
   const auto start = clock_type::now();
   wq::post_delayed(
@@ -232,7 +232,7 @@ TEST_CASE(
   // Issue 13, observed point 2: with a 10 ms timer this completed after 1027 ms.
   using namespace asio::experimental::awaitable_operators;
   asio::io_context io;
-  wq::workqueue q{"raced", queue_flags::none, 0, 1};
+  wq::workqueue q{"raced", {.threads = 1}};
   std::size_t winner = 99;
   clock_type::duration took{};
   asio::co_spawn(
@@ -261,7 +261,7 @@ TEST_CASE(
       GENERATE(asio::cancellation_type::terminal, asio::cancellation_type::partial,
                asio::cancellation_type::total);
   asio::io_context io;
-  wq::workqueue q{"cancelled", queue_flags::none, 0, 1};
+  wq::workqueue q{"cancelled", {.threads = 1}};
   asio::cancellation_signal sig;
   boost::system::error_code got;
   int calls = 0;
@@ -289,7 +289,7 @@ TEST_CASE(
   // operation on a worker or the timer thread: the cancel_link rendezvous (TSan, ASan).
   constexpr int n = 2000;
   asio::io_context io;
-  wq::workqueue q{"race", queue_flags::none, 0, 2};
+  wq::workqueue q{"race", {.threads = 2}};
   std::vector<asio::cancellation_signal> sigs(n);
   std::atomic<int> ok{0};
   std::atomic<int> aborted{0};

@@ -12,6 +12,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include <wq/kernel.hpp>
 #include <wq/workqueue.hpp>
 
 #include "support/items.hpp"

@@ -208,7 +208,7 @@ TEST_CASE(
   boost::asio::io_context timers;  // outlives the items, as the constructor requires
   lifetime_counter counter;
   io_run_record rec;
-  wq::workqueue q{"shared-io", wq::queue_flags::none, 0, 1};
+  wq::workqueue q{"shared-io", {.threads = 1}};
   using pointer = std::shared_ptr<io_timed_obj>;
 
   SECTION("the queue's reference is the last one: run frees the object") {
@@ -307,7 +307,7 @@ TEST_CASE(
   wq::queue_status requeue_status = wq::queue_status::rejected;
   bool producer_saw_start = false;
   {
-    wq::workqueue q{"shared-requeue-running", wq::queue_flags::none, 0, 2};
+    wq::workqueue q{"shared-requeue-running", {.threads = 2}};
     std::thread producer{[&] {
       producer_saw_start =
           wq_test::poll_until([&] { return p->started.load(std::memory_order_relaxed); });
@@ -343,7 +343,7 @@ TEST_CASE(
   std::atomic<int> bad{0};  // other statuses, or a handed-back pointer that is not ours
 
   SECTION("copies in, handed-back copies dropped") {
-    wq::workqueue q{"shared-concurrent", wq::queue_flags::none, 0, 2};
+    wq::workqueue q{"shared-concurrent", {.threads = 2}};
     auto producer = [&] {
       for (int i = 0; i < per_thread; ++i) {
         // Yielding only lets the workers (which share the two cores) interleave with us.
@@ -371,7 +371,7 @@ TEST_CASE(
     // Each producer owns one reference and moves it into every call; a handed-back reference
     // is reused for the next call, a queued one is replaced by a fresh copy. A reference lost
     // or duplicated by the queue would show in the final use count.
-    wq::workqueue q{"shared-concurrent-move", wq::queue_flags::none, 0, 2};
+    wq::workqueue q{"shared-concurrent-move", {.threads = 2}};
     auto producer = [&](std::shared_ptr<shared_obj> mine) {
       for (int i = 0; i < per_thread; ++i) {
         if (i % 4 == 0) std::this_thread::yield();
@@ -397,7 +397,7 @@ TEST_CASE(
   }
 
   SECTION("delayed member, zero and short delays") {
-    wq::workqueue q{"shared-concurrent-delayed", wq::queue_flags::none, 0, 2};
+    wq::workqueue q{"shared-concurrent-delayed", {.threads = 2}};
     auto producer = [&](int parity) {
       for (int i = 0; i < per_thread / 4; ++i) {
         std::this_thread::yield();

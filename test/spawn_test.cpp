@@ -97,7 +97,7 @@ TEST_CASE("try_spawn: runs the closure once, destroys its captures and returns n
   std::atomic<int> runs{0};
   std::atomic<bool> saw_payload{false};
   latch done{1};
-  wq::workqueue q{"spawn", wq::queue_flags::none, 0, 2};
+  wq::workqueue q{"spawn", {.threads = 2}};
   std::vector<int> payload;  // plain: visibility comes from the queueing call (rule 6)
   payload = {1, 2, 3};
   const std::error_code ec =
@@ -118,7 +118,7 @@ TEST_CASE("try_spawn: runs the closure once, destroys its captures and returns n
 TEST_CASE("try_spawn: takes move-only closures", "[spawn]") {
   latch done{1};
   std::atomic<int> value{0};
-  wq::workqueue q{"move-only", wq::queue_flags::none, 0, 1};
+  wq::workqueue q{"move-only", {.threads = 1}};
   auto owned = std::make_unique<int>(7);
   CHECK_FALSE(wq::try_spawn(q, [p = std::move(owned), &value, &done] {
     value.store(*p);
@@ -130,7 +130,7 @@ TEST_CASE("try_spawn: takes move-only closures", "[spawn]") {
 }
 
 TEST_CASE("try_spawn: is noexcept when the closure's construction is", "[spawn]") {
-  wq::workqueue q{"noexcept", wq::queue_flags::none, 0, 1};
+  wq::workqueue q{"noexcept", {.threads = 1}};
   auto plain = [] {};
   std::string s = "not nothrow-copyable";
   auto copies_string = [s] { (void)s.size(); };
@@ -144,7 +144,7 @@ TEST_CASE(
     "[spawn][rule50]") {
   lifetime_counter life;
   std::atomic<int> runs{0};
-  wq::workqueue q{"gone", wq::queue_flags::none, 0, 1};
+  wq::workqueue q{"gone", {.threads = 1}};
   q.destroy();
   const std::error_code ec = wq::try_spawn(q, [c = capture(&life), &runs] { runs.fetch_add(1); });
   CHECK(ec == wq::make_error_code(wq::spawn_errc::rejected));
@@ -160,7 +160,7 @@ TEST_CASE("spawn: throws std::system_error with spawn_errc::rejected on a destro
           "[spawn][rule50]") {
   lifetime_counter life;
   std::atomic<int> runs{0};
-  wq::workqueue q{"gone", wq::queue_flags::none, 0, 1};
+  wq::workqueue q{"gone", {.threads = 1}};
   q.destroy();
   bool threw = false;
   try {
@@ -178,7 +178,7 @@ TEST_CASE("try_spawn: an allocation failure returns not_enough_memory and the qu
           "[spawn][alloc]") {
   lifetime_counter life;
   std::atomic<int> runs{0};
-  wq::workqueue q{"oom", wq::queue_flags::none, 0, 2};
+  wq::workqueue q{"oom", {.threads = 2}};
   std::error_code ec;
   failed_allocations.store(0);
   {
@@ -205,7 +205,7 @@ TEST_CASE("spawn: throws std::bad_alloc when the closure's box cannot be allocat
           "[spawn][alloc]") {
   lifetime_counter life;
   std::atomic<int> runs{0};
-  wq::workqueue q{"oom", wq::queue_flags::none, 0, 1};
+  wq::workqueue q{"oom", {.threads = 1}};
   bool threw = false;
   {
     failing_allocations fail;
@@ -249,7 +249,7 @@ TEST_CASE("try_spawn: callable from many threads and from inside a closure (chai
   constexpr int per_thread = 100;
   std::atomic<int> runs{0};
   std::atomic<int> errors{0};
-  wq::workqueue q{"many", wq::queue_flags::none, 0, 2};
+  wq::workqueue q{"many", {.threads = 2}};
   std::vector<std::thread> producers;
   for (int t = 0; t < threads; ++t) {
     producers.emplace_back([&] {

@@ -31,6 +31,7 @@
 #include <wq/container_of.hpp>
 #include <wq/delayed_work.hpp>
 #include <wq/executor.hpp>
+#include <wq/kernel.hpp>
 #include <wq/workqueue.hpp>
 
 #include "support/items.hpp"
@@ -175,7 +176,7 @@ TEST_CASE(
 // ---- counters --------------------------------------------------------------------------------
 
 TEST_CASE("stats: a new queue reports its name, zero counters and its sampling rate", "[stats]") {
-  wq::workqueue q{"fresh", queue_flags::none, 0, 1};
+  wq::workqueue q{"fresh", {.threads = 1}};
   const queue_stats s = q.stats();
   CHECK(s.name == "fresh");
   CHECK(s.queued == 0);
@@ -200,7 +201,7 @@ TEST_CASE(
 
   SECTION("typed, on a paused queue") {
     counting_item it;  // items before queues: a failed REQUIRE still drains the queue first
-    wq::workqueue q{"coalesce", queue_flags::none, 0, 2};
+    wq::workqueue q{"coalesce", {.threads = 2}};
     q.pause();
     for (int i = 0; i < n; ++i) {
       const auto st = q.enqueue<&counting_item::w>(&it).status;
@@ -246,7 +247,7 @@ TEST_CASE(
   }
   SECTION("delayed: an armed item queued again is coalesced, its timer left alone (rule 18)") {
     c_delayed_item it;
-    wq::workqueue q{"coalesce-delayed", queue_flags::none, 0, 1};
+    wq::workqueue q{"coalesce-delayed", {.threads = 1}};
     for (int i = 0; i < n; ++i) (void)wq::queue_delayed_work(q, it.d, 10s);
     queue_stats s = q.stats();
     CHECK(s.queued == 1);
@@ -267,7 +268,7 @@ TEST_CASE(
     "(rule 16)",
     "[stats][rule16]") {
   counting_item it;
-  wq::workqueue q{"disabled", queue_flags::none, 0, 1};
+  wq::workqueue q{"disabled", {.threads = 1}};
   (void)wq::disable_work(it.w);
   CHECK(q.enqueue<&counting_item::w>(&it).status == queue_status::disabled);
   const queue_stats s = q.stats();
@@ -290,7 +291,7 @@ TEST_CASE(
   std::vector<std::unique_ptr<wq_test::fn_item>> waiting;
   for (int i = 0; i < 3; ++i)
     waiting.push_back(std::make_unique<wq_test::fn_item>([&](wq_test::fn_item&) { runs++; }));
-  wq::workqueue q{"counts", queue_flags::none, 0, 2};
+  wq::workqueue q{"counts", {.threads = 2}};
 
   REQUIRE(wq_test::enqueue(q, blocker) == queue_status::queued);
   REQUIRE(started.wait_for(must_happen));
@@ -331,7 +332,7 @@ TEST_CASE(
 TEST_CASE("stats: max_depth counts inactive items too (rule 37)", "[stats][rule37]") {
   std::vector<std::unique_ptr<counting_item>> items;
   for (int i = 0; i < 5; ++i) items.push_back(std::make_unique<counting_item>());
-  wq::workqueue q{"depth", queue_flags::none, 1, 2};
+  wq::workqueue q{"depth", {.max_active = 1, .threads = 2}};
   q.pause();
   for (auto& it : items) REQUIRE(q.enqueue<&counting_item::w>(it.get()));
   queue_stats s = q.stats();
@@ -353,7 +354,7 @@ TEST_CASE(
   counting_item a;
   counting_item b;
   c_delayed_item d;
-  wq::workqueue q{"cancel", queue_flags::none, 0, 2};
+  wq::workqueue q{"cancel", {.threads = 2}};
   q.pause();
   REQUIRE(q.enqueue<&counting_item::w>(&a));
   REQUIRE(q.enqueue<&counting_item::w>(&b));
@@ -398,7 +399,7 @@ TEST_CASE(
     "queueing, no cancellation (rule 20)",
     "[stats][cancel][rule20]") {
   c_delayed_item d;
-  wq::workqueue q{"mod", queue_flags::none, 0, 1};
+  wq::workqueue q{"mod", {.threads = 1}};
   REQUIRE(wq::queue_delayed_work(q, d.d, 10s));
   queue_stats s = q.stats();
   CHECK(s.queued == 1);
@@ -437,8 +438,8 @@ TEST_CASE(
     "on the queue it left (rule 20b)",
     "[stats][cancel][rule20]") {
   c_delayed_item d;
-  wq::workqueue from{"mod-from", queue_flags::none, 0, 1};
-  wq::workqueue to{"mod-to", queue_flags::none, 0, 1};
+  wq::workqueue from{"mod-from", {.threads = 1}};
+  wq::workqueue to{"mod-to", {.threads = 1}};
   from.pause();
   REQUIRE(wq::queue_delayed_work(from, d.d, 0ms));  // queued at once (rule 19)
   CHECK(from.stats().in_flight == 1);
@@ -466,7 +467,7 @@ TEST_CASE(
   counting_item a;
   counting_item b;
   c_delayed_item d;
-  wq::workqueue q{"doomed", queue_flags::none, 0, 2};
+  wq::workqueue q{"doomed", {.threads = 2}};
   q.pause();
   REQUIRE(q.enqueue<&counting_item::w>(&a));
   REQUIRE(q.enqueue<&counting_item::w>(&b));
@@ -503,7 +504,7 @@ TEST_CASE(
     "stats: functions posted through the queue's executor count as queued, started and "
     "finished",
     "[stats][executor]") {
-  wq::workqueue q{"exec-stats", queue_flags::none, 0, 2};
+  wq::workqueue q{"exec-stats", {.threads = 2}};
   constexpr int n = 5;
   latch done{n};
   for (int i = 0; i < n; ++i) boost::asio::post(q.get_executor(), [&] { done.count_down(); });
@@ -524,7 +525,7 @@ TEST_CASE("stats: one queueing in sample_every is timed from queueing to start a
   constexpr std::uint64_t k = 5;
   counting_item it;
   std::vector<std::unique_ptr<counting_item>> items;
-  wq::workqueue q{"sampled", queue_flags::none, 0, 2};
+  wq::workqueue q{"sampled", {.threads = 2}};
   const std::uint32_t every = q.stats().sample_every;
   REQUIRE(every > 0);
 
@@ -560,7 +561,7 @@ TEST_CASE("stats: one queueing in sample_every is timed from queueing to start a
 TEST_CASE("stats: the sampled durations cover the wait before the start and the function's run",
           "[stats][histogram]") {
   std::vector<std::unique_ptr<wq_test::fn_item>> items;
-  wq::workqueue q{"timed", queue_flags::none, 0, 1};
+  wq::workqueue q{"timed", {.threads = 1}};
   const std::uint32_t every = q.stats().sample_every;
   for (std::uint32_t i = 0; i < every; ++i)
     items.push_back(std::make_unique<wq_test::fn_item>([](wq_test::fn_item&) { burn(2ms); }));

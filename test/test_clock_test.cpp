@@ -32,6 +32,7 @@
 #include <wq/delayed_work.hpp>
 #include <wq/flush.hpp>
 #include <wq/jiffies.hpp>
+#include <wq/kernel.hpp>
 #include <wq/ordered_workqueue.hpp>
 #include <wq/post_delayed.hpp>
 #include <wq/workqueue.hpp>
@@ -56,10 +57,13 @@ using wq_test::must_happen;
 /// whatever the clock queued, and nothing runs behind the test's back.
 struct polled_queue {
   boost::asio::io_context io;
-  wq::workqueue q;
+  std::unique_ptr<wq::workqueue> owned;
+  wq::workqueue& q;
   wq_test::drive_on_exit drive{io};
-  explicit polled_queue(const char* name, wq::queue_flags flags = wq::queue_flags::none)
-      : q(io.get_executor(), name, flags) {}
+  explicit polled_queue(const char* name, bool ordered = false)
+      : owned(ordered ? std::make_unique<wq::ordered_workqueue>(io.get_executor(), name)
+                      : std::make_unique<wq::workqueue>(io.get_executor(), name)),
+        q(*owned) {}
   std::size_t poll() { return wq_test::run_ready(io); }
 };
 
@@ -236,7 +240,7 @@ TEST_CASE(
     "order (rules 39, 53)",
     "[test_clock][rule39]") {
   wq::test_clock clock;
-  polled_queue p{"order", wq::queue_flags::ordered};
+  polled_queue p{"order", true};  // ordered
   std::vector<std::string> ran;
   auto record = [&](const char* name) {
     return [&ran, name](fn_delayed_item&) { ran.push_back(name); };
@@ -265,7 +269,7 @@ TEST_CASE(
     "when it was armed (rule 39)",
     "[test_clock][rule39]") {
   wq::test_clock clock;
-  polled_queue p{"order-fire", wq::queue_flags::ordered};
+  polled_queue p{"order-fire", true};  // ordered
   std::vector<std::string> ran;
   fn_item x{[&](fn_item&) { ran.push_back("x"); }};
   fn_item y{[&](fn_item&) { ran.push_back("y"); }};
@@ -285,7 +289,7 @@ TEST_CASE(
     "the new time",
     "[test_clock][rule53]") {
   wq::test_clock clock;
-  wq::workqueue q{"rearm", wq::queue_flags::none, 0, 2};
+  wq::workqueue q{"rearm", {.threads = 2}};
   std::atomic<int> runs{0};
   fn_delayed_item beat{[&](fn_delayed_item& self) {
     runs.fetch_add(1);
@@ -477,7 +481,7 @@ TEST_CASE(
     "self-re-arming item (rule 32)",
     "[test_clock][cancel][rule32]") {
   wq::test_clock clock;
-  wq::workqueue q{"rule32-virtual", wq::queue_flags::none, 0, 2};
+  wq::workqueue q{"rule32-virtual", {.threads = 2}};
   std::atomic<int> runs{0};
   fn_delayed_item item{[&](fn_delayed_item& self) {
     runs.fetch_add(1);
@@ -498,7 +502,7 @@ TEST_CASE(
     "(rule 24)",
     "[test_clock][flush][rule24]") {
   wq::test_clock clock;
-  wq::workqueue q{"rule24-virtual", wq::queue_flags::none, 0, 1};
+  wq::workqueue q{"rule24-virtual", {.threads = 1}};
   c_delayed item;
   REQUIRE(wq::queue_delayed_work(q, item.d, 1h));
   const auto t = clock.now();
@@ -513,7 +517,7 @@ TEST_CASE(
 TEST_CASE("test_clock: writes made before advance are visible in the items it queued (rule 6)",
           "[test_clock][rule6]") {
   wq::test_clock clock;
-  wq::workqueue q{"rule6-virtual", wq::queue_flags::none, 0, 2};
+  wq::workqueue q{"rule6-virtual", {.threads = 2}};
   int plain = 0;  // no atomics: ThreadSanitizer checks the happens-before edge
   int seen = -1;
   fn_delayed_item item{[&](fn_delayed_item&) { seen = plain; }};
@@ -546,7 +550,7 @@ TEST_CASE(
     item_saw_x_finished.store(x_finished.load());
     item_runs.fetch_add(1);
   }};
-  wq::workqueue q{"drain-virtual", wq::queue_flags::none, 0, 4};
+  wq::workqueue q{"drain-virtual", {.threads = 4}};
   REQUIRE(wq_test::enqueue(q, x) == queue_status::queued);
   REQUIRE(x_running.wait_for(must_happen));
   REQUIRE(wq_test::enqueue_delayed(q, item, 300ms) == queue_status::queued);
@@ -755,8 +759,8 @@ TEST_CASE("test_clock: stress: periodic items on two queues step in lock-step wi
   constexpr int per_queue = 8;
   constexpr int steps = 50;
   wq::test_clock clock;
-  wq::workqueue qa{"stress-a", wq::queue_flags::none, 0, 2};
-  wq::workqueue qb{"stress-b", wq::queue_flags::none, 0, 2};
+  wq::workqueue qa{"stress-a", {.threads = 2}};
+  wq::workqueue qb{"stress-b", {.threads = 2}};
   std::vector<std::unique_ptr<fn_delayed_item>> items;
   std::atomic<int> runs{0};
   for (int i = 0; i < 2 * per_queue; ++i) {

@@ -71,7 +71,7 @@ TEST_CASE(
   blocking_item item;
   item.started = &started;
   item.release = &release;
-  wq::workqueue q{"stalling", queue_flags::none, 0, 1};
+  wq::workqueue q{"stalling", {.threads = 1}};
   REQUIRE(q.enqueue<&blocking_item::w>(&item));
   REQUIRE(started.wait_for(must_happen));
 
@@ -108,7 +108,7 @@ TEST_CASE("watchdog: a stall is reported again only after it ended and a new run
   latch release_2{1};
   blocking_item item;
   // One worker: both runs are on the same worker slot, told apart only by being new runs.
-  wq::workqueue q{"restalling", queue_flags::none, 0, 1};
+  wq::workqueue q{"restalling", {.threads = 1}};
   for (int round = 1; round <= 2; ++round) {
     wq_test::warning_catcher stalled{errc::item_stalled};
     latch& started = round == 1 ? started_1 : started_2;
@@ -179,7 +179,7 @@ TEST_CASE("watchdog: a paused queue with waiting items is not reported (rule 45)
   std::vector<std::unique_ptr<wq_test::fn_item>> items;
   for (int i = 0; i < 3; ++i)
     items.push_back(std::make_unique<wq_test::fn_item>([&](wq_test::fn_item&) { runs++; }));
-  wq::workqueue q{"frozen", queue_flags::none, 0, 2};
+  wq::workqueue q{"frozen", {.threads = 2}};
   q.pause();
   for (auto& it : items) REQUIRE(wq_test::enqueue(q, *it) == queue_status::queued);
 
@@ -207,7 +207,7 @@ TEST_CASE("watchdog: short items are never reported", "[watchdog]") {
   for (int i = 0; i < n; ++i)
     items.push_back(
         std::make_unique<wq_test::fn_item>([&](wq_test::fn_item&) { done.count_down(); }));
-  wq::workqueue q{"brisk", queue_flags::none, 0, 2};
+  wq::workqueue q{"brisk", {.threads = 2}};
   for (int round = 0; round < 4; ++round) {
     // Queued in four waves with a look at the queue during each.
     for (std::size_t i = static_cast<std::size_t>(round); i < items.size(); i += 4)
@@ -235,7 +235,7 @@ TEST_CASE("watchdog: a threshold below 1 ms is raised to 1 ms, and destroying it
   blocking_item item;
   item.started = &started;
   item.release = &release;
-  wq::workqueue q{"unwatched", queue_flags::none, 0, 1};
+  wq::workqueue q{"unwatched", {.threads = 1}};
   REQUIRE(q.enqueue<&blocking_item::w>(&item));
   REQUIRE(started.wait_for(must_happen));
   const bool quiet = !wq_test::poll_until([&] { return warnings.size() > 0; }, must_not_happen);

@@ -20,6 +20,7 @@
 #include <boost/asio/post.hpp>
 
 #include <wq/container_of.hpp>
+#include <wq/kernel.hpp>
 #include <wq/workqueue.hpp>
 
 #include "support/items.hpp"
@@ -166,7 +167,7 @@ TEST_CASE(
     "one run (rule 1)",
     "[work][rule1][concurrency]") {
   c_item item{0};
-  wq::workqueue q{"rule1-concurrent", wq::queue_flags::none, 0, 2};
+  wq::workqueue q{"rule1-concurrent", {.threads = 2}};
   constexpr int per_thread = 3000;
   std::atomic<int> queued{0};
   std::atomic<int> refused_other{0};  // anything but queued / already_pending
@@ -268,7 +269,7 @@ TEST_CASE("work: an item may requeue itself repeatedly and never overlaps itself
           "[work][rule3][concurrency]") {
   latch done{1};
   self_requeue_item item;
-  wq::workqueue q{"rule3", wq::queue_flags::none, 0, 2};  // two workers could overlap it
+  wq::workqueue q{"rule3", {.threads = 2}};  // two workers could overlap it
   item.q = &q;
   item.done = &done;
 
@@ -300,7 +301,7 @@ TEST_CASE(
     "(rule 9)",
     "[work][rule9][concurrency]") {
   hammered_item item;
-  wq::workqueue q{"rule9", wq::queue_flags::none, 0, 3};
+  wq::workqueue q{"rule9", {.threads = 3}};
   std::atomic<int> queued{0};
   auto producer = [&] {
     for (int i = 0; i < 2000; ++i) {
@@ -396,7 +397,7 @@ TEST_CASE("work: the work function may free the object containing its item (rule
   wq_test::lifetime_counter counter;
   std::atomic<int> runs{0};
   {
-    wq::workqueue q{"rule4", wq::queue_flags::none, 0, 2};
+    wq::workqueue q{"rule4", {.threads = 2}};
     for (int i = 0; i < n; ++i) {
       auto owned = std::make_unique<owned_item>(counter);
       owned->runs = &runs;
@@ -514,7 +515,7 @@ TEST_CASE(
     };
     constexpr int rounds = 300;
     ack_item items[2];
-    wq::workqueue q{"rule6", wq::queue_flags::none, 0, 2};
+    wq::workqueue q{"rule6", {.threads = 2}};
     std::atomic<int> wrong{0};
     std::atomic<int> not_queued{0};
     std::atomic<int> timeouts{0};
@@ -579,7 +580,7 @@ TEST_CASE(
     std::atomic<int> latest{0};
     latest_item item;
     item.latest = &latest;
-    wq::workqueue q{"rule7", wq::queue_flags::none, 0, 2};
+    wq::workqueue q{"rule7", {.threads = 2}};
     int queued = 0;
     int pending = 0;
     for (int i = 1; i <= n; ++i) {

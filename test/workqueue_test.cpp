@@ -38,6 +38,7 @@
 #include <wq/delayed_work.hpp>
 #include <wq/executor.hpp>
 #include <wq/flush.hpp>
+#include <wq/kernel.hpp>
 #include <wq/ordered_workqueue.hpp>
 #include <wq/shared_work.hpp>
 #include <wq/test_clock.hpp>
@@ -244,7 +245,7 @@ void check_max_active_two(wq::workqueue& q) {
 TEST_CASE(
     "workqueue: a queue owning its thread pool has its name, flags and default max_active (rule 36)",
     "[workqueue][construct][rule36][rule51]") {
-  wq::workqueue q{"owned", queue_flags::unbound | queue_flags::highpri, 0, 2};
+  wq::workqueue q{"owned", {.flags = queue_flags::unbound | queue_flags::highpri, .threads = 2}};
   CHECK(q.name() == "owned");
   CHECK(q.flags() == (queue_flags::unbound | queue_flags::highpri));
   CHECK_FALSE(q.ordered());
@@ -272,14 +273,14 @@ TEST_CASE("workqueue: runs on a user's io_context run by a thread of the test",
   CHECK(q.flags() == queue_flags::none);
   CHECK(q.max_active() == 1024);
   CHECK(runs_an_item(q));
-  wq::workqueue by_executor{io.context().get_executor(), "io-ex", queue_flags::none, 5};
+  wq::workqueue by_executor{io.context().get_executor(), "io-ex", {.max_active = 5}};
   CHECK(by_executor.max_active() == 5);
   CHECK(runs_an_item(by_executor));
 }
 
 TEST_CASE("workqueue: runs on a user's asio::thread_pool", "[workqueue][construct][executor]") {
   boost::asio::thread_pool pool{2};
-  wq::workqueue q{pool, "pool", queue_flags::unbound};
+  wq::workqueue q{pool, "pool", {.flags = queue_flags::unbound}};
   CHECK(q.name() == "pool");
   CHECK(q.flags() == queue_flags::unbound);
   CHECK(runs_an_item(q));
@@ -292,9 +293,9 @@ TEST_CASE("workqueue: runs on a strand, ordered or not (rule 39)",
   wq::workqueue plain{strand, "strand"};
   CHECK_FALSE(plain.ordered());
   CHECK(runs_an_item(plain));
-  wq::workqueue ordered{strand, "strand-ordered", queue_flags::ordered};
+  wq::ordered_workqueue ordered{strand, "strand-ordered"};
   CHECK(ordered.ordered());
-  CHECK(ordered.flags() == queue_flags::ordered);
+  CHECK(ordered.flags() == queue_flags::none);
   CHECK(ordered.max_active() == 1);
   CHECK(runs_an_item(ordered));
 }
@@ -305,7 +306,7 @@ TEST_CASE("workqueue: runs on an any_io_executor", "[workqueue][construct][execu
   wq::workqueue q{ex, "any"};
   CHECK(q.name() == "any");
   CHECK(runs_an_item(q));
-  wq::workqueue ordered{ex, "any-ordered", queue_flags::ordered};
+  wq::ordered_workqueue ordered{ex, "any-ordered"};
   CHECK(ordered.ordered());
   CHECK(runs_an_item(ordered));
 }
@@ -317,7 +318,7 @@ TEST_CASE(
   boost::asio::thread_pool pool{2};
   auto strand = boost::asio::make_strand(pool);
   boost::asio::any_io_executor ex = strand;
-  wq::workqueue ordered{ex, "on-socket-strand", queue_flags::ordered};
+  wq::ordered_workqueue ordered{ex, "on-socket-strand"};
   std::atomic<bool> on_strand{false};
   latch ran{1};
   fn_item item{[&](fn_item&) {
@@ -336,7 +337,7 @@ TEST_CASE(
     "outstanding work: io.run() returns exactly when they are done",
     "[workqueue][outstanding_work]") {
   boost::asio::io_context io;
-  wq::workqueue q{io, "outstanding", queue_flags::none, 1};
+  wq::workqueue q{io, "outstanding", {.max_active = 1}};
   std::atomic<int> runs{0};
   std::vector<std::unique_ptr<fn_item>> items;
   for (int i = 0; i < 4; ++i) {  // one active, three inactive (max_active 1)
@@ -471,7 +472,7 @@ TEST_CASE(
     "[workqueue][flush][misuse][rule45]") {
   wq_test::warning_catcher warnings;
   wq_test::wait_limit_scope limit{100ms};
-  wq::workqueue q{"paused-flush", queue_flags::none, 0, 1};
+  wq::workqueue q{"paused-flush", {.threads = 1}};
   std::atomic<int> runs{0};
   fn_item item{[&](fn_item&) { runs.fetch_add(1); }};
   q.pause();
@@ -568,14 +569,14 @@ TEST_CASE(
     INFO("requested max_active " << r.requested);
     {
       wq_test::warning_catcher warnings;
-      wq::workqueue q{"clamp", queue_flags::none, r.requested, 1};
+      wq::workqueue q{"clamp", {.max_active = r.requested, .threads = 1}};
       CHECK(q.max_active() == r.expected);
       CHECK(warnings.contains(wq::errc::max_active_clamped) == r.warns);
       if (r.warns) CHECK(warnings.contains("'clamp'"));
     }
     {
       wq_test::warning_catcher warnings;
-      wq::workqueue q{io.context(), "clamp-ex", queue_flags::none, r.requested};
+      wq::workqueue q{io.context(), "clamp-ex", {.max_active = r.requested}};
       CHECK(q.max_active() == r.expected);
       CHECK(warnings.contains(wq::errc::max_active_clamped) == r.warns);
     }
@@ -589,13 +590,13 @@ TEST_CASE(
     "[workqueue][max_active][rule39]") {
   {
     wq_test::warning_catcher warnings;
-    wq::workqueue q{"ord", queue_flags::ordered, 4};
+    wq::ordered_workqueue q{"ord", {.max_active = 4}};
     CHECK(q.max_active() == 1);
     CHECK(warnings.contains(wq::errc::max_active_clamped));
   }
   for (int requested : {0, 1}) {
     wq_test::warning_catcher warnings;
-    wq::workqueue q{"ord", queue_flags::ordered, requested};
+    wq::ordered_workqueue q{"ord", {.max_active = requested}};
     CHECK(q.max_active() == 1);
     CHECK(warnings.messages().empty());
   }
@@ -603,7 +604,7 @@ TEST_CASE(
 
 TEST_CASE("workqueue: set_max_active applies the constructor's clamping (rule 38)",
           "[workqueue][max_active][rule38][rule37]") {
-  wq::workqueue q{"set", queue_flags::none, 0, 2};
+  wq::workqueue q{"set", {.threads = 2}};
   {
     wq_test::warning_catcher warnings;
     CHECK(q.set_max_active(7) == 7);
@@ -636,7 +637,7 @@ TEST_CASE(
     "[workqueue][max_active][rule38]") {
   // workqueue.hpp: set_max_active uses "same clamping as the constructor", where 0 means 1024
   // and only out-of-range values warn.
-  wq::workqueue q{"zero", queue_flags::none, 3, 1};
+  wq::workqueue q{"zero", {.max_active = 3, .threads = 1}};
   wq_test::warning_catcher warnings;
   CHECK(q.set_max_active(0) == 1024);
   CHECK(warnings.messages().empty());
@@ -644,7 +645,7 @@ TEST_CASE(
 
 TEST_CASE("workqueue: set_max_active is refused with a warning on an ordered queue (rule 38)",
           "[workqueue][max_active][rule38]") {
-  wq::workqueue q{"ord", queue_flags::ordered};
+  wq::ordered_workqueue q{"ord"};
   wq_test::warning_catcher warnings;
   CHECK(q.set_max_active(8) == 1);
   CHECK(q.max_active() == 1);
@@ -654,16 +655,16 @@ TEST_CASE("workqueue: set_max_active is refused with a warning on an ordered que
 TEST_CASE("workqueue: never runs more than max_active items at once (rule 37)",
           "[workqueue][max_active][rule37]") {
   SECTION("owned pool with 4 threads") {
-    wq::workqueue q{"ma2", queue_flags::none, 2, 4};
+    wq::workqueue q{"ma2", {.max_active = 2, .threads = 4}};
     check_max_active_two(q);
   }
   SECTION("user asio::thread_pool with 4 threads") {
     boost::asio::thread_pool pool{4};
-    wq::workqueue q{pool, "ma2-ex", queue_flags::none, 2};
+    wq::workqueue q{pool, "ma2-ex", {.max_active = 2}};
     check_max_active_two(q);
   }
   SECTION("max_active lowered to 2 by set_max_active") {
-    wq::workqueue q{"ma2-set", queue_flags::none, 0, 4};
+    wq::workqueue q{"ma2-set", {.threads = 4}};
     REQUIRE(q.set_max_active(2) == 2);
     check_max_active_two(q);
   }
@@ -676,7 +677,7 @@ TEST_CASE(
   // once". Four items that each wait for the other three can only finish if all four run at
   // the same time on the pool's four threads.
   boost::asio::thread_pool pool{4};
-  wq::workqueue q{pool, "unbound-ex", queue_flags::unbound, 4};
+  wq::workqueue q{pool, "unbound-ex", {.flags = queue_flags::unbound, .max_active = 4}};
   latch rendezvous{4};
   std::atomic<int> met{0};
   std::vector<std::unique_ptr<fn_item>> items;
@@ -700,7 +701,10 @@ TEST_CASE(
   // is on its way at a time; when it takes an item and more are runnable, it posts the next.
   // The io_context is not running, so the handlers posted can be counted by poll().
   boost::asio::io_context io;
-  wq::workqueue q{io, "chained", queue_flags::unbound, 4};  // 4 worker slots on any machine
+  wq::workqueue q{
+      io,
+      "chained",
+      {.flags = queue_flags::unbound, .max_active = 4}};  // 4 worker slots on any machine
   std::atomic<int> ran{0};
   std::vector<std::unique_ptr<fn_item>> items;
   for (int i = 0; i < 4; ++i)
@@ -732,7 +736,8 @@ TEST_CASE("workqueue: items beyond max_active start in queueing order (rule 37)"
       done.count_down();
     }));
   }
-  wq::workqueue q{"fifo", queue_flags::none, 1, 4};  // not ordered: FIFO comes from max_active
+  wq::workqueue q{"fifo",
+                  {.max_active = 1, .threads = 4}};  // not ordered: FIFO comes from max_active
   REQUIRE(enqueue(q, *items[0]) == queue_status::queued);
   REQUIRE(first_running.wait_for(must_happen));
   for (int i = 1; i < total; ++i)
@@ -764,7 +769,7 @@ TEST_CASE("workqueue: raising max_active starts waiting items at once (rule 38)"
       three_started.count_down();
     }));
   }
-  wq::workqueue q{"raise", queue_flags::none, 1, 4};
+  wq::workqueue q{"raise", {.max_active = 1, .threads = 4}};
   REQUIRE(enqueue(q, first) == queue_status::queued);
   REQUIRE(first_running.wait_for(must_happen));
   for (auto& item : waiting) REQUIRE(enqueue(q, *item) == queue_status::queued);
@@ -801,7 +806,7 @@ TEST_CASE(
     (void)a_release.wait_for(must_happen);
   }};
   fn_item b{[&](fn_item&) { b_started.count_down(); }};
-  wq::workqueue q{"room", queue_flags::none, 2, 4};
+  wq::workqueue q{"room", {.max_active = 2, .threads = 4}};
   REQUIRE(enqueue(q, blocker) == queue_status::queued);
   REQUIRE(blocker_running.wait_for(must_happen));
   q.pause();  // keep `victim` waiting on the worklist until it is cancelled
@@ -850,7 +855,7 @@ TEST_CASE(
     y_running.count_down();
     (void)y_release.wait_for(must_happen);
   }};
-  wq::workqueue q{"handover", queue_flags::none, 2, 4};
+  wq::workqueue q{"handover", {.max_active = 2, .threads = 4}};
   REQUIRE(enqueue(q, x) == queue_status::queued);
   REQUIRE(x_running.wait_for(must_happen));
   REQUIRE(enqueue(q, y) == queue_status::queued);
@@ -899,7 +904,7 @@ TEST_CASE(
     }
     busy.store(false);
   }};
-  wq::workqueue q{"nonreentrant", queue_flags::none, 0, 4};
+  wq::workqueue q{"nonreentrant", {.threads = 4}};
   REQUIRE(enqueue(q, item) == queue_status::queued);
   for (int i = 0; i < rounds; ++i) {
     REQUIRE(running[static_cast<std::size_t>(i)]->wait_for(must_happen));
@@ -931,7 +936,7 @@ TEST_CASE("workqueue: an item that requeues itself never overlaps its previous r
   std::atomic<int> failures{0};
   int plain_runs = 0;  // not atomic: ThreadSanitizer reports overlapping runs
   latch done{1};
-  wq::workqueue q{"selfrequeue", queue_flags::none, 0, 4};
+  wq::workqueue q{"selfrequeue", {.threads = 4}};
   fn_item item{[&](fn_item& self) {
     if (busy.exchange(true)) overlaps.fetch_add(1);
     const int n = ++plain_runs;
@@ -962,7 +967,7 @@ TEST_CASE("workqueue: two different items run concurrently (rule 11)",
   };
   fn_item a{body};
   fn_item b{body};
-  wq::workqueue q{"pair", queue_flags::none, 0, 4};
+  wq::workqueue q{"pair", {.threads = 4}};
   REQUIRE(enqueue(q, a) == queue_status::queued);
   REQUIRE(enqueue(q, b) == queue_status::queued);
   q.drain();
@@ -975,7 +980,7 @@ TEST_CASE(
   alignas(std::max_align_t) unsigned char
       buffer[sizeof(reuse_same) > sizeof(reuse_other) ? sizeof(reuse_same) : sizeof(reuse_other)];
   reuse_env env;
-  wq::workqueue q{"identity", queue_flags::none, 0, 4};
+  wq::workqueue q{"identity", {.threads = 4}};
   auto* first = ::new (static_cast<void*>(buffer)) reuse_same(&env, true);
   REQUIRE(q.enqueue<&reuse_same::w>(first).status == queue_status::queued);
   REQUIRE(env.first_running.wait_for(must_happen));
@@ -1017,8 +1022,8 @@ TEST_CASE("workqueue: an item running on one queue may run concurrently on anoth
     rendezvous.count_down();
     if (rendezvous.wait_for(must_happen)) met.fetch_add(1);
   }};
-  wq::workqueue qa{"a", queue_flags::none, 0, 2};
-  wq::workqueue qb{"b", queue_flags::none, 0, 2};
+  wq::workqueue qa{"a", {.threads = 2}};
+  wq::workqueue qb{"b", {.threads = 2}};
   REQUIRE(enqueue(qb, item) == queue_status::queued);
   REQUIRE(first_running.wait_for(must_happen));
   REQUIRE(enqueue(qa, item) == queue_status::queued);
@@ -1038,8 +1043,8 @@ TEST_CASE("workqueue: an item pending on one queue is not queued on another (rul
     (void)release.wait_for(must_happen);
   }};
   boost::intrusive_ptr<ref_item> item{new ref_item};
-  wq::workqueue qa{"a", queue_flags::none, 1, 2};
-  wq::workqueue qb{"b", queue_flags::none, 0, 2};
+  wq::workqueue qa{"a", {.max_active = 1, .threads = 2}};
+  wq::workqueue qb{"b", {.threads = 2}};
   REQUIRE(enqueue(qa, gate) == queue_status::queued);
   REQUIRE(gate_running.wait_for(must_happen));
   REQUIRE(qa.enqueue<&ref_item::w>(item));  // inactive behind the gate (max_active 1): pending
@@ -1067,7 +1072,7 @@ TEST_CASE(
     "workqueue: queue_work returns true when it queues and false when the item is pending (rule 14)",
     "[workqueue][rule14][rule1][rule2]") {
   c_item item;
-  wq::workqueue q{"cstyle", queue_flags::none, 0, 2};
+  wq::workqueue q{"cstyle", {.threads = 2}};
   REQUIRE(wq::queue_work(q, item.w));
   REQUIRE(item.first_running.wait_for(must_happen));
   CHECK_FALSE(item.w.is_pending());  // cleared before the function started (rule 2)
@@ -1087,7 +1092,7 @@ TEST_CASE(
   wq::delayed_work item{wq::fn_ops<&c_delayed_fn>};
   c_delayed_runs.store(0);
   wq_test::warning_catcher warnings;
-  wq::workqueue q{"cdelayed", queue_flags::none, 0, 1};
+  wq::workqueue q{"cdelayed", {.threads = 1}};
   REQUIRE(wq::queue_delayed_work(q, item, 1h));
   const auto deadline = item.deadline();
   CHECK(wq::delayed_work_pending(item));
@@ -1227,7 +1232,7 @@ TEST_CASE("workqueue: C-style queueing of an item bound with a raw pointer is al
 TEST_CASE("workqueue: an item without a work function is not queued", "[workqueue][rule14]") {
   wq::work bare;
   wq::delayed_work bare_delayed;
-  wq::workqueue q{"bare", queue_flags::none, 0, 1};
+  wq::workqueue q{"bare", {.threads = 1}};
   wq_test::warning_catcher warnings;
   CHECK(q.queue(bare) == queue_status::unbound);
   CHECK_FALSE(wq::queue_work(q, bare));
@@ -1253,7 +1258,7 @@ TEST_CASE(
   fn_item probe{[](fn_item&) {}};
   wq::delayed_work c_probe{wq::fn_ops<&c_delayed_fn>};
   fn_delayed_item delayed_probe{[](fn_delayed_item&) {}};
-  wq::workqueue q{"drain", queue_flags::none, 0, 4};
+  wq::workqueue q{"drain", {.threads = 4}};
   fn_item x{[&](fn_item& self) {
     const int n = runs.fetch_add(1) + 1;
     if (n == 1) {
@@ -1303,7 +1308,7 @@ TEST_CASE("workqueue: drain does not wait for an armed delayed item (rule 49)",
   std::atomic<int> runs{0};
   fn_delayed_item item{[&](fn_delayed_item&) { runs.fetch_add(1); }};
   wq_test::warning_catcher warnings;
-  wq::workqueue q{"drain-armed", queue_flags::none, 0, 2};
+  wq::workqueue q{"drain-armed", {.threads = 2}};
   REQUIRE(wq_test::enqueue_delayed(q, item, 1h) == queue_status::queued);
   const auto t0 = std::chrono::steady_clock::now();
   q.drain();
@@ -1335,7 +1340,7 @@ TEST_CASE("workqueue: a delayed item that fires during a drain runs after the dr
     item_saw_x_finished.store(x_finished.load());
     item_ran.count_down();
   }};
-  wq::workqueue q{"drain-fire", queue_flags::none, 0, 4};
+  wq::workqueue q{"drain-fire", {.threads = 4}};
   REQUIRE(enqueue(q, x) == queue_status::queued);
   REQUIRE(x_running.wait_for(must_happen));
   REQUIRE(wq_test::enqueue_delayed(q, item, 300ms) == queue_status::queued);
@@ -1367,7 +1372,7 @@ TEST_CASE("workqueue: the destructor runs every queued item and frees it (rule 5
   destroying.emplace(wq::errc::armed_items_cancelled);
   {
     std::jthread opener;
-    wq::workqueue q{"dtor", queue_flags::none, 1, 2};
+    wq::workqueue q{"dtor", {.max_active = 1, .threads = 2}};
     REQUIRE(enqueue(q, blocker) == queue_status::queued);
     for (int i = 0; i < n; ++i) {
       REQUIRE(q.enqueue<&owned_item::w>(std::make_unique<owned_item>(&life, &runs)));
@@ -1397,7 +1402,7 @@ TEST_CASE(
   wq::delayed_work cd{wq::fn_ops<&c_delayed_fn>};
   latch raw_ran{1};
   fn_item raw{[&](fn_item&) { raw_ran.count_down(); }};
-  wq::workqueue q{"gone", queue_flags::none, 0, 2};
+  wq::workqueue q{"gone", {.threads = 2}};
   q.destroy();
   q.destroy();  // idempotent
 
@@ -1444,7 +1449,7 @@ TEST_CASE(
   CHECK(ref->runs.load() == 0);
 
   // Items refused by a destroyed queue can be queued elsewhere.
-  wq::workqueue elsewhere{"elsewhere", queue_flags::none, 0, 1};
+  wq::workqueue elsewhere{"elsewhere", {.threads = 1}};
   CHECK(enqueue(elsewhere, raw) == queue_status::queued);
   CHECK(raw_ran.wait_for(must_happen));
   elsewhere.drain();
@@ -1460,7 +1465,7 @@ TEST_CASE(
   wq::delayed_work cd{wq::fn_ops<&c_delayed_fn>};
   c_delayed_runs.store(0);
   wq_test::warning_catcher warnings;
-  wq::workqueue q{"doomed", queue_flags::none, 0, 2};
+  wq::workqueue q{"doomed", {.threads = 2}};
   REQUIRE(q.enqueue_delayed<&shared_item::d>(shared, 1h));
   REQUIRE(q.enqueue_delayed<&ref_item::d>(ref, 1h));
   REQUIRE(
@@ -1494,7 +1499,7 @@ TEST_CASE("workqueue: destroy runs the chains that draining items queue (rule 50
   std::atomic<int> chain_failures{0};
   far_item far;
   wq_test::warning_catcher destroying{wq::errc::armed_items_cancelled};
-  wq::workqueue q{"chain", queue_flags::none, 0, 2};
+  wq::workqueue q{"chain", {.threads = 2}};
   fn_item x{[&](fn_item& self) {
     const int n = runs.fetch_add(1) + 1;
     if (n == 1) {
@@ -1524,7 +1529,7 @@ TEST_CASE(
   wq_test::warning_catcher warnings;
   latch done{1};
   std::error_code got = wq::errc::wait_on_own_queue;
-  wq::workqueue q{"self-idle", queue_flags::none, 0, 2};
+  wq::workqueue q{"self-idle", {.threads = 2}};
   fn_item later{[](fn_item&) {}};
   fn_item x{[&](fn_item&) {
     got = q.destroy();
@@ -1543,7 +1548,7 @@ TEST_CASE(
   wq_test::warning_catcher warnings;
   latch done{1};
   latch release{1};
-  wq::workqueue q{"self", queue_flags::none, 0, 2};
+  wq::workqueue q{"self", {.threads = 2}};
   fn_item blocker{[&](fn_item&) { (void)release.wait_for(must_happen); }};
   REQUIRE(enqueue(q, blocker) == queue_status::queued);
   fn_item x{[&](fn_item&) {
@@ -1569,8 +1574,8 @@ TEST_CASE("workqueue: current_work names the running item on its thread only (ru
   std::atomic<bool> outer_ok{false};
   std::atomic<bool> inner_ok{false};
   std::atomic<bool> outer_after_ok{false};
-  wq::workqueue q1{"outer", queue_flags::none, 0, 1};
-  wq::workqueue q2{"inner", queue_flags::none, 0, 1};
+  wq::workqueue q1{"outer", {.threads = 1}};
+  wq::workqueue q2{"inner", {.threads = 1}};
   fn_item inner{[&](fn_item& self) {
     inner_ok.store(wq::current_work() == &self.w);
     inner_done.count_down();
@@ -1641,7 +1646,7 @@ TEST_CASE(
     "workqueue: flush waits for a running item but not for items queued after it "
     "started (rule 26)",
     "[workqueue][flush][rule26]") {
-  wq::workqueue q{"flush_running", queue_flags::none, 0, 2};
+  wq::workqueue q{"flush_running", {.threads = 2}};
   latch gate(1);
   flush_item slow;
   slow.gate = &gate;
@@ -1768,7 +1773,7 @@ TEST_CASE(
   // the worker, going idle, must see such a push (or the pusher must see it gone and start a
   // worker). Each round queues `a` and, at once, `b`, so `b` often arrives exactly while the
   // worker finishes `a`; a stranded `b` never runs and the round times out.
-  wq::workqueue q{"intake-idle", queue_flags::none, 0, 1};
+  wq::workqueue q{"intake-idle", {.threads = 1}};
   std::atomic<int> b_runs{0};
   fn_item a{[](fn_item&) {}};
   fn_item b{[&](fn_item&) { b_runs.fetch_add(1, std::memory_order_release); }};

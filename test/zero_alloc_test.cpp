@@ -16,6 +16,7 @@
 
 #include <wq/cancel.hpp>
 #include <wq/detail/handler_memory.hpp>
+#include <wq/kernel.hpp>
 #include <wq/ordered_workqueue.hpp>
 
 #include <boost/asio/executor_work_guard.hpp>

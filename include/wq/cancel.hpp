@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: BSL-1.0
-// wq/cancel.hpp: stopping work items with the kernel's guarantees: cancel_work[_sync],
-// cancel_delayed_work[_sync], disable_work[_sync] / enable_work / enable_and_queue_work, and
-// mod_delayed_work, which steals a pending instance the way a cancel does and re-queues it.
+// wq/cancel.hpp: stopping work items with the kernel's guarantees: cancel_work[_sync] (for
+// delayed items too), disable_work[_sync] / enable_work / enable_and_queue_work, and
+// mod_delayed_work, which steals a pending instance the way a cancel does and re-queues it. The
+// kernel's `_delayed_` spellings of the first ones are in wq/kernel.hpp.
 //
 // The contracts are on the functions below. Ownership: the untyped forms release the queue's
 // reference of a cancelled instance (which may destroy a uniquely owned object); the typed
@@ -47,13 +48,6 @@ bool cancel_work(work& item) noexcept;
 /// each other, errc::wait_cycle) is refused and reported the same way, within bounded time.
 bool cancel_work_sync(work& item) noexcept;
 
-/// Cancels a pending (armed or queued) delayed item (rule 31). As cancel_work.
-inline bool cancel_delayed_work(delayed_work& item) noexcept { return cancel_work(item); }
-
-/// Cancels a pending delayed item and waits until it is not running (rule 32). As
-/// cancel_work_sync.
-inline bool cancel_delayed_work_sync(delayed_work& item) noexcept { return cancel_work_sync(item); }
-
 /// Disables `item` and cancels a pending instance (rule 33).
 ///
 /// Effects: increments the disable count (counts nest up to 65535; an overflow is reported and
@@ -65,12 +59,6 @@ bool disable_work_sync(work& item) noexcept;
 /// Decrements the disable count (rule 34); queues nothing. An underflow is reported and
 /// ignored. Returns: whether the count reached zero. Thread safety: any thread.
 bool enable_work(work& item) noexcept;
-
-inline bool disable_delayed_work(delayed_work& item) noexcept { return disable_work(item); }
-inline bool disable_delayed_work_sync(delayed_work& item) noexcept {
-  return disable_work_sync(item);
-}
-inline bool enable_delayed_work(delayed_work& item) noexcept { return enable_work(item); }
 
 /// Enables `item` and, if its disable count reached zero, queues it on `queue` (rule 22).
 /// Preconditions: `item` owns no reference (C-style or raw-pointer item). An item bound with an

@@ -110,9 +110,4 @@ class delayed_work : public work {
   std::atomic<bool> wait_starting_{false};
 };
 
-/// Returns whether `item` is pending: armed or queued (kernel `delayed_work_pending()`).
-[[nodiscard]] inline bool delayed_work_pending(const delayed_work& item) noexcept {
-  return item.is_pending();
-}
-
 }  // namespace wq

@@ -14,9 +14,19 @@
 //   long_running  for items that may run long (system_long_wq): the kernel's CPU-intensive
 //                 items; on a shared pool they do not count toward its concurrency, so they
 //                 never keep short items from starting.
-//   ordered       __WQ_ORDERED (alloc_ordered_workqueue): max_active is 1, items run one at a
-//                 time in queueing order (rule 39); on the unbound pool unless given an
-//                 executor (then on a strand of it).
+//
+// Ordered queues (the kernel's __WQ_ORDERED, set by alloc_ordered_workqueue) are not a flag
+// here: they are their own type, wq::ordered_workqueue (wq/ordered_workqueue.hpp), so that code
+// relying on one-at-a-time execution says so in its types.
+//
+// Where a flag is advisory: only the shared pools (queue_options::threads 0, no executor) act
+// on every flag. On a queue with a private pool the threads are the queue's own: `highpri`
+// changes nothing (they run at the priority they were created with), `unbound` changes nothing
+// (the queue already runs up to max_active items, capped by its threads) and `long_running`
+// changes nothing (there is no pool concurrency to keep it out of). On a queue given an
+// executor `highpri` and `long_running` change nothing for the same reason (the threads are
+// the user's), while `unbound` lifts the cap of one item per core to max_active (rule 41).
+// Passing them is never an error: code written for the shared pools runs unchanged.
 //
 // Thread safety: plain values.
 #pragma once
@@ -31,7 +41,6 @@ enum class queue_flags : unsigned {
   unbound = 1u << 0,
   highpri = 1u << 1,
   long_running = 1u << 2,
-  ordered = 1u << 3,
 };
 
 constexpr queue_flags operator|(queue_flags a, queue_flags b) noexcept {

@@ -26,6 +26,7 @@ enum class queue_status;
 enum class queue_flags : unsigned;
 class workqueue;
 class ordered_workqueue;
+struct queue_options;
 enum class spawn_errc;
 class test_clock;
 

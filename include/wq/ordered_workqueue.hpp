@@ -21,28 +21,33 @@
 
 namespace wq {
 
-/// A workqueue with max_active 1 and FIFO order (rule 39).
+/// A workqueue with max_active 1 and FIFO order (rule 39). The only way to create an ordered
+/// queue: code that relies on one-at-a-time execution says so in its types.
 class ordered_workqueue : public workqueue {
  public:
-  /// Creates an ordered queue on the shared unbound pool (wq/pool.hpp): no thread starts.
-  /// Throws: std::bad_alloc.
-  explicit ordered_workqueue(std::string_view name) : workqueue(name, queue_flags::ordered, 1, 0) {}
+  /// Creates an ordered queue on the shared unbound pool (wq/pool.hpp; no thread starts), or
+  /// with `options.threads` N on a strand of a private pool of N threads.
+  /// `options.max_active` must be 0 or 1 (anything else is reported, errc::max_active_clamped,
+  /// and 1 is used). Throws: as workqueue's constructor.
+  explicit ordered_workqueue(std::string_view name, const queue_options& options = {})
+      : workqueue(name, options, true) {}
 
-  /// Creates an ordered queue on `ex`: on `ex` itself if it is a `boost::asio::strand`
-  /// (sharing its serialisation), on a new strand of `ex` otherwise.
+  /// Creates an ordered queue on `ex`: on `ex` itself if it is a `boost::asio::strand` (or an
+  /// any_io_executor holding one), sharing its serialisation; on a new strand of `ex`
+  /// otherwise. Throws: as workqueue's executor constructor.
   template <class Executor>
-  requires boost::asio::execution::executor<Executor> ordered_workqueue(const Executor& ex,
-                                                                        std::string_view name)
-      : workqueue(ex, name, queue_flags::ordered, 1) {}
+  requires boost::asio::execution::executor<Executor> ordered_workqueue(
+      const Executor& ex, std::string_view name, const queue_options& options = {})
+      : workqueue(ex, name, options, true) {}
+
+  /// Creates an ordered queue on a new strand of `ctx.get_executor()`.
+  template <class ExecutionContext>
+  requires std::is_convertible_v<ExecutionContext&, boost::asio::execution_context&>
+  ordered_workqueue(ExecutionContext& ctx, std::string_view name, const queue_options& options = {})
+      : workqueue(ctx.get_executor(), name, options, true) {}
 
   /// Ordered queues refuse changes of max_active (rule 38); see workqueue::set_max_active.
   using workqueue::set_max_active;
 };
-
-/// Returns a new ordered queue on the shared unbound pool (kernel `alloc_ordered_workqueue`).
-[[nodiscard]] inline std::unique_ptr<ordered_workqueue> alloc_ordered_workqueue(
-    std::string_view name) {
-  return std::make_unique<ordered_workqueue>(name);
-}
 
 }  // namespace wq

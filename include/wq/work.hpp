@@ -178,7 +178,4 @@ class work {
   std::atomic<const work_ops*> ops_{nullptr};
 };
 
-/// Returns whether `item` is pending (kernel `work_pending()`). Advisory (rule 5).
-[[nodiscard]] inline bool work_pending(const work& item) noexcept { return item.is_pending(); }
-
 }  // namespace wq

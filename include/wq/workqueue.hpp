@@ -66,6 +66,7 @@
 #include <wq/flags.hpp>
 #include <wq/jiffies.hpp>
 #include <wq/observer.hpp>
+#include <wq/queue_options.hpp>
 #include <wq/queue_status.hpp>
 #include <wq/stats.hpp>
 #include <wq/work.hpp>
@@ -90,41 +91,40 @@ class workqueue {
  public:
   /// Creates a queue that runs on a worker pool.
   ///
-  /// Effects: with `threads` 0 (the default) the queue is a front-end over the process-wide
-  /// pool its flags choose (wq/pool.hpp: normal, highpri, unbound; ordered queues use the
-  /// unbound one): no thread starts here, the pool starts workers as items need them and
-  /// replaces blocked ones (rule 42), so up to max_active items run at once. With `threads` N
-  /// the queue owns a private `asio::thread_pool` of N threads (1 for ordered queues' strand
-  /// is enough) and runs at most N items at once. `max_active` 0 means 1024; other values are
-  /// clamped to [1, 2048] and reported (errc::max_active_clamped, rule 37); ordered forces 1.
+  /// Effects: with `options.threads` 0 (the default) the queue is a front-end over the
+  /// process-wide pool its flags choose (wq/pool.hpp: normal, highpri, unbound): no thread
+  /// starts here, the pool starts workers as items need them and replaces blocked ones
+  /// (rule 42), so up to max_active items run at once. With `threads` N the queue owns a
+  /// private `asio::thread_pool` of N threads and runs at most N items at once. max_active as
+  /// queue_options says (rule 37).
   /// Throws: std::bad_alloc; with `threads` > 0, std::system_error with the pthread_create
   /// error (e.g. std::errc::resource_unavailable_try_again) if the threads cannot be created.
   /// Nothing is leaked and later queues are unaffected (tested in test/fault_test.cpp).
   /// Note: with more than one thread, a failure after the first thread started blocks inside
   /// Boost.Asio 1.81's thread_pool constructor (it joins the started threads, which wait for
   /// work); see docs/bad-input.md, "Known limitations".
-  explicit workqueue(std::string_view name, queue_flags flags = queue_flags::none,
-                     int max_active = 0, unsigned threads = 0);
+  explicit workqueue(std::string_view name, const queue_options& options = {})
+      : workqueue(name, options, false) {}
 
-  /// Creates a queue whose workers are handlers posted to `ex` (any Asio executor). With
-  /// `queue_flags::ordered` the handlers go through a strand of `ex` (or `ex` itself if it is
-  /// already a strand, so work items serialise with that strand's other handlers).
+  /// Creates a queue whose workers are handlers posted to `ex` (any Asio executor).
   ///
   /// The queue holds outstanding work on `ex` while it has work (see the file comment).
   /// Preconditions: the executor's context outlives the queue. (Destroying the queue waits for
   /// its queued items to run; if the context is stopped or not run, they are dropped instead,
   /// see destroy().)
+  /// Throws: std::bad_alloc; std::invalid_argument if `options.threads` is not 0 (a queue on
+  /// an executor runs on that executor's threads).
   template <class Executor>
-  requires boost::asio::execution::executor<Executor> workqueue(
-      const Executor& ex, std::string_view name, queue_flags flags = queue_flags::none,
-      int max_active = 0);
+  requires boost::asio::execution::executor<Executor> workqueue(const Executor& ex,
+                                                                std::string_view name,
+                                                                const queue_options& options = {})
+      : workqueue(ex, name, options, false) {}
 
   /// Creates a queue on `ctx.get_executor()` (an io_context, a user's thread_pool, ...).
   template <class ExecutionContext>
   requires std::is_convertible_v<ExecutionContext&, boost::asio::execution_context&> workqueue(
-      ExecutionContext& ctx, std::string_view name, queue_flags flags = queue_flags::none,
-      int max_active = 0)
-      : workqueue(ctx.get_executor(), name, flags, max_active) {}
+      ExecutionContext& ctx, std::string_view name, const queue_options& options = {})
+      : workqueue(ctx.get_executor(), name, options, false) {}
 
   workqueue(const workqueue&) = delete;
   workqueue& operator=(const workqueue&) = delete;
@@ -264,7 +264,7 @@ class workqueue {
   /// Returns the queue's flags.
   [[nodiscard]] queue_flags flags() const noexcept { return flags_; }
   /// Returns whether this queue runs one item at a time in queueing order.
-  [[nodiscard]] bool ordered() const noexcept { return has_flag(flags_, queue_flags::ordered); }
+  [[nodiscard]] bool ordered() const noexcept { return ordered_; }
   /// Returns the queue's Asio executor (wq::queue_executor, wq/executor.hpp, included here):
   /// functions submitted through it run as work items of this queue.
   [[nodiscard]] queue_executor get_executor() const noexcept;
@@ -290,6 +290,16 @@ class workqueue {
     return cancelled_on_destroy_;
   }
 
+ protected:
+  // The constructors above; `is_ordered` is set by ordered_workqueue only (rule 39): max_active 1,
+  // on a strand (of the private pool or of `ex`), or on the unbound pool.
+  workqueue(std::string_view name, const queue_options& options, bool is_ordered);
+  template <class Executor>
+  requires boost::asio::execution::executor<Executor> workqueue(const Executor& ex,
+                                                                std::string_view name,
+                                                                const queue_options& options,
+                                                                bool is_ordered);
+
  private:
   friend struct detail::queue_access;
   // Creates the core. `box` null: the queue runs on its flags' shared pool.
@@ -302,6 +312,8 @@ class workqueue {
   // item, whose statistics are zero). Requires the core mutex held.
   void keep_final_stats() noexcept;
   static errc blocked_wait(const detail::queue_core* core) noexcept;
+  // Throws std::invalid_argument: queue_options::threads given with an executor.
+  [[noreturn]] void refuse_threads_on_executor() const;
   void orphan(errc why) noexcept;
   // Destroys the queue at once if nothing but the calling item is in flight (armed items are
   // cancelled). Returns false, changing nothing, otherwise.
@@ -315,6 +327,7 @@ class workqueue {
 
   std::string name_;
   queue_flags flags_;
+  bool ordered_;
   int requested_max_active_;
   boost::asio::thread_pool* pool_ = nullptr;           // owned pool, if any (the core owns it)
   boost::asio::execution_context* context_ = nullptr;  // the pool (owned or shared), or the
@@ -336,42 +349,6 @@ class workqueue {
   std::unique_ptr<queue_stats> final_stats_;  // set by destroy()
   bool destroyed_ = false;
 };
-
-/// Returns a new queue owning a thread pool (kernel `alloc_workqueue`); see workqueue's
-/// constructor for flags and max_active.
-[[nodiscard]] inline std::unique_ptr<workqueue> alloc_workqueue(
-    std::string_view name, queue_flags flags = queue_flags::none, int max_active = 0) {
-  return std::make_unique<workqueue>(name, flags, max_active);
-}
-
-/// Queues `item` on `queue` (kernel `queue_work()`): true if queued, false if it was already
-/// pending, disabled, unbound or refused by the queue. See workqueue::queue().
-inline bool queue_work(workqueue& queue, work& item,
-                       const location& where = location::current()) noexcept {
-  return queue.queue(item, where) == queue_status::queued;
-}
-
-/// Does not compile: see workqueue::queue; use `queue.enqueue<&T::m>(pointer)`.
-template <class Item>
-requires detail::shared_item<Item>
-bool queue_work(workqueue& queue, Item& item, const location& where = location::current()) noexcept;
-
-/// Arms `item` to be queued on `queue` after `delay` (kernel `queue_delayed_work()`): true if
-/// armed or queued, false if it was already pending (its timer is left alone, rule 18),
-/// disabled, unbound or refused. See workqueue::queue_delayed().
-template <class Delay>
-requires wq::delay<Delay>
-bool queue_delayed_work(workqueue& queue, delayed_work& item, Delay delay,
-                        const location& where = location::current()) noexcept {
-  return queue.queue_delayed(item, delay, where) == queue_status::queued;
-}
-
-/// Does not compile: see workqueue::queue_delayed; use
-/// `queue.enqueue_delayed<&T::m>(pointer, delay)`.
-template <class Item, class Delay>
-requires detail::shared_item<Item> && wq::delay<Delay>
-bool queue_delayed_work(workqueue& queue, Item& item, Delay delay,
-                        const location& where = location::current()) noexcept;
 
 /// Returns the item the calling thread is running as a work function, or nullptr outside work
 /// functions (kernel `current_work()`).

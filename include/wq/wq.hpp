@@ -22,10 +22,12 @@
 #include <wq/flush.hpp>
 #include <wq/fwd.hpp>
 #include <wq/jiffies.hpp>
+#include <wq/kernel.hpp>
 #include <wq/observer.hpp>
 #include <wq/ordered_workqueue.hpp>
 #include <wq/pool.hpp>
 #include <wq/post_delayed.hpp>
+#include <wq/queue_options.hpp>
 #include <wq/queue_status.hpp>
 #include <wq/shared_work.hpp>
 #include <wq/spawn.hpp>

@@ -47,7 +47,8 @@ void release_core(queue_core* core) noexcept { drop_ref(core); }
 
 std::pair<queue_core*, std::uint64_t> create_core(core_config cfg,
                                                   std::unique_ptr<executor_box> ex) {
-  worker_pool* pool = cfg.shared_pool ? &pool_of_kind(pool_kind_for(cfg.flags)) : nullptr;
+  worker_pool* pool =
+      cfg.shared_pool ? &pool_of_kind(pool_kind_for(cfg.flags, cfg.ordered)) : nullptr;
   queue_core* core = allocate_core();
   std::unique_lock lk(core->mu);
   // A recycled core keeps the slots it grew (all idle once it retired): reused, not

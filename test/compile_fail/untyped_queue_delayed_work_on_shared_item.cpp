@@ -4,6 +4,8 @@
 // a compile error telling the user which typed form to use (the control uses it).
 #include "shared_session.hpp"
 
+#include <wq/kernel.hpp>
+
 void f(wq::workqueue& q, std::shared_ptr<session> s) {
   using namespace std::chrono_literals;
 #ifdef WQ_COMPILE_FAIL_CONTROL

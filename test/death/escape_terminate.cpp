@@ -105,7 +105,7 @@ int finished(wq::workqueue& q) {
 int main(int argc, char** argv) {
   std::set_terminate(&report_terminate);
   const char* c = argc > 1 ? argv[1] : "";
-  wq::workqueue q{"escape", wq::queue_flags::none, 0, 2};
+  wq::workqueue q{"escape", {.threads = 2}};
   if (std::strcmp(c, "member") == 0) {
     static typed_item item;
     if (!q.enqueue<&typed_item::w>(&item)) return 2;

@@ -49,7 +49,7 @@ int main() {
   armed_static.item.name = "static item";
   if (!wq::system_wq().enqueue_delayed<&timed::d>(&armed_static.item, std::chrono::hours(1)))
     return 2;
-  leaked_queue = new wq::workqueue("leaked", wq::queue_flags::none, 0, 1);
+  leaked_queue = new wq::workqueue("leaked", {.threads = 1});
   leaked_item = new timed;
   leaked_item->name = "leaked item";
   if (!leaked_queue->enqueue_delayed<&timed::d>(leaked_item, std::chrono::hours(1))) return 2;

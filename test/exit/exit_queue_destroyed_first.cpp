@@ -33,7 +33,7 @@ struct item {
 int main() {
   auto it = std::make_unique<item>();
   {
-    auto first = std::make_unique<wq::workqueue>("first", wq::queue_flags::none, 0, 1);
+    auto first = std::make_unique<wq::workqueue>("first", wq::queue_options{.threads = 1});
     std::latch ran{1};
     it->done = &ran;
     it->where = "first";
@@ -49,7 +49,7 @@ int main() {
                 wq::to_string(gone->enqueue<&item::w>(it.get()).status));
   }  // 'first' is freed here; the item lives on
   {
-    wq::workqueue second{"second", wq::queue_flags::none, 0, 1};
+    wq::workqueue second{"second", {.threads = 1}};
     std::latch ran{2};
     it->done = &ran;
     it->where = "second";

@@ -74,7 +74,7 @@ int destroy_running() {
 int main(int argc, char** argv) {
   wq::set_diagnostic_handler(&wq::abort_on_misuse);
   const char* c = argc > 1 ? argv[1] : "";
-  wq::workqueue q{"misuse", wq::queue_flags::none, 0, 2};
+  wq::workqueue q{"misuse", {.threads = 2}};
   if (std::strcmp(c, "destroyed_while_pending") == 0) return destroy_pending();
   if (std::strcmp(c, "destroyed_while_running") == 0) return destroy_running();
   if (std::strcmp(c, "flush_self") == 0)
@@ -110,7 +110,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (std::strcmp(c, "notice") == 0) {
-    wq::workqueue clamped{"clamped", wq::queue_flags::none, 99999};  // a notice: no abort
+    wq::workqueue clamped{"clamped", {.max_active = 99999}};  // a notice: no abort
     std::fprintf(stderr, "max_active %d\n", clamped.max_active());
     return 0;
   }

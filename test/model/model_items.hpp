@@ -38,6 +38,7 @@
 #include <wq/delayed_work.hpp>
 #include <wq/diagnostics.hpp>
 #include <wq/flush.hpp>
+#include <wq/kernel.hpp>
 #include <wq/observer.hpp>
 #include <wq/shared_work.hpp>
 #include <wq/workqueue.hpp>

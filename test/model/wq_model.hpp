@@ -48,6 +48,7 @@
 #include <wq/delayed_work.hpp>
 #include <wq/diagnostics.hpp>
 #include <wq/flush.hpp>
+#include <wq/kernel.hpp>
 #include <wq/ordered_workqueue.hpp>
 #include <wq/queue_status.hpp>
 #include <wq/workqueue.hpp>
@@ -544,12 +545,15 @@ class world {
     model_queue& mq = mq_[k];
     std::unique_ptr<wq::workqueue> q;
     switch (qi % 4) {
-      case 0: q = std::make_unique<wq::workqueue>("m-pool", wq::queue_flags::none, 0, 2); break;
-      case 1: q = std::make_unique<wq::workqueue>("m-max2", wq::queue_flags::unbound, 2, 3); break;
+      case 0: q = std::make_unique<wq::workqueue>("m-pool", wq::queue_options{.threads = 2}); break;
+      case 1:
+        q = std::make_unique<wq::workqueue>(
+            "m-max2",
+            wq::queue_options{.flags = wq::queue_flags::unbound, .max_active = 2, .threads = 3});
+        break;
       case 2: q = std::make_unique<wq::ordered_workqueue>("m-ordered"); break;
       default:
-        q = std::make_unique<wq::workqueue>(user_pool_.get_executor(), "m-strand",
-                                            wq::queue_flags::ordered);
+        q = std::make_unique<wq::ordered_workqueue>(user_pool_.get_executor(), "m-strand");
         break;
     }
     mq.ordered = q->ordered();

@@ -36,6 +36,7 @@
 #include <wq/cancel.hpp>
 #include <wq/delayed_work.hpp>
 #include <wq/flush.hpp>
+#include <wq/kernel.hpp>
 #include <wq/ordered_workqueue.hpp>
 #include <wq/workqueue.hpp>
 
@@ -70,8 +71,10 @@ class conc_world {
   static constexpr int ordered_q = 2;
 
   explicit conc_world(const conc_config& cfg) : cfg_(cfg) {
-    queues_.push_back(std::make_unique<wq::workqueue>("c-pool", wq::queue_flags::none, 0, 3));
-    queues_.push_back(std::make_unique<wq::workqueue>("c-max2", wq::queue_flags::unbound, 2, 3));
+    queues_.push_back(std::make_unique<wq::workqueue>("c-pool", wq::queue_options{.threads = 3}));
+    queues_.push_back(std::make_unique<wq::workqueue>(
+        "c-max2",
+        wq::queue_options{.flags = wq::queue_flags::unbound, .max_active = 2, .threads = 3}));
     queues_.push_back(std::make_unique<wq::ordered_workqueue>("c-ordered"));
     for (int k = 0; k < 3; ++k) {
       probes_.push_back(std::make_unique<queue_probe>(

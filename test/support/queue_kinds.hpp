@@ -101,7 +101,7 @@ struct shared_pool_kind {
 /// `wq::workqueue{"c", none, 0, 2}`: owns a private thread pool of 2 threads.
 struct private_pool_kind {
   static constexpr bool ordered = false;
-  wq::workqueue q{"c", wq::queue_flags::none, 0, 2};
+  wq::workqueue q{"c", {.threads = 2}};
   wq::workqueue& queue() noexcept { return q; }
 };
 

@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
   it.release_a = release.get_future();
   {
     // One thread and max_active 1: while `a` runs, the queue has no idle worker to start.
-    wq::workqueue q("usdt_probe", wq::queue_flags::none, 1, 1);
+    wq::workqueue q("usdt_probe", {.max_active = 1, .threads = 1});
     if (!q.enqueue<&items::a>(&it)) return 2;
     it.a_started.get_future().wait();
     if (!q.enqueue<&items::b>(&it)) return 3;

@@ -41,6 +41,7 @@ struct core_config {
   /// queue that outlive it still name a valid execution context.
   std::unique_ptr<boost::asio::thread_pool> own_pool;
   queue_flags flags = queue_flags::none;
+  bool ordered = false;      // an ordered_workqueue (picks the unbound pool on a shared pool)
   int max_active = 0;        // already clamped
   int max_workers = 1;       // concurrent worker handlers, <= max_active and <= slot_cap
   int worker_slots = 1;      // slots allocated up front

@@ -238,18 +238,18 @@ enqueue_result<Pointer> typed_queue(Pointer pointer, const char* call, const cha
 }  // namespace detail
 
 template <class Executor>
-requires boost::asio::execution::executor<Executor> workqueue::workqueue(const Executor& ex,
-                                                                         std::string_view name,
-                                                                         queue_flags flags,
-                                                                         int max_active)
+requires boost::asio::execution::executor<Executor> workqueue::workqueue(
+    const Executor& ex, std::string_view name, const queue_options& options, bool is_ordered)
     : name_(name),
-      flags_(flags),
-      requested_max_active_(max_active),
+      flags_(options.flags),
+      ordered_(is_ordered),
+      requested_max_active_(options.max_active),
       context_(&boost::asio::query(ex, boost::asio::execution::context)) {
+  if (options.threads != 0) refuse_threads_on_executor();
   // The queue's work is outstanding work on `ex` (Asio's convention: run() does not return
   // while it has queued, running or armed items).
   auto box = std::make_unique<detail::executor_box>();
-  if (has_flag(flags, queue_flags::ordered)) {
+  if (is_ordered) {
     if constexpr (detail::is_strand<Executor>::value) {
       box->emplace(ex, true);
     } else if constexpr (std::is_same_v<Executor, boost::asio::any_io_executor>) {
@@ -267,7 +267,7 @@ requires boost::asio::execution::executor<Executor> workqueue::workqueue(const E
   // machine has cores; an unbound one up to max_active (rule 41).
   const unsigned hw = std::max(2u, std::thread::hardware_concurrency());
   init(std::move(box),
-       has_flag(flags, queue_flags::unbound) ? max_max_active : static_cast<int>(hw));
+       has_flag(flags_, queue_flags::unbound) ? max_max_active : static_cast<int>(hw));
 }
 
 template <auto Member, class Pointer>
@@ -326,19 +326,6 @@ noexcept {
                 "wq::shared_delayed_work: the item holds a std::shared_ptr that only the typed "
                 "form hands over; use q.enqueue_delayed<&T::m>(ptr, delay)");
   return queue_status::rejected;
-}
-
-template <class Item>
-requires detail::shared_item<Item>
-bool queue_work(workqueue& queue, Item& item, const location& where) noexcept {
-  return queue.queue(item, where) == queue_status::queued;  // does not compile (see queue)
-}
-
-template <class Item, class Delay>
-requires detail::shared_item<Item> && wq::delay<Delay>
-bool queue_delayed_work(workqueue& queue, Item& item, Delay delay, const location& where) noexcept {
-  // Does not compile (see queue_delayed).
-  return queue.queue_delayed(item, delay, where) == queue_status::queued;
 }
 
 }  // namespace wq
