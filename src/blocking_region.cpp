@@ -3,6 +3,8 @@
 #include <wq/blocking_region.hpp>
 
 #include <wq/detail/core.hpp>
+#include <wq/detail/diagnostics.hpp>
+#include <wq/diagnostics.hpp>
 
 #include "worker_pool.hpp"
 

@@ -5,7 +5,10 @@
 
 #include <thread>
 
+#include <wq/detail/diagnostics.hpp>
 #include <wq/detail/grab.hpp>
+#include <wq/diagnostics.hpp>
+#include <wq/impl/claim.hpp>
 
 namespace wq {
 

@@ -3,6 +3,8 @@
 // expiry and the timer discipline are the engine's (src/engine/timers.hpp, engine.cpp).
 #include <wq/delayed_work.hpp>
 
+#include <wq/impl/claim.hpp>
+
 #include <mutex>
 #include <thread>
 #include <utility>

@@ -2,6 +2,10 @@
 // flush_work and flush_delayed_work: wait for one instance of an item.
 #include <wq/flush.hpp>
 
+#include <wq/detail/diagnostics.hpp>
+#include <wq/diagnostics.hpp>
+#include <wq/impl/claim.hpp>
+
 #include <thread>
 
 #include "engine/backoff.hpp"

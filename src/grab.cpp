@@ -3,6 +3,10 @@
 // the disable count, and re-queueing what was grabbed: see wq/detail/grab.hpp.
 #include <wq/detail/grab.hpp>
 
+#include <wq/detail/diagnostics.hpp>
+#include <wq/diagnostics.hpp>
+#include <wq/impl/claim.hpp>
+
 #include "engine/backoff.hpp"
 #include "engine/lifecycle.hpp"
 #include "engine/queue_core.hpp"

@@ -4,7 +4,7 @@
 
 #include <atomic>
 
-#include <wq/detail/work_access.hpp>
+#include <wq/impl/work_access.hpp>
 #include <wq/work.hpp>
 
 namespace wq {

@@ -2,6 +2,8 @@
 // The error category of try_spawn.
 #include <wq/spawn.hpp>
 
+#include <wq/diagnostics.hpp>
+
 #include <string>
 
 namespace wq {

@@ -3,6 +3,8 @@
 // hands the items still armed back to real timers when it goes.
 #include <wq/test_clock.hpp>
 
+#include <wq/impl/claim.hpp>
+
 #include <algorithm>
 #include <stdexcept>
 

@@ -34,7 +34,7 @@
 #include <atomic>
 #include <cstdint>
 
-#include <wq/detail/work_access.hpp>
+#include <wq/impl/work_access.hpp>
 #include <wq/work.hpp>
 
 #if defined(WQ_USDT) && WQ_USDT

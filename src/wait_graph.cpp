@@ -6,6 +6,10 @@
 
 #include <wq/blocking_region.hpp>
 
+#include <wq/detail/diagnostics.hpp>
+#include <wq/diagnostics.hpp>
+#include <wq/impl/claim.hpp>
+
 #include <algorithm>
 #include <vector>
 

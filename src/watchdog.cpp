@@ -6,6 +6,7 @@
 #include <atomic>
 #include <unordered_map>
 
+#include <wq/detail/diagnostics.hpp>
 #include <wq/diagnostics.hpp>
 
 #include "engine/queue_core.hpp"

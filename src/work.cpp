@@ -5,7 +5,10 @@
 
 #include <chrono>
 
+#include <wq/detail/diagnostics.hpp>
 #include <wq/detail/grab.hpp>
+#include <wq/diagnostics.hpp>
+#include <wq/impl/claim.hpp>
 
 #include "engine/backoff.hpp"
 #include "engine/run_records.hpp"

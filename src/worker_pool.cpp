@@ -4,6 +4,7 @@
 #include "worker_pool.hpp"
 
 #include <wq/detail/core.hpp>
+#include <wq/detail/diagnostics.hpp>
 #include <wq/diagnostics.hpp>
 
 #include <algorithm>

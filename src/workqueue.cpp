@@ -4,7 +4,10 @@
 // facade and its mechanisms' queries, holding the queue's mutex as each requires.
 #include <wq/workqueue.hpp>
 
+#include <wq/detail/diagnostics.hpp>
+#include <wq/diagnostics.hpp>
 #include <wq/executor.hpp>
+#include <wq/impl/claim.hpp>
 
 #include <algorithm>
 #include <array>

@@ -38,7 +38,7 @@ struct device {
   }
   static void timeout_fn(wq::work* item) noexcept {
     // Safety: `item` is the `d` member of a device (the only item built with this function).
-    device* dev = wq::container_of<&device::d>(static_cast<wq::delayed_work*>(item));
+    device* dev = wq::container_of<&device::d>(wq::to_delayed_work(item));
     dev->timeouts.fetch_add(1, std::memory_order_relaxed);
     if (dev->ran != nullptr) dev->ran->count_down();
   }

@@ -33,28 +33,12 @@
 
 #include <chrono>
 
-#include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/wait_traits.hpp>
 
+#include <wq/detail/delayed_work.hpp>
 #include <wq/work.hpp>
 
 namespace wq {
-
-namespace detail {
-/// The timer type embedded in delayed items: bound to an io_context executor (8 bytes) instead
-/// of any_io_executor (56 bytes), which is what keeps delayed_work under 160 bytes.
-using item_timer =
-    boost::asio::basic_waitable_timer<std::chrono::steady_clock,
-                                      boost::asio::wait_traits<std::chrono::steady_clock>,
-                                      boost::asio::io_context::executor_type>;
-
-/// The io_context run by wq's internal timer thread (started on first use, never stopped).
-boost::asio::io_context& timer_context();
-/// Shared by an item on an application io_context and its outstanding timer wait, so the wait's
-/// completion can tell that the item was destroyed (defined in src/engine/timers.hpp).
-struct timer_anchor;
-}  // namespace detail
 
 /// A work item that can be queued after a delay.
 ///
@@ -109,5 +93,15 @@ class delayed_work : public work {
   // timer.
   std::atomic<bool> wait_starting_{false};
 };
+
+/// Returns the delayed item whose work base is `item` (kernel `to_delayed_work()`). A C-style
+/// delayed work function receives a `wq::work*`; it recovers its object with
+/// `wq::container_of<&T::d>(wq::to_delayed_work(item))`.
+/// Requires: `item` is the work base of a delayed_work (as every item a function given to a
+/// delayed_work's constructor receives is). Complexity: O(1), no check.
+[[nodiscard]] inline delayed_work* to_delayed_work(work* item) noexcept {
+  // Safety: a static_cast down a public non-virtual base, valid by the precondition.
+  return static_cast<delayed_work*>(item);
+}
 
 }  // namespace wq

@@ -42,75 +42,11 @@
 #include <boost/asio/execution.hpp>
 #include <boost/asio/execution/outstanding_work.hpp>
 #include <boost/asio/execution_context.hpp>
-#include <boost/asio/recycling_allocator.hpp>
 
-#include <wq/container_of.hpp>
 #include <wq/detail/core.hpp>
-#include <wq/work.hpp>
+#include <wq/detail/executor.hpp>
 
 namespace wq {
-
-namespace detail {
-
-/// Whether the calling thread runs a worker of queue core `core`.
-bool running_on(const queue_core* core) noexcept;
-/// The execution context of the queue that owns (or last owned) `core`.
-boost::asio::execution_context& context_of(const queue_core* core) noexcept;
-
-/// A function submitted through a queue_executor, boxed in a work item.
-template <class F>
-struct closure_box {
-  work item;
-  F fn;
-
-  using allocator = typename std::allocator_traits<
-      boost::asio::recycling_allocator<void>>::template rebind_alloc<closure_box>;
-
-  template <class G>
-  explicit closure_box(G&& g) : item(ops), fn(std::forward<G>(g)) {}
-
-  static closure_box* from(work* w) noexcept {
-    // Safety: container_of: every item running these ops is the `item` member of a
-    // closure_box<F> (the ops are private to this type).
-    return container_of<&closure_box::item>(w);
-  }
-  static void destroy(closure_box* self) noexcept {
-    allocator a;
-    std::allocator_traits<allocator>::destroy(a, self);
-    std::allocator_traits<allocator>::deallocate(a, self, 1);
-  }
-  static void run(work* w) noexcept {
-    closure_box* self = from(w);
-    begin_run(w);
-    // Free the box before the call, so the function may submit again and reuse the memory.
-    F local(std::move(self->fn));
-    destroy(self);
-    std::move(local)();
-  }
-  static void drop(work* w) noexcept {
-    clear_pending(w);
-    destroy(from(w));
-  }
-  static constexpr work_ops ops{&run, &drop, "wq::queue_executor function", true};
-};
-
-/// Boxes `f` and queues it on core `core` (id `id`). Destroys it if the queue refuses it.
-template <class F>
-void submit(queue_core* core, std::uint64_t id, F&& f) {
-  using box = closure_box<std::decay_t<F>>;
-  typename box::allocator a;
-  box* p = std::allocator_traits<typename box::allocator>::allocate(a, 1);
-  try {
-    std::allocator_traits<typename box::allocator>::construct(a, p, std::forward<F>(f));
-  } catch (...) {
-    std::allocator_traits<typename box::allocator>::deallocate(a, p, 1);
-    throw;
-  }
-  (void)claim_pending(p->item);  // a new item: always claimed
-  if (link_claimed(core, id, p->item) != queue_status::queued) box::drop(&p->item);
-}
-
-}  // namespace detail
 
 /// The executor of a workqueue. Obtain it with `workqueue::get_executor()`.
 class queue_executor {
@@ -234,3 +170,6 @@ static_assert(boost::asio::execution::is_executor<queue_executor>::value);
 static_assert(sizeof(queue_executor) == 2 * sizeof(void*));
 
 }  // namespace wq
+
+#define WQ_DETAIL_EXECUTOR_HPP_DECLARED  // impl/executor.hpp checks it
+#include <wq/impl/executor.hpp>

@@ -15,8 +15,8 @@
 // the kernel returns bool), documented by the main-API call it forwards to:
 //
 //   kernel                                   main API
-//   alloc_workqueue(name, flags, max)        std::make_unique<workqueue>(name, {flags, max})
-//   alloc_ordered_workqueue(name, flags)     std::make_unique<ordered_workqueue>(name, {flags})
+//   alloc_workqueue(name, f, max)       make_unique<workqueue>(name, queue_options{f, max})
+//   alloc_ordered_workqueue(name, f)    make_unique<ordered_workqueue>(name, queue_options{f})
 //   destroy_workqueue(q)                     q.destroy() (and, for a unique_ptr, reset)
 //   flush_workqueue(q), drain_workqueue(q)   q.flush(), q.drain()
 //   queue_work(q, w)                         q.queue(w) == queue_status::queued

@@ -32,140 +32,10 @@
 
 #include <wq/config.hpp>
 
-#include <chrono>
-#include <memory>
-#include <system_error>
-#include <type_traits>
-#include <utility>
-
-#include <boost/asio/append.hpp>
-#include <boost/asio/associated_allocator.hpp>
-#include <boost/asio/associated_cancellation_slot.hpp>
-#include <boost/asio/associated_executor.hpp>
-#include <boost/asio/async_result.hpp>
-#include <boost/asio/dispatch.hpp>
-#include <boost/asio/error.hpp>
-#include <boost/asio/execution/outstanding_work.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/prefer.hpp>
-#include <boost/asio/recycling_allocator.hpp>
-#include <boost/system/error_code.hpp>
-
-#include <wq/container_of.hpp>
-#include <wq/delayed_work.hpp>
-#include <wq/detail/cancel_link.hpp>
-#include <wq/detail/grab.hpp>
-#include <wq/executor.hpp>
 #include <wq/jiffies.hpp>
 #include <wq/workqueue.hpp>
 
 namespace wq {
-namespace detail {
-
-/// The block behind one post_delayed: the delayed item, the handler and a work guard on the
-/// handler's associated executor.
-template <class Handler, class Executor>
-struct delayed_op : cancellable {
-  using allocator = typename std::allocator_traits<boost::asio::associated_allocator_t<
-      Handler, boost::asio::recycling_allocator<void>>>::template rebind_alloc<delayed_op>;
-
-  delayed_work dw{ops};
-  Handler handler;
-  // The handler's executor with outstanding_work.tracked: keeps its context running while the
-  // operation waits (what an executor_work_guard holds, without its moved-from state).
-  using work_executor = std::decay_t<decltype(boost::asio::prefer(
-      std::declval<const Executor&>(), boost::asio::execution::outstanding_work.tracked))>;
-  work_executor guard;
-  cancel_link* link = nullptr;  // in the handler's cancellation slot, if connected
-
-  delayed_op(Handler&& h, const Executor& ex)
-      : handler(std::move(h)),
-        guard(boost::asio::prefer(ex, boost::asio::execution::outstanding_work.tracked)) {
-    withdraw = &on_withdraw;
-    abort = &on_abort;
-  }
-
-  static delayed_op* from(work* w) noexcept {
-    // Safety: container_of: these ops belong to the `dw` member of a delayed_op only.
-    return container_of<&delayed_op::dw>(static_cast<delayed_work*>(w));
-  }
-  // Frees the block first (so the handler may start another operation in the same memory), then
-  // dispatches the handler with `ec` through its associated executor. The caller owns the
-  // completion: the instance was run, dropped, refused or withdrawn by a canceller.
-  static void complete(delayed_op* self, boost::system::error_code ec) noexcept {
-    Handler h(std::move(self->handler));
-    work_executor ex(std::move(self->guard));  // the work stays outstanding until we are done
-    allocator a(boost::asio::get_associated_allocator(h, boost::asio::recycling_allocator<void>()));
-    std::allocator_traits<allocator>::destroy(a, self);
-    std::allocator_traits<allocator>::deallocate(a, self, 1);
-    try {
-      if (ec) {
-        boost::asio::post(ex, boost::asio::append(std::move(h), ec));
-      } else {
-        boost::asio::dispatch(ex, boost::asio::append(std::move(h), ec));
-      }
-    } catch (...) {
-      // Out of memory posting the completion: the handler is destroyed without being called.
-    }
-  }
-  // The run or the drop of the item: a canceller can no longer withdraw it (the instance is
-  // gone from the queue), so detach from the cancellation slot first, then complete.
-  static void finish(delayed_op* self, boost::system::error_code ec) noexcept {
-    if (self->link != nullptr) (void)self->link->detach();
-    complete(self, ec);
-  }
-  static void run(work* w) noexcept {
-    begin_run(w);
-    finish(from(w), boost::system::error_code{});
-  }
-  static void drop(work* w) noexcept {
-    clear_pending(w);
-    finish(from(w), boost::asio::error::operation_aborted);
-  }
-  // Cancellation: take the pending instance off its timer or queue, as cancel_delayed_work
-  // does; if it has already started (or been dropped), the operation completes that way.
-  static bool on_withdraw(cancellable* c) noexcept {
-    auto* self = static_cast<delayed_op*>(c);
-    if (grab_pending(self->dw) == grab_result::pending) return true;
-    unclaim_pending(self->dw);
-    return false;
-  }
-  static void on_abort(cancellable* c) noexcept {
-    auto* self = static_cast<delayed_op*>(c);
-    unclaim_pending(self->dw);  // the grabbed instance is given up
-    complete(self, boost::asio::error::operation_aborted);
-  }
-  static constexpr work_ops ops{&run, &drop, "wq::post_delayed operation", true};
-};
-
-struct initiate_post_delayed {
-  workqueue* queue;
-
-  template <class Handler>
-  void operator()(Handler&& handler, std::chrono::nanoseconds delay) const {
-    using handler_t = std::decay_t<Handler>;
-    using executor_t = boost::asio::associated_executor_t<handler_t, queue_executor>;
-    using op = delayed_op<handler_t, executor_t>;
-    const executor_t ex = boost::asio::get_associated_executor(handler, queue->get_executor());
-    typename op::allocator a(
-        boost::asio::get_associated_allocator(handler, boost::asio::recycling_allocator<void>()));
-    op* p = std::allocator_traits<typename op::allocator>::allocate(a, 1);
-    try {
-      std::allocator_traits<typename op::allocator>::construct(a, p, std::move(handler), ex);
-    } catch (...) {
-      std::allocator_traits<typename op::allocator>::deallocate(a, p, 1);
-      throw;
-    }
-    // Before the item is armed: once armed it may fire, run and free the block on another
-    // thread. (A cancellation cannot be emitted before this initiation returns.)
-    p->link = connect_cancel(boost::asio::get_associated_cancellation_slot(p->handler), p,
-                             boost::asio::cancellation_type::all);
-    if (queue->queue_delayed(p->dw, delay) != queue_status::queued)
-      op::finish(p, boost::asio::error::operation_aborted);
-  }
-};
-
-}  // namespace detail
 
 /// Invokes the handler `token` completes with, signature `void(boost::system::error_code)`,
 /// after `delay`
@@ -174,9 +44,9 @@ struct initiate_post_delayed {
 /// Throws: std::bad_alloc if the operation's block cannot be allocated.
 template <class Delay, class CompletionToken>
 requires wq::delay<Delay>
-auto post_delayed(workqueue& queue, Delay delay, CompletionToken&& token) {
-  return boost::asio::async_initiate<CompletionToken, void(boost::system::error_code)>(
-      detail::initiate_post_delayed{&queue}, token, delay_to_nanoseconds(delay));
-}
+auto post_delayed(workqueue& queue, Delay delay, CompletionToken&& token);
 
 }  // namespace wq
+
+#define WQ_DETAIL_POST_DELAYED_HPP_DECLARED  // impl/post_delayed.hpp checks it
+#include <wq/impl/post_delayed.hpp>

@@ -28,36 +28,10 @@
 #include <boost/asio/io_context.hpp>
 
 #include <wq/delayed_work.hpp>
+#include <wq/detail/shared_ref_slot.hpp>
 #include <wq/work.hpp>
 
 namespace wq {
-
-namespace detail {
-/// Storage for the one std::shared_ptr reference a pending item holds.
-class shared_ref_slot {
- public:
-  template <class T>
-  void store(std::shared_ptr<T>&& p) noexcept {
-    static_assert(sizeof(std::shared_ptr<T>) <= sizeof(storage_) &&
-                  alignof(std::shared_ptr<T>) <= alignof(std::shared_ptr<void>));
-    // Safety: the slot is empty (the caller owns PENDING and the previous reference was moved
-    // out before PENDING was cleared), so constructing in place does not overwrite a live object.
-    ::new (static_cast<void*>(storage_)) std::shared_ptr<T>(std::move(p));
-  }
-  template <class T>
-  std::shared_ptr<T> take() noexcept {
-    // Safety: store<T>() constructed exactly this type here; launder because the storage is
-    // reused by successive pending instances.
-    auto* stored = std::launder(reinterpret_cast<std::shared_ptr<T>*>(storage_));
-    std::shared_ptr<T> out = std::move(*stored);
-    stored->~shared_ptr();
-    return out;
-  }
-
- private:
-  alignas(std::shared_ptr<void>) unsigned char storage_[sizeof(std::shared_ptr<void>)];
-};
-}  // namespace detail
 
 /// A `work` for objects owned by std::shared_ptr: 48 bytes.
 class shared_work : public work {

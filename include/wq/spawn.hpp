@@ -41,19 +41,6 @@ inline std::error_code make_error_code(spawn_errc e) noexcept {
   return {static_cast<int>(e), spawn_category()};
 }
 
-namespace detail {
-/// The heap box behind spawn: a work item and the closure it runs once.
-template <class F>
-struct closure_work {
-  work item;
-  F fn;
-  explicit closure_work(F&& f) : fn(std::move(f)) {}
-  static void run(std::unique_ptr<closure_work> self, id<&closure_work::item>) noexcept {
-    self->fn();  // noexcept context: an escaping exception terminates (work.hpp)
-  }
-};
-}  // namespace detail
-
 /// Queues `f` to run once on `queue`, allocating its box with `new (std::nothrow)`.
 /// Returns: an empty error_code on success; std::errc::not_enough_memory or
 /// spawn_errc::rejected otherwise (the closure is then destroyed without running).
@@ -61,25 +48,16 @@ struct closure_work {
 template <class F>
 requires std::is_invocable_v < std::decay_t<F>
 & > [[nodiscard]] std::error_code try_spawn(workqueue& queue, F&& f) noexcept(
-        std::is_nothrow_constructible_v<std::decay_t<F>, F&&>) {
-  using box = detail::closure_work<std::decay_t<F>>;
-  std::decay_t<F> fn(std::forward<F>(f));
-  std::unique_ptr<box> p(new (std::nothrow) box(std::move(fn)));
-  if (!p) return std::make_error_code(std::errc::not_enough_memory);
-  auto r = queue.enqueue<&box::item>(std::move(p));
-  if (!r) return make_error_code(spawn_errc::rejected);
-  return {};
-}
+        std::is_nothrow_constructible_v<std::decay_t<F>, F&&>);
 
 /// As try_spawn, but reports failure by throwing.
 /// Throws: std::bad_alloc if the box cannot be allocated; std::system_error (spawn_errc) if the
 /// queue refuses the closure.
 template <class F>
 requires std::is_invocable_v < std::decay_t<F>
-& > void spawn(workqueue& queue, F&& f) {
-  const std::error_code ec = try_spawn(queue, std::forward<F>(f));
-  if (ec == std::errc::not_enough_memory) throw std::bad_alloc();
-  if (ec) throw std::system_error(ec, "wq::spawn");
-}
+& > void spawn(workqueue& queue, F&& f);
 
 }  // namespace wq
+
+#define WQ_DETAIL_SPAWN_HPP_DECLARED  // impl/spawn.hpp checks it
+#include <wq/impl/spawn.hpp>

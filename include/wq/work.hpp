@@ -25,7 +25,7 @@
 
 #include <boost/intrusive/list_hook.hpp>
 
-#include <wq/detail/value_name.hpp>
+#include <wq/detail/work.hpp>
 #include <wq/detail/work_state.hpp>
 
 namespace wq {
@@ -93,27 +93,6 @@ struct work_ops {
 /// `wq::container_of`, and must not throw.
 using work_func = void (*)(work* item) noexcept;
 
-namespace detail {
-/// Clears `item`'s PENDING bit (the whole of `drop` for C-style items, which own nothing).
-void clear_pending(work* item) noexcept;
-/// Marks a dequeued item as started: clears PENDING and QUEUED (rule 2).
-void begin_run(work* item) noexcept;
-/// The destructor's misuse check: cancels a pending instance and waits for a function running
-/// on another thread, reporting either (errc::destroyed_while_pending / _running).
-void check_destroy(work& item) noexcept;
-
-template <work_func F>
-struct fn_ops_holder {
-  static void run(work* item) noexcept {
-    begin_run(item);
-    F(item);
-  }
-  static void drop(work* item) noexcept { clear_pending(item); }
-  static constexpr work_ops value{&run, &drop, value_name_holder<F>::storage.data()};
-};
-struct work_access;
-}  // namespace detail
-
 /// The trampoline table for a C-style work function `F` (kernel `INIT_WORK(&w, F)`):
 /// `wq::work w{wq::fn_ops<&my_function>};`
 template <work_func F>
@@ -179,3 +158,6 @@ class work {
 };
 
 }  // namespace wq
+
+#define WQ_DETAIL_WORK_HPP_DECLARED  // impl/work.hpp checks it
+#include <wq/impl/work.hpp>

@@ -30,7 +30,7 @@
 
 #include <boost/smart_ptr/intrusive_ptr.hpp>
 
-#include <wq/detail/work_access.hpp>
+#include <wq/impl/work_access.hpp>
 #include <wq/shared_work.hpp>
 
 namespace wq {

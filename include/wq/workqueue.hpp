@@ -242,14 +242,16 @@ class workqueue {
   /// cancelled_on_destroy()), drains it, then joins an owned pool. On return nothing of this
   /// queue runs any more. With nothing in flight but the caller it does so at once, also from
   /// one of the queue's own items or its strand (no report). Idempotent.
-  /// Returns: as flush(). Refused at the call (own item or strand with other items in flight),
-  /// nothing changed. If its executor does not run its workers (errc::executor_stopped,
-  /// errc::executor_not_running), the queue is destroyed anyway as Asio destroys a context's
-  /// handlers: its queued items are dropped unrun, their references released (reported as the
-  /// notice errc::items_dropped, not as a misuse). Refused while waiting for another reason (a
-  /// cycle, errc::wait_cycle), it is destroyed in the background: it refuses outside queueing
-  /// and the last of its items retires it. After async_destroy, waits until that has finished.
-  /// (The destructor cannot refuse: see ~workqueue.)
+  /// Returns: an empty error_code if every item ran; otherwise a wq::errc saying what happened
+  /// instead. A non-empty code does not always mean the queue still exists: only
+  /// errc::wait_on_own_queue and errc::wait_needs_this_worker mean "refused at the call (own item
+  /// or strand with other items in flight), nothing changed". errc::executor_stopped and
+  /// errc::executor_not_running (its executor does not run its workers) mean the queue was
+  /// destroyed anyway, as Asio destroys a context's handlers: its queued items were dropped unrun,
+  /// their references released (reported as the notice errc::items_dropped, not as a misuse).
+  /// Refused while waiting for another reason (a cycle, errc::wait_cycle), it is destroyed in the
+  /// background: it refuses outside queueing and the last of its items retires it. After
+  /// async_destroy, waits until that has finished. (The destructor cannot refuse: see ~workqueue.)
   std::error_code destroy();
 
   /// Sets max_active (rule 38): same clamping as the constructor; raising it starts waiting

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include <wq/detail/core.hpp>
+#include <wq/diagnostics.hpp>
 
 #include "../trace.hpp"
 #include "../worker_pool.hpp"

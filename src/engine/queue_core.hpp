@@ -9,10 +9,18 @@
 // (`reg.outstanding_handlers`). Each field is tagged with what guards it (see queue_core).
 #pragma once
 
+#include <wq/delayed_work.hpp>
 #include <wq/detail/async_waiter.hpp>
 #include <wq/detail/core.hpp>
+#include <wq/detail/diagnostics.hpp>
+#include <wq/diagnostics.hpp>
+#include <wq/flags.hpp>
+#include <wq/impl/claim.hpp>
+#include <wq/impl/work_access.hpp>
 #include <wq/observer.hpp>
+#include <wq/queue_status.hpp>
 #include <wq/stats.hpp>
+#include <wq/work.hpp>
 
 #include "../worker_pool.hpp"
 

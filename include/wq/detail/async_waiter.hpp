@@ -16,7 +16,9 @@
 #include <cstdint>
 #include <vector>
 
-#include <wq/work.hpp>
+namespace wq {
+class work;  // wq/work.hpp (detail/ includes no public header)
+}  // namespace wq
 
 namespace wq::detail {
 

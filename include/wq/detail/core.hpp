@@ -33,17 +33,8 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 
-#include <wq/delayed_work.hpp>
-#include <wq/detail/claim.hpp>
-#include <wq/detail/diagnostics.hpp>
 #include <wq/detail/engine.hpp>
 #include <wq/detail/handler_memory.hpp>
-#include <wq/detail/work_access.hpp>
-#include <wq/diagnostics.hpp>
-#include <wq/flags.hpp>
-#include <wq/observer.hpp>
-#include <wq/queue_status.hpp>
-#include <wq/work.hpp>
 
 namespace wq::detail {
 

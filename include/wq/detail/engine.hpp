@@ -12,11 +12,14 @@
 
 #include <boost/asio/thread_pool.hpp>
 
-#include <wq/delayed_work.hpp>
-#include <wq/flags.hpp>
-#include <wq/observer.hpp>
-#include <wq/queue_status.hpp>
-#include <wq/work.hpp>
+namespace wq {
+// The public types the entry points name (wq/fwd.hpp declares them too; detail/ includes no
+// public header).
+class work;
+struct location;
+enum class queue_flags : unsigned;
+enum class queue_status;
+}  // namespace wq
 
 namespace wq::detail {
 
@@ -40,7 +43,7 @@ struct core_config {
   /// The pool the queue owns, if any: kept until the core is recycled, so that executors of the
   /// queue that outlive it still name a valid execution context.
   std::unique_ptr<boost::asio::thread_pool> own_pool;
-  queue_flags flags = queue_flags::none;
+  queue_flags flags{};       // none
   bool ordered = false;      // an ordered_workqueue (picks the unbound pool on a shared pool)
   int max_active = 0;        // already clamped
   int max_workers = 1;       // concurrent worker handlers, <= max_active and <= slot_cap

@@ -8,9 +8,9 @@
 #include <chrono>
 #include <cstdint>
 
-#include <wq/delayed_work.hpp>
-#include <wq/detail/core.hpp>
-#include <wq/work.hpp>
+namespace wq {
+class work;  // wq/work.hpp (detail/ includes no public header)
+}  // namespace wq
 
 namespace wq::detail {
 

@@ -18,7 +18,10 @@
 
 #include <type_traits>
 
-#include <wq/work.hpp>
+namespace wq {
+template <auto Member>
+struct id;  // wq/work.hpp (detail/ includes no public header)
+}  // namespace wq
 
 namespace wq::detail {
 

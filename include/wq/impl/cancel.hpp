@@ -11,6 +11,8 @@
 #include <chrono>
 #include <utility>
 
+#include <wq/detail/diagnostics.hpp>
+
 namespace wq {
 namespace detail {
 

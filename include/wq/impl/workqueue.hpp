@@ -13,7 +13,10 @@
 #include <thread>
 #include <utility>
 
+#include <wq/detail/diagnostics.hpp>
+#include <wq/detail/engine.hpp>
 #include <wq/detail/run_pointer.hpp>
+#include <wq/impl/claim.hpp>
 
 namespace wq {
 namespace detail {

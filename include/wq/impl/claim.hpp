@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: BSL-1.0
-// wq/detail/claim.hpp: claiming an item's PENDING bit (the kernel's
+// wq/impl/claim.hpp: claiming an item's PENDING bit (the kernel's
 // test_and_set_bit(WORK_STRUCT_PENDING)) and the one claim -> link -> give-back sequence every
 // queueing call follows. Nothing here is a user contract.
 #pragma once
 
 #include <wq/config.hpp>
-#include <wq/detail/work_access.hpp>
+#include <wq/impl/work_access.hpp>
 #include <wq/queue_status.hpp>
 
 namespace wq::detail {

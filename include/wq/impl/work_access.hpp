@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSL-1.0
-// wq/detail/work_access.hpp: the one friend of the work types, through which the library
+// wq/impl/work_access.hpp: the one friend of the work types, through which the library
 // reaches their private fields. Nothing here is a user contract.
 #pragma once
 
