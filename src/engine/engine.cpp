@@ -106,7 +106,7 @@ std::pair<queue_core*, std::uint64_t> create_core(core_config cfg,
   core->stats.coalesced.store(0, std::memory_order_relaxed);
   core->obs.store(nullptr, std::memory_order_relaxed);
   core->wk.executor = std::move(ex);
-  core->wk.pool_entry = &run_pool_task;
+  set_pool_entry(&run_pool_task);
   core->in.saturated.store(false, std::memory_order_relaxed);
   core->wk.tracked.store(0, std::memory_order_relaxed);
   retag_intake(core, false);

@@ -2,6 +2,7 @@
 // The engine's sequences over a queue's life: see lifecycle.hpp.
 #include "lifecycle.hpp"
 
+#include <algorithm>
 #include <thread>
 
 #include "../trace.hpp"
@@ -34,37 +35,36 @@ void unlink_locked(queue_core* core, work& w, state_t s, bool cancelling,
     note_work_locked(core);
     return;
   }
-  if (list_of(s) != list_kind::deferred) {
-    // Deferred items were never counted in a flush color (they are not queued yet).
-    if (core->wl.colors.remove(color_of(s)) && core->wt.queue_flushers > 0)
-      core->wt.idle_cv.notify_all();
-  }
+  // The instance leaves flight, its flush colour and (unless inactive) the active count, as a
+  // finished one does. Deferred items were never counted (they are not queued yet).
+  bool color_done = false;
   switch (list_of(s)) {
     case list_kind::work:
       core->wl.ready.erase(core->wl.ready.iterator_to(w));
-      --core->wl.nr_active;
-      --core->wl.nr_in_flight;
+      color_done = uncount(core, color_of(s), true);
       break;
     case list_kind::inactive:
       core->wl.inactive.erase(core->wl.inactive.iterator_to(w));
-      --core->wl.nr_in_flight;
+      color_done = uncount(core, color_of(s), false);
       break;
-    case list_kind::scheduled:
+    case list_kind::scheduled: {
+      bool found = false;
       for (auto& slot : core->wk.slots) {
-        for (auto it = slot.scheduled.begin(); it != slot.scheduled.end(); ++it) {
-          if (&*it == &w) {
-            slot.scheduled.erase(it);
-            --core->wl.nr_active;
-            --core->wl.nr_in_flight;
-            goto unlinked;
-          }
-        }
+        if (slot.scheduled.empty()) continue;
+        auto it = std::find_if(slot.scheduled.begin(), slot.scheduled.end(),
+                               [&w](const work& x) { return &x == &w; });
+        if (it == slot.scheduled.end()) continue;
+        slot.scheduled.erase(it);
+        found = true;
+        break;
       }
-      WQ_ASSERT(false, "wq: scheduled item not found on any worker");
-    unlinked:
+      WQ_ASSERT(found, "wq: scheduled item not found on any worker");
+      if (found) color_done = uncount(core, color_of(s), true);
       break;
+    }
     case list_kind::deferred: core->lc.deferred.erase(core->lc.deferred.iterator_to(w)); break;
   }
+  if (color_done && core->wt.queue_flushers > 0) core->wt.idle_cv.notify_all();
   st.fetch_and(~st_queued, std::memory_order_relaxed);
   wake_after_unlink_locked(core, w);
   note_work_locked(core);

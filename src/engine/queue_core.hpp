@@ -228,9 +228,6 @@ struct workers_state {
   // Null on a shared pool.
   std::unique_ptr<executor_box> executor;
   worker_pool* pool = nullptr;  // I: the shared pool the queue runs on, if any
-  // I: what a slot submitted to that pool runs (the engine's entry point run_pool_task,
-  // handed in by the facade so that this layer names nothing above it).
-  void (*pool_entry)(pool_task*) noexcept = nullptr;
   // A (relaxed): copies of the queue's executor with outstanding_work.tracked; while there
   // is one, the queue holds outstanding work on its executor. The 0 <-> 1 edges take mu and
   // call note_work_locked, which re-reads it.

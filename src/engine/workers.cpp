@@ -2,6 +2,7 @@
 // The workers: see workers.hpp.
 #include "workers.hpp"
 
+#include <atomic>
 #include <chrono>
 
 #include "../trace.hpp"
@@ -14,6 +15,11 @@
 namespace wq::detail {
 
 namespace {
+
+// What a slot submitted to a shared pool runs: the engine's entry point run_pool_task, handed
+// in by the facade (set_pool_entry) so that this layer names nothing above it. Process-wide:
+// the same for every queue. Atomic only because every core creation stores it again.
+std::atomic<void (*)(pool_task*) noexcept> pool_entry{nullptr};
 
 // How often (in items) a busy worker links what producers left on the intake.
 constexpr int intake_period = 16;
@@ -47,13 +53,18 @@ int claim_worker_slot(queue_core* core) noexcept {
 
 }  // namespace
 
+void set_pool_entry(void (*entry)(pool_task*) noexcept) noexcept {
+  pool_entry.store(entry, std::memory_order_relaxed);
+}
+
 void submit_handler_locked(queue_core* core, std::uint32_t gen, std::uint32_t slot) {
   if (core->wk.pool != nullptr) {
     worker_slot& s = core->wk.slots[slot];
     s.owner = core;
     s.gen = gen;
     s.index = slot;
-    s.run = core->wk.pool_entry;
+    // Safety (relaxed): set_pool_entry stored it before this core was created.
+    s.run = pool_entry.load(std::memory_order_relaxed);
     core->wk.pool->submit(&s);
   } else {
     core->wk.executor->post(core->wk.executor->storage, worker_handler(core, gen, slot));
@@ -154,8 +165,8 @@ worker_scope::worker_scope(queue_core* c, std::uint32_t g, std::uint32_t index) 
       // worker handler (it may find nothing to run) takes its one-time allocation, not a
       // later item in an application's steady state.
       rec(this_run_record()),
-      ctx_(this_worker()),
-      saved_(ctx_) {
+      ctx(this_worker()),
+      saved_(ctx) {
   --core->wk.nr_unstarted;
   ++core->wk.handler_starts;
   update_saturated(core);
@@ -163,11 +174,11 @@ worker_scope::worker_scope(queue_core* c, std::uint32_t g, std::uint32_t index) 
   // an item left on the intake while this worker was on its way is seen here.
   if (intake_nonempty(core, std::memory_order_seq_cst)) start_workers_locked(core);
   me.rec = rec;
-  ctx_.core = core;
-  ctx_.slot = &me;
+  ctx.core = core;
+  ctx.slot = &me;
 }
 
-worker_scope::~worker_scope() { ctx_ = saved_; }
+worker_scope::~worker_scope() { ctx = saved_; }
 
 next_step take_next(worker_scope& s, int& budget, work*& out) noexcept {
   queue_core* const core = s.core;
@@ -237,7 +248,7 @@ void run_one(worker_scope& s, work* w, std::unique_lock<std::mutex>& lk, done_li
   const work_ops* const ops = s.me.current_ops;
   // Rule 2: the trampoline clears PENDING right before calling the function (after taking
   // the queue's reference out of the item), so a queue call made while it runs succeeds.
-  this_worker().current = w;
+  s.ctx.current = w;
   const work* outer = nullptr;
   const work_ops* outer_ops = nullptr;
   if (rec != nullptr) {
@@ -285,7 +296,7 @@ unsigned finish_one(worker_scope& s) noexcept {
     core->stats.run_time.add(me.finished_at - me.started_at);
     me.timing = false;
   }
-  this_worker().current = nullptr;
+  s.ctx.current = nullptr;
   me.current = nullptr;
   me.current_ops = nullptr;
   uncount(core, me.current_color, true);

@@ -42,6 +42,11 @@ void start_workers_locked(queue_core* core) noexcept;
 /// throws.
 void submit_handler_locked(queue_core* core, std::uint32_t gen, std::uint32_t slot);
 
+/// Effects: sets what a slot submitted to a shared pool runs (the facade's run_pool_task; the
+/// same value every time). Called by the facade before a core can submit. Thread safety: any
+/// thread. Memory ordering: relaxed (the value never changes, and creating a core publishes it).
+void set_pool_entry(void (*entry)(pool_task*) noexcept) noexcept;
+
 /// Effects: a worker handler is gone; the last one of a retired core recycles it.
 /// Requires: mu held through `lk`, which may be unlocked on return (the core was recycled): the
 /// caller must not touch the core afterwards.
@@ -64,9 +69,9 @@ class worker_scope {
   const std::uint32_t slot;  // the slot's index
   worker_slot& me;
   run_record* const rec;  // this thread's run record, or nullptr (no memory)
+  worker_context& ctx;    // this thread's worker context (this_worker()), looked up once
 
  private:
-  worker_context& ctx_;
   const worker_context saved_;
 };
 

@@ -73,10 +73,10 @@ work* mark_started(work& w) noexcept {
   return &w;
 }
 
-void uncount(queue_core* core, unsigned color, bool active) noexcept {
+bool uncount(queue_core* core, unsigned color, bool active) noexcept {
   if (active) --core->wl.nr_active;
   if (--core->wl.nr_in_flight == 0) note_work_locked(core);  // busy to idle: let run() return
-  core->wl.colors.remove(color);
+  return core->wl.colors.remove(color);
 }
 
 }  // namespace wq::detail

@@ -40,7 +40,8 @@ work* mark_started(work& w) noexcept;
 /// Effects: an instance of color `color` has left the queue (finished, cancelled or dropped):
 /// uncounts it from flight (telling the executor on the busy-to-idle edge), from its color and,
 /// if `active`, from the active count. Requires: mu held.
-void uncount(queue_core* core, unsigned color, bool active) noexcept;
+/// Returns: whether that was the last instance of `color` (a flush waiting for it may end).
+bool uncount(queue_core* core, unsigned color, bool active) noexcept;
 
 /// Whether a worker could take an item now: one is on the worklist, or one is inactive and
 /// fewer than max_active are active. Requires mu held.
