@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: BSL-1.0
-// The process-wide worker pools and their manager: see worker_pool.hpp for the mechanism and
-// the lock rules.
+// The process-wide worker pools: see worker_pool.hpp for the mechanism and the lock rules (the
+// manager thread is in pool_manager.cpp).
 #include "worker_pool.hpp"
+
+#include "pool_manager.hpp"
 
 #include <wq/detail/core.hpp>
 #include <wq/detail/diagnostics.hpp>
@@ -11,12 +13,10 @@
 #include <array>
 #include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <limits>
 #include <new>
 #include <thread>
 
-#include <fcntl.h>
 #include <pthread.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -33,31 +33,6 @@ thread_local pool_thread* tl_pool_thread = nullptr;
 
 // A worker with no CPU time for this long inside one item is checked for sleeping.
 constexpr std::chrono::milliseconds sleep_after{1};
-
-// The CPU time of the thread whose clock is `c`, in nanoseconds (0 if unreadable).
-std::int64_t cpu_time_ns(clockid_t c) noexcept {
-  timespec ts{};
-  if (::clock_gettime(c, &ts) != 0) return 0;
-  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
-}
-
-// Whether the kernel reports thread `tid` of this process sleeping (S) or in uninterruptible
-// wait (D), from /proc/self/task/<tid>/stat; false if unknown.
-bool sleeping(int tid) noexcept {
-  char path[64];
-  std::snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
-  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  char buf[256];
-  const ssize_t n = ::read(fd, buf, sizeof buf - 1);
-  ::close(fd);
-  if (n <= 0) return false;
-  buf[n] = '\0';
-  // The state follows the command name in parentheses, which may itself contain ')'.
-  const char* close = std::strrchr(buf, ')');
-  if (close == nullptr || close[1] != ' ') return false;
-  return close[2] == 'S' || close[2] == 'D';
-}
 
 unsigned cores() noexcept {
   // Read once: hardware_concurrency() reads sysfs on every call.
@@ -79,48 +54,6 @@ std::array<std::atomic<worker_pool*>, nr_pool_kinds>& pools() noexcept {
 std::mutex& pools_mu() noexcept {
   static std::mutex mu;
   return mu;
-}
-
-// The manager (see worker_pool.hpp). Immortal: leaked on purpose so that it may be kicked
-// during static destruction.
-struct manager_state {
-  std::mutex mu;  // ML
-  std::condition_variable cv;
-  bool kicked = false;   // ML: a pool asked for a pass
-  bool started = false;  // ML: the thread runs
-};
-manager_state& manager() noexcept {
-  static manager_state* m = new manager_state;  // Safety: never freed (see above).
-  return *m;
-}
-
-void manager_main() noexcept {
-  (void)::pthread_setname_np(::pthread_self(), "wq-manager");
-  manager_state& m = manager();
-  auto next = never;
-  for (;;) {
-    {
-      std::unique_lock lk(m.mu);
-      while (!m.kicked) {
-        if (next == never) {
-          m.cv.wait(lk);
-        } else if (m.cv.wait_until(lk, next) == std::cv_status::timeout) {
-          break;
-        }
-      }
-      m.kicked = false;
-    }
-    next = never;
-    const auto now = clock::now();
-    for (auto& slot : pools()) {
-      // Safety (acquire): pairs with the release in pool_for; the pool is fully built.
-      worker_pool* p = slot.load(std::memory_order_acquire);
-      if (p == nullptr) continue;
-      auto look = never;
-      for (unsigned n = p->manage(now, look); n > 0; --n) p->start_worker();
-      next = std::min(next, look);
-    }
-  }
 }
 
 // Gives the calling highpri worker the best priority allowed (rule 43); reports once if that
@@ -220,31 +153,8 @@ std::chrono::microseconds worker_pool::threshold() const noexcept {
   return is_unbound(kind_) ? std::chrono::milliseconds(1) : std::chrono::milliseconds(10);
 }
 
-bool worker_pool::kick_manager() noexcept {
-  manager_state& m = manager();
-  {
-    std::lock_guard lk(m.mu);
-    m.kicked = true;
-    if (m.started) {
-      m.cv.notify_one();
-      return true;
-    }
-    try {
-      std::thread(manager_main).detach();
-      m.started = true;
-      return true;
-    } catch (...) {
-      // No thread (or memory) for it now: tasks stay queued; the next kick tries again.
-    }
-  }
-  report(errc::worker_post_failed,
-         "wq pools: cannot start the pool manager thread; items stay "
-         "queued, retried at the next queueing or wait");
-  return false;
-}
-
 void worker_pool::kick_or_unwatch() noexcept {
-  if (kick_manager()) return;
+  if (kick_pool_manager()) return;
   std::lock_guard lk(mu_);
   watched_ = false;
 }
@@ -318,7 +228,7 @@ unsigned worker_pool::manage(clock::time_point now, clock::time_point& next_look
         continue;
       // Safety (relaxed): only compared with an earlier value of the same counter.
       const std::uint64_t p = th->progress.load(std::memory_order_relaxed);
-      const std::int64_t cpu = cpu_time_ns(th->cpu_clock);
+      const std::int64_t cpu = thread_cpu_time_ns(th->cpu_clock);
       if (p != th->seen_progress || th->seen_at == clock::time_point{}) {
         th->seen_progress = p;
         th->seen_at = now;
@@ -326,8 +236,9 @@ unsigned worker_pool::manage(clock::time_point now, clock::time_point& next_look
         continue;
       }
       all_moving = false;
-      if (now - th->seen_at >= thr || (detect_sleeping && now - th->seen_at >= sleep_after &&
-                                       cpu - th->seen_cpu_ns < 50'000 && sleeping(th->tid))) {
+      if (now - th->seen_at >= thr ||
+          (detect_sleeping && now - th->seen_at >= sleep_after && cpu - th->seen_cpu_ns < 50'000 &&
+           thread_sleeping(th->tid))) {
         // Past the threshold in one item, or asleep in it (no CPU time for a millisecond and
         // not runnable): no longer counted as running (rule 42).
         th->st.store(pool_thread::state::intensive, std::memory_order_relaxed);

@@ -136,10 +136,8 @@ class worker_pool : public boost::asio::execution_context {
   bool needs_look_locked() noexcept;
   [[nodiscard]] unsigned concurrency() const noexcept;
   [[nodiscard]] std::chrono::microseconds threshold() const noexcept;
-  // Asks the manager for a pass (outside PL). Returns false if the manager thread could not be
-  // started (reported); the caller then clears watched_ so that a later call asks again.
-  static bool kick_manager() noexcept;
-  // kick_manager for a caller that set watched_: clears it again if the kick failed.
+  // kick_pool_manager (pool_manager.hpp) for a caller that set watched_: clears it again if the
+  // kick failed, so that a later call asks again.
   void kick_or_unwatch() noexcept;
 
   const pool_kind kind_;

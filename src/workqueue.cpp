@@ -10,9 +10,7 @@
 #include <wq/impl/claim.hpp>
 
 #include <algorithm>
-#include <array>
 #include <atomic>
-#include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
@@ -21,6 +19,7 @@
 
 #include <boost/asio/require.hpp>
 
+#include "engine/inspect.hpp"
 #include "engine/lifecycle.hpp"
 #include "engine/queue_core.hpp"
 #include "engine/queueing.hpp"
@@ -28,7 +27,6 @@
 #include "engine/waiters.hpp"
 #include "engine/workers.hpp"
 #include "engine/worklist.hpp"
-#include "virtual_time.hpp"
 #include "wait_graph.hpp"
 
 namespace wq {
@@ -481,103 +479,28 @@ queue_stats workqueue::stats() const {
     return out;
   }
   detail::start_workers_locked(core_);  // count items on the intake as queued
-  return stats_locked();
+  return detail::snapshot_stats_locked(core_, name_);
 }
 
 void workqueue::keep_final_stats() noexcept {
-  const detail::queue_counters& s = core_->stats;
   // A queue that never saw an item has all-zero statistics: stats() builds them from the name
   // (no allocation, which keeps a short-lived per-session queue as cheap as a strand).
-  if (s.queued == 0 && s.cancelled == 0 &&
-      core_->stats.coalesced.load(std::memory_order_relaxed) == 0)
-    return;
+  if (detail::stats_empty_locked(core_)) return;
   try {
-    final_stats_ = std::make_unique<queue_stats>(stats_locked());
+    final_stats_ = std::make_unique<queue_stats>(detail::snapshot_stats_locked(core_, name_));
   } catch (...) {
     // Out of memory: stats() of the destroyed queue will be empty.
   }
 }
 
-queue_stats workqueue::stats_locked() const {
-  queue_stats out;
-  out.name = name_;
-  out.sample_every = detail::sample_every;
-  const detail::queue_counters& s = core_->stats;
-  out.queued = s.queued;
-  out.coalesced = core_->stats.coalesced.load(std::memory_order_relaxed);
-  out.started = s.started;
-  out.finished = s.finished;
-  out.cancelled = s.cancelled;
-  out.in_flight = core_->wl.nr_in_flight;
-  for (const auto& slot : core_->wk.slots) out.running += slot.current != nullptr ? 1 : 0;
-  out.armed = core_->tm.armed.size();
-  out.max_depth = s.max_depth;
-  out.queue_latency = s.queue_latency;
-  out.run_time = s.run_time;
-  return out;
-}
-
 std::string workqueue::dump(std::size_t limit) const {
   std::string out;
-  char line[256];
-  auto add = [&](const char* fmt, auto... args) {
-    std::snprintf(line, sizeof line, fmt, args...);
-    out += line;
-  };
   std::lock_guard lk(core_->mu);
   if (core_->id() != id_) {
-    add("queue '%s': destroyed\n", name_.c_str());
+    out = "queue '" + name_ + "': destroyed\n";
     return out;
   }
-  detail::start_workers_locked(core_);  // show items on the intake as waiting
-  const detail::queue_core& c = *core_;
-  add("queue '%s': max_active %d, in flight %llu, waiting %zu (+%zu inactive), armed %zu%s%s\n",
-      name_.c_str(), c.wl.max_active, static_cast<unsigned long long>(c.wl.nr_in_flight),
-      c.wl.ready.size(), c.wl.inactive.size(), c.tm.armed.size(), c.lc.paused ? ", paused" : "",
-      c.lc.draining > 0 ? ", draining" : "");
-  if (c.wk.pool != nullptr) {
-    const pool_state ps = c.wk.pool->state();
-    add("  on pool %s: %u workers (%u running, %u idle, %u blocked, %u cpu-intensive), %zu "
-        "waiting\n",
-        to_string(ps.kind), ps.threads, ps.running, ps.idle, ps.blocked, ps.cpu_intensive,
-        ps.waiting);
-  } else if (pool_ != nullptr) {
-    add("%s", "  on its own thread pool\n");
-  } else {
-    add("%s", "  on the application's executor\n");
-  }
-  for (std::size_t i = 0; i < c.wk.slots.size(); ++i) {
-    const detail::worker_slot& s = c.wk.slots[i];
-    if (s.current == nullptr) continue;
-    add("  running  slot %zu: %s (%zu more instance(s) queued behind it, rule 10)\n", i,
-        s.current_ops != nullptr ? s.current_ops->name : "?", s.scheduled.size());
-  }
-  auto list = [&](const char* what, const detail::work_list& l) {
-    std::size_t n = 0;
-    for (const work& item : l) {
-      if (n++ == limit) {
-        add("  %-8s ... %zu more\n", what, l.size() - limit);
-        break;
-      }
-      add("  %-8s %s\n", what, work_name(item));
-    }
-  };
-  list("waiting", c.wl.ready);
-  list("inactive", c.wl.inactive);
-  // Armed deadlines are on virtual time while a test_clock is installed.
-  const auto virt = detail::virtual_now.load(std::memory_order_relaxed);
-  const auto now = virt != detail::no_virtual_time ? virt : std::chrono::steady_clock::now();
-  std::size_t n = 0;
-  for (const work& item : c.tm.armed) {
-    if (n++ == limit) {
-      add("  armed    ... %zu more\n", c.tm.armed.size() - limit);
-      break;
-    }
-    // Safety: only delayed items are linked on the armed list.
-    const auto& dw = static_cast<const delayed_work&>(item);
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(dw.deadline() - now);
-    add("  armed    %s (due in %lld ms)\n", work_name(item), static_cast<long long>(left.count()));
-  }
+  detail::dump_locked(core_, name_, limit, out);
   return out;
 }
 

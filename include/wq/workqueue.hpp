@@ -347,7 +347,6 @@ class workqueue {
   queue_status queue_untyped(work& item, std::chrono::nanoseconds delay,
                              const location& where) noexcept;
   void note_coalesced() const noexcept;
-  queue_stats stats_locked() const;           // requires core_->mu
   std::unique_ptr<queue_stats> final_stats_;  // set by destroy()
   bool destroyed_ = false;
 };

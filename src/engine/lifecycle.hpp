@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSL-1.0
-// src/engine/lifecycle.hpp: the engine's sequences over a queue's life (layer 5, with
+// src/engine/lifecycle.hpp: the engine's sequences over a queue's life (layer 6, with
 // engine.hpp the only code that acts across mechanisms): taking items off the queue unrun
 // (cancel, abandon), expiry of delayed items, pause, drain and destroy, orphans and retirement.
 // The lifecycle state is queue_core::lc (lifecycle_state); every function requires the core's
