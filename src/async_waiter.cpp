@@ -19,7 +19,7 @@ bool register_async_flush(queue_core* core, std::uint64_t id, async_waiter* w) n
   std::lock_guard lk(core->mu);
   if (core->id() != id || !core->reg.live) return false;
   start_workers_locked(core);  // items on the intake were queued before this call
-  w->epoch = core->wl.colors.epoch();
+  w->epoch = flush_epoch_locked(core);
   if (!add_waiter_locked(core, w)) return false;  // out of memory: "nothing waited"
   complete_waiters_locked(core, done);
   return true;
@@ -30,9 +30,7 @@ bool register_async_drain(queue_core* core, std::uint64_t id, async_waiter* w) n
   std::lock_guard lk(core->mu);
   if (core->id() != id || !core->reg.live) return false;
   if (!add_waiter_locked(core, w)) return false;
-  ++core->lc.draining;
-  close_intake_locked(core);  // rule 17: from now on only chained queueing, locked
-  start_workers_locked(core);
+  begin_drain_locked(core);
   complete_waiters_locked(core, done);
   return true;
 }
@@ -41,7 +39,7 @@ int register_async_item_idle(async_waiter* w) noexcept {
   int n = 0;
   for_each_core([&](queue_core* core) {
     std::lock_guard lk(core->mu);
-    if (!core->reg.live || !runs_item_locked(core, w->item)) return;
+    if (!core->reg.live || running_slot_locked(core, w->item) == nullptr) return;
     // Out of memory: this instance is not waited for.
     if (add_waiter_locked(core, w)) ++n;
   });
@@ -52,11 +50,7 @@ int withdraw_async(async_waiter* w) noexcept {
   int removed = 0;
   for (queue_core* core : w->cores) {
     std::lock_guard lk(core->mu);
-    auto& v = core->wt.async_waiters;
-    auto it = std::find(v.begin(), v.end(), w);
-    if (it == v.end()) continue;  // completed meanwhile (or being completed)
-    *it = v.back();
-    v.pop_back();
+    if (!withdraw_waiter_locked(core, w)) continue;  // completed meanwhile (or being completed)
     // A drain that will not complete stops counting; deferred items then run.
     if (w->what == async_waiter::kind::drain) end_drain_locked(core);
     ++removed;

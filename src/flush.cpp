@@ -15,6 +15,7 @@
 #include "engine/registry.hpp"
 #include "engine/run_records.hpp"
 #include "engine/timers.hpp"
+#include "engine/waiters.hpp"
 #include "engine/workers.hpp"
 #include "trace.hpp"
 #include "wait_graph.hpp"
@@ -27,10 +28,10 @@ namespace {
 // Returns whether it finished (false: the wait was refused and reported, wait_graph.hpp).
 // Throws std::bad_alloc if `f` cannot be registered.
 bool wait_for(queue_core* core, std::unique_lock<std::mutex>& lk, flush_waiter& f, const char* op) {
-  core->wt.flushers.push_back(&f);
+  add_flusher_locked(core, &f);
   const errc why =
       wait_until(core, lk, {wait_target::kind::item, core, f.item}, op, [&] { return f.done; });
-  std::erase(core->wt.flushers, &f);
+  remove_flusher_locked(core, &f);
   return why == errc{};
 }
 
@@ -73,8 +74,7 @@ bool flush_work(work& item) noexcept {
       // Fired during a drain of the caller's own queue: it would run only once the drain,
       // which waits for the caller, ends. Flushing it from an item of that queue queues it now,
       // as chained work (rule 49 accepts that), so the wait can finish.
-      core->lc.deferred.erase(core->lc.deferred.iterator_to(item));
-      queue_locked(core, item);
+      requeue_deferred_locked(core, item);
       // Wait for exactly this instance, registered before the lock is dropped (it may run and
       // finish as soon as it is), as flush_delayed_work does.
       flush_waiter f;
@@ -85,7 +85,7 @@ bool flush_work(work& item) noexcept {
         return false;
       }
     }
-    if ((s & st_queued) != 0 && this_worker().core == core && core->wk.max_workers == 1) {
+    if ((s & st_queued) != 0 && this_worker().core == core && one_worker_locked(core)) {
       // §5.3: on a one-worker queue (ordered, max_active 1) the queued instance can only run
       // after the calling item returns: waiting here would deadlock.
       report(errc::wait_needs_this_worker,
@@ -94,9 +94,7 @@ bool flush_work(work& item) noexcept {
              core->name.c_str());
       return false;
     }
-    if ((s & st_queued) != 0 && core->wk.executor != nullptr &&
-        core->wk.executor->held_here != nullptr &&
-        core->wk.executor->held_here(core->wk.executor->storage)) {
+    if ((s & st_queued) != 0 && strand_held_here(core)) {
       // §5.3: the queued instance needs the strand this thread is running a handler of.
       report(errc::wait_needs_this_worker,
              "flush_work of an item queued on '%s' from a handler of the strand it runs on "
@@ -108,14 +106,9 @@ bool flush_work(work& item) noexcept {
     f.item = &item;
     if ((s & st_queued) == 0) {
       // Not pending: wait for a running instance, if any.
-      for (auto& slot : core->wk.slots) {
-        if (slot.active && slot.current == &item) {
-          f.started = true;
-          f.slot = &slot;
-          break;
-        }
-      }
-      if (!f.started) return false;
+      f.slot = running_slot_locked(core, &item);
+      if (f.slot == nullptr) return false;
+      f.started = true;
     }
     try {
       return wait_for(core, lk, f, "flush_work");
@@ -143,11 +136,8 @@ bool flush_delayed_work(delayed_work& item) noexcept {
       if ((now & st_armed) != 0 && queue_id_of(now) == core->id()) {
         // Fire now (rule 24): off the armed list, onto the worklist of the recorded queue. The
         // outstanding timer wait finds the item no longer ARMED and lets go of it.
-        core->tm.armed.erase(core->tm.armed.iterator_to(item));
-        st.fetch_and(~st_armed, std::memory_order_relaxed);
-        WQ_TRACE_QUEUE_WORK(&item, trace_name(item), core->name.c_str(), core->id());
-        queue_locked(core, item);
-        if (this_worker().core == core && core->wk.max_workers == 1) {
+        fire_now_locked(core, item);
+        if (this_worker().core == core && one_worker_locked(core)) {
           // §5.3: fired onto the one-worker queue the caller runs on, it can only run after
           // the caller returns (which it then does).
           report(errc::wait_needs_this_worker,

@@ -8,10 +8,12 @@
 #include <wq/impl/claim.hpp>
 
 #include "engine/backoff.hpp"
+#include "engine/counters.hpp"
 #include "engine/lifecycle.hpp"
 #include "engine/queue_core.hpp"
 #include "engine/registry.hpp"
 #include "engine/run_records.hpp"
+#include "engine/waiters.hpp"
 #include "engine/workers.hpp"
 
 namespace wq::detail {
@@ -69,12 +71,11 @@ bool wait_not_running(work& w) noexcept {
       return false;
     };
     if (!running()) return;
-    ++core->wt.item_waiters;
+    const counted_wait counted(core, blocked_kind::item);
     // A refused wait (a cycle of items waiting for each other, ...) is reported: the running
     // instance is then not waited for, as from the item itself.
     (void)wait_until(core, lk, {wait_target::kind::running, core, &w}, "cancel_*_sync",
                      [&] { return !running(); });
-    --core->wt.item_waiters;
   });
   return !self;
 }
@@ -123,7 +124,7 @@ void note_cancelled(std::uint64_t id) noexcept {
   queue_core* core = lookup_core(id);
   if (core == nullptr) return;
   std::lock_guard lk(core->mu);
-  if (core->id() == id && core->reg.live) ++core->stats.cancelled;
+  if (core->id() == id && core->reg.live) note_cancelled_locked(core->stats);
 }
 
 }  // namespace wq::detail

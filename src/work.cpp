@@ -67,9 +67,7 @@ void check_destroy(work& w) noexcept {
   wait_not_running_elsewhere(w);
 }
 
-void clear_pending(work* item) noexcept {
-  work_access::state(*item).fetch_and(~st_pending, std::memory_order_release);
-}
+void clear_pending(work* item) noexcept { unclaim_pending(*item); }
 
 void begin_run(work* item) noexcept { begin_run_inline(*item); }
 

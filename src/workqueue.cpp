@@ -19,10 +19,12 @@
 
 #include <boost/asio/require.hpp>
 
+#include "engine/counters.hpp"
 #include "engine/inspect.hpp"
 #include "engine/lifecycle.hpp"
 #include "engine/queue_core.hpp"
 #include "engine/queueing.hpp"
+#include "engine/registry.hpp"
 #include "engine/run_records.hpp"
 #include "engine/waiters.hpp"
 #include "engine/workers.hpp"
@@ -106,8 +108,7 @@ void workqueue::init(std::unique_ptr<detail::executor_box> box, int concurrency,
   auto [core, id] = detail::create_core(std::move(cfg), std::move(box));
   core_ = core;
   id_ = id;
-  // Safety (relaxed): read by executors of this queue, which got here through this object.
-  core_->reg.context.store(context_, std::memory_order_relaxed);
+  detail::set_context(core_, context_);
 }
 
 workqueue::~workqueue() {
@@ -159,7 +160,7 @@ queue_status workqueue::queue_untyped(work& item, std::chrono::nanoseconds delay
 
 int workqueue::max_active() const noexcept {
   std::lock_guard lk(core_->mu);
-  return core_->id() == id_ ? core_->wl.max_active : 0;
+  return core_->id() == id_ ? detail::max_active_locked(core_) : 0;
 }
 
 int workqueue::set_max_active(int max_active) noexcept {
@@ -167,17 +168,13 @@ int workqueue::set_max_active(int max_active) noexcept {
   if (core_->id() != id_) return 0;
   if (ordered()) {
     detail::report(errc::set_max_active_on_ordered, "queue '%s': refused (rule 38)", name_.c_str());
-    return core_->wl.max_active;
+    return detail::max_active_locked(core_);
   }
   const int ma = clamp_max_active(max_active);
   if (max_active != 0 && ma != max_active)
     detail::report(errc::max_active_clamped, "queue '%s': max_active %d not in [1, %d], using %d",
                    name_.c_str(), max_active, max_max_active, ma);
-  core_->wl.max_active = ma;
-  core_->wk.max_workers = std::max(1, std::min(ma, core_->wk.slot_cap));
-  detail::update_saturated(core_);
-  detail::start_workers_locked(core_);
-  return ma;
+  return detail::set_max_active_locked(core_, ma);
 }
 
 namespace {
@@ -201,9 +198,7 @@ std::error_code refuse_wait(errc why, const char* op, const std::string& name) n
 
 errc workqueue::blocked_wait(const detail::queue_core* core) noexcept {
   if (detail::this_worker().core == core) return errc::wait_on_own_queue;
-  const detail::executor_box* ex = core->wk.executor.get();
-  if (ex != nullptr && ex->held_here != nullptr && ex->held_here(ex->storage))
-    return errc::wait_needs_this_worker;
+  if (detail::strand_held_here(core)) return errc::wait_needs_this_worker;
   return errc{};
 }
 
@@ -213,27 +208,24 @@ std::error_code workqueue::flush() {
   std::unique_lock lk(core->mu);
   if (core->id() != id_) return {};
   detail::start_workers_locked(core);  // items on the intake were queued before this call
-  const std::uint64_t e0 = core->wl.colors.epoch();
-  ++core->wt.queue_flushers;
+  const std::uint64_t e0 = detail::flush_epoch_locked(core);
+  const detail::counted_wait counted(core, detail::blocked_kind::queue_flush);
   const detail::wait_target t{detail::wait_target::kind::queue, core, nullptr};
   // Items queued from now on must get a color no older instance still holds: the next color
   // was last used 16 epochs ago; wait for those (older, so waited for anyway) to drain first.
-  errc why =
-      detail::wait_until(core, lk, t, "flush", [&] { return core->wl.colors.try_advance(e0); });
+  errc why = detail::wait_until(core, lk, t, "flush",
+                                [&] { return detail::flush_may_start_locked(core, e0); });
   if (why == errc{}) {
     // Wait for every instance queued with an epoch <= e0 (the snapshot at the call, rule 26).
     why = detail::wait_until(core, lk, t, "flush",
-                             [&] { return core->wl.colors.drained_through(e0); });
+                             [&] { return detail::flushed_through_locked(core, e0); });
   }
-  --core->wt.queue_flushers;
   return why == errc{} ? std::error_code{} : make_error_code(why);
 }
 
 void workqueue::pause() noexcept {
   std::lock_guard lk(core_->mu);
-  if (core_->id() != id_) return;
-  core_->lc.paused = true;
-  core_->wt.idle_cv.notify_all();  // blocked waits that need queued items refuse now
+  if (core_->id() == id_) detail::pause_locked(core_);
 }
 
 void workqueue::resume() noexcept {
@@ -247,13 +239,13 @@ std::error_code workqueue::drain() {
   std::unique_lock lk(core->mu);
   if (core->id() != id_) return {};
   detail::unpause_locked(core);  // a paused queue could never drain
-  ++core->lc.draining;
-  detail::close_intake_locked(core);  // rule 17: from now on only chained queueing, locked
-  detail::start_workers_locked(core);
-  ++core->wt.drain_waiters;
-  const errc why = detail::wait_until(core, lk, {detail::wait_target::kind::queue, core, nullptr},
-                                      "drain", [core] { return core->wl.nr_in_flight == 0; });
-  --core->wt.drain_waiters;
+  detail::begin_drain_locked(core);
+  errc why;
+  {
+    const detail::counted_wait counted(core, detail::blocked_kind::drain);
+    why = detail::wait_until(core, lk, {detail::wait_target::kind::queue, core, nullptr}, "drain",
+                             [core] { return detail::drained_locked(core); });
+  }
   detail::end_drain_locked(core);  // a refused drain stops draining too
   return why == errc{} ? std::error_code{} : make_error_code(why);
 }
@@ -292,8 +284,7 @@ std::error_code workqueue::destroy() {
     detail::done_list done;
     std::unique_lock lk(core->mu);
     std::vector<work*> dropped = detail::begin_destroy_locked(core);
-    if (dropped.empty() && core->wl.nr_in_flight == 0 && core->wk.nr_in_handler == 0 &&
-        pool_ == nullptr) {
+    if (dropped.empty() && detail::quiescent_locked(core) && pool_ == nullptr) {
       // Idle (a short-lived per-session queue, typically): nothing to cancel, wait for or join.
       keep_final_stats();
       detail::retire_core(core, lk, done);
@@ -306,16 +297,18 @@ std::error_code workqueue::destroy() {
     detail::done_list done;
     detail::work_list gone;
     std::unique_lock lk(core->mu);
-    ++core->wt.drain_waiters;
-    const errc why = detail::wait_until(
-        core, lk, {detail::wait_target::kind::queue, core, nullptr}, "destroy",
-        [core] { return core->wl.nr_in_flight == 0 && core->wk.nr_in_handler == 0; },
-        /*report=*/false);
-    --core->wt.drain_waiters;
+    errc why;
+    {
+      const detail::counted_wait counted(core, detail::blocked_kind::drain);
+      why = detail::wait_until(
+          core, lk, {detail::wait_target::kind::queue, core, nullptr}, "destroy",
+          [core] { return detail::quiescent_locked(core); },
+          /*report=*/false);
+    }
     // A shared pool is never stopped: its workers will run the items once it gets going again,
     // so they are not dropped; the queue finishes in the background (below).
     if ((why == errc::executor_stopped || why == errc::executor_not_running) &&
-        core->wk.pool == nullptr) {
+        !detail::on_shared_pool(core)) {
       // Its executor does not run its workers (stopped, or nobody runs it): as Asio destroys
       // the handlers of a context shut down, the queued items are dropped unrun and their
       // references released (a notice, not a misuse: stopping the io_context and then
@@ -337,11 +330,7 @@ std::error_code workqueue::destroy() {
                          : "no worker posted to its executor started within the wait limit",
                      n);
       lk.lock();
-      if (core->wl.nr_in_flight != 0) {
-        core->lc.orphaned = true;  // items running elsewhere: the last one retires it
-        return make_error_code(why);
-      }
-      detail::retire_core(core, lk, done);
+      detail::retire_or_orphan_locked(core, lk, done);
       return make_error_code(why);
     }
     if (why != errc{}) {
@@ -349,7 +338,7 @@ std::error_code workqueue::destroy() {
       // limit): the queue finishes in the background; the last of its items to finish retires
       // it (and has an owned pool joined).
       detail::report_refused_wait(why, "destroy", core);
-      core->lc.orphaned = true;
+      detail::mark_orphaned_locked(core);
       return make_error_code(why);
     }
   }
@@ -386,8 +375,7 @@ bool workqueue::destroy_now_if_idle() noexcept {
     // Everything on the intake counts; then idle means nothing in flight but the caller's own
     // item (if it is one), and nothing deferred by a drain.
     detail::close_intake_locked(core);
-    const std::uint64_t own = detail::this_worker().core == core ? 1 : 0;
-    if (core->wl.nr_in_flight > own || !core->lc.deferred.empty()) {
+    if (!detail::idle_but_caller_locked(core, detail::this_worker().core == core)) {
       detail::open_intake_locked(core);
       return false;
     }
@@ -409,7 +397,7 @@ bool workqueue::destroy_now_if_idle() noexcept {
   cancelled_on_destroy_ += dropped.size();
   detail::done_list done;
   std::unique_lock lk(core->mu);
-  core->lc.orphaned = true;
+  detail::mark_orphaned_locked(core);
   // Retires it now; an owned pool is joined by a helper thread (this may be one of its).
   detail::finish_orphan_locked(core, lk, done);
   return true;
@@ -431,10 +419,7 @@ void workqueue::orphan(errc why) noexcept {
   }
   detail::done_list done;
   std::unique_lock lk(core_->mu);
-  core_->lc.orphaned = true;
-  // Otherwise the worker that runs the last item in flight finishes it (from an own item, that
-  // item itself still counts in nr_in_flight).
-  if (core_->wl.nr_in_flight == 0) detail::finish_orphan_locked(core_, lk, done);
+  detail::orphan_locked(core_, lk, done);
 }
 
 void workqueue::begin_async_destroy(detail::async_waiter* w) noexcept {
@@ -451,7 +436,7 @@ void workqueue::begin_async_destroy(detail::async_waiter* w) noexcept {
   }
   detail::done_list done;
   std::unique_lock lk(core_->mu);
-  core_->lc.orphaned = true;
+  detail::mark_orphaned_locked(core_);
   // Out of memory registering: w completes at once; the queue still finishes in the background.
   if (!detail::register_async_destroy_locked(core_, w)) {
     lk.unlock();
@@ -463,7 +448,7 @@ void workqueue::begin_async_destroy(detail::async_waiter* w) noexcept {
   // handler bound to the queue itself is still accepted. Safety (acq_rel, under mu): the
   // registration holds a count too, so this cannot reach zero.
   w->remaining.fetch_sub(1, std::memory_order_acq_rel);
-  if (core_->wl.nr_in_flight == 0) detail::finish_orphan_locked(core_, lk, done);
+  detail::orphan_locked(core_, lk, done);
 }
 
 work* current_work() noexcept { return detail::this_worker().current; }
@@ -509,9 +494,7 @@ void workqueue::set_observer(observer* obs) noexcept {
   if (core_->id() == id_) core_->obs.store(obs, std::memory_order_relaxed);
 }
 
-void workqueue::note_coalesced() const noexcept {
-  core_->stats.coalesced.fetch_add(1, std::memory_order_relaxed);
-}
+void workqueue::note_coalesced() const noexcept { detail::note_coalesced(core_->stats); }
 
 queue_executor workqueue::get_executor() const noexcept { return queue_executor(core_, id_, true); }
 

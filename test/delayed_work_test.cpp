@@ -249,7 +249,7 @@ struct c_delayed_item {
   wq::delayed_work d{wq::fn_ops<&c_delayed_item::fn>};
   static void fn(wq::work* w) noexcept {
     // The item is the `work` base of the delayed_work member (kernel to_delayed_work).
-    auto* self = wq::container_of<&c_delayed_item::d>(static_cast<wq::delayed_work*>(w));
+    auto* self = wq::container_of<&c_delayed_item::d>(wq::to_delayed_work(w));
     self->seen = self->value;
     ++self->runs;
     if (self->done != nullptr) self->done->count_down();

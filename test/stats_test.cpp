@@ -75,7 +75,7 @@ struct c_delayed_item {
   std::atomic<int> runs{0};
   wq::delayed_work d{wq::fn_ops<&c_delayed_item::fn>};
   static void fn(wq::work* item) noexcept {
-    wq::container_of<&c_delayed_item::d>(static_cast<wq::delayed_work*>(item))->runs.fetch_add(1);
+    wq::container_of<&c_delayed_item::d>(wq::to_delayed_work(item))->runs.fetch_add(1);
   }
 };
 

@@ -12,6 +12,15 @@
 
 namespace wq::detail {
 
+/// Effects: counts a pending instance cancelled (rules 28, 31). Requires: mu held.
+inline void note_cancelled_locked(queue_counters& c) noexcept { ++c.cancelled; }
+
+/// Effects: counts a queueing call that found the item pending (rule 1). Thread safety: any
+/// thread, no lock. Memory ordering: relaxed (a statistic; nothing is published through it).
+inline void note_coalesced(queue_counters& c) noexcept {
+  c.coalesced.fetch_add(1, std::memory_order_relaxed);
+}
+
 /// Effects: records that `w` was linked with `depth` items waiting, and times it from now
 /// until it starts if this is the sample_every-th queueing and a sample slot is free.
 /// Requires: mu held. Complexity: O(1) (four sample slots).

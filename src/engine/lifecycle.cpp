@@ -220,4 +220,63 @@ void retire_core(queue_core* core, std::unique_lock<std::mutex>& lk, done_list& 
   maybe_recycle(core, lk);
 }
 
+void pause_locked(queue_core* core) noexcept {
+  core->lc.paused = true;
+  core->wt.idle_cv.notify_all();  // blocked waits that need queued items refuse now
+}
+
+void begin_drain_locked(queue_core* core) noexcept {
+  ++core->lc.draining;
+  close_intake_locked(core);  // rule 17: from now on only chained queueing, locked
+  start_workers_locked(core);
+}
+
+int set_max_active_locked(queue_core* core, int ma) noexcept {
+  core->wl.max_active = ma;
+  core->wk.max_workers = std::max(1, std::min(ma, core->wk.slot_cap));
+  update_saturated(core);
+  start_workers_locked(core);
+  return ma;
+}
+
+bool drained_locked(const queue_core* core) noexcept { return core->wl.nr_in_flight == 0; }
+
+bool quiescent_locked(const queue_core* core) noexcept {
+  return core->wl.nr_in_flight == 0 && core->wk.nr_in_handler == 0;
+}
+
+bool idle_but_caller_locked(const queue_core* core, bool caller_runs_here) noexcept {
+  return core->wl.nr_in_flight <= (caller_runs_here ? 1u : 0u) && core->lc.deferred.empty();
+}
+
+void fire_now_locked(queue_core* core, delayed_work& dw) noexcept {
+  core->tm.armed.erase(core->tm.armed.iterator_to(dw));
+  work_access::state(dw).fetch_and(~st_armed, std::memory_order_relaxed);
+  WQ_TRACE_QUEUE_WORK(&dw, trace_name(dw), core->name.c_str(), core->id());
+  queue_locked(core, dw);
+}
+
+void requeue_deferred_locked(queue_core* core, work& w) noexcept {
+  core->lc.deferred.erase(core->lc.deferred.iterator_to(w));
+  queue_locked(core, w);
+}
+
+void mark_orphaned_locked(queue_core* core) noexcept { core->lc.orphaned = true; }
+
+void orphan_locked(queue_core* core, std::unique_lock<std::mutex>& lk, done_list& done) noexcept {
+  core->lc.orphaned = true;
+  // Otherwise the worker that runs the last item in flight finishes it (from an own item, that
+  // item itself still counts in nr_in_flight).
+  if (core->wl.nr_in_flight == 0) finish_orphan_locked(core, lk, done);
+}
+
+void retire_or_orphan_locked(queue_core* core, std::unique_lock<std::mutex>& lk,
+                             done_list& done) noexcept {
+  if (core->wl.nr_in_flight != 0) {
+    core->lc.orphaned = true;  // items running elsewhere: the last one retires it
+    return;
+  }
+  retire_core(core, lk, done);
+}
+
 }  // namespace wq::detail

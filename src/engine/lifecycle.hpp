@@ -34,8 +34,15 @@ void queue_expired_locked(queue_core* core, delayed_work& dw, bool wait_done) no
 /// Effects: unpauses a paused queue and starts its workers (drain and destroy could not finish
 /// on a paused queue). Requires: mu held.
 void unpause_locked(queue_core* core) noexcept;
+/// Effects: pauses the queue (rule 45): queued items stay queued, none starts until
+/// unpause_locked; blocked waits that need queued items to run re-check (and refuse). Requires:
+/// mu held.
+void pause_locked(queue_core* core) noexcept;
 /// Effects: queues the delayed items that fired during a drain. Requires: mu held.
 void queue_deferred_locked(queue_core* core) noexcept;
+/// Effects: starts one drain (sync or async, rule 49): from now on only chained queueing is
+/// accepted, and what producers left on the intake is linked. Requires: mu held.
+void begin_drain_locked(queue_core* core) noexcept;
 /// Effects: ends one drain (sync or async); the last one queues the deferred items and reopens
 /// the intake. Requires: mu held.
 void end_drain_locked(queue_core* core) noexcept;
@@ -44,6 +51,39 @@ void end_drain_locked(queue_core* core) noexcept;
 /// queues deferred ones. Returns: the armed items unlinked (the caller releases their
 /// references once it has released mu). Requires: mu held. Throws: std::bad_alloc.
 std::vector<work*> begin_destroy_locked(queue_core* core);
+
+/// Effects: sets max_active (already clamped, rule 38) and the workers it allows; starts
+/// waiting items it lets run. Returns: `ma`. Requires: mu held.
+int set_max_active_locked(queue_core* core, int ma) noexcept;
+
+/// Returns: whether nothing of the queue is in flight (queued, inactive or running).
+/// Requires: mu held.
+bool drained_locked(const queue_core* core) noexcept;
+/// Returns: drained_locked, and no worker handler of the queue is still inside the engine (so
+/// its executor may be joined or its core retired). Requires: mu held.
+bool quiescent_locked(const queue_core* core) noexcept;
+/// Returns: whether nothing is in flight but (if `caller_runs_here`) the calling item, and
+/// nothing waits deferred by a drain: the queue may be destroyed at once. Requires: mu held.
+bool idle_but_caller_locked(const queue_core* core, bool caller_runs_here) noexcept;
+
+/// Effects: flush_delayed_work's firing (rule 24): takes the ARMED `dw` off the armed list
+/// and queues it now; the outstanding timer wait later finds it no longer ARMED. Requires: mu
+/// held, `dw` ARMED for `core`.
+void fire_now_locked(queue_core* core, delayed_work& dw) noexcept;
+/// Effects: queues now the item `w`, deferred by a drain of `core` (a flush from one of the
+/// queue's own items needs it to run, as chained work). Requires: mu held, `w` deferred.
+void requeue_deferred_locked(queue_core* core, work& w) noexcept;
+
+/// Effects: marks the queue orphaned: its destroyer went; the last of its items to finish
+/// retires it. Requires: mu held.
+void mark_orphaned_locked(queue_core* core) noexcept;
+/// Effects: marks the queue orphaned and, if nothing is in flight, finishes it now
+/// (finish_orphan_locked). Requires: mu held through `lk`.
+void orphan_locked(queue_core* core, std::unique_lock<std::mutex>& lk, done_list& done) noexcept;
+/// Effects: retires the queue now if nothing is in flight; otherwise marks it orphaned (items
+/// running elsewhere: the last one retires it). Requires: mu held through `lk`.
+void retire_or_orphan_locked(queue_core* core, std::unique_lock<std::mutex>& lk,
+                             done_list& done) noexcept;
 
 /// Effects: the queue's executor will never run its items (it destroyed a worker handler
 /// unrun, or nobody runs it when the queue is destroyed): takes every item the queue holds

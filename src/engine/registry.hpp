@@ -17,6 +17,14 @@ namespace wq::detail {
 /// trusting it. Thread safety: any thread, lock-free. Complexity: O(1).
 queue_core* lookup_core(std::uint64_t id) noexcept;
 
+/// Effects: records the execution context of the queue that owns `core` (for
+/// queue_executor::query, which may read it after the queue is gone). Thread safety: the
+/// queue's creator, before the queue is shared. Memory ordering: relaxed (whoever reads it got
+/// the core through the queue or an executor made from it afterwards).
+inline void set_context(queue_core* core, boost::asio::execution_context* ctx) noexcept {
+  core->reg.context.store(ctx, std::memory_order_relaxed);
+}
+
 /// Effects: takes a core off the free list, or a fresh one (allocating a chunk of them the
 /// first time its index is reached). The core is not live and its mutex is not held.
 /// Throws: std::length_error when every index is in use, std::bad_alloc.

@@ -2,6 +2,9 @@
 // Who waits on a queue: see waiters.hpp.
 #include "waiters.hpp"
 
+#include <algorithm>
+#include <vector>
+
 #include "workers.hpp"
 #include "worklist.hpp"
 
@@ -17,7 +20,7 @@ bool satisfied(queue_core* core, async_waiter* w) noexcept {
       if (!w->bumped) w->bumped = core->wl.colors.try_advance(w->epoch);
       return w->bumped && core->wl.colors.drained_through(w->epoch);
     case async_waiter::kind::drain: return core->wl.nr_in_flight == 0;
-    case async_waiter::kind::item_idle: return !runs_item_locked(core, w->item);
+    case async_waiter::kind::item_idle: return running_slot_locked(core, w->item) == nullptr;
     case async_waiter::kind::destroy:
       return false;  // completed by the retirement of the queue (finish_orphan_locked)
   }
@@ -123,6 +126,42 @@ void wake_after_unlink_locked(queue_core* core, work& w) noexcept {
     }
   }
   if (wake) core->wt.idle_cv.notify_all();
+}
+
+counted_wait::counted_wait(queue_core* core, blocked_kind kind) noexcept
+    : count_(kind == blocked_kind::drain  ? core->wt.drain_waiters
+             : kind == blocked_kind::item ? core->wt.item_waiters
+                                          : core->wt.queue_flushers) {
+  ++count_;
+}
+
+counted_wait::~counted_wait() { --count_; }
+
+std::uint64_t flush_epoch_locked(const queue_core* core) noexcept {
+  return core->wl.colors.epoch();
+}
+
+bool flush_may_start_locked(queue_core* core, std::uint64_t e0) noexcept {
+  return core->wl.colors.try_advance(e0);
+}
+
+bool flushed_through_locked(const queue_core* core, std::uint64_t e0) noexcept {
+  return core->wl.colors.drained_through(e0);
+}
+
+void add_flusher_locked(queue_core* core, flush_waiter* f) { core->wt.flushers.push_back(f); }
+
+void remove_flusher_locked(queue_core* core, flush_waiter* f) noexcept {
+  std::erase(core->wt.flushers, f);
+}
+
+bool withdraw_waiter_locked(queue_core* core, async_waiter* w) noexcept {
+  auto& v = core->wt.async_waiters;
+  auto it = std::find(v.begin(), v.end(), w);
+  if (it == v.end()) return false;
+  *it = v.back();
+  v.pop_back();
+  return true;
 }
 
 }  // namespace wq::detail

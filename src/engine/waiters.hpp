@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSL-1.0
-// src/engine/waiters.hpp: who waits on a queue (layer 4): threads blocked on idle_cv (drain,
+// src/engine/waiters.hpp: who waits on a queue (layer 5): threads blocked on idle_cv (drain,
 // flush, an item to stop running), flush_work() callers (flush_waiter), and async waiters
 // (async_flush, async_drain, async_cancel_sync, async_destroy). This layer tells which waits
 // a change satisfied and wakes or collects them; it never ends a drain or retires a queue (the
@@ -38,5 +38,44 @@ void wake_after_run_locked(queue_core* core, worker_slot& me, unsigned color) no
 /// (rule 23), or has nothing left to wait for; wakes the blocked waiters this satisfies.
 /// Requires: mu held.
 void wake_after_unlink_locked(queue_core* core, work& w) noexcept;
+
+/// The blocked waits counted per queue, so that a change wakes idle_cv only when someone waits.
+enum class blocked_kind {
+  drain,        ///< for nothing in flight (drain, destroy)
+  item,         ///< for an item to stop running (cancel_*_sync)
+  queue_flush,  ///< for flush colours to drain (flush)
+};
+
+/// Counts the calling thread among `core`'s blocked waiters of one kind while it exists.
+/// Requires: mu held when it is constructed and when it is destroyed.
+class counted_wait {
+ public:
+  counted_wait(queue_core* core, blocked_kind kind) noexcept;
+  ~counted_wait();
+  counted_wait(const counted_wait&) = delete;
+  counted_wait& operator=(const counted_wait&) = delete;
+
+ private:
+  int& count_;
+};
+
+/// Returns: the flush epoch now: a flush started now waits for the colours of epochs up to it
+/// (rule 26). Requires: mu held.
+std::uint64_t flush_epoch_locked(const queue_core* core) noexcept;
+/// Effects: lets a flush of epoch `e0` take the next colour if no older instance holds it.
+/// Returns: whether it did (false: wait and call again). Requires: mu held.
+bool flush_may_start_locked(queue_core* core, std::uint64_t e0) noexcept;
+/// Returns: whether every instance queued at epochs <= `e0` has finished. Requires: mu held.
+bool flushed_through_locked(const queue_core* core, std::uint64_t e0) noexcept;
+
+/// Effects: registers a flush_work() caller waiting on `core`. Requires: mu held. Throws:
+/// std::bad_alloc (nothing registered).
+void add_flusher_locked(queue_core* core, flush_waiter* f);
+/// Effects: unregisters a flush_work() caller. Requires: mu held.
+void remove_flusher_locked(queue_core* core, flush_waiter* f) noexcept;
+
+/// Effects: takes `w` off `core`'s list of async waiters, if it is still there. Returns:
+/// whether it was (false: it completed meanwhile, or is being completed). Requires: mu held.
+bool withdraw_waiter_locked(queue_core* core, async_waiter* w) noexcept;
 
 }  // namespace wq::detail

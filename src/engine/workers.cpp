@@ -150,10 +150,11 @@ work* pop_next(queue_core* core, worker_slot& me) noexcept {
 
 }  // namespace
 
-bool runs_item_locked(const queue_core* core, const work* item) noexcept {
+worker_slot* running_slot_locked(const queue_core* core, const work* item) noexcept {
   for (const auto& slot : core->wk.slots)
-    if (slot.active && slot.current == item) return true;
-  return false;
+    // Safety: const_cast back to the core's own (non-const) slot: constness of the query only.
+    if (slot.active && slot.current == item) return const_cast<worker_slot*>(&slot);
+  return nullptr;
 }
 
 worker_scope::worker_scope(queue_core* c, std::uint32_t g, std::uint32_t index) noexcept
@@ -301,6 +302,11 @@ unsigned finish_one(worker_scope& s) noexcept {
   me.current_ops = nullptr;
   uncount(core, me.current_color, true);
   return me.current_color;
+}
+
+bool strand_held_here(const queue_core* core) noexcept {
+  const executor_box* ex = core->wk.executor.get();
+  return ex != nullptr && ex->held_here != nullptr && ex->held_here(ex->storage);
 }
 
 }  // namespace wq::detail

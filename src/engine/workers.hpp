@@ -107,8 +107,23 @@ unsigned finish_one(worker_scope& s) noexcept;
 worker_slot* find_running(queue_core* core, const work* w, const work_ops* ops,
                           const worker_slot* self) noexcept;
 
-/// Returns: whether an instance of `item` (by address) runs on a worker of `core` now.
+/// Returns: whether the queue runs on a process-wide shared pool (which is never stopped, so a
+/// wait on it is never refused for a stopped executor). Thread safety: any thread; immutable
+/// while the queue is live.
+inline bool on_shared_pool(const queue_core* core) noexcept { return core->wk.pool != nullptr; }
+
+/// Returns: whether the calling thread runs a handler of the strand `core`'s workers are posted
+/// through, so none of them can start until it returns (§5.3). Thread safety: any thread; reads
+/// only what is immutable while the queue is live.
+bool strand_held_here(const queue_core* core) noexcept;
+
+/// Returns: whether the queue runs one item at a time (ordered, or max_active 1), so an item
+/// queued behind the calling one of its items cannot start before it returns. Requires: mu
+/// held.
+inline bool one_worker_locked(const queue_core* core) noexcept { return core->wk.max_workers == 1; }
+
+/// Returns: the worker of `core` running an instance of `item` (by address) now, or nullptr.
 /// Requires: mu held. Complexity: O(slots).
-bool runs_item_locked(const queue_core* core, const work* item) noexcept;
+worker_slot* running_slot_locked(const queue_core* core, const work* item) noexcept;
 
 }  // namespace wq::detail

@@ -56,6 +56,9 @@ inline bool has_runnable(const queue_core* core) noexcept {
   return !core->wl.ready.empty() ||
          (!core->wl.inactive.empty() && core->wl.nr_active < core->wl.max_active);
 }
+/// Returns: the queue's max_active in effect. Requires: mu held.
+inline int max_active_locked(const queue_core* core) noexcept { return core->wl.max_active; }
+
 /// How many items a worker could take now (the worklist, and the inactive items max_active
 /// leaves room for). Requires mu held.
 inline std::size_t nr_runnable(const queue_core* core) noexcept {

@@ -255,7 +255,7 @@ struct c_item : item_probe {
   wq::delayed_work d{wq::fn_ops<&c_item::fn>};
 };
 inline void c_item::fn(wq::work* w) noexcept {
-  c_item* self = wq::container_of<&c_item::d>(static_cast<wq::delayed_work*>(w));
+  c_item* self = wq::container_of<&c_item::d>(wq::to_delayed_work(w));
   run_body(*self, self);
 }
 

@@ -90,7 +90,7 @@ struct c_delayed {
   wq::delayed_work d{wq::fn_ops<&c_delayed::fn>};
 
   static void fn(wq::work* item) noexcept {
-    auto* self = wq::container_of<&c_delayed::d>(static_cast<wq::delayed_work*>(item));
+    auto* self = wq::container_of<&c_delayed::d>(wq::to_delayed_work(item));
     self->ran_at_ns.store(now_ns());
     self->ran_on.store(std::this_thread::get_id());
     if (self->body) self->body(*self);

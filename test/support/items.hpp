@@ -58,7 +58,7 @@ struct ctx_item {
   std::atomic<int> runs{0};
   wq::delayed_work dw;
   static void fn(wq::work* w) noexcept {
-    wq::container_of<&ctx_item::dw>(static_cast<wq::delayed_work*>(w))->runs.fetch_add(1);
+    wq::container_of<&ctx_item::dw>(wq::to_delayed_work(w))->runs.fetch_add(1);
   }
 };
 

@@ -1,6 +1,13 @@
 // SPDX-License-Identifier: BSL-1.0
 // Shared helpers for wq's tests: a latch with a timeout (a deadlock fails instead of hanging),
 // counting owned objects, and a warning catcher.
+//
+// The work item helpers, one per API path a test drives (kept apart on purpose: merging them
+// would leave a path untested):
+//   fn_item, fn_delayed_item  (queue_kinds.hpp)  typed enqueue by raw pointer, std::function body
+//   c_work, c_delayed         (cancel_items.hpp) C-style (fn_ops), accepted by the untyped calls
+//   ctx_item                  (items.hpp)        C-style delayed item timed on the test's
+//   io_context
 #pragma once
 
 #include <atomic>

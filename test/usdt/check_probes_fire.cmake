@@ -37,7 +37,7 @@ endif()
 set(queued_in_a link_claimed)
 set(queued_in_b try_push)
 set(queued_in_c queue_expired_locked)
-set(queued_in_d flush_delayed_work)
+set(queued_in_d fire_now_locked)  # flush_delayed_work fires it at once
 set(activated_in_a link_on_worklist)
 set(activated_in_b pop_runnable)
 set(activated_in_c link_on_worklist)

@@ -30,7 +30,8 @@ struct work_access {
   static shared_ref_slot& shared_slot(shared_delayed_work& w) noexcept { return w.ref_; }
 };
 
-/// Marks a dequeued item as started (rule 2); see begin_run in work.hpp.
+/// Marks a dequeued item as started (rule 2): the inline body of begin_run (wq/detail/work.hpp),
+/// for the typed trampolines.
 inline void begin_run_inline(work& w) noexcept {
   // Safety (acq_rel): acquire pairs with the release RMWs of queueing calls that found the item
   // pending, so their earlier writes are visible to this run (rule 7); release pairs with the
