@@ -6,11 +6,7 @@
 // proves timeouts, debounces and periodic work deterministically, with no sleeps, in
 // microseconds of real time (see samples/05_testing_delayed_work.cpp).
 //
-// Thread safety: distinct objects: at most one exists at a time (a second one is refused, see
-// the constructor). Shared object: every member function may be called from any thread,
-// including from work items; advance() calls are serialised with each other. Not from an
-// observer or a diagnostic handler (they run under wq's locks). Construction and destruction
-// must not race with other calls on the object.
+// Thread safety: stated on the class.
 //
 // Lifetime: the clock is installed by its constructor and removed by its destructor (RAII).
 // Items armed with real timers before it was installed are adopted (below); items still armed
@@ -65,7 +61,10 @@ namespace wq {
 /// every item that call queued (it queues them under the queue's lock, as a firing timer does,
 /// rule 6).
 ///
-/// Thread safety: see the file comment.
+/// Thread safety: at most one exists at a time (a second one is refused). Every member function
+/// may be called from any thread, including from work items; advance() calls are serialised
+/// with each other. Not from an observer or a diagnostic handler (they run under wq's locks).
+/// Construction and destruction must not race with other calls on the object.
 class test_clock {
  public:
   using duration = std::chrono::steady_clock::duration;

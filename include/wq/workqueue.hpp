@@ -14,9 +14,7 @@
 // so other handlers on the executor are not starved. Queueing and running an embedded item
 // allocates nothing in steady state.
 //
-// Thread safety: distinct objects: safe. Shared objects: every member function may be called
-// concurrently from any thread, including from work items running on this or another queue,
-// except the destructor and destroy(), which must not race with other calls on this object.
+// Thread safety: stated on the class.
 //
 // Memory ordering (rule 6): writes made before a queueing call that returns `queued` are visible
 // inside the work function when it runs. If the call returns `already_pending`, the pending
@@ -86,7 +84,9 @@ struct async_waiter;
 ///   auto r = q.enqueue<&my_struct::work>(std::make_unique<my_struct>(42));
 /// \endcode
 ///
-/// Thread safety: see the file comment.
+/// Thread safety: distinct objects: safe. Shared objects: every member function may be called
+/// concurrently from any thread, including from work items running on this or another queue,
+/// except the destructor and destroy(), which must not race with other calls on this object.
 class workqueue {
  public:
   /// Creates a queue that runs on a worker pool.
