@@ -42,6 +42,8 @@ const char* code_name(errc e) noexcept {
     case errc::items_dropped: return "items_dropped";
     case errc::pool_saturated: return "pool_saturated";
     case errc::priority_not_raised: return "priority_not_raised";
+    case errc::bad_cpu_hint: return "bad_cpu_hint";
+    case errc::system_queue_flushed: return "system_queue_flushed";
   }
   return "unknown";
 }
@@ -82,6 +84,8 @@ class category_impl final : public std::error_category {
         return "queue's items dropped unrun: its executor does not run them";
       case errc::pool_saturated: return "worker pool at its thread limit with items waiting";
       case errc::priority_not_raised: return "highpri workers could not be given a higher priority";
+      case errc::bad_cpu_hint: return "CPU or NUMA node hint names none of this machine's";
+      case errc::system_queue_flushed: return "a system-wide queue was flushed (deprecated)";
     }
     return "unknown wq error";
   }

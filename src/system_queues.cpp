@@ -2,6 +2,7 @@
 // The lazily created system queues and their shutdown at exit.
 #include <wq/system_queues.hpp>
 
+#include <wq/cancel.hpp>
 #include <wq/executor.hpp>
 
 namespace wq {
@@ -20,7 +21,7 @@ namespace {
 // process ends, as on any thread pool.
 struct system_queue {
   workqueue* queue;
-  explicit system_queue(workqueue* q) : queue(q) {}
+  explicit system_queue(workqueue* q) : queue(q) { detail::queue_access::mark_system(*q); }
   system_queue(const system_queue&) = delete;
   system_queue& operator=(const system_queue&) = delete;
   ~system_queue() {

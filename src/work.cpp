@@ -72,3 +72,18 @@ void clear_pending(work* item) noexcept { unclaim_pending(*item); }
 void begin_run(work* item) noexcept { begin_run_inline(*item); }
 
 }  // namespace wq::detail
+
+namespace wq {
+
+bool work::is_running() const noexcept {
+  const work_ops* ops = ops_.load(std::memory_order_relaxed);
+  for (const detail::run_record* r = detail::first_run_record(); r != nullptr; r = r->next) {
+    // Safety (relaxed): an advisory answer (rule 5); identity is address plus function (rule 11).
+    if (r->item.load(std::memory_order_relaxed) == this &&
+        r->ops.load(std::memory_order_relaxed) == ops)
+      return true;
+  }
+  return false;
+}
+
+}  // namespace wq

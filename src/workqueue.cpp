@@ -11,6 +11,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdarg>
+#include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
@@ -163,6 +165,13 @@ int workqueue::max_active() const noexcept {
   return core_->id() == id_ ? detail::max_active_locked(core_) : 0;
 }
 
+bool workqueue::congested() const noexcept {
+  std::lock_guard lk(core_->mu);
+  if (core_->id() != id_) return false;
+  detail::start_workers_locked(core_);  // items on the intake count as waiting
+  return detail::congested_locked(core_);
+}
+
 int workqueue::set_max_active(int max_active) noexcept {
   std::unique_lock lk(core_->mu);
   if (core_->id() != id_) return 0;
@@ -204,6 +213,17 @@ errc workqueue::blocked_wait(const detail::queue_core* core) noexcept {
 
 std::error_code workqueue::flush() {
   detail::queue_core* core = core_;
+  if (system_) {
+    // §5.6 (rule 27): the kernel deprecates flushing a system-wide queue. A once-flag (relaxed:
+    // it publishes nothing; at worst two threads race to report once each).
+    static std::atomic<bool> reported{false};
+    if (!reported.exchange(true, std::memory_order_relaxed))
+      detail::report(errc::system_queue_flushed,
+                     "flush of system queue '%s': it waits for every item anyone queued there "
+                     "(the kernel deprecates flush_scheduled_work); flush your own items or use "
+                     "a queue of your own. Reported once per process",
+                     name_.c_str());
+  }
   if (const errc why = blocked_wait(core); why != errc{}) return refuse_wait(why, "flush", name_);
   std::unique_lock lk(core->mu);
   if (core->id() != id_) return {};
@@ -452,6 +472,21 @@ void workqueue::begin_async_destroy(detail::async_waiter* w) noexcept {
 }
 
 work* current_work() noexcept { return detail::this_worker().current; }
+
+void set_worker_desc(const char* fmt, ...) noexcept {
+  detail::worker_context& ctx = detail::this_worker();
+  if (ctx.core == nullptr || ctx.slot == nullptr || ctx.current == nullptr) return;
+  char desc[32];
+  std::va_list args;
+  va_start(args, fmt);
+  std::vsnprintf(desc, sizeof desc, fmt, args);
+  va_end(args);
+  {
+    std::lock_guard lk(ctx.core->mu);
+    (void)detail::describe_locked(*ctx.slot, desc);  // out of memory: only the thread name
+  }
+  detail::rename_thread(ctx, desc);
+}
 
 queue_stats workqueue::stats() const {
   std::lock_guard lk(core_->mu);

@@ -76,7 +76,7 @@ TEST_CASE("diagnostics: codes form the \"wq\" error category and say whether the
   }
   for (errc e : {errc::max_active_clamped, errc::armed_items_cancelled, errc::worker_post_failed,
                  errc::item_stalled, errc::queue_stalled, errc::items_dropped, errc::pool_saturated,
-                 errc::priority_not_raised}) {
+                 errc::priority_not_raised, errc::bad_cpu_hint, errc::system_queue_flushed}) {
     CHECK_FALSE(wq::is_misuse(e));
     CHECK(make_error_code(e).message() != "unknown wq error");
   }

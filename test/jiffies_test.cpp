@@ -8,10 +8,13 @@
 
 #include <chrono>
 #include <climits>
+#include <cstdint>
 #include <limits>
 #include <ratio>
 #include <type_traits>
 #include <vector>
+
+#include <wq/test_clock.hpp>
 
 namespace {
 
@@ -625,3 +628,67 @@ constexpr bool all_constexpr() {
 }
 static_assert(all_constexpr());
 }  // namespace
+
+// ---- the 64-bit comparisons and the tick counter (§3.1) ------------------------------------
+
+TEST_CASE("jiffies: time_after64 and friends are wrap-safe at 2^64 (§3.1)", "[jiffies]") {
+  constexpr std::uint64_t before_wrap = std::numeric_limits<std::uint64_t>::max() - 1;
+  constexpr std::uint64_t after_wrap = 3;  // five ticks later, past the wrap
+  STATIC_REQUIRE(wq::time_after64(after_wrap, before_wrap));
+  STATIC_REQUIRE(wq::time_before64(before_wrap, after_wrap));
+  STATIC_REQUIRE_FALSE(wq::time_after64(before_wrap, after_wrap));
+  STATIC_REQUIRE(wq::time_after_eq64(after_wrap, after_wrap));
+  STATIC_REQUIRE(wq::time_before_eq64(before_wrap, after_wrap));
+  STATIC_REQUIRE_FALSE(wq::time_before_eq64(after_wrap, before_wrap));
+  STATIC_REQUIRE(wq::time_in_range64(0, before_wrap, after_wrap));  // 0 lies across the wrap
+  STATIC_REQUIRE(wq::time_in_range64(after_wrap, before_wrap, after_wrap));
+  STATIC_REQUIRE_FALSE(wq::time_in_range64(after_wrap + 1, before_wrap, after_wrap));
+  // A plain `<` gets the wrap wrong: the reason these exist.
+  STATIC_REQUIRE(after_wrap < before_wrap);
+}
+
+TEST_CASE("jiffies: the tick counter starts at initial_jiffies and never runs backwards (§3.1)",
+          "[jiffies][clock]") {
+  const std::uint64_t first = wq::get_jiffies_64();
+  CHECK(first >= std::uint64_t{wq::initial_jiffies});
+  std::uint64_t last = first;
+  for (int i = 0; i < 100'000; ++i) {
+    const std::uint64_t now = wq::get_jiffies_64();
+    REQUIRE(now >= last);
+    last = now;
+  }
+  // jiffies_now() is the same reading in an unsigned long (it wraps with it).
+  const wq::jiffies j = wq::jiffies_now();
+  CHECK(wq::time_after_eq(j, wq::jiffies{static_cast<unsigned long>(last)}));
+  // The low 32 bits start five minutes before their wrap (initial_jiffies), as the kernel's do.
+  CHECK(static_cast<std::uint32_t>(first) >= static_cast<std::uint32_t>(wq::initial_jiffies));
+}
+
+TEST_CASE(
+    "jiffies: with a test_clock the counter follows virtual time; time_is_* compare "
+    "with now (§3.1)",
+    "[jiffies][clock]") {
+  using namespace std::chrono_literals;
+  wq::test_clock clock;
+  const std::uint64_t t0 = wq::get_jiffies_64();
+  CHECK(wq::get_jiffies_64() == t0);  // time stands still
+  clock.advance(1s);
+  CHECK(wq::get_jiffies_64() - t0 == wq::hz);  // exactly hz ticks per virtual second
+  const wq::jiffies now = wq::jiffies_now();
+  const wq::jiffies past = now - wq::jiffies{1};
+  const wq::jiffies future = now + wq::msecs_to_jiffies(10);
+  CHECK(wq::time_is_before_jiffies(past));
+  CHECK_FALSE(wq::time_is_before_jiffies(now));
+  CHECK(wq::time_is_before_eq_jiffies(now));
+  CHECK(wq::time_is_after_jiffies(future));
+  CHECK_FALSE(wq::time_is_after_jiffies(now));
+  CHECK(wq::time_is_after_eq_jiffies(now));
+  const std::uint64_t n64 = wq::get_jiffies_64();
+  CHECK(wq::time_is_before_jiffies64(n64 - 1));
+  CHECK(wq::time_is_after_jiffies64(n64 + 1));
+  CHECK(wq::time_is_before_eq_jiffies64(n64));
+  CHECK(wq::time_is_after_eq_jiffies64(n64));
+  clock.advance(10ms);
+  CHECK(wq::time_is_before_eq_jiffies(future));  // its moment has come
+  CHECK_FALSE(wq::time_is_after_jiffies(future));
+}

@@ -9,10 +9,14 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <string>
 #include <type_traits>
+
+#include <pthread.h>
 
 #include <wq/container_of.hpp>
 #include <wq/flush.hpp>
+#include <wq/spawn.hpp>
 
 #include "support/test_support.hpp"
 
@@ -142,4 +146,168 @@ TEST_CASE("kernel: alloc_ordered_workqueue returns an ordered queue (rule 39)",
   CHECK(wq::queue_work(*q, dev.w));
   CHECK_FALSE(wq::destroy_workqueue(q));  // drains first (rule 50)
   CHECK(dev.works.load(std::memory_order_relaxed) == 1);
+}
+
+// ---- issue 18: the rest of the kernel surface -------------------------------------------------
+
+namespace {
+
+// An item whose function blocks until released, so a test can look at it while it runs.
+struct blocker {
+  latch started{1};
+  latch release{1};
+  std::atomic<int> runs{0};
+  wq::work w{wq::fn_ops<&blocker::fn>};
+  static void fn(wq::work* item) noexcept {
+    // Safety: `item` is the `w` member of a blocker (the only item built with this function).
+    blocker* b = wq::container_of<&blocker::w>(item);
+    b->runs.fetch_add(1, std::memory_order_relaxed);
+    b->started.count_down();
+    (void)b->release.wait_for(must_happen);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("kernel: work_busy reports PENDING and RUNNING, on any queue (rule 5)",
+          "[kernel][rule5]") {
+  wq::workqueue q{"busy", {.threads = 2}};
+  blocker b;
+  CHECK(wq::work_busy(b.w) == 0u);
+  REQUIRE(wq::queue_work(q, b.w));
+  REQUIRE(b.started.wait_for(must_happen));
+  CHECK(wq::work_busy(b.w) == wq::WORK_BUSY_RUNNING);
+  CHECK(b.w.is_running());
+  CHECK_FALSE(b.w.is_pending());
+  wq::workqueue other{"busy-other", {.threads = 1}};
+  other.pause();
+  REQUIRE(wq::queue_work(other, b.w));  // pending on another queue while running here
+  CHECK(wq::work_busy(b.w) == (wq::WORK_BUSY_PENDING | wq::WORK_BUSY_RUNNING));
+  b.release.count_down();
+  REQUIRE(wq::cancel_work_sync(b.w));  // the pending instance on `other`; waits for the run
+  CHECK(wq::work_busy(b.w) == 0u);
+  CHECK_FALSE(b.w.is_running());
+  CHECK(b.runs.load(std::memory_order_relaxed) == 1);
+}
+
+TEST_CASE(
+    "kernel: the _on and _node forms queue as the plain forms; a bad hint is reported "
+    "(rule 14)",
+    "[kernel][rule14]") {
+  using namespace std::chrono_literals;
+  wq::workqueue q{"hints"};
+  q.pause();
+  device dev;
+  {
+    wq_test::warning_catcher warnings;
+    CHECK(wq::queue_work_on(0, q, dev.w));
+    CHECK_FALSE(wq::queue_work_on(wq::WORK_CPU_UNBOUND, q, dev.w));  // pending: false, as plain
+    CHECK_FALSE(wq::queue_work_node(wq::NUMA_NO_NODE, q, dev.w));
+    CHECK(wq::queue_delayed_work_on(wq::WORK_CPU_UNBOUND, q, dev.d, 1h));
+    CHECK(wq::mod_delayed_work_on(0, q, dev.d, 2h));  // was pending: true
+    CHECK_FALSE(wq::workqueue_congested(0, q));
+    CHECK(warnings.messages().empty());
+  }
+  {
+    wq_test::warning_catcher warnings;
+    CHECK(wq::cancel_work_sync(dev.w));
+    CHECK(wq::queue_work_on(1 << 20, q, dev.w));  // queued all the same
+    CHECK(warnings.count(wq::errc::bad_cpu_hint) == 1);
+    CHECK(warnings.contains("queue_work_on: CPU 1048576"));
+    CHECK(wq::cancel_work_sync(dev.w));
+    CHECK(wq::queue_work_node(-5, q, dev.w));
+    CHECK(warnings.count(wq::errc::bad_cpu_hint) == 2);
+    CHECK(warnings.contains("queue_work_node: NUMA node -5"));
+  }
+  CHECK(wq::cancel_work_sync(dev.w));
+  CHECK(wq::cancel_work_sync(dev.d));
+  latch ran{2};
+  dev.ran = &ran;
+  CHECK(wq::schedule_work_on(0, dev.w));
+  CHECK(wq::schedule_delayed_work_on(wq::WORK_CPU_UNBOUND, dev.d, 1ms));
+  CHECK(ran.wait_for(must_happen));
+  (void)wq::cancel_work_sync(dev.w);
+  (void)wq::cancel_work_sync(dev.d);
+}
+
+TEST_CASE(
+    "kernel: alloc_workqueue and alloc_ordered_workqueue format the name, kept whole "
+    "(rules 36, 39)",
+    "[kernel][rule36][rule39]") {
+  auto q = wq::alloc_workqueue("eth%d-%s", wq::queue_flags::unbound, 4, 3, "rx");
+  CHECK(q->name() == "eth3-rx");
+  CHECK(q->max_active() == 4);
+  CHECK(q->flags() == wq::queue_flags::unbound);
+  // Longer than the kernel's 31 characters: kept whole (a deliberate difference).
+  auto longer = wq::alloc_workqueue("%s-%d", wq::queue_flags::none, 0,
+                                    "a-queue-name-longer-than-the-kernel-allows", 42);
+  CHECK(longer->name() == "a-queue-name-longer-than-the-kernel-allows-42");
+  auto ordered = wq::alloc_ordered_workqueue("ord/%u", wq::queue_flags::highpri, 7u);
+  CHECK(ordered->name() == "ord/7");
+  CHECK(ordered->ordered());
+  CHECK(ordered->flags() == wq::queue_flags::highpri);
+  auto percent = wq::alloc_workqueue("100%% busy", wq::queue_flags::none, 0);
+  CHECK(percent->name() == "100% busy");
+}
+
+TEST_CASE("kernel: workqueue_congested is true while items wait beyond max_active (rule 51)",
+          "[kernel][rule51]") {
+  wq::workqueue q{"congested", {.max_active = 1, .threads = 2}};
+  blocker b;
+  device dev;
+  CHECK_FALSE(wq::workqueue_congested(wq::WORK_CPU_UNBOUND, q));
+  REQUIRE(wq::queue_work(q, b.w));
+  REQUIRE(b.started.wait_for(must_happen));
+  CHECK_FALSE(q.congested());         // one running, nothing waiting
+  REQUIRE(wq::queue_work(q, dev.w));  // beyond max_active 1: inactive
+  CHECK(q.congested());
+  CHECK(wq::workqueue_congested(0, q));
+  b.release.count_down();
+  CHECK_FALSE(q.flush());
+  CHECK_FALSE(q.congested());
+  CHECK(dev.works.load(std::memory_order_relaxed) == 1);
+  CHECK_FALSE(q.destroy());
+  CHECK_FALSE(q.congested());  // destroyed: false
+}
+
+TEST_CASE("kernel: set_worker_desc shows in dump() and names the thread for one item (rule 51)",
+          "[kernel][rule51]") {
+  wq::workqueue q{"described", {.threads = 1}};
+  std::string dumped;
+  char during[16] = {};
+  char after[16] = {};
+  char before[16] = {};
+  std::atomic<bool> done{false};
+  auto name_of_this_thread = [](char(&out)[16]) {
+    (void)pthread_getname_np(pthread_self(), out, sizeof out);
+  };
+  wq::spawn(q, [&] { name_of_this_thread(before); });
+  wq::spawn(q, [&] {
+    wq::set_worker_desc("rx queue %d of %s", 3, "eth0");
+    name_of_this_thread(during);
+    dumped = q.dump();
+  });
+  wq::spawn(q, [&] {
+    name_of_this_thread(after);
+    done.store(true);
+  });
+  REQUIRE_FALSE(q.flush());
+  REQUIRE(done.load());
+  CHECK(dumped.find("[rx queue 3 of eth0]") != std::string::npos);
+  CHECK(std::string(during) == "rx queue 3 of e");   // the platform's 15 characters
+  CHECK(std::string(after) == std::string(before));  // restored when the item returned
+  CHECK(q.dump().find("rx queue") == std::string::npos);
+  wq::set_worker_desc("outside %d", 1);  // not a worker: nothing happens
+}
+
+TEST_CASE("kernel: flushing a system queue is reported once per process (rule 27, §5.6)",
+          "[kernel][rule27]") {
+  wq_test::warning_catcher warnings;
+  CHECK_FALSE(wq::flush_scheduled_work());
+  CHECK_FALSE(wq::flush_workqueue(wq::system_unbound_wq()));
+  CHECK(warnings.count(wq::errc::system_queue_flushed) == 1);
+  CHECK(warnings.contains("flush of system queue 'events'"));
+  wq::workqueue own{"not-a-system-queue"};
+  CHECK_FALSE(own.flush());
+  CHECK(warnings.count(wq::errc::system_queue_flushed) == 1);
 }

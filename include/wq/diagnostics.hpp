@@ -114,6 +114,14 @@ enum class errc {
   /// CAP_SYS_NICE, or RLIMIT_NICE); its workers run at the best nice value allowed [rule 43].
   /// Once per process.
   priority_not_raised,
+  /// A CPU or NUMA-node hint (queue_work_on, queue_work_node, wq/kernel.hpp) that names no CPU
+  /// or node of this machine. Hints are advisory in user space: the item is queued as without
+  /// one [rule 14].
+  bad_cpu_hint,
+  /// A system-wide queue (system_wq() and friends) was flushed, which the kernel deprecates
+  /// (flush_scheduled_work) [rule 27, §5.6]: the flush waits for every unrelated item anyone
+  /// queued there. It is done; reported once per process.
+  system_queue_flushed,
 };
 
 /// Whether `e` is a misuse (a bug in the calling code) rather than a notice.

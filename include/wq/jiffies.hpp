@@ -179,6 +179,81 @@ consteval jiffies operator""_jiffies(unsigned long long count) noexcept {
   return time_after_eq(a, b) && time_before(a, c);
 }
 
+/// The 64-bit forms (`time_after64` & co.) compare readings of get_jiffies_64(), which does not
+/// wrap in practice but may still be compared only this way (§3.1).
+/// Returns: true if `a` is later than `b`, i.e. `int64(b - a) < 0`.
+[[nodiscard]] constexpr bool time_after64(std::uint64_t a, std::uint64_t b) noexcept {
+  return static_cast<std::int64_t>(b - a) < 0;
+}
+/// Returns: true if `a` is earlier than `b`, i.e. `time_after64(b, a)`.
+[[nodiscard]] constexpr bool time_before64(std::uint64_t a, std::uint64_t b) noexcept {
+  return time_after64(b, a);
+}
+/// Returns: true if `a` is later than or equal to `b`, i.e. `int64(a - b) >= 0`.
+[[nodiscard]] constexpr bool time_after_eq64(std::uint64_t a, std::uint64_t b) noexcept {
+  return static_cast<std::int64_t>(a - b) >= 0;
+}
+/// Returns: true if `a` is earlier than or equal to `b`.
+[[nodiscard]] constexpr bool time_before_eq64(std::uint64_t a, std::uint64_t b) noexcept {
+  return time_after_eq64(b, a);
+}
+/// Returns: true if `a` lies in the closed interval [`b`, `c`].
+[[nodiscard]] constexpr bool time_in_range64(std::uint64_t a, std::uint64_t b,
+                                             std::uint64_t c) noexcept {
+  return time_after_eq64(a, b) && time_before_eq64(a, c);
+}
+
+// ---- The tick counter (§3.1) -----------------------------------------------------------------
+//
+// The kernel's `jiffies` variable and get_jiffies_64(). Here the counter is derived from
+// std::chrono::steady_clock (or, while a wq::test_clock is installed, from its virtual time, so
+// tests control it): `hz` ticks per second, starting at `initial_jiffies` at the first reading,
+// so that its low 32 bits wrap five minutes in, as the kernel's do, and code comparing
+// readings with `<` instead of time_after fails early. The kernel's `jiffies` is a variable;
+// `wq::jiffies` is the tick type, so the reading is the function jiffies_now().
+
+/// Returns: the 64-bit tick count now: initial_jiffies plus the whole ticks since the first
+/// reading in the process (kernel `get_jiffies_64()`). Monotonic, except that while a
+/// wq::test_clock is installed it follows the virtual time, and after that clock goes it follows
+/// real time again, which may be behind the virtual time reached. Thread safety: any thread.
+/// Cost: one clock read.
+[[nodiscard]] std::uint64_t get_jiffies_64() noexcept;
+
+/// Returns: the tick counter now, wrapping modulo 2^N for an N-bit `unsigned long` (the kernel's
+/// `jiffies`). Compare readings only with time_after and friends.
+[[nodiscard]] jiffies jiffies_now() noexcept;
+
+/// Returns: true if tick reading `a` is in the past (kernel `time_is_before_jiffies(a)`, i.e.
+/// `time_after(jiffies, a)`).
+[[nodiscard]] inline bool time_is_before_jiffies(jiffies a) noexcept {
+  return time_after(jiffies_now(), a);
+}
+/// Returns: true if tick reading `a` is in the future (`time_before(jiffies, a)`).
+[[nodiscard]] inline bool time_is_after_jiffies(jiffies a) noexcept {
+  return time_before(jiffies_now(), a);
+}
+/// Returns: true if `a` is now or in the past (`time_after_eq(jiffies, a)`).
+[[nodiscard]] inline bool time_is_before_eq_jiffies(jiffies a) noexcept {
+  return time_after_eq(jiffies_now(), a);
+}
+/// Returns: true if `a` is now or in the future (`time_before_eq(jiffies, a)`).
+[[nodiscard]] inline bool time_is_after_eq_jiffies(jiffies a) noexcept {
+  return time_before_eq(jiffies_now(), a);
+}
+/// 64-bit forms of the above, on get_jiffies_64() readings.
+[[nodiscard]] inline bool time_is_before_jiffies64(std::uint64_t a) noexcept {
+  return time_after64(get_jiffies_64(), a);
+}
+[[nodiscard]] inline bool time_is_after_jiffies64(std::uint64_t a) noexcept {
+  return time_before64(get_jiffies_64(), a);
+}
+[[nodiscard]] inline bool time_is_before_eq_jiffies64(std::uint64_t a) noexcept {
+  return time_after_eq64(get_jiffies_64(), a);
+}
+[[nodiscard]] inline bool time_is_after_eq_jiffies64(std::uint64_t a) noexcept {
+  return time_before_eq64(get_jiffies_64(), a);
+}
+
 // ---- Kernel conversions (§3.3-§3.6) ----------------------------------------------------------
 //
 // Same argument types, rounding and saturation as the kernel's helpers of the same names. The

@@ -27,6 +27,17 @@
 //   cancel_delayed_work[_sync](d)            cancel_work[_sync](d)
 //   disable_delayed_work[_sync](d)           disable_work[_sync](d)
 //   enable_delayed_work(d)                   enable_work(d)
+//   work_busy(w)                             w.is_pending(), w.is_running()
+//   queue_work_on(cpu, q, w), _node(n, ...)  q.queue(w): the hint is checked, then ignored
+//   workqueue_congested(cpu, q)              q.congested()
+//   flush_scheduled_work()                   system_wq().flush() (a notice, once)
+//
+// CPU and NUMA-node hints: user space has no per-CPU pools to honour them, so every `_on` and
+// `_node` form queues exactly as its plain form does and returns what it returns (rule 14); a
+// hint that names no CPU (node) of this machine, other than WORK_CPU_UNBOUND (NUMA_NO_NODE), is
+// reported (errc::bad_cpu_hint, a notice) as the kernel's "caller must keep the CPU online"
+// contract would be broken. The kernel also WARNs on queue_work_node for a bound queue; wq does
+// not, since no queue here is bound to a CPU.
 //
 // <wq/wq.hpp> includes this header.
 //
@@ -42,6 +53,7 @@
 
 #include <wq/cancel.hpp>
 #include <wq/delayed_work.hpp>
+#include <wq/detail/kernel.hpp>
 #include <wq/jiffies.hpp>
 #include <wq/ordered_workqueue.hpp>
 #include <wq/queue_options.hpp>
@@ -51,6 +63,14 @@
 #include <wq/workqueue.hpp>
 
 namespace wq {
+
+/// The "no CPU" value of the `_on` forms (the kernel's WORK_CPU_UNBOUND).
+inline constexpr int WORK_CPU_UNBOUND = detail::work_cpu_unbound;
+/// The "no node" value of queue_work_node (the kernel's NUMA_NO_NODE).
+inline constexpr int NUMA_NO_NODE = -1;
+/// work_busy() bits (the kernel's values).
+inline constexpr unsigned int WORK_BUSY_PENDING = 1u << 0;
+inline constexpr unsigned int WORK_BUSY_RUNNING = 1u << 1;
 
 // ---- queues (rules 36, 39, 26, 49, 50) -----------------------------------------------------
 
@@ -68,6 +88,27 @@ namespace wq {
 [[nodiscard]] inline std::unique_ptr<ordered_workqueue> alloc_ordered_workqueue(
     std::string_view name, queue_flags flags = queue_flags::none) {
   return std::make_unique<ordered_workqueue>(name, queue_options{flags});
+}
+
+/// Returns a new queue whose name is printf-formatted from `fmt` (kernel `alloc_workqueue(fmt,
+/// flags, max_active, ...)`, rule 36), on the shared pool its flags choose. Unlike the
+/// kernel's, the name is kept whole (the kernel truncates it to 31 characters with a warning).
+/// Throws: std::bad_alloc (the kernel returns NULL).
+[[nodiscard]] std::unique_ptr<workqueue> alloc_workqueue(const char* fmt, queue_flags flags,
+                                                         int max_active, ...)
+    __attribute__((format(printf, 1, 4)));
+
+/// Returns a new ordered queue whose name is printf-formatted from `fmt` (kernel
+/// `alloc_ordered_workqueue(fmt, flags, ...)`, rule 39). Throws: std::bad_alloc.
+[[nodiscard]] std::unique_ptr<ordered_workqueue> alloc_ordered_workqueue(const char* fmt,
+                                                                         queue_flags flags, ...)
+    __attribute__((format(printf, 1, 3)));
+
+/// Returns whether items wait beyond `queue`'s max_active (kernel `workqueue_congested`,
+/// rule 51): `queue.congested()`. `cpu` is a hint (checked, see the file comment).
+[[nodiscard]] inline bool workqueue_congested(int cpu, workqueue& queue) noexcept {
+  detail::check_cpu_hint(cpu, "workqueue_congested");
+  return queue.congested();
 }
 
 /// Destroys `queue` (kernel `destroy_workqueue`, rule 50): `queue.destroy()`.
@@ -131,6 +172,61 @@ bool schedule_delayed_work(Item& item, Delay delay, const location& where = loca
   return queue_delayed_work(system_wq(), item, delay, where);
 }
 
+/// Flushes the system queue (kernel `flush_scheduled_work`, deprecated there, rule 27):
+/// `system_wq().flush()`, which reports errc::system_queue_flushed once per process.
+inline std::error_code flush_scheduled_work() { return system_wq().flush(); }
+
+// ---- CPU and NUMA hints (rule 14): checked, then the plain form -----------------------------
+
+/// Kernel `queue_work_on(cpu, wq, w)`: queue_work(queue, item); `cpu` is a hint.
+template <std::derived_from<work> Item>
+bool queue_work_on(int cpu, workqueue& queue, Item& item,
+                   const location& where = location::current()) noexcept {
+  detail::check_cpu_hint(cpu, "queue_work_on");
+  return queue_work(queue, item, where);
+}
+
+/// Kernel `queue_work_node(node, wq, w)`: queue_work(queue, item); `node` is a hint.
+template <std::derived_from<work> Item>
+bool queue_work_node(int node, workqueue& queue, Item& item,
+                     const location& where = location::current()) noexcept {
+  detail::check_node_hint(node, "queue_work_node");
+  return queue_work(queue, item, where);
+}
+
+/// Kernel `queue_delayed_work_on(cpu, wq, dw, delay)`: queue_delayed_work; `cpu` is a hint.
+template <std::derived_from<delayed_work> Item, class Delay>
+requires wq::delay<Delay>
+bool queue_delayed_work_on(int cpu, workqueue& queue, Item& item, Delay delay,
+                           const location& where = location::current()) noexcept {
+  detail::check_cpu_hint(cpu, "queue_delayed_work_on");
+  return queue_delayed_work(queue, item, delay, where);
+}
+
+/// Kernel `mod_delayed_work_on(cpu, wq, dw, delay)`: mod_delayed_work; `cpu` is a hint.
+template <std::derived_from<delayed_work> Item, class Delay>
+requires wq::delay<Delay>
+bool mod_delayed_work_on(int cpu, workqueue& queue, Item& item, Delay delay) noexcept {
+  detail::check_cpu_hint(cpu, "mod_delayed_work_on");
+  return mod_delayed_work(queue, item, delay);
+}
+
+/// Kernel `schedule_work_on(cpu, w)`: schedule_work(item); `cpu` is a hint.
+template <std::derived_from<work> Item>
+bool schedule_work_on(int cpu, Item& item, const location& where = location::current()) {
+  detail::check_cpu_hint(cpu, "schedule_work_on");
+  return schedule_work(item, where);
+}
+
+/// Kernel `schedule_delayed_work_on(cpu, dw, delay)`: schedule_delayed_work; `cpu` is a hint.
+template <std::derived_from<delayed_work> Item, class Delay>
+requires wq::delay<Delay>
+bool schedule_delayed_work_on(int cpu, Item& item, Delay delay,
+                              const location& where = location::current()) {
+  detail::check_cpu_hint(cpu, "schedule_delayed_work_on");
+  return schedule_delayed_work(item, delay, where);
+}
+
 // ---- state (rule 5) ------------------------------------------------------------------------
 
 /// Returns whether `item` is pending (kernel `work_pending`): `item.is_pending()`. Advisory
@@ -141,6 +237,14 @@ bool schedule_delayed_work(Item& item, Delay delay, const location& where = loca
 /// `item.is_pending()`. Advisory (rule 5).
 [[nodiscard]] inline bool delayed_work_pending(const delayed_work& item) noexcept {
   return item.is_pending();
+}
+
+/// Returns WORK_BUSY_PENDING if `item` is pending and WORK_BUSY_RUNNING if its function runs
+/// now on any queue (kernel `work_busy`, rule 5): `item.is_pending()`, `item.is_running()`.
+/// Advisory, as in the kernel.
+[[nodiscard]] inline unsigned int work_busy(const work& item) noexcept {
+  return (item.is_pending() ? WORK_BUSY_PENDING : 0u) |
+         (item.is_running() ? WORK_BUSY_RUNNING : 0u);
 }
 
 // ---- the _delayed_ spellings (rules 31-34) -------------------------------------------------

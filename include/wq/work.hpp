@@ -137,6 +137,11 @@ class work {
     return (state_.load(std::memory_order_relaxed) & detail::st_pending) != 0;
   }
 
+  /// Returns whether the item's work function runs now, on any queue and any thread (kernel
+  /// `work_busy() & WORK_BUSY_RUNNING`, rule 5). Advisory, like is_pending(). Thread safety: any
+  /// thread. Complexity: O(threads that ever ran a work item).
+  [[nodiscard]] bool is_running() const noexcept;
+
   /// Returns the item's disable count (rules 16, 33, 34). Advisory.
   [[nodiscard]] unsigned disable_count() const noexcept {
     return static_cast<unsigned>(detail::disable_count(state_.load(std::memory_order_relaxed)));

@@ -261,6 +261,10 @@ class workqueue {
 
   /// Returns the effective max_active.
   [[nodiscard]] int max_active() const noexcept;
+  /// Returns whether items wait beyond max_active (the kernel's workqueue_congested, rule 51):
+  /// a queueing call now would not start at once. Advisory: may be stale when used. False
+  /// once destroyed. Thread safety: any thread.
+  [[nodiscard]] bool congested() const noexcept;
   /// Returns the queue's name.
   [[nodiscard]] const std::string& name() const noexcept { return name_; }
   /// Returns the queue's flags.
@@ -349,11 +353,19 @@ class workqueue {
   void note_coalesced() const noexcept;
   std::unique_ptr<queue_stats> final_stats_;  // set by destroy()
   bool destroyed_ = false;
+  bool system_ = false;  // one of system_queues.hpp's: flush() reports §5.6 once per process
 };
 
 /// Returns the item the calling thread is running as a work function, or nullptr outside work
 /// functions (kernel `current_work()`).
 [[nodiscard]] work* current_work() noexcept;
+
+/// Describes what the calling work function is doing (kernel `set_worker_desc`, rule 51), with
+/// a printf-style format: until the function returns, `q.dump()` shows the text (up to 31
+/// characters) next to the running item, and the thread carries it as its name where the
+/// platform allows (Linux: its first 15 characters, shown by `top -H`, `ps -L`, gdb). Outside a
+/// work function it does nothing, as in the kernel. Thread safety: the calling worker.
+void set_worker_desc(const char* fmt, ...) noexcept __attribute__((format(printf, 1, 2)));
 
 }  // namespace wq
 

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <new>
 
 #include "../virtual_time.hpp"
 #include "counters.hpp"
@@ -64,8 +65,10 @@ void dump_locked(queue_core* core, const std::string& name, std::size_t limit, s
   for (std::size_t i = 0; i < c.wk.slots.size(); ++i) {
     const worker_slot& s = c.wk.slots[i];
     if (s.current == nullptr) continue;
-    add("  running  slot %zu: %s (%zu more instance(s) queued behind it, rule 10)\n", i,
-        s.current_ops != nullptr ? s.current_ops->name : "?", s.scheduled.size());
+    const bool described = s.desc && s.desc[0] != '\0';
+    add("  running  slot %zu: %s%s%s%s (%zu more instance(s) queued behind it, rule 10)\n", i,
+        s.current_ops != nullptr ? s.current_ops->name : "?", described ? " [" : "",
+        described ? s.desc.get() : "", described ? "]" : "", s.scheduled.size());
   }
   auto list = [&](const char* what, const work_list& l) {
     std::size_t n = 0;
@@ -93,6 +96,18 @@ void dump_locked(queue_core* core, const std::string& name, std::size_t limit, s
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(dw.deadline() - now);
     add("  armed    %s (due in %lld ms)\n", work_name(item), static_cast<long long>(left.count()));
   }
+}
+
+bool congested_locked(const queue_core* core) noexcept { return !core->wl.inactive.empty(); }
+
+bool describe_locked(worker_slot& slot, const char* desc) noexcept {
+  constexpr std::size_t len = 32;  // the kernel's WORKER_DESC_LEN is 24
+  if (!slot.desc) {
+    slot.desc.reset(new (std::nothrow) char[len]);
+    if (!slot.desc) return false;
+  }
+  std::snprintf(slot.desc.get(), len, "%s", desc);
+  return true;
 }
 
 }  // namespace wq::detail

@@ -23,6 +23,14 @@ queue_stats snapshot_stats_locked(const queue_core* core, const std::string& nam
 /// of them carries nothing but the name. Requires: mu held.
 bool stats_empty_locked(const queue_core* core) noexcept;
 
+/// Returns: whether items wait beyond max_active (the inactive list is not empty: the kernel's
+/// workqueue_congested, rule 51). Requires: mu held.
+bool congested_locked(const queue_core* core) noexcept;
+
+/// Effects: names the item worker `slot` of `core` runs with `desc` (set_worker_desc) for dump().
+/// Returns: false if out of memory for the text (nothing changed). Requires: mu held.
+bool describe_locked(worker_slot& slot, const char* desc) noexcept;
+
 /// Effects: appends to `out` the dump of the live queue `core` named `name` (workqueue::dump):
 /// counters, the pool or executor it runs on, running items, then at most `limit` each of the
 /// waiting, inactive and armed items, after linking the intake. Requires: mu held, `core` live.

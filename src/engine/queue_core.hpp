@@ -59,6 +59,9 @@ struct worker_slot : pool_task {
   work_list scheduled;        // items handed to this worker by collision (rule 10)
   bool active = false;        // a handler for this slot is posted or running
   run_record* rec = nullptr;  // the thread running this slot's handler (wait graph)
+  // L: set_worker_desc's text for the item running here (dump()); allocated on first use, ""
+  // when none. Cleared when the item finishes.
+  std::unique_ptr<char[]> desc;
   // On a shared pool, the slot is its own handler (submitting allocates nothing): it runs
   // run_worker(owner, gen, index). Written under mu when submitted.
   queue_core* owner = nullptr;

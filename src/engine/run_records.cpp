@@ -2,7 +2,10 @@
 // Run records and worker contexts: see run_records.hpp.
 #include "run_records.hpp"
 
+#include <cstdio>
 #include <new>
+
+#include <pthread.h>
 
 namespace wq::detail {
 
@@ -78,6 +81,23 @@ run_record* first_run_record() noexcept { return g_run_records.load(std::memory_
 queue_core*& chained_for() noexcept {
   thread_local queue_core* core = nullptr;
   return core;
+}
+
+void rename_thread(worker_context& ctx, const char* desc) noexcept {
+  if (!ctx.renamed) {
+    if (::pthread_getname_np(::pthread_self(), ctx.saved_name, sizeof ctx.saved_name) != 0)
+      return;  // cannot restore it afterwards: leave the name alone
+    ctx.renamed = true;
+  }
+  char name[16];
+  std::snprintf(name, sizeof name, "%s", desc);  // truncated to the platform's 15 characters
+  (void)::pthread_setname_np(::pthread_self(), name);
+}
+
+void restore_thread_name(worker_context& ctx) noexcept {
+  if (!ctx.renamed) return;
+  ctx.renamed = false;
+  (void)::pthread_setname_np(::pthread_self(), ctx.saved_name);
 }
 
 }  // namespace wq::detail

@@ -21,7 +21,17 @@ struct worker_context {
   queue_core* core = nullptr;
   worker_slot* slot = nullptr;
   work* current = nullptr;
+  bool renamed = false;      // set_worker_desc renamed this thread for the current item
+  char saved_name[16] = {};  // the thread's name before that, restored when the item returns
 };
+
+/// Effects: names the calling thread `desc` (its first 15 characters: the platform's limit)
+/// until restore_thread_name, saving its name the first time. Best effort: nothing happens
+/// where the platform refuses. Thread safety: the calling thread only.
+void rename_thread(worker_context& ctx, const char* desc) noexcept;
+/// Effects: gives the calling thread back the name rename_thread saved, if it renamed it.
+/// Thread safety: the calling thread only.
+void restore_thread_name(worker_context& ctx) noexcept;
 
 /// Which item a thread's worker is running, published for the destructor's misuse check
 /// (check_destroy). One record per thread that ever ran a worker, reused after the thread

@@ -271,6 +271,7 @@ void run_one(worker_scope& s, work* w, std::unique_lock<std::mutex>& lk, done_li
   // (rule 4); only its address is kept (in me.current and rec, cleared below) as an
   // identity key.
   ops->run(w);
+  restore_thread_name(s.ctx);  // set_worker_desc names the thread for one item only
   pool_item_end();
   if (rec != nullptr) {
     rec->item.store(outer, std::memory_order_release);
@@ -299,6 +300,7 @@ unsigned finish_one(worker_scope& s) noexcept {
   }
   s.ctx.current = nullptr;
   me.current = nullptr;
+  if (me.desc) me.desc[0] = '\0';
   me.current_ops = nullptr;
   uncount(core, me.current_color, true);
   return me.current_color;

@@ -23,6 +23,8 @@ struct queue_access {
   static void begin_async_destroy(workqueue& q, async_waiter* w) noexcept {
     q.begin_async_destroy(w);
   }
+  /// Marks one of the system queues (src/system_queues.cpp), before it is shared.
+  static void mark_system(workqueue& q) noexcept { q.system_ = true; }
 };
 
 /// Takes the queue's reference out of a grabbed item queued with `Pointer`, then releases
