@@ -10,8 +10,9 @@ set -euo pipefail
 # systemtap-sdt-dev: <sys/sdt.h> for the USDT probes (CMake option WQ_USDT, on when found).
 # python3: the test that drives wq_server from a separate process, and the rulebook check.
 # pkg-config: the install test that builds a consumer from wq.pc.
+# liburcu-dev: the optional rcu_work (wq/rcu_work.hpp), its tests and its install snippet.
 packages=(cmake g++ make libboost1.81-dev catch2 systemtap-sdt-dev python3 pkg-config
-          ca-certificates "$@")
+          liburcu-dev ca-certificates "$@")
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
   echo "install-deps: dpkg-query not found; this script supports Debian 12 only." >&2

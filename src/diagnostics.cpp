@@ -34,6 +34,7 @@ const char* code_name(errc e) noexcept {
     case errc::executor_not_running: return "executor_not_running";
     case errc::wait_cycle: return "wait_cycle";
     case errc::blocking_region_misuse: return "blocking_region_misuse";
+    case errc::wait_in_rcu_read_section: return "wait_in_rcu_read_section";
     case errc::max_active_clamped: return "max_active_clamped";
     case errc::armed_items_cancelled: return "armed_items_cancelled";
     case errc::worker_post_failed: return "worker_post_failed";
@@ -44,6 +45,7 @@ const char* code_name(errc e) noexcept {
     case errc::priority_not_raised: return "priority_not_raised";
     case errc::bad_cpu_hint: return "bad_cpu_hint";
     case errc::system_queue_flushed: return "system_queue_flushed";
+    case errc::rcu_grace_period_stalled: return "rcu_grace_period_stalled";
   }
   return "unknown";
 }
@@ -75,6 +77,8 @@ class category_impl final : public std::error_category {
       case errc::wait_cycle: return "blocking waits between work items form a cycle";
       case errc::blocking_region_misuse:
         return "blocking_region outlived its work item or changed threads";
+      case errc::wait_in_rcu_read_section:
+        return "wait for an RCU grace period from a read-side section or RCU callback";
       case errc::max_active_clamped: return "max_active out of range, clamped";
       case errc::armed_items_cancelled: return "queue destroyed with armed delayed items";
       case errc::worker_post_failed: return "could not post a worker (out of memory)";
@@ -86,6 +90,8 @@ class category_impl final : public std::error_category {
       case errc::priority_not_raised: return "highpri workers could not be given a higher priority";
       case errc::bad_cpu_hint: return "CPU or NUMA node hint names none of this machine's";
       case errc::system_queue_flushed: return "a system-wide queue was flushed (deprecated)";
+      case errc::rcu_grace_period_stalled:
+        return "an RCU grace period lasted longer than the wait limit";
     }
     return "unknown wq error";
   }

@@ -70,13 +70,14 @@ TEST_CASE("diagnostics: codes form the \"wq\" error category and say whether the
         errc::no_work_function, errc::disable_count_overflow, errc::disable_count_underflow,
         errc::set_max_active_on_ordered, errc::untyped_on_owning_item, errc::null_pointer,
         errc::wait_on_paused_queue, errc::executor_stopped, errc::executor_not_running,
-        errc::wait_cycle, errc::blocking_region_misuse}) {
+        errc::wait_cycle, errc::blocking_region_misuse, errc::wait_in_rcu_read_section}) {
     CHECK(wq::is_misuse(e));
     CHECK(make_error_code(e).message() != "unknown wq error");
   }
   for (errc e : {errc::max_active_clamped, errc::armed_items_cancelled, errc::worker_post_failed,
                  errc::item_stalled, errc::queue_stalled, errc::items_dropped, errc::pool_saturated,
-                 errc::priority_not_raised, errc::bad_cpu_hint, errc::system_queue_flushed}) {
+                 errc::priority_not_raised, errc::bad_cpu_hint, errc::system_queue_flushed,
+                 errc::rcu_grace_period_stalled}) {
     CHECK_FALSE(wq::is_misuse(e));
     CHECK(make_error_code(e).message() != "unknown wq error");
   }

@@ -87,6 +87,10 @@ enum class errc {
   /// pool closes it when the item ends, so the worker counts as running again; the late
   /// destruction does nothing.
   blocking_region_misuse,
+  /// flush_rcu_work (or destroying an rcu_work whose grace period is still outstanding) from
+  /// inside an RCU read-side critical section, or from an RCU callback, where waiting for a
+  /// grace period cannot finish (wq/rcu_work.hpp) [rule 25]. Refused: the flush returns false.
+  wait_in_rcu_read_section,
 
   // ---- notices: printed, never asserted ------------------------------------------------------
   /// max_active outside [1, 2048], or other than 1 on an ordered queue: clamped [rules 37, 39].
@@ -122,6 +126,11 @@ enum class errc {
   /// (flush_scheduled_work) [rule 27, §5.6]: the flush waits for every unrelated item anyone
   /// queued there. It is done; reported once per process.
   system_queue_flushed,
+  /// A wait for an rcu_work's grace period (flush_rcu_work, or destroying the item) has lasted
+  /// longer than the wait limit: a reader of the item's liburcu flavour is still inside its
+  /// read-side critical section (wq/rcu_work.hpp) [rule 25]. The wait goes on, as the kernel's
+  /// RCU stall warning lets it; reported once per wait.
+  rcu_grace_period_stalled,
 };
 
 /// Whether `e` is a misuse (a bug in the calling code) rather than a notice.

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: BSL-1.0
 // A driver written the kernel's way, against an installed wq: it uses every kernel name in
 // README's "Names: kernel C -> Rust -> wq" table (the wq spellings of the C column), so a name
-// that disappears or changes breaks the install smoke test. It runs and prints "kernel snippet ok".
+// that disappears or changes breaks the install smoke test (the rcu_work names, which need liburcu,
+// are in rcu_snippet.cpp). It runs and prints "kernel snippet ok".
 #include <wq/wq.hpp>
 
 #include <atomic>
@@ -15,10 +16,10 @@ struct my_device {
   int id = 0;
   std::atomic<int> work_runs{0};
   std::atomic<int> timeout_runs{0};
-  wq::work work{wq::fn_ops<&my_device::work_fn>};               // INIT_WORK
+  wq::work work{wq::fn_ops<&my_device::work_fn>};                // INIT_WORK
   wq::delayed_work timeout{wq::fn_ops<&my_device::timeout_fn>};  // INIT_DELAYED_WORK
 
-  static void work_fn(wq::work* w) noexcept {  // void f(struct work_struct *)
+  static void work_fn(wq::work* w) noexcept {                // void f(struct work_struct *)
     my_device* dev = wq::container_of<&my_device::work>(w);  // container_of / from_work
     wq::set_worker_desc("dev%d work", dev->id);
     (void)wq::current_work();
@@ -43,8 +44,8 @@ int main() {
   };
 
   // alloc_workqueue / alloc_ordered_workqueue / WQ_* flags / WQ_DFL_ACTIVE / WQ_MAX_ACTIVE
-  std::unique_ptr<wq::workqueue> wq_ = wq::alloc_workqueue("mydev%d", wq::queue_flags::unbound,
-                                                           wq::default_max_active, 0);
+  std::unique_ptr<wq::workqueue> wq_ =
+      wq::alloc_workqueue("mydev%d", wq::queue_flags::unbound, wq::default_max_active, 0);
   std::unique_ptr<wq::ordered_workqueue> owq =
       wq::alloc_ordered_workqueue("mydev%d-ordered", wq::queue_flags::highpri, 0);
   check(wq_->max_active() <= wq::max_max_active, "max_active");
@@ -76,7 +77,7 @@ int main() {
   (void)wq::jiffies_to_msecs(wq::jiffies{static_cast<unsigned long>(wq::initial_jiffies)});
 
   // cancel_*, disable_* / enable_*, enable_and_queue_work
-  check(wq::queue_delayed_work(*owq, dev.timeout, 1h), "arm again");
+  check(wq::queue_delayed_work(*owq, dev.timeout, std::chrono::hours(1)), "arm again");
   check(wq::cancel_delayed_work(dev.timeout), "cancel_delayed_work");
   check(!wq::cancel_delayed_work_sync(dev.timeout), "cancel_delayed_work_sync");
   check(!wq::cancel_work(dev.work) && !wq::cancel_work_sync(dev.work), "cancel_work[_sync]");
