@@ -33,6 +33,7 @@
 
 #include <wq/config.hpp>
 
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 
@@ -98,6 +99,9 @@ class rcu_work {
   std::condition_variable callback_done_;
   bool callback_outstanding_ = false;  // head_ is with call_rcu
   bool grace_again_ = false;           // re-armed meanwhile: the callback starts another period
+  // Stored (release) before each hand-over to call_rcu, loaded (acquire) first thing in the
+  // callback: see on_grace_period.
+  std::atomic<bool> handed_{false};
 };
 
 /// Kernel `queue_rcu_work(wq, rwork)`: arms `rw` on `queue` and starts a grace period of its
