@@ -61,15 +61,14 @@ namespace detail {
 
 void check_cpu_hint(int cpu, const char* call) noexcept {
   if (cpu == work_cpu_unbound || (cpu >= 0 && cpu < nr_cpus())) return;
-  report(errc::bad_cpu_hint, "%s: CPU %d is not one of this machine's %d: queued as without a hint",
-         call, cpu, nr_cpus());
+  report(errc::bad_cpu_hint, "%s: CPU %d is not one of this machine's %d: hint ignored", call, cpu,
+         nr_cpus());
 }
 
 void check_node_hint(int node, const char* call) noexcept {
   if (node == -1 || (node >= 0 && node < nr_nodes())) return;
-  report(errc::bad_cpu_hint,
-         "%s: NUMA node %d is not one of this machine's %d: queued as without a hint", call, node,
-         nr_nodes());
+  report(errc::bad_cpu_hint, "%s: NUMA node %d is not one of this machine's %d: hint ignored", call,
+         node, nr_nodes());
 }
 
 }  // namespace detail

@@ -46,7 +46,8 @@ std::optional<clock_point> earliest_armed(clock_point limit) noexcept {
     if (!core->reg.live) return;
     for (work& w : core->tm.armed) {
       const clock_point d = deadline_of(w);
-      if (d <= limit && (!first || d < *first)) first = d;
+      // clock_point::max() is "no deadline" (armed for max_delay): never due.
+      if (d <= limit && d != clock_point::max() && (!first || d < *first)) first = d;
     }
   });
   return first;
@@ -83,6 +84,10 @@ test_clock::~test_clock() {
       auto& st = work_access::state(w);
       if ((st.load(std::memory_order_relaxed) & st_virtual) == 0) continue;
       st.fetch_and(~st_virtual, std::memory_order_relaxed);  // Safety: read under the mutex
+      if (deadline_of(w) == clock_point::max()) {  // no deadline: a real wait that never ends
+        arm_real_wait_locked(as_delayed(w), clock_point::max());
+        continue;
+      }
       const auto left = std::max(deadline_of(w) - virtual_time, clock_point::duration::zero());
       arm_real_wait_locked(as_delayed(w), real_time + left);
     }

@@ -476,6 +476,29 @@ TEST_CASE("test_clock: a cancelled item never fires (rule 31)", "[test_clock][ca
   CHECK(item.runs.load() == 1);
 }
 
+TEST_CASE("test_clock: an item armed for max_delay has no deadline: no advance fires it (§3.2)",
+          "[test_clock][s3_2]") {
+  wq::test_clock clock;
+  polled_queue p{"s3_2-virtual"};
+  c_delayed never;
+  c_delayed soon;
+  REQUIRE(wq::queue_delayed_work(p.q, never.d, wq::max_delay));
+  REQUIRE(wq::queue_delayed_work(p.q, soon.d, std::chrono::hours::max()));  // saturates too
+  CHECK(never.d.deadline() == wq::test_clock::time_point::max());
+  CHECK_FALSE(clock.next_deadline().has_value());  // nothing is ever due
+  CHECK(clock.advance(wq::max_delay) == 0);
+  CHECK(clock.advance(std::chrono::hours::max()) == 0);  // to the end of the clock's range
+  p.poll();
+  CHECK(never.runs.load() == 0);
+  CHECK(soon.runs.load() == 0);
+  CHECK(wq::delayed_work_pending(never.d));
+  // mod_delayed_work ends the wait as for any armed item (rule 20).
+  CHECK(wq::mod_delayed_work(p.q, never.d, 0ms));
+  CHECK(wq::cancel_delayed_work(soon.d));
+  p.poll();
+  CHECK(never.runs.load() == 1);
+}
+
 TEST_CASE(
     "test_clock: cancel_delayed_work_sync of an armed item returns at once, and stops a "
     "self-re-arming item (rule 32)",

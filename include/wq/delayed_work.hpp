@@ -70,7 +70,8 @@ class delayed_work : public work {
   /// until its completion has run; on an application io_context, detaches it instead.
   ~delayed_work();
 
-  /// Returns the deadline the item is, or was last, armed for. Advisory. While a
+  /// Returns the deadline the item is, or was last, armed for; `time_point::max()` for a delay
+  /// of `max_delay` (no deadline: never fired by time, jiffies.hpp). Advisory. While a
   /// wq::test_clock is installed, deadlines are on its virtual time (test_clock.hpp).
   [[nodiscard]] std::chrono::steady_clock::time_point deadline() const noexcept {
     return deadline_.load(std::memory_order_relaxed);

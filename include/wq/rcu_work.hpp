@@ -16,7 +16,13 @@
 // timer would (or onto the queue's deferred list while it drains, rule 49). An item queued again
 // while an earlier callback is still outstanding (possible only after its queue was destroyed)
 // waits for a further, full grace period: the head is handed to call_rcu again from that
-// callback, never twice at once.
+// callback, never twice at once. An item armed for max_delay has no deadline, so neither a
+// timer nor a wq::test_clock can end its grace period early.
+//
+// Latency: liburcu's call_rcu thread batches callbacks and sleeps about 10 ms between batches,
+// so an item runs, and flush_rcu_work returns, some 10 ms after queueing at the soonest, however
+// short the grace period (synchronize_rcu itself takes microseconds when no reader is inside).
+// Queue many items, then flush them, rather than one flush per item: 10^3 items take one batch.
 //
 // As in the kernel, an rcu_work supports neither cancelling nor disabling (rule 21): the embedded
 // item is reachable read-only (`item()`), for work_busy-style queries.
@@ -123,7 +129,8 @@ bool queue_rcu_work(workqueue& queue, rcu_work& rw);
 /// refusals of flush_work (§5.1 to §5.4) apply to the second half.
 /// Thread safety: any thread. Blocks for as long as a reader stays in its section, as
 /// synchronize_rcu does; past the wait limit this is reported once
-/// (errc::rcu_grace_period_stalled).
+/// (errc::rcu_grace_period_stalled). Takes about 10 ms at the least: liburcu's callback
+/// batching (see the file comment).
 bool flush_rcu_work(rcu_work& rw);
 
 /// Kernel `to_rcu_work(work)`: the rcu_work whose embedded item is `item`.

@@ -13,6 +13,7 @@
 
 #include <wq/detail/core.hpp>
 #include <wq/diagnostics.hpp>
+#include <wq/jiffies.hpp>
 
 #include "../trace.hpp"
 #include "../worker_pool.hpp"
@@ -156,7 +157,10 @@ queue_status arm_claimed(queue_core* core, std::uint64_t id, delayed_work& dw,
                          std::chrono::nanoseconds delay, const location* where,
                          bool count) noexcept {
   const auto span = std::chrono::duration_cast<std::chrono::steady_clock::duration>(delay);
-  auto deadline = std::chrono::steady_clock::now() + span;
+  // A delay of max_delay (the "infinite" timeout, jiffies.hpp) has no deadline: neither its
+  // timer nor a test clock ever fires it; mod_delayed_work, flush, cancel or destroy end it.
+  const bool never = delay >= max_delay;
+  auto deadline = never ? clock_point::max() : std::chrono::steady_clock::now() + span;
   std::unique_lock lk(core->mu);
   if (core->id() != id || !core->reg.live) return queue_status::rejected;
   // A dying queue refuses even chained arming: a timer cannot be allowed to fire into it.
@@ -166,7 +170,7 @@ queue_status arm_claimed(queue_core* core, std::uint64_t id, delayed_work& dw,
   // at most max_delay before the clock's end, so the sum cannot overflow.
   const clock_point virtual_time = virtual_now.load(std::memory_order_relaxed);
   const bool real = virtual_time == no_virtual_time;
-  if (!real) [[unlikely]]
+  if (!real && !never) [[unlikely]]
     deadline = virtual_time + span;
   const bool start = arm_locked(core, id, dw, deadline, real);
   // Under virtual time nothing more: the test clock queues the item (an outstanding real wait,

@@ -17,6 +17,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include <wq/kernel.hpp>
+#include <wq/test_clock.hpp>
 
 #include "support/queue_kinds.hpp"
 #include "support/test_support.hpp"
@@ -269,4 +270,23 @@ TEST_CASE(
   // again by the slower thread, and then run again.
   CHECK(queued.load() >= items);
   CHECK(runs == queued.load());
+}
+
+TEST_CASE("rcu_work: a test_clock advanced any amount does not end a grace period (§3.2)",
+          "[rcu_work][rule21][test_clock]") {
+  rcu_thread reg;
+  wq::test_clock clock;
+  wq::workqueue q{"rcu-virtual"};
+  device dev;
+  latch ran{1};
+  dev.ran = &ran;
+  reader r;
+  dev.must_have_left = &r;
+  REQUIRE(wq::queue_rcu_work(q, dev.free_work));
+  CHECK(clock.advance(std::chrono::hours::max()) == 0);  // the grace period is not a deadline
+  CHECK_FALSE(ran.wait_for(must_not_happen));
+  r.release();
+  CHECK(ran.wait_for(must_happen));
+  CHECK(dev.ran_too_early.load() == 0);
+  (void)wq::flush_rcu_work(dev.free_work);
 }
