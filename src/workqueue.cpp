@@ -21,6 +21,7 @@
 
 #include <boost/asio/require.hpp>
 
+#include "context_watch.hpp"
 #include "engine/counters.hpp"
 #include "engine/inspect.hpp"
 #include "engine/lifecycle.hpp"
@@ -82,6 +83,10 @@ void workqueue::refuse_threads_on_executor() const {
 
 void workqueue::init(std::unique_ptr<detail::executor_box> box, int concurrency,
                      std::unique_ptr<boost::asio::thread_pool> pool) {
+  // On the application's executor (not a pool wq owns or shares): watched, so that the
+  // context's shutdown or destruction reaches the queue before its armed timers could post
+  // into it (context_watch.hpp).
+  const bool on_users_context = box != nullptr && pool == nullptr;
   int ma = clamp_max_active(requested_max_active_);
   if (ordered()) {
     if (requested_max_active_ != 0 && requested_max_active_ != 1)
@@ -111,6 +116,16 @@ void workqueue::init(std::unique_ptr<detail::executor_box> box, int concurrency,
   core_ = core;
   id_ = id;
   detail::set_context(core_, context_);
+  if (on_users_context) {
+    try {
+      detail::watch_context(*context_, core_, id_);
+    } catch (...) {
+      // Out of memory: the queue is not handed out; the empty queue is destroyed at once.
+      (void)destroy();
+      detail::release_core(core_);
+      throw;
+    }
+  }
 }
 
 workqueue::~workqueue() {

@@ -551,6 +551,68 @@ TEST_CASE(
   q.reset();                                                                 // nothing to wait for
 }
 
+namespace {
+struct armed_item {
+  std::atomic<int> runs{0};
+  wq::delayed_work d{wq::fn_ops<&armed_item::fn>};
+  static void fn(wq::work* w) noexcept {
+    wq::container_of<&armed_item::d>(wq::to_delayed_work(w))->runs.fetch_add(1);
+  }
+};
+}  // namespace
+
+TEST_CASE(
+    "workqueue: a queue whose execution context is destroyed with only armed items drops them "
+    "then; no timer posts into the destroyed context later (items_dropped)",
+    "[workqueue][destroy][lifetime]") {
+  // Nothing is queued, so no worker handler exists for the context to destroy: the queue must
+  // hear of the context's end from the context itself. A timer due 1 ms later would otherwise
+  // post a worker into freed memory (ASan, TSan and the debug build catch it).
+  auto check_kind = [](const char* kind, auto make_queue, auto& context) {
+    INFO(kind);
+    wq_test::warning_catcher warnings;
+    armed_item soon;
+    armed_item later;
+    auto q = make_queue();
+    REQUIRE(q->queue_delayed(soon.d, 1ms) == wq::queue_status::queued);
+    REQUIRE(q->queue_delayed(later.d, 1h) == wq::queue_status::queued);
+    context.reset();  // the context goes first
+    CHECK(warnings.count(wq::errc::items_dropped) == 1);
+    CHECK_FALSE(soon.d.is_pending());
+    CHECK_FALSE(later.d.is_pending());
+    CHECK(q->queue_delayed(later.d, 1ms) == wq::queue_status::rejected);  // nothing would run it
+    CHECK(q->queue(soon.d) == wq::queue_status::rejected);
+    CHECK_FALSE(q->destroy());  // nothing to wait for, nothing touches the context
+    CHECK(soon.runs.load() + later.runs.load() == 0);
+  };
+  {
+    auto io = std::make_unique<boost::asio::io_context>();
+    check_kind(
+        "io_context", [&] { return std::make_unique<wq::workqueue>(*io, "ctx-io"); }, io);
+  }
+  {
+    auto io = std::make_unique<boost::asio::io_context>();
+    check_kind(
+        "ordered on an io_context (a strand wq makes)",
+        [&] { return std::make_unique<wq::ordered_workqueue>(*io, "ctx-ordered"); }, io);
+  }
+  {
+    auto io = std::make_unique<boost::asio::io_context>();
+    check_kind(
+        "the user's strand",
+        [&] {
+          return std::make_unique<wq::workqueue>(boost::asio::make_strand(*io), "ctx-strand");
+        },
+        io);
+  }
+  {
+    auto pool = std::make_unique<boost::asio::thread_pool>(1);
+    check_kind(
+        "a thread_pool's executor",
+        [&] { return std::make_unique<wq::workqueue>(pool->get_executor(), "ctx-pool"); }, pool);
+  }
+}
+
 // ---- max_active (rules 37, 38) -------------------------------------------------------------
 
 TEST_CASE(

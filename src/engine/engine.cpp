@@ -329,6 +329,30 @@ void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcep
   if (!succeeded) handler_gone_locked(core, lk);
 }
 
+namespace {
+
+// Drops the items abandon_locked took (each is ours: PENDING, on no list) with the mutex
+// released, since drop() releases the references the queue held, which may run any destructor;
+// then reports them. Returns with the mutex held again.
+void drop_abandoned(queue_core* core, std::unique_lock<std::mutex>& lk, work_list& gone,
+                    const char* why) noexcept {
+  if (gone.empty()) return;
+  const std::size_t n = gone.size();
+  lk.unlock();
+  while (!gone.empty()) {
+    work& w = gone.front();
+    gone.pop_front();
+    work_access::ops(w).load(std::memory_order_relaxed)->drop(&w);
+  }
+  report(errc::items_dropped,
+         "queue '%s': its executor %s with %zu item(s) queued or armed: "
+         "dropped unrun",
+         core->name.c_str(), why, n);
+  lk.lock();
+}
+
+}  // namespace
+
 void worker_handler_dropped(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcept {
   done_list done;
   work_list gone;
@@ -340,25 +364,28 @@ void worker_handler_dropped(queue_core* core, std::uint32_t gen, std::uint32_t s
     update_saturated(core);
     if (!core->wk.executor_dead) abandon_locked(core, gone, done);
   }
-  if (!gone.empty()) {
-    const std::size_t n = gone.size();
-    lk.unlock();
-    // Outside the mutex: drop() releases the references the queue held, which may run any
-    // destructor. Each item is ours (PENDING, on no list).
-    while (!gone.empty()) {
-      work& w = gone.front();
-      gone.pop_front();
-      work_access::ops(w).load(std::memory_order_relaxed)->drop(&w);
-    }
-    report(errc::items_dropped,
-           "queue '%s': its executor was shut down with %zu item(s) "
-           "queued or armed: dropped unrun",
-           core->name.c_str(), n);
-    lk.lock();
-  }
+  drop_abandoned(core, lk, gone, "was shut down");
   if (core->reg.gen == gen && core->reg.live && core->lc.orphaned && core->wl.nr_in_flight == 0)
     finish_orphan_locked(core, lk, done);
   handler_gone_locked(core, lk);
+}
+
+void executor_context_gone(queue_core* core, std::uint64_t id) noexcept {
+  done_list done;
+  work_list gone;
+  std::unique_lock lk(core->mu);
+  if (core->id() != id || !core->reg.live) return;
+  // abandon_locked ends the queue's outstanding work on the context (note_work_locked): the
+  // context is still whole while its services shut down.
+  if (!core->wk.executor_dead) abandon_locked(core, gone, done);
+  drop_abandoned(core, lk, gone, "'s execution context was shut down");
+  // Nothing may touch the context from here: not a post (executor_dead), not the executor copy
+  // (a strand's would reach into the context's strand service when destroyed).
+  if (core->wk.executor) core->wk.executor->release_executor();
+  if (!done.empty()) {
+    lk.unlock();
+    done.complete();
+  }
 }
 
 }  // namespace wq::detail

@@ -15,4 +15,13 @@ namespace wq::detail {
 /// ARMED for. Memory ordering: acq_rel on the state (as arm_locked, timers.hpp).
 void arm_real_wait_locked(delayed_work& dw, clock_point deadline) noexcept;
 
+/// Effects: the execution context of the queue `core` (with id `id`) is being shut down or
+/// destroyed: unless it already knows, the queue drops its queued, inactive, deferred and armed
+/// items unrun (references released, notice items_dropped), refuses all queueing from now on,
+/// ends its outstanding work on the context and destroys its executor copy, so nothing of the
+/// queue touches the context again. Does nothing if the queue is gone (stale `id`).
+/// Requires: called by the context's watch service, while the context is still whole; no wq
+/// lock held. Thread safety: any thread; takes the queue's mutex.
+void executor_context_gone(queue_core* core, std::uint64_t id) noexcept;
+
 }  // namespace wq::detail

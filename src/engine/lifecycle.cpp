@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <thread>
 
+#include "../context_watch.hpp"
 #include "../trace.hpp"
 #include "counters.hpp"
 #include "intake.hpp"
@@ -216,6 +217,7 @@ void retire_core(queue_core* core, std::unique_lock<std::mutex>& lk, done_list& 
   // Closed, and tagged with the new generation: producers holding an old id fall back to the
   // locked path, which refuses them. (Destroy closed and emptied the intake already.)
   retag_intake(core, true);
+  unwatch_context_locked(core);
   core->wk.executor.reset();
   maybe_recycle(core, lk);
 }

@@ -40,6 +40,7 @@
 
 namespace wq::detail {
 
+struct watch_list;  // context_watch.cpp
 struct run_record;
 
 using work_list = boost::intrusive::list<
@@ -226,7 +227,11 @@ struct workers_state {
   int nr_in_handler = 0;  // L: handlers inside run_worker for the live queue (destroy() waits
                           // for 0: a handler's tail completes async waiters)
   std::uint64_t handler_starts = 0;  // L: handlers started (progress, for blocking waits)
-  bool executor_dead = false;        // L: the executor destroyed a handler unrun: never post again
+  // L: the executor destroyed a handler unrun, or its context was shut down: never post again
+  bool executor_dead = false;
+  // L: the watch of the executor's execution context (context_watch.hpp), for a queue on the
+  // application's executor; null otherwise.
+  std::shared_ptr<watch_list> watch;
   // L; also read without mu by workqueue::blocked_wait, whose queue is the only retirer.
   // Null on a shared pool.
   std::unique_ptr<executor_box> executor;

@@ -290,3 +290,24 @@ TEST_CASE("rcu_work: a test_clock advanced any amount does not end a grace perio
   CHECK(dev.ran_too_early.load() == 0);
   (void)wq::flush_rcu_work(dev.free_work);
 }
+
+TEST_CASE(
+    "rcu_work: an io_context destroyed before its queue during the grace period drops the "
+    "item; the callback later posts nothing into it (items_dropped)",
+    "[rcu_work][rule21][asio]") {
+  rcu_thread reg;
+  device dev;
+  auto io = std::make_unique<boost::asio::io_context>();
+  wq::workqueue q{*io, "rcu-io-gone"};
+  {
+    wq_test::warning_catcher warnings;
+    reader r;  // holds the grace period open until the context is gone
+    REQUIRE(wq::queue_rcu_work(q, dev.free_work));
+    io.reset();
+    CHECK(warnings.count(wq::errc::items_dropped) == 1);
+    CHECK_FALSE(dev.free_work.is_pending());
+  }  // the reader leaves: the callback runs and finds nothing armed
+  (void)wq::flush_rcu_work(dev.free_work);  // waits for that callback
+  CHECK(dev.runs.load() == 0);
+  CHECK_FALSE(q.destroy());
+}

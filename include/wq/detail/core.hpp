@@ -149,9 +149,20 @@ struct executor_box {
   executor_box() = default;
   executor_box(const executor_box&) = delete;
   executor_box& operator=(const executor_box&) = delete;
-  ~executor_box() {
+  ~executor_box() { release_executor(); }
+
+  /// Ends the outstanding work held on the executor and destroys the stored copy; afterwards
+  /// the box refers to no executor (every hook is null). Used when the executor's context is
+  /// shut down (src/context_watch.cpp), and by the destructor. Requires: the queue's mutex, or
+  /// sole ownership of the box.
+  void release_executor() noexcept {
     if (tracking) track(this, false);
     if (destroy != nullptr) destroy(storage);
+    destroy = nullptr;
+    post = nullptr;
+    held_here = nullptr;
+    track = nullptr;
+    stopped = nullptr;
   }
 
   /// Stores `ex`. With `track_work`, the queue holds outstanding work on it while busy.

@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: BSL-1.0
+// src/context_watch.cpp: the execution-context watch (see context_watch.hpp for its lock rules).
+#include "context_watch.hpp"
+
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "engine/engine.hpp"
+#include "engine/queue_core.hpp"
+
+namespace wq::detail {
+
+/// The queues registered with one context. Outlives the context: queues destroyed after it
+/// still find the list (marked gone) through their shared reference.
+struct watch_list {
+  std::mutex mu;
+  std::unordered_map<queue_core*, std::uint64_t> cores;  // mu: core -> its id when registered
+  bool gone = false;                                     // mu: the context was shut down
+};
+
+namespace {
+
+/// The Asio service: one per execution context that a queue has run on.
+class watch_service final : public boost::asio::execution_context::service {
+ public:
+  using key_type = watch_service;
+  static inline boost::asio::execution_context::id id;
+
+  explicit watch_service(boost::asio::execution_context& ctx)
+      : boost::asio::execution_context::service(ctx), list_(std::make_shared<watch_list>()) {}
+
+  [[nodiscard]] const std::shared_ptr<watch_list>& list() const noexcept { return list_; }
+
+ private:
+  // Called by the context's destructor (or shutdown), before its scheduler destroys the
+  // handlers it holds: every queue still on the context drops its items now and never posts
+  // to, or releases work on, the context again.
+  void shutdown() override {
+    std::vector<std::pair<queue_core*, std::uint64_t>> cores;
+    {
+      std::lock_guard lk(list_->mu);
+      list_->gone = true;
+      cores.assign(list_->cores.begin(), list_->cores.end());
+      list_->cores.clear();
+    }
+    for (const auto& [core, core_id] : cores) executor_context_gone(core, core_id);
+  }
+
+  std::shared_ptr<watch_list> list_;
+};
+
+}  // namespace
+
+void watch_context(boost::asio::execution_context& ctx, queue_core* core, std::uint64_t id) {
+  const std::shared_ptr<watch_list>& list = boost::asio::use_service<watch_service>(ctx).list();
+  {
+    std::lock_guard lk(list->mu);
+    if (!list->gone) list->cores.emplace(core, id);
+  }
+  std::lock_guard lk(core->mu);
+  core->wk.watch = list;
+}
+
+void unwatch_context_locked(queue_core* core) noexcept {
+  if (!core->wk.watch) return;
+  {
+    std::lock_guard lk(core->wk.watch->mu);
+    core->wk.watch->cores.erase(core);
+  }
+  core->wk.watch.reset();
+}
+
+}  // namespace wq::detail

@@ -1,0 +1,34 @@
+// SPDX-License-Identifier: BSL-1.0
+// src/context_watch.hpp: tells a queue that the execution context of its executor (the
+// application's io_context, thread_pool, ...) is being shut down or destroyed, through an Asio
+// service of that context: Asio shuts a context's services down, newest first, before the
+// scheduler destroys the handlers it still holds, so the queue hears it while the context is
+// still whole and never touches it again.
+//
+// State and lock rules: one watch_list per context, shared by the service and the queues
+// registered with it; its mutex guards the set of cores. Lock order: a queue's mutex before the
+// list's (unwatch_context runs under the queue's mutex, at retirement); the service takes the
+// list's mutex alone, copies the set, and only then each queue's mutex.
+#pragma once
+
+#include <cstdint>
+
+#include <boost/asio/execution_context.hpp>
+
+namespace wq::detail {
+
+struct queue_core;
+
+/// Effects: registers the queue `core` (with id `id`) with the watch service of `ctx` (created
+/// on first use), so that shutting `ctx` down drops the queue's items (executor_context_gone)
+/// instead of leaving armed timers to post into a destroyed context later.
+/// Requires: the queue is being created (not yet shared); `ctx` is the context of its
+/// executor and is not a pool wq owns. Thread safety: any thread (use_service is).
+/// Throws: std::bad_alloc.
+void watch_context(boost::asio::execution_context& ctx, queue_core* core, std::uint64_t id);
+
+/// Effects: unregisters `core` from its context's watch, if any (the queue retires).
+/// Requires: the queue's mutex held. Never touches the context, which may be gone.
+void unwatch_context_locked(queue_core* core) noexcept;
+
+}  // namespace wq::detail
