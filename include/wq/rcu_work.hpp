@@ -24,6 +24,12 @@
 // short the grace period (synchronize_rcu itself takes microseconds when no reader is inside).
 // Queue many items, then flush them, rather than one flush per item: 10^3 items take one batch.
 //
+// ThreadSanitizer: liburcu is not instrumented, so TSan cannot see the order its grace periods
+// give. wq states its own hand-over to TSan (rcu_work's tests run clean under it); a program's
+// own RCU-protected data, read by readers and freed after a grace period, may still be reported
+// as racing, and liburcu's internals (e.g. rcu_barrier) want `called_from_lib:liburcu`
+// suppressions.
+//
 // As in the kernel, an rcu_work supports neither cancelling nor disabling (rule 21): the embedded
 // item is reachable read-only (`item()`), for work_busy-style queries.
 //
