@@ -60,9 +60,11 @@ bool wait_not_running(work& w) noexcept {
            "cancel_*_sync/disable_*_sync from the item's own work function cannot wait for "
            "itself: pending instance cancelled, running one (the caller) not waited for");
   }
-  // An item may last have run on any queue (rules 12, 29: it may have been moved), so look at
-  // every queue's workers. This is the slow path of the _sync operations only.
-  for_each_core([&](queue_core* core) {
+  // An item may last have run on any queue (rules 12, 29: it may have been moved). The run
+  // records name the queue of every run they show, so only those queues are looked at:
+  // O(threads that ever ran an item), not O(queues ever created). Runs the records cannot show
+  // (hidden_runs) fall back to every queue's workers.
+  auto look_at = [&](queue_core* core) {
     std::unique_lock lk(core->mu);
     if (!core->reg.live) return;
     auto running = [&] {
@@ -76,7 +78,15 @@ bool wait_not_running(work& w) noexcept {
     // instance is then not waited for, as from the item itself.
     (void)wait_until(core, lk, {wait_target::kind::running, core, &w}, "cancel_*_sync",
                      [&] { return !running(); });
-  });
+  };
+  for (const run_record* r = first_run_record(); r != nullptr; r = r->next) {
+    // Safety (acquire): pairs with run_one's release store of `item`, after its `core`.
+    if (r->item.load(std::memory_order_acquire) != &w) continue;
+    if (queue_core* core = r->core.load(std::memory_order_relaxed)) look_at(core);
+  }
+  // Safety (seq_cst): read after the records, so a run that hid from them was counted first.
+  if (hidden_runs().load(std::memory_order_seq_cst) != 0)
+    for_each_core([&](queue_core* core) { look_at(core); });
   return !self;
 }
 

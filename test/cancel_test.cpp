@@ -445,6 +445,46 @@ TEST_CASE("cancel: cancel_work_sync returns only after the running instance fini
   CHECK_FALSE(g.timed_out.load());
 }
 
+// The thread's run record names the inner item while an item runs nested inside another one's
+// function (here: the outer item runs the io_context of another queue's worker). The outer run
+// is then found by looking at every queue; a _sync cancel that trusted the records alone would
+// return while the outer function still runs.
+TEST_CASE(
+    "cancel: cancel_work_sync waits for an item whose function runs another item nested "
+    "(rule 29)",
+    "[cancel][rule29]") {
+  gate g;
+  boost::asio::io_context inner_io;
+  wq::workqueue inner_q{inner_io.get_executor(), "rule29-inner"};
+  c_work inner;
+  inner.body = [&](c_work&) { g.pass(); };
+  REQUIRE(wq::queue_work(inner_q, inner.w));
+  std::atomic<bool> outer_finished{false};
+  c_work outer;
+  outer.body = [&](c_work&) {
+    (void)inner_io.run_one();  // runs inner_q's worker, which runs `inner` on this thread
+    outer_finished.store(true);
+  };
+  wq::workqueue outer_q{"rule29-outer"};
+
+  REQUIRE(wq::queue_work(outer_q, outer.w));
+  REQUIRE(g.started.wait_for(must_happen));
+  CHECK(inner.w.is_running());
+  std::thread opener = wq_test::open_later(g, 50ms);
+  const bool was_pending = wq::cancel_work_sync(outer.w);
+  const bool outer_finished_at_return = outer_finished.load();
+  const bool inner_finished_at_return = g.finished.load();
+  opener.join();
+  CHECK_FALSE(was_pending);
+  CHECK(inner_finished_at_return);
+  CHECK(outer_finished_at_return);
+  CHECK_FALSE(g.timed_out.load());
+  // The inner item is found through the record that names it.
+  CHECK_FALSE(wq::cancel_work_sync(inner.w));
+  CHECK(inner.runs.load() == 1);
+  CHECK(outer.runs.load() == 1);
+}
+
 TEST_CASE("cancel: cancel_work_sync of a running item with a pending instance (rule 29)",
           "[cancel][rule29]") {
   gate g;

@@ -42,6 +42,9 @@ struct run_record {
   // built in the memory of one that freed itself while running is not mistaken for it.
   // Relaxed: published by the release store of `item` that follows it.
   std::atomic<const work_ops*> ops{nullptr};
+  // The queue whose worker runs `item`, written before `item` (relaxed: published by the
+  // release store of `item`), so a _sync cancel locks only that queue.
+  std::atomic<queue_core*> core{nullptr};
   // Owned by a live thread. Claimed with an acquire CAS, given up with a release store; a
   // relaxed load only pre-screens before the CAS.
   std::atomic<bool> in_use{false};
@@ -59,6 +62,11 @@ run_record* claimed_run_record() noexcept;
 void reserve_run_records(std::size_t n) noexcept;
 /// The newest record; follow `next` for the others.
 run_record* first_run_record() noexcept;
+/// Runs the records cannot show: items run by a thread without a record (out of memory), and
+/// outer items while their thread runs another item nested inside them (the record shows the
+/// inner one). Incremented before such a run is published or its item's PENDING cleared,
+/// decremented after it; while non-zero, a _sync cancel looks at every queue instead.
+std::atomic<int>& hidden_runs() noexcept;
 /// The calling thread's worker context (all null outside a work item).
 worker_context& this_worker() noexcept;
 /// The queue whose async_destroy handlers the calling thread is completing, if any: while it

@@ -252,10 +252,20 @@ void run_one(worker_scope& s, work* w, std::unique_lock<std::mutex>& lk, done_li
   s.ctx.current = w;
   const work* outer = nullptr;
   const work_ops* outer_ops = nullptr;
+  queue_core* outer_core = nullptr;
+  bool hidden = rec == nullptr;
   if (rec != nullptr) {
     outer = rec->item.load(std::memory_order_relaxed);
     outer_ops = rec->ops.load(std::memory_order_relaxed);
+    outer_core = rec->core.load(std::memory_order_relaxed);
+    hidden = outer != nullptr;  // the outer item leaves the record while this one runs
+  }
+  // Safety (seq_cst): counted before the run is published (below) and before the trampoline
+  // clears PENDING, so a _sync cancel that saw either sees the count (hidden_runs).
+  if (hidden) hidden_runs().fetch_add(1, std::memory_order_seq_cst);
+  if (rec != nullptr) {
     rec->ops.store(ops, std::memory_order_relaxed);
+    rec->core.store(core, std::memory_order_relaxed);
     // Safety (release): a destructor that learnt of this run from the function sees it,
     // and the ops stored above.
     rec->item.store(w, std::memory_order_release);
@@ -276,7 +286,9 @@ void run_one(worker_scope& s, work* w, std::unique_lock<std::mutex>& lk, done_li
   if (rec != nullptr) {
     rec->item.store(outer, std::memory_order_release);
     rec->ops.store(outer_ops, std::memory_order_relaxed);
+    rec->core.store(outer_core, std::memory_order_relaxed);
   }
+  if (hidden) hidden_runs().fetch_sub(1, std::memory_order_seq_cst);
   WQ_TRACE_EXECUTE_END(w, ops->name);  // ops is static storage: not read through `w`
   if (obs != nullptr) obs->on_finished(core->name, w, ops->name);
   // Safety: W (me.timing and me.started_at are this worker's own, see workers_state).
