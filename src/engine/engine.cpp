@@ -60,11 +60,7 @@ std::pair<queue_core*, std::uint64_t> create_core(core_config cfg,
       core->wk.slots.resize(static_cast<std::size_t>(cfg.worker_slots));
   } catch (...) {
     lk.unlock();
-    try {
-      push_free(core);
-    } catch (...) {
-      // No memory to list it either: the core is never reused (its index stays taken).
-    }
+    push_free(core);
     throw;
   }
   for (worker_slot& sl : core->wk.slots) {

@@ -115,6 +115,7 @@ struct queue_counters {
 
 // Guard tags on the fields below (as the kernel's workqueue.c tags its structs):
 //   L:  the core's mutex `mu`;
+//   R:  the registry's mutex (registry.cpp);
 //   I:  immutable while the queue is live (written under mu when it is created);
 //   A:  atomic, accessed without mu (the comment says which ordering and why);
 //   W:  the worker running that slot (no lock).
@@ -122,8 +123,11 @@ struct queue_counters {
 /// The registry's part of a core: identity, liveness and the references that keep it from
 /// being recycled (registry.hpp).
 struct registry_slot {
-  std::uint32_t index = 0;       // I (for ever): slot in the registry, set when its chunk is made
-  std::uint32_t gen = 0;         // L: generation; the id is (gen << 20) | index
+  std::uint32_t index = 0;  // I (for ever): slot in the registry, set when its chunk is made
+  std::uint32_t gen = 0;    // L: generation; the id is (gen << 20) | index
+  // R (the registry's mutex): position in the registry's list of cores in use (taken by
+  // allocate_core, given back by push_free), so for_each_core skips cores on the free list.
+  std::uint32_t in_use_pos = 0;
   bool live = false;             // L: between create_core and retire
   bool recycled = false;         // L: pushed on the free list (guards against a second push)
   int outstanding_handlers = 0;  // L: worker handlers alive (posted, running, not yet freed)

@@ -24,7 +24,29 @@ struct registry {
   std::array<std::atomic<queue_core*>, max_chunks> chunks{};
   std::uint32_t next_index = 1;         // guarded by mu; index 0 means "no queue"
   std::vector<queue_core*> free_cores;  // guarded by mu: retired, no handler left
+  // Guarded by mu: every core allocate_core handed out and push_free has not taken back (each
+  // at its reg.in_use_pos). Reserved alongside free_cores, so giving a core back never grows it.
+  std::vector<queue_core*> in_use;
 };
+
+// Takes `core` off r.in_use in O(1) (the last entry moves into its place). Requires r.mu held.
+void leave_in_use(registry& r, queue_core* core) noexcept {
+  queue_core* last = r.in_use.back();
+  r.in_use[core->reg.in_use_pos] = last;
+  last->reg.in_use_pos = core->reg.in_use_pos;
+  r.in_use.pop_back();
+}
+
+// Puts `core` on r.in_use. Requires r.mu held and capacity for it (reserved by allocate_core).
+void enter_in_use(registry& r, queue_core* core) noexcept {
+  core->reg.in_use_pos = static_cast<std::uint32_t>(r.in_use.size());
+  r.in_use.push_back(core);  // no allocation: reserved before the core was handed out
+}
+
+// The snapshot for_each_core walks, kept per thread so a walk allocates only when the number
+// of cores in use grew beyond any earlier walk on this thread. Taken (moved out) while a walk
+// runs, so a walk nested in fn() makes its own.
+thread_local std::vector<queue_core*> t_snapshot;
 
 registry& reg() {
   static registry* r = new registry;  // Safety: intentionally leaked (see above).
@@ -33,10 +55,11 @@ registry& reg() {
 
 }  // namespace
 
-void push_free(queue_core* core) {
+void push_free(queue_core* core) noexcept {
   auto& r = reg();
   std::lock_guard lk(r.mu);
-  r.free_cores.push_back(core);
+  r.free_cores.push_back(core);  // no allocation: reserved when the core was first made
+  leave_in_use(r, core);
 }
 
 // The owned pool is freed outside the mutex: freeing it destroys handlers that may release
@@ -68,12 +91,29 @@ void drop_ref(queue_core* core) noexcept {
   maybe_recycle(core, lk);
 }
 
+// fn() runs with no registry lock held (it takes core mutexes, which nest outside the
+// registry's), over a snapshot of the cores in use: a core recycled or reused meanwhile is
+// still addressable, and fn() checks liveness and id under the core's mutex.
 void for_each_core_impl(void (*fn)(queue_core*, void*), void* arg) {
+  auto& r = reg();
+  std::vector<queue_core*> snap = std::move(t_snapshot);
+  snap.clear();
+  bool copied = false;
   std::uint32_t end = 0;
   {
-    auto& r = reg();
     std::lock_guard lk(r.mu);
     end = r.next_index;
+    try {
+      snap.assign(r.in_use.begin(), r.in_use.end());
+      copied = true;
+    } catch (const std::bad_alloc&) {
+      // Out of memory: walk every core ever made instead (slower, same answer).
+    }
+  }
+  if (copied) {
+    for (queue_core* c : snap) fn(c, arg);
+    t_snapshot = std::move(snap);
+    return;
   }
   for (std::uint32_t index = 1; index < end; ++index) {
     if (queue_core* c = lookup_core(index)) fn(c, arg);
@@ -94,9 +134,15 @@ queue_core* allocate_core() {
   if (!r.free_cores.empty()) {
     queue_core* core = r.free_cores.back();
     r.free_cores.pop_back();
+    enter_in_use(r, core);  // capacity: it held this core before push_free took it off
     return core;
   }
   if (r.next_index > core_index_mask) throw std::length_error("wq: too many live queues");
+  // Room for the new core in both lists first, so neither enter_in_use nor a later push_free
+  // of this core has to grow a vector.
+  // (Doubling, as push_back would, so creating n cores copies O(n) pointers in all.)
+  if (r.in_use.capacity() < r.next_index) r.in_use.reserve(2 * std::size_t{r.next_index});
+  if (r.free_cores.capacity() < r.next_index) r.free_cores.reserve(2 * std::size_t{r.next_index});
   const std::uint32_t index = r.next_index++;
   auto& slot = r.chunks[index / chunk_size];
   queue_core* chunk = slot.load(std::memory_order_relaxed);
@@ -107,7 +153,9 @@ queue_core* allocate_core() {
     // Safety (release): pairs with lookup_core's acquire, publishing the constructed chunk.
     slot.store(chunk, std::memory_order_release);
   }
-  return &chunk[index % chunk_size];
+  queue_core* core = &chunk[index % chunk_size];
+  enter_in_use(r, core);
+  return core;
 }
 
 }  // namespace wq::detail

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: BSL-1.0
 // src/engine/registry.hpp: the core registry (layer 0). Cores are allocated in chunks and never
 // freed, so a stale id always names addressable memory; a retired core is recycled once no
-// handle refers to it. The registry's own state (chunks, free list, next index) is guarded by
-// its mutex, which is taken alone or inside a core mutex, never the other way round.
+// handle refers to it. The registry's own state (chunks, free list, cores in use, next index,
+// each core's reg.in_use_pos) is guarded by its mutex, which is taken alone or inside a core
+// mutex, never the other way round.
 #pragma once
 
 #include <cstdint>
@@ -26,15 +27,16 @@ inline void set_context(queue_core* core, boost::asio::execution_context* ctx) n
 }
 
 /// Effects: takes a core off the free list, or a fresh one (allocating a chunk of them the
-/// first time its index is reached). The core is not live and its mutex is not held.
+/// first time its index is reached), and lists it as in use (for_each_core). The core is not
+/// live and its mutex is not held.
 /// Throws: std::length_error when every index is in use, std::bad_alloc.
 /// Thread safety: any thread. Complexity: O(1) (a new chunk: O(chunk size)).
 queue_core* allocate_core();
 
-/// Effects: puts a core back on the free list (a creation that failed, or a recycled core).
-/// Throws: std::bad_alloc (the list could not grow). Thread safety: any thread, not holding the
-/// registry mutex.
-void push_free(queue_core* core);
+/// Effects: puts a core back on the free list (a creation that failed, or a recycled core) and
+/// takes it off the list of cores in use. Never allocates: room in both lists is reserved when
+/// a core is first made. Thread safety: any thread, not holding the registry mutex.
+void push_free(queue_core* core) noexcept;
 
 /// Effects: recycles a retired core once no handle (reg.refs) and no worker handler
 /// (reg.outstanding_handlers) refers to it: frees the pool it owned and lists it as free.
@@ -52,8 +54,12 @@ void add_ref(queue_core* core) noexcept;
 /// publishes this holder's uses; the last one acquires the others').
 void drop_ref(queue_core* core) noexcept;
 
-/// Effects: calls fn(core) for every queue core that ever existed (live or not), each
-/// unlocked. Complexity: O(cores ever created).
+/// Effects: calls fn(core) for every core in use (handed out by allocate_core and not yet
+/// given back by push_free: live queues, and retired ones some handle or handler still holds),
+/// each unlocked. A core may be retired or reused while fn runs: fn must lock it and check
+/// reg.live and its id. Allocation: a per-thread snapshot, grown only when more cores are in
+/// use than at any earlier walk on the thread; out of memory, it walks every core ever made
+/// instead. Complexity: O(cores in use), not O(cores ever made).
 template <class Fn>
 void for_each_core(Fn&& fn);
 /// The non-template part of for_each_core.
