@@ -11,7 +11,6 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 
-#include "engine/backoff.hpp"
 #include "engine/queue_core.hpp"
 #include "engine/timers.hpp"
 
@@ -69,16 +68,9 @@ delayed_work::~delayed_work() {
     anchor_->release();
     return;  // the timer's destructor cancels an outstanding wait
   }
-  auto& st = detail::work_access::state(*this);
-  // Safety (acquire): pairs with the completion's release clear, after which it never touches
-  // this object again.
-  if ((st.load(std::memory_order_acquire) & detail::st_in_flight) == 0) return;
-  // The item is idle, so no completion will touch the timer object: cancelling makes the
-  // outstanding wait complete now; then wait for that completion to let go of the item.
-  timer_.cancel();
-  for (unsigned spins = 0; (st.load(std::memory_order_acquire) & detail::st_in_flight) != 0;
-       ++spins)
-    detail::backoff(spins);
+  // An outstanding wait is orphaned: its completion will not touch this object, and the
+  // timer's destructor (next) cancels it, so nobody waits for the timer thread.
+  detail::orphan_wait(*this);
 }
 
 }  // namespace wq

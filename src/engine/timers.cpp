@@ -3,6 +3,8 @@
 #include "timers.hpp"
 
 #include <exception>
+#include <new>
+#include <unordered_map>
 #include <utility>
 
 #include "backoff.hpp"
@@ -10,6 +12,61 @@
 namespace wq::detail {
 
 namespace {
+
+// Waits orphaned by destroyed items (orphan_wait), and what the timer thread is completing.
+// Immortal: items are destroyed, and the timer thread completes waits, during static
+// destruction too.
+//   mu:         guards `addresses`.
+//   addresses:  address of each destroyed item whose wait has not completed yet, with how many
+//               such waits it has (items built at that address later may be orphaned too).
+// A completion is known by its item's address only, so completions at one address are
+// interchangeable: while n orphaned waits and a live item's wait are outstanding there, the
+// first n completions to run take the entries and the last one completes the live item's
+// wait. That is the same step, run at most a moment later: the orphaned waits were cancelled
+// when their items went, so their completions are already due. (The timer thread usually runs
+// them first anyway: they were queued before the live item's wait existed.) The live item
+// keeps IN_FLIGHT until then, so its arming, cancelling and destruction see one outstanding
+// wait, as always.
+//   count:      A (seq_cst): the number of entries; completions look at `addresses` only when it
+//               is not zero, so the common completion takes no lock.
+//   completing: A (seq_cst): the item wq's timer thread is completing a wait of (or nullptr).
+//               Written by the timer thread only.
+struct orphans {
+  std::mutex mu;
+  std::unordered_map<const delayed_work*, std::uint32_t> addresses;
+  std::atomic<std::uint64_t> count{0};
+  std::atomic<const delayed_work*> completing{nullptr};
+};
+
+orphans& orphan_list() noexcept {
+  static orphans* o = new orphans;  // Safety: intentionally leaked (see above).
+  return *o;
+}
+
+// Takes one orphan entry of `dw` off the list. Returns: whether there was one.
+bool take_orphan(orphans& o, const delayed_work* dw) noexcept {
+  std::lock_guard lk(o.mu);
+  auto it = o.addresses.find(dw);
+  if (it == o.addresses.end()) return false;
+  if (--it->second == 0) o.addresses.erase(it);
+  o.count.fetch_sub(1, std::memory_order_seq_cst);
+  return true;
+}
+
+// Runs on wq's timer thread (the only thread that runs it): completes a wait of `item`
+// unless the item was destroyed, then takes its orphan entry (see orphan_wait).
+void complete_shared_wait(delayed_work* item, timer_fired_fn fired) noexcept {
+  orphans& o = orphan_list();
+  // Safety (seq_cst): store, then load: orphan_wait lists, then loads (see timers.hpp).
+  o.completing.store(item, std::memory_order_seq_cst);
+  if (o.count.load(std::memory_order_seq_cst) != 0 && take_orphan(o, item)) {
+    o.completing.store(nullptr, std::memory_order_release);
+    return;  // the item is gone: its memory is not touched
+  }
+  fired(item);
+  // Safety (release): a destroyer that reads this (or a later value) sees every access above.
+  o.completing.store(nullptr, std::memory_order_release);
+}
 
 // The completion handler of an item's timer wait. Allocates from wq's handler pool. For an
 // item on an application io_context it holds one reference on the anchor, released when it
@@ -28,7 +85,7 @@ class timer_handler {
   allocator_type get_allocator() const noexcept { return {}; }
   void operator()(const boost::system::error_code&) noexcept {
     if (anchor_ == nullptr) {
-      fired_(item_);
+      complete_shared_wait(item_, fired_);
       return;
     }
     {
@@ -45,6 +102,36 @@ class timer_handler {
 };
 
 }  // namespace
+
+void orphan_wait(delayed_work& dw) noexcept {
+  auto& st = work_access::state(dw);
+  // Safety (acquire): pairs with the completion's release clear, after which it never touches
+  // the item again.
+  if ((st.load(std::memory_order_acquire) & st_in_flight) == 0) return;
+  orphans& o = orphan_list();
+  bool listed = false;
+  try {
+    std::lock_guard lk(o.mu);
+    ++o.addresses[&dw];
+    listed = true;
+  } catch (const std::bad_alloc&) {
+    // No memory to list it: make the wait complete now and wait for that below.
+  }
+  if (!listed) {
+    work_access::timer(dw).cancel();
+    for (unsigned spins = 0; (st.load(std::memory_order_acquire) & st_in_flight) != 0; ++spins)
+      backoff(spins);
+    return;
+  }
+  // Safety (seq_cst): count, then look at `completing` (the completion stores that, then reads
+  // the count): either it sees this entry, or this sees it completing the item.
+  o.count.fetch_add(1, std::memory_order_seq_cst);
+  for (unsigned spins = 0; o.completing.load(std::memory_order_seq_cst) == &dw; ++spins)
+    backoff(spins);  // a completion touching the item now: it returns shortly
+  // Safety (acquire): the completion cleared IN_FLIGHT: it let go of the item without seeing the
+  // entry, which is then taken back here. Otherwise the entry stays for the completion to take.
+  if ((st.load(std::memory_order_acquire) & st_in_flight) == 0) (void)take_orphan(o, &dw);
+}
 
 void start_wait(delayed_work& dw, clock_point deadline, timer_fired_fn fired) noexcept {
   auto& timer = work_access::timer(dw);

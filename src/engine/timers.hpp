@@ -51,6 +51,21 @@ struct timer_anchor {
   }
 };
 
+/// Effects: lets a delayed item on wq's timer thread go while its last wait is still
+/// outstanding (IN_FLIGHT): the item's address is listed as orphaned, so the wait's completion,
+/// which runs on the timer thread, finds it there and never touches the item. If that
+/// completion is running now, waits for it to return (it is short and takes no lock the caller
+/// could hold). Returns at once when no wait is outstanding.
+/// Requires: `dw` is being destroyed: not ARMED, no arming thread starting a wait
+/// (wait_timer_idle), no anchor; its timer is destroyed after this returns, which cancels the
+/// outstanding wait. Thread safety: any thread except wq's timer thread.
+/// Memory ordering: seq_cst on the orphan count and on the timer thread's "completing" word (the
+/// completion publishes which item it is about to touch, then reads the count; this lists the
+/// item, then reads that word: one of the two sees the other); acquire on IN_FLIGHT (pairs with
+/// the completion's release clear).
+/// Allocation: one hash node per orphaned wait; out of memory, waits for the completion instead.
+void orphan_wait(delayed_work& dw) noexcept;
+
 /// Effects: starts an Asio wait on `dw`'s timer until `deadline`, completing into `fired`
 /// (allocated from wq's handler pool; terminates if even that fails: an armed item nobody
 /// would queue is worse than stopping). Requires: the caller may touch the timer (timer
