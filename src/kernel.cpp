@@ -8,6 +8,7 @@
 
 #include <cstdarg>
 #include <cstdio>
+#include <new>
 #include <string>
 
 #include <unistd.h>
@@ -16,18 +17,23 @@ namespace wq {
 
 namespace {
 
-// printf into a std::string (two passes: measure, then write).
-std::string vformat(const char* fmt, std::va_list args) {
+// printf into `out` (two passes: measure, then write). Returns: false if `out` could not grow
+// (out of memory). noexcept, so the caller can always reach its va_end before it throws.
+bool vformat(std::string& out, const char* fmt, std::va_list args) noexcept {
   std::va_list again;
   va_copy(again, args);
   const int n = std::vsnprintf(nullptr, 0, fmt, args);
-  std::string out;
+  bool ok = true;
   if (n > 0) {
-    out.resize(static_cast<std::size_t>(n));
-    std::vsnprintf(out.data(), out.size() + 1, fmt, again);
+    try {
+      out.resize(static_cast<std::size_t>(n));
+      std::vsnprintf(out.data(), out.size() + 1, fmt, again);
+    } catch (const std::bad_alloc&) {
+      ok = false;
+    }
   }
   va_end(again);
-  return out;
+  return ok;
 }
 
 // The CPUs the kernel may bring online (sysconf counts configured ones); at least 1.
@@ -78,13 +84,9 @@ std::unique_ptr<workqueue> alloc_workqueue(const char* fmt, queue_flags flags, i
   std::va_list args;
   va_start(args, max_active);
   std::string name;
-  try {
-    name = vformat(fmt, args);
-  } catch (...) {
-    va_end(args);
-    throw;
-  }
+  const bool formatted = vformat(name, fmt, args);
   va_end(args);
+  if (!formatted) throw std::bad_alloc();
   return std::make_unique<workqueue>(name, queue_options{flags, max_active});
 }
 
@@ -93,13 +95,9 @@ std::unique_ptr<ordered_workqueue> alloc_ordered_workqueue(const char* fmt, queu
   std::va_list args;
   va_start(args, flags);
   std::string name;
-  try {
-    name = vformat(fmt, args);
-  } catch (...) {
-    va_end(args);
-    throw;
-  }
+  const bool formatted = vformat(name, fmt, args);
   va_end(args);
+  if (!formatted) throw std::bad_alloc();
   return std::make_unique<ordered_workqueue>(name, queue_options{flags});
 }
 

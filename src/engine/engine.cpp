@@ -329,7 +329,8 @@ namespace {
 
 // Drops the items abandon_locked took (each is ours: PENDING, on no list) with the mutex
 // released, since drop() releases the references the queue held, which may run any destructor;
-// then reports them. Returns with the mutex held again.
+// then reports them; `why` is the whole reason, subject included. Returns with the mutex held
+// again.
 void drop_abandoned(queue_core* core, std::unique_lock<std::mutex>& lk, work_list& gone,
                     const char* why) noexcept {
   if (gone.empty()) return;
@@ -341,7 +342,7 @@ void drop_abandoned(queue_core* core, std::unique_lock<std::mutex>& lk, work_lis
     work_access::ops(w).load(std::memory_order_relaxed)->drop(&w);
   }
   report(errc::items_dropped,
-         "queue '%s': its executor %s with %zu item(s) queued or armed: "
+         "queue '%s': %s with %zu item(s) queued or armed: "
          "dropped unrun",
          core->name.c_str(), why, n);
   lk.lock();
@@ -360,7 +361,7 @@ void worker_handler_dropped(queue_core* core, std::uint32_t gen, std::uint32_t s
     update_saturated(core);
     if (!core->wk.executor_dead) abandon_locked(core, gone, done);
   }
-  drop_abandoned(core, lk, gone, "was shut down");
+  drop_abandoned(core, lk, gone, "its executor was shut down");
   if (core->reg.gen == gen && core->reg.live && core->lc.orphaned && core->wl.nr_in_flight == 0)
     finish_orphan_locked(core, lk, done);
   handler_gone_locked(core, lk);
@@ -374,7 +375,7 @@ void executor_context_gone(queue_core* core, std::uint64_t id) noexcept {
   // abandon_locked ends the queue's outstanding work on the context (note_work_locked): the
   // context is still whole while its services shut down.
   if (!core->wk.executor_dead) abandon_locked(core, gone, done);
-  drop_abandoned(core, lk, gone, "'s execution context was shut down");
+  drop_abandoned(core, lk, gone, "its executor's execution context was shut down");
   // Nothing may touch the context from here: not a post (executor_dead), not the executor copy
   // (a strand's would reach into the context's strand service when destroyed).
   if (core->wk.executor) core->wk.executor->release_executor();
