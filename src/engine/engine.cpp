@@ -19,6 +19,7 @@
 #include "../worker_pool.hpp"
 #include "intake.hpp"
 #include "lifecycle.hpp"
+#include "queueing.hpp"
 #include "registry.hpp"
 #include "run_records.hpp"
 #include "timers.hpp"
@@ -119,9 +120,18 @@ queue_status link_claimed(queue_core* core, std::uint64_t id, work& w, const loc
     pushed = try_push(core, id, w, where);
     if (pushed == push_result::pushed) return queue_status::queued;
     if (pushed == push_result::pushed_needs_worker) {
-      // On the intake, and no worker saw it (the store-load pair in try_push): start one.
-      std::lock_guard lk(core->mu);
-      if (core->id() == id) start_workers_locked(core);
+      // On the intake, and no worker saw it (the store-load pair in try_push): start one,
+      // posted after mu is released so that the worker it wakes does not sleep on mu.
+      int slot = -1;
+      std::uint32_t gen = 0;
+      {
+        std::lock_guard lk(core->mu);
+        if (core->id() == id) {
+          slot = start_workers_deferred_locked(core);
+          gen = core->reg.gen;
+        }
+      }
+      if (slot >= 0) post_claimed(core, slot, gen);
       return queue_status::queued;
     }
   }
@@ -139,7 +149,13 @@ queue_status link_claimed(queue_core* core, std::uint64_t id, work& w, const loc
       o->on_queued(core->name, w, false, where != nullptr ? *where : location{});
   }
   if (pushed != push_result::closed) WQ_TRACE_QUEUE_WORK(&w, trace_name(w), core->name.c_str(), id);
-  queue_locked(core, w);
+  // Linked now; a worker it needs is posted once mu is released (start_workers_deferred_locked),
+  // so that the thread it wakes does not sleep on mu.
+  link_locked(core, w);
+  const int slot = start_workers_deferred_locked(core);
+  const std::uint32_t gen = core->reg.gen;
+  lk.unlock();
+  if (slot >= 0) post_claimed(core, slot, gen);
   return queue_status::queued;
 }
 
@@ -378,6 +394,10 @@ void executor_context_gone(queue_core* core, std::uint64_t id) noexcept {
   drop_abandoned(core, lk, gone, "its executor's execution context was shut down");
   // Nothing may touch the context from here: not a post (executor_dead), not the executor copy
   // (a strand's would reach into the context's strand service when destroyed).
+  // A handler claimed before the context went may still be being posted without mu: the copy
+  // it posts through must outlive that call. (executor_dead, set above, stops new claims.)
+  core->wk.executor_dead = true;
+  wait_posts_done(core, lk);
   if (core->wk.executor) core->wk.executor->release_executor();
   if (!done.empty()) {
     lk.unlock();

@@ -218,6 +218,8 @@ void retire_core(queue_core* core, std::unique_lock<std::mutex>& lk, done_list& 
   // locked path, which refuses them. (Destroy closed and emptied the intake already.)
   retag_intake(core, true);
   unwatch_context_locked(core);
+  // A handler claimed before the queue retired may still be being posted without mu.
+  wait_posts_done(core, lk);
   core->wk.executor.reset();
   maybe_recycle(core, lk);
 }

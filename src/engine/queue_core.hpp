@@ -228,6 +228,11 @@ struct workers_state {
   // runnable, posts the next worker itself (claim_worker_slot), as the kernel's workers wake
   // one another instead of every queueing waking one.
   int nr_unstarted = 0;
+  // A: handlers claimed under mu and being posted after it was released (post_claimed), so
+  // the worker they wake does not block on mu. Incremented under mu (release: publishes the
+  // claim), decremented when the post call has returned (release); retire_core and
+  // executor_context_gone wait for 0 (acquire) before they tear down the executor or pool.
+  std::atomic<int> posting{0};
   int nr_in_handler = 0;  // L: handlers inside run_worker for the live queue (destroy() waits
                           // for 0: a handler's tail completes async waiters)
   std::uint64_t handler_starts = 0;  // L: handlers started (progress, for blocking waits)

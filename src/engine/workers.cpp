@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "../trace.hpp"
+#include "backoff.hpp"
 #include "counters.hpp"
 #include "intake.hpp"
 #include "queueing.hpp"
@@ -108,6 +109,61 @@ void start_workers_locked(queue_core* core) noexcept {
   take_intake_locked(core);
   for (int slot = claim_worker_slot(core); slot >= 0; slot = claim_worker_slot(core))
     post_locked(core, slot);
+}
+
+int start_workers_deferred_locked(queue_core* core) noexcept {
+  take_intake_locked(core);
+  const int slot = claim_worker_slot(core);
+  if (slot < 0) return -1;
+  // What submit_handler_locked records under mu, recorded now; only the post call waits.
+  worker_slot& s = core->wk.slots[static_cast<std::size_t>(slot)];
+  s.owner = core;
+  s.gen = core->reg.gen;
+  s.index = static_cast<std::uint32_t>(slot);
+  // Safety (relaxed): set_pool_entry stored it before this core was created.
+  s.run = pool_entry.load(std::memory_order_relaxed);
+  ++core->wk.nr_unstarted;
+  update_saturated(core);
+  // Safety (relaxed): under mu; the executor and pool are torn down under mu after
+  // wait_posts_done has seen 0, so they stay while this count is held.
+  core->wk.posting.fetch_add(1, std::memory_order_relaxed);
+  return slot;
+}
+
+void post_claimed(queue_core* core, int slot, std::uint32_t gen) noexcept {
+  const auto index = static_cast<std::uint32_t>(slot);
+  try {
+    if (core->wk.pool != nullptr) {
+      // Safety: the slot's fields were set under mu; the deque never moves a slot.
+      core->wk.pool->submit(&core->wk.slots[index]);
+    } else {
+      core->wk.executor->post(core->wk.executor->storage, worker_handler(core, gen, index));
+    }
+  } catch (...) {
+    std::lock_guard lk(core->mu);
+    core->wk.slots[index].active = false;
+    --core->wk.nr_workers;
+    --core->wk.nr_unstarted;
+    update_saturated(core);
+    --core->reg.outstanding_handlers;
+    report(errc::worker_post_failed, "queue '%s': items stay queued, retried later",
+           core->name.c_str());
+    // Safety (release): the undo above happens before a retirer's acquire sees 0.
+    core->wk.posting.fetch_sub(1, std::memory_order_release);
+    return;
+  }
+  // Safety (release): the post call happens before a retirer's acquire sees 0 and tears the
+  // executor down.
+  core->wk.posting.fetch_sub(1, std::memory_order_release);
+}
+
+void wait_posts_done(queue_core* core, std::unique_lock<std::mutex>& lk) noexcept {
+  // Safety (acquire): pairs with post_claimed's release decrement.
+  for (unsigned spins = 0; core->wk.posting.load(std::memory_order_acquire) != 0; ++spins) {
+    lk.unlock();
+    backoff(spins);
+    lk.lock();
+  }
 }
 
 worker_slot* find_running(queue_core* core, const work* w, const work_ops* ops,

@@ -35,6 +35,27 @@ void queue_locked(queue_core* core, work& w) noexcept;
 /// as queued. Requires: mu held.
 void start_workers_locked(queue_core* core) noexcept;
 
+/// Effects: as start_workers_locked, but a worker it may start is only claimed and counted
+/// unstarted here: the handler is posted by post_claimed once the caller has released mu, so
+/// the thread it wakes does not find mu held and sleep on it (a round trip then costs two
+/// context switches, as asio::post's does). Returns: the claimed slot, or -1 (nothing to post).
+/// Requires: mu held. The caller must call post_claimed(core, slot, gen) after unlocking
+/// whenever the result is not -1, with `gen` read under mu.
+int start_workers_deferred_locked(queue_core* core) noexcept;
+
+/// Effects: posts the handler start_workers_deferred_locked claimed for `slot`, without mu; on
+/// failure (out of memory) takes mu and undoes the claim, as a failed post under mu does.
+/// Requires: mu not held; `slot` >= 0 came from start_workers_deferred_locked with `gen` the
+/// core's generation then. Thread safety: any thread. Memory ordering: ends with a release
+/// decrement of wk.posting (see queue_core.hpp), after which the core may be retired.
+void post_claimed(queue_core* core, int slot, std::uint32_t gen) noexcept;
+
+/// Effects: waits until no handler is being posted without mu (wk.posting is 0), releasing
+/// and re-taking mu through `lk` while it waits. Called before the executor or pool is torn
+/// down. Requires: mu held through `lk`, and no new deferred post can be claimed (the queue is
+/// retired or its executor dead). Memory ordering: acquire (pairs with post_claimed).
+void wait_posts_done(queue_core* core, std::unique_lock<std::mutex>& lk) noexcept;
+
 /// Effects: hands a handler for slot `slot` (claimed, or the calling worker's own) to the
 /// queue's executor or shared pool, counting it unstarted. Requires: mu held (so the executor
 /// cannot be torn down by a concurrent destroy between the decision and the post; Asio never

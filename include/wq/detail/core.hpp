@@ -40,10 +40,11 @@ namespace wq::detail {
 
 struct queue_core;
 
-/// True while this thread is inside executor_box::post. Both callers hold the queue mutex and,
-/// if the post throws (out of memory for the handler's operation), keep or undo the handler's
-/// accounting themselves; a live handler the failed post destroys must then neither take that
-/// mutex again (self-deadlock) nor account for itself a second time.
+/// True while this thread is inside executor_box::post. Its callers (under the queue mutex, or
+/// post_claimed just after releasing it) keep or undo the handler's accounting themselves if
+/// the post throws (out of memory for the handler's operation); a live handler the failed post
+/// destroys must then neither take that mutex again (self-deadlock) nor account for itself a
+/// second time.
 inline thread_local bool posting_worker = false;
 
 /// The function object wq posts to a queue's executor: one per active worker slot.
