@@ -4,6 +4,7 @@
 #   wq_bench.json  Google Benchmark's output (medians of 5 repetitions, run in random order)
 #   report.txt     the ratios against each workload's baseline and the targets met or missed
 #   ratios.png     the ratios as a bar chart
+#   wq_scale.json, scale.txt, scale.png  the scaling curves (bench/wq_scale.cpp, scale.py)
 # Installs the Debian packages it needs (as root). Extra arguments go to wq_bench, e.g.
 #   bash bench/run.sh --benchmark_filter=burst
 set -euo pipefail
@@ -23,7 +24,7 @@ fi
 build=build/bench
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DWQ_BUILD_BENCH=ON -DWQ_BUILD_TESTS=OFF \
       -DWQ_BUILD_SAMPLES=OFF
-cmake --build "$build" -j 2 --target wq_bench
+cmake --build "$build" -j 2 --target wq_bench wq_scale
 
 out=bench/results
 mkdir -p "$out"
@@ -34,4 +35,10 @@ mkdir -p "$out"
     --benchmark_out="$out/wq_bench.json" --benchmark_out_format=json "$@"
 python3 bench/report.py "$out/wq_bench.json" "$out/ratios.dat" | tee "$out/report.txt"
 gnuplot -e "data='$out/ratios.dat'; out='$out/ratios.png'" bench/plot.gp
-echo "bench/run.sh: wrote $out/wq_bench.json, $out/report.txt, $out/ratios.png"
+# The scaling curves: the same costs as the number of queues and armed items grows.
+"$build/bench/wq_scale" --benchmark_out="$out/wq_scale.json" --benchmark_out_format=json \
+    > /dev/null
+python3 bench/scale.py "$out/wq_scale.json" "$out/scale" | tee "$out/scale.txt"
+gnuplot -e "prefix='$out/scale'; out='$out/scale.png'" bench/scale.gp
+echo "bench/run.sh: wrote $out/wq_bench.json, $out/report.txt, $out/ratios.png," \
+     "$out/scale.txt, $out/scale.png"

@@ -1,0 +1,33 @@
+# SPDX-License-Identifier: BSL-1.0
+# Renders bench/scale.py's curves: ns per operation against the number of queues (left) and
+# of armed items (right), log-log; wq solid, raw Asio dashed.
+# usage: gnuplot -e "prefix='bench/results/scale'; out='scale.png'" bench/scale.gp
+set terminal pngcairo size 1300,560 noenhanced
+set output out
+set multiplot layout 1,2
+set logscale xy
+set grid
+set key top left font ",8"
+set xlabel "queues"
+set ylabel "ns per operation (log)"
+set title "cost vs number of queues"
+q = prefix."-queues.dat"
+plot q using 1:2 with linespoints lw 2 lc rgb "#3b6ea5" title "create wq", \
+     q using 1:3 with linespoints dt 2 lc rgb "#3b6ea5" title "create strand", \
+     q using 1:6 with linespoints lw 2 lc rgb "#aa3333" title "round-robin item wq", \
+     q using 1:7 with linespoints dt 2 lc rgb "#aa3333" title "round-robin item strand", \
+     q using 1:8 with linespoints lw 2 lc rgb "#2a8a3a" title "cancel_work_sync (live)", \
+     q using 1:9 with linespoints lw 1 lc rgb "#6abf6a" title "cancel_work_sync (destroyed)"
+set xlabel "armed delayed items"
+set title "cost vs number of armed items"
+i = prefix."-items.dat"
+plot i using 1:2 with linespoints lw 2 lc rgb "#3b6ea5" title "arm wq", \
+     i using 1:3 with linespoints dt 2 lc rgb "#3b6ea5" title "arm asio", \
+     i using 1:4 with linespoints lw 2 lc rgb "#aa3333" title "mod wq", \
+     i using 1:5 with linespoints dt 2 lc rgb "#aa3333" title "mod asio (naive)", \
+     i using 1:6 with linespoints dt 3 lc rgb "#aa3333" title "mod asio (lazy)", \
+     i using 1:9 with linespoints lw 2 lc rgb "#2a8a3a" title "destroy wq (cancelled)", \
+     i using 1:10 with linespoints dt 2 lc rgb "#2a8a3a" title "destroy asio", \
+     i using 1:11 with linespoints lw 2 lc rgb "#7a3b9a" title "fire wq", \
+     i using 1:12 with linespoints dt 2 lc rgb "#7a3b9a" title "fire asio"
+unset multiplot

@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSL-1.0
+"""Reads wq_scale's Google Benchmark JSON and prints, for each sweep point, wq's cost per
+operation beside its raw-Asio baseline's, the ratio, and issue 17's scaling targets met or
+missed; writes gnuplot data files for bench/scale.gp (one per sweep).
+
+usage: scale.py RESULTS.json OUT_PREFIX   (writes OUT_PREFIX-queues.dat, OUT_PREFIX-items.dat)
+"""
+import json
+import sys
+
+
+def load(path):
+    with open(path) as f:
+        doc = json.load(f)
+    runs = {}
+    for b in doc["benchmarks"]:
+        if b.get("run_type") == "aggregate" and b.get("aggregate_name") != "median":
+            continue
+        name = b.get("run_name", b["name"]).split("/iterations:")[0]
+        runs[name] = b
+    return runs
+
+
+def main():
+    runs = load(sys.argv[1])
+    prefix = sys.argv[2]
+    checks = []
+
+    def get(system, n, counter):
+        b = runs.get(f"{system}/{n}")
+        return b.get(counter) if b else None
+
+    print("queues: ns per operation with N queues (wq ordered queues on the shared pool; "
+          "strands of an asio::thread_pool(2))")
+    print(f"{'N':>7} {'create wq':>10} {'strand':>8} {'ratio':>6} {'destroy wq':>11} "
+          f"{'strand':>8} {'rr wq':>8} {'strand':>8} {'ratio':>6} {'csync live':>11} "
+          f"{'csync gone':>11}")
+    qn = [10, 100, 1000, 10000, 100000]
+    with open(f"{prefix}-queues.dat", "w") as dat:
+        dat.write("# N create_wq create_strand destroy_wq destroy_strand rr_wq rr_strand "
+                  "cancel_sync_live cancel_sync_gone\n")
+        for n in qn:
+            v = [get("queues/wq", n, "create_ns"), get("queues/strand", n, "create_ns"),
+                 get("queues/wq", n, "destroy_ns"), get("queues/strand", n, "destroy_ns"),
+                 get("queues/wq", n, "roundrobin_ns"), get("queues/strand", n, "roundrobin_ns"),
+                 get("queues/wq", n, "cancel_sync_live_ns"),
+                 get("queues/wq", n, "cancel_sync_gone_ns")]
+            if None in v:
+                continue
+            dat.write(f"{n} " + " ".join(f"{x:.3f}" for x in v) + "\n")
+            print(f"{n:>7} {v[0]:>10.0f} {v[1]:>8.0f} {v[0] / v[1]:>5.2f}x {v[2]:>11.0f} "
+                  f"{v[3]:>8.0f} {v[4]:>8.0f} {v[5]:>8.0f} {v[4] / v[5]:>5.2f}x "
+                  f"{v[6]:>11.1f} {v[7]:>11.1f}")
+    base = get("queues/wq", 10, "cancel_sync_live_ns")
+    for kind in ["live", "gone"]:
+        top = get("queues/wq", 100000, f"cancel_sync_{kind}_ns")
+        if base and top:
+            checks.append((f"cancel_work_sync with 10^5 queues {kind}: {top:.1f} ns, "
+                           f"{top / base:.2f}x with 10 (target <= 2x)", top / base <= 2.0))
+    for n in [10, 100000]:
+        c_wq, c_s = get("queues/wq", n, "create_ns"), get("queues/strand", n, "create_ns")
+        if c_wq and c_s:
+            checks.append((f"create with {n} queues: an ordered queue {c_wq / c_s:.2f}x a strand "
+                           f"(target <= 3x)", c_wq / c_s <= 3.0))
+    rr_wq, rr_s = get("queues/wq", 100000, "roundrobin_ns"), get("queues/strand", 100000,
+                                                                  "roundrobin_ns")
+    if rr_wq and rr_s:
+        checks.append((f"round-robin over 10^5 queues: wq throughput {rr_s / rr_wq:.2f}x "
+                       f"strands' (target >= 1.5x)", rr_s / rr_wq >= 1.5))
+
+    print("\nitems: ns per item with N delayed items (wq delayed_work; asio steady_timer; "
+          "asio_lazy: hand-written lazy re-arm)")
+    print(f"{'N':>8} {'arm wq':>7} {'asio':>7} {'mod wq':>7} {'asio':>7} {'lazy':>6} "
+          f"{'cancel wq':>9} {'asio':>7} {'destroy wq':>10} {'asio':>6} {'fire wq':>8} "
+          f"{'asio':>7}")
+    with open(f"{prefix}-items.dat", "w") as dat:
+        dat.write("# N arm_wq arm_asio mod_wq mod_asio mod_lazy cancel_wq cancel_asio "
+                  "destroy_wq destroy_asio fire_wq fire_asio\n")
+        for n in [1000, 10000, 100000, 1000000]:
+            v = [get("items/wq", n, "arm_ns"), get("items/asio_timer", n, "arm_ns"),
+                 get("items/wq", n, "mod_ns"), get("items/asio_timer", n, "mod_ns"),
+                 get("items/asio_lazy", n, "mod_ns"),
+                 get("items/wq", n, "cancel_ns"), get("items/asio_timer", n, "cancel_ns"),
+                 get("items/wq", n, "destroy_ns"), get("items/asio_timer", n, "destroy_ns"),
+                 get("items/wq", n, "fire_ns"), get("items/asio_timer", n, "fire_ns")]
+            if None in v:
+                continue
+            dat.write(f"{n} " + " ".join(f"{x:.3f}" for x in v) + "\n")
+            print(f"{n:>8} {v[0]:>7.0f} {v[1]:>7.0f} {v[2]:>7.0f} {v[3]:>7.0f} {v[4]:>6.1f} "
+                  f"{v[5]:>9.0f} {v[6]:>7.0f} {v[7]:>10.0f} {v[8]:>6.0f} {v[9]:>8.0f} "
+                  f"{v[10]:>7.0f}")
+    for n in [1000, 1000000]:
+        d_wq, d_a = get("items/wq", n, "destroy_ns"), get("items/asio_timer", n, "destroy_ns")
+        if d_wq and d_a:
+            checks.append((f"destroy a cancelled delayed item ({n} items): {d_wq / d_a:.1f}x an "
+                           f"idle steady_timer's destruction (target <= 2x)", d_wq / d_a <= 2.0))
+        m_wq, m_l = get("items/wq", n, "mod_ns"), get("items/asio_lazy", n, "mod_ns")
+        if m_wq and m_l:
+            checks.append((f"mod_delayed_work ({n} items): {m_wq / m_l:.0f}x the hand-written "
+                           f"lazy re-arm (target <= 2x)", m_wq / m_l <= 2.0))
+    f_wq, f_a = get("items/wq", 100000, "fire_ns"), get("items/asio_timer", 100000, "fire_ns")
+    if f_wq and f_a:
+        checks.append((f"10^5 simultaneous expiries: {f_wq / f_a:.2f}x a raw timer per fire "
+                       f"(target <= 1.5x)", f_wq / f_a <= 1.5))
+    flat = [get("items/wq", n, "arm_ns") for n in [1000, 1000000]]
+    if None not in flat:
+        checks.append((f"arm with 10^6 items armed: {flat[1] / flat[0]:.2f}x with 10^3 "
+                       f"(target <= 2x)", flat[1] / flat[0] <= 2.0))
+
+    print()
+    met = 0
+    for text, ok in checks:
+        met += ok
+        print(f"[{'met' if ok else 'MISSED'}] {text}")
+    print(f"\n{met} of {len(checks)} scaling targets met")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,314 @@
+// SPDX-License-Identifier: BSL-1.0
+// wq_scale: how wq's per-operation costs move with the number of queues and armed items that
+// exist, against raw Asio doing the same at the same scale, in the same run (issue 17's
+// curves; bench/scale.py turns the JSON into docs/benchmarks.md's table and plot).
+// Each benchmark runs one sweep point (the argument N) per repetition and reports nanoseconds
+// per operation as counters; the clock is steady_clock wall time around each phase, the same
+// for wq and its baseline. Nothing is allocated by the timed loops except what the system
+// under test allocates itself.
+//
+//   queues/wq/N        create N ordered queues (the shared pool) then destroy them; with the N
+//                      queues live, cancel_work_sync on an idle item; the same after they are
+//                      destroyed; and round-robin throughput: one item per queue queued in
+//                      turn, 10^6 items in all, run by the pool's 2 threads
+//   queues/strand/N    the same on raw Asio: N strands of an asio::thread_pool(2) made then
+//                      dropped, and round-robin posts of a lambda to each strand in turn
+//   items/wq/N         N delayed items: arm (1 h), move each deadline later
+//                      (mod_delayed_work), cancel, destroy; then N armed for one instant
+//                      (50 ms + N us ahead, after arming ends): time from that instant until
+//                      all N ran, per item (fire)
+//   items/asio_timer/N N steady_timers: expires_after + async_wait, re-arm the same way (what
+//                      a naive user writes), cancel, destroy; the same fire
+//   items/asio_lazy/N  the best hand-written raw Asio re-arm: the new deadline is stored and
+//                      the completion re-waits if it came early; only the move is timed
+#include <wq/wq.hpp>
+
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+namespace asio = boost::asio;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+// Nanoseconds per operation for `n` operations between `t0` and `t1`.
+double per_op(clock_type::time_point t0, clock_type::time_point t1, std::int64_t n) {
+  return std::chrono::duration<double, std::nano>(t1 - t0).count() / static_cast<double>(n);
+}
+
+// Counts down to zero from any thread; the waiter spins on the atomic (as every system's
+// completion is counted the same way).
+struct countdown {
+  std::atomic<std::int64_t> left{0};
+  void reset(std::int64_t n) { left.store(n, std::memory_order_relaxed); }
+  void hit() {
+    if (left.fetch_sub(1, std::memory_order_acq_rel) == 1) left.notify_all();
+  }
+  void wait() {
+    for (std::int64_t v = left.load(std::memory_order_acquire); v != 0;
+         v = left.load(std::memory_order_acquire))
+      left.wait(v, std::memory_order_acquire);
+  }
+};
+
+constexpr std::int64_t roundrobin_items = 1'000'000;
+
+// The instant `n` items are armed to fire together: far enough ahead that arming them all
+// (well under 1 us each) ends before it, so the fire is timed from the instant itself.
+clock_type::time_point fire_instant(std::int64_t n) {
+  return clock_type::now() + std::chrono::milliseconds(50) + std::chrono::microseconds(n);
+}
+
+// ---- queues ------------------------------------------------------------------------------------
+
+struct session_item {
+  wq::work w{wq::fn_ops<&session_item::fn>};
+  countdown* done = nullptr;
+  static void fn(wq::work* item) noexcept { wq::container_of<&session_item::w>(item)->done->hit(); }
+};
+
+void idle_fn(wq::work*) noexcept {}
+
+// Median-free helper: cancel_work_sync on an idle item, `reps` times, ns per call.
+double cancel_sync_ns(wq::work& w) {
+  constexpr int reps = 20000;
+  const auto t0 = clock_type::now();
+  for (int i = 0; i < reps; ++i) benchmark::DoNotOptimize(wq::cancel_work_sync(w));
+  return per_op(t0, clock_type::now(), reps);
+}
+
+void queues_wq(benchmark::State& state) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  wq::work idle{wq::fn_ops<&idle_fn>};
+  {
+    wq::workqueue warm{"warm"};
+    (void)wq::queue_work(warm, idle);
+    (void)wq::flush_work(idle);
+  }
+  for (auto _ : state) {
+    std::vector<std::optional<wq::ordered_workqueue>> qs(n);
+    const auto t0 = clock_type::now();
+    for (auto& q : qs) q.emplace("session");
+    const auto t1 = clock_type::now();
+    const double cancel_live = cancel_sync_ns(idle);
+    // Round-robin: one item per session, queued in turn, until 10^6 have run.
+    std::vector<session_item> items(n);
+    countdown done;
+    for (auto& it : items) it.done = &done;
+    const std::int64_t rounds = std::max<std::int64_t>(1, roundrobin_items / state.range(0));
+    const auto t2 = clock_type::now();
+    for (std::int64_t r = 0; r < rounds; ++r) {
+      done.reset(state.range(0));
+      for (std::size_t i = 0; i < n; ++i) (void)wq::queue_work(*qs[i], items[i].w);
+      done.wait();
+    }
+    const auto t3 = clock_type::now();
+    for (auto& q : qs) q.reset();
+    const auto t4 = clock_type::now();
+    const double cancel_gone = cancel_sync_ns(idle);
+    state.counters["create_ns"] = per_op(t0, t1, state.range(0));
+    state.counters["destroy_ns"] = per_op(t3, t4, state.range(0));
+    state.counters["cancel_sync_live_ns"] = cancel_live;
+    state.counters["cancel_sync_gone_ns"] = cancel_gone;
+    state.counters["roundrobin_ns"] = per_op(t2, t3, rounds * state.range(0));
+  }
+}
+
+void queues_strand(benchmark::State& state) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  asio::thread_pool pool(2);
+  using strand = asio::strand<asio::thread_pool::executor_type>;
+  for (auto _ : state) {
+    std::vector<std::optional<strand>> ss(n);
+    const auto t0 = clock_type::now();
+    for (auto& s : ss) s.emplace(asio::make_strand(pool));
+    const auto t1 = clock_type::now();
+    countdown done;
+    const std::int64_t rounds = std::max<std::int64_t>(1, roundrobin_items / state.range(0));
+    const auto t2 = clock_type::now();
+    for (std::int64_t r = 0; r < rounds; ++r) {
+      done.reset(state.range(0));
+      for (std::size_t i = 0; i < n; ++i) asio::post(*ss[i], [&done] { done.hit(); });
+      done.wait();
+    }
+    const auto t3 = clock_type::now();
+    for (auto& s : ss) s.reset();
+    const auto t4 = clock_type::now();
+    state.counters["create_ns"] = per_op(t0, t1, state.range(0));
+    state.counters["destroy_ns"] = per_op(t3, t4, state.range(0));
+    state.counters["roundrobin_ns"] = per_op(t2, t3, rounds * state.range(0));
+  }
+  pool.join();
+}
+
+// ---- armed items -------------------------------------------------------------------------------
+
+struct timed_item {
+  wq::delayed_work d{wq::fn_ops<&timed_item::fn>};
+  countdown* done = nullptr;
+  static void fn(wq::work* item) noexcept {
+    auto* self = wq::container_of<&timed_item::d>(wq::to_delayed_work(item));
+    if (self->done != nullptr) self->done->hit();
+  }
+};
+
+void items_wq(benchmark::State& state) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  wq::workqueue q{"items", {.threads = 2}};
+  for (auto _ : state) {
+    auto items = std::make_unique<timed_item[]>(n);
+    const auto t0 = clock_type::now();
+    for (std::size_t i = 0; i < n; ++i)
+      (void)wq::queue_delayed_work(q, items[i].d, std::chrono::hours(1));
+    const auto t1 = clock_type::now();
+    for (std::size_t i = 0; i < n; ++i)
+      (void)wq::mod_delayed_work(q, items[i].d, std::chrono::hours(2));
+    const auto t2 = clock_type::now();
+    for (std::size_t i = 0; i < n; ++i) (void)wq::cancel_delayed_work(items[i].d);
+    const auto t3 = clock_type::now();
+    items.reset();
+    const auto t4 = clock_type::now();
+    // Fire: every item due at one instant.
+    items = std::make_unique<timed_item[]>(n);
+    countdown done;
+    done.reset(state.range(0));
+    const auto due = fire_instant(state.range(0));
+    for (std::size_t i = 0; i < n; ++i) {
+      items[i].done = &done;
+      (void)wq::queue_delayed_work(q, items[i].d, due - clock_type::now());
+    }
+    const auto armed = clock_type::now();
+    done.wait();
+    const auto t5 = clock_type::now();
+    state.counters["arm_ns"] = per_op(t0, t1, state.range(0));
+    state.counters["mod_ns"] = per_op(t1, t2, state.range(0));
+    state.counters["cancel_ns"] = per_op(t2, t3, state.range(0));
+    state.counters["destroy_ns"] = per_op(t3, t4, state.range(0));
+    state.counters["fire_ns"] = per_op(std::max(due, armed), t5, state.range(0));
+  }
+}
+
+void items_asio_timer(benchmark::State& state) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  asio::io_context io{1};
+  auto guard = asio::make_work_guard(io);
+  std::thread runner([&] { io.run(); });
+  for (auto _ : state) {
+    std::vector<std::unique_ptr<asio::steady_timer>> timers(n);
+    for (auto& t : timers) t = std::make_unique<asio::steady_timer>(io);
+    const auto t0 = clock_type::now();
+    for (auto& t : timers) {
+      t->expires_after(std::chrono::hours(1));
+      t->async_wait([](const boost::system::error_code&) {});
+    }
+    const auto t1 = clock_type::now();
+    for (auto& t : timers) {
+      t->expires_after(std::chrono::hours(2));  // cancels the pending wait
+      t->async_wait([](const boost::system::error_code&) {});
+    }
+    const auto t2 = clock_type::now();
+    for (auto& t : timers) t->cancel();
+    const auto t3 = clock_type::now();
+    timers.clear();
+    const auto t4 = clock_type::now();
+    countdown done;
+    done.reset(state.range(0));
+    timers.resize(n);
+    for (auto& t : timers) t = std::make_unique<asio::steady_timer>(io);
+    const auto due = fire_instant(state.range(0));
+    for (auto& t : timers) {
+      t->expires_at(due);
+      t->async_wait([&done](const boost::system::error_code&) { done.hit(); });
+    }
+    const auto armed = clock_type::now();
+    done.wait();
+    const auto t5 = clock_type::now();
+    timers.clear();
+    state.counters["arm_ns"] = per_op(t0, t1, state.range(0));
+    state.counters["mod_ns"] = per_op(t1, t2, state.range(0));
+    state.counters["cancel_ns"] = per_op(t2, t3, state.range(0));
+    state.counters["destroy_ns"] = per_op(t3, t4, state.range(0));
+    state.counters["fire_ns"] = per_op(std::max(due, armed), t5, state.range(0));
+  }
+  guard.reset();
+  runner.join();
+}
+
+// The best hand-written raw Asio re-arm: moving a deadline later stores it; the completion
+// re-waits for the stored deadline when it came early. Only the move is timed (the waits are
+// started before and cancelled after).
+struct lazy_timer {
+  explicit lazy_timer(asio::io_context& io) : timer(io) {}
+  asio::steady_timer timer;
+  clock_type::time_point deadline{};
+  void arm(clock_type::time_point at) {
+    deadline = at;
+    timer.expires_at(at);
+    wait();
+  }
+  void wait() {
+    timer.async_wait([this](const boost::system::error_code& ec) {
+      if (!ec && deadline > clock_type::now()) {
+        timer.expires_at(deadline);
+        wait();
+      }
+    });
+  }
+};
+
+void items_asio_lazy(benchmark::State& state) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  asio::io_context io{1};
+  for (auto _ : state) {
+    std::vector<std::unique_ptr<lazy_timer>> timers(n);
+    for (auto& t : timers) t = std::make_unique<lazy_timer>(io);
+    const auto at = clock_type::now() + std::chrono::hours(1);
+    for (auto& t : timers) t->arm(at);
+    const auto t1 = clock_type::now();
+    const auto later = at + std::chrono::hours(1);
+    for (auto& t : timers) {
+      t->deadline = later;
+      benchmark::DoNotOptimize(t->deadline);
+    }
+    const auto t2 = clock_type::now();
+    for (auto& t : timers) t->timer.cancel();
+    io.restart();
+    io.poll();
+    state.counters["mod_ns"] = per_op(t1, t2, state.range(0));
+  }
+}
+
+}  // namespace
+
+BENCHMARK(queues_wq)->Name("queues/wq")->RangeMultiplier(10)->Range(10, 100000)->Iterations(1);
+BENCHMARK(queues_strand)
+    ->Name("queues/strand")
+    ->RangeMultiplier(10)
+    ->Range(10, 100000)
+    ->Iterations(1);
+BENCHMARK(items_wq)->Name("items/wq")->RangeMultiplier(10)->Range(1000, 1000000)->Iterations(1);
+BENCHMARK(items_asio_timer)
+    ->Name("items/asio_timer")
+    ->RangeMultiplier(10)
+    ->Range(1000, 1000000)
+    ->Iterations(1);
+BENCHMARK(items_asio_lazy)
+    ->Name("items/asio_lazy")
+    ->RangeMultiplier(10)
+    ->Range(1000, 1000000)
+    ->Iterations(1);
+
+BENCHMARK_MAIN();
