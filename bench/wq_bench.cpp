@@ -13,7 +13,7 @@
 //              count in timed loops too, which is how that cost was measured). tbb allocates
 //              through its own scalable allocator (libtbbmalloc), which these hooks cannot see.
 //   threads    every burst system must run its items on exactly 2 threads: the item function
-//              tallies the threads that run it, the counters `threads` and `busiest_share`
+//              tallies the threads that run it, the counters `worker_threads` and `busiest_share`
 //              report them, and any other count fails the benchmark (SkipWithError).
 //   per item   every burst item does the same thing whatever the system: a calibrated spin of
 //              its work size, the thread tally, and one atomic countdown the producer waits on.
@@ -103,7 +103,8 @@
 // malloc this way), so every allocation of the process is seen: operator new and aligned new
 // (libstdc++ implements them with malloc and aligned_alloc) and Asio's handler memory
 // (std::aligned_alloc). Counting is on only while `g_counting` is set: outside timed loops,
-// unless WQ_BENCH_COUNT_TIMED is set.
+// unless WQ_BENCH_COUNT_TIMED is set. Compiled with -DWQ_BENCH_NO_ALLOC_HOOKS the hooks are left
+// out (every allocs_per_op then reads 0): that build measures what the hooks cost.
 
 extern "C" {
 void* __libc_malloc(std::size_t size);
@@ -140,6 +141,7 @@ inline void note_free(void* p) noexcept {
 
 }  // namespace
 
+#ifndef WQ_BENCH_NO_ALLOC_HOOKS
 extern "C" void* malloc(std::size_t size) noexcept {
   void* p = __libc_malloc(size);
   note_alloc(p);
@@ -189,6 +191,7 @@ extern "C" void* valloc(std::size_t size) noexcept {
   note_alloc(p);
   return p;
 }
+#endif
 
 namespace {
 
@@ -211,10 +214,9 @@ struct alloc_totals {
 };
 
 alloc_totals alloc_snapshot() noexcept {
-  return {g_alloc_calls.load(std::memory_order_relaxed),
-          g_alloc_bytes.load(std::memory_order_relaxed),
-          g_free_calls.load(std::memory_order_relaxed),
-          g_free_bytes.load(std::memory_order_relaxed)};
+  return {
+      g_alloc_calls.load(std::memory_order_relaxed), g_alloc_bytes.load(std::memory_order_relaxed),
+      g_free_calls.load(std::memory_order_relaxed), g_free_bytes.load(std::memory_order_relaxed)};
 }
 
 /// Runs `op` once with allocation counting on (untimed) and returns the calls it made to the
@@ -242,9 +244,9 @@ bool alloc_counting_works() {
     void* a = ::operator new(24);
     benchmark::DoNotOptimize(a);
     ::operator delete(a);
-    void* b = ::operator new(64, std::align_val_t{64});
+    void* b = ::operator new (64, std::align_val_t{64});
     benchmark::DoNotOptimize(b);
-    ::operator delete(b, std::align_val_t{64});
+    ::operator delete (b, std::align_val_t{64});
     void* c = std::aligned_alloc(64, 128);
     benchmark::DoNotOptimize(c);
     std::free(c);
@@ -304,9 +306,9 @@ struct alignas(64) thread_slot {
 /// The threads that ran burst items since the last tally_reset().
 struct thread_tally {
   std::mutex mu;
-  std::atomic<unsigned> gen{1};        // bumped by tally_reset(): every thread registers again
-  int threads = 0;                     // guarded by mu
-  std::array<thread_slot, 64> slots{}; // slot i is written only by the thread that took it
+  std::atomic<unsigned> gen{1};         // bumped by tally_reset(): every thread registers again
+  int threads = 0;                      // guarded by mu
+  std::array<thread_slot, 64> slots{};  // slot i is written only by the thread that took it
 };
 
 thread_tally g_tally;
@@ -352,7 +354,8 @@ thread_report tally_read() {
     total += s.items;
     most = std::max(most, s.items);
   }
-  return {g_tally.threads, total == 0 ? 0.0 : static_cast<double>(most) / static_cast<double>(total)};
+  const double share = total == 0 ? 0.0 : static_cast<double>(most) / static_cast<double>(total);
+  return {g_tally.threads, share};
 }
 
 // ---- burst ------------------------------------------------------------------------------------
@@ -405,7 +408,7 @@ void run_burst(benchmark::State& state, int items, Burst&& burst) {
   const thread_report t = tally_read();
   state.SetItemsProcessed(state.iterations() * items);
   state.counters["items"] = benchmark::Counter(items);
-  state.counters["threads"] = benchmark::Counter(t.threads);
+  state.counters["worker_threads"] = benchmark::Counter(t.threads);
   state.counters["busiest_share"] = benchmark::Counter(t.busiest_share);
   report_allocs(state, items, [&] { burst(items); });
   if (t.threads != 2) {
@@ -1007,7 +1010,8 @@ void arm_cancel_wq(wq::workqueue& q, timed_item* items, int n) {
 /// Ends the Asio waits that arm_cancel_wq left outstanding on the first n of `items`.
 void retire_waits_wq(wq::workqueue& q, timed_item* items, int n, countdown& ran) {
   ran.reset(n);
-  for (int i = 0; i < n; ++i) (void)wq::queue_delayed_work(q, items[i].d, std::chrono::microseconds(1));
+  for (int i = 0; i < n; ++i)
+    (void)wq::queue_delayed_work(q, items[i].d, std::chrono::microseconds(1));
   ran.wait();
   (void)q.flush();
 }
@@ -1252,9 +1256,11 @@ void rss_noop(wq::work*) noexcept {}
   const double n = timer_items;
   std::printf("%.3f %.3f %.3f %.3f\n",
               (static_cast<double>(after.bytes - before.bytes) -
-               static_cast<double>(after.freed_bytes - before.freed_bytes)) / n,
+               static_cast<double>(after.freed_bytes - before.freed_bytes)) /
+                  n,
               (static_cast<double>(after.calls - before.calls) -
-               static_cast<double>(after.frees - before.frees)) / n,
+               static_cast<double>(after.frees - before.frees)) /
+                  n,
               static_cast<double>(after.calls - before.calls) / n,
               static_cast<double>(after.frees - before.frees) / n);
   std::fflush(stdout);
@@ -1288,8 +1294,7 @@ std::string run_rss_child(const std::string& system) {
   }
   close(fds[0]);
   int status = 0;
-  if (rc != 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
-      WEXITSTATUS(status) != 0)
+  if (rc != 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
     return {};
   return out;
 }
@@ -1480,14 +1485,22 @@ int main(int argc, char** argv) {
     g_count_timed = true;
     g_counting.store(true, std::memory_order_relaxed);
   }
+#ifndef WQ_BENCH_NO_ALLOC_HOOKS
   if (!alloc_counting_works()) {
     std::fprintf(stderr, "wq_bench: the allocation hooks miss some allocations\n");
     return 1;
   }
+#else
+  (void)&alloc_counting_works;
+#endif
   calibrate_spin();
   benchmark::AddCustomContext("spin_ns_per_iter", std::to_string(g_spin_ns_per_iter));
+#ifdef WQ_BENCH_NO_ALLOC_HOOKS
+  benchmark::AddCustomContext("alloc_counting", "none (built without the hooks)");
+#else
   benchmark::AddCustomContext("alloc_counting",
                               g_count_timed ? "timed loops too" : "untimed passes only");
+#endif
   register_bursts();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
