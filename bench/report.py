@@ -204,6 +204,11 @@ def main():
                        ", ".join(f"{n} {v:g}" for n, v in sorted(allocs.items())) +
                        " (target 0)", zero))
 
+    hooks = {s: ns(runs[f"alloc_hooks/{s}"]) for s in ["libc", "hooked", "counting"]
+             if f"alloc_hooks/{s}" in runs}
+    for s, v in hooks.items():
+        row("alloc_hooks", s, v, "ns/malloc+free", hooks.get("libc"))
+
     for name, msg in sorted(errors.items()):
         checks.append((f"{name} failed: {msg}", False))
 

@@ -59,6 +59,9 @@
 //              ordinary asio::steady_timer); each wait's handler captures nothing.
 //   allocs     allocations per call of wq's queue+run, mod, cancel, cancel_sync, flush_work and
 //              flush (counted; the time of this benchmark means nothing)
+//   alloc_hooks  what the counting hooks cost per malloc + free pair: straight into glibc (libc),
+//              through the hooks with counting off, as in every timed loop (hooked), and with
+//              counting on (counting)
 #include <wq/wq.hpp>
 
 #include <benchmark/benchmark.h>
@@ -252,6 +255,22 @@ bool alloc_counting_works() {
     std::free(c);
   });
   return n == 3;
+}
+
+// What the hooks cost: a malloc + free pair of 64 bytes straight into glibc (mode 0), through
+// the hooks with counting off as in every timed loop (1), and with counting on (2).
+void alloc_hooks(benchmark::State& state, int mode) {
+  const bool was = g_counting.load(std::memory_order_relaxed);
+  if (mode == 2) g_counting.store(true, std::memory_order_relaxed);
+  for (auto _ : state) {
+    void* p = mode == 0 ? __libc_malloc(64) : std::malloc(64);
+    benchmark::DoNotOptimize(p);
+    if (mode == 0)
+      __libc_free(p);
+    else
+      std::free(p);
+  }
+  g_counting.store(was, std::memory_order_relaxed);
 }
 
 // ---- warm-up ----------------------------------------------------------------------------------
@@ -1446,6 +1465,9 @@ BENCHMARK_CAPTURE(rss, steady_timer, std::string("steady_timer"))
     ->UseRealTime()
     ->Iterations(1);
 BENCHMARK(allocs_wq)->Name("allocs/wq")->UseRealTime()->Iterations(1);
+BENCHMARK_CAPTURE(alloc_hooks, libc, 0)->Name("alloc_hooks/libc")->UseRealTime();
+BENCHMARK_CAPTURE(alloc_hooks, hooked, 1)->Name("alloc_hooks/hooked")->UseRealTime();
+BENCHMARK_CAPTURE(alloc_hooks, counting, 2)->Name("alloc_hooks/counting")->UseRealTime();
 
 namespace {
 
