@@ -145,22 +145,25 @@ inline void note_free(void* p) noexcept {
 }  // namespace
 
 #ifndef WQ_BENCH_NO_ALLOC_HOOKS
+// glibc's malloc, counted.
 extern "C" void* malloc(std::size_t size) noexcept {
   void* p = __libc_malloc(size);
   note_alloc(p);
   return p;
 }
+// glibc's free, counted.
 extern "C" void free(void* p) noexcept {
   note_free(p);
   __libc_free(p);
 }
+// glibc's calloc, counted.
 extern "C" void* calloc(std::size_t n, std::size_t size) noexcept {
   void* p = __libc_calloc(n, size);
   note_alloc(p);
   return p;
 }
+// glibc's realloc, counted as freeing the old block and allocating the new one.
 extern "C" void* realloc(void* p, std::size_t size) noexcept {
-  // Counted as freeing the old block and allocating the new one.
   const bool counting = g_counting.load(std::memory_order_relaxed);
   const std::size_t old = counting && p != nullptr ? malloc_usable_size(p) : 0;
   void* q = __libc_realloc(p, size);
@@ -171,16 +174,19 @@ extern "C" void* realloc(void* p, std::size_t size) noexcept {
   note_alloc(q);
   return q;
 }
+// glibc's memalign, counted.
 extern "C" void* memalign(std::size_t align, std::size_t size) noexcept {
   void* p = __libc_memalign(align, size);
   note_alloc(p);
   return p;
 }
+// aligned_alloc (Asio's and aligned new's way in) on glibc's memalign, counted.
 extern "C" void* aligned_alloc(std::size_t align, std::size_t size) noexcept {
   void* p = __libc_memalign(align, size);
   note_alloc(p);
   return p;
 }
+// posix_memalign on glibc's memalign, counted.
 extern "C" int posix_memalign(void** out, std::size_t align, std::size_t size) noexcept {
   if (align == 0 || align % sizeof(void*) != 0 || (align & (align - 1)) != 0) return EINVAL;
   void* p = __libc_memalign(align, size);
@@ -189,6 +195,7 @@ extern "C" int posix_memalign(void** out, std::size_t align, std::size_t size) n
   *out = p;
   return 0;
 }
+// valloc on glibc's memalign, counted.
 extern "C" void* valloc(std::size_t size) noexcept {
   void* p = __libc_memalign(static_cast<std::size_t>(sysconf(_SC_PAGESIZE)), size);
   note_alloc(p);
@@ -216,6 +223,7 @@ struct alloc_totals {
   std::uint64_t freed_bytes = 0;
 };
 
+/// The totals counted so far.
 alloc_totals alloc_snapshot() noexcept {
   return {
       g_alloc_calls.load(std::memory_order_relaxed), g_alloc_bytes.load(std::memory_order_relaxed),
@@ -1153,6 +1161,7 @@ void armcancel_reuse_asio_timer(benchmark::State& state) {
 
 // ---- lateness ---------------------------------------------------------------------------------
 
+// Sets the p50_us and p99_us counters from the lateness of every item.
 void report_lateness(benchmark::State& state, std::vector<std::int64_t>& late) {
   std::sort(late.begin(), late.end());
   auto pct = [&](double p) {
@@ -1165,6 +1174,7 @@ void report_lateness(benchmark::State& state, std::vector<std::int64_t>& late) {
 
 constexpr auto lateness_spread = std::chrono::milliseconds(200);
 
+// 100 000 wq items due over 200 ms; lateness measured when each work function runs.
 void lateness_wq(benchmark::State& state) {
   wq::workqueue q{"lateness", {.threads = 2}};
   std::vector<timed_item> items(timer_items);
@@ -1186,6 +1196,7 @@ void lateness_wq(benchmark::State& state) {
   report_lateness(state, late);
 }
 
+// 100 000 steady_timers due over 200 ms; lateness measured in each wait handler.
 void lateness_asio_timer(benchmark::State& state) {
   asio::io_context io;
   auto guard = asio::make_work_guard(io);
@@ -1217,6 +1228,7 @@ void lateness_asio_timer(benchmark::State& state) {
 
 // ---- rss --------------------------------------------------------------------------------------
 
+// The work function of the rss items (never run).
 void rss_noop(wq::work*) noexcept {}
 
 /// Arms timer_items items of `system` in this (fresh) process and prints the heap bytes, blocks
@@ -1499,6 +1511,8 @@ void register_bursts() {
 
 }  // namespace
 
+// Runs an rss child if asked to; otherwise checks the hooks, calibrates the spin, and runs the
+// benchmarks.
 int main(int argc, char** argv) {
   if (argc == 2 && std::string(argv[1]).starts_with("--wq_rss_child="))
     rss_child(std::string(argv[1]).substr(std::string("--wq_rss_child=").size()));
