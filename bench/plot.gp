@@ -3,7 +3,7 @@
 # usage: gnuplot -e "data='ratios.dat'; out='ratios.png'" bench/plot.gp
 set terminal pngcairo size 1100,600 noenhanced
 set output out
-set title "wq_bench: time relative to each workload's baseline (asio_post / asio_timer); lower is better"
+set title "wq_bench: each figure relative to its workload's baseline (see report.txt); lower is better"
 set style data histograms
 set style fill solid 0.8 border -1
 set boxwidth 0.8
