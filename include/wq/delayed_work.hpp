@@ -14,11 +14,13 @@
 //
 // Lifetime: pinned. It must not be destroyed while pending or running (misuse, reported and
 // repaired: see work.hpp). Destroying an idle item whose timer still has an Asio wait
-// outstanding (possible right after a cancellation) blocks until that wait completes, which
-// wq's timer thread does promptly; the object is then never touched again. An item on the
-// application's io_context never blocks there (that context may not be running, or may be run
-// by the destroying thread): its outstanding completion finds the item gone through a small
-// anchor allocated once with the item.
+// outstanding (usual right after a cancellation: cancelling leaves the wait for a later re-arm)
+// does not wait for wq's timer thread: the wait is cancelled and orphaned, and its completion,
+// which finds the item's address on wq's list of orphaned waits, never touches the object
+// (only if that completion is running at that very moment does the destructor wait for it to
+// return). An item on the application's io_context never blocks there either (that context may
+// not be running, or may be run by the destroying thread): its outstanding completion finds the
+// item gone through a small anchor allocated once with the item.
 //
 // Races, in the kernel's words:
 //   - queue_delayed_work on an item that is pending (armed or already queued) does nothing and
@@ -66,8 +68,12 @@ class delayed_work : public work {
   delayed_work& operator=(const delayed_work&) = delete;
 
   /// Preconditions: not pending, not running (see work.hpp for what misuse gets).
-  /// Effects: if an Asio wait on wq's timer thread is still outstanding, cancels it and blocks
-  /// until its completion has run; on an application io_context, detaches it instead.
+  /// Effects: if an Asio wait on wq's timer thread is still outstanding, orphans it (its
+  /// completion will not touch this object) and cancels it, waiting only for a completion that
+  /// is running at that moment; on an application io_context, detaches it through the anchor.
+  /// Must not run on wq's timer thread (no user code runs there). Allocation: one node in the
+  /// list of orphaned waits while the wait is outstanding (out of memory: waits for the
+  /// completion instead).
   ~delayed_work();
 
   /// Returns the deadline the item is, or was last, armed for; `time_point::max()` for a delay
