@@ -27,8 +27,8 @@ namespace {
 // them first anyway: they were queued before the live item's wait existed.) The live item
 // keeps IN_FLIGHT until then, so its arming, cancelling and destruction see one outstanding
 // wait, as always.
-//   count:      A (seq_cst): the number of entries; completions look at `addresses` only when it
-//               is not zero, so the common completion takes no lock.
+//   count:      A (seq_cst), changed under mu only: the number of entries; completions look at
+//               `addresses` only when it is not zero, so the common completion takes no lock.
 //   completing: A (seq_cst): the item wq's timer thread is completing a wait of (or nullptr).
 //               Written by the timer thread only.
 struct orphans {
@@ -113,6 +113,10 @@ void orphan_wait(delayed_work& dw) noexcept {
   try {
     std::lock_guard lk(o.mu);
     ++o.addresses[&dw];
+    // Safety (seq_cst): counted under mu, with the entry, so the count never falls below the
+    // entries listed (a completion may take this entry as soon as mu is released). Then
+    // `completing` is read below: the completion stores that, then reads the count.
+    o.count.fetch_add(1, std::memory_order_seq_cst);
     listed = true;
   } catch (const std::bad_alloc&) {
     // No memory to list it: make the wait complete now and wait for that below.
@@ -123,9 +127,7 @@ void orphan_wait(delayed_work& dw) noexcept {
       backoff(spins);
     return;
   }
-  // Safety (seq_cst): count, then look at `completing` (the completion stores that, then reads
-  // the count): either it sees this entry, or this sees it completing the item.
-  o.count.fetch_add(1, std::memory_order_seq_cst);
+  // Either the completion saw the count above, or this sees it completing the item.
   for (unsigned spins = 0; o.completing.load(std::memory_order_seq_cst) == &dw; ++spins)
     backoff(spins);  // a completion touching the item now: it returns shortly
   // Safety (acquire): the completion cleared IN_FLIGHT: it let go of the item without seeing the
