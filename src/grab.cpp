@@ -63,7 +63,8 @@ bool wait_not_running(work& w) noexcept {
   // An item may last have run on any queue (rules 12, 29: it may have been moved). The run
   // records name the queue of every run they show, so only those queues are looked at:
   // O(threads that ever ran an item), not O(queues ever created). Runs the records cannot show
-  // (hidden_runs) fall back to every queue's workers.
+  // (hidden_runs: a thread without a record, an outer item while a nested one runs) fall back to
+  // every queue in use, O(live queues), while one exists or begins or ends meanwhile.
   auto look_at = [&](queue_core* core) {
     std::unique_lock lk(core->mu);
     if (!core->reg.live) return;
@@ -79,13 +80,17 @@ bool wait_not_running(work& w) noexcept {
     (void)wait_until(core, lk, {wait_target::kind::running, core, &w}, "cancel_*_sync",
                      [&] { return !running(); });
   };
+  // Safety (seq_cst): the hidden-run word before and after the records. A run that hid from
+  // the records while they were read was counted before it hid and uncounted after it showed
+  // again, so the two loads differ or show a count: then every queue is looked at.
+  const std::uint64_t before = hidden_runs().load(std::memory_order_seq_cst);
   for (const run_record* r = first_run_record(); r != nullptr; r = r->next) {
-    // Safety (acquire): pairs with run_one's release store of `item`, after its `core`.
+    // Safety (acquire): pairs with run_one's release stores of `item`, after its `core`.
     if (r->item.load(std::memory_order_acquire) != &w) continue;
     if (queue_core* core = r->core.load(std::memory_order_relaxed)) look_at(core);
   }
-  // Safety (seq_cst): read after the records, so a run that hid from them was counted first.
-  if (hidden_runs().load(std::memory_order_seq_cst) != 0)
+  const std::uint64_t after = hidden_runs().load(std::memory_order_seq_cst);
+  if (before != after || hidden_count(after) != 0)
     for_each_core([&](queue_core* core) { look_at(core); });
   return !self;
 }

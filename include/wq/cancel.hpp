@@ -46,6 +46,10 @@ bool cancel_work(work& item) noexcept;
 /// (errc::cancel_sync_self, diagnostics.hpp): the pending instance is still cancelled, but the
 /// call does not wait for itself. A wait that could never end (running items that sync-cancel
 /// each other, errc::wait_cycle) is refused and reported the same way, within bounded time.
+/// Complexity: besides the wait, O(threads that ever ran an item) -- not O(queues): each
+/// thread's record names the queue it runs an item for. While an item runs another item nested
+/// inside its function (it runs another queue's io_context), the outer run is not in the
+/// records, and every call looks at every live queue instead: O(live queues).
 bool cancel_work_sync(work& item) noexcept;
 
 /// Disables `item` and cancels a pending instance (rule 33).

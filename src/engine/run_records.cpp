@@ -100,9 +100,9 @@ void restore_thread_name(worker_context& ctx) noexcept {
   (void)::pthread_setname_np(::pthread_self(), ctx.saved_name);
 }
 
-std::atomic<int>& hidden_runs() noexcept {
-  static constinit std::atomic<int> n{0};
-  return n;
+std::atomic<std::uint64_t>& hidden_runs() noexcept {
+  static constinit std::atomic<std::uint64_t> word{0};
+  return word;
 }
 
 }  // namespace wq::detail

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 
 #include <wq/work.hpp>
 
@@ -64,9 +65,21 @@ void reserve_run_records(std::size_t n) noexcept;
 run_record* first_run_record() noexcept;
 /// Runs the records cannot show: items run by a thread without a record (out of memory), and
 /// outer items while their thread runs another item nested inside them (the record shows the
-/// inner one). Incremented before such a run is published or its item's PENDING cleared,
-/// decremented after it; while non-zero, a _sync cancel looks at every queue instead.
-std::atomic<int>& hidden_runs() noexcept;
+/// inner one). One word: the number of such runs in the low 32 bits, and in the high 32 bits an
+/// epoch that every start and end of one bumps, so a reader that loads the word before and
+/// after looking at the records knows whether a hidden run existed, began or ended meanwhile.
+/// A hidden run is counted (hidden_run_begins, seq_cst) before it is published or its item's
+/// PENDING cleared, and uncounted (hidden_run_ends) after the record shows the outer item again;
+/// while the word shows one, or changed, a _sync cancel looks at every queue instead.
+std::atomic<std::uint64_t>& hidden_runs() noexcept;
+/// What hidden_runs() gains when a hidden run begins (count + 1, epoch + 1) and when one ends
+/// (count - 1, epoch + 1: adding 2^32 - 1 to a count of at least 1).
+inline constexpr std::uint64_t hidden_run_begins = (std::uint64_t{1} << 32) + 1;
+inline constexpr std::uint64_t hidden_run_ends = (std::uint64_t{1} << 32) - 1;
+/// The number of hidden runs in a hidden_runs() word.
+inline constexpr std::uint32_t hidden_count(std::uint64_t word) noexcept {
+  return static_cast<std::uint32_t>(word);
+}
 /// The calling thread's worker context (all null outside a work item).
 worker_context& this_worker() noexcept;
 /// The queue whose async_destroy handlers the calling thread is completing, if any: while it

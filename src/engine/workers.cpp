@@ -318,7 +318,7 @@ void run_one(worker_scope& s, work* w, std::unique_lock<std::mutex>& lk, done_li
   }
   // Safety (seq_cst): counted before the run is published (below) and before the trampoline
   // clears PENDING, so a _sync cancel that saw either sees the count (hidden_runs).
-  if (hidden) hidden_runs().fetch_add(1, std::memory_order_seq_cst);
+  if (hidden) hidden_runs().fetch_add(hidden_run_begins, std::memory_order_seq_cst);
   if (rec != nullptr) {
     rec->ops.store(ops, std::memory_order_relaxed);
     rec->core.store(core, std::memory_order_relaxed);
@@ -340,11 +340,14 @@ void run_one(worker_scope& s, work* w, std::unique_lock<std::mutex>& lk, done_li
   restore_thread_name(s.ctx);  // set_worker_desc names the thread for one item only
   pool_item_end();
   if (rec != nullptr) {
-    rec->item.store(outer, std::memory_order_release);
+    // The outer item's ops and queue first: a reader that acquires `item` == outer pairs it
+    // with them, not with this run's (as when it was published).
     rec->ops.store(outer_ops, std::memory_order_relaxed);
     rec->core.store(outer_core, std::memory_order_relaxed);
+    rec->item.store(outer, std::memory_order_release);
   }
-  if (hidden) hidden_runs().fetch_sub(1, std::memory_order_seq_cst);
+  // Safety (seq_cst): after the record shows the outer item again (hidden_runs).
+  if (hidden) hidden_runs().fetch_add(hidden_run_ends, std::memory_order_seq_cst);
   WQ_TRACE_EXECUTE_END(w, ops->name);  // ops is static storage: not read through `w`
   if (obs != nullptr) obs->on_finished(core->name, w, ops->name);
   // Safety: W (me.timing and me.started_at are this worker's own, see workers_state).
