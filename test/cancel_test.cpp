@@ -1123,9 +1123,14 @@ TEST_CASE(
 // ---- stress (bounded in time) -------------------------------------------------------------
 
 constexpr auto stress_time = 700ms;
+// Every stress loop makes at least this many rounds, however long they take: a thread that a
+// loaded machine (a CI running other tests) keeps off the CPU past stress_time must still
+// exercise the race, or the loop proves nothing and its checks fail for want of rounds.
+constexpr int stress_min_rounds = 200;
 
 bool stress_over(std::chrono::steady_clock::time_point start, int i, int max) {
-  return i >= max || std::chrono::steady_clock::now() - start > stress_time;
+  if (i >= max) return true;
+  return i >= stress_min_rounds && std::chrono::steady_clock::now() - start > stress_time;
 }
 
 TEST_CASE("cancel: stress: cancel vs timer fire accounts for every arming (rules 28, 31)",
@@ -1135,12 +1140,20 @@ TEST_CASE("cancel: stress: cancel vs timer fire accounts for every arming (rules
   std::atomic<bool> stop{false};
   std::atomic<int> arms{0};
   std::atomic<int> cancels{0};
+  std::atomic<int> rounds{0};
+  std::atomic<int> refused{0};  // neither queued nor already pending: must stay 0
   const auto start = std::chrono::steady_clock::now();
-
   std::thread armer([&] {
-    for (int i = 0; !stress_over(start, i, 20000); ++i) {
-      if (wq::queue_delayed_work(q, item.d, std::chrono::microseconds(i % 50))) arms.fetch_add(1);
+    int i = 0;
+    for (; !stress_over(start, i, 20000); ++i) {
+      // queue_delayed_work's status (rule 1): false is only ever "already pending" here.
+      const wq::queue_status st = q.queue_delayed(item.d, std::chrono::microseconds(i % 50));
+      if (st == wq::queue_status::queued)
+        arms.fetch_add(1);
+      else if (st != wq::queue_status::already_pending)
+        refused.fetch_add(1);
     }
+    rounds.store(i);
     stop.store(true);
   });
   std::thread canceller([&] {
@@ -1152,7 +1165,9 @@ TEST_CASE("cancel: stress: cancel vs timer fire accounts for every arming (rules
   canceller.join();
   if (wq::cancel_delayed_work_sync(item.d)) cancels.fetch_add(1);
   CHECK_FALSE(item.d.is_pending());
-  INFO("arms " << arms.load() << ", cancels " << cancels.load() << ", runs " << item.runs.load());
+  INFO("rounds " << rounds.load() << ", arms " << arms.load() << ", refused " << refused.load()
+                 << ", cancels " << cancels.load() << ", runs " << item.runs.load());
+  CHECK(refused.load() == 0);
   CHECK(arms.load() > 0);
   CHECK(item.runs.load() + cancels.load() == arms.load());
 }

@@ -419,14 +419,15 @@ TEST_CASE("flush: stress: flushers vs a self-requeueing item (rules 23, 24)",
   const auto start = std::chrono::steady_clock::now();
   std::atomic<int> flushes{0};
   auto flusher = [&](bool delayed) {
-    while (std::chrono::steady_clock::now() - start < 700ms && budget.load() > 0) {
+    // At least one flush each, however late a loaded machine starts this thread.
+    do {
       if (delayed) {
         (void)wq::flush_delayed_work(item.d);
       } else {
         (void)wq::flush_work(item.d);
       }
       flushes.fetch_add(1);
-    }
+    } while (std::chrono::steady_clock::now() - start < 700ms && budget.load() > 0);
   };
   auto f1 = std::async(std::launch::async, flusher, false);
   auto f2 = std::async(std::launch::async, flusher, true);
@@ -436,9 +437,8 @@ TEST_CASE("flush: stress: flushers vs a self-requeueing item (rules 23, 24)",
   REQUIRE(ok1);
   REQUIRE(ok2);
   (void)wq::cancel_delayed_work_sync(item.d);
-  CHECK_FALSE(item.d.is_pending());
   INFO("flushes " << flushes.load() << ", runs " << item.runs.load());
-  CHECK(flushes.load() > 0);
+  CHECK_FALSE(item.d.is_pending());
 }
 
 }  // namespace
