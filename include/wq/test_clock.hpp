@@ -103,8 +103,9 @@ class test_clock {
   requires wq::delay<Delay> std::size_t advance(Delay d)
   noexcept { return advance_to(later_by(delay_to_nanoseconds(d))); }
 
-  /// Moves virtual time forward by `d` one due deadline at a time, calling `settle()` after each
-  /// step and once at the end; `settle` runs the queues to idle (`q.flush()`, or
+  /// Moves virtual time forward by `d` one due deadline at a time, calling `settle()` once after
+  /// each step; the last step ends at `now() + d` (whether or not a deadline falls there), so
+  /// `settle` runs at least once. `settle` runs the queues to idle (`q.flush()`, or
   /// `io.restart(); io.poll();`), so items re-armed by the items that ran are due within the same
   /// call. This is how a test steps periodic work: a 1 s heartbeat runs 10 times in
   /// `advance(10s, [&] { q.flush(); })`, once in `advance(10s)`.

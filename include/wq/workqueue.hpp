@@ -86,7 +86,10 @@ struct async_waiter;
 ///
 /// Thread safety: distinct objects: safe. Shared objects: every member function may be called
 /// concurrently from any thread, including from work items running on this or another queue,
-/// except the destructor and destroy(), which must not race with other calls on this object.
+/// and concurrently with destroy(): a queueing call that comes after destroy() began returns
+/// `rejected` (rule 50). Two exceptions: the destructor must not race with any call on this
+/// object (the object ends), and destroy(), `wq::async_destroy` and cancelled_on_destroy() must
+/// not race with one another.
 class workqueue {
  public:
   /// Creates a queue that runs on a worker pool.
@@ -277,8 +280,8 @@ class workqueue {
 
   /// Returns a snapshot of the queue's counters and sampled latencies (wq/stats.hpp). Cheap
   /// enough to call once a second from a monitoring item. After destroy() it returns the final
-  /// snapshot destroy() took once everything had run. Thread-safe (but, like every call, not
-  /// concurrently with destroy()).
+  /// snapshot destroy() took once everything had run. Thread-safe, also concurrently with
+  /// destroy() (it then returns the live counters or that final snapshot).
   [[nodiscard]] queue_stats stats() const;
 
   /// Installs `obs` (nullptr removes it) to receive this queue's events (wq/observer.hpp).
