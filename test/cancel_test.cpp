@@ -1146,7 +1146,7 @@ TEST_CASE("cancel: stress: cancel vs timer fire accounts for every arming (rules
   std::thread armer([&] {
     int i = 0;
     for (; !stress_over(start, i, 20000); ++i) {
-      // queue_delayed_work's status (rule 1): false is only ever "already pending" here.
+      // Its status: false is only ever "already pending" here.
       const wq::queue_status st = q.queue_delayed(item.d, std::chrono::microseconds(i % 50));
       if (st == wq::queue_status::queued)
         arms.fetch_add(1);

@@ -256,7 +256,13 @@ void timer_fired(delayed_work* dw) noexcept {
       start_wait(*dw, deadline, &timer_fired);
       return;
     }
-    queue_expired_locked(core, *dw, true);
+    // The worker it needs is posted after mu is released (as link_claimed does), so that the
+    // thread it wakes does not block on mu behind this one. From the unlock on, `dw` may run
+    // and be freed; only `core` is used, kept by the posting count (wait_posts_done).
+    const int slot = queue_expired_deferred_locked(core, *dw);
+    const std::uint32_t gen = core->reg.gen;
+    lk.unlock();
+    if (slot >= 0) post_claimed(core, slot, gen);
     return;
   }
 }

@@ -72,19 +72,33 @@ void unlink_locked(queue_core* core, work& w, state_t s, bool cancelling,
   if (!core->wt.async_waiters.empty()) complete_waiters_locked(core, done);
 }
 
-void queue_expired_locked(queue_core* core, delayed_work& dw, bool wait_done) noexcept {
+namespace {
+
+// Takes an expired item off the armed list; while the queue drains, puts it on the deferred
+// list (rule 49). Returns whether the caller must still link it on the queue. Requires: mu.
+bool disarm_expired_locked(queue_core* core, delayed_work& dw, bool wait_done) noexcept {
   disarm_locked(core, dw, wait_done);
   // Queued now, as the kernel's delayed_work_timer_fn queues (arming was not a queueing).
   WQ_TRACE_QUEUE_WORK(&dw, trace_name(dw), core->name.c_str(), core->id());
-  // From here on the item is QUEUED (set by link_on_worklist) and may run and be freed once
-  // the mutex is released.
-  if (core->lc.draining > 0) {
-    core->lc.deferred.push_back(dw);  // queued when the drain ends
-    work_access::state(dw).fetch_or(st_queued, std::memory_order_release);
-    set_list(dw, list_kind::deferred);
-  } else {
-    queue_locked(core, dw);
-  }
+  // From here on the item is QUEUED (set by link_on_worklist or below) and may run and be
+  // freed once the mutex is released.
+  if (core->lc.draining == 0) return true;
+  core->lc.deferred.push_back(dw);  // queued when the drain ends
+  work_access::state(dw).fetch_or(st_queued, std::memory_order_release);
+  set_list(dw, list_kind::deferred);
+  return false;
+}
+
+}  // namespace
+
+void queue_expired_locked(queue_core* core, delayed_work& dw, bool wait_done) noexcept {
+  if (disarm_expired_locked(core, dw, wait_done)) queue_locked(core, dw);
+}
+
+int queue_expired_deferred_locked(queue_core* core, delayed_work& dw) noexcept {
+  if (!disarm_expired_locked(core, dw, true)) return -1;
+  link_locked(core, dw);
+  return start_workers_deferred_locked(core);
 }
 
 void unpause_locked(queue_core* core) noexcept {

@@ -30,6 +30,13 @@ void unlink_locked(queue_core* core, work& w, state_t s, bool cancelling, done_l
 /// is cleared too; otherwise (the test clock, flush_delayed_work) an outstanding wait keeps
 /// IN_FLIGHT and later finds the item no longer ARMED. Requires: mu held, `dw` ARMED for `core`.
 void queue_expired_locked(queue_core* core, delayed_work& dw, bool wait_done) noexcept;
+/// Effects: as queue_expired_locked(core, dw, true) (the caller is the item's wait completing),
+/// except that the worker the item needs is claimed, not posted: the caller posts it with
+/// post_claimed once mu is released (workers.hpp), so that the thread it wakes does not
+/// block on mu while the timer thread still holds it.
+/// Returns: the claimed worker slot for post_claimed, or -1 if none is needed.
+/// Requires: mu held, `dw` ARMED for `core`.
+int queue_expired_deferred_locked(queue_core* core, delayed_work& dw) noexcept;
 
 /// Effects: unpauses a paused queue and starts its workers (drain and destroy could not finish
 /// on a paused queue). Requires: mu held.

@@ -36,7 +36,7 @@ endif()
 # usdt_probes.cpp for the routes).
 set(queued_in_a link_claimed)
 set(queued_in_b try_push)
-set(queued_in_c queue_expired_locked)
+set(queued_in_c disarm_expired_locked)  # every expiry route (timer, test clock, rcu) traces there
 set(queued_in_d fire_now_locked)  # flush_delayed_work fires it at once
 set(activated_in_a link_on_worklist)
 set(activated_in_b pop_runnable)
