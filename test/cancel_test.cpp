@@ -873,6 +873,59 @@ TEST_CASE("cancel: mod_delayed_work moves an armed deadline later or earlier (ru
   CHECK_FALSE(item.d.is_pending());
 }
 
+TEST_CASE(
+    "cancel: mod_delayed_work moves a real armed deadline earlier and later in place, counted "
+    "once (rule 20)",
+    "[cancel][mod][rule20]") {
+  // With real timers, moving the deadline of an item armed on the same queue takes the fast
+  // path (the deadline changes in one critical section, the item staying armed). Earlier must
+  // cut the outstanding wait short: without that the item waits its hour and this times out.
+  // Later must not run it at the old deadline.
+  wq::workqueue q{"rule20-real"};
+  wq_test::lifetime_counter life;
+  SECTION("earlier") {
+    c_delayed item;
+    latch ran{1};
+    item.done = &ran;
+    REQUIRE(wq::queue_delayed_work(q, item.d, 1h));
+    const std::int64_t moved_at = now_ns();
+    CHECK(wq::mod_delayed_work(q, item.d, 20ms));  // was pending
+    CHECK(item.d.is_pending());
+    REQUIRE(ran.wait_for(must_happen));
+    CHECK(item.ran_at_ns.load() - moved_at >= std::chrono::nanoseconds(20ms).count());
+  }
+  SECTION("later") {
+    c_delayed item;
+    latch ran{1};
+    item.done = &ran;
+    REQUIRE(wq::queue_delayed_work(q, item.d, 30ms));
+    const std::int64_t moved_at = now_ns();
+    CHECK(wq::mod_delayed_work(q, item.d, 300ms));
+    REQUIRE(ran.wait_for(must_happen));
+    CHECK(item.ran_at_ns.load() - moved_at >= std::chrono::nanoseconds(300ms).count());
+  }
+  SECTION("typed: the caller keeps its pointer, the queue keeps its reference") {
+    auto p = std::make_shared<wq_test::shared_obj>(life);
+    latch ran{1};
+    p->done = &ran;
+    REQUIRE(q.enqueue_delayed<&wq_test::shared_obj::d>(p, 1h).status == wq::queue_status::queued);
+    CHECK(p.use_count() == 2);
+    auto r = wq::mod_delayed_work<&wq_test::shared_obj::d>(q, p, 20ms);
+    CHECK(r.was_pending);
+    CHECK(r.status == wq::queue_status::queued);
+    CHECK(r.pointer == p);  // handed back: the queue already holds one
+    r.pointer.reset();
+    CHECK(p.use_count() == 2);
+    REQUIRE(ran.wait_for(must_happen));
+    CHECK(q.drain() == std::error_code{});
+    CHECK(p.use_count() == 1);  // the run took the queue's reference and dropped it
+  }
+  CHECK(q.drain() == std::error_code{});
+  const wq::queue_stats st = q.stats();
+  CHECK(st.queued == 1);  // the arm; a move is not a queueing
+  CHECK(st.cancelled == 0);
+}
+
 TEST_CASE("cancel: mod_delayed_work postpones an item queued but not started (rule 20a)",
           "[cancel][mod][rule20][test_clock]") {
   wq::test_clock clock;
@@ -1244,6 +1297,46 @@ TEST_CASE("cancel: stress: mod vs timer fire accounts for every new instance (ru
                   << item.runs.load());
   CHECK(item.runs.load() + cancels.load() == created.load());
   CHECK_FALSE(item.d.is_pending());
+}
+
+TEST_CASE(
+    "cancel: stress: mod_delayed_work moves a deadline earlier while the arming thread may "
+    "still be starting its wait (rule 20)",
+    "[cancel][stress][mod][rule20]") {
+  // Arming starts the timer wait after releasing the queue's mutex; a mod that cuts the wait
+  // short must let the arming thread finish with the timer first (ThreadSanitizer sees the
+  // race on the timer otherwise), and the item must then run at the new deadline, not in an
+  // hour (the wait below times out otherwise).
+  wq::workqueue q{"stress-mod-arming"};
+  std::atomic<c_delayed*> handed{nullptr};
+  std::atomic<bool> stop{false};
+  std::atomic<int> moved{0};
+  std::thread modder([&] {
+    while (!stop.load(std::memory_order_acquire)) {
+      c_delayed* item = handed.load(std::memory_order_acquire);
+      if (item == nullptr || !item->d.is_pending()) continue;
+      if (wq::mod_delayed_work(q, item->d, 1us)) moved.fetch_add(1);
+      handed.store(nullptr, std::memory_order_release);
+    }
+  });
+  const auto start = std::chrono::steady_clock::now();
+  int rounds = 0;
+  bool all_ran = true;
+  for (; all_ran && !stress_over(start, rounds, 5000); ++rounds) {
+    c_delayed item;
+    latch ran{1};
+    item.done = &ran;
+    handed.store(&item, std::memory_order_release);
+    REQUIRE(wq::queue_delayed_work(q, item.d, 1h));
+    while (handed.load(std::memory_order_acquire) != nullptr) std::this_thread::yield();
+    all_ran = ran.wait_for(must_happen);
+    (void)wq::cancel_delayed_work_sync(item.d);  // its run has finished before it goes
+  }
+  stop.store(true, std::memory_order_release);
+  modder.join();
+  INFO("rounds " << rounds << ", moved " << moved.load());
+  CHECK(all_ran);
+  CHECK(moved.load() == rounds);  // armed for an hour: always pending when moved
 }
 
 TEST_CASE(

@@ -17,6 +17,7 @@
 
 #include "../trace.hpp"
 #include "../worker_pool.hpp"
+#include "counters.hpp"
 #include "intake.hpp"
 #include "lifecycle.hpp"
 #include "queueing.hpp"
@@ -205,6 +206,43 @@ queue_status arm_claimed(queue_core* core, std::uint64_t id, delayed_work& dw,
 }
 
 }  // namespace
+
+bool move_armed(queue_core* core, std::uint64_t id, delayed_work& dw,
+                std::chrono::nanoseconds delay) noexcept {
+  auto& st = work_access::state(dw);
+  constexpr state_t shape = st_armed | st_in_flight | st_virtual;
+  constexpr state_t armed_real = st_armed | st_in_flight;
+  // Safety (relaxed): a hint that spares the clock read; decided again under the mutex.
+  const state_t hint = st.load(std::memory_order_relaxed);
+  // A zero delay queues at once (the general path links it); max_delay has no deadline.
+  if ((hint & shape) != armed_real || queue_id_of(hint) != id || delay.count() <= 0 ||
+      delay >= max_delay)
+    return false;
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(delay);
+  std::lock_guard lk(core->mu);
+  if (core->id() != id || !core->reg.live || core->lc.dying) return false;
+  if (core->lc.draining > 0 && this_worker().core != core) return false;
+  // Safety (relaxed, under the mutex): see virtual_time.hpp.
+  if (virtual_now.load(std::memory_order_relaxed) != no_virtual_time) return false;
+  // ARMED changes only under this mutex (arm_locked, disarm_locked), so what is read here holds
+  // until the unlock.
+  const state_t s = st.load(std::memory_order_relaxed);
+  if ((s & shape) != armed_real || queue_id_of(s) != id || disable_count(s) != 0) return false;
+  forget_sample(core->stats, &dw);  // as the general path's unlink does
+  auto& at = work_access::deadline(dw);
+  const clock_point old = at.load(std::memory_order_relaxed);
+  at.store(deadline, std::memory_order_relaxed);
+  // A later deadline needs nothing: the outstanding wait completes by the old one (or sooner,
+  // if cut short for it) and its completion re-arms lazily, reading the deadline under this
+  // mutex. An earlier one cuts the wait short as arm_locked does, once whoever started the
+  // wait has let go of the timer. Safety: timer calls are serialised by this queue's mutex
+  // while ARMED names this queue.
+  if (deadline >= old) return true;
+  wait_timer_idle(dw);
+  if (work_access::timer(dw).expiry() > deadline) work_access::timer(dw).cancel();
+  return true;
+}
 
 queue_status link_or_arm(queue_core* core, std::uint64_t id, work& w,
                          std::chrono::nanoseconds delay, const location* where,

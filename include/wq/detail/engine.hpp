@@ -16,6 +16,7 @@ namespace wq {
 // The public types the entry points name (wq/fwd.hpp declares them too; detail/ includes no
 // public header).
 class work;
+class delayed_work;
 struct location;
 enum class queue_flags : unsigned;
 enum class queue_status;
@@ -87,5 +88,16 @@ queue_status link_claimed(queue_core* core, std::uint64_t id, work& w,
 queue_status link_or_arm(queue_core* core, std::uint64_t id, work& w,
                          std::chrono::nanoseconds delay, const location* where = nullptr,
                          bool count = true) noexcept;
+
+/// mod_delayed_work's fast path (rule 20): if `dw` is armed on queue `id` with a real timer
+/// wait outstanding, moves its deadline to `delay` from now under the queue's mutex, in one
+/// critical section, and returns true; the item stays armed and pending throughout, as when
+/// the general path takes it off the armed list and arms it again. Returns false, having changed
+/// nothing, in every other case (not armed here, disabled, a test clock installed, the
+/// "infinite" max_delay, the queue dying or draining): the caller then takes the general path.
+/// A concurrent fire either runs first (the item is no longer armed: false) or finds the new
+/// deadline. Thread safety: any thread. Memory ordering: the queue's mutex.
+bool move_armed(queue_core* core, std::uint64_t id, delayed_work& dw,
+                std::chrono::nanoseconds delay) noexcept;
 
 }  // namespace wq::detail

@@ -59,6 +59,12 @@ mod_result<Pointer> typed_mod(workqueue& queue, Pointer pointer,
   // Safety: an upcast; check_typed proved that the member's class is a base of the pointee's.
   auto& field = static_cast<member_parent_t<Member>&>(*obj).*Member;
   work& w = field;
+  if constexpr (!traits::unique) {
+    // Armed here already (the debounce case): the deadline moves in one critical section, and
+    // the caller keeps its pointer, as below when the instance was pending.
+    if (move_armed(queue_access::core(queue), queue_access::id(queue), field, delay))
+      return {true, queue_status::queued, std::move(pointer)};
+  }
   const mod_grab g = grab_for_mod(w, queue_access::id(queue));
   const bool was_pending = g.was_pending;
   WQ_ASSERT(!(was_pending && traits::unique),
@@ -204,6 +210,11 @@ bool mod_delayed_work(workqueue& queue, delayed_work& item, Delay delay) noexcep
     }
     return false;
   }
+  const auto span = delay_to_nanoseconds(delay);
+  // Armed here already (the debounce case): the deadline moves in one critical section.
+  if (detail::move_armed(detail::queue_access::core(queue), detail::queue_access::id(queue), item,
+                         span))
+    return true;
   const detail::mod_grab g = detail::grab_for_mod(item, detail::queue_access::id(queue));
   if (item.disable_count() != 0) {
     g.dropped();
@@ -212,7 +223,7 @@ bool mod_delayed_work(workqueue& queue, delayed_work& item, Delay delay) noexcep
   }
   const queue_status st =
       detail::link_or_arm(detail::queue_access::core(queue), detail::queue_access::id(queue), item,
-                          delay_to_nanoseconds(delay), nullptr, !g.moved);
+                          span, nullptr, !g.moved);
   if (st != queue_status::queued) {
     g.dropped();
     detail::unclaim_pending(item);
