@@ -112,9 +112,11 @@ class workqueue {
   /// Creates a queue whose workers are handlers posted to `ex` (any Asio executor).
   ///
   /// The queue holds outstanding work on `ex` while it has work (see the file comment).
-  /// Preconditions: the executor's context outlives the queue. (Destroying the queue waits for
-  /// its queued items to run; if the context is stopped or not run, they are dropped instead,
-  /// see destroy().)
+  /// Destroying the queue waits for its queued items to run; if the context is stopped or not
+  /// run, they are dropped instead, see destroy(). If the executor's context is destroyed
+  /// first, the queue hears of it while the context shuts down: its items, queued or armed,
+  /// are dropped unrun and their references released (notice errc::items_dropped), later
+  /// queueing returns `rejected`, and the queue object stays valid to destroy (D19).
   /// Throws: std::bad_alloc; std::invalid_argument if `options.threads` is not 0 (a queue on
   /// an executor runs on that executor's threads).
   template <class Executor>
