@@ -289,6 +289,9 @@ TEST_CASE("pool: a storm of blocking items is bounded by max_threads and reporte
   b.queue_on(q);
   // The pool grows to its bound (one worker per stalled look) and says so.
   REQUIRE(wq_test::poll_until([&] { return warnings.contains(wq::errc::pool_saturated); }));
+  // The warning comes when the sixth worker is counted, which may be before it has taken its
+  // item: wait for it to start, then the bound holds while the gate stays shut.
+  REQUIRE(wq_test::poll_until([&] { return b.started.load() >= 6; }));
   const wq::pool_state s = state_of(wq::pool_kind::normal);
   CHECK(s.threads <= 6);
   CHECK(b.started.load() == 6);
