@@ -578,3 +578,26 @@ TEST_CASE("stats: the sampled durations cover the wait before the start and the 
 }
 
 }  // namespace
+
+TEST_CASE(
+    "stats: queues made one after another, each on the core the last one left, start with "
+    "empty histograms and sample on their own",
+    "[stats][histogram]") {
+  // A queue's histograms are made at its first sample and freed with it: the next queue made
+  // (which reuses the freed core) must neither see the old samples nor lose its own.
+  counting_item it;
+  for (int round = 0; round < 4; ++round) {
+    wq::ordered_workqueue q{"one-after-another"};
+    const std::uint32_t every = q.stats().sample_every;
+    CHECK(q.stats().queue_latency.samples() == 0);
+    CHECK(q.stats().run_time.samples() == 0);
+    for (std::uint32_t i = 0; i < 2 * every; ++i) {
+      REQUIRE(q.enqueue<&counting_item::w>(&it));
+      REQUIRE(q.flush() == std::error_code{});
+    }
+    const queue_stats s = q.stats();
+    CHECK(s.queue_latency.samples() == 2);
+    CHECK(s.run_time.samples() == 2);
+  }
+  CHECK(it.runs.load() > 0);
+}

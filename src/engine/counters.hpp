@@ -7,6 +7,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
+#include <new>
 
 #include "queue_core.hpp"
 
@@ -23,10 +25,17 @@ inline void note_coalesced(queue_counters& c) noexcept {
 
 /// Effects: records that `w` was linked with `depth` items waiting, and times it from now
 /// until it starts if this is the sample_every-th queueing and a sample slot is free.
-/// Requires: mu held. Complexity: O(1) (four sample slots).
+/// Requires: mu held. Complexity: O(1) (four sample slots). Allocates: the histograms, at the
+/// queue's first sample only (none if that fails).
 inline void sample_queued(queue_counters& c, const work& w, std::uint64_t depth) noexcept {
   if (depth > c.max_depth) c.max_depth = depth;
   if (++c.tick < sample_every || c.nr_samples >= static_cast<int>(c.samples.size())) return;
+  if (!c.latency) {
+    // The queue's first sample: its histograms are made now (once per core). Out of memory,
+    // no sample is taken; the next queueing tries again.
+    c.latency.reset(new (std::nothrow) latency_histograms{});
+    if (!c.latency) return;
+  }
   c.tick = 0;
   for (auto& s : c.samples) {
     if (s.item == nullptr) {
@@ -47,7 +56,7 @@ inline bool sample_started(queue_counters& c, const work* w,
   for (auto& s : c.samples) {
     if (s.item == w) {
       now = std::chrono::steady_clock::now();
-      c.queue_latency.add(now - s.at);
+      c.latency->queue_latency.add(now - s.at);  // non-null: a sample exists
       s.item = nullptr;
       --c.nr_samples;
       return true;

@@ -29,8 +29,10 @@ queue_stats snapshot_stats_locked(const queue_core* core, const std::string& nam
   for (const auto& slot : core->wk.slots) out.running += slot.current != nullptr ? 1 : 0;
   out.armed = core->tm.armed.size();
   out.max_depth = s.max_depth;
-  out.queue_latency = s.queue_latency;
-  out.run_time = s.run_time;
+  if (s.latency) {
+    out.queue_latency = s.latency->queue_latency;
+    out.run_time = s.latency->run_time;
+  }
   return out;
 }
 

@@ -29,7 +29,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -70,6 +69,61 @@ struct worker_slot : pool_task {
   std::uint32_t gen = 0;
 };
 
+/// A queue's worker slots: the first one inline (an ordered queue never needs another), the
+/// rest allocated one by one as the queue grows, so a queue that never grows allocates nothing
+/// for them. A slot never moves once made (flush waiters, and a shared pool's task list, point
+/// at it); the store only grows, and a recycled core keeps what it grew.
+/// Thread safety: as the field holding it (workers_state::slots, guarded by mu).
+class slot_store {
+ public:
+  /// Returns: how many slots exist (the first is made by the first emplace_back or resize).
+  std::size_t size() const noexcept { return n_; }
+
+  /// Returns: slot `i`. Requires: i < size().
+  worker_slot& operator[](std::size_t i) noexcept { return i == 0 ? first_ : *more_[i - 1]; }
+  const worker_slot& operator[](std::size_t i) const noexcept {
+    return i == 0 ? first_ : *more_[i - 1];
+  }
+
+  /// Effects: appends an idle slot. Throws: std::bad_alloc, with nothing changed.
+  void emplace_back() {
+    if (n_ > 0) {
+      more_.reserve(n_);  // room for the pointer first: push_back below cannot throw
+      more_.push_back(std::make_unique<worker_slot>());
+    }
+    ++n_;
+  }
+
+  /// Effects: appends idle slots until there are `n` (never shrinks). Throws: std::bad_alloc;
+  /// the slots appended before it stay.
+  void resize(std::size_t n) {
+    while (n_ < n) emplace_back();
+  }
+
+  template <class Store, class Slot>
+  struct iterator_of {
+    Store* store;
+    std::size_t i;
+    Slot& operator*() const noexcept { return (*store)[i]; }
+    iterator_of& operator++() noexcept {
+      ++i;
+      return *this;
+    }
+    bool operator==(const iterator_of& o) const noexcept { return i == o.i; }
+  };
+  using iterator = iterator_of<slot_store, worker_slot>;
+  using const_iterator = iterator_of<const slot_store, const worker_slot>;
+  iterator begin() noexcept { return {this, 0}; }
+  iterator end() noexcept { return {this, n_}; }
+  const_iterator begin() const noexcept { return {this, 0}; }
+  const_iterator end() const noexcept { return {this, n_}; }
+
+ private:
+  worker_slot first_;
+  std::vector<std::unique_ptr<worker_slot>> more_;  // slots 1..n_-1
+  std::size_t n_ = 0;
+};
+
 /// A flush_work() caller waiting for one instance of an item to finish (stack-allocated by the
 /// waiter, registered in queue_core::flushers while it waits).
 struct flush_waiter {
@@ -86,15 +140,25 @@ struct stat_sample {
 };
 inline constexpr std::uint32_t sample_every = 16;
 
+/// The sampled latency histograms of one queue (stats.hpp), 640 bytes: allocated by the
+/// queue's first sample, so that a queue never sampled (most short-lived ones) has none, and
+/// freed with the queue.
+struct latency_histograms {
+  latency_histogram queue_latency;
+  latency_histogram run_time;
+};
+
 /// The counters behind workqueue::stats() (the stats mechanism).
 struct queue_counters {
-  std::uint64_t queued = 0;              // L: mu
-  std::uint64_t started = 0;             // L: mu
-  std::uint64_t finished = 0;            // L: mu
-  std::uint64_t cancelled = 0;           // L: mu
-  std::uint64_t max_depth = 0;           // L: mu
-  latency_histogram queue_latency;       // L: mu
-  latency_histogram run_time;            // L: mu
+  std::uint64_t queued = 0;     // L: mu
+  std::uint64_t started = 0;    // L: mu
+  std::uint64_t finished = 0;   // L: mu
+  std::uint64_t cancelled = 0;  // L: mu
+  std::uint64_t max_depth = 0;  // L: mu
+  // L: mu. Null until the queue's first sample (sample_queued); freed when its core is
+  // recycled (maybe_recycle). Non-null whenever a sample is outstanding (nr_samples > 0) or a
+  // run is being timed.
+  std::unique_ptr<latency_histograms> latency;
   std::uint32_t tick = 0;                // L: mu. Queueings since the last sample.
   int nr_samples = 0;                    // L: mu. Used entries of samples.
   std::array<stat_sample, 4> samples{};  // L: mu
@@ -104,8 +168,7 @@ struct queue_counters {
   /// Effects: zeroes every counter. Requires mu held (coalesced: no concurrent queueing).
   void reset() noexcept {
     queued = started = finished = cancelled = max_depth = 0;
-    queue_latency = {};
-    run_time = {};
+    if (latency) *latency = {};
     tick = 0;
     nr_samples = 0;
     samples = {};
@@ -216,9 +279,9 @@ struct worklist_state {
 
 /// The workers: slots, the handlers posted for them, and where they are posted.
 struct workers_state {
-  // L: grown on demand up to slot_cap (a deque: slots never move, flush waiters point at
-  // them). A slot's `timing`/`started_at` are W.
-  std::deque<worker_slot> slots;
+  // L: grown on demand up to slot_cap (slots never move, flush waiters point at them). A
+  // slot's `timing`/`started_at` are W.
+  slot_store slots;
   int nr_workers = 0;   // L: active slots
   int max_workers = 1;  // L: min(max_active, slot_cap)
   int slot_cap = 1;     // I: most slots the queue may grow (its executor's concurrency, or

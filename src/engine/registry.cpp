@@ -72,10 +72,15 @@ void maybe_recycle(queue_core* core, std::unique_lock<std::mutex>& lk) noexcept 
     return;
   core->reg.recycled = true;
   std::unique_ptr<boost::asio::thread_pool> pool = std::move(core->reg.own_pool);
+  // The latency histograms go back to the heap with the queue (a session's 640 bytes); the
+  // next queue on this core makes its own at its first sample. Its other samples' state is
+  // zeroed by create_core (any sample implies the queue counted a queueing).
+  std::unique_ptr<latency_histograms> latency = std::move(core->stats.latency);
   lk.unlock();
   // The pool was joined by destroy() or by the orphan's helper thread before they let go of
   // their references, so no thread of it runs this.
   pool.reset();
+  latency.reset();
   push_free(core);
 }
 

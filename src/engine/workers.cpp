@@ -366,7 +366,7 @@ unsigned finish_one(worker_scope& s) noexcept {
     take_intake_locked(core);
   ++core->stats.finished;
   if (me.timing) {
-    core->stats.run_time.add(me.finished_at - me.started_at);
+    core->stats.latency->run_time.add(me.finished_at - me.started_at);  // sampled: made
     me.timing = false;
   }
   s.ctx.current = nullptr;
