@@ -69,6 +69,25 @@ def main():
         checks.append((f"round-robin over 10^5 queues: wq throughput {rr_s / rr_wq:.2f}x "
                        f"strands' (target >= 1.5x)", rr_s / rr_wq >= 1.5))
 
+    b_wq, b_s = runs.get("bytes/wq/100000"), runs.get("bytes/strand/100000")
+    if b_wq and b_s:
+        print("\nbytes per queue with 10^5 made (heap in use, handle included): made, after 16 "
+              "items each, left after all were destroyed")
+        for name, b in [("wq ordered queue", b_wq), ("strand", b_s)]:
+            print(f"  {name:<17} {b['bytes_made']:>7.0f} {b['bytes_used']:>7.0f} "
+                  f"{b['bytes_kept']:>7.0f}")
+        made, s_made = b_wq["bytes_made"], b_s["bytes_made"]
+        checks.append((f"bytes per ordered queue: {made:.0f}, {made / s_made:.2f}x a strand's "
+                       f"{s_made:.0f} (target <= 3x and <= 512)",
+                       made / s_made <= 3.0 and made <= 512))
+        used = b_wq["bytes_used"]
+        checks.append((f"bytes per ordered queue that ran 16 items: {used:.0f}, "
+                       f"{used / b_s['bytes_used']:.2f}x a strand's (target <= 3x)",
+                       used / b_s["bytes_used"] <= 3.0))
+        kept = b_wq["bytes_kept"]
+        checks.append((f"bytes left per queue after 10^5 were destroyed: {kept:.0f} of {used:.0f} "
+                       f"(target: memory returns, <= 10%)", kept <= 0.1 * used))
+
     print("\nitems: ns per item with N delayed items (wq delayed_work; asio steady_timer; "
           "asio_lazy: hand-written lazy re-arm)")
     print(f"{'N':>8} {'arm wq':>7} {'asio':>7} {'mod wq':>7} {'asio':>7} {'lazy':>6} "

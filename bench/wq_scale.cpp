@@ -13,6 +13,14 @@
 //                      turn, 10^6 items in all, run by the pool's 2 threads
 //   queues/strand/N    the same on raw Asio: N strands of an asio::thread_pool(2) made then
 //                      dropped, and round-robin posts of a lambda to each strand in turn
+//   bytes/wq/N         heap bytes per ordered queue: malloc's in-use bytes (glibc mallinfo2:
+//                      the main arena's, per-block overhead included, where this thread's
+//                      allocations go, and the blocks mapped on their own) across making N queues,
+//                      after each has run 16 items, and what stays after all are destroyed; plus
+//                      the handle's own size. Registered first: it needs a process in which no
+//                      queue core was made before it (wq recycles cores), and refuses to run
+//                      otherwise
+//   bytes/strand/N     the same for N strands of an asio::thread_pool(2), 16 posts each
 //   items/wq/N         N delayed items: arm (1 h), move each deadline later
 //                      (mod_delayed_work), cancel, destroy; then N armed for one instant
 //                      (50 ms + N us ahead, after arming ends): time from that instant until
@@ -33,6 +41,8 @@
 #include <memory>
 #include <optional>
 #include <vector>
+
+#include <malloc.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -91,6 +101,93 @@ double cancel_sync_ns(wq::work& w) {
   return per_op(t0, clock_type::now(), reps);
 }
 
+// Queues made so far by this process's benchmarks (bytes/wq needs none made before it).
+std::int64_t queues_made = 0;
+
+// The main arena's bytes in use (what this thread's allocations move), overhead included,
+// plus the blocks malloc mapped on their own (the large ones, e.g. wq's chunks of cores).
+double heap_in_use() {
+  const struct mallinfo2 m = mallinfo2();
+  return static_cast<double>(m.uordblks + m.hblkhd);
+}
+
+// Runs `rounds` rounds of one item (or post) per session, each round waited for.
+template <class Post>
+void run_rounds(std::size_t n, std::int64_t rounds, countdown& done, Post&& post) {
+  for (std::int64_t r = 0; r < rounds; ++r) {
+    done.reset(static_cast<std::int64_t>(n));
+    for (std::size_t i = 0; i < n; ++i) post(i);
+    done.wait();
+  }
+}
+
+void bytes_wq(benchmark::State& state) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  if (queues_made != 0) {
+    state.SkipWithError("bytes/wq must run before any other queue is made in the process");
+    return;
+  }
+  // The shared pool and wq's own state, made once and kept out of the count: this queue stays
+  // live, so its core is not the first one recycled below.
+  wq::ordered_workqueue warm{"warm"};
+  {
+    session_item first;
+    countdown done;
+    first.done = &done;
+    done.reset(1);
+    (void)wq::queue_work(warm, first.w);
+    done.wait();
+    (void)wq::flush_work(first.w);
+  }
+  for (auto _ : state) {
+    std::vector<std::optional<wq::ordered_workqueue>> qs(n);
+    std::vector<session_item> items(n);
+    countdown done;
+    for (auto& it : items) it.done = &done;
+    const double before = heap_in_use();
+    for (auto& q : qs) q.emplace("session");
+    const double made = heap_in_use();
+    run_rounds(n, 16, done, [&](std::size_t i) { (void)wq::queue_work(*qs[i], items[i].w); });
+    const double used = heap_in_use();
+    for (auto& q : qs) q.reset();
+    const double after = heap_in_use();
+    const double handle = sizeof(wq::ordered_workqueue);
+    const auto per = static_cast<double>(n);
+    state.counters["bytes_made"] = (made - before) / per + handle;
+    state.counters["bytes_used"] = (used - before) / per + handle;
+    state.counters["bytes_kept"] = (after - before) / per;
+  }
+  queues_made += state.range(0);
+}
+
+void bytes_strand(benchmark::State& state) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  asio::thread_pool pool(2);
+  using strand = asio::strand<asio::thread_pool::executor_type>;
+  {  // the strand service and handler memory, made once and kept out of the count
+    countdown done;
+    done.reset(1);
+    asio::post(asio::make_strand(pool), [&done] { done.hit(); });
+    done.wait();
+  }
+  for (auto _ : state) {
+    std::vector<std::optional<strand>> ss(n);
+    countdown done;
+    const double before = heap_in_use();
+    for (auto& s : ss) s.emplace(asio::make_strand(pool));
+    const double made = heap_in_use();
+    run_rounds(n, 16, done, [&](std::size_t i) { asio::post(*ss[i], [&done] { done.hit(); }); });
+    const double used = heap_in_use();
+    for (auto& s : ss) s.reset();
+    const double after = heap_in_use();
+    const auto per = static_cast<double>(n);
+    state.counters["bytes_made"] = (made - before) / per + sizeof(strand);
+    state.counters["bytes_used"] = (used - before) / per + sizeof(strand);
+    state.counters["bytes_kept"] = (after - before) / per;
+  }
+  pool.join();
+}
+
 void queues_wq(benchmark::State& state) {
   const auto n = static_cast<std::size_t>(state.range(0));
   wq::work idle{wq::fn_ops<&idle_fn>};
@@ -104,6 +201,7 @@ void queues_wq(benchmark::State& state) {
     const auto t0 = clock_type::now();
     for (auto& q : qs) q.emplace("session");
     const auto t1 = clock_type::now();
+    queues_made += state.range(0);
     const double cancel_live = cancel_sync_ns(idle);
     // Round-robin: one item per session, queued in turn, until 10^6 have run.
     std::vector<session_item> items(n);
@@ -295,6 +393,8 @@ void items_asio_lazy(benchmark::State& state) {
 
 }  // namespace
 
+BENCHMARK(bytes_wq)->Name("bytes/wq")->Arg(100000)->Iterations(1);
+BENCHMARK(bytes_strand)->Name("bytes/strand")->Arg(100000)->Iterations(1);
 BENCHMARK(queues_wq)->Name("queues/wq")->RangeMultiplier(10)->Range(10, 100000)->Iterations(1);
 BENCHMARK(queues_strand)
     ->Name("queues/strand")
