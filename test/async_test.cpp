@@ -106,7 +106,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "async_drain: completes when the queue is empty; outside queueing is rejected "
+    "async_drain: completes when the queue is empty, outside queueing is rejected "
     "meanwhile (rule 49)",
     "[async][drain][rule49]") {
   wq::workqueue q{"async_drain"};
@@ -160,7 +160,7 @@ TEST_CASE(
   q.flush();
 }
 
-TEST_CASE("async_cancel_sync: reports whether the item was pending; deferred token",
+TEST_CASE("async_cancel_sync: reports whether the item was pending, deferred token",
           "[async][cancel][rule29]") {
   boost::asio::io_context io;  // not run yet: the item stays queued
   wq::workqueue q{io.get_executor(), "async_cancel_pending"};
@@ -236,7 +236,7 @@ TEST_CASE("async: completions bound to system_wq's executor never freeze it",
 // ---- per-operation cancellation (issue 13, point 2) -----------------------------------------
 
 TEST_CASE(
-    "async_flush: a cancellation signal ends the wait with operation_aborted; the queue "
+    "async_flush: a cancellation signal ends the wait with operation_aborted, the queue "
     "is unaffected",
     "[async][flush][cancellation]") {
   const boost::asio::cancellation_type type =
@@ -263,7 +263,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "async_drain: cancelled, it stops draining (outside queueing works again); a "
+    "async_drain: cancelled, it stops draining (outside queueing works again), a "
     "'total' request is not honoured",
     "[async][drain][cancellation][rule49]") {
   wq::workqueue q{"drain-cancel", {.threads = 1}};
@@ -360,7 +360,7 @@ TEST_CASE("async: cancellations racing completions complete each operation exact
 // ---- async_destroy ---------------------------------------------------------------------------
 
 TEST_CASE(
-    "async_destroy: completes once the queue's items and their chains have run; the "
+    "async_destroy: completes once the queue's items and their chains have run, the "
     "queue object may go at once (rule 50)",
     "[async][destroy][rule50]") {
   auto q = std::make_unique<wq::workqueue>("async-destroy", wq::queue_options{.threads = 2});
@@ -393,7 +393,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "async_destroy: an idle queue completes at once; from one of its own items it "
+    "async_destroy: an idle queue completes at once, from one of its own items it "
     "completes after that item",
     "[async][destroy][rule50]") {
   boost::asio::io_context io;
@@ -418,7 +418,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "async_destroy: a handler bound to the queue's own executor runs as its last item; a "
+    "async_destroy: a handler bound to the queue's own executor runs as its last item, a "
     "coroutine on the queue resumes there",
     "[async][destroy][executor][rule50]") {
   const bool idle = GENERATE(true, false);
@@ -467,7 +467,7 @@ TEST_CASE("async_destroy: a destroy() after it waits until the queue is gone (ru
 }
 
 TEST_CASE(
-    "async_destroy: a cancellation signal completes it early with operation_aborted; "
+    "async_destroy: a cancellation signal completes it early with operation_aborted, "
     "the destruction goes on",
     "[async][destroy][cancellation]") {
   auto q = std::make_unique<wq::workqueue>("destroy-cancel", wq::queue_options{.threads = 1});

@@ -440,7 +440,7 @@ struct periodic_item {
 };
 
 TEST_CASE(
-    "delayed_work: an item may re-arm itself from its own function (periodic work; "
+    "delayed_work: an item may re-arm itself from its own function (periodic work, "
     "rules 2, 53)",
     "[delayed_work][rule2][rule53]") {
   latch done{1};
@@ -696,7 +696,7 @@ TEST_CASE("delayed_work: stress: destroying items while their waits complete (ru
 // The window is narrow: AddressSanitizer (CI's asan stage) reports the touch; elsewhere the
 // slot that never fires shows it only sometimes.
 TEST_CASE(
-    "delayed_work: stress: two threads orphaning waits at once; every slot fires after (rule 50)",
+    "delayed_work: stress: two threads orphaning waits at once, every slot fires after (rule 50)",
     "[delayed_work][rule50][destroy][stress]") {
   wq::workqueue q{"orphan-two", {.threads = 2}};
   constexpr int slots = 64;

@@ -84,7 +84,7 @@ TEST_CASE("diagnostics: codes form the \"wq\" error category and say whether the
 }
 
 TEST_CASE(
-    "diagnostics: set_diagnostic_handler returns the previous handler; nullptr restores the "
+    "diagnostics: set_diagnostic_handler returns the previous handler, nullptr restores the "
     "default",
     "[diagnostics]") {
   static std::atomic<int> calls{0};
@@ -217,7 +217,7 @@ TEST_CASE(
 
 TEST_CASE(
     "diagnostics: destroying a pending item cancels it and reports "
-    "errc::destroyed_while_pending; the queue keeps working (§5.10)",
+    "errc::destroyed_while_pending, the queue keeps working (§5.10)",
     "[diagnostics][misuse]") {
   wq_test::warning_catcher warnings;
   std::atomic<int> runs{0};

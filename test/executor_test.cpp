@@ -74,7 +74,7 @@ TEST_CASE("executor: the execution context is the queue's pool or its executor's
   CHECK(&ctx != static_cast<asio::execution_context*>(&io));
 }
 
-TEST_CASE("executor: copies compare equal; blocking.possibly by default, never on request",
+TEST_CASE("executor: copies compare equal, blocking.possibly by default, never on request",
           "[executor]") {
   wq::workqueue a{"a", {.threads = 1}};
   wq::workqueue b{"b", {.threads = 1}};
@@ -87,7 +87,7 @@ TEST_CASE("executor: copies compare equal; blocking.possibly by default, never o
   CHECK_FALSE(never == a.get_executor());
 }
 
-TEST_CASE("executor: dispatch from one of the queue's items runs inline; post and defer queue",
+TEST_CASE("executor: dispatch from one of the queue's items runs inline, post and defer queue",
           "[executor]") {
   wq::workqueue q{"dispatch", {.threads = 1}};
   auto ex = q.get_executor();

@@ -665,7 +665,7 @@ TEST_CASE("jiffies: the tick counter starts at initial_jiffies and never runs ba
 }
 
 TEST_CASE(
-    "jiffies: with a test_clock the counter follows virtual time; time_is_* compare "
+    "jiffies: with a test_clock the counter follows virtual time, time_is_* compare "
     "with now (§3.1)",
     "[jiffies][clock]") {
   using namespace std::chrono_literals;

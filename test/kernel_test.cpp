@@ -195,7 +195,7 @@ TEST_CASE("kernel: work_busy reports PENDING and RUNNING, on any queue (rule 5)"
 }
 
 TEST_CASE(
-    "kernel: the _on and _node forms queue as the plain forms; a bad hint is reported "
+    "kernel: the _on and _node forms queue as the plain forms, a bad hint is reported "
     "(rule 14)",
     "[kernel][rule14]") {
   using namespace std::chrono_literals;

@@ -255,7 +255,7 @@ TEST_CASE(
 
 TEST_CASE(
     "post_delayed: a cancellation signal completes the operation with operation_aborted "
-    "and the callback never runs; every cancellation type is honoured",
+    "and the callback never runs, every cancellation type is honoured",
     "[post_delayed][cancellation]") {
   const asio::cancellation_type type =
       GENERATE(asio::cancellation_type::terminal, asio::cancellation_type::partial,

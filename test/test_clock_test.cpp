@@ -69,7 +69,7 @@ struct polled_queue {
 
 // ---- installation ------------------------------------------------------------------------
 
-TEST_CASE("test_clock: at most one exists at a time; a second one throws std::logic_error",
+TEST_CASE("test_clock: at most one exists at a time, a second one throws std::logic_error",
           "[test_clock][misuse]") {
   {
     wq::test_clock clock;

@@ -340,7 +340,7 @@ TEST_CASE("work_pointer: boost::intrusive_ptr: the queue holds one reference whi
 
 // ---- raw pointers ----------------------------------------------------------------------------
 
-TEST_CASE("work_pointer: a raw pointer is passed through; the caller owns the object",
+TEST_CASE("work_pointer: a raw pointer is passed through, the caller owns the object",
           "[work_pointer][raw]") {
   observation obs;
   boost::asio::io_context io;

@@ -619,7 +619,7 @@ struct two_c_items {
 };
 
 TEST_CASE(
-    "work: a C-style work function recovers its object; queue_work returns the kernel's "
+    "work: a C-style work function recovers its object, queue_work returns the kernel's "
     "bool (rule 14)",
     "[work][rule14][c_style]") {
   SECTION("on a pool") {

@@ -468,7 +468,7 @@ TEST_CASE(
 
 TEST_CASE(
     "workqueue: flush() of a paused queue is refused once it stays paused for the wait "
-    "limit; one resumed meanwhile completes (rule 45)",
+    "limit, one resumed meanwhile completes (rule 45)",
     "[workqueue][flush][misuse][rule45]") {
   wq_test::warning_catcher warnings;
   wq_test::wait_limit_scope limit{100ms};
@@ -563,7 +563,7 @@ struct armed_item {
 
 TEST_CASE(
     "workqueue: a queue whose execution context is destroyed with only armed items drops them "
-    "then; no timer posts into the destroyed context later (items_dropped)",
+    "then, no timer posts into the destroyed context later (items_dropped)",
     "[workqueue][destroy][lifetime]") {
   // Nothing is queued, so no worker handler exists for the context to destroy: the queue must
   // hear of the context's end from the context itself. A timer due 1 ms later would otherwise
@@ -755,7 +755,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "workqueue: items queued while a worker is on its way post no further workers; the "
+    "workqueue: items queued while a worker is on its way post no further workers, the "
     "worker starts the next one itself (rule 41)",
     "[workqueue][executor][rule41]") {
   // Every queueing used to post a worker while slots were free: four items, four thread

@@ -12,7 +12,8 @@ if(WQ_URCU_INCLUDE_DIR AND WQ_URCU_MEMB_LIBRARY AND WQ_URCU_COMMON_LIBRARY)
                                                    ${WQ_URCU_INCLUDE_DIR})
   target_link_libraries(rcu_work_test PRIVATE wq::wq Catch2::Catch2 wq_warnings
                                               ${WQ_URCU_MEMB_LIBRARY} ${WQ_URCU_COMMON_LIBRARY})
-  catch_discover_tests(rcu_work_test TEST_PREFIX "rcu_work_test: " PROPERTIES TIMEOUT 60)
+  catch_discover_tests(rcu_work_test TEST_PREFIX "rcu_work_test: " EXTRA_ARGS --warn NoTests
+                       PROPERTIES TIMEOUT 60)
 else()
   message(STATUS "wq: liburcu not found (apt-get install liburcu-dev): rcu_work tests not built")
 endif()

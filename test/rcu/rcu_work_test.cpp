@@ -176,7 +176,7 @@ TEST_CASE(
 
 TEST_CASE(
     "rcu_work: destroying the queue during the grace period cancels the item with a "
-    "notice; queued again, it waits for a full grace period of its own (rule 21, D5)",
+    "notice, queued again, it waits for a full grace period of its own (rule 21, D5)",
     "[rcu_work][rule21]") {
   rcu_thread reg;
   device dev;
@@ -210,7 +210,7 @@ TEST_CASE(
 
 TEST_CASE(
     "rcu_work: destroying an item whose callback is outstanding waits for it "
-    "(no use after free; ASan checks)",
+    "(no use after free, ASan checks)",
     "[rcu_work][rule21]") {
   rcu_thread reg;
   for (int i = 0; i < 200; ++i) {
@@ -293,7 +293,7 @@ TEST_CASE("rcu_work: a test_clock advanced any amount does not end a grace perio
 
 TEST_CASE(
     "rcu_work: an io_context destroyed before its queue during the grace period drops the "
-    "item; the callback later posts nothing into it (items_dropped)",
+    "item, the callback later posts nothing into it (items_dropped)",
     "[rcu_work][rule21][asio]") {
   rcu_thread reg;
   device dev;
