@@ -88,7 +88,9 @@ class slot_store {
   /// Effects: appends an idle slot. Throws: std::bad_alloc, with nothing changed.
   void emplace_back() {
     if (n_ > 0) {
-      more_.reserve(n_);  // room for the pointer first: push_back below cannot throw
+      // Room for the pointer first (doubling), so the push_back below cannot throw.
+      if (more_.size() == more_.capacity())
+        more_.reserve(std::max<std::size_t>(4, 2 * more_.capacity()));
       more_.push_back(std::make_unique<worker_slot>());
     }
     ++n_;
