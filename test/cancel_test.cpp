@@ -1187,7 +1187,7 @@ bool stress_over(std::chrono::steady_clock::time_point start, int i, int max) {
 }
 
 TEST_CASE("cancel: stress: cancel vs timer fire accounts for every arming (rules 28, 31)",
-          "[cancel][stress][rule31]") {
+          "[cancel][stress][rule1][rule31]") {
   wq::workqueue q{"stress-cancel"};
   c_delayed item;
   std::atomic<bool> stop{false};
@@ -1199,8 +1199,8 @@ TEST_CASE("cancel: stress: cancel vs timer fire accounts for every arming (rules
   std::thread armer([&] {
     int i = 0;
     // Cancelling an idle item takes its PENDING bit for a moment (as the kernel's does), and
-    // an arming meanwhile finds it pending: with the canceller preempted in that moment on a
-    // loaded machine, every round of a time slice can. Rounds go on until one has armed.
+    // an arming meanwhile finds it pending (rule 1): with the canceller preempted in that moment on
+    // a loaded machine, every round of a time slice can. Rounds go on until one has armed.
     for (; !stress_over(start, i, 20000) ||
            (arms.load() == 0 && std::chrono::steady_clock::now() - start < must_happen);
          ++i) {

@@ -17,7 +17,9 @@ enum class queue_status {
   /// Queued (or armed): the item will run once, unless cancelled. The kernel's `true`.
   queued,
   /// The item was already pending; nothing changed (rule 1). The pending instance has not
-  /// started yet and will observe every write made before the call (rule 7).
+  /// started yet and will observe every write made before the call (rule 7), unless a cancel
+  /// of the item running at the same moment removes it (a cancel holds even an idle item for
+  /// an instant, as the kernel's does; rule 1 says what follows).
   already_pending,
   /// The item's disable count is non-zero (rule 16).
   disabled,
