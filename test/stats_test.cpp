@@ -601,3 +601,33 @@ TEST_CASE(
   }
   CHECK(it.runs.load() > 0);
 }
+
+TEST_CASE("stats: peak_workers is the most workers a queue had at once, from 0 on each new queue",
+          "[stats]") {
+  for (int round = 0; round < 2; ++round) {  // the second queue may reuse the first's core
+    latch started{2};
+    latch release{1};
+    auto blocks = [&](wq_test::fn_item&) {
+      started.count_down();
+      (void)release.wait_for(must_happen);
+    };
+    wq_test::fn_item a{blocks};
+    wq_test::fn_item b{blocks};
+    wq::workqueue q{"peak", {.threads = 2}};
+    CHECK(q.stats().peak_workers == 0);
+    REQUIRE(wq_test::enqueue(q, a) == queue_status::queued);
+    REQUIRE(wq_test::enqueue(q, b) == queue_status::queued);
+    REQUIRE(started.wait_for(must_happen));  // both run at once: two workers
+    CHECK(q.stats().peak_workers == 2);
+    release.count_down();
+    REQUIRE(q.drain() == std::error_code{});
+    CHECK(q.stats().peak_workers == 2);  // a high-water mark: it stays
+  }
+  counting_item it;
+  wq::ordered_workqueue o{"peak-ordered"};
+  for (int i = 0; i < 10; ++i) {
+    REQUIRE(o.enqueue<&counting_item::w>(&it));
+    REQUIRE(o.flush() == std::error_code{});
+  }
+  CHECK(o.stats().peak_workers == 1);
+}

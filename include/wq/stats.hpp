@@ -86,6 +86,11 @@ struct queue_stats {
   std::uint64_t armed = 0;
   /// Largest number of items waiting to start (worklist plus inactive) seen at once.
   std::uint64_t max_depth = 0;
+  /// Largest number of workers the queue had at once (threads running its items, or posted to
+  /// run them): at most max_active, 1 for an ordered queue. A queue allocates a worker's record
+  /// the first time it reaches a new peak (its first worker is part of the queue), so code that
+  /// counts allocations warms a queue up to its peak first, as it does a pool.
+  std::uint64_t peak_workers = 0;
   /// Sampled queueing-to-start latency and run time.
   latency_histogram queue_latency;
   latency_histogram run_time;

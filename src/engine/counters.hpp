@@ -23,6 +23,12 @@ inline void note_coalesced(queue_counters& c) noexcept {
   c.coalesced.fetch_add(1, std::memory_order_relaxed);
 }
 
+/// Effects: raises the queue's peak_workers to `nr_workers` if above it. Requires: mu held.
+inline void count_peak_workers(queue_counters& c, int nr_workers) noexcept {
+  if (static_cast<std::uint64_t>(nr_workers) > c.peak_workers)
+    c.peak_workers = static_cast<std::uint64_t>(nr_workers);
+}
+
 /// Effects: records that `w` was linked with `depth` items waiting, and times it from now
 /// until it starts if this is the sample_every-th queueing and a sample slot is free.
 /// Requires: mu held. Complexity: O(1) (four sample slots). Allocates: the histograms, at the

@@ -101,7 +101,8 @@ std::pair<queue_core*, std::uint64_t> create_core(core_config cfg,
   // clear (zeroing them is most of a short-lived queue's creation cost).
   // (A sample left by the last queue must go too: its histograms were freed with it.)
   if (core->stats.queued != 0 || core->stats.cancelled != 0 || core->stats.started != 0 ||
-      core->stats.max_depth != 0 || core->stats.tick != 0 || core->stats.nr_samples != 0)
+      core->stats.max_depth != 0 || core->stats.peak_workers != 0 || core->stats.tick != 0 ||
+      core->stats.nr_samples != 0)
     core->stats.reset();
   core->stats.coalesced.store(0, std::memory_order_relaxed);
   core->obs.store(nullptr, std::memory_order_relaxed);

@@ -29,6 +29,7 @@ queue_stats snapshot_stats_locked(const queue_core* core, const std::string& nam
   for (const auto& slot : core->wk.slots) out.running += slot.current != nullptr ? 1 : 0;
   out.armed = core->tm.armed.size();
   out.max_depth = s.max_depth;
+  out.peak_workers = s.peak_workers;
   if (s.latency) {
     out.queue_latency = s.latency->queue_latency;
     out.run_time = s.latency->run_time;

@@ -152,11 +152,12 @@ struct latency_histograms {
 
 /// The counters behind workqueue::stats() (the stats mechanism).
 struct queue_counters {
-  std::uint64_t queued = 0;     // L: mu
-  std::uint64_t started = 0;    // L: mu
-  std::uint64_t finished = 0;   // L: mu
-  std::uint64_t cancelled = 0;  // L: mu
-  std::uint64_t max_depth = 0;  // L: mu
+  std::uint64_t queued = 0;        // L: mu
+  std::uint64_t started = 0;       // L: mu
+  std::uint64_t finished = 0;      // L: mu
+  std::uint64_t cancelled = 0;     // L: mu
+  std::uint64_t max_depth = 0;     // L: mu
+  std::uint64_t peak_workers = 0;  // L: mu. Largest wk.nr_workers seen.
   // L: mu. Null until the queue's first sample (sample_queued); freed when its core is
   // recycled (maybe_recycle). Non-null whenever a sample is outstanding (nr_samples > 0) or a
   // run is being timed.
@@ -169,7 +170,7 @@ struct queue_counters {
 
   /// Effects: zeroes every counter. Requires mu held (coalesced: no concurrent queueing).
   void reset() noexcept {
-    queued = started = finished = cancelled = max_depth = 0;
+    queued = started = finished = cancelled = max_depth = peak_workers = 0;
     if (latency) *latency = {};
     tick = 0;
     nr_samples = 0;

@@ -47,6 +47,7 @@ int claim_worker_slot(queue_core* core) noexcept {
   }
   core->wk.slots[i].active = true;
   ++core->wk.nr_workers;
+  count_peak_workers(core->stats, core->wk.nr_workers);
   update_saturated(core);
   ++core->reg.outstanding_handlers;
   return static_cast<int>(i);
