@@ -133,6 +133,33 @@ TEST_CASE("delayed_work: never runs before its delay has passed (rule 53)",
   }
 }
 
+TEST_CASE(
+    "delayed_work: a real deadline is rounded up to the next whole microsecond, never down, "
+    "and a virtual one is exact (rule 53)",
+    "[delayed_work][rule53]") {
+  wq::workqueue q{"rule53-grain"};
+  std::vector<std::unique_ptr<timed_item>> items;
+  for (int i = 0; i < 200; ++i) items.push_back(std::make_unique<timed_item>());
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const auto delay = std::chrono::nanoseconds(3'600'000'000'000 + 137 * (i % 7));
+    const auto before = clock_type::now();
+    REQUIRE(q.enqueue_delayed<&timed_item::d>(items[i].get(), delay).queued());
+    const auto after = clock_type::now();
+    const auto at = items[i]->d.deadline();
+    CHECK(at >= before + delay);
+    CHECK(at < after + delay + 1us);
+    CHECK(at.time_since_epoch() % 1us == 0ns);
+  }
+  for (auto& it : items) REQUIRE(wq::cancel_delayed_work_sync(it->d));
+
+  wq::test_clock clock;
+  timed_item v;
+  const auto t0 = clock.now();
+  REQUIRE(q.enqueue_delayed<&timed_item::d>(&v, 1'000'001ns).queued());
+  CHECK(v.d.deadline() == t0 + 1'000'001ns);
+  REQUIRE(wq::cancel_delayed_work_sync(v.d));
+}
+
 // ---- rule 18: already pending leaves the timer alone -----------------------------------------
 
 TEST_CASE(

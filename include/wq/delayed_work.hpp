@@ -77,8 +77,9 @@ class delayed_work : public work {
   ~delayed_work();
 
   /// Returns the deadline the item is, or was last, armed for; `time_point::max()` for a delay
-  /// of `max_delay` (no deadline: never fired by time, jiffies.hpp). Advisory. While a
-  /// wq::test_clock is installed, deadlines are on its virtual time (test_clock.hpp).
+  /// of `max_delay` (no deadline: never fired by time, jiffies.hpp). Advisory. A real deadline
+  /// is the arming time plus the delay, rounded up to a whole microsecond (rule 53). While a
+  /// wq::test_clock is installed, deadlines are exact on its virtual time (test_clock.hpp).
   [[nodiscard]] std::chrono::steady_clock::time_point deadline() const noexcept {
     return deadline_.load(std::memory_order_relaxed);
   }

@@ -168,6 +168,15 @@ namespace {
 // deadline has come, re-arms lazily if the deadline moved later, or lets go of the timer.
 void timer_fired(delayed_work* dw) noexcept;
 
+// Returns: the real deadline `span` from now, rounded up to the next whole microsecond (rule
+// 53): items armed within one microsecond share their deadline, so Asio's timer heap releases
+// them together (removing the top of a heap of equal deadlines costs one comparison; of
+// distinct ones, a sift through log2(n) levels, each a cache miss on another item). Requires:
+// span < max_delay (the sum cannot overflow).
+clock_point real_deadline(std::chrono::steady_clock::duration span) noexcept {
+  return std::chrono::ceil<std::chrono::microseconds>(std::chrono::steady_clock::now() + span);
+}
+
 queue_status arm_claimed(queue_core* core, std::uint64_t id, delayed_work& dw,
                          std::chrono::nanoseconds delay, const location* where,
                          bool count) noexcept {
@@ -175,7 +184,7 @@ queue_status arm_claimed(queue_core* core, std::uint64_t id, delayed_work& dw,
   // A delay of max_delay (the "infinite" timeout, jiffies.hpp) has no deadline: neither its
   // timer nor a test clock ever fires it; mod_delayed_work, flush, cancel or destroy end it.
   const bool never = delay >= max_delay;
-  auto deadline = never ? clock_point::max() : std::chrono::steady_clock::now() + span;
+  auto deadline = never ? clock_point::max() : real_deadline(span);
   std::unique_lock lk(core->mu);
   if (core->id() != id || !core->reg.live) return queue_status::rejected;
   // A dying queue refuses even chained arming: a timer cannot be allowed to fire into it.
@@ -220,8 +229,8 @@ bool move_armed(queue_core* core, std::uint64_t id, delayed_work& dw,
   if ((hint & shape) != armed_real || queue_id_of(hint) != id || delay.count() <= 0 ||
       delay >= max_delay)
     return false;
-  const auto deadline = std::chrono::steady_clock::now() +
-                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(delay);
+  const auto deadline =
+      real_deadline(std::chrono::duration_cast<std::chrono::steady_clock::duration>(delay));
   std::lock_guard lk(core->mu);
   if (core->id() != id || !core->reg.live || core->lc.dying) return false;
   if (core->lc.draining > 0 && this_worker().core != core) return false;
