@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: BSL-1.0
 # Renders bench/scale.py's curves: ns per operation against the number of queues (left) and
-# of armed items (right), log-log; wq solid, raw Asio dashed.
+# of armed items (middle), and lateness against timer density (right), log-log; wq solid, raw
+# Asio dashed.
 # usage: gnuplot -e "prefix='bench/results/scale'; out='scale.png'" bench/scale.gp
-set terminal pngcairo size 1300,560 noenhanced
+set terminal pngcairo size 1900,560 noenhanced
 set output out
-set multiplot layout 1,2
+set multiplot layout 1,3
 set logscale xy
 set grid
 set key top left font ",8"
@@ -30,4 +31,12 @@ plot i using 1:2 with linespoints lw 2 lc rgb "#3b6ea5" title "arm wq", \
      i using 1:10 with linespoints dt 2 lc rgb "#2a8a3a" title "destroy asio", \
      i using 1:11 with linespoints lw 2 lc rgb "#7a3b9a" title "fire wq", \
      i using 1:12 with linespoints dt 2 lc rgb "#7a3b9a" title "fire asio"
+set xlabel "delayed items due within 200 ms"
+set ylabel "us late (log)"
+set title "lateness vs timer density"
+l = prefix."-lateness.dat"
+plot l using 1:2 with linespoints lw 2 lc rgb "#3b6ea5" title "p50 wq", \
+     l using 1:3 with linespoints dt 2 lc rgb "#3b6ea5" title "p50 asio", \
+     l using 1:4 with linespoints lw 2 lc rgb "#aa3333" title "p99 wq", \
+     l using 1:5 with linespoints dt 2 lc rgb "#aa3333" title "p99 asio"
 unset multiplot

@@ -4,7 +4,8 @@
 operation beside its raw-Asio baseline's, the ratio, and issue 17's scaling targets met or
 missed; writes gnuplot data files for bench/scale.gp (one per sweep).
 
-usage: scale.py RESULTS.json OUT_PREFIX   (writes OUT_PREFIX-queues.dat, OUT_PREFIX-items.dat)
+usage: scale.py RESULTS.json OUT_PREFIX   (writes OUT_PREFIX-queues.dat, OUT_PREFIX-items.dat,
+       OUT_PREFIX-lateness.dat)
 """
 import json
 import sys
@@ -126,6 +127,25 @@ def main():
     if None not in flat:
         checks.append((f"arm with 10^6 items armed: {flat[1] / flat[0]:.2f}x with 10^3 "
                        f"(target <= 2x)", flat[1] / flat[0] <= 2.0))
+
+    print("\nlateness: us after its deadline that an item's function (wq) or a timer's handler "
+          "(asio) runs, N due evenly within 200 ms, 3 rounds")
+    print(f"{'N':>8} {'p50 wq':>8} {'asio':>8} {'ratio':>6} {'p99 wq':>8} {'asio':>8} "
+          f"{'ratio':>6}")
+    with open(f"{prefix}-lateness.dat", "w") as dat:
+        dat.write("# N p50_wq p50_asio p99_wq p99_asio (us)\n")
+        for n in [1000, 10000, 100000]:
+            v = [get("lateness/wq", n, "p50_us"), get("lateness/asio_timer", n, "p50_us"),
+                 get("lateness/wq", n, "p99_us"), get("lateness/asio_timer", n, "p99_us")]
+            if None in v:
+                continue
+            dat.write(f"{n} " + " ".join(f"{x:.3f}" for x in v) + "\n")
+            print(f"{n:>8} {v[0]:>8.1f} {v[1]:>8.1f} {v[0] / v[1]:>5.2f}x {v[2]:>8.1f} "
+                  f"{v[3]:>8.1f} {v[2] / v[3]:>5.2f}x")
+            checks.append((f"lateness, {n} items due within 200 ms: p50 {v[0] / v[1]:.2f}x a raw "
+                           f"timer's (target <= 1.3x)", v[0] / v[1] <= 1.3))
+            checks.append((f"lateness, {n} items due within 200 ms: p99 {v[2] / v[3]:.2f}x a raw "
+                           f"timer's (target <= 2x)", v[2] / v[3] <= 2.0))
 
     print()
     met = 0

@@ -30,6 +30,11 @@
 //   items/asio_lazy/N  the best hand-written raw Asio re-arm: the new deadline (now + delay)
 //                      is stored in an atomic and the completion re-waits if it came early;
 //                      only the move is timed
+//   lateness/wq/N      N delayed items due evenly over 200 ms (item i at 10 ms + 200 ms * i / N
+//                      after its own arming call, as lateness/wq in wq_bench): how late each
+//                      work function runs after its deadline, p50 and p99 over 3 rounds
+//   lateness/asio_timer/N  N steady_timers on an io_context run by one thread, due the same
+//                      way: how late each wait handler runs
 #include <wq/wq.hpp>
 
 #include <benchmark/benchmark.h>
@@ -40,6 +45,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <thread>
 #include <vector>
 
 #include <malloc.h>
@@ -391,6 +397,93 @@ void items_asio_lazy(benchmark::State& state) {
   }
 }
 
+// ---- lateness vs timer density ----------------------------------------------------------------
+
+constexpr auto lateness_spread = std::chrono::milliseconds(200);
+constexpr int lateness_rounds = 3;
+
+// Item i of n is due 10 ms + 200 ms * i / n after its arming call (arming n items takes
+// milliseconds, so a common start would count that as lateness).
+clock_type::duration lateness_delay(std::size_t i, std::size_t n) {
+  return std::chrono::milliseconds(10) +
+         lateness_spread * static_cast<std::int64_t>(i) / static_cast<std::int64_t>(n);
+}
+
+// Sets p50_us and p99_us from the lateness (ns) of every item of every round.
+void report_lateness(benchmark::State& state, std::vector<std::int64_t>& late) {
+  std::sort(late.begin(), late.end());
+  auto pct = [&](double p) {
+    const auto i = static_cast<std::size_t>(p / 100.0 * static_cast<double>(late.size() - 1));
+    return static_cast<double>(late[i]) / 1000.0;
+  };
+  state.counters["p50_us"] = pct(50);
+  state.counters["p99_us"] = pct(99);
+}
+
+struct late_item {
+  wq::delayed_work d{wq::fn_ops<&late_item::fn>};
+  clock_type::time_point due{};
+  std::int64_t late_ns = 0;
+  countdown* done = nullptr;
+  static void fn(wq::work* item) noexcept {
+    auto* self = wq::container_of<&late_item::d>(wq::to_delayed_work(item));
+    self->late_ns = (clock_type::now() - self->due).count();
+    self->done->hit();
+  }
+};
+
+void lateness_wq(benchmark::State& state) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  wq::workqueue q{"lateness", {.threads = 2}};
+  auto items = std::make_unique<late_item[]>(n);
+  std::vector<std::int64_t> late;
+  for (auto _ : state) {
+    for (int r = 0; r < lateness_rounds; ++r) {
+      countdown done;
+      done.reset(state.range(0));
+      for (std::size_t i = 0; i < n; ++i) {
+        const auto delay = lateness_delay(i, n);
+        items[i].done = &done;
+        items[i].due = clock_type::now() + delay;
+        (void)wq::queue_delayed_work(q, items[i].d, delay);
+      }
+      done.wait();
+      for (std::size_t i = 0; i < n; ++i) late.push_back(items[i].late_ns);
+    }
+  }
+  report_lateness(state, late);
+}
+
+void lateness_asio_timer(benchmark::State& state) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  asio::io_context io{1};
+  auto guard = asio::make_work_guard(io);
+  std::thread runner([&] { io.run(); });
+  std::vector<std::unique_ptr<asio::steady_timer>> timers(n);
+  for (auto& t : timers) t = std::make_unique<asio::steady_timer>(io);
+  std::vector<std::int64_t> late_now(n);
+  std::vector<std::int64_t> late;
+  for (auto _ : state) {
+    for (int r = 0; r < lateness_rounds; ++r) {
+      countdown done;
+      done.reset(state.range(0));
+      for (std::size_t i = 0; i < n; ++i) {
+        const auto due = clock_type::now() + lateness_delay(i, n);
+        timers[i]->expires_at(due);
+        timers[i]->async_wait([&late_now, &done, i, due](const boost::system::error_code&) {
+          late_now[i] = (clock_type::now() - due).count();
+          done.hit();
+        });
+      }
+      done.wait();
+      late.insert(late.end(), late_now.begin(), late_now.end());
+    }
+  }
+  report_lateness(state, late);
+  guard.reset();
+  runner.join();
+}
+
 }  // namespace
 
 BENCHMARK(bytes_wq)->Name("bytes/wq")->Arg(100000)->Iterations(1);
@@ -411,6 +504,17 @@ BENCHMARK(items_asio_lazy)
     ->Name("items/asio_lazy")
     ->RangeMultiplier(10)
     ->Range(1000, 1000000)
+    ->Iterations(1);
+
+BENCHMARK(lateness_wq)
+    ->Name("lateness/wq")
+    ->RangeMultiplier(10)
+    ->Range(1000, 100000)
+    ->Iterations(1);
+BENCHMARK(lateness_asio_timer)
+    ->Name("lateness/asio_timer")
+    ->RangeMultiplier(10)
+    ->Range(1000, 100000)
     ->Iterations(1);
 
 BENCHMARK_MAIN();
