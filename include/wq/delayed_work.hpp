@@ -78,7 +78,7 @@ class delayed_work : public work {
 
   /// Returns the deadline the item is, or was last, armed for; `time_point::max()` for a delay
   /// of `max_delay` (no deadline: never fired by time, jiffies.hpp). Advisory. A real deadline
-  /// is the arming time plus the delay, rounded up to a whole microsecond (rule 53). While a
+  /// is the arming time plus the delay, rounded up to a multiple of 1024 ns (rule 53). While a
   /// wq::test_clock is installed, deadlines are exact on its virtual time (test_clock.hpp).
   [[nodiscard]] std::chrono::steady_clock::time_point deadline() const noexcept {
     return deadline_.load(std::memory_order_relaxed);
