@@ -4,22 +4,14 @@
 
 #include <memory>
 #include <mutex>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "engine/backoff.hpp"
 #include "engine/engine.hpp"
 #include "engine/queue_core.hpp"
 
 namespace wq::detail {
-
-/// The queues registered with one context. Outlives the context: queues destroyed after it
-/// still find the list (marked gone) through their shared reference.
-struct watch_list {
-  std::mutex mu;
-  std::unordered_map<queue_core*, std::uint64_t> cores;  // mu: core -> its id when registered
-  bool gone = false;                                     // mu: the context was shut down
-};
 
 namespace {
 
@@ -39,6 +31,12 @@ class watch_service final : public boost::asio::execution_context::service {
   // handlers it holds: every queue still on the context drops its items now and never posts
   // to, or releases work on, the context again.
   void shutdown() override {
+    // Completions being handed to the context by wq's threads finish first (the context is
+    // still whole); later ones are destroyed unrun.
+    // Safety (seq_cst): store, then load; enter_context_gate counts, then loads (see there).
+    list_->closed.store(true, std::memory_order_seq_cst);
+    for (unsigned spins = 0; list_->handing_off.load(std::memory_order_seq_cst) != 0; ++spins)
+      backoff(spins);
     std::vector<std::pair<queue_core*, std::uint64_t>> cores;
     {
       std::lock_guard lk(list_->mu);
@@ -55,13 +53,17 @@ class watch_service final : public boost::asio::execution_context::service {
 }  // namespace
 
 void watch_context(boost::asio::execution_context& ctx, queue_core* core, std::uint64_t id) {
-  const std::shared_ptr<watch_list>& list = boost::asio::use_service<watch_service>(ctx).list();
+  const std::shared_ptr<watch_list> list = watch_list_of(ctx);
   {
     std::lock_guard lk(list->mu);
     if (!list->gone) list->cores.emplace(core, id);
   }
   std::lock_guard lk(core->mu);
   core->wk.watch = list;
+}
+
+std::shared_ptr<watch_list> watch_list_of(boost::asio::execution_context& ctx) {
+  return boost::asio::use_service<watch_service>(ctx).list();
 }
 
 void unwatch_context_locked(queue_core* core) noexcept {

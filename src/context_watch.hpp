@@ -11,13 +11,36 @@
 // list's mutex alone, copies the set, and only then each queue's mutex.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
 
 #include <boost/asio/execution_context.hpp>
 
 namespace wq::detail {
 
 struct queue_core;
+
+/// The queues registered with one context, and its completion gate
+/// (wq/detail/completion_gate.hpp). Outlives the context: queues destroyed after it, and
+/// operations still holding the gate, find it (marked gone, closed) through their shared
+/// reference.
+struct watch_list {
+  std::mutex mu;
+  std::unordered_map<queue_core*, std::uint64_t> cores;  // mu: core -> its id when registered
+  bool gone = false;                                     // mu: the context was shut down
+  // A (seq_cst): hand-offs inside the gate now, and whether the shutdown closed it (see
+  // enter_context_gate). Never under mu.
+  std::atomic<int> handing_off{0};
+  std::atomic<bool> closed{false};
+};
+
+/// Returns: the watch list of `ctx`, made with its watch service on first use (the service
+/// closes its gate and tells its queues when `ctx` shuts down). Thread safety: any thread.
+/// Throws: std::bad_alloc.
+std::shared_ptr<watch_list> watch_list_of(boost::asio::execution_context& ctx);
 
 /// Effects: registers the queue `core` (with id `id`) with the watch service of `ctx` (created
 /// on first use), so that shutting `ctx` down drops the queue's items (executor_context_gone)

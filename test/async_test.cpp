@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <memory>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -18,6 +19,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
@@ -407,23 +409,31 @@ TEST_CASE(
   CHECK(calls == 1);
   auto q = std::make_unique<wq::workqueue>("self-destroy", wq::queue_options{.threads = 1});
   // The completion is posted to `mine` by the queue's own pool thread, which finishes in the
-  // background and which nobody here joins. `mine` is polled from this thread rather than run:
-  // a thread blocked in run() would be woken by a condition variable signalled after the post
-  // released its mutex, an access nothing orders before `mine`'s destruction (ThreadSanitizer
-  // reports it; the same holds for an unbound handler and the system executor at exit).
-  boost::asio::io_context mine;
-  auto guard = boost::asio::make_work_guard(mine);
+  // background and which nobody here joins; Asio signals the thread blocked in mine.run()
+  // after the post released its mutex. `mine` is stopped and destroyed as soon as the handler
+  // ran: its shutdown waits at the completion gate for that post to return
+  // (wq/detail/completion_gate.hpp; ThreadSanitizer reported a race on the scheduler's
+  // condition variable before it existed).
+  std::atomic<bool> called{false};
   bool destroyed = false;
   wq_test::warning_catcher none;
-  boost::asio::post(q->get_executor(), [&] {
-    wq::async_destroy(*q, boost::asio::bind_executor(
-                              mine, [&](boost::system::error_code ec) { destroyed = !ec; }));
-    q.reset();  // from its own item: neither a wait nor a report
-  });
-  REQUIRE(wq_test::poll_until([&] {
-    (void)mine.poll();
-    return destroyed;
-  }));
+  {
+    boost::asio::io_context mine;
+    auto guard = boost::asio::make_work_guard(mine);
+    std::thread runner([&] { mine.run(); });
+    boost::asio::post(q->get_executor(), [&] {
+      wq::async_destroy(*q, boost::asio::bind_executor(mine, [&](boost::system::error_code ec) {
+        destroyed = !ec;
+        called = true;
+      }));
+      q.reset();  // from its own item: neither a wait nor a report
+    });
+    const bool ran = wq_test::poll_until([&] { return called.load(); });
+    mine.stop();
+    runner.join();
+    REQUIRE(ran);
+  }
+  CHECK(destroyed);
   CHECK(none.size() == 0);
 }
 
@@ -524,4 +534,32 @@ TEST_CASE("async: an outstanding operation keeps its handler's io_context runnin
   CHECK(run_done.wait_for(wq_test::must_happen) == std::future_status::ready);
   runner.join();
   CHECK(flushed.load());
+}
+
+TEST_CASE(
+    "async_flush: an io_context destroyed while the flush is pending: the handler bound to it "
+    "is destroyed unrun when the flush completes, and the context is not touched",
+    "[async][flush][lifetime]") {
+  // The operation holds outstanding work on `io`; the program stops and destroys `io` anyway.
+  // When the blocked item finishes, the completion meets the gate `io`'s shutdown closed
+  // (ASan: a post into the destroyed context otherwise).
+  wq::workqueue q{"flush-ctx-gone"};
+  wq_test::latch gate(1);
+  async_item slow;
+  slow.gate = &gate;
+  REQUIRE(q.enqueue<&async_item::w>(&slow));
+  std::atomic<int> ran{0};
+  auto alive = std::make_shared<int>(0);
+  std::weak_ptr<int> watch = alive;
+  {
+    boost::asio::io_context io;
+    wq::async_flush(q, boost::asio::bind_executor(io, [&ran, alive = std::move(alive)](
+                                                          boost::system::error_code) { ran++; }));
+    io.stop();
+  }
+  gate.count_down();
+  REQUIRE(q.flush() == std::error_code{});
+  REQUIRE(wq_test::poll_until([&] { return watch.expired(); }));  // the handler was destroyed
+  CHECK(ran.load() == 0);
+  CHECK(slow.runs.load() == 1);
 }

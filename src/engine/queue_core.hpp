@@ -39,7 +39,7 @@
 
 namespace wq::detail {
 
-struct watch_list;  // context_watch.cpp
+struct watch_list;  // context_watch.hpp
 struct run_record;
 
 using work_list = boost::intrusive::list<

@@ -28,6 +28,7 @@
 #include <wq/cancel.hpp>
 #include <wq/detail/async_waiter.hpp>
 #include <wq/detail/cancel_link.hpp>
+#include <wq/detail/completion_gate.hpp>
 #include <wq/detail/grab.hpp>
 #include <wq/executor.hpp>
 #include <wq/workqueue.hpp>
@@ -47,6 +48,8 @@ struct async_op final : async_waiter, cancellable {
 
   Handler handler;
   work_guard guard;  // keeps the handler's executor's context running while we wait
+  // The gate of that context (completion_gate.hpp): completing passes it.
+  std::shared_ptr<watch_list> gate;
   std::tuple<Args...> args;
   work* reenable = nullptr;     // async_cancel_sync: enable this item before completing
   cancel_link* link = nullptr;  // in the handler's cancellation slot, if connected
@@ -55,7 +58,8 @@ struct async_op final : async_waiter, cancellable {
       : handler(std::move(h)),
         guard(boost::asio::prefer(
             boost::asio::get_associated_executor(handler, boost::asio::system_executor()),
-            boost::asio::execution::outstanding_work.tracked)) {
+            boost::asio::execution::outstanding_work.tracked)),
+        gate(gate_of(guard)) {
     complete = &on_complete;
     withdraw = &on_withdraw;
     abort = &on_abort;
@@ -90,23 +94,24 @@ struct async_op final : async_waiter, cancellable {
                                                    : boost::system::error_code{});
   }
 
-  /// Frees the operation, then posts the handler with `ec` and the results.
+  /// Frees the operation, then posts the handler with `ec` and the results, past the gate of
+  /// its executor's context (one already shut down gets nothing: the handler is destroyed
+  /// unrun, as that context's own pending handlers were).
   void finish(boost::system::error_code ec) noexcept {
     if (reenable != nullptr) disable_dec(*reenable);
     alloc_t a(boost::asio::get_associated_allocator(handler));
     Handler h(std::move(handler));
     work_guard ex(std::move(guard));
+    std::shared_ptr<watch_list> g(std::move(gate));
     std::tuple<Args...> out(std::move(args));
     this->~async_op();
     std::allocator_traits<alloc_t>::deallocate(a, this, 1);
-    try {
-      boost::asio::post(ex, [h = std::move(h), ec, out = std::move(out)]() mutable {
-        std::apply([&](auto&&... v) { std::move(h)(ec, std::move(v)...); }, std::move(out));
-      });
-    } catch (...) {
-      // Out of memory posting the completion: the handler is destroyed without being called
-      // (as Asio does when it cannot allocate an operation).
-    }
+    hand_off_gated(
+        g.get(), std::move(ex),
+        [h = std::move(h), ec, out = std::move(out)]() mutable {
+          std::apply([&](auto&&... v) { std::move(h)(ec, std::move(v)...); }, std::move(out));
+        },
+        false);
   }
 
   static void on_complete(async_waiter* w) noexcept { static_cast<async_op*>(w)->release(); }

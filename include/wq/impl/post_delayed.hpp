@@ -31,6 +31,7 @@
 #include <wq/container_of.hpp>
 #include <wq/delayed_work.hpp>
 #include <wq/detail/cancel_link.hpp>
+#include <wq/detail/completion_gate.hpp>
 #include <wq/detail/grab.hpp>
 #include <wq/executor.hpp>
 #include <wq/jiffies.hpp>
@@ -53,11 +54,14 @@ struct delayed_op : cancellable {
   using work_executor = std::decay_t<decltype(boost::asio::prefer(
       std::declval<const Executor&>(), boost::asio::execution::outstanding_work.tracked))>;
   work_executor guard;
+  // The gate of the handler's executor's context (completion_gate.hpp): completing passes it.
+  std::shared_ptr<watch_list> gate;
   cancel_link* link = nullptr;  // in the handler's cancellation slot, if connected
 
   delayed_op(Handler&& h, const Executor& ex)
       : handler(std::move(h)),
-        guard(boost::asio::prefer(ex, boost::asio::execution::outstanding_work.tracked)) {
+        guard(boost::asio::prefer(ex, boost::asio::execution::outstanding_work.tracked)),
+        gate(gate_of(ex)) {
     withdraw = &on_withdraw;
     abort = &on_abort;
   }
@@ -67,23 +71,17 @@ struct delayed_op : cancellable {
     return container_of<&delayed_op::dw>(static_cast<delayed_work*>(w));
   }
   // Frees the block first (so the handler may start another operation in the same memory), then
-  // dispatches the handler with `ec` through its associated executor. The caller owns the
-  // completion: the instance was run, dropped, refused or withdrawn by a canceller.
+  // dispatches the handler with `ec` through its associated executor, past the gate of its
+  // context (a context already shut down gets nothing: the handler is destroyed unrun). The
+  // caller owns the completion: the instance was run, dropped, refused or withdrawn.
   static void complete(delayed_op* self, boost::system::error_code ec) noexcept {
     Handler h(std::move(self->handler));
     work_executor ex(std::move(self->guard));  // the work stays outstanding until we are done
+    std::shared_ptr<watch_list> gate(std::move(self->gate));
     allocator a(boost::asio::get_associated_allocator(h, boost::asio::recycling_allocator<void>()));
     std::allocator_traits<allocator>::destroy(a, self);
     std::allocator_traits<allocator>::deallocate(a, self, 1);
-    try {
-      if (ec) {
-        boost::asio::post(ex, boost::asio::append(std::move(h), ec));
-      } else {
-        boost::asio::dispatch(ex, boost::asio::append(std::move(h), ec));
-      }
-    } catch (...) {
-      // Out of memory posting the completion: the handler is destroyed without being called.
-    }
+    hand_off_gated(gate.get(), std::move(ex), boost::asio::append(std::move(h), ec), !ec);
   }
   // The run or the drop of the item: a canceller can no longer withdraw it (the instance is
   // gone from the queue), so detach from the cancellation slot first, then complete.
