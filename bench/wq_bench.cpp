@@ -101,6 +101,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "lateness.hpp"
+
 // ---- allocation counting ----------------------------------------------------------------------
 // The malloc family is replaced by forwarders to glibc's own allocator (glibc supports replacing
 // malloc this way), so every allocation of the process is seen: operator new and aligned new
@@ -1161,16 +1163,7 @@ void armcancel_reuse_asio_timer(benchmark::State& state) {
 
 // ---- lateness ---------------------------------------------------------------------------------
 
-// Sets the p50_us and p99_us counters from the lateness of every item.
-void report_lateness(benchmark::State& state, std::vector<std::int64_t>& late) {
-  std::sort(late.begin(), late.end());
-  auto pct = [&](double p) {
-    const auto i = static_cast<std::size_t>(p / 100.0 * static_cast<double>(late.size() - 1));
-    return static_cast<double>(late[i]) / 1000.0;
-  };
-  state.counters["p50_us"] = benchmark::Counter(pct(50));
-  state.counters["p99_us"] = benchmark::Counter(pct(99));
-}
+using wq_bench_support::report_lateness;
 
 constexpr auto lateness_spread = std::chrono::milliseconds(200);
 

@@ -56,6 +56,8 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include "lateness.hpp"
+
 namespace asio = boost::asio;
 using clock_type = std::chrono::steady_clock;
 
@@ -409,16 +411,7 @@ clock_type::duration lateness_delay(std::size_t i, std::size_t n) {
          lateness_spread * static_cast<std::int64_t>(i) / static_cast<std::int64_t>(n);
 }
 
-// Sets p50_us and p99_us from the lateness (ns) of every item of every round.
-void report_lateness(benchmark::State& state, std::vector<std::int64_t>& late) {
-  std::sort(late.begin(), late.end());
-  auto pct = [&](double p) {
-    const auto i = static_cast<std::size_t>(p / 100.0 * static_cast<double>(late.size() - 1));
-    return static_cast<double>(late[i]) / 1000.0;
-  };
-  state.counters["p50_us"] = pct(50);
-  state.counters["p99_us"] = pct(99);
-}
+using wq_bench_support::report_lateness;
 
 struct late_item {
   wq::delayed_work d{wq::fn_ops<&late_item::fn>};
