@@ -59,7 +59,7 @@ void watch_context(boost::asio::execution_context& ctx, queue_core* core, std::u
     if (!list->gone) list->cores.emplace(core, id);
   }
   std::lock_guard lk(core->mu);
-  core->wk.watch = list;
+  core->watch = list;
 }
 
 std::shared_ptr<watch_list> watch_list_of(boost::asio::execution_context& ctx) {
@@ -67,12 +67,12 @@ std::shared_ptr<watch_list> watch_list_of(boost::asio::execution_context& ctx) {
 }
 
 void unwatch_context_locked(queue_core* core) noexcept {
-  if (!core->wk.watch) return;
+  if (!core->watch) return;
   {
-    std::lock_guard lk(core->wk.watch->mu);
-    core->wk.watch->cores.erase(core);
+    std::lock_guard lk(core->watch->mu);
+    core->watch->cores.erase(core);
   }
-  core->wk.watch.reset();
+  core->watch.reset();
 }
 
 }  // namespace wq::detail

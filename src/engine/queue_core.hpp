@@ -51,13 +51,13 @@ using work_list = boost::intrusive::list<
 struct worker_slot : pool_task {
   work* current = nullptr;  // item being run, for non-reentrancy (rules 9-11)
   std::uint64_t runs = 0;   // items started here (the watchdog's progress mark)
-  bool timing = false;      // W: the current run is a sampled one (started_at, finished_at)
   std::chrono::steady_clock::time_point started_at{};   // W
   std::chrono::steady_clock::time_point finished_at{};  // W
   const work_ops* current_ops = nullptr;                // its ops: identity is (address, function)
   unsigned current_color = 0;                           // flush color of the instance being run
-  work_list scheduled;        // items handed to this worker by collision (rule 10)
+  bool timing = false;        // W: the current run is a sampled one (started_at, finished_at)
   bool active = false;        // a handler for this slot is posted or running
+  work_list scheduled;        // items handed to this worker by collision (rule 10)
   run_record* rec = nullptr;  // the thread running this slot's handler (wait graph)
   // L: set_worker_desc's text for the item running here (dump()); allocated on first use, ""
   // when none. Cleared when the item finishes.
@@ -141,10 +141,12 @@ struct stat_sample {
   std::chrono::steady_clock::time_point at{};
 };
 inline constexpr std::uint32_t sample_every = 16;
+inline constexpr int nr_sample_slots = 4;  // queueings timed at once, at most
 
 /// The sampled latency histograms of one queue (stats.hpp), 640 bytes: allocated by the
 /// queue's first sample, so that a queue never sampled (most short-lived ones) has none, and
-/// freed with the queue.
+/// freed with the queue. (The outstanding samples stay in the core: a worker looks at them as
+/// each item starts, and a line more per item costs a burst ~15%.)
 struct latency_histograms {
   latency_histogram queue_latency;
   latency_histogram run_time;
@@ -162,9 +164,9 @@ struct queue_counters {
   // recycled (maybe_recycle). Non-null whenever a sample is outstanding (nr_samples > 0) or a
   // run is being timed.
   std::unique_ptr<latency_histograms> latency;
-  std::uint32_t tick = 0;                // L: mu. Queueings since the last sample.
-  int nr_samples = 0;                    // L: mu. Used entries of samples.
-  std::array<stat_sample, 4> samples{};  // L: mu
+  std::uint32_t tick = 0;                              // L: mu. Queueings since the last sample.
+  int nr_samples = 0;                                  // L: mu. Used entries of samples.
+  std::array<stat_sample, nr_sample_slots> samples{};  // L: mu. Queueings being timed.
   // A: relaxed, counted without the mutex; only ever summed, orders nothing.
   std::atomic<std::uint64_t> coalesced{0};
 
@@ -213,11 +215,12 @@ struct registry_slot {
 /// mutex while the queue accepts them, so producers do not contend with workers for it. A
 /// Treiber stack of items chained through their (unused) list hooks, newest first; the word
 /// holds the queue's generation in its top 16 bits and the newest item (or intake_closed) in
-/// the rest.
+/// the rest. Producers write it without the mutex: queue_core gives it a cache line of its own
+/// (shared only with fields nobody touches per item).
 struct intake_state {
   // A: pushed to with a CAS by producers; taken whole (and its items moved to the lists in
   // queueing order) only by a holder of mu, see take_intake_locked.
-  alignas(64) std::atomic<std::uintptr_t> word{0};
+  std::atomic<std::uintptr_t> word{0};
   // A (seq_cst), written under mu: nr_workers == max_workers or a worker on its way (a mirror
   // of the workers' counts). Producers that see it set leave their items on the intake for the
   // running workers, which take it before they go idle (see update_saturated).
@@ -272,7 +275,7 @@ class flush_colors {
 
 /// The worklist: queued items and the counts that decide activation and flushing.
 struct worklist_state {
-  alignas(64) work_list ready;     // L: active items waiting for a worker, FIFO
+  work_list ready;                 // L: active items waiting for a worker, FIFO
   work_list inactive;              // L: items beyond max_active, FIFO (rule 37)
   int max_active = 1;              // L
   int nr_active = 0;               // L: items on ready, scheduled lists or running
@@ -304,9 +307,6 @@ struct workers_state {
   std::uint64_t handler_starts = 0;  // L: handlers started (progress, for blocking waits)
   // L: the executor destroyed a handler unrun, or its context was shut down: never post again
   bool executor_dead = false;
-  // L: the watch of the executor's execution context (context_watch.hpp), for a queue on the
-  // application's executor; null otherwise.
-  std::shared_ptr<watch_list> watch;
   // L; also read without mu by workqueue::blocked_wait, whose queue is the only retirer.
   // Null on a shared pool.
   std::unique_ptr<executor_box> executor;
@@ -346,17 +346,25 @@ struct lifecycle_state {
 };
 
 /// One queue's engine state: one member per mechanism, each field tagged with its guard.
+/// Layout (cores are packed in the registry's chunks, so every byte here is a byte per queue):
+/// the first cache line holds the intake, which producers write without the mutex, the name
+/// (read per item only for an observer) and the context watch (read at creation and
+/// destruction); the mutex starts the next line, and the state a worker takes under it per item
+/// follows it. 896 bytes with libstdc++ on x86-64 (bytes/wq in bench/wq_scale.cpp weighs it).
 struct queue_core {
-  std::mutex mu;
+  alignas(64) intake_state in;
+  std::string name;  // I
+  // L: the watch of the executor's execution context (context_watch.hpp), for a queue on the
+  // application's executor; null otherwise.
+  std::shared_ptr<watch_list> watch;
+  alignas(64) std::mutex mu;
   registry_slot reg;
-  intake_state in;
   worklist_state wl;
   workers_state wk;
   waiters_state wt;
   timers_state tm;
   lifecycle_state lc;
   queue_counters stats;
-  std::string name;                       // I
   queue_flags flags = queue_flags::none;  // I
   std::atomic<observer*> obs{nullptr};    // A (relaxed): see workqueue::set_observer
 
