@@ -117,7 +117,7 @@ def main():
                            f"idle steady_timer's destruction (target <= 2x)", d_wq / d_a <= 2.0))
         m_wq, m_l = get("items/wq", n, "mod_ns"), get("items/asio_lazy", n, "mod_ns")
         if m_wq and m_l:
-            checks.append((f"mod_delayed_work ({n} items): {m_wq / m_l:.0f}x the hand-written "
+            checks.append((f"mod_delayed_work ({n} items): {m_wq / m_l:.2f}x the hand-written "
                            f"lazy re-arm (target <= 2x)", m_wq / m_l <= 2.0))
     f_wq, f_a = get("items/wq", 100000, "fire_ns"), get("items/asio_timer", 100000, "fire_ns")
     if f_wq and f_a:
