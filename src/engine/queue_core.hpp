@@ -373,6 +373,12 @@ struct queue_core {
   }
 };
 
+#if defined(__GLIBCXX__) && defined(__x86_64__)
+// The layout's budget (see queue_core): a field that grows the core past it must say why, here
+// and in docs/benchmarks.md, since every queue pays it in memory and in creation time.
+static_assert(sizeof(queue_core) <= 896, "queue_core grew past its 896-byte budget");
+#endif
+
 /// Starts or ends the queue's outstanding work on its executor (Asio's convention) to match
 /// whether it has work: queued, inactive or running items, armed or deferred delayed items, or
 /// tracked copies of its executor. Call it after any change that may cross the idle/busy edge.
