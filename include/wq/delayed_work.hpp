@@ -81,7 +81,12 @@ class delayed_work : public work {
   /// is the arming time plus the delay, rounded up to a multiple of 1024 ns (rule 53). While a
   /// wq::test_clock is installed, deadlines are exact on its virtual time (test_clock.hpp).
   [[nodiscard]] std::chrono::steady_clock::time_point deadline() const noexcept {
-    return deadline_.load(std::memory_order_relaxed);
+    const auto at = deadline_.load(std::memory_order_relaxed);
+    const auto n = at.time_since_epoch().count();
+    // Negative: the deadline with its bits inverted, left by its expiry (the engine's
+    // commit_expiry; no deadline is negative, both clocks count from a positive origin).
+    return n < 0 ? std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(~n))
+                 : at;
   }
 
  private:
@@ -91,8 +96,9 @@ class delayed_work : public work {
   // the mutex of the queue named in the state word while ARMED, or by the arming thread that
   // set wait_starting_ (the timer discipline, src/engine/timers.hpp).
   detail::item_timer timer_;
-  // Guarded by the target queue's mutex while ARMED; atomic only so deadline() may read it
-  // (relaxed: an advisory read; the mutex orders every use that decides anything).
+  // Written under the target queue's mutex while ARMED, except that mod_delayed_work moves it
+  // later with a CAS without the mutex, and an expiry commits with a CAS that inverts its bits
+  // (src/engine/timers.hpp, commit_expiry); deadline() reads it relaxed (advisory).
   std::atomic<std::chrono::steady_clock::time_point> deadline_{};
   // Non-null for an item on an application io_context. Immutable.
   detail::timer_anchor* anchor_ = nullptr;

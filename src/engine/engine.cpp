@@ -222,38 +222,66 @@ queue_status arm_claimed(queue_core* core, std::uint64_t id, delayed_work& dw,
 
 }  // namespace
 
+namespace {
+
+// Whether the state `s` is armed for a real wait on queue `id`, neither virtual nor disabled:
+// what move_armed may move.
+bool armed_real_on(state_t s, std::uint64_t id) noexcept {
+  constexpr state_t shape = st_armed | st_in_flight | st_virtual;
+  return (s & shape) == (st_armed | st_in_flight) && queue_id_of(s) == id && disable_count(s) == 0;
+}
+
+}  // namespace
+
 bool move_armed(queue_core* core, std::uint64_t id, delayed_work& dw,
                 std::chrono::nanoseconds delay) noexcept {
   auto& st = work_access::state(dw);
-  constexpr state_t shape = st_armed | st_in_flight | st_virtual;
-  constexpr state_t armed_real = st_armed | st_in_flight;
-  // Safety (relaxed): a hint that spares the clock read; decided again under the mutex.
-  const state_t hint = st.load(std::memory_order_relaxed);
-  // A zero delay queues at once (the general path links it); max_delay has no deadline.
-  if ((hint & shape) != armed_real || queue_id_of(hint) != id || delay.count() <= 0 ||
+  // Safety (acquire): a hint that spares the clock read; checked again below.
+  if (!armed_real_on(st.load(std::memory_order_acquire), id) || delay.count() <= 0 ||
       delay >= max_delay)
     return false;
+  // Safety (relaxed): a test clock installed meanwhile finds a real deadline, as it does for an
+  // item armed just before it (virtual_time.hpp).
+  if (virtual_now.load(std::memory_order_relaxed) != no_virtual_time) return false;
   const auto deadline =
       real_deadline(std::chrono::duration_cast<std::chrono::steady_clock::duration>(delay));
+  auto& at = work_access::deadline(dw);
+  clock_point old = at.load(std::memory_order_relaxed);
+  // A later deadline (the debounce case) moves without the mutex: the outstanding wait
+  // completes by the old one and its completion re-arms lazily. The CAS arbitrates with an
+  // expiry deciding on the old deadline (commit_expiry): if it came first the CAS meets its
+  // mark and the locked path below finds the item no longer armed.
+  while (!is_expired_mark(old) && deadline >= old) {
+    // Safety (acq_rel): ordered with commit_expiry's CAS on the same word (timers.hpp).
+    if (!at.compare_exchange_weak(old, deadline, std::memory_order_acq_rel,
+                                  std::memory_order_relaxed))
+      continue;
+    // Still armed here, and the queue still accepts queueing from anyone (a drain or destroy
+    // closes the intake; a retired core's intake carries another generation). Otherwise the
+    // general path decides; the deadline written here can only have postponed an expiry, and
+    // the general path arms or queues the item afresh. Safety (acquire): a cancel, drain or
+    // destroy that happened before this call is seen.
+    const std::uintptr_t word = core->in.word.load(std::memory_order_acquire);
+    return armed_real_on(st.load(std::memory_order_acquire), id) &&
+           (word & ~intake_ptr_mask) ==
+               intake_tag(static_cast<std::uint32_t>(id >> core_index_bits)) &&
+           (word & intake_ptr_mask) != intake_closed;
+  }
   std::lock_guard lk(core->mu);
   if (core->id() != id || !core->reg.live || core->lc.dying) return false;
   if (core->lc.draining > 0 && this_worker().core != core) return false;
   // Safety (relaxed, under the mutex): see virtual_time.hpp.
   if (virtual_now.load(std::memory_order_relaxed) != no_virtual_time) return false;
   // ARMED changes only under this mutex (arm_locked, disarm_locked), so what is read here holds
-  // until the unlock.
-  const state_t s = st.load(std::memory_order_relaxed);
-  if ((s & shape) != armed_real || queue_id_of(s) != id || disable_count(s) != 0) return false;
+  // until the unlock; so does the deadline, but for lock-free moves later (above).
+  if (!armed_real_on(st.load(std::memory_order_relaxed), id)) return false;
   forget_sample(core->stats, &dw);  // as the general path's unlink does
-  auto& at = work_access::deadline(dw);
-  const clock_point old = at.load(std::memory_order_relaxed);
-  at.store(deadline, std::memory_order_relaxed);
-  // A later deadline needs nothing: the outstanding wait completes by the old one (or sooner,
-  // if cut short for it) and its completion re-arms lazily, reading the deadline under this
-  // mutex. An earlier one cuts the wait short as arm_locked does, once whoever started the
-  // wait has let go of the timer. Safety: timer calls are serialised by this queue's mutex
-  // while ARMED names this queue.
-  if (deadline >= old) return true;
+  // Safety (relaxed): a lock-free move racing this store is ordered before it.
+  old = at.exchange(deadline, std::memory_order_relaxed);
+  if (deadline >= old) return true;  // moved later meanwhile: nothing more to do
+  // An earlier deadline cuts the wait short as arm_locked does, once whoever started the wait
+  // has let go of the timer. Safety: timer calls are serialised by this queue's mutex while
+  // ARMED names this queue.
   wait_timer_idle(dw);
   if (work_access::timer(dw).expiry() > deadline) work_access::timer(dw).cancel();
   return true;
@@ -309,6 +337,9 @@ void timer_fired(delayed_work* dw) noexcept {
       start_wait(*dw, deadline, &timer_fired);
       return;
     }
+    // Due: commit the decision, unless the deadline was moved later meanwhile without the
+    // mutex (move_armed): then decide again on the new one.
+    if (!commit_expiry(*dw, deadline)) continue;
     // The worker it needs is posted after mu is released (as link_claimed does), so that the
     // thread it wakes does not block on mu behind this one. From the unlock on, `dw` may run
     // and be freed; only `core` is used, kept by the posting count (wait_posts_done).

@@ -191,6 +191,13 @@ bool arm_locked(queue_core* core, std::uint64_t id, delayed_work& dw, clock_poin
   return start;
 }
 
+bool commit_expiry(delayed_work& dw, clock_point seen) noexcept {
+  // Safety (acq_rel): see timers.hpp; on failure the caller re-reads the deadline under mu.
+  const clock_point mark(clock_point::duration(~seen.time_since_epoch().count()));
+  return work_access::deadline(dw).compare_exchange_strong(seen, mark, std::memory_order_acq_rel,
+                                                           std::memory_order_relaxed);
+}
+
 void disarm_locked(queue_core* core, delayed_work& dw, bool wait_done) noexcept {
   core->tm.armed.erase(core->tm.armed.iterator_to(dw));
   // The item leaves the armed state (and, for a completing wait, the wait ends) in one step.

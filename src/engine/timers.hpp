@@ -15,6 +15,14 @@
 // (IN_FLIGHT); the arming path starts one only if none is, and the completion re-arms itself
 // lazily when the deadline moved later, so moving a deadline costs no timer operation.
 //
+// Deadline discipline: an item's deadline word is written under that same mutex while ARMED,
+// with one exception: mod_delayed_work moves a real deadline later with a CAS and no lock
+// (move_armed, engine.cpp). So whoever queues an item because its deadline has come commits
+// that decision with commit_expiry, a CAS on the same word: a move either lands first (the
+// commit fails and the deadline is read again) or finds the commit's mark and takes the locked
+// path, which finds the item queued. A later deadline can only postpone an expiry, so nothing
+// else that reads the deadline needs to know about the moves.
+//
 // Under a wq::test_clock (virtual_time.hpp) deadlines are virtual and no wait is started: the
 // item is ARMED and VIRTUAL, without IN_FLIGHT, and the clock queues it when its deadline comes.
 // A wait still outstanding from real time only ends there (the item then counts as VIRTUAL).
@@ -88,6 +96,24 @@ void wait_timer_idle(delayed_work& dw) noexcept;
 /// IN_FLIGHT: a new wait starts only once the previous one is done with the timer).
 bool arm_locked(queue_core* core, std::uint64_t id, delayed_work& dw, clock_point deadline,
                 bool real) noexcept;
+
+/// Returns: whether `d`, read from an item's deadline word, is the mark an expiry left there
+/// (commit_expiry): the deadline with its bits inverted, negative, which no deadline is (real
+/// ones are steady_clock::now() plus a delay, virtual ones a test clock's time, which starts at
+/// a real now). delayed_work::deadline() inverts it back.
+constexpr bool is_expired_mark(clock_point d) noexcept { return d.time_since_epoch().count() < 0; }
+
+/// Effects: commits the decision that the ARMED item `dw`'s deadline `seen` has come, by
+/// replacing it with its expired mark (is_expired_mark), unless a lock-free move (move_armed in
+/// engine.cpp) made it later since it was read. Every decision to queue an armed item because of
+/// its deadline (its timer's completion, a test clock's advance) commits through this before it
+/// queues the item; decisions that do not depend on the deadline (cancel, flush, a forced fire)
+/// need not. Returns: true: queue it; false: the deadline moved: read it and decide again.
+/// Requires: mu of the queue ARMED names held. Memory ordering: acq_rel CAS on the deadline.
+/// A move is a CAS on the same word that refuses the mark, so the deadline's modification
+/// order decides: either this fails and sees the move's deadline, or the move fails, sees the
+/// mark, and takes the locked path, which finds the item queued.
+bool commit_expiry(delayed_work& dw, clock_point seen) noexcept;
 
 /// Effects: takes the ARMED item `dw` off the armed list and clears ARMED (and IN_FLIGHT if
 /// `wait_done`: the caller is its completing wait), leaving it for the caller to queue.

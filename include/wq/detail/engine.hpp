@@ -90,13 +90,19 @@ queue_status link_or_arm(queue_core* core, std::uint64_t id, work& w,
                          bool count = true) noexcept;
 
 /// mod_delayed_work's fast path (rule 20): if `dw` is armed on queue `id` with a real timer
-/// wait outstanding, moves its deadline to `delay` from now under the queue's mutex, in one
-/// critical section, and returns true; the item stays armed and pending throughout, as when
-/// the general path takes it off the armed list and arms it again. Returns false, having changed
-/// nothing, in every other case (not armed here, disabled, a test clock installed, the
-/// "infinite" max_delay, the queue dying or draining): the caller then takes the general path.
-/// A concurrent fire either runs first (the item is no longer armed: false) or finds the new
-/// deadline. Thread safety: any thread. Memory ordering: the queue's mutex.
+/// wait outstanding, moves its deadline to `delay` from now and returns true; the item stays
+/// armed and pending throughout, as when the general path takes it off the armed list and arms
+/// it again. A later deadline (the debounce case) is one CAS on the deadline word, without the
+/// queue's mutex; an expiry deciding on the old deadline commits with a CAS on the same word
+/// (commit_expiry, src/engine/timers.hpp), so either the move lands first and the expiry sees
+/// it, or the move sees the expiry's mark and takes the locked path, which finds the item no
+/// longer armed. An earlier deadline is moved under the mutex and cuts the wait short. Returns
+/// false in every other case (not armed here, disabled, a test clock installed, the "infinite"
+/// max_delay, the queue dying, draining or destroyed): the caller then takes the general path,
+/// which arms or queues the item afresh. Having returned false, it may have moved the deadline
+/// later, which can only postpone an expiry the general path then decides. Thread safety: any
+/// thread. Memory ordering: acq_rel CAS on the deadline; acquire on the state and the queue's
+/// intake word (a cancel, drain or destroy that happened before the call is seen).
 bool move_armed(queue_core* core, std::uint64_t id, delayed_work& dw,
                 std::chrono::nanoseconds delay) noexcept;
 
