@@ -55,7 +55,7 @@ bool take_orphan(orphans& o, const delayed_work* dw) noexcept {
 
 // Runs on wq's timer thread (the only thread that runs it): completes a wait of `item`
 // unless the item was destroyed, then takes its orphan entry (see orphan_wait).
-void complete_shared_wait(delayed_work* item, timer_fired_fn fired) noexcept {
+void complete_shared_wait(delayed_work* item, timer_fired_fn fired, clock_point reached) noexcept {
   orphans& o = orphan_list();
   // Safety (seq_cst): store, then load: orphan_wait lists, then loads (see timers.hpp).
   o.completing.store(item, std::memory_order_seq_cst);
@@ -63,7 +63,7 @@ void complete_shared_wait(delayed_work* item, timer_fired_fn fired) noexcept {
     o.completing.store(nullptr, std::memory_order_release);
     return;  // the item is gone: its memory is not touched
   }
-  fired(item);
+  fired(item, reached);
   // Safety (release): a destroyer that reads this (or a later value) sees every access above.
   o.completing.store(nullptr, std::memory_order_release);
 }
@@ -74,23 +74,28 @@ void complete_shared_wait(delayed_work* item, timer_fired_fn fired) noexcept {
 class timer_handler {
  public:
   using allocator_type = handler_allocator<void>;
-  timer_handler(delayed_work* item, timer_anchor* anchor, timer_fired_fn fired) noexcept
-      : item_(item), anchor_(anchor), fired_(fired) {}
+  timer_handler(delayed_work* item, timer_anchor* anchor, timer_fired_fn fired,
+                clock_point expiry) noexcept
+      : item_(item), anchor_(anchor), fired_(fired), expiry_(expiry) {}
   timer_handler(timer_handler&& other) noexcept
-      : item_(other.item_), anchor_(std::exchange(other.anchor_, nullptr)), fired_(other.fired_) {}
+      : item_(other.item_),
+        anchor_(std::exchange(other.anchor_, nullptr)),
+        fired_(other.fired_),
+        expiry_(other.expiry_) {}
   timer_handler& operator=(timer_handler&&) = delete;
   ~timer_handler() {
     if (anchor_ != nullptr) anchor_->release();
   }
   allocator_type get_allocator() const noexcept { return {}; }
-  void operator()(const boost::system::error_code&) noexcept {
+  void operator()(const boost::system::error_code& ec) noexcept {
+    const clock_point reached = ec ? wait_unreached : expiry_;  // see timer_fired_fn
     if (anchor_ == nullptr) {
-      complete_shared_wait(item_, fired_);
+      complete_shared_wait(item_, fired_, reached);
       return;
     }
     {
       std::lock_guard lk(anchor_->mu);  // the item cannot go while we hold it
-      if (anchor_->item != nullptr) fired_(anchor_->item);
+      if (anchor_->item != nullptr) fired_(anchor_->item, reached);
     }
     std::exchange(anchor_, nullptr)->release();
   }
@@ -99,6 +104,7 @@ class timer_handler {
   delayed_work* item_;
   timer_anchor* anchor_;  // non-null for an item on an application io_context, until released
   timer_fired_fn fired_;  // the engine's completion step (engine.cpp)
+  clock_point expiry_;    // the deadline this wait was started for
 };
 
 }  // namespace
@@ -141,7 +147,8 @@ void start_wait(delayed_work& dw, clock_point deadline, timer_fired_fn fired) no
   try {
     timer.expires_at(deadline);
     if (anchor != nullptr) anchor->refs.fetch_add(1, std::memory_order_relaxed);
-    timer.async_wait(timer_handler{&dw, anchor, fired});  // the handler owns that reference
+    timer.async_wait(
+        timer_handler{&dw, anchor, fired, deadline});  // the handler owns that reference
   } catch (...) {
     // Out of memory for the wait's handler: the item is armed and nobody would ever queue it,
     // so losing it silently is worse than stopping. (The handler pool recycles its blocks, so

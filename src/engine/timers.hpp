@@ -41,8 +41,16 @@
 
 namespace wq::detail {
 
-/// The engine's step run when an item's timer wait completes (cancelled or expired).
-using timer_fired_fn = void (*)(delayed_work*) noexcept;
+/// What a completed timer wait knows of the clock: `reached` is the deadline the wait was
+/// started for if it completed because that time came (Asio completes a wait without an error
+/// only once its clock, the same steady_clock, has reached the timer's expiry), so a deadline at
+/// or before it is due without reading the clock; wait_unreached if it was cancelled or cut
+/// short.
+inline constexpr clock_point wait_unreached = clock_point::min();
+
+/// The engine's step run when an item's timer wait completes (cancelled or expired); `reached`
+/// as above.
+using timer_fired_fn = void (*)(delayed_work*, clock_point reached) noexcept;
 
 // An item on an application io_context and its outstanding wait share this block: the wait's
 // completion may run after the item is gone (the item cannot wait for it: that context may not
