@@ -112,9 +112,15 @@ def main():
                   f"{v[10]:>7.0f}")
     for n in [1000, 1000000]:
         d_wq, d_a = get("items/wq", n, "destroy_ns"), get("items/asio_timer", n, "destroy_ns")
+        c_wq, c_a = get("items/wq", n, "cancel_ns"), get("items/asio_timer", n, "cancel_ns")
         if d_wq and d_a:
+            # For information: wq's cancel leaves the Asio wait outstanding (a re-arm reuses
+            # it), so its destroy pays the Asio cancellation the raw timer paid in its cancel.
+            both = (f"; cancel and destroy together {(c_wq + d_wq) / (c_a + d_a):.2f}x the raw "
+                    f"timer's" if c_wq and c_a else "")
             checks.append((f"destroy a cancelled delayed item ({n} items): {d_wq / d_a:.1f}x an "
-                           f"idle steady_timer's destruction (target <= 2x)", d_wq / d_a <= 2.0))
+                           f"idle steady_timer's destruction (target <= 2x{both})",
+                           d_wq / d_a <= 2.0))
         m_wq, m_l = get("items/wq", n, "mod_ns"), get("items/asio_lazy", n, "mod_ns")
         if m_wq and m_l:
             checks.append((f"mod_delayed_work ({n} items): {m_wq / m_l:.2f}x the hand-written "
