@@ -22,7 +22,9 @@
 //                      otherwise
 //   bytes/strand/N     the same for N strands of an asio::thread_pool(2), 16 posts each
 //   items/wq/N         N delayed items: arm (1 h), move each deadline later
-//                      (mod_delayed_work), cancel, destroy; then N armed for one instant
+//                      (mod_delayed_work), cancel, destroy (each phase repeated until about
+//                      10^5 items were timed, its median reported: phase_repetitions, the same
+//                      for the baselines); then N armed for one instant
 //                      (50 ms + N us ahead, after arming ends): time from that instant until
 //                      all N ran, per item (fire)
 //   items/asio_timer/N N steady_timers: expires_after + async_wait, re-arm the same way (what
@@ -46,6 +48,7 @@
 #include <memory>
 #include <optional>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <malloc.h>
@@ -90,6 +93,33 @@ constexpr std::int64_t roundrobin_items = 1'000'000;
 clock_type::time_point fire_instant(std::int64_t n) {
   return clock_type::now() + std::chrono::milliseconds(50) + std::chrono::microseconds(n);
 }
+
+// How many times the per-item phases at scale n are timed: a phase over 10^3 items lasts some
+// 25 us, which one preemption or page fault can multiply (one run read mod_delayed_work at 95 ns
+// instead of 23), so small scales are repeated until about 10^5 items were timed, and each
+// phase reports its median. The same for every system.
+int phase_repetitions(std::int64_t n) {
+  return static_cast<int>(std::max<std::int64_t>(1, 100'000 / n));
+}
+
+// The samples of each timed phase of one benchmark, reported as their medians.
+struct phase_samples {
+  std::vector<std::pair<const char*, std::vector<double>>> phases;
+  void add(const char* name, double ns) {
+    for (auto& [k, v] : phases)
+      if (k == name) {
+        v.push_back(ns);
+        return;
+      }
+    phases.push_back({name, {ns}});
+  }
+  void report(benchmark::State& state) {
+    for (auto& [k, v] : phases) {
+      std::sort(v.begin(), v.end());
+      state.counters[k] = v[v.size() / 2];
+    }
+  }
+};
 
 // ---- queues ------------------------------------------------------------------------------------
 
@@ -276,18 +306,26 @@ void items_wq(benchmark::State& state) {
   const auto n = static_cast<std::size_t>(state.range(0));
   wq::workqueue q{"items", {.threads = 2}};
   for (auto _ : state) {
-    auto items = std::make_unique<timed_item[]>(n);
-    const auto t0 = clock_type::now();
-    for (std::size_t i = 0; i < n; ++i)
-      (void)wq::queue_delayed_work(q, items[i].d, std::chrono::hours(1));
-    const auto t1 = clock_type::now();
-    for (std::size_t i = 0; i < n; ++i)
-      (void)wq::mod_delayed_work(q, items[i].d, std::chrono::hours(2));
-    const auto t2 = clock_type::now();
-    for (std::size_t i = 0; i < n; ++i) (void)wq::cancel_delayed_work(items[i].d);
-    const auto t3 = clock_type::now();
-    items.reset();
-    const auto t4 = clock_type::now();
+    phase_samples ph;
+    std::unique_ptr<timed_item[]> items;
+    for (int r = 0; r < phase_repetitions(state.range(0)); ++r) {
+      items = std::make_unique<timed_item[]>(n);
+      const auto t0 = clock_type::now();
+      for (std::size_t i = 0; i < n; ++i)
+        (void)wq::queue_delayed_work(q, items[i].d, std::chrono::hours(1));
+      const auto t1 = clock_type::now();
+      for (std::size_t i = 0; i < n; ++i)
+        (void)wq::mod_delayed_work(q, items[i].d, std::chrono::hours(2));
+      const auto t2 = clock_type::now();
+      for (std::size_t i = 0; i < n; ++i) (void)wq::cancel_delayed_work(items[i].d);
+      const auto t3 = clock_type::now();
+      items.reset();
+      const auto t4 = clock_type::now();
+      ph.add("arm_ns", per_op(t0, t1, state.range(0)));
+      ph.add("mod_ns", per_op(t1, t2, state.range(0)));
+      ph.add("cancel_ns", per_op(t2, t3, state.range(0)));
+      ph.add("destroy_ns", per_op(t3, t4, state.range(0)));
+    }
     // Fire: every item due at one instant.
     items = std::make_unique<timed_item[]>(n);
     countdown done;
@@ -300,10 +338,7 @@ void items_wq(benchmark::State& state) {
     const auto armed = clock_type::now();
     done.wait();
     const auto t5 = clock_type::now();
-    state.counters["arm_ns"] = per_op(t0, t1, state.range(0));
-    state.counters["mod_ns"] = per_op(t1, t2, state.range(0));
-    state.counters["cancel_ns"] = per_op(t2, t3, state.range(0));
-    state.counters["destroy_ns"] = per_op(t3, t4, state.range(0));
+    ph.report(state);
     state.counters["fire_ns"] = per_op(std::max(due, armed), t5, state.range(0));
   }
 }
@@ -314,23 +349,31 @@ void items_asio_timer(benchmark::State& state) {
   auto guard = asio::make_work_guard(io);
   std::thread runner([&] { io.run(); });
   for (auto _ : state) {
+    phase_samples ph;
     std::vector<std::unique_ptr<asio::steady_timer>> timers(n);
-    for (auto& t : timers) t = std::make_unique<asio::steady_timer>(io);
-    const auto t0 = clock_type::now();
-    for (auto& t : timers) {
-      t->expires_after(std::chrono::hours(1));
-      t->async_wait([](const boost::system::error_code&) {});
+    for (int r = 0; r < phase_repetitions(state.range(0)); ++r) {
+      timers.resize(n);
+      for (auto& t : timers) t = std::make_unique<asio::steady_timer>(io);
+      const auto t0 = clock_type::now();
+      for (auto& t : timers) {
+        t->expires_after(std::chrono::hours(1));
+        t->async_wait([](const boost::system::error_code&) {});
+      }
+      const auto t1 = clock_type::now();
+      for (auto& t : timers) {
+        t->expires_after(std::chrono::hours(2));  // cancels the pending wait
+        t->async_wait([](const boost::system::error_code&) {});
+      }
+      const auto t2 = clock_type::now();
+      for (auto& t : timers) t->cancel();
+      const auto t3 = clock_type::now();
+      timers.clear();
+      const auto t4 = clock_type::now();
+      ph.add("arm_ns", per_op(t0, t1, state.range(0)));
+      ph.add("mod_ns", per_op(t1, t2, state.range(0)));
+      ph.add("cancel_ns", per_op(t2, t3, state.range(0)));
+      ph.add("destroy_ns", per_op(t3, t4, state.range(0)));
     }
-    const auto t1 = clock_type::now();
-    for (auto& t : timers) {
-      t->expires_after(std::chrono::hours(2));  // cancels the pending wait
-      t->async_wait([](const boost::system::error_code&) {});
-    }
-    const auto t2 = clock_type::now();
-    for (auto& t : timers) t->cancel();
-    const auto t3 = clock_type::now();
-    timers.clear();
-    const auto t4 = clock_type::now();
     countdown done;
     done.reset(state.range(0));
     timers.resize(n);
@@ -344,10 +387,7 @@ void items_asio_timer(benchmark::State& state) {
     done.wait();
     const auto t5 = clock_type::now();
     timers.clear();
-    state.counters["arm_ns"] = per_op(t0, t1, state.range(0));
-    state.counters["mod_ns"] = per_op(t1, t2, state.range(0));
-    state.counters["cancel_ns"] = per_op(t2, t3, state.range(0));
-    state.counters["destroy_ns"] = per_op(t3, t4, state.range(0));
+    ph.report(state);
     state.counters["fire_ns"] = per_op(std::max(due, armed), t5, state.range(0));
   }
   guard.reset();
@@ -383,19 +423,23 @@ void items_asio_lazy(benchmark::State& state) {
   const auto n = static_cast<std::size_t>(state.range(0));
   asio::io_context io{1};
   for (auto _ : state) {
-    std::vector<std::unique_ptr<lazy_timer>> timers(n);
-    for (auto& t : timers) t = std::make_unique<lazy_timer>(io);
-    const auto at = clock_type::now() + std::chrono::hours(1);
-    for (auto& t : timers) t->arm(at);
-    const auto t1 = clock_type::now();
-    // What mod_delayed_work(q, d, 2 h) does, by hand: the new deadline from now and a delay.
-    for (auto& t : timers)
-      t->deadline.store(clock_type::now() + std::chrono::hours(2), std::memory_order_relaxed);
-    const auto t2 = clock_type::now();
-    for (auto& t : timers) t->timer.cancel();
-    io.restart();
-    io.poll();
-    state.counters["mod_ns"] = per_op(t1, t2, state.range(0));
+    phase_samples ph;
+    for (int r = 0; r < phase_repetitions(state.range(0)); ++r) {
+      std::vector<std::unique_ptr<lazy_timer>> timers(n);
+      for (auto& t : timers) t = std::make_unique<lazy_timer>(io);
+      const auto at = clock_type::now() + std::chrono::hours(1);
+      for (auto& t : timers) t->arm(at);
+      const auto t1 = clock_type::now();
+      // What mod_delayed_work(q, d, 2 h) does, by hand: the new deadline from now and a delay.
+      for (auto& t : timers)
+        t->deadline.store(clock_type::now() + std::chrono::hours(2), std::memory_order_relaxed);
+      const auto t2 = clock_type::now();
+      for (auto& t : timers) t->timer.cancel();
+      io.restart();
+      io.poll();
+      ph.add("mod_ns", per_op(t1, t2, state.range(0)));
+    }
+    ph.report(state);
   }
 }
 
