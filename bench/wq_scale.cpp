@@ -47,6 +47,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -107,7 +108,7 @@ struct phase_samples {
   std::vector<std::pair<const char*, std::vector<double>>> phases;
   void add(const char* name, double ns) {
     for (auto& [k, v] : phases)
-      if (k == name) {
+      if (std::string_view(k) == name) {
         v.push_back(ns);
         return;
       }
