@@ -42,6 +42,7 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -113,6 +114,13 @@ struct phase_samples {
         return;
       }
     phases.push_back({name, {ns}});
+  }
+  // The four item phases, from the instants that bound them (arm, mod, cancel, destroy).
+  void add_item_phases(const std::array<clock_type::time_point, 5>& t, std::int64_t n) {
+    add("arm_ns", per_op(t[0], t[1], n));
+    add("mod_ns", per_op(t[1], t[2], n));
+    add("cancel_ns", per_op(t[2], t[3], n));
+    add("destroy_ns", per_op(t[3], t[4], n));
   }
   void report(benchmark::State& state) {
     for (auto& [k, v] : phases) {
@@ -322,10 +330,7 @@ void items_wq(benchmark::State& state) {
       const auto t3 = clock_type::now();
       items.reset();
       const auto t4 = clock_type::now();
-      ph.add("arm_ns", per_op(t0, t1, state.range(0)));
-      ph.add("mod_ns", per_op(t1, t2, state.range(0)));
-      ph.add("cancel_ns", per_op(t2, t3, state.range(0)));
-      ph.add("destroy_ns", per_op(t3, t4, state.range(0)));
+      ph.add_item_phases({t0, t1, t2, t3, t4}, state.range(0));
     }
     // Fire: every item due at one instant.
     items = std::make_unique<timed_item[]>(n);
@@ -370,10 +375,7 @@ void items_asio_timer(benchmark::State& state) {
       const auto t3 = clock_type::now();
       timers.clear();
       const auto t4 = clock_type::now();
-      ph.add("arm_ns", per_op(t0, t1, state.range(0)));
-      ph.add("mod_ns", per_op(t1, t2, state.range(0)));
-      ph.add("cancel_ns", per_op(t2, t3, state.range(0)));
-      ph.add("destroy_ns", per_op(t3, t4, state.range(0)));
+      ph.add_item_phases({t0, t1, t2, t3, t4}, state.range(0));
     }
     countdown done;
     done.reset(state.range(0));
