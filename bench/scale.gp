@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: BSL-1.0
 # Renders bench/scale.py's curves: ns per operation against the number of queues (left) and
 # of armed items (middle), and lateness against timer density (right), log-log; wq solid, raw
-# Asio dashed.
+# Asio dashed (dotted: Asio timers with their handlers on a thread pool, lateness only).
 # usage: gnuplot -e "prefix='bench/results/scale'; out='scale.png'" bench/scale.gp
 set terminal pngcairo size 1900,560 noenhanced
 set output out
@@ -38,5 +38,7 @@ l = prefix."-lateness.dat"
 plot l using 1:2 with linespoints lw 2 lc rgb "#3b6ea5" title "p50 wq", \
      l using 1:3 with linespoints dt 2 lc rgb "#3b6ea5" title "p50 asio", \
      l using 1:4 with linespoints lw 2 lc rgb "#aa3333" title "p99 wq", \
-     l using 1:5 with linespoints dt 2 lc rgb "#aa3333" title "p99 asio"
+     l using 1:5 with linespoints dt 2 lc rgb "#aa3333" title "p99 asio", \
+     l using 1:($6 > 0 ? $6 : NaN) with linespoints dt 3 lc rgb "#3b6ea5" title "p50 asio+pool", \
+     l using 1:($7 > 0 ? $7 : NaN) with linespoints dt 3 lc rgb "#aa3333" title "p99 asio+pool"
 unset multiplot

@@ -37,6 +37,9 @@
 //                      work function runs after its deadline, p50 and p99 over 3 rounds
 //   lateness/asio_timer/N  N steady_timers on an io_context run by one thread, due the same
 //                      way: how late each wait handler runs
+//   lateness/asio_pool/N   the same timers with each handler bound to an
+//                      asio::thread_pool(2): the work runs on a pool thread after a hand-off,
+//                      as wq's does on its queue's workers (for information)
 #include <wq/wq.hpp>
 
 #include <benchmark/benchmark.h>
@@ -55,6 +58,7 @@
 
 #include <malloc.h>
 
+#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -494,7 +498,11 @@ void lateness_wq(benchmark::State& state) {
   report_lateness(state, late);
 }
 
-void lateness_asio_timer(benchmark::State& state) {
+// Arms n steady_timers on an io_context run by one thread, due as lateness_wq's items, and
+// reports how late each completion handler runs; `bind(handler)` gives the handler the
+// executor it runs on (the timer's own io thread, or a thread pool).
+template <class Bind>
+void lateness_asio(benchmark::State& state, Bind bind) {
   const auto n = static_cast<std::size_t>(state.range(0));
   asio::io_context io{1};
   auto guard = asio::make_work_guard(io);
@@ -510,10 +518,10 @@ void lateness_asio_timer(benchmark::State& state) {
       for (std::size_t i = 0; i < n; ++i) {
         const auto due = clock_type::now() + lateness_delay(i, n);
         timers[i]->expires_at(due);
-        timers[i]->async_wait([&late_now, &done, i, due](const boost::system::error_code&) {
+        timers[i]->async_wait(bind([&late_now, &done, i, due](const boost::system::error_code&) {
           late_now[i] = (clock_type::now() - due).count();
           done.hit();
-        });
+        }));
       }
       done.wait();
       late.insert(late.end(), late_now.begin(), late_now.end());
@@ -522,6 +530,23 @@ void lateness_asio_timer(benchmark::State& state) {
   report_lateness(state, late);
   guard.reset();
   runner.join();
+}
+
+// The raw timer: each handler runs on the timer's io thread (the baseline).
+void lateness_asio_timer(benchmark::State& state) {
+  lateness_asio(state, [](auto&& handler) { return std::forward<decltype(handler)>(handler); });
+}
+
+// The Asio composition that does what wq does: the timers on one io thread, each handler
+// bound to an asio::thread_pool(2) (bind_executor), so the work runs on a pool thread after a
+// hand-off, as a wq item runs on one of its queue's 2 workers after its timer's expiry.
+// For information: the targets are held against the raw timer.
+void lateness_asio_pool(benchmark::State& state) {
+  asio::thread_pool pool(2);
+  lateness_asio(state, [&pool](auto&& handler) {
+    return asio::bind_executor(pool.get_executor(), std::forward<decltype(handler)>(handler));
+  });
+  pool.join();
 }
 
 }  // namespace
@@ -553,6 +578,11 @@ BENCHMARK(lateness_wq)
     ->Iterations(1);
 BENCHMARK(lateness_asio_timer)
     ->Name("lateness/asio_timer")
+    ->RangeMultiplier(10)
+    ->Range(1000, 100000)
+    ->Iterations(1);
+BENCHMARK(lateness_asio_pool)
+    ->Name("lateness/asio_pool")
     ->RangeMultiplier(10)
     ->Range(1000, 100000)
     ->Iterations(1);
