@@ -15,4 +15,9 @@ void backoff(unsigned spins) noexcept {
   }
 }
 
+bool spinning_may_help() noexcept {
+  static const bool several = std::thread::hardware_concurrency() > 1;  // once: it reads sysfs
+  return several;
+}
+
 }  // namespace wq::detail

@@ -71,6 +71,7 @@ std::pair<queue_core*, std::uint64_t> create_core(core_config cfg,
     sl.current_ops = nullptr;
     sl.runs = 0;
     sl.timing = false;
+    sl.long_items = false;
     sl.active = false;
     sl.rec = nullptr;
   }

@@ -55,8 +55,12 @@ struct worker_slot : pool_task {
   std::chrono::steady_clock::time_point finished_at{};  // W
   const work_ops* current_ops = nullptr;                // its ops: identity is (address, function)
   unsigned current_color = 0;                           // flush color of the instance being run
-  bool timing = false;        // W: the current run is a sampled one (started_at, finished_at)
-  bool active = false;        // a handler for this slot is posted or running
+  bool timing = false;  // W: the current run is a sampled one (started_at, finished_at)
+  bool active = false;  // a handler for this slot is posted or running
+  // W: the last sampled item run here took at least relock_spin_after: items are long, so the
+  // two workers of a queue rarely meet on its mutex, and when they do, spinning for it beats
+  // sleeping (run_one).
+  bool long_items = false;
   work_list scheduled;        // items handed to this worker by collision (rule 10)
   run_record* rec = nullptr;  // the thread running this slot's handler (wait graph)
   // L: set_worker_desc's text for the item running here (dump()); allocated on first use, ""

@@ -26,6 +26,14 @@ std::atomic<void (*)(pool_task*) noexcept> pool_entry{nullptr};
 constexpr int intake_period = 16;
 static_assert(worker_budget % intake_period == 0, "a new handler looks at the intake first");
 
+// A sampled run at least this long marks the worker's items long (worker_slot::long_items):
+// its re-lock after an item then spins before it sleeps (relock_after_run). Between the 100 ns
+// items, where spinning loses, and the 1 us items, where it wins (docs/benchmarks.md).
+constexpr std::chrono::nanoseconds relock_spin_after{800};
+// Spin steps (cpu_relax) before the re-lock sleeps: a few microseconds at most, well over the
+// few hundred nanoseconds a worker holds the mutex between two items.
+constexpr int relock_spins = 64;
+
 int claim_worker_slot(queue_core* core) noexcept {
   if (core->lc.paused || core->wk.executor_dead || core->wk.nr_workers >= core->wk.max_workers ||
       !has_runnable(core))
@@ -181,8 +189,6 @@ worker_slot* find_running(queue_core* core, const work* w, const work_ops* ops,
   return nullptr;
 }
 
-// An item leaves its list: it is no longer QUEUED, but still PENDING until its trampoline has
-
 namespace {
 
 // Pops the next item this worker may run, handing items that are already running on another
@@ -203,6 +209,23 @@ work* pop_next(queue_core* core, worker_slot& me) noexcept {
     return mark_started(*w);
   }
   return nullptr;
+}
+
+// Takes the mutex back after an item ran. Items that take a microsecond or more leave two
+// workers rarely meeting here, and each meeting costs the loser a futex sleep and its wake-up
+// (tens of microseconds on a VM) while the holder is done within a few hundred nanoseconds:
+// there, a bounded spin wins. Short items are the opposite: the workers meet often, and the
+// loser's sleep is what lets the other run on alone with the queue's lines in its cache;
+// spinning there keeps both contending and halves the throughput (docs/benchmarks.md, "The
+// worker's re-lock after an item"). Memory ordering: the mutex's.
+void relock_after_run(const worker_slot& me, std::unique_lock<std::mutex>& lk) noexcept {
+  if (me.long_items && spinning_may_help()) {
+    for (int i = 0; i < relock_spins; ++i) {
+      if (lk.try_lock()) return;
+      cpu_relax();
+    }
+  }
+  lk.lock();
 }
 
 }  // namespace
@@ -351,9 +374,13 @@ void run_one(worker_scope& s, work* w, std::unique_lock<std::mutex>& lk, done_li
   if (hidden) hidden_runs().fetch_add(hidden_run_ends, std::memory_order_seq_cst);
   WQ_TRACE_EXECUTE_END(w, ops->name);  // ops is static storage: not read through `w`
   if (obs != nullptr) obs->on_finished(core->name, w, ops->name);
-  // Safety: W (me.timing and me.started_at are this worker's own, see workers_state).
-  if (s.me.timing) s.me.finished_at = std::chrono::steady_clock::now();
-  lk.lock();
+  // Safety: W (me.timing, me.started_at and me.long_items are this worker's own, see
+  // workers_state).
+  if (s.me.timing) {
+    s.me.finished_at = std::chrono::steady_clock::now();
+    s.me.long_items = s.me.finished_at - s.me.started_at >= relock_spin_after;
+  }
+  relock_after_run(s.me, lk);
 }
 
 unsigned finish_one(worker_scope& s) noexcept {
