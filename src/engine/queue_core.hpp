@@ -57,9 +57,9 @@ struct worker_slot : pool_task {
   unsigned current_color = 0;                           // flush color of the instance being run
   bool timing = false;  // W: the current run is a sampled one (started_at, finished_at)
   bool active = false;  // a handler for this slot is posted or running
-  // W: the last sampled item run here took at least relock_spin_after: items are long, so the
-  // two workers of a queue rarely meet on its mutex, and when they do, spinning for it beats
-  // sleeping (run_one).
+  // W: the last sampled item run here took at least relock_spin_after, on a machine with more
+  // than one CPU: items are long, so the two workers of a queue rarely meet on its mutex, and
+  // when they do, spinning for it beats sleeping (run_one).
   bool long_items = false;
   work_list scheduled;        // items handed to this worker by collision (rule 10)
   run_record* rec = nullptr;  // the thread running this slot's handler (wait graph)

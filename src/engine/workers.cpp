@@ -219,7 +219,7 @@ work* pop_next(queue_core* core, worker_slot& me) noexcept {
 // spinning there keeps both contending and halves the throughput (docs/benchmarks.md, "The
 // worker's re-lock after an item"). Memory ordering: the mutex's.
 void relock_after_run(const worker_slot& me, std::unique_lock<std::mutex>& lk) noexcept {
-  if (me.long_items && spinning_may_help()) {
+  if (me.long_items) {
     for (int i = 0; i < relock_spins; ++i) {
       if (lk.try_lock()) return;
       cpu_relax();
@@ -378,7 +378,8 @@ void run_one(worker_scope& s, work* w, std::unique_lock<std::mutex>& lk, done_li
   // workers_state).
   if (s.me.timing) {
     s.me.finished_at = std::chrono::steady_clock::now();
-    s.me.long_items = s.me.finished_at - s.me.started_at >= relock_spin_after;
+    s.me.long_items =
+        s.me.finished_at - s.me.started_at >= relock_spin_after && spinning_may_help();
   }
   relock_after_run(s.me, lk);
 }
