@@ -33,6 +33,7 @@
 
 #include <wq/cancel.hpp>
 #include <wq/container_of.hpp>
+#include <wq/flush.hpp>
 #include <wq/jiffies.hpp>
 #include <wq/kernel.hpp>
 #include <wq/shared_work.hpp>
@@ -971,6 +972,76 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "delayed_work: an item on the application's context that leaves its timer (cancel, disable, "
+    "forced fire) is no outstanding work there: run() returns at once (rules 31, 32, 33, 24)",
+    "[delayed_work][timer_context][rule31][rule32][rule33][rule24]") {
+  // A cancelled steady_timer lets its io_context's run() return; so must a cancelled item,
+  // whose deadline here is an hour away. Were its wait left outstanding, run_for would sit out
+  // the whole window and the context would not be stopped.
+  struct way {
+    const char* name;
+    void (*leave)(wq::workqueue&, wq::delayed_work&);
+    int runs;  // how many times the item runs
+  };
+  const way ways[] = {
+      {"cancel_delayed_work",
+       [](wq::workqueue&, wq::delayed_work& d) { CHECK(wq::cancel_delayed_work(d)); }, 0},
+      {"cancel_delayed_work_sync",
+       [](wq::workqueue&, wq::delayed_work& d) { CHECK(wq::cancel_delayed_work_sync(d)); }, 0},
+      {"disable_delayed_work",
+       [](wq::workqueue&, wq::delayed_work& d) {
+         CHECK(wq::disable_delayed_work(d));
+         CHECK(wq::enable_work(d));
+       },
+       0},
+      {"flush_delayed_work",
+       [](wq::workqueue&, wq::delayed_work& d) {
+         CHECK(wq::flush_delayed_work(d));  // fires now and waits for the run
+       },
+       1},
+      {"mod_delayed_work to zero",
+       [](wq::workqueue& q, wq::delayed_work& d) {
+         CHECK(wq::mod_delayed_work(q, d, 0ms));
+         CHECK(wq::flush_delayed_work(d));
+       },
+       1},
+  };
+  for (const way& w : ways) {
+    INFO(w.name);
+    boost::asio::io_context timers;
+    wq::workqueue q{"app-leave", {.threads = 1}};
+    ctx_item item{timers};
+    REQUIRE(wq::queue_delayed_work(q, item.dw, 1h));
+    w.leave(q, item.dw);
+    CHECK(!item.dw.is_pending());
+    (void)timers.run_for(wq_test::must_happen);  // runs the aborted completion, if any
+    CHECK(timers.stopped());
+    CHECK(item.runs.load() == w.runs);
+    CHECK(q.stats().armed == 0);
+  }
+}
+
+TEST_CASE(
+    "delayed_work: an item on the application's context cancelled and armed again before the "
+    "context runs fires once, for its new deadline (rules 31, 53)",
+    "[delayed_work][timer_context][rule31][rule53]") {
+  boost::asio::io_context timers;
+  wq::workqueue q{"app-rearm", {.threads = 1}};
+  ctx_item item{timers};
+  REQUIRE(wq::queue_delayed_work(q, item.dw, 1h));
+  REQUIRE(wq::cancel_delayed_work(item.dw));  // its wait's aborted completion is queued
+  const auto start = clock_type::now();
+  REQUIRE(wq::queue_delayed_work(q, item.dw, 20ms));
+  // The aborted completion finds the item armed again and re-arms it for the new deadline.
+  (void)timers.run_for(wq_test::must_happen);
+  CHECK(timers.stopped());
+  REQUIRE(wq_test::poll_until([&] { return item.runs.load() == 1; }));
+  CHECK(clock_type::now() - start >= 20ms);
+  CHECK(q.drain() == std::error_code{});
+  CHECK(item.runs.load() == 1);
+}
+
+TEST_CASE(
     "delayed_work: an item on a context that is not running can be destroyed with a wait "
     "outstanding, without blocking",
     "[delayed_work][timer_context][lifetime]") {
@@ -979,7 +1050,7 @@ TEST_CASE(
   {
     ctx_item item{timers};
     REQUIRE(wq::queue_delayed_work(q, item.dw, 10s));
-    REQUIRE(wq::cancel_delayed_work(item.dw));  // the Asio wait stays outstanding
+    REQUIRE(wq::cancel_delayed_work(item.dw));  // its aborted completion stays queued
   }  // would hang here if the destructor waited for the completion
   // The orphaned completion runs now and finds its item gone (ASan checks the memory).
   CHECK(timers.run() >= 1);

@@ -9,18 +9,21 @@
 // application's own io_context as its timer context (`delayed_work{io}`): its expiries then run
 // on that context's threads (and only while it runs), which suits programs that drive time
 // themselves or want no extra thread. Such an item must be destroyed before its io_context.
+// While armed its wait is outstanding work on that context; once cancelled, disabled or fired
+// early (flush_delayed_work) it is not: the wait is cancelled, as a steady_timer's would be,
+// and the context's run() returns without waiting for the old deadline.
 //
 // Thread safety: as for `work`: every operation may be called concurrently on the same item.
 //
 // Lifetime: pinned. It must not be destroyed while pending or running (misuse, reported and
 // repaired: see work.hpp). Destroying an idle item whose timer still has an Asio wait
-// outstanding (usual right after a cancellation: cancelling leaves the wait for a later re-arm)
-// does not wait for wq's timer thread: the wait is cancelled and orphaned, and its completion,
-// which finds the item's address on wq's list of orphaned waits, never touches the object
-// (only if that completion is running at that very moment does the destructor wait for it to
-// return). An item on the application's io_context never blocks there either (that context may
-// not be running, or may be run by the destroying thread): its outstanding completion finds the
-// item gone through a small anchor allocated once with the item.
+// outstanding (usual right after a cancellation: on wq's timer thread, cancelling leaves the
+// wait for a later re-arm to reuse) does not wait for wq's timer thread: the wait is cancelled and
+// orphaned, and its completion, which finds the item's address on wq's list of orphaned waits,
+// never touches the object (only if that completion is running at that very moment does the
+// destructor wait for it to return). An item on the application's io_context never blocks there
+// either (that context may not be running, or may be run by the destroying thread): its outstanding
+// completion finds the item gone through a small anchor allocated once with the item.
 //
 // Races, in the kernel's words:
 //   - queue_delayed_work on an item that is pending (armed or already queued) does nothing and

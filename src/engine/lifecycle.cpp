@@ -268,8 +268,7 @@ bool idle_but_caller_locked(const queue_core* core, bool caller_runs_here) noexc
 }
 
 void fire_now_locked(queue_core* core, delayed_work& dw) noexcept {
-  core->tm.armed.erase(core->tm.armed.iterator_to(dw));
-  work_access::state(dw).fetch_and(~st_armed, std::memory_order_relaxed);
+  disarm_locked(core, dw, false);
   WQ_TRACE_QUEUE_WORK(&dw, trace_name(dw), core->name.c_str(), core->id());
   queue_locked(core, dw);
 }

@@ -74,8 +74,9 @@ bool quiescent_locked(const queue_core* core) noexcept;
 bool idle_but_caller_locked(const queue_core* core, bool caller_runs_here) noexcept;
 
 /// Effects: flush_delayed_work's firing (rule 24): takes the ARMED `dw` off the armed list
-/// and queues it now; the outstanding timer wait later finds it no longer ARMED. Requires: mu
-/// held, `dw` ARMED for `core`.
+/// and queues it now; the outstanding timer wait later finds it no longer ARMED (on the
+/// application's io_context it is cancelled: see disarm_locked). Requires: mu held, `dw` ARMED
+/// for `core`.
 void fire_now_locked(queue_core* core, delayed_work& dw) noexcept;
 /// Effects: queues now the item `w`, deferred by a drain of `core` (a flush from one of the
 /// queue's own items needs it to run, as chained work). Requires: mu held, `w` deferred.

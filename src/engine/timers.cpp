@@ -207,6 +207,19 @@ bool commit_expiry(delayed_work& dw, clock_point seen) noexcept {
 
 void disarm_locked(queue_core* core, delayed_work& dw, bool wait_done) noexcept {
   core->tm.armed.erase(core->tm.armed.iterator_to(dw));
+  // On the application's io_context an outstanding wait is outstanding work: an item leaving
+  // ARMED other than through that wait's completion (a cancel, a forced fire) must not keep the
+  // context's run() from returning until its old deadline, as a cancelled steady_timer does
+  // not. The wait then completes at once with operation_aborted and lets go of the item (or
+  // re-arms it lazily if it is armed again by then). On wq's timer thread it is left
+  // outstanding for a later arming to reuse, so a cancel costs no timer operation there.
+  // Safety (relaxed): IN_FLIGHT of an ARMED item changes only under this mutex, held here;
+  // timer calls are serialised by it and by wait_starting (timer discipline (b)).
+  if (!wait_done && work_access::anchor(dw) != nullptr &&
+      (work_access::state(dw).load(std::memory_order_relaxed) & st_in_flight) != 0) {
+    wait_timer_idle(dw);
+    work_access::timer(dw).cancel();
+  }
   // The item leaves the armed state (and, for a completing wait, the wait ends) in one step.
   // Safety (acq_rel): an outstanding wait that acquires the state sees the item off the armed
   // list; the mutex publishes the rest.

@@ -124,8 +124,11 @@ constexpr bool is_expired_mark(clock_point d) noexcept { return d.time_since_epo
 bool commit_expiry(delayed_work& dw, clock_point seen) noexcept;
 
 /// Effects: takes the ARMED item `dw` off the armed list and clears ARMED (and IN_FLIGHT if
-/// `wait_done`: the caller is its completing wait), leaving it for the caller to queue.
-/// Requires: mu held, `dw` ARMED for `core`.
+/// `wait_done`: the caller is its completing wait), leaving it for the caller to queue. Unless
+/// `wait_done`, an item whose timer is on the application's io_context (it has an anchor) also
+/// has its outstanding wait cancelled, so that it is no outstanding work there any more (its
+/// completion follows with operation_aborted); on wq's timer thread the wait stays outstanding
+/// for reuse. Requires: mu held, `dw` ARMED for `core`.
 void disarm_locked(queue_core* core, delayed_work& dw, bool wait_done) noexcept;
 
 /// Effects: takes every armed item off the armed list, cancels its outstanding wait (whose
