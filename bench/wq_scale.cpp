@@ -28,7 +28,8 @@
 //                      (50 ms + N us ahead, after arming ends): time from that instant until
 //                      all N ran, per item (fire)
 //   items/asio_timer/N N steady_timers: expires_after + async_wait, re-arm the same way (what
-//                      a naive user writes), cancel, destroy; the same fire
+//                      a naive user writes), cancel, destroy; the same fire; and the destroy of
+//                      N timers whose waits are outstanding (destroy_armed_ns)
 //   items/asio_lazy/N  the best hand-written raw Asio re-arm: the new deadline (now + delay)
 //                      is stored in an atomic and the completion re-waits if it came early;
 //                      only the move is timed
@@ -380,6 +381,18 @@ void items_asio_timer(benchmark::State& state) {
       timers.clear();
       const auto t4 = clock_type::now();
       ph.add_item_phases({t0, t1, t2, t3, t4}, state.range(0));
+      // What destroying an item costs while its wait is outstanding, as a cancelled wq item's
+      // on wq's timer thread is (left for a re-arm to reuse): timers armed as above, then
+      // destroyed, which cancels each wait; the io thread runs the aborted completions meanwhile.
+      timers.resize(n);
+      for (auto& t : timers) {
+        t = std::make_unique<asio::steady_timer>(io);
+        t->expires_after(std::chrono::hours(1));
+        t->async_wait([](const boost::system::error_code&) {});
+      }
+      const auto t5 = clock_type::now();
+      timers.clear();
+      ph.add("destroy_armed_ns", per_op(t5, clock_type::now(), state.range(0)));
     }
     countdown done;
     done.reset(state.range(0));
