@@ -1002,7 +1002,7 @@ TEST_CASE(
       {"mod_delayed_work to zero",
        [](wq::workqueue& q, wq::delayed_work& d) {
          CHECK(wq::mod_delayed_work(q, d, 0ms));
-         CHECK(wq::flush_delayed_work(d));
+         (void)wq::flush_delayed_work(d);  // the run may be over already: then false
        },
        1},
   };
