@@ -727,8 +727,11 @@ TEST_CASE("delayed_work: stress: destroying items while their waits complete (ru
 // apart, each moved once, at a random moment from its deadline to 150 us after it (when its
 // completion runs). With the expiry's commit disabled (the completion queueing on the deadline
 // it read), 14 of 20 runs of this test failed; with it, 40 of 40 passed.
-// Every item must then start a run no earlier than its move plus the delay, after which nothing
-// is pending.
+// mod_delayed_work's result says which happened: true, the instance was still pending and
+// moved, so the item runs once, no earlier than the move plus the delay; false, the expiry's run
+// had begun, so a second instance runs from then. After that run nothing is pending. (Waiting
+// for the right number of runs, rather than for a start time, keeps a run whose clock read was
+// delayed past the new deadline, under TSan on two cores, from passing for the second one.)
 struct moved_item {
   wq::delayed_work d{wq::fn_ops<&moved_item::fn>};
   std::atomic<clock_type::rep> last_start{0};
@@ -754,6 +757,7 @@ TEST_CASE("delayed_work: stress: a deadline moved later is never overtaken by it
       clock_type::time_point at;
       int index;
       clock_type::time_point called{};
+      bool was_pending = false;
     };
     std::vector<move> moves;
     const auto base = clock_type::now() + 2ms;
@@ -767,18 +771,20 @@ TEST_CASE("delayed_work: stress: a deadline moved later is never overtaken by it
       while (clock_type::now() < m.at) {
       }
       m.called = clock_type::now();
-      (void)wq::mod_delayed_work(q, items[m.index].d, delay);
+      m.was_pending = wq::mod_delayed_work(q, items[m.index].d, delay);
     }
     for (const auto& m : moves) {
       moved_item& it = items[m.index];
       const auto not_before = (m.called + delay).time_since_epoch().count();
-      INFO("round " << round << ", item " << m.index);
-      REQUIRE(wq_test::poll_until(
-          [&] { return it.last_start.load(std::memory_order_acquire) >= not_before; }));
+      const int expected = m.was_pending ? 1 : 2;
+      INFO("round " << round << ", item " << m.index << ", moved while pending: " << m.was_pending);
+      REQUIRE(
+          wq_test::poll_until([&] { return it.runs.load(std::memory_order_acquire) >= expected; }));
+      // The last run is the moved (or new) instance's: not before the new deadline.
+      CHECK(it.last_start.load(std::memory_order_acquire) >= not_before);
       CHECK_FALSE(wq::cancel_delayed_work_sync(it.d));  // that run was its one pending instance
-      const int runs = it.runs.load(std::memory_order_acquire);
-      REQUIRE((runs == 1 || runs == 2));
-      ++(runs == 2 ? fired_first : moved_first);
+      CHECK(it.runs.load(std::memory_order_acquire) == expected);
+      ++(m.was_pending ? moved_first : fired_first);
     }
   }
   // Both orders happened, so the moves met expiries in flight.
