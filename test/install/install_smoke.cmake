@@ -33,8 +33,10 @@ add_test(NAME "install: find_package(wq) consumer builds and runs"
                  "-DWQ_SMOKE_SETTINGS=${wq_smoke_dir}/settings.cmake"
                  "-DWQ_SMOKE_CONFIG=$<CONFIG>"
                  -P "${CMAKE_CURRENT_SOURCE_DIR}/install/run_smoke.cmake")
+# COST: the longest test of every suite (it builds a consumer and the samples: 130 s under
+# ASan), so ctest starts it first, beside the others, instead of last, alone.
 set_tests_properties("install: find_package(wq) consumer builds and runs" PROPERTIES
-                     TIMEOUT 300 RESOURCE_LOCK install_smoke LABELS install)
+                     TIMEOUT 300 RESOURCE_LOCK install_smoke LABELS install COST 10000)
 
 # The version policy, as find_package sees it: the installed wqConfigVersion.cmake accepts this
 # MAJOR.MINOR and refuses an older or newer minor while the major version is 0
@@ -57,7 +59,7 @@ if(WQ_PKG_CONFIG)
                    "-DWQ_SMOKE_CONFIG=$<CONFIG>" "-DPKG_CONFIG=${WQ_PKG_CONFIG}"
                    -P "${CMAKE_CURRENT_SOURCE_DIR}/install/run_pkgconfig.cmake")
   set_tests_properties("install: pkg-config consumer builds and runs" PROPERTIES
-                       TIMEOUT 300 LABELS install)
+                       TIMEOUT 300 LABELS install COST 1000)
 else()
   message(STATUS "wq: pkg-config not found: test \"install: pkg-config consumer builds and runs\" "
                  "not registered")
