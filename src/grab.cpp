@@ -87,7 +87,11 @@ bool wait_not_running(work& w) noexcept {
   for (const run_record* r = first_run_record(); r != nullptr; r = r->next) {
     // Safety (acquire): pairs with run_one's release stores of `item`, after its `core`.
     if (r->item.load(std::memory_order_acquire) != &w) continue;
-    if (queue_core* core = r->core.load(std::memory_order_relaxed)) look_at(core);
+    // Safety (acquire): the run may end between the two loads; `core` may then show the
+    // queue of what the thread ran before (or none), stored with release after the run, so
+    // skipping it still sees the run's effects (run_record). Otherwise look_at locks the
+    // queue that ran it.
+    if (queue_core* core = r->core.load(std::memory_order_acquire)) look_at(core);
   }
   const std::uint64_t after = hidden_runs().load(std::memory_order_seq_cst);
   if (before != after || hidden_count(after) != 0)

@@ -27,7 +27,9 @@ void wait_not_running_elsewhere(work& w) noexcept {
   for (run_record* r = first_run_record(); r != nullptr; r = r->next) {
     // Safety (acquire): pairs with the worker's release stores around the function call.
     if (r == mine || r->item.load(std::memory_order_acquire) != &w) continue;
-    if (r->ops.load(std::memory_order_relaxed) != ops) continue;  // another object (rule 11)
+    // Safety (acquire): another object (rule 11), or this run just ended and the record shows
+    // the thread's outer run again: either way, stored with release after the run's effects.
+    if (r->ops.load(std::memory_order_acquire) != ops) continue;
     const auto give_up = std::chrono::steady_clock::now() + destroy_grace;
     unsigned spins = 0;
     while (r->item.load(std::memory_order_acquire) == &w &&

@@ -41,10 +41,13 @@ struct run_record {
   std::atomic<const work*> item{nullptr};  // the item whose function runs now, or nullptr
   // Its ops, written before `item`: identity is address plus function (rule 11), so an object
   // built in the memory of one that freed itself while running is not mistaken for it.
-  // Relaxed: published by the release store of `item` that follows it.
   std::atomic<const work_ops*> ops{nullptr};
-  // The queue whose worker runs `item`, written before `item` (relaxed: published by the
-  // release store of `item`), so a _sync cancel locks only that queue.
+  // The queue whose worker runs `item`, written before `item`, so a _sync cancel locks only
+  // that queue.
+  // Both are stored with release and read with acquire after `item`: when a run ends they go
+  // back to the outer run's values before `item` does, so a reader that acquired `item` == w
+  // may read the restored ones; the release makes that reader see the run's effects too (a
+  // _sync cancel then returns without locking the queue: rule 29's happens-before).
   std::atomic<queue_core*> core{nullptr};
   // Owned by a live thread. Claimed with an acquire CAS, given up with a release store; a
   // relaxed load only pre-screens before the CAS.

@@ -344,8 +344,8 @@ void run_one(worker_scope& s, work* w, std::unique_lock<std::mutex>& lk, done_li
   // clears PENDING, so a _sync cancel that saw either sees the count (hidden_runs).
   if (hidden) hidden_runs().fetch_add(hidden_run_begins, std::memory_order_seq_cst);
   if (rec != nullptr) {
-    rec->ops.store(ops, std::memory_order_relaxed);
-    rec->core.store(core, std::memory_order_relaxed);
+    rec->ops.store(ops, std::memory_order_release);
+    rec->core.store(core, std::memory_order_release);
     // Safety (release): a destructor that learnt of this run from the function sees it,
     // and the ops stored above.
     rec->item.store(w, std::memory_order_release);
@@ -365,9 +365,11 @@ void run_one(worker_scope& s, work* w, std::unique_lock<std::mutex>& lk, done_li
   pool_item_end();
   if (rec != nullptr) {
     // The outer item's ops and queue first: a reader that acquires `item` == outer pairs it
-    // with them, not with this run's (as when it was published).
-    rec->ops.store(outer_ops, std::memory_order_relaxed);
-    rec->core.store(outer_core, std::memory_order_relaxed);
+    // with them, not with this run's (as when it was published). Safety (release): a reader
+    // that still saw `item` == w but reads these restored values learns that the run is over
+    // from them alone, so they must carry its effects (run_record).
+    rec->ops.store(outer_ops, std::memory_order_release);
+    rec->core.store(outer_core, std::memory_order_release);
     rec->item.store(outer, std::memory_order_release);
   }
   // Safety (seq_cst): after the record shows the outer item again (hidden_runs).
