@@ -46,6 +46,11 @@ int register_async_item_idle(async_waiter* w) noexcept {
   return n;
 }
 
+void release_waiter_cores(async_waiter* w) noexcept {
+  for (queue_core* core : w->cores) drop_ref(core);
+  w->cores.clear();
+}
+
 int withdraw_async(async_waiter* w) noexcept {
   int removed = 0;
   for (queue_core* core : w->cores) {

@@ -10,6 +10,7 @@
 #include "engine/backoff.hpp"
 #include "engine/engine.hpp"
 #include "engine/queue_core.hpp"
+#include "engine/registry.hpp"
 
 namespace wq::detail {
 
@@ -44,7 +45,12 @@ class watch_service final : public boost::asio::execution_context::service {
       cores.assign(list_->cores.begin(), list_->cores.end());
       list_->cores.clear();
     }
-    for (const auto& [core, core_id] : cores) executor_context_gone(core, core_id);
+    // A queue may retire, and its core be freed, once it left the set: each is reached again
+    // by its id, pinned, and its id checked under its mutex (executor_context_gone).
+    for (const auto& entry : cores) {
+      const std::uint64_t core_id = entry.second;
+      if (const core_pin pin = lookup_core(core_id)) executor_context_gone(pin.get(), core_id);
+    }
   }
 
   std::shared_ptr<watch_list> list_;

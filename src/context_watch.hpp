@@ -8,7 +8,8 @@
 // State and lock rules: one watch_list per context, shared by the service and the queues
 // registered with it; its mutex guards the set of cores. Lock order: a queue's mutex before the
 // list's (unwatch_context runs under the queue's mutex, at retirement); the service takes the
-// list's mutex alone, copies the set, and only then each queue's mutex.
+// list's mutex alone, copies the set, and only then each queue's mutex, reaching each queue by
+// its id through the registry (a pin: the queue may have retired and been freed meanwhile).
 #pragma once
 
 #include <atomic>

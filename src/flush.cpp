@@ -53,8 +53,9 @@ bool flush_work(work& item) noexcept {
       backoff(spins);  // in transit (being queued, or started by a worker): let it settle
       continue;
     }
-    queue_core* core = lookup_core(queue_id_of(s));
-    if (core == nullptr) return false;  // never queued
+    const core_pin pin = lookup_core(queue_id_of(s));  // outlives lk, and any wait below
+    queue_core* core = pin.get();
+    if (core == nullptr) return false;  // never queued, or its queue is gone
     std::unique_lock lk(core->mu);
     const state_t now = st.load(std::memory_order_acquire);
     if (now != s) continue;                          // changed while we locked: look again
@@ -130,7 +131,8 @@ bool flush_delayed_work(delayed_work& item) noexcept {
   auto& st = work_access::state(item);
   const state_t s = st.load(std::memory_order_acquire);
   if ((s & st_armed) != 0) {
-    if (queue_core* core = lookup_core(queue_id_of(s))) {
+    if (const core_pin pin = lookup_core(queue_id_of(s))) {
+      queue_core* core = pin.get();
       std::unique_lock lk(core->mu);
       const state_t now = st.load(std::memory_order_acquire);
       if ((now & st_armed) != 0 && queue_id_of(now) == core->id()) {

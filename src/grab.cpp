@@ -30,7 +30,8 @@ grab_result grab_pending(work& w, bool cancelling, grab_info* info) noexcept {
       continue;
     }
     if ((s & (st_queued | st_armed | st_intake)) != 0) {
-      if (queue_core* core = lookup_core(queue_id_of(s))) {
+      if (const core_pin pin = lookup_core(queue_id_of(s))) {
+        queue_core* core = pin.get();
         done_list done;  // completed after lk is released
         std::unique_lock lk(core->mu);
         // An item on the intake becomes QUEUED once the intake is taken. (If it is still
@@ -85,13 +86,14 @@ bool wait_not_running(work& w) noexcept {
   // again, so the two loads differ or show a count: then every queue is looked at.
   const std::uint64_t before = hidden_runs().load(std::memory_order_seq_cst);
   for (const run_record* r = first_run_record(); r != nullptr; r = r->next) {
-    // Safety (acquire): pairs with run_one's release stores of `item`, after its `core`.
+    // Safety (acquire): pairs with run_one's release stores of `item`, after its `core_index`.
     if (r->item.load(std::memory_order_acquire) != &w) continue;
-    // Safety (acquire): the run may end between the two loads; `core` may then show the
+    // Safety (acquire): the run may end between the two loads; `core_index` may then show the
     // queue of what the thread ran before (or none), stored with release after the run, so
     // skipping it still sees the run's effects (run_record). Otherwise look_at locks the
-    // queue that ran it.
-    if (queue_core* core = r->core.load(std::memory_order_acquire)) look_at(core);
+    // queue that ran it (a worker running keeps it from being freed, so the pin holds).
+    const std::uint32_t index = r->core_index.load(std::memory_order_acquire);
+    if (const core_pin pin = pin_core(index)) look_at(pin.get());
   }
   const std::uint64_t after = hidden_runs().load(std::memory_order_seq_cst);
   if (before != after || hidden_count(after) != 0)
@@ -140,7 +142,8 @@ mod_grab grab_for_mod(work& w, std::uint64_t target) noexcept {
 }
 
 void note_cancelled(std::uint64_t id) noexcept {
-  queue_core* core = lookup_core(id);
+  const core_pin pin = lookup_core(id);  // outlives lk (declared first)
+  queue_core* core = pin.get();
   if (core == nullptr) return;
   std::lock_guard lk(core->mu);
   if (core->id() == id && core->reg.live) note_cancelled_locked(core->stats);

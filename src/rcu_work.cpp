@@ -3,7 +3,7 @@
 // caller's liburcu flavour): firing an armed item from an RCU callback, without a queue in hand
 // and without waiting. The rest of rcu_work is an ordinary delayed item armed for max_delay.
 //
-// Lock rules: the queue's mutex only, through lookup_core and a re-check of the state word
+// Lock rules: the queue's mutex only, through lookup_core (a pin) and a re-check of the state word
 // under it, as flush_delayed_work does; the caller holds no wq lock.
 #include <wq/delayed_work.hpp>
 #include <wq/detail/rcu_work.hpp>
@@ -21,7 +21,8 @@ bool fire_armed_now(delayed_work& item) noexcept {
   auto& st = work_access::state(item);
   const state_t s = st.load(std::memory_order_acquire);
   if ((s & st_armed) == 0) return false;
-  queue_core* core = lookup_core(queue_id_of(s));
+  const core_pin pin = lookup_core(queue_id_of(s));  // outlives lk (declared first)
+  queue_core* core = pin.get();
   if (core == nullptr) return false;
   std::unique_lock lk(core->mu);
   const state_t now = st.load(std::memory_order_acquire);

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <deque>
 #include <future>
 #include <memory>
 #include <new>
@@ -36,6 +37,7 @@
 #include <wq/cancel.hpp>
 #include <wq/container_of.hpp>
 #include <wq/delayed_work.hpp>
+#include <wq/detail/engine.hpp>
 #include <wq/executor.hpp>
 #include <wq/flush.hpp>
 #include <wq/kernel.hpp>
@@ -1894,4 +1896,80 @@ TEST_CASE(
   }
   INFO("rounds: " << rounds);
   CHECK(b_runs.load() == rounds);
+}
+
+TEST_CASE(
+    "workqueue: a destroyed queue's memory goes back: 5000 queues made, used and destroyed "
+    "leave at most the registry's 1024 spare cores (rule 50)",
+    "[workqueue][rule50][memory]") {
+  // Before issue 17's core freeing, every core ever made stayed allocated (recycled, never
+  // freed): this count stayed at 5000 more after the queues were gone.
+  const std::size_t before = wq::detail::cores_in_memory();
+  {
+    constexpr std::size_t n = 5000;
+    std::deque<fn_item> items;  // items neither move nor copy
+    std::atomic<int> runs{0};
+    for (std::size_t i = 0; i < n; ++i) items.emplace_back([&](fn_item&) { runs.fetch_add(1); });
+    std::vector<std::optional<wq::ordered_workqueue>> qs(n);
+    for (auto& q : qs) q.emplace("memory");
+    CHECK(wq::detail::cores_in_memory() >= before + n);
+    for (std::size_t i = 0; i < n; ++i) REQUIRE(enqueue(*qs[i], items[i]) == queue_status::queued);
+    for (auto& q : qs) q.reset();  // each destroy runs its item first
+    CHECK(runs.load() == static_cast<int>(n));
+  }
+  CHECK(wq::detail::cores_in_memory() <= before + 1024);
+}
+
+TEST_CASE(
+    "workqueue: cancelling and flushing items from other threads while their queues are "
+    "destroyed and freed touches no freed memory (ASan, TSan) (rules 50, 23, 24, 29, 31)",
+    "[workqueue][rule50][rule23][rule24][rule29][rule31][memory][stress]") {
+  // Each item's state word keeps the id of the queue it was last queued or armed on, and the
+  // cancel and flush calls below look that queue up while the main thread destroys it. More
+  // queues than the registry keeps as spares, so most destroyed cores really are freed while
+  // those lookups run.
+  constexpr std::size_t n = 1500;
+  wq_test::warning_catcher warnings;  // destroy's armed_items_cancelled notices, one per queue
+  std::deque<fn_item> items;          // items neither move nor copy
+  std::deque<fn_delayed_item> timers;
+  for (std::size_t i = 0; i < n; ++i) {
+    items.emplace_back([](fn_item&) {});
+    timers.emplace_back([](fn_delayed_item&) {});
+  }
+  const auto end = std::chrono::steady_clock::now() + 2s;
+  int rounds = 0;
+  for (; rounds < 20 && std::chrono::steady_clock::now() < end; ++rounds) {
+    std::vector<std::optional<wq::ordered_workqueue>> qs(n);
+    for (auto& q : qs) q.emplace("stale");
+    for (std::size_t i = 0; i < n; ++i) {
+      REQUIRE(enqueue(*qs[i], items[i]) != queue_status::unbound);
+      // Due now or soon, so that some fire while their queue is being destroyed.
+      REQUIRE(enqueue_delayed(*qs[i], timers[i], std::chrono::microseconds(i % 3 * 500)) !=
+              queue_status::unbound);
+    }
+    std::atomic<bool> stop{false};
+    auto hammer = [&](std::size_t first) {
+      while (!stop.load(std::memory_order_relaxed)) {
+        for (std::size_t i = first; i < n; i += 2) {
+          (void)wq::flush_work(items[i].w);
+          (void)wq::cancel_delayed_work(timers[i].d);
+          (void)wq::flush_delayed_work(timers[i].d);
+          (void)wq::cancel_work_sync(items[i].w);
+        }
+      }
+    };
+    std::thread a(hammer, 0);
+    std::thread b(hammer, 1);
+    for (auto& q : qs) q.reset();
+    stop.store(true, std::memory_order_relaxed);
+    a.join();
+    b.join();
+    // Every item's queue is gone: nothing of any item is pending or running any more.
+    for (std::size_t i = 0; i < n; ++i) {
+      REQUIRE_FALSE(wq::work_pending(items[i].w));
+      REQUIRE_FALSE(wq::delayed_work_pending(timers[i].d));
+    }
+  }
+  INFO("rounds: " << rounds);
+  CHECK(rounds > 0);
 }

@@ -161,7 +161,7 @@ class queue_executor {
   [[nodiscard]] bool possibly() const noexcept { return (bits_ & possibly_bit) != 0; }
   [[nodiscard]] bool tracked() const noexcept { return (bits_ & tracked_bit) != 0; }
 
-  detail::queue_core* core_;  // type-stable and referenced; the id detects a destroyed queue
+  detail::queue_core* core_;  // referenced (kept); the id detects a destroyed queue
   std::uint64_t bits_;        // the queue's id, and the blocking.possibly flag
 };
 

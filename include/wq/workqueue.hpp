@@ -343,7 +343,7 @@ class workqueue {
   boost::asio::thread_pool* pool_ = nullptr;           // owned pool, if any (the core owns it)
   boost::asio::execution_context* context_ = nullptr;  // the pool (owned or shared), or the
                                                        // executor's context
-  detail::queue_core* core_ = nullptr;                 // type-stable, see detail/core.hpp
+  detail::queue_core* core_ = nullptr;                 // referenced, see detail/core.hpp
   std::uint64_t id_ = 0;                               // core_'s id while this queue lives
   std::uint64_t cancelled_on_destroy_ = 0;
   // The typed queueing of enqueue and enqueue_delayed (`delay` zero: queued now).

@@ -50,20 +50,23 @@ void remove_tracked(queue_core* core) noexcept {
 
 void release_core(queue_core* core) noexcept { drop_ref(core); }
 
+std::size_t cores_in_memory() noexcept { return registry_cores_in_memory(); }
+
 std::pair<queue_core*, std::uint64_t> create_core(core_config cfg,
                                                   std::unique_ptr<executor_box> ex) {
   worker_pool* pool =
       cfg.shared_pool ? &pool_of_kind(pool_kind_for(cfg.flags, cfg.ordered)) : nullptr;
   queue_core* core = allocate_core();
   std::unique_lock lk(core->mu);
-  // A recycled core keeps the slots it grew (all idle once it retired): reused, not
-  // reallocated. Only a new core allocates its first ones; out of memory puts it back.
+  // A spare core (a freed queue's, kept whole by the registry) keeps the slots it grew (all
+  // idle once it retired): reused, not reallocated. Only a new core allocates its first ones;
+  // out of memory gives it back.
   try {
     if (core->wk.slots.size() < static_cast<std::size_t>(cfg.worker_slots))
       core->wk.slots.resize(static_cast<std::size_t>(cfg.worker_slots));
   } catch (...) {
     lk.unlock();
-    push_free(core);
+    free_unused_core(core);
     throw;
   }
   for (worker_slot& sl : core->wk.slots) {
@@ -75,8 +78,7 @@ std::pair<queue_core*, std::uint64_t> create_core(core_config cfg,
     sl.active = false;
     sl.rec = nullptr;
   }
-  core->reg.gen = (core->reg.gen + 1) & core_gen_mask;
-  if (core->reg.gen == 0) core->reg.gen = 1;
+  // (Its generation, new for its index, was set by allocate_core.)
   core->reg.live = true;
   core->wk.executor_dead = false;
   core->lc.orphaned = false;
@@ -99,7 +101,7 @@ std::pair<queue_core*, std::uint64_t> create_core(core_config cfg,
   core->wl.nr_in_flight = 0;
   core->wl.colors.reset();
   core->lc.paused = false;
-  // Statistics start at zero; a recycled core whose queue never saw an item has nothing to
+  // Statistics start at zero; a spare core whose queue never saw an item has nothing to
   // clear (zeroing them is most of a short-lived queue's creation cost).
   // (A sample left by the last queue must go too: its histograms were freed with it.)
   if (core->stats.queued != 0 || core->stats.cancelled != 0 || core->stats.started != 0 ||
@@ -310,8 +312,11 @@ void timer_fired(delayed_work* dw, clock_point reached) noexcept {
         return;
       continue;
     }
-    queue_core* core = lookup_core(queue_id_of(s));
-    WQ_ASSERT(core != nullptr, "wq: armed item names no queue");
+    // Armed on a queue when `s` was read; the pin keeps its core while we look. A core being
+    // freed has disarmed every item of its queue: read the state again.
+    const core_pin pin = lookup_core(queue_id_of(s));  // outlives lk (declared first)
+    queue_core* core = pin.get();
+    if (core == nullptr) continue;
     std::unique_lock lk(core->mu);
     s = st.load(std::memory_order_relaxed);
     if ((s & st_armed) == 0 || queue_id_of(s) != core->id()) continue;  // changed under us

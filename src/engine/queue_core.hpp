@@ -2,11 +2,12 @@
 // src/engine/queue_core.hpp: the queue engine's state, one member object per mechanism (layer 0
 // of src/engine/README.md; private to the library).
 //
-// One queue_core per live workqueue. Cores are allocated in chunks by the registry and never
-// freed; a destroyed queue's core is retired (its generation bumped) and recycled once no
-// handle refers to it: no reference (`reg.refs`: the workqueue object, executor copies,
-// helpers joining an orphaned pool) and no worker handler posted for it
-// (`reg.outstanding_handlers`). Each field is tagged with what guards it (see queue_core).
+// One queue_core per live workqueue, allocated by the registry. A destroyed queue's core is
+// retired (its generation bumped) and freed once nothing refers to it: no reference
+// (`reg.refs`: the workqueue object, executor copies, helpers joining an orphaned pool, async
+// waits registered on it), no worker handler posted for it (`reg.outstanding_handlers`) and no
+// pin (registry.hpp: a lookup by a stale id, or a walk, in progress on another thread). Each
+// field is tagged with what guards it (see queue_core).
 #pragma once
 
 #include <wq/delayed_work.hpp>
@@ -193,25 +194,25 @@ struct queue_counters {
 //   W:  the worker running that slot (no lock).
 
 /// The registry's part of a core: identity, liveness and the references that keep it from
-/// being recycled (registry.hpp).
+/// being freed (registry.hpp).
 struct registry_slot {
-  std::uint32_t index = 0;  // I (for ever): slot in the registry, set when its chunk is made
+  std::uint32_t index = 0;  // its registry index: set by allocate_core, then constant
   std::uint32_t gen = 0;    // L: generation; the id is (gen << 20) | index
   // R (the registry's mutex): position in the registry's list of cores in use (taken by
-  // allocate_core, given back by push_free), so for_each_core skips cores on the free list.
+  // allocate_core, given back when the core is freed), which for_each_core walks.
   std::uint32_t in_use_pos = 0;
   bool live = false;             // L: between create_core and retire
-  bool recycled = false;         // L: pushed on the free list (guards against a second push)
+  bool recycled = false;         // L: being freed (maybe_recycle; guards against a second time)
   int outstanding_handlers = 0;  // L: worker handlers alive (posted, running, not yet freed)
   // A (acq_rel): references held by handles (workqueue, queue_executor copies, orphan
-  // joiners), changed without mu; the last release takes mu to recycle a retired core.
+  // joiners, async waits), changed without mu; the last release takes mu to free a retired
+  // core.
   std::atomic<std::uint64_t> refs{0};
   // L: the pool the queue owns, if any. Joined by destroy() (or the orphan's helper thread),
-  // freed only when the core is recycled, so executor copies outliving the queue name a valid
-  // context.
+  // freed only with the core, so executor copies outliving the queue name a valid context.
   std::unique_ptr<boost::asio::thread_pool> own_pool;
   // A (release/acquire): the queue's execution context, for queue_executor::query (an
-  // executor may outlive its queue and read this while the core is recycled).
+  // executor may outlive its queue: its reference keeps the core).
   std::atomic<boost::asio::execution_context*> context{nullptr};
 };
 
@@ -350,7 +351,7 @@ struct lifecycle_state {
 };
 
 /// One queue's engine state: one member per mechanism, each field tagged with its guard.
-/// Layout (cores are packed in the registry's chunks, so every byte here is a byte per queue):
+/// Layout (every byte here is a byte per queue, in memory and in creation time):
 /// the first cache line holds the intake, which producers write without the mutex, the name
 /// (read per item only for an observer) and the context watch (read at creation and
 /// destruction); the mutex starts the next line, and the state a worker takes under it per item

@@ -1,11 +1,22 @@
 // SPDX-License-Identifier: BSL-1.0
 // The core registry: see registry.hpp.
+//
+// Each index has an entry: one word (the address of the core holding the index, a "being
+// freed" bit, and in the top bits the number of pins on it) and the generation of the last core
+// freed there. Lifecycle of a word: 0 (free) -> address (allocate_core, registry mutex held) ->
+// address + pins (pin_core: a CAS that only succeeds on a published core not being freed) ->
+// address | freeing (maybe_recycle, once the core is retired and unreferenced: no new pin can
+// be taken from then on) -> 0 (whoever sees the pins reach zero with the bit set: the
+// recycler, or the last unpin; it frees the core). The address is cleared under the registry
+// mutex, with the index given back, so an index is reused only once its old core is gone.
 #include "registry.hpp"
 
 #include <array>
 #include <atomic>
 #include <memory>
+#include <new>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include <boost/asio/thread_pool.hpp>
@@ -17,17 +28,59 @@ namespace {
 constexpr std::uint32_t chunk_size = 1024;
 constexpr std::uint32_t max_chunks = (core_index_mask + 1) / chunk_size;
 
-// Immortal: cores must stay addressable for stale handlers and item states at any time,
+// The index word's layout (x86-64 and AArch64 user addresses fit in 48 bits; cores are
+// 64-byte aligned, so bit 0 of an address is free for the "being freed" mark).
+constexpr std::uint64_t pin_one = std::uint64_t{1} << 48;
+constexpr std::uint64_t address_mask = pin_one - 2;
+constexpr std::uint64_t freeing_bit = 1;
+constexpr std::uint64_t max_pins = (~std::uint64_t{0}) >> 48;
+
+std::uint64_t pins_of(std::uint64_t word) noexcept { return word >> 48; }
+queue_core* core_of(std::uint64_t word) noexcept {
+  // Safety: the word holds the address allocate_core stored, plus the mark and pin bits
+  // masked off here; pin_core only returns it while the pin keeps the core alive.
+  return reinterpret_cast<queue_core*>(static_cast<std::uintptr_t>(word & address_mask));
+}
+
+struct index_entry {
+  std::atomic<std::uint64_t> word{0};  // see the file comment
+  std::uint32_t gen = 0;  // registry mutex: generation of the last core freed at this index
+};
+
+// Immortal: the index table must stay addressable for stale ids and pins at any time,
 // including during static destruction.
 struct registry {
   std::mutex mu;
-  std::array<std::atomic<queue_core*>, max_chunks> chunks{};
-  std::uint32_t next_index = 1;         // guarded by mu; index 0 means "no queue"
-  std::vector<queue_core*> free_cores;  // guarded by mu: retired, no handler left
-  // Guarded by mu: every core allocate_core handed out and push_free has not taken back (each
-  // at its reg.in_use_pos). Reserved alongside free_cores, so giving a core back never grows it.
+  std::array<std::atomic<index_entry*>, max_chunks> chunks{};
+  std::uint32_t next_index = 1;             // guarded by mu; index 0 means "no queue"
+  std::vector<std::uint32_t> free_indexes;  // guarded by mu: given back by freed cores
+  // Guarded by mu: every core allocate_core handed out and not yet freed (each at its
+  // reg.in_use_pos). Reserved alongside free_indexes, so freeing never grows either.
   std::vector<queue_core*> in_use;
+  // Guarded by mu: up to spare_limit freed cores kept whole (not destroyed: a retired core is
+  // a valid idle one) for the next queues made, so sessions that come and go reuse them
+  // instead of the heap, as they reuse a worker thread. Capacity reserved by the first
+  // allocate_core.
+  std::vector<queue_core*> spare;
 };
+
+// How many freed cores' memory the registry keeps for reuse (at most 1024 x sizeof(queue_core)
+// bytes, under 1 MB, whatever the number of queues made): beyond it memory goes back to the
+// heap.
+constexpr std::size_t spare_limit = 1024;
+
+registry& reg() {
+  static registry* r = new registry;  // Safety: intentionally leaked (see above).
+  return *r;
+}
+
+// Returns: the entry of `index`, or nullptr if its chunk was never made. Lock-free.
+index_entry* entry_of(std::uint32_t index) noexcept {
+  if (index == 0 || index > core_index_mask) return nullptr;
+  // Safety (acquire): pairs with the release that published the constructed chunk.
+  index_entry* chunk = reg().chunks[index / chunk_size].load(std::memory_order_acquire);
+  return chunk == nullptr ? nullptr : &chunk[index % chunk_size];
+}
 
 // Takes `core` off r.in_use in O(1) (the last entry moves into its place). Requires r.mu held.
 void leave_in_use(registry& r, queue_core* core) noexcept {
@@ -40,48 +93,103 @@ void leave_in_use(registry& r, queue_core* core) noexcept {
 // Puts `core` on r.in_use. Requires r.mu held and capacity for it (reserved by allocate_core).
 void enter_in_use(registry& r, queue_core* core) noexcept {
   core->reg.in_use_pos = static_cast<std::uint32_t>(r.in_use.size());
-  r.in_use.push_back(core);  // no allocation: reserved before the core was handed out
+  r.in_use.push_back(core);  // no allocation: reserved before the index was handed out
+}
+
+// Gives the index back and destroys the core, keeping its memory as a spare or giving it to
+// the heap. Requires: no pin can be taken on it any more (its word is being freed with no
+// pins, or it was never published to anyone), no lock held.
+void free_core(queue_core* core) noexcept {
+  auto& r = reg();
+  const std::uint32_t index = core->reg.index;
+  void* mem = core;
+  {
+    std::lock_guard lk(r.mu);
+    index_entry* e = entry_of(index);
+    e->gen = core->reg.gen;
+    // Safety (release): nobody can pin a word being freed, but a pin_core refused on the cleared
+    // word must still see what the queue's end did, as one refused on the mark does (this
+    // thread acquired that through the mark's RMW or the last unpin).
+    e->word.store(0, std::memory_order_release);
+    leave_in_use(r, core);
+    r.free_indexes.push_back(index);  // no allocation: reserved when the index was first used
+    if (r.spare.size() < r.spare.capacity()) {
+      r.spare.push_back(core);  // no allocation: reserved by the first allocate_core
+      return;                   // kept whole: the next queue resets what it uses (create_core)
+    }
+  }
+  // Its members free only memory of their own (the pool, executor and watch were let go when
+  // the queue retired): nothing here calls back into the registry.
+  core->~queue_core();
+  ::operator delete (mem, std::align_val_t{alignof(queue_core)});
 }
 
 // The snapshot for_each_core walks, kept per thread so a walk allocates only when the number
 // of cores in use grew beyond any earlier walk on this thread. Taken (moved out) while a walk
 // runs, so a walk nested in fn() makes its own.
-thread_local std::vector<queue_core*> t_snapshot;
-
-registry& reg() {
-  static registry* r = new registry;  // Safety: intentionally leaked (see above).
-  return *r;
-}
+thread_local std::vector<std::uint32_t> t_snapshot;
 
 }  // namespace
 
-void push_free(queue_core* core) noexcept {
-  auto& r = reg();
-  std::lock_guard lk(r.mu);
-  r.free_cores.push_back(core);  // no allocation: reserved when the core was first made
-  leave_in_use(r, core);
+core_pin pin_core(std::uint32_t index) noexcept {
+  index_entry* e = entry_of(index);
+  if (e == nullptr) return {};
+  // Safety (acquire): pairs with the release of the RMW that set the "being freed" bit, so a
+  // caller told "none" also sees what the queue's end did to its items (their state words).
+  std::uint64_t w = e->word.load(std::memory_order_acquire);
+  for (;;) {
+    if (core_of(w) == nullptr || (w & freeing_bit) != 0) return {};  // none there, or going
+    if (pins_of(w) == max_pins) {  // 65535 pins held at once on one core: wait for one to go
+      std::this_thread::yield();
+      w = e->word.load(std::memory_order_acquire);
+      continue;
+    }
+    // Safety (acquire): pairs with allocate_core's release store of the address, so the
+    // constructed core is seen; a failed CAS reloads `w` and tries again.
+    if (e->word.compare_exchange_weak(w, w + pin_one, std::memory_order_acquire,
+                                      std::memory_order_acquire))
+      return {core_of(w), index};
+  }
 }
 
-// The owned pool is freed outside the mutex: freeing it destroys handlers that may release
-// references on other cores.
+void unpin_core(std::uint32_t index) noexcept {
+  index_entry* e = entry_of(index);
+  // Safety (acq_rel): release orders this pinner's uses of the core before the free; acquire,
+  // when this is the last pin on a core being freed, orders every other holder's uses before
+  // it too (they released before the count reached here).
+  const std::uint64_t w = e->word.fetch_sub(pin_one, std::memory_order_acq_rel);
+  if ((w & freeing_bit) != 0 && pins_of(w) == 1) free_core(core_of(w));
+}
+
+// The owned pool and the histograms are freed outside the mutex: freeing the pool destroys
+// handlers that may release references on other cores.
 void maybe_recycle(queue_core* core, std::unique_lock<std::mutex>& lk) noexcept {
   // Safety (acquire): pairs with the release decrements, so the last holder's uses of the core
-  // happen before it is reused.
+  // happen before it is freed.
   if (core->reg.live || core->reg.recycled || core->reg.outstanding_handlers != 0 ||
       core->reg.refs.load(std::memory_order_acquire) != 0)
     return;
   core->reg.recycled = true;
   std::unique_ptr<boost::asio::thread_pool> pool = std::move(core->reg.own_pool);
-  // The latency histograms go back to the heap with the queue (a session's 640 bytes); the
-  // next queue on this core makes its own at its first sample. Its other samples' state is
-  // zeroed by create_core (any sample implies the queue counted a queueing).
   std::unique_ptr<latency_histograms> latency = std::move(core->stats.latency);
   lk.unlock();
   // The pool was joined by destroy() or by the orphan's helper thread before they let go of
   // their references, so no thread of it runs this.
   pool.reset();
   latency.reset();
-  push_free(core);
+  // From here no new pin can be taken; the pins still held (lookups by a stale id in
+  // progress, walks) keep the core until the last of them goes.
+  // Safety (acq_rel): acquire orders the uses of pinners that have let go before the free;
+  // release publishes this thread's before the last unpin's free.
+  const std::uint64_t w =
+      entry_of(core->reg.index)->word.fetch_or(freeing_bit, std::memory_order_acq_rel);
+  if (pins_of(w) == 0) free_core(core);
+}
+
+std::size_t registry_cores_in_memory() noexcept {
+  auto& r = reg();
+  std::lock_guard lk(r.mu);
+  return r.in_use.size() + r.spare.size();
 }
 
 void add_ref(queue_core* core) noexcept {
@@ -97,11 +205,12 @@ void drop_ref(queue_core* core) noexcept {
 }
 
 // fn() runs with no registry lock held (it takes core mutexes, which nest outside the
-// registry's), over a snapshot of the cores in use: a core recycled or reused meanwhile is
-// still addressable, and fn() checks liveness and id under the core's mutex.
+// registry's), over a snapshot of the indexes in use, each pinned while fn() runs: a core freed
+// meanwhile is skipped, one retired is still addressable, and fn() checks liveness and id under
+// the core's mutex.
 void for_each_core_impl(void (*fn)(queue_core*, void*), void* arg) {
   auto& r = reg();
-  std::vector<queue_core*> snap = std::move(t_snapshot);
+  std::vector<std::uint32_t> snap = std::move(t_snapshot);
   snap.clear();
   bool copied = false;
   std::uint32_t end = 0;
@@ -109,58 +218,83 @@ void for_each_core_impl(void (*fn)(queue_core*, void*), void* arg) {
     std::lock_guard lk(r.mu);
     end = r.next_index;
     try {
-      snap.assign(r.in_use.begin(), r.in_use.end());
+      snap.reserve(r.in_use.size());
+      for (const queue_core* c : r.in_use) snap.push_back(c->reg.index);
       copied = true;
     } catch (const std::bad_alloc&) {
-      // Out of memory: walk every core ever made instead (slower, same answer).
+      // Out of memory: walk every index ever used instead (slower, same answer).
     }
   }
+  auto visit = [&](std::uint32_t index) {
+    core_pin pin = pin_core(index);
+    if (pin) fn(pin.get(), arg);
+  };
   if (copied) {
-    for (queue_core* c : snap) fn(c, arg);
+    for (std::uint32_t index : snap) visit(index);
     t_snapshot = std::move(snap);
     return;
   }
-  for (std::uint32_t index = 1; index < end; ++index) {
-    if (queue_core* c = lookup_core(index)) fn(c, arg);
-  }
-}
-
-queue_core* lookup_core(std::uint64_t id) noexcept {
-  const auto index = static_cast<std::uint32_t>(id & core_index_mask);
-  if (index == 0) return nullptr;
-  // Safety (acquire): pairs with the release that published the chunk after constructing it.
-  queue_core* chunk = reg().chunks[index / chunk_size].load(std::memory_order_acquire);
-  return chunk == nullptr ? nullptr : &chunk[index % chunk_size];
+  for (std::uint32_t index = 1; index < end; ++index) visit(index);
 }
 
 queue_core* allocate_core() {
   auto& r = reg();
   std::lock_guard lk(r.mu);
-  if (!r.free_cores.empty()) {
-    queue_core* core = r.free_cores.back();
-    r.free_cores.pop_back();
-    enter_in_use(r, core);  // capacity: it held this core before push_free took it off
-    return core;
+  if (r.spare.capacity() == 0) r.spare.reserve(spare_limit);
+  const bool fresh = r.free_indexes.empty();
+  if (fresh) {
+    if (r.next_index > core_index_mask) throw std::length_error("wq: too many live queues");
+    // Room for the new index in both lists first, so neither enter_in_use nor free_core has to
+    // grow a vector. (Doubling, as push_back would, so n indexes copy O(n) entries in all.)
+    if (r.in_use.capacity() < r.next_index) r.in_use.reserve(2 * std::size_t{r.next_index});
+    if (r.free_indexes.capacity() < r.next_index)
+      r.free_indexes.reserve(2 * std::size_t{r.next_index});
+    auto& slot = r.chunks[r.next_index / chunk_size];
+    if (slot.load(std::memory_order_relaxed) == nullptr) {
+      auto* chunk = new index_entry[chunk_size];  // Safety: never freed (see registry).
+      // Safety (release): pairs with entry_of's acquire, publishing the constructed chunk.
+      slot.store(chunk, std::memory_order_release);
+    }
   }
-  if (r.next_index > core_index_mask) throw std::length_error("wq: too many live queues");
-  // Room for the new core in both lists first, so neither enter_in_use nor a later push_free
-  // of this core has to grow a vector.
-  // (Doubling, as push_back would, so creating n cores copies O(n) pointers in all.)
-  if (r.in_use.capacity() < r.next_index) r.in_use.reserve(2 * std::size_t{r.next_index});
-  if (r.free_cores.capacity() < r.next_index) r.free_cores.reserve(2 * std::size_t{r.next_index});
-  const std::uint32_t index = r.next_index++;
-  auto& slot = r.chunks[index / chunk_size];
-  queue_core* chunk = slot.load(std::memory_order_relaxed);
-  if (chunk == nullptr) {
-    chunk = new queue_core[chunk_size];  // Safety: never freed (see registry).
-    for (std::uint32_t i = 0; i < chunk_size; ++i)
-      chunk[i].reg.index = (index / chunk_size) * chunk_size + i;
-    // Safety (release): pairs with lookup_core's acquire, publishing the constructed chunk.
-    slot.store(chunk, std::memory_order_release);
+  const std::uint32_t index = fresh ? r.next_index : r.free_indexes.back();
+  // The core is made under the registry mutex: an index is handed out with its core or not
+  // at all (out of memory changes nothing).
+  queue_core* core = nullptr;
+  if (!r.spare.empty()) {
+    core = r.spare.back();
+    r.spare.pop_back();
+  } else {
+    void* mem = ::operator new (sizeof(queue_core), std::align_val_t{alignof(queue_core)});
+    try {
+      // Safety: `mem` is raw storage of queue_core's size and alignment, from the heap.
+      core = ::new (mem) queue_core();
+    } catch (...) {
+      // (std::condition_variable's constructor may throw, in principle.) Nothing changed.
+      ::operator delete (mem, std::align_val_t{alignof(queue_core)});
+      throw;
+    }
   }
-  queue_core* core = &chunk[index % chunk_size];
+  if (fresh)
+    ++r.next_index;
+  else
+    r.free_indexes.pop_back();
+  index_entry* e = entry_of(index);
+  core->reg.index = index;
+  // A new queue never starts at the generation of a stale id for this index.
+  core->reg.gen = (e->gen + 1) & core_gen_mask;
+  if (core->reg.gen == 0) core->reg.gen = 1;
   enter_in_use(r, core);
+  // Safety (release): pairs with pin_core's acquire, publishing the constructed core.
+  e->word.store(reinterpret_cast<std::uintptr_t>(core), std::memory_order_release);
   return core;
+}
+
+void free_unused_core(queue_core* core) noexcept {
+  index_entry* e = entry_of(core->reg.index);
+  // Safety (acq_rel): as maybe_recycle's mark; a stale id's pin may have raced in (its
+  // generation cannot match, but its pin must be let go before the free).
+  const std::uint64_t w = e->word.fetch_or(freeing_bit, std::memory_order_acq_rel);
+  if (pins_of(w) == 0) free_core(core);
 }
 
 }  // namespace wq::detail

@@ -1,22 +1,78 @@
 // SPDX-License-Identifier: BSL-1.0
-// src/engine/registry.hpp: the core registry (layer 0). Cores are allocated in chunks and never
-// freed, so a stale id always names addressable memory; a retired core is recycled once no
-// handle refers to it. The registry's own state (chunks, free list, cores in use, next index,
-// each core's reg.in_use_pos) is guarded by its mutex, which is taken alone or inside a core
-// mutex, never the other way round.
+// src/engine/registry.hpp: the core registry (layer 0). A queue is named by an id (its core's
+// index in the registry and a generation); the registry maps an index to the core that holds
+// it. Cores are allocated one by one and freed once retired and unreferenced, so an id read
+// from an item's state word, or an index read from another thread, is resolved through a pin
+// (core_pin): while one is held the core's memory stays, whatever the queue does meanwhile.
+// The registry's own state (index table chunks, free indexes, cores in use, next index, each
+// core's reg.in_use_pos, each index's last generation) is guarded by its mutex, which is taken
+// alone or inside a core mutex, never the other way round. The per-index word (the core's
+// address, a "being freed" bit and the count of pins) is changed only with atomic RMWs.
 #pragma once
 
 #include <cstdint>
 #include <mutex>
+#include <utility>
 
 #include "queue_core.hpp"
 
 namespace wq::detail {
 
-/// Returns: the core with slot index taken from `id`, or nullptr if no such slot exists.
-/// Requires: nothing; the caller must lock the core and compare its id() with `id` before
-/// trusting it. Thread safety: any thread, lock-free. Complexity: O(1).
-queue_core* lookup_core(std::uint64_t id) noexcept;
+/// Effects: releases a pin on the core at `index` (core_pin's destructor); the last pin on a
+/// core being freed frees it. Requires: the caller holds a pin there and not the core's mutex.
+/// Memory ordering: release (this pinner's uses of the core happen before it is freed; the
+/// freer acquires).
+void unpin_core(std::uint32_t index) noexcept;
+
+/// A pin on a queue core: while it is held the core's memory is not freed (the queue may still
+/// be retired, and its id change, meanwhile: lock the core and compare its id() before acting).
+/// Move-only. Destroy it, or reset() it, only after releasing the core's mutex: the last pin
+/// on a retired, unreferenced core frees it. Thread safety: as a value; the pinned core as
+/// queue_core says.
+class core_pin {
+ public:
+  core_pin() noexcept = default;
+  core_pin(const core_pin&) = delete;
+  core_pin& operator=(const core_pin&) = delete;
+  core_pin(core_pin&& o) noexcept : core_(std::exchange(o.core_, nullptr)), index_(o.index_) {}
+  core_pin& operator=(core_pin&& o) noexcept {
+    if (this != &o) {
+      reset();
+      core_ = std::exchange(o.core_, nullptr);
+      index_ = o.index_;
+    }
+    return *this;
+  }
+  ~core_pin() { reset(); }
+
+  /// Returns: the pinned core, or nullptr.
+  [[nodiscard]] queue_core* get() const noexcept { return core_; }
+  queue_core* operator->() const noexcept { return core_; }
+  explicit operator bool() const noexcept { return core_ != nullptr; }
+  /// Effects: releases the pin (see unpin_core), if any.
+  void reset() noexcept {
+    if (core_ != nullptr) unpin_core(index_);
+    core_ = nullptr;
+  }
+
+ private:
+  friend core_pin pin_core(std::uint32_t index) noexcept;
+  core_pin(queue_core* core, std::uint32_t index) noexcept : core_(core), index_(index) {}
+  queue_core* core_ = nullptr;
+  std::uint32_t index_ = 0;
+};
+
+/// Returns: a pin on the core that holds registry index `index` now, or an empty pin if none
+/// does (never made, freed, or being freed). Thread safety: any thread, lock-free (a CAS on
+/// the index's word; it retries while other pins change it). Memory ordering: acquire (pairs
+/// with the release that published the core). Complexity: O(1).
+core_pin pin_core(std::uint32_t index) noexcept;
+
+/// Returns: a pin on the core with slot index taken from `id` (see pin_core). The core may be
+/// another queue's by now: lock it and compare its id() with `id` before trusting it.
+inline core_pin lookup_core(std::uint64_t id) noexcept {
+  return pin_core(static_cast<std::uint32_t>(id & core_index_mask));
+}
 
 /// Effects: records the execution context of the queue that owns `core` (for
 /// queue_executor::query, which may read it after the queue is gone). Thread safety: the
@@ -26,24 +82,31 @@ inline void set_context(queue_core* core, boost::asio::execution_context* ctx) n
   core->reg.context.store(ctx, std::memory_order_relaxed);
 }
 
-/// Effects: takes a core off the free list, or a fresh one (allocating a chunk of them the
-/// first time its index is reached), and lists it as in use (for_each_core). The core is not
-/// live and its mutex is not held.
-/// Throws: std::length_error when every index is in use, std::bad_alloc.
-/// Thread safety: any thread. Complexity: O(1) (a new chunk: O(chunk size)).
+/// Effects: allocates a core at a free index (the last one given back, or the next never
+/// used, making a chunk of the index table the first time one is reached), with the index's
+/// next generation, publishes it there (pin_core finds it from now on) and lists it as in use
+/// (for_each_core). The core is not live and its mutex is not held.
+/// Throws: std::length_error when every index is in use, std::bad_alloc (nothing changed).
+/// Thread safety: any thread. Complexity: O(1) amortised (a new chunk: O(chunk size)).
 queue_core* allocate_core();
 
-/// Effects: puts a core back on the free list (a creation that failed, or a recycled core) and
-/// takes it off the list of cores in use. Never allocates: room in both lists is reserved when
-/// a core is first made. Thread safety: any thread, not holding the registry mutex.
-void push_free(queue_core* core) noexcept;
+/// Effects: frees a core that was never made live (a creation that failed after
+/// allocate_core): takes it off the index and the list in use, and deletes it. Requires: no
+/// other thread can have pinned it (its generation was never handed out) and its mutex not
+/// held. Thread safety: any thread, not holding the registry mutex.
+void free_unused_core(queue_core* core) noexcept;
 
-/// Effects: recycles a retired core once no handle (reg.refs) and no worker handler
-/// (reg.outstanding_handlers) refers to it: frees the pool it owned and lists it as free.
-/// Requires: core->mu held through `lk`; unlocked on return if the core was recycled (the
-/// caller must not touch the core then). Memory ordering: acquire on refs (pairs with the
-/// release decrements, so the last holder's uses happen before reuse).
+/// Effects: frees a retired core once no handle (reg.refs) and no worker handler
+/// (reg.outstanding_handlers) refers to it: frees the pool and histograms it owned, then the
+/// core itself, at once if no pin is held on it, else when the last pin goes (unpin_core).
+/// Requires: core->mu held through `lk`; unlocked on return if the core was let go (the caller
+/// must not touch the core then, unless it holds a pin). Memory ordering: acquire on refs
+/// (pairs with the release decrements, so the last holder's uses happen before the free).
 void maybe_recycle(queue_core* core, std::unique_lock<std::mutex>& lk) noexcept;
+
+/// Returns: how many cores are allocated now (in use, being freed, or spare).
+/// Thread safety: any thread (takes the registry mutex). Complexity: O(1).
+std::size_t registry_cores_in_memory() noexcept;
 
 /// Effects: takes one more reference on a core the caller already holds one on.
 /// Thread safety: any thread. Memory ordering: relaxed (a reference is only ever copied from
@@ -55,10 +118,10 @@ void add_ref(queue_core* core) noexcept;
 void drop_ref(queue_core* core) noexcept;
 
 /// Effects: calls fn(core) for every core in use (handed out by allocate_core and not yet
-/// given back by push_free: live queues, and retired ones some handle or handler still holds),
-/// each unlocked. A core may be retired or reused while fn runs: fn must lock it and check
-/// reg.live and its id. Allocation: a per-thread snapshot, grown only when more cores are in
-/// use than at any earlier walk on the thread; out of memory, it walks every core ever made
+/// freed: live queues, and retired ones some handle or handler still holds), each unlocked and
+/// pinned while fn runs. A core may be retired meanwhile: fn must lock it and check reg.live
+/// and its id. Allocation: a per-thread snapshot of indexes, grown only when more cores are in
+/// use than at any earlier walk on the thread; out of memory, it walks every index ever used
 /// instead. Complexity: O(cores in use), not O(cores ever made).
 template <class Fn>
 void for_each_core(Fn&& fn);

@@ -42,13 +42,14 @@ struct run_record {
   // Its ops, written before `item`: identity is address plus function (rule 11), so an object
   // built in the memory of one that freed itself while running is not mistaken for it.
   std::atomic<const work_ops*> ops{nullptr};
-  // The queue whose worker runs `item`, written before `item`, so a _sync cancel locks only
-  // that queue.
+  // The registry index of the queue whose worker runs `item` (0: none), written before `item`,
+  // so a _sync cancel pins and locks only that queue. An index, not a pointer: the reader pins
+  // it (the core may be gone by then).
   // Both are stored with release and read with acquire after `item`: when a run ends they go
   // back to the outer run's values before `item` does, so a reader that acquired `item` == w
   // may read the restored ones; the release makes that reader see the run's effects too (a
   // _sync cancel then returns without locking the queue: rule 29's happens-before).
-  std::atomic<queue_core*> core{nullptr};
+  std::atomic<std::uint32_t> core_index{0};
   // Owned by a live thread. Claimed with an acquire CAS, given up with a release store; a
   // relaxed load only pre-screens before the CAS.
   std::atomic<bool> in_use{false};

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "registry.hpp"
 #include "workers.hpp"
 #include "worklist.hpp"
 
@@ -42,6 +43,9 @@ bool add_waiter_locked(queue_core* core, async_waiter* w) noexcept {
     return false;
   }
   w->remaining.fetch_add(1, std::memory_order_relaxed);
+  // The registration holds the core until the operation is over (release_waiter_cores), so a
+  // canceller can always lock it (withdraw_async), however early the queue is gone.
+  add_ref(core);
   return true;
 }
 

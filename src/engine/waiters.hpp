@@ -18,7 +18,8 @@ namespace wq::detail {
 /// that many drains, end_drain_locked). Requires: mu held. Complexity: O(async waiters).
 int check_async_locked(queue_core* core, done_list& done) noexcept;
 
-/// Effects: registers `w` with `core`: on its list, among w's cores, counted in w->remaining.
+/// Effects: registers `w` with `core`: on its list, among w's cores (with a reference on the
+/// core, dropped by release_waiter_cores), counted in w->remaining.
 /// Returns: false, changing nothing, if out of memory. Requires: mu held.
 bool add_waiter_locked(queue_core* core, async_waiter* w) noexcept;
 /// Effects: registers an async_destroy waiter on an orphaned core (as add_waiter_locked).

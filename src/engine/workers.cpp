@@ -332,12 +332,12 @@ void run_one(worker_scope& s, work* w, std::unique_lock<std::mutex>& lk, done_li
   s.ctx.current = w;
   const work* outer = nullptr;
   const work_ops* outer_ops = nullptr;
-  queue_core* outer_core = nullptr;
+  std::uint32_t outer_core = 0;
   bool hidden = rec == nullptr;
   if (rec != nullptr) {
     outer = rec->item.load(std::memory_order_relaxed);
     outer_ops = rec->ops.load(std::memory_order_relaxed);
-    outer_core = rec->core.load(std::memory_order_relaxed);
+    outer_core = rec->core_index.load(std::memory_order_relaxed);
     hidden = outer != nullptr;  // the outer item leaves the record while this one runs
   }
   // Safety (seq_cst): counted before the run is published (below) and before the trampoline
@@ -345,7 +345,7 @@ void run_one(worker_scope& s, work* w, std::unique_lock<std::mutex>& lk, done_li
   if (hidden) hidden_runs().fetch_add(hidden_run_begins, std::memory_order_seq_cst);
   if (rec != nullptr) {
     rec->ops.store(ops, std::memory_order_release);
-    rec->core.store(core, std::memory_order_release);
+    rec->core_index.store(core->reg.index, std::memory_order_release);
     // Safety (release): a destructor that learnt of this run from the function sees it,
     // and the ops stored above.
     rec->item.store(w, std::memory_order_release);
@@ -369,7 +369,7 @@ void run_one(worker_scope& s, work* w, std::unique_lock<std::mutex>& lk, done_li
     // that still saw `item` == w but reads these restored values learns that the run is over
     // from them alone, so they must carry its effects (run_record).
     rec->ops.store(outer_ops, std::memory_order_release);
-    rec->core.store(outer_core, std::memory_order_release);
+    rec->core_index.store(outer_core, std::memory_order_release);
     rec->item.store(outer, std::memory_order_release);
   }
   // Safety (seq_cst): after the record shows the outer item again (hidden_runs).

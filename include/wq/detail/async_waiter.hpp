@@ -89,4 +89,10 @@ int register_async_item_idle(async_waiter* w) noexcept;
 /// those will never complete. Thread safety: any thread not holding a wq mutex.
 int withdraw_async(async_waiter* w) noexcept;
 
+/// Drops the references `w`'s registrations hold on their cores (the last one frees a core
+/// whose queue is gone). Call once, when the operation is over: no registration of it is
+/// left and no canceller can call withdraw_async any more. Thread safety: the operation's
+/// finisher, not holding a wq mutex.
+void release_waiter_cores(async_waiter* w) noexcept;
+
 }  // namespace wq::detail

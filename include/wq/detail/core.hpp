@@ -2,14 +2,14 @@
 // wq/detail/core.hpp: the non-template queue engine's interface, used by the template layer.
 // The engine itself (queue_core) lives in src/. Nothing here is a user contract.
 //
-// Queue cores are type-stable: they are allocated in chunks, never freed, and recycled with a
-// new generation when a queue is destroyed. A queue is named by a 36-bit id (slot index and
-// generation) stored in its items' state words, so an item, a timer completion or a worker
-// handler that outlives its queue finds a core whose generation no longer matches and leaves it
-// alone, instead of touching freed memory. Every handle that can act on a queue (the workqueue
-// object, each copy of its executor, each worker handler) holds a reference on its core, and a
-// retired core is recycled only once none is left: a handle never sees its queue's generation
-// come round again, however many queues are created and destroyed meanwhile.
+// A queue is named by a 36-bit id (registry index and generation) stored in its items' state
+// words. Every handle that can act on a queue (the workqueue object, each copy of its executor,
+// each worker handler, each async wait registered on it) holds a reference on its core, and a
+// retired core is freed only once none is left, so a handle never sees its queue's generation
+// come round again. An item or a timer completion that outlives its queue resolves the id
+// through the registry, which pins the core at that index for the lookup (and has none once
+// it is freed): it finds no core, or one whose generation no longer matches, and leaves it
+// alone instead of touching freed memory.
 #pragma once
 
 #include <wq/config.hpp>

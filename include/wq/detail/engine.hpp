@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -66,6 +67,11 @@ void acquire_core(queue_core* core) noexcept;
 /// Drops one reference; the last one recycles a retired core (and frees the pool it owned).
 /// Thread safety: any thread, but never while holding a queue mutex.
 void release_core(queue_core* core) noexcept;
+
+/// Returns: how many queue cores are in memory now: those of live queues, of destroyed ones
+/// something still refers to, and the registry's spares (at most 1024). What a test of "a
+/// destroyed queue's memory goes back" counts. Thread safety: any thread. Complexity: O(1).
+std::size_t cores_in_memory() noexcept;
 
 /// Counts one more copy of the queue's executor with outstanding_work.tracked: while any exists
 /// the queue holds outstanding work on the executor it runs on (if that is a user's executor).

@@ -104,6 +104,7 @@ struct async_op final : async_waiter, cancellable {
     work_guard ex(std::move(guard));
     std::shared_ptr<watch_list> g(std::move(gate));
     std::tuple<Args...> out(std::move(args));
+    release_waiter_cores(this);  // no registration is left, nor a canceller that could look
     this->~async_op();
     std::allocator_traits<alloc_t>::deallocate(a, this, 1);
     hand_off_gated(
