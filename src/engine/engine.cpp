@@ -58,7 +58,7 @@ std::pair<queue_core*, std::uint64_t> create_core(core_config cfg,
       cfg.shared_pool ? &pool_of_kind(pool_kind_for(cfg.flags, cfg.ordered)) : nullptr;
   queue_core* core = allocate_core();
   std::unique_lock lk(core->mu);
-  // A spare core (a freed queue's, kept whole by the registry) keeps the slots it grew (all
+  // A reused core (a freed queue's, kept whole in its slab) keeps the slots it grew (all
   // idle once it retired): reused, not reallocated. Only a new core allocates its first ones;
   // out of memory gives it back.
   try {
@@ -101,7 +101,7 @@ std::pair<queue_core*, std::uint64_t> create_core(core_config cfg,
   core->wl.nr_in_flight = 0;
   core->wl.colors.reset();
   core->lc.paused = false;
-  // Statistics start at zero; a spare core whose queue never saw an item has nothing to
+  // Statistics start at zero; a reused core whose queue never saw an item has nothing to
   // clear (zeroing them is most of a short-lived queue's creation cost).
   // (A sample left by the last queue must go too: its histograms were freed with it.)
   if (core->stats.queued != 0 || core->stats.cancelled != 0 || core->stats.started != 0 ||

@@ -204,6 +204,7 @@ struct registry_slot {
   bool live = false;             // L: between create_core and retire
   bool recycled = false;         // L: being freed (maybe_recycle; guards against a second time)
   int outstanding_handlers = 0;  // L: worker handlers alive (posted, running, not yet freed)
+  std::uint32_t slab_pos = 0;    // its place in the registry's slab, set when made, then constant
   // A (acq_rel): references held by handles (workqueue, queue_executor copies, orphan
   // joiners, async waits), changed without mu; the last release takes mu to free a retired
   // core.

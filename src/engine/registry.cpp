@@ -13,10 +13,12 @@
 
 #include <array>
 #include <atomic>
+#include <cstddef>
 #include <memory>
 #include <new>
 #include <stdexcept>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include <boost/asio/thread_pool.hpp>
@@ -47,6 +49,49 @@ struct index_entry {
   std::uint32_t gen = 0;  // registry mutex: generation of the last core freed at this index
 };
 
+// Cores are carved from slabs: making a queue costs no heap allocation of its own, and a freed
+// core stays constructed in its slab (its grown worker slots too) for the next queue, which
+// resets what it uses (create_core). A slab goes back to the heap once none of its cores is in
+// use and the registry can hand out more than spare_limit cores without it.
+constexpr std::uint32_t cores_per_slab = 64;
+constexpr std::uint32_t not_listed = ~std::uint32_t{0};
+
+// How many cores the registry may keep ready for new queues in slabs none of whose cores is in
+// use: at most spare_limit x sizeof(queue_core) bytes (under 1 MB) whatever the number of
+// queues made. A slab with a core in use stays whole: one long-lived queue can hold the memory
+// of 63 others.
+constexpr std::size_t spare_limit = 1024;
+
+struct core_slab {
+  // The cores first: core i lives at byte i * sizeof(queue_core) from the slab's start
+  // (slab_of). Each is constructed when first handed out.
+  alignas(queue_core) std::byte storage[cores_per_slab][sizeof(queue_core)];
+  std::uint32_t made = 0;   // cores constructed: positions [0, made)
+  std::uint32_t out = 0;    // cores handed out by allocate_core and not yet freed
+  std::uint32_t nfree = 0;  // constructed cores given back: their positions, free_pos[0, nfree)
+  std::uint32_t room_pos = not_listed;  // position in registry::with_room, if listed
+  std::array<std::uint8_t, cores_per_slab> free_pos{};
+};
+static_assert(cores_per_slab <= 256, "free_pos holds positions in a byte");
+static_assert(std::is_standard_layout_v<core_slab>, "slab_of relies on storage being first");
+
+// Returns: the core constructed at position `pos` of `s`. Requires pos < s->made.
+queue_core* core_at(core_slab* s, std::uint32_t pos) noexcept {
+  // Safety: allocate_core constructed a queue_core in storage[pos] (pos < made); it lives
+  // until the slab is released.
+  return std::launder(reinterpret_cast<queue_core*>(s->storage[pos]));
+}
+
+// Returns: the slab `core` lives in.
+core_slab* slab_of(queue_core* core) noexcept {
+  // Safety: container_of. `core` was constructed at storage[reg.slab_pos] of its slab, and
+  // storage is the first member of a standard-layout struct, so the slab starts slab_pos cores
+  // before it.
+  std::byte* first =
+      reinterpret_cast<std::byte*>(core) - std::size_t{core->reg.slab_pos} * sizeof(queue_core);
+  return std::launder(reinterpret_cast<core_slab*>(first));
+}
+
 // Immortal: the index table must stay addressable for stale ids and pins at any time,
 // including during static destruction.
 struct registry {
@@ -57,17 +102,13 @@ struct registry {
   // Guarded by mu: every core allocate_core handed out and not yet freed (each at its
   // reg.in_use_pos). Reserved alongside free_indexes, so freeing never grows either.
   std::vector<queue_core*> in_use;
-  // Guarded by mu: up to spare_limit freed cores kept whole (not destroyed: a retired core is
-  // a valid idle one) for the next queues made, so sessions that come and go reuse them
-  // instead of the heap, as they reuse a worker thread. Capacity reserved by the first
-  // allocate_core.
-  std::vector<queue_core*> spare;
+  // Guarded by mu: the slabs with a core to hand out (given back, or not made yet), the last
+  // listed used first. Reserved for every slab, so freeing a core never grows it.
+  std::vector<core_slab*> with_room;
+  std::size_t slabs = 0;  // guarded by mu: slabs allocated
+  std::size_t room = 0;   // guarded by mu: cores the slabs can hand out (cores_per_slab - out each)
+  std::size_t made = 0;   // guarded by mu: cores constructed in the slabs
 };
-
-// How many freed cores' memory the registry keeps for reuse (at most 1024 x sizeof(queue_core)
-// bytes, under 1 MB, whatever the number of queues made): beyond it memory goes back to the
-// heap.
-constexpr std::size_t spare_limit = 1024;
 
 registry& reg() {
   static registry* r = new registry;  // Safety: intentionally leaked (see above).
@@ -96,13 +137,38 @@ void enter_in_use(registry& r, queue_core* core) noexcept {
   r.in_use.push_back(core);  // no allocation: reserved before the index was handed out
 }
 
-// Gives the index back and destroys the core, keeping its memory as a spare or giving it to
-// the heap. Requires: no pin can be taken on it any more (its word is being freed with no
-// pins, or it was never published to anyone), no lock held.
+// Lists `s` among the slabs with room. Requires r.mu held; capacity reserved (allocate_core).
+void enter_with_room(registry& r, core_slab* s) noexcept {
+  s->room_pos = static_cast<std::uint32_t>(r.with_room.size());
+  r.with_room.push_back(s);  // no allocation: reserved when the slab was made
+}
+
+// Takes `s` off the slabs with room in O(1). Requires r.mu held and `s` listed.
+void leave_with_room(registry& r, core_slab* s) noexcept {
+  core_slab* last = r.with_room.back();
+  r.with_room[s->room_pos] = last;
+  last->room_pos = s->room_pos;
+  r.with_room.pop_back();
+  s->room_pos = not_listed;
+}
+
+// Destroys the cores made in a slab that is off every list and gives its memory to the heap.
+// Their members free only memory of their own (the pool, executor and watch were let go when
+// each queue retired): nothing here calls back into the registry. Requires: no lock held.
+void release_slab(core_slab* s) noexcept {
+  for (std::uint32_t i = 0; i < s->made; ++i) core_at(s, i)->~queue_core();
+  s->~core_slab();
+  ::operator delete (s, std::align_val_t{alignof(core_slab)});
+}
+
+// Gives the index back and returns the core to its slab (kept constructed for the next queue),
+// releasing the slab if none of its cores is in use and the others have room enough. Requires: no
+// pin can be taken on it any more (its word is being freed with no pins, or it was never published
+// to anyone), no lock held.
 void free_core(queue_core* core) noexcept {
   auto& r = reg();
   const std::uint32_t index = core->reg.index;
-  void* mem = core;
+  core_slab* released = nullptr;
   {
     std::lock_guard lk(r.mu);
     index_entry* e = entry_of(index);
@@ -113,15 +179,20 @@ void free_core(queue_core* core) noexcept {
     e->word.store(0, std::memory_order_release);
     leave_in_use(r, core);
     r.free_indexes.push_back(index);  // no allocation: reserved when the index was first used
-    if (r.spare.size() < r.spare.capacity()) {
-      r.spare.push_back(core);  // no allocation: reserved by the first allocate_core
-      return;                   // kept whole: the next queue resets what it uses (create_core)
+    core_slab* s = slab_of(core);
+    if (s->room_pos == not_listed) enter_with_room(r, s);
+    s->free_pos[s->nfree++] = static_cast<std::uint8_t>(core->reg.slab_pos);
+    --s->out;
+    ++r.room;
+    if (s->out == 0 && r.room > spare_limit) {
+      leave_with_room(r, s);
+      --r.slabs;
+      r.room -= cores_per_slab;
+      r.made -= s->made;
+      released = s;
     }
   }
-  // Its members free only memory of their own (the pool, executor and watch were let go when
-  // the queue retired): nothing here calls back into the registry.
-  core->~queue_core();
-  ::operator delete (mem, std::align_val_t{alignof(queue_core)});
+  if (released != nullptr) release_slab(released);
 }
 
 // The snapshot for_each_core walks, kept per thread so a walk allocates only when the number
@@ -189,7 +260,7 @@ void maybe_recycle(queue_core* core, std::unique_lock<std::mutex>& lk) noexcept 
 std::size_t registry_cores_in_memory() noexcept {
   auto& r = reg();
   std::lock_guard lk(r.mu);
-  return r.in_use.size() + r.spare.size();
+  return r.made;
 }
 
 void add_ref(queue_core* core) noexcept {
@@ -240,7 +311,6 @@ void for_each_core_impl(void (*fn)(queue_core*, void*), void* arg) {
 queue_core* allocate_core() {
   auto& r = reg();
   std::lock_guard lk(r.mu);
-  if (r.spare.capacity() == 0) r.spare.reserve(spare_limit);
   const bool fresh = r.free_indexes.empty();
   if (fresh) {
     if (r.next_index > core_index_mask) throw std::length_error("wq: too many live queues");
@@ -258,22 +328,33 @@ queue_core* allocate_core() {
   }
   const std::uint32_t index = fresh ? r.next_index : r.free_indexes.back();
   // The core is made under the registry mutex: an index is handed out with its core or not
-  // at all (out of memory changes nothing).
-  queue_core* core = nullptr;
-  if (!r.spare.empty()) {
-    core = r.spare.back();
-    r.spare.pop_back();
-  } else {
-    void* mem = ::operator new (sizeof(queue_core), std::align_val_t{alignof(queue_core)});
-    try {
-      // Safety: `mem` is raw storage of queue_core's size and alignment, from the heap.
-      core = ::new (mem) queue_core();
-    } catch (...) {
-      // (std::condition_variable's constructor may throw, in principle.) Nothing changed.
-      ::operator delete (mem, std::align_val_t{alignof(queue_core)});
-      throw;
-    }
+  // at all (out of memory changes nothing, but for an empty slab kept for the next queue).
+  if (r.with_room.empty()) {
+    if (r.with_room.capacity() < r.slabs + 1) r.with_room.reserve(2 * (r.slabs + 1));
+    void* mem = ::operator new (sizeof(core_slab), std::align_val_t{alignof(core_slab)});
+    // Safety: `mem` is raw storage of core_slab's size and alignment, from the heap; the
+    // constructor only sets the counts (no core is made yet) and cannot throw.
+    auto* added = ::new (mem) core_slab;  // (not value-initialised: no zeroing of the storage)
+    ++r.slabs;
+    r.room += cores_per_slab;
+    enter_with_room(r, added);
   }
+  core_slab* s = r.with_room.back();
+  queue_core* core = nullptr;
+  if (s->nfree != 0) {
+    core = core_at(s, s->free_pos[s->nfree - 1]);
+    --s->nfree;
+  } else {
+    // Safety: storage[made] is raw storage of queue_core's size and alignment in the slab. (A
+    // throwing constructor, std::condition_variable's in principle, changes nothing.)
+    core = ::new (s->storage[s->made]) queue_core();
+    core->reg.slab_pos = s->made;
+    ++s->made;
+    ++r.made;
+  }
+  ++s->out;
+  --r.room;
+  if (s->out == cores_per_slab) leave_with_room(r, s);
   if (fresh)
     ++r.next_index;
   else

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: BSL-1.0
 // src/engine/registry.hpp: the core registry (layer 0). A queue is named by an id (its core's
 // index in the registry and a generation); the registry maps an index to the core that holds
-// it. Cores are allocated one by one and freed once retired and unreferenced, so an id read
+// it. Cores are carved from slabs and freed once retired and unreferenced, so an id read
 // from an item's state word, or an index read from another thread, is resolved through a pin
 // (core_pin): while one is held the core's memory stays, whatever the queue does meanwhile.
 // The registry's own state (index table chunks, free indexes, cores in use, next index, each
-// core's reg.in_use_pos, each index's last generation) is guarded by its mutex, which is taken
+// core's reg.in_use_pos, each index's last generation, the slabs and their counts) is guarded
+// by its mutex, which is taken
 // alone or inside a core mutex, never the other way round. The per-index word (the core's
 // address, a "being freed" bit and the count of pins) is changed only with atomic RMWs.
 #pragma once
@@ -104,7 +105,7 @@ void free_unused_core(queue_core* core) noexcept;
 /// (pairs with the release decrements, so the last holder's uses happen before the free).
 void maybe_recycle(queue_core* core, std::unique_lock<std::mutex>& lk) noexcept;
 
-/// Returns: how many cores are allocated now (in use, being freed, or spare).
+/// Returns: how many cores are constructed now (in use, being freed, or ready in a slab).
 /// Thread safety: any thread (takes the registry mutex). Complexity: O(1).
 std::size_t registry_cores_in_memory() noexcept;
 

@@ -69,7 +69,8 @@ void acquire_core(queue_core* core) noexcept;
 void release_core(queue_core* core) noexcept;
 
 /// Returns: how many queue cores are in memory now: those of live queues, of destroyed ones
-/// something still refers to, and the registry's spares (at most 1024). What a test of "a
+/// something still refers to, and those kept ready for new queues (at most 1024, plus the
+/// rest of each 64-core slab that holds one of the others). What a test of "a
 /// destroyed queue's memory goes back" counts. Thread safety: any thread. Complexity: O(1).
 std::size_t cores_in_memory() noexcept;
 
