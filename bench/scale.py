@@ -90,6 +90,18 @@ def main():
         checks.append((f"bytes left per queue after 10^5 were destroyed: {kept:.0f} of {used:.0f} "
                        f"(target: memory returns, <= 10%)", kept <= 0.1 * used))
 
+    bi_wq, bi_a = runs.get("bytes_items/wq/100000"), runs.get("bytes_items/asio_timer/100000")
+    if bi_wq and bi_a:
+        print("\nbytes per delayed item with 10^5 armed (heap in use, the item or timer and its "
+              "container included): armed, left after all were cancelled and destroyed")
+        for name, b in [("wq delayed_work", bi_wq), ("steady_timer", bi_a)]:
+            print(f"  {name:<17} {b['bytes_armed']:>7.0f} {b['bytes_kept']:>7.0f}")
+        kept, armed = bi_wq["bytes_kept"], bi_wq["bytes_armed"]
+        checks.append((f"bytes left per delayed item after 10^5 were armed, cancelled and "
+                       f"destroyed: {kept:.0f} of {armed:.0f} (target: memory returns, <= 10%; "
+                       f"a steady_timer leaves {bi_a['bytes_kept']:.0f} of "
+                       f"{bi_a['bytes_armed']:.0f})", kept <= 0.1 * armed))
+
     print("\nitems: ns per item with N delayed items (wq delayed_work; asio steady_timer; "
           "asio_lazy: hand-written lazy re-arm)")
     print(f"{'N':>8} {'arm wq':>7} {'asio':>7} {'mod wq':>7} {'asio':>7} {'lazy':>6} "

@@ -21,6 +21,13 @@
 //                      queue core was made before it (wq recycles cores), and refuses to run
 //                      otherwise
 //   bytes/strand/N     the same for N strands of an asio::thread_pool(2), 16 posts each
+//   bytes_items/wq/N   heap bytes per delayed item (malloc's in-use bytes, as bytes/wq): with N
+//                      armed (1 h; the items' array included), and what stays once all were
+//                      cancelled and destroyed and their waits completed. Registered before the
+//                      other item benchmarks: it needs a process in which no delayed item was
+//                      armed before it (wq recycles its handler blocks), and refuses otherwise
+//   bytes_items/asio_timer/N  the same for N steady_timers (a vector of unique_ptrs) on an
+//                      io_context run by one thread
 //   items/wq/N         N delayed items: arm (1 h), move each deadline later
 //                      (mod_delayed_work), cancel, destroy (each phase repeated until about
 //                      10^5 items were timed, its median reported: phase_repetitions, the same
@@ -155,6 +162,8 @@ double cancel_sync_ns(wq::work& w) {
 
 // Queues made so far by this process's benchmarks (bytes/wq needs none made before it).
 std::int64_t queues_made = 0;
+// Delayed items armed so far by this process's benchmarks (bytes_items/wq needs none before it).
+std::int64_t items_armed = 0;
 
 // The main arena's bytes in use (what this thread's allocations move), overhead included,
 // plus the blocks malloc mapped on their own (the large ones, e.g. wq's chunks of cores).
@@ -352,6 +361,73 @@ void items_wq(benchmark::State& state) {
     ph.report(state);
     state.counters["fire_ns"] = per_op(std::max(due, armed), t5, state.range(0));
   }
+  items_armed += state.range(0);
+}
+
+// Heap bytes per armed delayed item, and what N of them leave once cancelled and destroyed.
+void bytes_items_wq(benchmark::State& state) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  if (items_armed != 0) {
+    state.SkipWithError("bytes_items/wq must run before any delayed item is armed in the process");
+    return;
+  }
+  wq::workqueue q{"items", {.threads = 2}};
+  for (auto _ : state) {
+    const double before = heap_in_use();
+    auto items = std::make_unique<timed_item[]>(n);
+    for (std::size_t i = 0; i < n; ++i)
+      (void)wq::queue_delayed_work(q, items[i].d, std::chrono::hours(1));
+    const double armed = heap_in_use();
+    for (std::size_t i = 0; i < n; ++i) (void)wq::cancel_delayed_work(items[i].d);
+    items.reset();
+    // The destroyed items' waits complete (aborted) on wq's timer thread in the order they were
+    // cancelled; an item due in a microsecond completes after them, and then runs.
+    {
+      timed_item last;
+      countdown done;
+      done.reset(1);
+      last.done = &done;
+      (void)wq::queue_delayed_work(q, last.d, std::chrono::microseconds(1));
+      done.wait();
+      (void)wq::flush_delayed_work(last.d);
+    }
+    const double after = heap_in_use();
+    const auto per = static_cast<double>(n);
+    state.counters["bytes_armed"] = (armed - before) / per;
+    state.counters["bytes_kept"] = (after - before) / per;
+  }
+  items_armed += state.range(0) + 1;
+}
+
+void bytes_items_asio_timer(benchmark::State& state) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  asio::io_context io{1};
+  auto guard = asio::make_work_guard(io);
+  std::thread runner([&] { io.run(); });
+  for (auto _ : state) {
+    const double before = heap_in_use();
+    std::vector<std::unique_ptr<asio::steady_timer>> timers(n);
+    for (auto& t : timers) {
+      t = std::make_unique<asio::steady_timer>(io);
+      t->expires_after(std::chrono::hours(1));
+      t->async_wait([](const boost::system::error_code&) {});
+    }
+    const double armed = heap_in_use();
+    for (auto& t : timers) t->cancel();
+    timers.clear();
+    timers.shrink_to_fit();
+    // The aborted handlers run on the io thread in order; a post after them marks the end.
+    countdown done;
+    done.reset(1);
+    asio::post(io, [&done] { done.hit(); });
+    done.wait();
+    const double after = heap_in_use();
+    const auto per = static_cast<double>(n);
+    state.counters["bytes_armed"] = (armed - before) / per;
+    state.counters["bytes_kept"] = (after - before) / per;
+  }
+  guard.reset();
+  runner.join();
 }
 
 void items_asio_timer(benchmark::State& state) {
@@ -572,6 +648,8 @@ BENCHMARK(queues_strand)
     ->RangeMultiplier(10)
     ->Range(10, 100000)
     ->Iterations(1);
+BENCHMARK(bytes_items_wq)->Name("bytes_items/wq")->Arg(100000)->Iterations(1);
+BENCHMARK(bytes_items_asio_timer)->Name("bytes_items/asio_timer")->Arg(100000)->Iterations(1);
 BENCHMARK(items_wq)->Name("items/wq")->RangeMultiplier(10)->Range(1000, 1000000)->Iterations(1);
 BENCHMARK(items_asio_timer)
     ->Name("items/asio_timer")
