@@ -23,7 +23,9 @@
 //   bytes/strand/N     the same for N strands of an asio::thread_pool(2), 16 posts each
 //   bytes_items/wq/N   heap bytes per delayed item (malloc's in-use bytes, as bytes/wq): with N
 //                      armed (1 h; the items' array included), and what stays once all were
-//                      cancelled and destroyed and their waits completed. Registered before the
+//                      cancelled and destroyed and their waits completed, and what stays once
+//                      wq's handler pool has trimmed what it did not need for a second
+//                      (bytes_kept_settled, settle_ms). Registered before the
 //                      other item benchmarks: it needs a process in which no delayed item was
 //                      armed before it (wq recycles its handler blocks), and refuses otherwise
 //   bytes_items/asio_timer/N  the same for N steady_timers (a vector of unique_ptrs) on an
@@ -48,6 +50,7 @@
 //   lateness/asio_pool/N   the same timers with each handler bound to an
 //                      asio::thread_pool(2): the work runs on a pool thread after a hand-off,
 //                      as wq's does on its queue's workers (for information)
+#include <wq/detail/handler_memory.hpp>
 #include <wq/wq.hpp>
 
 #include <benchmark/benchmark.h>
@@ -392,9 +395,20 @@ void bytes_items_wq(benchmark::State& state) {
       (void)wq::flush_delayed_work(last.d);
     }
     const double after = heap_in_use();
+    // wq's handler pool gives back the blocks it did not need for a second (two checks of its
+    // trim, at most): what stays once it has, waited for by its count of free blocks (at most
+    // 5 s), and how long that took.
+    const auto t0 = clock_type::now();
+    while (wq::detail::handler_blocks_free() > 3 * 1024 &&
+           clock_type::now() - t0 < std::chrono::seconds(5))
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    const auto settled_after = clock_type::now() - t0;
+    const double settled = heap_in_use();
     const auto per = static_cast<double>(n);
     state.counters["bytes_armed"] = (armed - before) / per;
     state.counters["bytes_kept"] = (after - before) / per;
+    state.counters["bytes_kept_settled"] = (settled - before) / per;
+    state.counters["settle_ms"] = std::chrono::duration<double, std::milli>(settled_after).count();
   }
   items_armed += state.range(0) + 1;
 }
@@ -425,6 +439,8 @@ void bytes_items_asio_timer(benchmark::State& state) {
     const auto per = static_cast<double>(n);
     state.counters["bytes_armed"] = (armed - before) / per;
     state.counters["bytes_kept"] = (after - before) / per;
+    state.counters["bytes_kept_settled"] = (after - before) / per;  // nothing to wait for
+    state.counters["settle_ms"] = 0;
   }
   guard.reset();
   runner.join();

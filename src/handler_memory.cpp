@@ -1,17 +1,34 @@
 // SPDX-License-Identifier: BSL-1.0
 // The recycling block pool behind detail::handler_allocator.
+//
+// State and lock rules: the process-wide lists (global_pool) are guarded by their mutex; each
+// thread's cache is its own. Trimming: blocks that stayed on a process-wide list through a whole
+// trim period (its low-water mark) were not needed in that period and go back to the heap, down
+// to the floor (keep_floor, plus what handler_reserve added). The check runs on wq's timer
+// thread, armed while some list is above its floor. The timer is armed outside the mutex by the
+// one thread that set `trim_armed` under it, and re-armed only by its own completion, so its
+// calls never overlap.
 #include <wq/detail/handler_memory.hpp>
 
+#include <wq/detail/delayed_work.hpp>
+
 #include <array>
+#include <chrono>
 #include <cstddef>
 #include <mutex>
 #include <new>
+
+#include <boost/asio/steady_timer.hpp>
 
 namespace wq::detail {
 namespace {
 
 constexpr std::array<std::size_t, 3> class_sizes{128, 256, 512};
 constexpr std::size_t thread_cache_capacity = 32;
+// Blocks per class always kept on the process-wide list (up to 896 KB for the three classes),
+// however long unused.
+constexpr std::size_t keep_floor = 1024;
+constexpr auto trim_period = std::chrono::seconds(1);
 
 struct free_block {
   free_block* next;
@@ -21,12 +38,94 @@ struct free_block {
 // caches flushed after static destruction still find them.
 struct global_pool {
   std::mutex mu;
-  std::array<free_block*, class_sizes.size()> heads{};  // guarded by mu
+  std::array<free_block*, class_sizes.size()> heads{};     // guarded by mu
+  std::array<std::size_t, class_sizes.size()> counts{};    // guarded by mu: blocks on heads
+  std::array<std::size_t, class_sizes.size()> low{};       // guarded by mu: least count since
+                                                           // the last trim
+  std::array<std::size_t, class_sizes.size()> reserved{};  // guarded by mu: handler_reserve's
+  bool trim_armed = false;  // guarded by mu: the trim timer is armed, or being armed
+  boost::asio::steady_timer* trim_timer = nullptr;  // made by the first arming; immortal
 };
 
 global_pool& pool() {
   static global_pool* p = new global_pool;  // Safety: intentionally leaked (see above).
   return *p;
+}
+
+// Returns: whether class `c` holds more blocks than it keeps however long unused. Requires
+// g.mu held.
+bool above_floor(const global_pool& g, std::size_t c) noexcept {
+  return g.counts[c] > keep_floor + g.reserved[c];
+}
+
+// Pushes `b` on class `c`'s process-wide list. Returns: whether the caller must arm the trim
+// (it set trim_armed). Requires g.mu held.
+[[nodiscard]] bool push_locked(global_pool& g, std::size_t c, free_block* b) noexcept {
+  b->next = g.heads[c];
+  g.heads[c] = b;
+  ++g.counts[c];
+  if (g.trim_armed || !above_floor(g, c)) return false;
+  g.trim_armed = true;
+  return true;
+}
+
+// Pops a block of class `c`, or nullptr. Requires g.mu held.
+free_block* pop_locked(global_pool& g, std::size_t c) noexcept {
+  free_block* b = g.heads[c];
+  if (b == nullptr) return nullptr;
+  g.heads[c] = b->next;
+  --g.counts[c];
+  if (g.counts[c] < g.low[c]) g.low[c] = g.counts[c];
+  return b;
+}
+
+void arm_trim() noexcept;
+
+// The trim check (on wq's timer thread): frees the blocks each class did not need since the
+// last check, down to its floor, and re-arms while some class is still above it.
+void run_trim() noexcept {
+  auto& g = pool();
+  free_block* doomed = nullptr;
+  bool again = false;
+  {
+    std::lock_guard lk(g.mu);
+    for (std::size_t c = 0; c < class_sizes.size(); ++c) {
+      const std::size_t floor = keep_floor + g.reserved[c];
+      std::size_t excess = g.counts[c] > floor ? g.counts[c] - floor : 0;
+      if (g.low[c] < excess) excess = g.low[c];
+      for (; excess > 0; --excess) {
+        free_block* b = pop_locked(g, c);
+        b->next = doomed;
+        doomed = b;
+      }
+      g.low[c] = g.counts[c];
+      again = again || above_floor(g, c);
+    }
+    g.trim_armed = again;
+  }
+  // Blocks of every class were made by ::operator new(size) of their class's size, and sized
+  // delete is not required: the unsized form frees them.
+  while (doomed != nullptr) {
+    free_block* next = doomed->next;
+    ::operator delete(doomed);
+    doomed = next;
+  }
+  if (again) arm_trim();
+}
+
+// Arms the trim timer. Requires: the caller set trim_armed (so nobody else uses the timer), not
+// holding g.mu. On failure (out of memory) trimming stops until a later push arms it again.
+void arm_trim() noexcept {
+  auto& g = pool();
+  try {
+    if (g.trim_timer == nullptr)
+      g.trim_timer = new boost::asio::steady_timer(timer_context());  // Safety: immortal
+    g.trim_timer->expires_after(trim_period);
+    g.trim_timer->async_wait([](const boost::system::error_code&) { run_trim(); });
+  } catch (...) {
+    std::lock_guard lk(g.mu);
+    g.trim_armed = false;
+  }
 }
 
 // Per-thread cache. Trivially destructible, so it stays usable (and bypassed once `dead`) for
@@ -44,16 +143,19 @@ thread_local thread_cache cache;
 struct cache_flusher {
   ~cache_flusher() {
     auto& g = pool();
-    std::lock_guard lk(g.mu);
-    for (std::size_t c = 0; c < cache.heads.size(); ++c) {
-      while (free_block* b = cache.heads[c]) {
-        cache.heads[c] = b->next;
-        b->next = g.heads[c];
-        g.heads[c] = b;
+    bool arm = false;
+    {
+      std::lock_guard lk(g.mu);
+      for (std::size_t c = 0; c < cache.heads.size(); ++c) {
+        while (free_block* b = cache.heads[c]) {
+          cache.heads[c] = b->next;
+          arm = push_locked(g, c, b) || arm;
+        }
+        cache.counts[c] = 0;
       }
-      cache.counts[c] = 0;
+      cache.dead = true;
     }
-    cache.dead = true;
+    if (arm) arm_trim();
   }
 };
 
@@ -89,10 +191,7 @@ void* handler_allocate(std::size_t size, std::size_t align) {
   {
     auto& g = pool();
     std::lock_guard lk(g.mu);
-    if (free_block* b = g.heads[ci]) {
-      g.heads[ci] = b->next;
-      return b;
-    }
+    if (free_block* b = pop_locked(g, ci)) return b;
   }
   return ::operator new(class_sizes[ci]);
 }
@@ -115,9 +214,12 @@ void handler_deallocate(void* p, std::size_t size, std::size_t align) noexcept {
     return;
   }
   auto& g = pool();
-  std::lock_guard lk(g.mu);
-  b->next = g.heads[ci];
-  g.heads[ci] = b;
+  bool arm = false;
+  {
+    std::lock_guard lk(g.mu);
+    arm = push_locked(g, ci, b);
+  }
+  if (arm) arm_trim();
 }
 
 void handler_reserve(std::size_t size, std::size_t count) {
@@ -125,12 +227,25 @@ void handler_reserve(std::size_t size, std::size_t count) {
   if (c < 0) return;  // served by operator new anyway
   const auto ci = static_cast<std::size_t>(c);
   auto& g = pool();
+  {
+    std::lock_guard lk(g.mu);
+    g.reserved[ci] += count;  // kept from now on: raised before the blocks come
+  }
+  bool arm = false;
   for (std::size_t i = 0; i < count; ++i) {
     auto* b = ::new (::operator new(class_sizes[ci])) free_block{nullptr};
     std::lock_guard lk(g.mu);
-    b->next = g.heads[ci];
-    g.heads[ci] = b;
+    arm = push_locked(g, ci, b) || arm;
   }
+  if (arm) arm_trim();
+}
+
+std::size_t handler_blocks_free() noexcept {
+  auto& g = pool();
+  std::lock_guard lk(g.mu);
+  std::size_t n = 0;
+  for (std::size_t c : g.counts) n += c;
+  return n;
 }
 
 }  // namespace wq::detail

@@ -3,10 +3,11 @@
 // (worker handlers and timer completions), so posting them allocates nothing in steady state.
 //
 // Blocks come from size classes (128, 256 and 512 bytes) kept in a small per-thread cache backed
-// by a process-wide free list. Blocks are recycled, never returned to the system; larger
-// requests go to operator new. The pool is immortal, so handlers destroyed during static
-// destruction or on threads that outlive main() can still return their memory. Nothing here is
-// a user contract.
+// by a process-wide free list. Blocks are recycled; those a list did not need for a whole second
+// go back to the heap (checked on wq's timer thread), down to 1024 per class plus what
+// handler_reserve added. Larger requests go to operator new. The pool is immortal, so handlers
+// destroyed during static destruction or on threads that outlive main() can still return their
+// memory. Nothing here is a user contract.
 #pragma once
 
 #include <wq/config.hpp>
@@ -23,10 +24,16 @@ void* handler_allocate(std::size_t size, std::size_t align);
 void handler_deallocate(void* p, std::size_t size, std::size_t align) noexcept;
 
 /// Adds `count` free blocks able to hold `size` bytes to the process-wide free list, so that
-/// that many more handlers can be in flight before the pool has to grow. The pool otherwise
-/// grows on demand to the peak number of handlers in flight plus what sits in per-thread
-/// caches (at most 32 blocks per size class per thread). Throws std::bad_alloc.
+/// that many more handlers can be in flight before the pool has to grow, and raises by `count`
+/// the number of blocks of that size kept however long unused. The pool otherwise grows on
+/// demand to the peak number of handlers in flight plus what sits in per-thread caches (at most
+/// 32 blocks per size class per thread), and gives back what it did not need for a second.
+/// Throws std::bad_alloc. Thread safety: any thread.
 void handler_reserve(std::size_t size, std::size_t count);
+
+/// Returns: how many free blocks the process-wide lists hold now (not counting per-thread
+/// caches). Thread safety: any thread (takes the pool's mutex). Complexity: O(1).
+std::size_t handler_blocks_free() noexcept;
 
 /// A stateless allocator over handler_allocate, suitable as an Asio associated allocator.
 template <class T>
