@@ -5,6 +5,7 @@
 
 #include <wq/impl/claim.hpp>
 
+#include <atomic>
 #include <mutex>
 #include <thread>
 #include <utility>
@@ -32,9 +33,22 @@ struct timer_thread {
 
 }  // namespace
 
+namespace {
+std::atomic<boost::asio::io_context*> started_context{nullptr};  // set once by timer_context()
+}  // namespace
+
 boost::asio::io_context& timer_context() {
-  static timer_thread* t = new timer_thread;  // Safety: intentionally leaked (see above).
+  static timer_thread* t = [] {
+    auto* made = new timer_thread;  // Safety: intentionally leaked (see above).
+    // Safety (release): pairs with started_timer_context's acquire.
+    started_context.store(&made->ctx, std::memory_order_release);
+    return made;
+  }();
   return t->ctx;
+}
+
+boost::asio::io_context* started_timer_context() noexcept {
+  return started_context.load(std::memory_order_acquire);
 }
 
 }  // namespace detail

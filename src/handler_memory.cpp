@@ -4,8 +4,9 @@
 // State and lock rules: the process-wide lists (global_pool) are guarded by their mutex; each
 // thread's cache is its own. Trimming: blocks that stayed on a process-wide list through a whole
 // trim period (its low-water mark) were not needed in that period and go back to the heap, down
-// to the floor (keep_floor, plus what handler_reserve added). The check runs on wq's timer
-// thread, armed while some list is above its floor. The timer is armed outside the mutex by the
+// to the floor (keep_floor, plus what handler_reserve added), trim_batch blocks per step. The
+// check runs on wq's timer thread (once delayed items have started it), armed while some list
+// is above its floor. The timer is armed outside the mutex by the
 // one thread that set `trim_armed` under it, and re-armed only by its own completion, so its
 // calls never overlap.
 #include <wq/detail/handler_memory.hpp>
@@ -29,6 +30,11 @@ constexpr std::size_t thread_cache_capacity = 32;
 // however long unused.
 constexpr std::size_t keep_floor = 1024;
 constexpr auto trim_period = std::chrono::seconds(1);
+// A trim frees at most this many blocks per step (about 100 us of operator delete), a step every
+// trim_step, so that giving back a spike of 10^6 neither holds the pool's mutex nor delays the
+// timer thread's completions by more than that.
+constexpr std::size_t trim_batch = 4096;
+constexpr auto trim_step = std::chrono::milliseconds(10);
 
 struct free_block {
   free_block* next;
@@ -43,6 +49,9 @@ struct global_pool {
   std::array<std::size_t, class_sizes.size()> low{};       // guarded by mu: least count since
                                                            // the last trim
   std::array<std::size_t, class_sizes.size()> reserved{};  // guarded by mu: handler_reserve's
+  // Guarded by mu: blocks the last period's check found unused, still to free (in batches).
+  std::array<std::size_t, class_sizes.size()> to_free{};
+  std::chrono::steady_clock::time_point period_start{};  // guarded by mu: of the current period
   bool trim_armed = false;  // guarded by mu: the trim timer is armed, or being armed
   boost::asio::steady_timer* trim_timer = nullptr;  // made by the first arming; immortal
 };
@@ -79,29 +88,43 @@ free_block* pop_locked(global_pool& g, std::size_t c) noexcept {
   return b;
 }
 
-void arm_trim() noexcept;
+void arm_trim(std::chrono::steady_clock::duration delay) noexcept;
 
-// The trim check (on wq's timer thread): frees the blocks each class did not need since the
-// last check, down to its floor, and re-arms while some class is still above it.
+// The trim check (on wq's timer thread). Once per period it takes each class's low-water mark
+// as the blocks to free (down to its floor); it frees them trim_batch at a time, one batch per
+// step, so that neither the pool's mutex nor the timer thread is held for long by a large
+// trim; it re-arms while a batch is left, or while some class is still above its floor.
 void run_trim() noexcept {
   auto& g = pool();
   free_block* doomed = nullptr;
+  bool stepping = false;
   bool again = false;
   {
     std::lock_guard lk(g.mu);
+    const auto now = std::chrono::steady_clock::now();
+    const bool new_period = now - g.period_start >= trim_period;
+    if (new_period) g.period_start = now;
+    std::size_t budget = trim_batch;
     for (std::size_t c = 0; c < class_sizes.size(); ++c) {
       const std::size_t floor = keep_floor + g.reserved[c];
-      std::size_t excess = g.counts[c] > floor ? g.counts[c] - floor : 0;
-      if (g.low[c] < excess) excess = g.low[c];
-      for (; excess > 0; --excess) {
+      const std::size_t above = g.counts[c] > floor ? g.counts[c] - floor : 0;
+      if (new_period) {
+        g.to_free[c] = g.low[c] < above ? g.low[c] : above;  // unused through the period
+        g.low[c] = g.counts[c];
+      }
+      std::size_t n = g.to_free[c] < above ? g.to_free[c] : above;
+      if (n > budget) n = budget;
+      for (std::size_t i = 0; i < n; ++i) {
         free_block* b = pop_locked(g, c);
         b->next = doomed;
         doomed = b;
       }
-      g.low[c] = g.counts[c];
+      g.to_free[c] = n == above ? 0 : g.to_free[c] - n;
+      budget -= n;
+      stepping = stepping || g.to_free[c] > 0;
       again = again || above_floor(g, c);
     }
-    g.trim_armed = again;
+    g.trim_armed = stepping || again;
   }
   // Blocks of every class were made by ::operator new(size) of their class's size, and sized
   // delete is not required: the unsized form frees them.
@@ -110,17 +133,29 @@ void run_trim() noexcept {
     ::operator delete(doomed);
     doomed = next;
   }
-  if (again) arm_trim();
+  if (stepping)
+    arm_trim(trim_step);
+  else if (again)
+    arm_trim(trim_period);
 }
 
-// Arms the trim timer. Requires: the caller set trim_armed (so nobody else uses the timer), not
-// holding g.mu. On failure (out of memory) trimming stops until a later push arms it again.
-void arm_trim() noexcept {
+// Arms the trim timer to run `delay` from now. Requires: the caller set trim_armed (so nobody
+// else uses the timer), not holding g.mu. On failure (out of memory) trimming stops until a
+// later push arms it again.
+void arm_trim(std::chrono::steady_clock::duration delay) noexcept {
   auto& g = pool();
+  // Only once the timer thread runs (delayed items made it): trimming must not start a thread
+  // of its own. Until then the lists hold worker handlers' blocks, as many as posted at once.
+  boost::asio::io_context* ctx = started_timer_context();
+  if (ctx == nullptr) {
+    std::lock_guard lk(g.mu);
+    g.trim_armed = false;
+    return;
+  }
   try {
     if (g.trim_timer == nullptr)
-      g.trim_timer = new boost::asio::steady_timer(timer_context());  // Safety: immortal
-    g.trim_timer->expires_after(trim_period);
+      g.trim_timer = new boost::asio::steady_timer(*ctx);  // Safety: immortal
+    g.trim_timer->expires_after(delay);
     g.trim_timer->async_wait([](const boost::system::error_code&) { run_trim(); });
   } catch (...) {
     std::lock_guard lk(g.mu);
@@ -155,7 +190,7 @@ struct cache_flusher {
       }
       cache.dead = true;
     }
-    if (arm) arm_trim();
+    if (arm) arm_trim(trim_period);
   }
 };
 
@@ -219,7 +254,7 @@ void handler_deallocate(void* p, std::size_t size, std::size_t align) noexcept {
     std::lock_guard lk(g.mu);
     arm = push_locked(g, ci, b);
   }
-  if (arm) arm_trim();
+  if (arm) arm_trim(trim_period);
 }
 
 void handler_reserve(std::size_t size, std::size_t count) {
@@ -237,7 +272,7 @@ void handler_reserve(std::size_t size, std::size_t count) {
     std::lock_guard lk(g.mu);
     arm = push_locked(g, ci, b) || arm;
   }
-  if (arm) arm_trim();
+  if (arm) arm_trim(trim_period);
 }
 
 std::size_t handler_blocks_free() noexcept {

@@ -22,6 +22,10 @@ using item_timer =
 
 /// The io_context run by wq's internal timer thread (started on first use, never stopped).
 boost::asio::io_context& timer_context();
+/// Returns: the timer thread's io_context if timer_context() has started it, else nullptr (for
+/// wq's own housekeeping, which must not start a thread). Thread safety: any thread; acquire
+/// (pairs with the release that published the started context).
+boost::asio::io_context* started_timer_context() noexcept;
 /// Shared by an item on an application io_context and its outstanding timer wait, so the wait's
 /// completion can tell that the item was destroyed (defined in src/engine/timers.hpp).
 struct timer_anchor;
