@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 #include <string>
 
 #include <wq/detail/core.hpp>
@@ -112,9 +113,113 @@ const std::error_category& error_category() noexcept {
   return category;
 }
 
+namespace {
+
+// The notice limit of print_diagnostic (set_notice_limit). State and lock: everything in
+// notice_printer is guarded by its `mu`, a leaf lock (nothing is called under it but stdio).
+// The printer is allocated once and never destroyed: notices are reported from static
+// destructors too (system queues shutting down at exit), after a static object would be gone.
+constexpr int first_notice = static_cast<int>(errc::max_active_clamped);
+constexpr int nr_notice_codes = 32;  // notice codes are first_notice .. first_notice + 31
+static_assert(static_cast<int>(errc::rcu_grace_period_stalled) < first_notice + nr_notice_codes,
+              "a notice code beyond the notice printer's table");
+
+struct notice_window {
+  std::chrono::steady_clock::time_point start{};  // when its first line was printed
+  int printed = 0;                                // lines printed in this window
+  std::uint64_t suppressed = 0;                   // lines not printed since the last count
+};
+
+struct notice_printer {
+  std::mutex mu;
+  notice_limit limit;
+  notice_window windows[nr_notice_codes];
+  bool exit_hook = false;  // print_suppressed_at_exit is registered
+  bool exiting = false;    // exit has begun: print everything from now on
+};
+
+notice_printer& printer() noexcept {
+  // Safety: allocated by the first report (a function-local static, so constructed once even
+  // under concurrent first reports); intentionally never freed (see above). Out of memory at
+  // that point terminates, as any allocation failure in a noexcept function does.
+  static notice_printer* const p = new notice_printer;
+  return *p;
+}
+
+// Prints how many lines of code index `i` were suppressed, if any, and zeroes the count.
+// Requires printer().mu held.
+void print_suppressed_locked(notice_printer& p, int i) noexcept {
+  notice_window& w = p.windows[i];
+  if (w.suppressed == 0) return;
+  // Safety (static_cast): first_notice + i is in errc's range of notices: a notice code, or a
+  // value a caller of print_diagnostic made up, which code_name names "unknown".
+  std::fprintf(stderr,
+               "wq: notice %s: %llu more like this suppressed (at most %d printed per %lld ms; "
+               "wq::set_notice_limit)\n",
+               code_name(static_cast<errc>(first_notice + i)),
+               static_cast<unsigned long long>(w.suppressed), p.limit.burst,
+               static_cast<long long>(p.limit.interval.count()));
+  w.suppressed = 0;
+}
+
+// Registered with std::atexit by the first suppressed notice: prints every count left, and
+// lets every notice reported during the rest of the exit through.
+void print_suppressed_at_exit() noexcept {
+  notice_printer& p = printer();
+  const std::lock_guard<std::mutex> lk(p.mu);
+  p.exiting = true;
+  for (int i = 0; i < nr_notice_codes; ++i) print_suppressed_locked(p, i);
+}
+
+// Returns: whether the notice of code index `i` is to be printed now; counts it otherwise.
+// Prints the previous window's count when a new window starts. Requires printer().mu held.
+bool admit_notice_locked(notice_printer& p, int i) noexcept {
+  if (p.limit.burst <= 0 || p.exiting) return true;
+  notice_window& w = p.windows[i];
+  const auto now = std::chrono::steady_clock::now();
+  if (w.printed == 0 || now - w.start >= p.limit.interval) {
+    print_suppressed_locked(p, i);
+    w.start = now;
+    w.printed = 0;
+  }
+  if (w.printed < p.limit.burst) {
+    ++w.printed;
+    return true;
+  }
+  ++w.suppressed;
+  if (!p.exit_hook) p.exit_hook = std::atexit(print_suppressed_at_exit) == 0;
+  return false;
+}
+
+}  // namespace
+
 void print_diagnostic(const diagnostic& d) noexcept {
-  std::fprintf(stderr, "wq: %s %s: %s\n", d.misuse() ? "misuse" : "notice", code_name(d.code),
-               d.message);
+  // Safety (static_cast): errc's underlying type is int.
+  const int i = static_cast<int>(d.code) - first_notice;
+  if (d.misuse() || i < 0 || i >= nr_notice_codes) {
+    std::fprintf(stderr, "wq: %s %s: %s\n", d.misuse() ? "misuse" : "notice", code_name(d.code),
+                 d.message);
+    return;
+  }
+  notice_printer& p = printer();
+  const std::lock_guard<std::mutex> lk(p.mu);
+  // Printed under the lock, so that a count is never printed after a line it follows.
+  if (admit_notice_locked(p, i))
+    std::fprintf(stderr, "wq: notice %s: %s\n", code_name(d.code), d.message);
+}
+
+notice_limit set_notice_limit(notice_limit limit) noexcept {
+  if (limit.burst < 0) limit.burst = 0;
+  if (limit.interval.count() < 0) limit.interval = std::chrono::milliseconds(0);
+  notice_printer& p = printer();
+  const std::lock_guard<std::mutex> lk(p.mu);
+  for (int i = 0; i < nr_notice_codes; ++i) {
+    print_suppressed_locked(p, i);
+    p.windows[i] = {};
+  }
+  const notice_limit old = p.limit;
+  p.limit = limit;
+  return old;
 }
 
 void abort_on_misuse(const diagnostic& d) noexcept {

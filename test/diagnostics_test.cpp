@@ -12,9 +12,14 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <thread>
+
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -101,6 +106,180 @@ TEST_CASE(
   const wq::diagnostic_handler def = wq::set_diagnostic_handler(original);
   CHECK((def == &wq::abort_on_misuse || def == &wq::print_diagnostic));
   CHECK(calls.load() == 1);
+}
+
+// ---- printing: the notice limit -----------------------------------------------------------------
+
+// Sends what this process writes to stderr into a temporary file until text() is called.
+class stderr_capture {
+ public:
+  stderr_capture() : file_(std::tmpfile()) {
+    REQUIRE(file_ != nullptr);
+    std::fflush(stderr);
+    saved_ = ::dup(2);
+    REQUIRE(saved_ >= 0);
+    REQUIRE(::dup2(::fileno(file_), 2) == 2);
+  }
+  ~stderr_capture() { restore(); }
+  stderr_capture(const stderr_capture&) = delete;
+  stderr_capture& operator=(const stderr_capture&) = delete;
+
+  /// Restores stderr and returns everything written to it meanwhile.
+  std::string text() {
+    restore();
+    std::string out;
+    std::rewind(file_);
+    char buf[4096];
+    std::size_t n = 0;
+    while ((n = std::fread(buf, 1, sizeof buf, file_)) > 0) out.append(buf, n);
+    return out;
+  }
+
+ private:
+  void restore() {
+    if (saved_ < 0) return;
+    std::fflush(stderr);
+    ::dup2(saved_, 2);
+    ::close(saved_);
+    saved_ = -1;
+  }
+  std::FILE* file_;
+  int saved_ = -1;
+};
+
+std::size_t count_of(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+TEST_CASE(
+    "diagnostics: print_diagnostic prints a burst of each notice code per interval and counts "
+    "the rest but prints every misuse",
+    "[diagnostics]") {
+  const wq::notice_limit before =
+      wq::set_notice_limit({.burst = 3, .interval = std::chrono::hours(1)});
+  stderr_capture cap;
+  for (int i = 0; i < 100; ++i)
+    wq::print_diagnostic(
+        {errc::armed_items_cancelled, "queue 'session': 1 armed item(s) cancelled"});
+  for (int i = 0; i < 5; ++i) wq::print_diagnostic({errc::max_active_clamped, "clamped"});
+  for (int i = 0; i < 20; ++i) wq::print_diagnostic({errc::flush_self, "from itself"});
+  // Setting the limit again prints what was counted.
+  const wq::notice_limit mine = wq::set_notice_limit(before);
+  const std::string out = cap.text();
+  CHECK(mine.burst == 3);
+  CHECK(count_of(out, "wq: notice armed_items_cancelled: queue 'session'") == 3);
+  CHECK(count_of(out, "wq: notice armed_items_cancelled: 97 more like this suppressed") == 1);
+  CHECK(count_of(out, "wq: notice max_active_clamped: clamped") == 3);
+  CHECK(count_of(out, "wq: notice max_active_clamped: 2 more like this suppressed") == 1);
+  CHECK(count_of(out, "wq: misuse flush_self: from itself") == 20);
+  CHECK(count_of(out, "\n") == 3 + 1 + 3 + 1 + 20);
+}
+
+TEST_CASE("diagnostics: a burst of 0 or an interval of 0 prints every notice", "[diagnostics]") {
+  const wq::notice_limit before = wq::set_notice_limit({.burst = 0, .interval = {}});
+  {
+    stderr_capture cap;
+    for (int i = 0; i < 50; ++i) wq::print_diagnostic({errc::bad_cpu_hint, "cpu 4096"});
+    CHECK(count_of(cap.text(), "wq: notice bad_cpu_hint: cpu 4096") == 50);
+  }
+  // An interval of 0: every line starts a window, so the burst never runs out.
+  wq::set_notice_limit({.burst = 1, .interval = {}});
+  {
+    stderr_capture cap;
+    for (int i = 0; i < 50; ++i) wq::print_diagnostic({errc::bad_cpu_hint, "cpu 4096"});
+    const std::string out = cap.text();
+    CHECK(count_of(out, "wq: notice bad_cpu_hint: cpu 4096") == 50);
+    CHECK(count_of(out, "suppressed") == 0);
+  }
+  wq::set_notice_limit(before);
+}
+
+TEST_CASE(
+    "diagnostics: each new window prints the count of the last one first so printed and counted "
+    "lines add up to every notice",
+    "[diagnostics]") {
+  const wq::notice_limit before =
+      wq::set_notice_limit({.burst = 2, .interval = std::chrono::milliseconds(5)});
+  stderr_capture cap;
+  // Notices for 60 ms: about 12 windows of 5 ms, each printing 2 lines and counting the rest.
+  long total = 0;
+  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(60);
+  while (std::chrono::steady_clock::now() < end) {
+    wq::print_diagnostic({errc::pool_saturated, "pool 'p'"});
+    ++total;
+  }
+  wq::set_notice_limit(before);  // prints the last window's count
+  const std::string out = cap.text();
+  long printed = 0;
+  long counted = 0;
+  long counts = 0;
+  const std::string count_line = "wq: notice pool_saturated: ";
+  for (std::size_t at = 0, nl = 0; at < out.size(); at = nl + 1) {
+    nl = out.find('\n', at);
+    if (nl == std::string::npos) nl = out.size();
+    const std::string line = out.substr(at, nl - at);
+    if (line == "wq: notice pool_saturated: pool 'p'") {
+      ++printed;
+    } else if (line.rfind(count_line, 0) == 0 && line.find("more like this suppressed") != std::string::npos) {
+      counted += std::stol(line.substr(count_line.size()));
+      ++counts;
+    } else {
+      FAIL("unexpected line: " << line);
+    }
+  }
+  CHECK(printed + counted == total);
+  CHECK(printed >= 4);  // at least two windows in 60 ms
+  CHECK(counts >= 2);
+  CHECK(printed <= 2 * (counts + 1));  // never more than the burst per window
+}
+
+TEST_CASE("diagnostics: threads printing the same notice at once share its burst and count",
+          "[diagnostics]") {
+  const wq::notice_limit before =
+      wq::set_notice_limit({.burst = 10, .interval = std::chrono::hours(1)});
+  stderr_capture cap;
+  {
+    std::jthread a([] {
+      for (int i = 0; i < 1000; ++i) wq::print_diagnostic({errc::queue_stalled, "stalled"});
+    });
+    std::jthread b([] {
+      for (int i = 0; i < 1000; ++i) wq::print_diagnostic({errc::queue_stalled, "stalled"});
+    });
+  }
+  wq::set_notice_limit(before);
+  const std::string out = cap.text();
+  CHECK(count_of(out, "wq: notice queue_stalled: stalled") == 10);
+  CHECK(count_of(out, "wq: notice queue_stalled: 1990 more like this suppressed") == 1);
+}
+
+TEST_CASE("diagnostics: notices suppressed when the program exits are counted at exit",
+          "[diagnostics]") {
+  char path[] = "/tmp/wq-notice-exit-XXXXXX";
+  const int fd = ::mkstemp(path);
+  REQUIRE(fd >= 0);
+  std::fflush(nullptr);  // nothing buffered is written twice by the child
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    ::dup2(fd, 2);
+    wq::set_notice_limit({.burst = 1, .interval = std::chrono::hours(1)});
+    for (int i = 0; i < 4; ++i) wq::print_diagnostic({errc::items_dropped, "dropped"});
+    std::exit(0);  // runs the atexit hook the first suppressed notice registered
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  CHECK(WIFEXITED(status));
+  std::string out;
+  char buf[4096];
+  ::lseek(fd, 0, SEEK_SET);
+  for (ssize_t n = 0; (n = ::read(fd, buf, sizeof buf)) > 0;)
+    out.append(buf, static_cast<std::size_t>(n));
+  ::close(fd);
+  ::unlink(path);
+  CHECK(count_of(out, "wq: notice items_dropped: dropped") == 1);
+  CHECK(count_of(out, "wq: notice items_dropped: 3 more like this suppressed") == 1);
 }
 
 // ---- §5.2: queue-wide waits from the queue's own items ---------------------------------------

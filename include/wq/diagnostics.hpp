@@ -156,8 +156,30 @@ struct diagnostic {
 /// A diagnostic handler. Must not throw, block for long, or call back into wq.
 using diagnostic_handler = void (*)(const diagnostic& d) noexcept;
 
-/// Prints "wq: <misuse|notice> <code name>: <message>" to stderr.
+/// Prints "wq: <misuse|notice> <code name>: <message>" to stderr. Every misuse is printed;
+/// notices are printed within the notice limit (set_notice_limit), and the ones beyond it are
+/// counted and the count printed later ("N more like this suppressed"). Thread safety: any
+/// thread, concurrently with itself; takes a lock of its own (a leaf: it calls nothing in wq).
 void print_diagnostic(const diagnostic& d) noexcept;
+
+/// How many notices print_diagnostic prints: at most `burst` lines per notice code in any
+/// `interval` (a window starts at the first line printed after the previous one ended), as the
+/// kernel's pr_warn_ratelimited does (10 per 5 s by default). A server tearing down 10^5
+/// sessions, each with a queue holding an armed timeout, reports 10^5 armed_items_cancelled
+/// notices: the log gets 10 lines and a count. A burst of 0 prints every notice.
+/// The count of suppressed lines is printed before the next line of that code that is printed,
+/// when the limit is set again, and at exit (std::exit, or returning from main), so no notice
+/// is lost without a trace. A handler installed with set_diagnostic_handler still receives every
+/// report: only printing is limited.
+struct notice_limit {
+  int burst = 10;
+  std::chrono::milliseconds interval{5000};
+};
+
+/// Sets the notice limit (a negative burst or interval counts as 0) and returns the previous
+/// one. First prints the counts of notices suppressed so far, and starts every code's window
+/// afresh. Thread safety: any thread, including from a diagnostic handler.
+notice_limit set_notice_limit(notice_limit limit) noexcept;
 
 /// Prints like print_diagnostic, then aborts if `d` is a misuse (the debug-build default).
 void abort_on_misuse(const diagnostic& d) noexcept;
