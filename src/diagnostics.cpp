@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <new>
 #include <string>
 
 #include <wq/detail/core.hpp>
@@ -139,10 +140,12 @@ struct notice_printer {
 };
 
 notice_printer& printer() noexcept {
-  // Safety: allocated by the first report (a function-local static, so constructed once even
-  // under concurrent first reports); intentionally never freed (see above). Out of memory at
-  // that point terminates, as any allocation failure in a noexcept function does.
-  static notice_printer* const p = new notice_printer;
+  // Safety: constructed in static storage by the first report (a function-local static, so
+  // once even under concurrent first reports) and intentionally never destroyed (see above).
+  // Placement new allocates nothing: reports come from out-of-memory paths too
+  // (worker_post_failed).
+  alignas(notice_printer) static unsigned char storage[sizeof(notice_printer)];
+  static notice_printer* const p = ::new (static_cast<void*>(storage)) notice_printer;
   return *p;
 }
 

@@ -222,7 +222,8 @@ TEST_CASE(
     const std::string line = out.substr(at, nl - at);
     if (line == "wq: notice pool_saturated: pool 'p'") {
       ++printed;
-    } else if (line.rfind(count_line, 0) == 0 && line.find("more like this suppressed") != std::string::npos) {
+    } else if (line.rfind(count_line, 0) == 0 &&
+               line.find("more like this suppressed") != std::string::npos) {
       counted += std::stol(line.substr(count_line.size()));
       ++counts;
     } else {
