@@ -51,12 +51,19 @@ struct latency_histogram {
     return std::chrono::nanoseconds{std::int64_t{1} << buckets};
   }
 
-  /// Adds one sample. (Used by the library; handy for merging in tests.)
-  void add(std::chrono::nanoseconds d) noexcept {
+  /// Returns: the bucket a sample of `d` falls in (a negative duration counts as 0).
+  [[nodiscard]] static constexpr int bucket_of(std::chrono::nanoseconds d) noexcept {
+    // Safety (static_cast): the count is clamped to >= 0 first.
     const auto ns = static_cast<std::uint64_t>(d.count() < 0 ? 0 : d.count());
     int b = 0;
     while (b + 1 < buckets && (std::uint64_t{1} << (b + 1)) <= ns) ++b;
-    ++counts[static_cast<std::size_t>(b)];
+    return b;
+  }
+
+  /// Adds one sample. (Used by the library; handy for merging in tests.)
+  void add(std::chrono::nanoseconds d) noexcept {
+    // Safety (static_cast): bucket_of returns 0 .. buckets - 1.
+    ++counts[static_cast<std::size_t>(bucket_of(d))];
   }
 };
 

@@ -148,13 +148,34 @@ struct stat_sample {
 inline constexpr std::uint32_t sample_every = 16;
 inline constexpr int nr_sample_slots = 4;  // queueings timed at once, at most
 
-/// The sampled latency histograms of one queue (stats.hpp), 640 bytes: allocated by the
+/// A latency_histogram (stats.hpp) as a queue keeps it: the same buckets in 32-bit counts,
+/// 160 bytes instead of 320. A count saturates at 2^32 - 1 samples, which at one sampled
+/// queueing in sample_every is 2^36 queueings of one queue in one bucket; stats() widens it.
+/// Guarded as the field holding it (queue_counters::latency, mu).
+struct compact_histogram {
+  std::array<std::uint32_t, latency_histogram::buckets> counts{};
+
+  /// Effects: adds one sample of `d` (saturating).
+  void add(std::chrono::nanoseconds d) noexcept {
+    // Safety (static_cast): bucket_of returns 0 .. buckets - 1.
+    std::uint32_t& c = counts[static_cast<std::size_t>(latency_histogram::bucket_of(d))];
+    if (c != UINT32_MAX) ++c;
+  }
+  /// Returns: the histogram with 64-bit counts that stats() reports.
+  [[nodiscard]] latency_histogram widen() const noexcept {
+    latency_histogram h;
+    for (std::size_t i = 0; i < counts.size(); ++i) h.counts[i] = counts[i];
+    return h;
+  }
+};
+
+/// The sampled latency histograms of one queue (stats.hpp), 320 bytes: allocated by the
 /// queue's first sample, so that a queue never sampled (most short-lived ones) has none, and
 /// freed with the queue. (The outstanding samples stay in the core: a worker looks at them as
 /// each item starts, and a line more per item costs a burst ~15%.)
 struct latency_histograms {
-  latency_histogram queue_latency;
-  latency_histogram run_time;
+  compact_histogram queue_latency;
+  compact_histogram run_time;
 };
 
 /// The counters behind workqueue::stats() (the stats mechanism).
@@ -239,8 +260,11 @@ struct intake_state {
 /// Guarded by the core's mutex (L), as its owner worklist_state.
 class flush_colors {
  public:
-  /// Effects: counts an instance queued now. Returns: its color.
+  /// Effects: counts an instance queued now. Returns: its color. 32-bit counts suffice: an
+  /// instance is an item pending or running here, and each item is at most one of each, so a
+  /// color counts at most twice the items in memory.
   unsigned add() noexcept {
+    // Safety (static_cast): the remainder is below nr_colors.
     const auto c = static_cast<unsigned>(epoch_ % nr_colors);
     ++count_[c];
     return c;
@@ -276,7 +300,7 @@ class flush_colors {
 
  private:
   std::uint64_t epoch_ = 0;
-  std::uint64_t count_[nr_colors] = {};
+  std::uint32_t count_[nr_colors] = {};
 };
 
 /// The worklist: queued items and the counts that decide activation and flushing.
@@ -356,7 +380,7 @@ struct lifecycle_state {
 /// the first cache line holds the intake, which producers write without the mutex, the name
 /// (read per item only for an observer) and the context watch (read at creation and
 /// destruction); the mutex starts the next line, and the state a worker takes under it per item
-/// follows it. 896 bytes with libstdc++ on x86-64 (bytes/wq in bench/wq_scale.cpp weighs it).
+/// follows it. 832 bytes with libstdc++ on x86-64 (bytes/wq in bench/wq_scale.cpp weighs it).
 struct queue_core {
   alignas(64) intake_state in;
   std::string name;  // I
@@ -382,7 +406,7 @@ struct queue_core {
 #if defined(__GLIBCXX__) && defined(__x86_64__)
 // The layout's budget (see queue_core): a field that grows the core past it must say why, here
 // and in docs/benchmarks.md, since every queue pays it in memory and in creation time.
-static_assert(sizeof(queue_core) <= 896, "queue_core grew past its 896-byte budget");
+static_assert(sizeof(queue_core) <= 832, "queue_core grew past its 832-byte budget");
 #endif
 
 /// Starts or ends the queue's outstanding work on its executor (Asio's convention) to match
