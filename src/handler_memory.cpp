@@ -6,16 +6,17 @@
 // trim period (its low-water mark) were not needed in that period and go back to the heap, down
 // to the floor (keep_floor, plus what handler_reserve added), trim_batch blocks per step. The
 // check runs on wq's timer thread (once delayed items have started it), armed while some list
-// is above its floor. The timer is armed outside the mutex by the
-// one thread that set `trim_armed` under it, and re-armed only by its own completion, so its
-// calls never overlap.
+// is above its floor. The timer is armed outside the mutex by the one thread that set
+// `trim_armed` under it, and re-armed only by its own completion, so its calls never overlap.
 #include <wq/detail/handler_memory.hpp>
 
 #include <wq/detail/delayed_work.hpp>
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <mutex>
 #include <new>
 
@@ -53,6 +54,9 @@ struct global_pool {
   std::array<std::size_t, class_sizes.size()> to_free{};
   std::chrono::steady_clock::time_point period_start{};  // guarded by mu: of the current period
   bool trim_armed = false;  // guarded by mu: the trim timer is armed, or being armed
+  // Blocks the trim has freed, counted after their operator delete returned; atomic, relaxed
+  // (a statistic: handler_blocks_trimmed).
+  std::atomic<std::uint64_t> trimmed{0};
   boost::asio::steady_timer* trim_timer = nullptr;  // made by the first arming; immortal
 };
 
@@ -128,11 +132,14 @@ void run_trim() noexcept {
   }
   // Blocks of every class were made by ::operator new(size) of their class's size, and sized
   // delete is not required: the unsized form frees them.
+  std::uint64_t freed = 0;
   while (doomed != nullptr) {
     free_block* next = doomed->next;
     ::operator delete(doomed);
     doomed = next;
+    ++freed;
   }
+  if (freed != 0) g.trimmed.fetch_add(freed, std::memory_order_relaxed);
   if (stepping)
     arm_trim(trim_step);
   else if (again)
@@ -281,6 +288,10 @@ std::size_t handler_blocks_free() noexcept {
   std::size_t n = 0;
   for (std::size_t c : g.counts) n += c;
   return n;
+}
+
+std::uint64_t handler_blocks_trimmed() noexcept {
+  return pool().trimmed.load(std::memory_order_relaxed);
 }
 
 }  // namespace wq::detail

@@ -184,9 +184,14 @@ struct fail_all_threads {
   fail_all_threads& operator=(const fail_all_threads&) = delete;
 };
 
-/// Makes every pthread_create on this thread fail with EAGAIN while alive.
+/// Makes every pthread_create on this thread fail with EAGAIN while alive; counts the failures from
+/// zero (in tl_thread_failures), so an earlier test case's count does not carry over when the whole
+/// executable runs in one process.
 struct fail_threads {
-  fail_threads() { tl_fail_threads = true; }
+  fail_threads() {
+    tl_thread_failures = 0;
+    tl_fail_threads = true;
+  }
   ~fail_threads() { tl_fail_threads = false; }
   fail_threads(const fail_threads&) = delete;
   fail_threads& operator=(const fail_threads&) = delete;

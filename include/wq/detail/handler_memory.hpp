@@ -13,6 +13,7 @@
 #include <wq/config.hpp>
 
 #include <cstddef>
+#include <cstdint>
 
 namespace wq::detail {
 
@@ -34,6 +35,12 @@ void handler_reserve(std::size_t size, std::size_t count);
 /// Returns: how many free blocks the process-wide lists hold now (not counting per-thread
 /// caches). Thread safety: any thread (takes the pool's mutex). Complexity: O(1).
 std::size_t handler_blocks_free() noexcept;
+
+/// Returns: how many blocks the pool has given back to the heap (trimmed) since the process
+/// started, counted once their operator delete has returned, so that a count of live heap
+/// blocks read after this one never misses a block counted here. Thread safety: any thread.
+/// Memory ordering: relaxed (a statistic; a reader that needs the frees to have happened polls).
+std::uint64_t handler_blocks_trimmed() noexcept;
 
 /// A stateless allocator over handler_allocate, suitable as an Asio associated allocator.
 template <class T>
