@@ -21,6 +21,10 @@
 //                      queue core was made before it (wq recycles cores), and refuses to run
 //                      otherwise
 //   bytes/strand/N     the same for N strands of an asio::thread_pool(2), 16 posts each
+//   queues_pair/N      the create and round-robin targets at N queues: N ordered queues and N
+//                      strands made, round-robin (10^6 items) and destroyed in alternation,
+//                      5 rounds each (the order swapped each round), medians reported
+//                      (create_wq_ns, create_strand_ns, roundrobin_wq_ns, roundrobin_strand_ns)
 //   bytes_items/wq/N   heap bytes per delayed item (malloc's in-use bytes, as bytes/wq): with N
 //                      armed (1 h; the items' array included), and what stays once all were
 //                      cancelled and destroyed and their waits completed, and what stays once
@@ -313,6 +317,92 @@ void queues_strand(benchmark::State& state) {
     state.counters["create_ns"] = per_op(t0, t1, state.range(0));
     state.counters["destroy_ns"] = per_op(t3, t4, state.range(0));
     state.counters["roundrobin_ns"] = per_op(t2, t3, rounds * state.range(0));
+  }
+  pool.join();
+}
+
+// The targets at 10^5 queues (create, round-robin), measured as a pair: queues/wq and
+// queues/strand run once each, seconds apart, and this machine's speed drifts between such
+// moments by more than the targets' margins (round-robin read 0.36x to 2.05x over three runs of
+// one build). Here the two systems alternate within one benchmark, pair_rounds rounds, the
+// order swapped each round, and each reports its median: both see the same drift. Each round
+// makes the N queues or strands, runs the round-robin (10^6 items) and destroys them, as the
+// sweeps do.
+constexpr int pair_rounds = 5;
+
+struct pair_times {
+  double create_ns;
+  double roundrobin_ns;
+};
+
+pair_times queues_round_wq(std::size_t n) {
+  std::vector<std::optional<wq::ordered_workqueue>> qs(n);
+  std::vector<session_item> items(n);
+  countdown done;
+  for (auto& it : items) it.done = &done;
+  const auto t0 = clock_type::now();
+  for (auto& q : qs) q.emplace("session");
+  const auto t1 = clock_type::now();
+  queues_made += static_cast<std::int64_t>(n);
+  const std::int64_t rounds = std::max<std::int64_t>(1, roundrobin_items / std::int64_t(n));
+  run_rounds(n, rounds, done, [&](std::size_t i) { (void)wq::queue_work(*qs[i], items[i].w); });
+  const auto t2 = clock_type::now();
+  for (auto& q : qs) q.reset();
+  return {per_op(t0, t1, std::int64_t(n)), per_op(t1, t2, rounds * std::int64_t(n))};
+}
+
+template <class Pool>
+pair_times queues_round_strand(std::size_t n, Pool& pool) {
+  using strand = asio::strand<typename Pool::executor_type>;
+  std::vector<std::optional<strand>> ss(n);
+  countdown done;
+  const auto t0 = clock_type::now();
+  for (auto& s : ss) s.emplace(asio::make_strand(pool));
+  const auto t1 = clock_type::now();
+  const std::int64_t rounds = std::max<std::int64_t>(1, roundrobin_items / std::int64_t(n));
+  run_rounds(n, rounds, done, [&](std::size_t i) { asio::post(*ss[i], [&done] { done.hit(); }); });
+  const auto t2 = clock_type::now();
+  for (auto& s : ss) s.reset();
+  return {per_op(t0, t1, std::int64_t(n)), per_op(t1, t2, rounds * std::int64_t(n))};
+}
+
+void queues_pair(benchmark::State& state) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  asio::thread_pool pool(2);
+  {  // wq's shared pool and the strand service, made once, outside the rounds
+    wq::work idle{wq::fn_ops<&idle_fn>};
+    wq::workqueue warm{"warm"};
+    (void)wq::queue_work(warm, idle);
+    (void)wq::flush_work(idle);
+    countdown done;
+    done.reset(1);
+    asio::post(asio::make_strand(pool), [&done] { done.hit(); });
+    done.wait();
+  }
+  for (auto _ : state) {
+    phase_samples wq_s;
+    phase_samples strand_s;
+    for (int r = 0; r < pair_rounds; ++r) {
+      auto one_wq = [&] {
+        const pair_times t = queues_round_wq(n);
+        wq_s.add("create_wq_ns", t.create_ns);
+        wq_s.add("roundrobin_wq_ns", t.roundrobin_ns);
+      };
+      auto one_strand = [&] {
+        const pair_times t = queues_round_strand(n, pool);
+        strand_s.add("create_strand_ns", t.create_ns);
+        strand_s.add("roundrobin_strand_ns", t.roundrobin_ns);
+      };
+      if (r % 2 == 0) {
+        one_wq();
+        one_strand();
+      } else {
+        one_strand();
+        one_wq();
+      }
+    }
+    wq_s.report(state);
+    strand_s.report(state);
   }
   pool.join();
 }
@@ -664,6 +754,7 @@ BENCHMARK(queues_strand)
     ->RangeMultiplier(10)
     ->Range(10, 100000)
     ->Iterations(1);
+BENCHMARK(queues_pair)->Name("queues_pair")->Arg(100000)->Iterations(1);
 BENCHMARK(bytes_items_wq)->Name("bytes_items/wq")->Arg(100000)->Iterations(1);
 BENCHMARK(bytes_items_asio_timer)->Name("bytes_items/asio_timer")->Arg(100000)->Iterations(1);
 BENCHMARK(items_wq)->Name("items/wq")->RangeMultiplier(10)->Range(1000, 1000000)->Iterations(1);
