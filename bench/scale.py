@@ -184,10 +184,17 @@ def main():
             dat.write(f"{n} " + " ".join(f"{x:.3f}" for x in v + shown) + "\n")
             print(f"{n:>8} {v[0]:>8.1f} {v[1]:>8.1f} {v[0] / v[1]:>5.2f}x {shown[0]:>8.1f} "
                   f"{v[2]:>8.1f} {v[3]:>8.1f} {v[2] / v[3]:>5.2f}x {shown[1]:>8.1f}")
-            checks.append((f"lateness, {n} items due within 200 ms: p50 {v[0] / v[1]:.2f}x a raw "
-                           f"timer's (target <= 1.3x)", v[0] / v[1] <= 1.3))
-            checks.append((f"lateness, {n} items due within 200 ms: p99 {v[2] / v[3]:.2f}x a raw "
-                           f"timer's (target <= 2x)", v[2] / v[3] <= 2.0))
+            # The targets read lateness_pair (wq's rounds and the raw timer's alternated, 5
+            # each) when present; the single runs above are the curves and the fallback.
+            pv = [get("lateness_pair", n, k) for k in ["p50_wq_us", "p50_asio_us", "p99_wq_us",
+                                                          "p99_asio_us"]]
+            t, how = (pv, (f", 5 alternated rounds each: {pv[0]:.1f} vs {pv[1]:.1f} us",
+                           f", 5 alternated rounds each: {pv[2]:.1f} vs {pv[3]:.1f} us")) \
+                if None not in pv else (v, ("", ""))
+            checks.append((f"lateness, {n} items due within 200 ms: p50 {t[0] / t[1]:.2f}x a raw "
+                           f"timer's{how[0]} (target <= 1.3x)", t[0] / t[1] <= 1.3))
+            checks.append((f"lateness, {n} items due within 200 ms: p99 {t[2] / t[3]:.2f}x a raw "
+                           f"timer's{how[1]} (target <= 2x)", t[2] / t[3] <= 2.0))
             if None not in pool:
                 info.append(f"lateness, {n} items: wq p50 {v[0] / pool[0]:.2f}x, p99 "
                             f"{v[2] / pool[1]:.2f}x Asio's timers with their handlers on a "
