@@ -558,6 +558,40 @@ TEST_CASE("stats: one queueing in sample_every is timed from queueing to start a
   }
 }
 
+TEST_CASE(
+    "stats: in a queue deeper than its sample slots the timed items are a uniform choice among "
+    "the candidates and not the first ones",
+    "[stats][histogram]") {
+  // 2048 items queued while the queue is paused, one worker, each item 100 us: candidate j (of
+  // 128, every sample_every-th item) starts about j/128 of the drain's time T after the resume.
+  // The 4 sample slots used to keep candidates 1-4, which wait at most T/32 (a percentile bound
+  // of at most T/16). A uniform choice of 4 among 128 has one beyond candidate 16, waiting at
+  // least T/8, except with probability C(16,4)/C(128,4) < 2e-4.
+  constexpr int n = 2048;
+  std::vector<std::unique_ptr<wq_test::fn_item>> items;
+  for (int i = 0; i < n; ++i)
+    items.push_back(std::make_unique<wq_test::fn_item>([](wq_test::fn_item&) { burn(100us); }));
+  wq::workqueue q{"deep", {.threads = 1}};
+  REQUIRE(q.stats().sample_every == 16);
+  q.pause();
+  for (auto& it : items) REQUIRE(wq_test::enqueue(q, *it) == queue_status::queued);
+  const auto t0 = std::chrono::steady_clock::now();
+  q.resume();
+  REQUIRE(q.drain() == std::error_code{});
+  const auto drained = std::chrono::steady_clock::now() - t0;
+  const queue_stats s = q.stats();
+  CHECK(s.started == n);
+  CHECK(s.queue_latency.samples() == 4);
+  CHECK(s.run_time.samples() == 4);
+  INFO("drain " << std::chrono::duration_cast<std::chrono::microseconds>(drained).count()
+                << " us, longest sampled wait at most "
+                << std::chrono::duration_cast<std::chrono::microseconds>(
+                       s.queue_latency.percentile(100))
+                       .count()
+                << " us");
+  CHECK(s.queue_latency.percentile(100) >= drained / 8);
+}
+
 TEST_CASE("stats: the sampled durations cover the wait before the start and the function's run",
           "[stats][histogram]") {
   std::vector<std::unique_ptr<wq_test::fn_item>> items;

@@ -5,7 +5,11 @@
 // Counters are exact. Latency histograms are sampled: one queueing in `sample_every` is timed
 // from queueing to start and from start to finish (an embedded item has no room for a
 // timestamp, and reading the clock for every item would cost more than queueing it), so
-// percentiles describe the distribution, not every item. The queueing time is taken when the
+// percentiles describe the distribution, not every item. At most 4 queueings are being timed at
+// once: in a queue holding more than about 4 * sample_every items not yet started (a burst), the
+// timed ones are a uniform random choice among the candidates (reservoir sampling), so the
+// histogram keeps the waits' distribution, from fewer samples than one in sample_every (4 per
+// burst queued faster than it starts). The queueing time is taken when the
 // item is linked on the queue's list: an item queued through the lock-free intake while the
 // workers are busy is linked by the next worker that takes the queue's lock, so its time on
 // the intake (typically less than one item's run) is not counted. Buckets are powers of two of
@@ -101,7 +105,8 @@ struct queue_stats {
   /// Sampled queueing-to-start latency and run time.
   latency_histogram queue_latency;
   latency_histogram run_time;
-  /// One queueing in this many is timed.
+  /// One queueing in this many is timed (a candidate); fewer in a queue deeper than 4 times
+  /// this (the file comment).
   std::uint32_t sample_every = 0;
 };
 

@@ -190,8 +190,11 @@ struct queue_counters {
   // recycled (maybe_recycle). Non-null whenever a sample is outstanding (nr_samples > 0) or a
   // run is being timed.
   std::unique_ptr<latency_histograms> latency;
-  std::uint32_t tick = 0;                              // L: mu. Queueings since the last sample.
-  int nr_samples = 0;                                  // L: mu. Used entries of samples.
+  std::uint16_t tick = 0;        // L: mu. Queueings since the last candidate (< sample_every).
+  std::uint16_t nr_samples = 0;  // L: mu. Used entries of samples.
+  // L: mu. Candidates that found every sample slot taken since a slot last came free: the
+  // reservoir's count (sample_queued).
+  std::uint32_t crowded = 0;
   std::array<stat_sample, nr_sample_slots> samples{};  // L: mu. Queueings being timed.
   // A: relaxed, counted without the mutex; only ever summed, orders nothing.
   std::atomic<std::uint64_t> coalesced{0};
@@ -202,6 +205,7 @@ struct queue_counters {
     if (latency) *latency = {};
     tick = 0;
     nr_samples = 0;
+    crowded = 0;
     samples = {};
     coalesced.store(0, std::memory_order_relaxed);
   }
