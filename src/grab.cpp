@@ -39,7 +39,14 @@ grab_result grab_pending(work& w, bool cancelling, grab_info* info) noexcept {
         if ((s & st_intake) != 0 && queue_id_of(s) == core->id()) start_workers_locked(core);
         s = st.load(std::memory_order_acquire);
         if ((s & (st_queued | st_armed)) != 0 && queue_id_of(s) == core->id()) {
-          if (info != nullptr) *info = {core->id(), (s & st_armed) != 0};
+          if (info != nullptr) {
+            info->queue = core->id();
+            info->armed = (s & st_armed) != 0;
+            if (info->armed && info->queue == info->target)
+              note_moving_locked(core->stats);  // a deadline move: one instance, in transit
+            else
+              note_cancelled_locked(core->stats);  // another instance replaces it
+          }
           unlink_locked(core, w, s, cancelling, done);
           return grab_result::pending;
         }
@@ -133,20 +140,20 @@ unsigned disable_dec(work& w) noexcept {
 
 mod_grab grab_for_mod(work& w, std::uint64_t target) noexcept {
   grab_info info;
+  info.target = target;
   mod_grab g;
   g.was_pending = grab_pending(w, false, &info) == grab_result::pending;
   g.moved = g.was_pending && info.armed && info.queue == target;
   g.from = info.queue;
-  if (g.was_pending && !g.moved) note_cancelled(info.queue);
   return g;
 }
 
-void note_cancelled(std::uint64_t id) noexcept {
+void note_move_dropped(std::uint64_t id) noexcept {
   const core_pin pin = lookup_core(id);  // outlives lk (declared first)
   queue_core* core = pin.get();
   if (core == nullptr) return;
   std::lock_guard lk(core->mu);
-  if (core->id() == id && core->reg.live) note_cancelled_locked(core->stats);
+  if (core->id() == id && core->reg.live) note_move_dropped_locked(core->stats);
 }
 
 }  // namespace wq::detail

@@ -91,7 +91,8 @@ struct queue_stats {
   /// instances mod_delayed_work replaced (a queued item, or one armed for another queue).
   std::uint64_t cancelled = 0;
   /// Now: queued, inactive or running (what drain waits for); of those, running; and armed
-  /// delayed items targeting the queue.
+  /// delayed items targeting the queue (including one whose deadline a mod_delayed_work is
+  /// moving at that moment, off the timer for an instant but still the same instance).
   std::uint64_t in_flight = 0;
   std::uint64_t running = 0;
   std::uint64_t armed = 0;

@@ -18,6 +18,23 @@ namespace wq::detail {
 /// Effects: counts a pending instance cancelled (rules 28, 31). Requires: mu held.
 inline void note_cancelled_locked(queue_counters& c) noexcept { ++c.cancelled; }
 
+/// Effects: counts an instance that mod_delayed_work took off this queue's armed list to arm or
+/// queue here again (it stays one instance, counted armed until then). Requires: mu held.
+inline void note_moving_locked(queue_counters& c) noexcept { ++c.moving; }
+
+/// Effects: a moving instance (note_moving_locked) is armed or queued here again: it is no
+/// longer in transit. Requires: mu held.
+inline void note_moved_back_locked(queue_counters& c) noexcept {
+  if (c.moving > 0) --c.moving;
+}
+
+/// Effects: a moving instance did not come back (the item was disabled, or the queue refused
+/// it): it counts as cancelled. Requires: mu held.
+inline void note_move_dropped_locked(queue_counters& c) noexcept {
+  note_moved_back_locked(c);
+  ++c.cancelled;
+}
+
 /// Effects: counts a queueing call that found the item pending (rule 1). Thread safety: any
 /// thread, no lock. Memory ordering: relaxed (a statistic; nothing is published through it).
 inline void note_coalesced(queue_counters& c) noexcept {
@@ -26,8 +43,9 @@ inline void note_coalesced(queue_counters& c) noexcept {
 
 /// Effects: raises the queue's peak_workers to `nr_workers` if above it. Requires: mu held.
 inline void count_peak_workers(queue_counters& c, int nr_workers) noexcept {
-  if (static_cast<std::uint64_t>(nr_workers) > c.peak_workers)
-    c.peak_workers = static_cast<std::uint64_t>(nr_workers);
+  // Safety (static_cast): a worker count is never negative.
+  if (static_cast<std::uint32_t>(nr_workers) > c.peak_workers)
+    c.peak_workers = static_cast<std::uint32_t>(nr_workers);
 }
 
 /// Returns: 64 well-mixed bits of `x` (the splitmix64 finaliser): the reservoir's random

@@ -154,6 +154,8 @@ queue_status link_claimed(queue_core* core, std::uint64_t id, work& w, const loc
     observer* o = core->obs.load(std::memory_order_relaxed);
     if (o != nullptr && pushed != push_result::closed)
       o->on_queued(core->name, w, false, where != nullptr ? *where : location{});
+  } else {
+    note_moved_back_locked(core->stats);
   }
   if (pushed != push_result::closed) WQ_TRACE_QUEUE_WORK(&w, trace_name(w), core->name.c_str(), id);
   // Linked now; a worker it needs is posted once mu is released (start_workers_deferred_locked),
@@ -210,6 +212,8 @@ queue_status arm_claimed(queue_core* core, std::uint64_t id, delayed_work& dw,
     ++core->stats.queued;
     if (observer* o = core->obs.load(std::memory_order_relaxed))
       o->on_queued(core->name, dw, true, where != nullptr ? *where : location{});
+  } else {
+    note_moved_back_locked(core->stats);
   }
   if (start) {
     lk.unlock();

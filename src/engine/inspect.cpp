@@ -27,7 +27,9 @@ queue_stats snapshot_stats_locked(const queue_core* core, const std::string& nam
   out.cancelled = s.cancelled;
   out.in_flight = core->wl.nr_in_flight;
   for (const auto& slot : core->wk.slots) out.running += slot.current != nullptr ? 1 : 0;
-  out.armed = core->tm.armed.size();
+  // An instance whose deadline a mod_delayed_work is moving is off the armed list for a
+  // moment, and is still this queue's armed instance.
+  out.armed = core->tm.armed.size() + core->stats.moving;
   out.max_depth = s.max_depth;
   out.peak_workers = s.peak_workers;
   if (s.latency) {

@@ -180,12 +180,17 @@ struct latency_histograms {
 
 /// The counters behind workqueue::stats() (the stats mechanism).
 struct queue_counters {
-  std::uint64_t queued = 0;        // L: mu
-  std::uint64_t started = 0;       // L: mu
-  std::uint64_t finished = 0;      // L: mu
-  std::uint64_t cancelled = 0;     // L: mu
-  std::uint64_t max_depth = 0;     // L: mu
-  std::uint64_t peak_workers = 0;  // L: mu. Largest wk.nr_workers seen.
+  std::uint64_t queued = 0;     // L: mu
+  std::uint64_t started = 0;    // L: mu
+  std::uint64_t finished = 0;   // L: mu
+  std::uint64_t cancelled = 0;  // L: mu
+  std::uint64_t max_depth = 0;  // L: mu
+  // L: mu. Largest wk.nr_workers seen (at most the queue's 2048-slot cap: 32 bits).
+  std::uint32_t peak_workers = 0;
+  // L: mu. Instances a mod_delayed_work took off this queue's armed list to arm or queue here
+  // again (a deadline move that could not be made in place), counted from the grab to the
+  // re-link under each one's lock, so that stats() counts them armed meanwhile.
+  std::uint32_t moving = 0;
   // L: mu. Null until the queue's first sample (sample_queued); freed when its core is
   // recycled (maybe_recycle). Non-null whenever a sample is outstanding (nr_samples > 0) or a
   // run is being timed.
@@ -202,6 +207,7 @@ struct queue_counters {
   /// Effects: zeroes every counter. Requires mu held (coalesced: no concurrent queueing).
   void reset() noexcept {
     queued = started = finished = cancelled = max_depth = peak_workers = 0;
+    moving = 0;
     if (latency) *latency = {};
     tick = 0;
     nr_samples = 0;

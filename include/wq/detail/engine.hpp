@@ -90,8 +90,9 @@ queue_status link_claimed(queue_core* core, std::uint64_t id, work& w,
 
 /// Links a claimed item on queue `id` now (`delay` zero, as link_claimed) or arms it for
 /// `delay` from now (`w` must then be a delayed_work). Returns queued or rejected (as
-/// link_claimed). `count`: the call is a queueing (counted, reported to the observer), not a
-/// re-queueing of an instance that was already pending (mod_delayed_work).
+/// link_claimed). `count`: the call is a queueing (counted, reported to the observer); false:
+/// mod_delayed_work arms or queues again an instance it took off this queue's armed list
+/// (counted moving by its grab, grab.hpp), which is uncounted from moving instead.
 queue_status link_or_arm(queue_core* core, std::uint64_t id, work& w,
                          std::chrono::nanoseconds delay, const location* where = nullptr,
                          bool count = true) noexcept;

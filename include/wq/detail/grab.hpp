@@ -23,18 +23,22 @@ enum class grab_result {
 
 /// Where a grabbed pending instance was.
 struct grab_info {
-  std::uint64_t queue = 0;  // the id of the queue it was queued or armed on
-  bool armed = false;       // it was armed (not yet queued)
+  std::uint64_t target = 0;  // in: the queue mod_delayed_work re-queues it on
+  std::uint64_t queue = 0;   // out: the id of the queue it was queued or armed on
+  bool armed = false;        // out: it was armed (not yet queued)
 };
 
 /// Steals the pending instance of `w` from its queue's lists or armed timer, waiting out the
 /// short windows where another thread is queueing it or a worker is starting it. `cancelling`:
-/// count it in the queue's `cancelled` statistic; mod_delayed_work passes false and `info`,
-/// and counts for itself (a deadline move is not a cancellation).
+/// count it in the queue's `cancelled` statistic. mod_delayed_work passes false and `info`
+/// (with its target queue): then an instance armed on the target is counted moving (one
+/// instance in transit, stats() counts it armed), any other cancelled, under the same lock
+/// that takes it off its list, so that no snapshot of the queue's counters misses it.
 grab_result grab_pending(work& w, bool cancelling = true, grab_info* info = nullptr) noexcept;
 
-/// Counts one cancelled instance on queue `id`, if it still exists.
-void note_cancelled(std::uint64_t id) noexcept;
+/// Counts a moving instance of queue `id` (grab_pending's) as cancelled instead, if the queue
+/// still exists: it was not armed or queued again.
+void note_move_dropped(std::uint64_t id) noexcept;
 
 /// mod_delayed_work's grab (the caller then owns PENDING, as with grab_pending), keeping the
 /// statistics right: moving the deadline of an item already armed for the target queue keeps
@@ -46,7 +50,7 @@ struct mod_grab {
   std::uint64_t from = 0;
   /// The kept instance did not survive after all (disabled, or the re-queue was refused).
   void dropped() const noexcept {
-    if (moved) note_cancelled(from);
+    if (moved) note_move_dropped(from);
   }
 };
 mod_grab grab_for_mod(work& w, std::uint64_t target) noexcept;
