@@ -77,6 +77,7 @@
 #include <malloc.h>
 
 #include <boost/asio/bind_executor.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -674,85 +675,18 @@ struct late_item {
   }
 };
 
-void lateness_wq(benchmark::State& state) {
-  const auto n = static_cast<std::size_t>(state.range(0));
-  wq::workqueue q{"lateness", {.threads = 2}};
-  auto items = std::make_unique<late_item[]>(n);
-  std::vector<std::int64_t> late;
-  for (auto _ : state) {
-    for (int r = 0; r < lateness_rounds; ++r) {
-      countdown done;
-      done.reset(state.range(0));
-      for (std::size_t i = 0; i < n; ++i) {
-        const auto delay = lateness_delay(i, n);
-        items[i].done = &done;
-        items[i].due = clock_type::now() + delay;
-        (void)wq::queue_delayed_work(q, items[i].d, delay);
-      }
-      done.wait();
-      for (std::size_t i = 0; i < n; ++i) late.push_back(items[i].late_ns);
-    }
-  }
-  report_lateness(state, late);
-}
+// wq's side of a lateness round: n delayed items on a queue owning 2 threads.
+struct wq_lateness {
+  explicit wq_lateness(std::size_t count) : n(count), items(std::make_unique<late_item[]>(count)) {}
+  ~wq_lateness() { (void)q.drain(); }  // the last item's function may still be returning
+  wq_lateness(const wq_lateness&) = delete;
+  wq_lateness& operator=(const wq_lateness&) = delete;
 
-// Arms n steady_timers on an io_context run by one thread, due as lateness_wq's items, and
-// reports how late each completion handler runs; `bind(handler)` gives the handler the
-// executor it runs on (the timer's own io thread, or a thread pool).
-template <class Bind>
-void lateness_asio(benchmark::State& state, Bind bind) {
-  const auto n = static_cast<std::size_t>(state.range(0));
-  asio::io_context io{1};
-  auto guard = asio::make_work_guard(io);
-  std::thread runner([&] { io.run(); });
-  std::vector<std::unique_ptr<asio::steady_timer>> timers(n);
-  for (auto& t : timers) t = std::make_unique<asio::steady_timer>(io);
-  std::vector<std::int64_t> late_now(n);
-  std::vector<std::int64_t> late;
-  for (auto _ : state) {
-    for (int r = 0; r < lateness_rounds; ++r) {
-      countdown done;
-      done.reset(state.range(0));
-      for (std::size_t i = 0; i < n; ++i) {
-        const auto due = clock_type::now() + lateness_delay(i, n);
-        timers[i]->expires_at(due);
-        timers[i]->async_wait(bind([&late_now, &done, i, due](const boost::system::error_code&) {
-          late_now[i] = (clock_type::now() - due).count();
-          done.hit();
-        }));
-      }
-      done.wait();
-      late.insert(late.end(), late_now.begin(), late_now.end());
-    }
-  }
-  report_lateness(state, late);
-  guard.reset();
-  runner.join();
-}
-
-// The lateness targets, measured as a pair: lateness/wq and lateness/asio_timer run seconds
-// apart, and a quiet moment for one and a busy one for the other moved the p50 ratio at 10^3
-// between 0.74x and 1.42x over three runs of one build. Here wq's rounds and the raw timer's
-// alternate (lateness_pair_rounds each, the order swapped each round) in one benchmark, each
-// round as lateness_wq's and lateness_asio's, and each system's percentiles are read over all
-// of its rounds: p50_wq_us, p99_wq_us, p50_asio_us, p99_asio_us.
-constexpr int lateness_pair_rounds = 5;
-
-void lateness_pair(benchmark::State& state) {
-  const auto n = static_cast<std::size_t>(state.range(0));
-  wq::workqueue q{"lateness", {.threads = 2}};
-  auto items = std::make_unique<late_item[]>(n);
-  asio::io_context io{1};
-  auto guard = asio::make_work_guard(io);
-  std::thread runner([&] { io.run(); });
-  std::vector<std::unique_ptr<asio::steady_timer>> timers(n);
-  for (auto& t : timers) t = std::make_unique<asio::steady_timer>(io);
-  std::vector<std::int64_t> late_now(n);
-  std::vector<std::int64_t> late_wq;
-  std::vector<std::int64_t> late_asio;
-  auto wq_round = [&] {
+  // Arms the n items due as lateness_delay says, waits until all ran, and appends how late
+  // each one's work function ran to `late`.
+  void round(std::vector<std::int64_t>& late) {
     countdown done;
-    done.reset(state.range(0));
+    done.reset(static_cast<std::int64_t>(n));
     for (std::size_t i = 0; i < n; ++i) {
       const auto delay = lateness_delay(i, n);
       items[i].done = &done;
@@ -760,37 +694,100 @@ void lateness_pair(benchmark::State& state) {
       (void)wq::queue_delayed_work(q, items[i].d, delay);
     }
     done.wait();
-    for (std::size_t i = 0; i < n; ++i) late_wq.push_back(items[i].late_ns);
-  };
-  auto asio_round = [&] {
+    for (std::size_t i = 0; i < n; ++i) late.push_back(items[i].late_ns);
+  }
+
+  const std::size_t n;
+  wq::workqueue q{"lateness", {.threads = 2}};
+  std::unique_ptr<late_item[]> items;
+};
+
+// Asio's side: n steady_timers on an io_context run by one thread, due as wq_lateness's items;
+// `bind(handler)` gives each wait handler the executor it runs on (the timer's own io thread,
+// or a thread pool).
+template <class Bind>
+struct asio_lateness {
+  asio_lateness(std::size_t count, Bind binder)
+      : n(count), bind(binder), timers(count), late_now(count) {
+    for (auto& t : timers) t = std::make_unique<asio::steady_timer>(io);
+  }
+  ~asio_lateness() {
+    guard.reset();
+    runner.join();
+  }
+  asio_lateness(const asio_lateness&) = delete;
+  asio_lateness& operator=(const asio_lateness&) = delete;
+
+  // Arms the n timers, waits until every handler ran, and appends how late each ran to `late`.
+  void round(std::vector<std::int64_t>& late) {
     countdown done;
-    done.reset(state.range(0));
+    done.reset(static_cast<std::int64_t>(n));
     for (std::size_t i = 0; i < n; ++i) {
       const auto due = clock_type::now() + lateness_delay(i, n);
       timers[i]->expires_at(due);
-      timers[i]->async_wait([&late_now, &done, i, due](const boost::system::error_code&) {
+      timers[i]->async_wait(bind([this, &done, i, due](const boost::system::error_code&) {
         late_now[i] = (clock_type::now() - due).count();
         done.hit();
-      });
+      }));
     }
     done.wait();
-    late_asio.insert(late_asio.end(), late_now.begin(), late_now.end());
-  };
+    late.insert(late.end(), late_now.begin(), late_now.end());
+  }
+
+  const std::size_t n;
+  Bind bind;
+  asio::io_context io{1};
+  asio::executor_work_guard<asio::io_context::executor_type> guard = asio::make_work_guard(io);
+  std::thread runner{[this] { io.run(); }};
+  std::vector<std::unique_ptr<asio::steady_timer>> timers;
+  std::vector<std::int64_t> late_now;
+};
+
+void lateness_wq(benchmark::State& state) {
+  wq_lateness sys(static_cast<std::size_t>(state.range(0)));
+  std::vector<std::int64_t> late;
+  for (auto _ : state)
+    for (int r = 0; r < lateness_rounds; ++r) sys.round(late);
+  report_lateness(state, late);
+}
+
+template <class Bind>
+void lateness_asio(benchmark::State& state, Bind bind) {
+  asio_lateness<Bind> sys(static_cast<std::size_t>(state.range(0)), bind);
+  std::vector<std::int64_t> late;
+  for (auto _ : state)
+    for (int r = 0; r < lateness_rounds; ++r) sys.round(late);
+  report_lateness(state, late);
+}
+
+// The lateness targets, measured as a pair: lateness/wq and lateness/asio_timer run seconds
+// apart, and a quiet moment for one and a busy one for the other moved the p50 ratio at 10^3
+// between 0.74x and 1.42x over three runs of one build. Here wq's rounds and the raw timer's
+// alternate (lateness_pair_rounds each, the order swapped each round) in one benchmark, and
+// each system's percentiles are read over all of its rounds: p50_wq_us, p99_wq_us,
+// p50_asio_us, p99_asio_us.
+constexpr int lateness_pair_rounds = 5;
+
+void lateness_pair(benchmark::State& state) {
+  const auto n = static_cast<std::size_t>(state.range(0));
+  auto direct = [](auto&& handler) { return std::forward<decltype(handler)>(handler); };
+  wq_lateness wq_sys(n);
+  asio_lateness<decltype(direct)> asio_sys(n, direct);
+  std::vector<std::int64_t> late_wq;
+  std::vector<std::int64_t> late_asio;
   for (auto _ : state) {
     for (int r = 0; r < lateness_pair_rounds; ++r) {
       if (r % 2 == 0) {
-        wq_round();
-        asio_round();
+        wq_sys.round(late_wq);
+        asio_sys.round(late_asio);
       } else {
-        asio_round();
-        wq_round();
+        asio_sys.round(late_asio);
+        wq_sys.round(late_wq);
       }
     }
   }
   report_lateness(state, late_wq, "wq");
   report_lateness(state, late_asio, "asio");
-  guard.reset();
-  runner.join();
 }
 
 // The raw timer: each handler runs on the timer's io thread (the baseline).
