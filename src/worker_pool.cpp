@@ -34,6 +34,22 @@ thread_local pool_thread* tl_pool_thread = nullptr;
 // A worker with no CPU time for this long inside one item is checked for sleeping.
 constexpr std::chrono::milliseconds sleep_after{1};
 
+// Whether a worker whose progress mark has not moved for `wall` (its CPU time `cpu` now,
+// `seen_cpu` then) has been inside one item past the CPU-intensive threshold `thr` (rule 42).
+// As the kernel's cpu_intensive_thresh_us, the threshold counts the CPU time the item used: a
+// worker the OS descheduled (runnable, waiting for a CPU) is not past it however long it
+// waits, since a spare worker would only compete for the same CPUs (on a 2-core machine, 10^5
+// queues' round-robin grew the unbound pool to 12 workers that way, each slowing the rest). A
+// worker asleep past it in wall time is (what detect_sleeping finds earlier). Reads
+// /proc/self/task/<tid>/stat only in that last case. Thread safety: manager thread, PL held.
+bool past_threshold(clock::duration wall, std::int64_t cpu, std::int64_t seen_cpu,
+                    std::chrono::microseconds thr, int tid) noexcept {
+  if (wall < thr) return false;
+  // A CPU clock that could not be read (0) leaves the wall time to decide.
+  if (cpu == 0 || cpu - seen_cpu >= std::chrono::nanoseconds(thr).count()) return true;
+  return thread_sleeping(tid);
+}
+
 unsigned cores() noexcept {
   // Read once: hardware_concurrency() reads sysfs on every call.
   static const unsigned n = std::max(1u, std::thread::hardware_concurrency());
@@ -235,8 +251,15 @@ unsigned worker_pool::manage(clock::time_point now, clock::time_point& next_look
         th->seen_cpu_ns = cpu;
         continue;
       }
+      // Between items the worker is in wq's own bookkeeping: a wait there for the pool's or a
+      // queue's mutex (its holder descheduled) is not an item sleeping, as the kernel's pool
+      // lock, a spinlock, never counts as its worker sleeping. Counting it did start spare
+      // workers on a busy 2-core machine (a round-robin over 10^5 queues: 4 workers, 64-362
+      // stalls; the progress mark alone cannot tell it from a sleep inside an item).
+      // Safety (relaxed): a stale depth delays or skips one look's judgement, no more.
+      if (th->item_depth.load(std::memory_order_relaxed) == 0) continue;
       all_moving = false;
-      if (now - th->seen_at >= thr ||
+      if (past_threshold(now - th->seen_at, cpu, th->seen_cpu_ns, thr, th->tid) ||
           (detect_sleeping && now - th->seen_at >= sleep_after && cpu - th->seen_cpu_ns < 50'000 &&
            thread_sleeping(th->tid))) {
         // Past the threshold in one item, or asleep in it (no CPU time for a millisecond and
@@ -434,8 +457,10 @@ void worker_pool::item_ended(pool_thread* th) noexcept {
 void pool_item_begin(bool long_running) noexcept {
   pool_thread* th = tl_pool_thread;
   if (th == nullptr) return;
-  // Safety (relaxed): only this thread writes it; the manager compares values.
+  // Safety (relaxed): only this thread writes them; the manager compares values.
   th->progress.store(th->progress.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  th->item_depth.store(th->item_depth.load(std::memory_order_relaxed) + 1,
+                       std::memory_order_relaxed);
   if (long_running && th->region_depth == 0) {
     // Rule 42: a CPU-intensive item does not count toward the pool's concurrency.
     th->long_item = true;
@@ -468,6 +493,8 @@ void pool_item_end() noexcept {
            "it (held across a co_await, or kept): closed when the item ended");
   }
   th->progress.store(th->progress.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  th->item_depth.store(th->item_depth.load(std::memory_order_relaxed) - 1,
+                       std::memory_order_relaxed);
   th->long_item = false;
   if (th->region_depth == 0 &&
       th->st.load(std::memory_order_relaxed) == pool_thread::state::intensive)

@@ -60,6 +60,9 @@ struct pool_thread {
   // T: bumped by the thread at each item start and end; read relaxed by the manager, which only
   // compares it with the value it saw a threshold earlier.
   std::atomic<std::uint64_t> progress{0};
+  // T: items this thread is inside now (nested runs count each), written at item start and end;
+  // read relaxed by the manager, which judges only a worker inside an item (see manage).
+  std::atomic<std::uint32_t> item_depth{0};
   // PL writes; the thread reads it relaxed to decide whether it must take PL at an item's end
   // (a stale `running` only delays its return to running until the next item's end).
   std::atomic<state> st{state::running};
@@ -183,8 +186,9 @@ worker_pool* existing_pool(pool_kind kind) noexcept;
 pool_thread* this_pool_thread() noexcept;
 
 /// Engine hooks around one item on the calling thread (no-ops off pool workers): the item's
-/// start and end advance the progress mark; a long_running queue's item does not count toward
-/// the pool's concurrency.
+/// start and end advance the progress mark and the item depth (the manager judges a worker
+/// only while it is inside an item: its function or its observer's calls); a long_running
+/// queue's item does not count toward the pool's concurrency. Calling thread only.
 void pool_item_begin(bool long_running) noexcept;
 void pool_item_end() noexcept;
 

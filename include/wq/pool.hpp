@@ -18,10 +18,10 @@
 // running while its thread is blocked: inside a `wq::blocking_region` (wq's own blocking waits
 // declare one), on an item of a `long_running` queue (the kernel's CPU-intensive items), when
 // it sleeps inside an item (no CPU time for a millisecond and the kernel reports it sleeping:
-// a blocking call, a lock, a condition variable, sleep_for; `detect_sleeping`), or after it has
-// been inside one item for longer than `cpu_intensive_threshold` (the kernel's
-// cpu_intensive_thresh_us). The pool manager finds the last two; it looks every millisecond,
-// and only while items wait for a worker. Then
+// a blocking call, a lock, a condition variable, sleep_for; `detect_sleeping`), or after its
+// item has used `cpu_intensive_threshold` of CPU time (the kernel's cpu_intensive_thresh_us,
+// which counts CPU time too) or slept past it. The pool manager finds the last two; it looks
+// every millisecond, and only while items wait for a worker. Then
 // another worker starts, so items queued behind a blocked one proceed and items that wait for
 // each other all run (up to their queue's max_active and the pool's `max_threads`). Workers
 // beyond `concurrency` that stay idle for `idle_timeout` exit.
@@ -42,9 +42,11 @@
 // Threads: one manager thread for all pools (started with the first worker), plus each pool's
 // workers: at most pools-in-use x concurrency while nothing blocks. Queueing never allocates;
 // starting a worker does (its record and its thread), a pool event bounded by max_threads.
-// A worker the OS has descheduled (runnable, not sleeping) for longer than the threshold looks
-// CPU-intensive: on an overloaded machine a spare worker may start needlessly; it exits after
-// idle_timeout.
+// What is judged is the item (its work function and its observer's calls): a worker waiting
+// for wq's own locks between items, or one the OS has descheduled (runnable, using no CPU
+// time) however long, still counts as running. A spare worker would only compete for the same
+// CPUs: counting those made a round-robin over 10^5 queues on a 2-core machine start 2-10 spare
+// workers and run 1.5-2x slower (docs/benchmarks.md, "Spare workers on a busy machine").
 //
 // Thread safety: every function here may be called from any thread at any time.
 #pragma once
@@ -70,8 +72,8 @@ inline constexpr std::size_t nr_pool_kinds = 4;
 struct pool_options {
   /// Workers kept runnable at once; 0 means the number of cores.
   unsigned concurrency = 0;
-  /// Inside one item longer than this, a worker no longer counts as running (rule 42). 0 means
-  /// the default: 10 ms (1 ms for unbound pools).
+  /// Inside one item for this much CPU time (or asleep in it this long), a worker no longer
+  /// counts as running (rule 42). 0 means the default: 10 ms (1 ms for unbound pools).
   std::chrono::microseconds cpu_intensive_threshold{0};
   /// Workers beyond `concurrency` idle this long exit (the kernel uses 5 minutes).
   std::chrono::milliseconds idle_timeout{std::chrono::minutes(5)};

@@ -362,7 +362,6 @@ void run_one(worker_scope& s, work* w, std::unique_lock<std::mutex>& lk, done_li
   // identity key.
   ops->run(w);
   restore_thread_name(s.ctx);  // set_worker_desc names the thread for one item only
-  pool_item_end();
   if (rec != nullptr) {
     // The outer item's ops and queue first: a reader that acquires `item` == outer pairs it
     // with them, not with this run's (as when it was published). Safety (release): a reader
@@ -376,6 +375,9 @@ void run_one(worker_scope& s, work* w, std::unique_lock<std::mutex>& lk, done_li
   if (hidden) hidden_runs().fetch_add(hidden_run_ends, std::memory_order_seq_cst);
   WQ_TRACE_EXECUTE_END(w, ops->name);  // ops is static storage: not read through `w`
   if (obs != nullptr) obs->on_finished(core->name, w, ops->name);
+  // After the observer, which is user code run for the item: the pool judges a worker that
+  // sleeps or runs long inside either (rule 42), and only there.
+  pool_item_end();
   // Safety: W (me.timing, me.started_at and me.long_items are this worker's own, see
   // workers_state).
   if (s.me.timing) {
