@@ -26,8 +26,9 @@ namespace {
 
 // Waits, with mu held through `lk`, for the instance described by `f` (registered here).
 // Returns whether it finished (false: the wait was refused and reported, wait_graph.hpp).
-// Throws std::bad_alloc if `f` cannot be registered.
-bool wait_for(queue_core* core, std::unique_lock<std::mutex>& lk, flush_waiter& f, const char* op) {
+// Registering `f` links it through its own `next`: nothing is allocated.
+bool wait_for(queue_core* core, std::unique_lock<std::mutex>& lk, flush_waiter& f,
+              const char* op) noexcept {
   add_flusher_locked(core, &f);
   const errc why =
       wait_until(core, lk, {wait_target::kind::item, core, f.item}, op, [&] { return f.done; });
@@ -80,11 +81,7 @@ bool flush_work(work& item) noexcept {
       // finish as soon as it is), as flush_delayed_work does.
       flush_waiter f;
       f.item = &item;
-      try {
-        return wait_for(core, lk, f, "flush_work");
-      } catch (...) {
-        return false;
-      }
+      return wait_for(core, lk, f, "flush_work");
     }
     if ((s & st_queued) != 0 && this_worker().core == core && one_worker_locked(core)) {
       // §5.3: on a one-worker queue (ordered, max_active 1) the queued instance can only run
@@ -111,11 +108,7 @@ bool flush_work(work& item) noexcept {
       if (f.slot == nullptr) return false;
       f.started = true;
     }
-    try {
-      return wait_for(core, lk, f, "flush_work");
-    } catch (...) {
-      return false;  // out of memory registering the waiter: report "did not wait"
-    }
+    return wait_for(core, lk, f, "flush_work");
   }
 }
 
@@ -152,11 +145,7 @@ bool flush_delayed_work(delayed_work& item) noexcept {
         // answer is "had to wait" however fast a worker runs it.
         flush_waiter f;
         f.item = &item;
-        try {
-          return wait_for(core, lk, f, "flush_delayed_work");
-        } catch (...) {
-          return false;
-        }
+        return wait_for(core, lk, f, "flush_delayed_work");
       }
     }
   }

@@ -15,6 +15,7 @@
 
 #include "engine/queue_core.hpp"
 #include "engine/run_records.hpp"
+#include "engine/waiters.hpp"
 
 namespace wq {
 namespace detail {
@@ -274,13 +275,16 @@ errc wait_until_impl(queue_core* core, std::unique_lock<std::mutex>& lk, const w
   stuck_detector stuck(core);
   // On a pool worker: the pool starts another worker while this one waits (rule 42).
   const blocking_region blocked;
-  while (!done(arg)) {
-    if (const errc e = stuck.check(t); e != errc{}) {
-      if (report) report_refused_wait(e, op, core);
-      result = e;
-      break;
+  {
+    blocked_wait me(core);  // linked while mu is held through lk (released only inside waits)
+    while (!done(arg)) {
+      if (const errc e = stuck.check(t); e != errc{}) {
+        if (report) report_refused_wait(e, op, core);
+        result = e;
+        break;
+      }
+      me.wait_for(lk, stuck.slice());
     }
-    core->wt.idle_cv.wait_for(lk, stuck.slice());
   }
   if (reg.registered()) {
     // The graph mutex is never taken under a queue mutex.

@@ -94,8 +94,9 @@ class stuck_detector {
 /// queue's name); the diagnostic handler must not call back into wq.
 void report_refused_wait(errc why, const char* op, const queue_core* core) noexcept;
 
-/// Waits on core->idle_cv, with core->mu held through `lk`, until `done(arg)` holds. Returns
-/// errc{} then, or the reason it refused (already reported, naming `op`); see the file comment.
+/// Blocks (blocked_wait, engine/waiters.hpp), with core->mu held through `lk`, until
+/// `done(arg)` holds. Returns errc{} then, or the reason it refused (already reported, naming
+/// `op`); see the file comment.
 /// `lk` may be released and re-acquired in between (to register in the wait graph).
 /// With `report` false a refusal is returned without being reported (the caller reports it).
 errc wait_until_impl(queue_core* core, std::unique_lock<std::mutex>& lk, const wait_target& t,

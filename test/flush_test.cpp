@@ -119,6 +119,84 @@ TEST_CASE("flush: flush_work of a running item returns true after the run finish
   CHECK_FALSE(g.timed_out.load());
 }
 
+TEST_CASE(
+    "flush: threads blocked on one queue in different waits each return once what it waits "
+    "for is done and the ones still waiting stay blocked (rules 23 26 27)",
+    "[flush][rule23][rule26][rule27]") {
+  // Six threads block on one queue at once (each on its own waiter, linked on the queue):
+  // flush_work of `a` twice, flush_work and cancel_work_sync of `b`, flush() and drain(). When
+  // b finishes, the two waiting for b return and leave the middle of the queue's list of
+  // blocked threads; the other four must still be blocked, and return once a finishes.
+  gate ga;
+  gate gb;
+  c_work a;
+  c_work b;
+  a.body = [&](c_work&) { ga.pass(); };
+  b.body = [&](c_work&) { gb.pass(); };
+  wq::workqueue q{"mixed-waits", {.max_active = 2}};
+  REQUIRE(wq::queue_work(q, a.w));
+  REQUIRE(wq::queue_work(q, b.w));
+  REQUIRE(ga.started.wait_for(must_happen));
+  REQUIRE(gb.started.wait_for(must_happen));
+
+  struct waiter {
+    std::atomic<bool> returned{false};
+    std::atomic<bool> saw_done{false};  // what it waited for had finished when it returned
+  };
+  waiter fa1, fa2, fb, cb, fl, dr;
+  std::vector<std::thread> ts;
+  ts.emplace_back([&] {
+    const bool w = wq::flush_work(a.w);
+    fa1.saw_done = w && ga.finished.load();
+    fa1.returned = true;
+  });
+  ts.emplace_back([&] {
+    const bool w = wq::flush_work(b.w);
+    fb.saw_done = w && gb.finished.load();
+    fb.returned = true;
+  });
+  ts.emplace_back([&] {
+    const bool w = wq::flush_work(a.w);
+    fa2.saw_done = w && ga.finished.load();
+    fa2.returned = true;
+  });
+  ts.emplace_back([&] {
+    (void)wq::cancel_work_sync(b.w);
+    cb.saw_done = gb.finished.load();
+    cb.returned = true;
+  });
+  ts.emplace_back([&] {
+    const std::error_code e = q.flush();
+    fl.saw_done = !e && ga.finished.load() && gb.finished.load();
+    fl.returned = true;
+  });
+  ts.emplace_back([&] {
+    const std::error_code e = q.drain();
+    dr.saw_done = !e && ga.finished.load() && gb.finished.load();
+    dr.returned = true;
+  });
+  // Open b once every thread had a chance to block (a thread that had not only blocks later;
+  // the checks below hold either way).
+  std::thread opener_b = wq_test::open_later(gb, 50ms);
+  opener_b.join();
+  REQUIRE(wq_test::poll_until([&] { return fb.returned.load() && cb.returned.load(); }));
+  CHECK(fb.saw_done.load());
+  CHECK(cb.saw_done.load());
+  CHECK_FALSE(fa1.returned.load());
+  CHECK_FALSE(fa2.returned.load());
+  CHECK_FALSE(fl.returned.load());
+  CHECK_FALSE(dr.returned.load());
+  std::thread opener_a = wq_test::open_later(ga, 20ms);
+  for (auto& t : ts) t.join();
+  opener_a.join();
+  CHECK(fa1.saw_done.load());
+  CHECK(fa2.saw_done.load());
+  CHECK(fl.saw_done.load());
+  CHECK(dr.saw_done.load());
+  CHECK_FALSE(ga.timed_out.load());
+  CHECK_FALSE(gb.timed_out.load());
+}
+
 TEST_CASE("flush: flush_work of an armed delayed item returns false at once (rule 23)",
           "[flush][rule23][delayed]") {
   wq::workqueue q{"flush-armed"};

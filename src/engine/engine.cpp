@@ -404,7 +404,7 @@ bool work_loop(worker_scope& s, std::unique_lock<std::mutex>& lk, done_list& don
       case next_step::yielded: return true;
       case next_step::run: break;
     }
-    if (!core->wt.flushers.empty()) note_started_locked(core, w, s.me);
+    if (core->wt.flushers != nullptr) note_started_locked(core, w, s.me);
     run_one(s, w, lk, done);
     const unsigned color = finish_one(s);
     wake_after_run_locked(core, s.me, color);
@@ -438,7 +438,7 @@ void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcep
     done.complete();
     lk.lock();
   }
-  if (--core->wk.nr_in_handler == 0 && core->wt.drain_waiters > 0) core->wt.idle_cv.notify_all();
+  if (--core->wk.nr_in_handler == 0 && core->wt.drain_waiters > 0) wake_blocked_locked(core);
   // A successor handler inherits this one's count of outstanding handlers.
   if (!succeeded) handler_gone_locked(core, lk);
 }

@@ -65,7 +65,7 @@ void unlink_locked(queue_core* core, work& w, state_t s, bool cancelling,
     }
     case list_kind::deferred: core->lc.deferred.erase(core->lc.deferred.iterator_to(w)); break;
   }
-  if (color_done && core->wt.queue_flushers > 0) core->wt.idle_cv.notify_all();
+  if (color_done && core->wt.queue_flushers > 0) wake_blocked_locked(core);
   st.fetch_and(~st_queued, std::memory_order_relaxed);
   wake_after_unlink_locked(core, w);
   note_work_locked(core);
@@ -166,7 +166,7 @@ void abandon_locked(queue_core* core, work_list& out, done_list& done) noexcept 
   }
   cancel_armed_locked(core, [&](work& w) { out.push_back(w); });
   core->stats.cancelled += out.size();
-  core->wt.idle_cv.notify_all();
+  wake_blocked_locked(core);
   note_work_locked(core);
   if (!core->wt.async_waiters.empty()) complete_waiters_locked(core, done);
 }
@@ -225,7 +225,7 @@ void retire_core(queue_core* core, std::unique_lock<std::mutex>& lk, done_list& 
   for (async_waiter* w : core->wt.async_waiters) done.push(w);
   core->wt.async_waiters.clear();
   core->reg.live = false;
-  core->wt.idle_cv.notify_all();  // a destroy() waiting for an async_destroy to finish
+  wake_blocked_locked(core);  // a destroy() waiting for an async_destroy to finish
   // A new generation makes every id naming this queue stale at once.
   core->reg.gen = (core->reg.gen + 1) & core_gen_mask;
   // Closed, and tagged with the new generation: producers holding an old id fall back to the
@@ -240,7 +240,7 @@ void retire_core(queue_core* core, std::unique_lock<std::mutex>& lk, done_list& 
 
 void pause_locked(queue_core* core) noexcept {
   core->lc.paused = true;
-  core->wt.idle_cv.notify_all();  // blocked waits that need queued items refuse now
+  wake_blocked_locked(core);  // blocked waits that need queued items refuse now
 }
 
 void begin_drain_locked(queue_core* core) noexcept {

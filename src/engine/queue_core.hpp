@@ -46,6 +46,11 @@ struct run_record;
 using work_list = boost::intrusive::list<
     work, boost::intrusive::member_hook<work, work_access::hook_type, work_access::hook_member>,
     boost::intrusive::constant_time_size<true>>;
+/// A work_list that does not count its items (8 bytes less), for a list nothing asks the
+/// length of.
+using uncounted_work_list = boost::intrusive::list<
+    work, boost::intrusive::member_hook<work, work_access::hook_type, work_access::hook_member>,
+    boost::intrusive::constant_time_size<false>>;
 
 /// One worker: a handler posted to the executor (on a shared pool: the slot itself, submitted
 /// as a pool_task), running items one after another.
@@ -132,12 +137,25 @@ class slot_store {
 };
 
 /// A flush_work() caller waiting for one instance of an item to finish (stack-allocated by the
-/// waiter, registered in queue_core::flushers while it waits).
+/// waiter, on its queue's waiters_state::flushers while it waits). Guarded by the core's mutex.
 struct flush_waiter {
   work* item = nullptr;
-  worker_slot* slot = nullptr;  // the worker running the awaited instance, once started
-  bool started = false;         // the awaited instance has started (on `slot`)
-  bool done = false;            // ... and finished
+  worker_slot* slot = nullptr;   // the worker running the awaited instance, once started
+  bool started = false;          // the awaited instance has started (on `slot`)
+  bool done = false;             // ... and finished
+  flush_waiter* next = nullptr;  // the next one on the queue's list
+};
+
+/// A thread blocked in a wait on a queue (drain, destroy, flush, flush_work, cancel_*_sync),
+/// on its own stack and condition variable while it waits, linked on its queue's
+/// waiters_state::blocked: the queue keeps one pointer for them instead of a condition
+/// variable of its own (48 bytes a queue, most of which never see a blocking wait). The
+/// kernel's wait-queue entries live on the waiter's stack in the same way. Guarded by the
+/// core's mutex; the waits on `cv` are made with it.
+struct blocked_waiter {
+  std::condition_variable cv;
+  blocked_waiter* next = nullptr;
+  blocked_waiter* prev = nullptr;
 };
 
 /// One queueing timed for the latency histogram (stats.hpp).
@@ -357,13 +375,13 @@ struct workers_state {
   std::atomic<std::int64_t> tracked{0};
 };
 
-/// Who waits for the queue: blocking waiters on idle_cv, flush_work() callers, async waiters.
+/// Who waits for the queue: blocked threads, flush_work() callers, async waiters.
 struct waiters_state {
-  std::condition_variable idle_cv;      // waits under mu; drainers wait for nr_in_flight == 0
-  int drain_waiters = 0;                // L: threads waiting on idle_cv for nr_in_flight == 0
-  int item_waiters = 0;                 // L: threads waiting on idle_cv for an item to stop running
-  int queue_flushers = 0;               // L: threads in flush() waiting on idle_cv
-  std::vector<flush_waiter*> flushers;  // L: flush_work() callers waiting on this queue
+  blocked_waiter* blocked = nullptr;  // L: threads blocked in a wait (wake_blocked_locked)
+  int drain_waiters = 0;              // L: blocked threads waiting for nr_in_flight == 0
+  int item_waiters = 0;               // L: blocked threads waiting for an item to stop running
+  int queue_flushers = 0;             // L: blocked threads in flush()
+  flush_waiter* flushers = nullptr;   // L: flush_work() callers waiting on this queue
   std::vector<async_waiter*> async_waiters;  // L: async flush/drain/cancel_sync in progress
 };
 
@@ -382,7 +400,7 @@ struct lifecycle_state {
   bool orphaned = false;
   bool destroy_notified = false;  // L: its async_destroy handlers were completed
   bool orphan_busy = false;       // L: a thread is completing them with mu released
-  work_list deferred;             // L: delayed items that fired during a drain
+  uncounted_work_list deferred;   // L: delayed items that fired during a drain
 };
 
 /// One queue's engine state: one member per mechanism, each field tagged with its guard.
@@ -390,7 +408,7 @@ struct lifecycle_state {
 /// the first cache line holds the intake, which producers write without the mutex, the name
 /// (read per item only for an observer) and the context watch (read at creation and
 /// destruction); the mutex starts the next line, and the state a worker takes under it per item
-/// follows it. 832 bytes with libstdc++ on x86-64 (bytes/wq in bench/wq_scale.cpp weighs it).
+/// follows it. 768 bytes with libstdc++ on x86-64 (bytes/wq in bench/wq_scale.cpp weighs it).
 struct queue_core {
   alignas(64) intake_state in;
   std::string name;  // I
@@ -416,7 +434,7 @@ struct queue_core {
 #if defined(__GLIBCXX__) && defined(__x86_64__)
 // The layout's budget (see queue_core): a field that grows the core past it must say why, here
 // and in docs/benchmarks.md, since every queue pays it in memory and in creation time.
-static_assert(sizeof(queue_core) <= 832, "queue_core grew past its 832-byte budget");
+static_assert(sizeof(queue_core) <= 768, "queue_core grew past its 768-byte budget");
 #endif
 
 /// Starts or ends the queue's outstanding work on its executor (Asio's convention) to match

@@ -84,7 +84,7 @@ void take_destroy_waiters_locked(queue_core* core, done_list& out) noexcept {
 }
 
 void note_started_locked(queue_core* core, work* w, worker_slot& me) noexcept {
-  for (flush_waiter* f : core->wt.flushers) {
+  for (flush_waiter* f = core->wt.flushers; f != nullptr; f = f->next) {
     if (f->item == w && !f->started) {
       f->started = true;
       f->slot = &me;
@@ -96,13 +96,13 @@ void wake_after_run_locked(queue_core* core, worker_slot& me, unsigned color) no
   bool wake = (core->wl.nr_in_flight == 0 && core->wt.drain_waiters > 0) ||
               core->wt.item_waiters > 0 ||
               (core->wt.queue_flushers > 0 && core->wl.colors.empty(color));
-  for (flush_waiter* f : core->wt.flushers) {
+  for (flush_waiter* f = core->wt.flushers; f != nullptr; f = f->next) {
     if (f->started && f->slot == &me && !f->done) {
       f->done = true;
       wake = true;
     }
   }
-  if (wake) core->wt.idle_cv.notify_all();
+  if (wake) wake_blocked_locked(core);
 }
 
 void wake_after_unlink_locked(queue_core* core, work& w) noexcept {
@@ -110,7 +110,7 @@ void wake_after_unlink_locked(queue_core* core, work& w) noexcept {
   // A flush waiting for this (now cancelled) instance waits instead for an older instance
   // still running on this queue, if any (rule 23: on return the item is idle unless queued
   // again); otherwise it has nothing left to wait for.
-  if (!core->wt.flushers.empty()) {
+  if (core->wt.flushers != nullptr) {
     worker_slot* running = nullptr;
     for (auto& slot : core->wk.slots) {
       if (slot.active && slot.current == &w) {
@@ -118,7 +118,7 @@ void wake_after_unlink_locked(queue_core* core, work& w) noexcept {
         break;
       }
     }
-    for (flush_waiter* f : core->wt.flushers) {
+    for (flush_waiter* f = core->wt.flushers; f != nullptr; f = f->next) {
       if (f->item != &w || f->started) continue;
       if (running != nullptr) {
         f->started = true;
@@ -129,7 +129,29 @@ void wake_after_unlink_locked(queue_core* core, work& w) noexcept {
       }
     }
   }
-  if (wake) core->wt.idle_cv.notify_all();
+  if (wake) wake_blocked_locked(core);
+}
+
+void wake_blocked_locked(queue_core* core) noexcept {
+  for (blocked_waiter* b = core->wt.blocked; b != nullptr; b = b->next) b->cv.notify_one();
+}
+
+blocked_wait::blocked_wait(queue_core* core) noexcept : core_(core) {
+  node_.next = core->wt.blocked;
+  if (node_.next != nullptr) node_.next->prev = &node_;
+  core->wt.blocked = &node_;
+}
+
+blocked_wait::~blocked_wait() {
+  if (node_.prev != nullptr)
+    node_.prev->next = node_.next;
+  else
+    core_->wt.blocked = node_.next;
+  if (node_.next != nullptr) node_.next->prev = node_.prev;
+}
+
+void blocked_wait::wait_for(std::unique_lock<std::mutex>& lk, std::chrono::milliseconds d) {
+  node_.cv.wait_for(lk, d);
 }
 
 counted_wait::counted_wait(queue_core* core, blocked_kind kind) noexcept
@@ -153,10 +175,19 @@ bool flushed_through_locked(const queue_core* core, std::uint64_t e0) noexcept {
   return core->wl.colors.drained_through(e0);
 }
 
-void add_flusher_locked(queue_core* core, flush_waiter* f) { core->wt.flushers.push_back(f); }
+void add_flusher_locked(queue_core* core, flush_waiter* f) noexcept {
+  f->next = core->wt.flushers;
+  core->wt.flushers = f;
+}
 
 void remove_flusher_locked(queue_core* core, flush_waiter* f) noexcept {
-  std::erase(core->wt.flushers, f);
+  for (flush_waiter** p = &core->wt.flushers; *p != nullptr; p = &(*p)->next) {
+    if (*p == f) {
+      *p = f->next;
+      f->next = nullptr;
+      return;
+    }
+  }
 }
 
 bool withdraw_waiter_locked(queue_core* core, async_waiter* w) noexcept {

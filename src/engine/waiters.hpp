@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: BSL-1.0
-// src/engine/waiters.hpp: who waits on a queue (layer 5): threads blocked on idle_cv (drain,
-// flush, an item to stop running), flush_work() callers (flush_waiter), and async waiters
-// (async_flush, async_drain, async_cancel_sync, async_destroy). This layer tells which waits
-// a change satisfied and wakes or collects them; it never ends a drain or retires a queue (the
-// engine does, from what it returns). The state is queue_core::wt (waiters_state); every
+// src/engine/waiters.hpp: who waits on a queue (layer 5): blocked threads (drain,
+// flush, an item to stop running; blocked_waiter), flush_work() callers (flush_waiter), and async
+// waiters (async_flush, async_drain, async_cancel_sync, async_destroy). This layer tells which
+// waits a change satisfied and wakes or collects them; it never ends a drain or retires a queue
+// (the engine does, from what it returns). The state is queue_core::wt (waiters_state); every
 // function requires the core's mutex held.
 #pragma once
 
@@ -40,7 +40,30 @@ void wake_after_run_locked(queue_core* core, worker_slot& me, unsigned color) no
 /// Requires: mu held.
 void wake_after_unlink_locked(queue_core* core, work& w) noexcept;
 
-/// The blocked waits counted per queue, so that a change wakes idle_cv only when someone waits.
+/// Effects: wakes every thread blocked in a wait on `core` (each re-checks what it waits for).
+/// Requires: mu held. Complexity: O(blocked threads).
+void wake_blocked_locked(queue_core* core) noexcept;
+
+/// Links the calling thread on `core`'s blocked threads while it exists; wait_for() blocks on
+/// its own condition variable until woken by wake_blocked_locked or `d` passes.
+/// Requires: mu held (through the lock given to wait_for) when it is constructed, waits and is
+/// destroyed.
+class blocked_wait {
+ public:
+  explicit blocked_wait(queue_core* core) noexcept;
+  ~blocked_wait();
+  blocked_wait(const blocked_wait&) = delete;
+  blocked_wait& operator=(const blocked_wait&) = delete;
+  /// Effects: releases `lk` (core's mutex) until woken or `d` passed, then re-acquires it.
+  void wait_for(std::unique_lock<std::mutex>& lk, std::chrono::milliseconds d);
+
+ private:
+  queue_core* core_;
+  blocked_waiter node_;
+};
+
+/// The blocked waits counted per queue, so that a change wakes blocked threads only when one
+/// waits for it.
 enum class blocked_kind {
   drain,        ///< for nothing in flight (drain, destroy)
   item,         ///< for an item to stop running (cancel_*_sync)
@@ -69,10 +92,11 @@ bool flush_may_start_locked(queue_core* core, std::uint64_t e0) noexcept;
 /// Returns: whether every instance queued at epochs <= `e0` has finished. Requires: mu held.
 bool flushed_through_locked(const queue_core* core, std::uint64_t e0) noexcept;
 
-/// Effects: registers a flush_work() caller waiting on `core`. Requires: mu held. Throws:
-/// std::bad_alloc (nothing registered).
-void add_flusher_locked(queue_core* core, flush_waiter* f);
-/// Effects: unregisters a flush_work() caller. Requires: mu held.
+/// Effects: registers a flush_work() caller waiting on `core` (linked through f->next).
+/// Requires: mu held; `f` not registered.
+void add_flusher_locked(queue_core* core, flush_waiter* f) noexcept;
+/// Effects: unregisters a flush_work() caller. Requires: mu held. Complexity: O(flush_work()
+/// callers waiting on the queue).
 void remove_flusher_locked(queue_core* core, flush_waiter* f) noexcept;
 
 /// Effects: takes `w` off `core`'s list of async waiters, if it is still there. Returns:
