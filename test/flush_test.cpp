@@ -121,8 +121,8 @@ TEST_CASE("flush: flush_work of a running item returns true after the run finish
 
 TEST_CASE(
     "flush: threads blocked on one queue in different waits each return once what it waits "
-    "for is done and the ones still waiting stay blocked (rules 23 26 27)",
-    "[flush][rule23][rule26][rule27]") {
+    "for is done and the ones still waiting stay blocked (rules 23 26 29 49)",
+    "[flush][rule23][rule26][rule29][rule49]") {
   // Six threads block on one queue at once (each on its own waiter, linked on the queue):
   // flush_work of `a` twice, flush_work and cancel_work_sync of `b`, flush() and drain(). When
   // b finishes, the two waiting for b return and leave the middle of the queue's list of

@@ -80,10 +80,11 @@ inline void sample_queued(queue_counters& c, const work& w, std::uint64_t depth)
     if (!c.latency) return;
   }
   c.tick = 0;
-  if (c.nr_samples < c.samples.size()) {
-    for (auto& s : c.samples) {
-      if (s.item == nullptr) {
-        s = {&w, std::chrono::steady_clock::now()};
+  if (c.nr_samples < c.sampled.size()) {
+    for (std::size_t i = 0; i < c.sampled.size(); ++i) {
+      if (c.sampled[i] == nullptr) {
+        c.sampled[i] = &w;
+        c.latency->sampled_at[i] = std::chrono::steady_clock::now();
         ++c.nr_samples;
         return;
       }
@@ -92,9 +93,11 @@ inline void sample_queued(queue_counters& c, const work& w, std::uint64_t depth)
   const std::uint64_t k = ++c.crowded;
   // Safety (reinterpret_cast): the address is only hashed, never turned back into a pointer.
   const std::uint64_t r = sample_mix(reinterpret_cast<std::uintptr_t>(&w) ^ (c.queued << 17) ^ k);
-  const std::uint64_t slots = c.samples.size();
-  if ((r >> 32) % (slots + k) < slots)
-    c.samples[r % slots] = {&w, std::chrono::steady_clock::now()};
+  const std::uint64_t slots = c.sampled.size();
+  if ((r >> 32) % (slots + k) < slots) {
+    c.sampled[r % slots] = &w;
+    c.latency->sampled_at[r % slots] = std::chrono::steady_clock::now();
+  }
 }
 
 /// Effects: counts `w` started; if it was sampled, adds its queueing latency and returns true
@@ -104,11 +107,12 @@ inline bool sample_started(queue_counters& c, const work* w,
                            std::chrono::steady_clock::time_point& now) noexcept {
   ++c.started;
   if (c.nr_samples == 0) return false;
-  for (auto& s : c.samples) {
-    if (s.item == w) {
+  for (std::size_t i = 0; i < c.sampled.size(); ++i) {
+    if (c.sampled[i] == w) {
       now = std::chrono::steady_clock::now();
-      c.latency->queue_latency.add(now - s.at);  // non-null: a sample exists
-      s.item = nullptr;
+      // Non-null: a sample exists.
+      c.latency->queue_latency.add(now - c.latency->sampled_at[i]);
+      c.sampled[i] = nullptr;
       --c.nr_samples;
       c.crowded = 0;
       return true;
@@ -121,9 +125,9 @@ inline bool sample_started(queue_counters& c, const work* w,
 /// Requires: mu held. Complexity: O(1).
 inline void forget_sample(queue_counters& c, const work* w) noexcept {
   if (c.nr_samples == 0) return;
-  for (auto& s : c.samples) {
-    if (s.item == w) {
-      s.item = nullptr;
+  for (auto& s : c.sampled) {
+    if (s == w) {
+      s = nullptr;
       --c.nr_samples;
       c.crowded = 0;
       return;

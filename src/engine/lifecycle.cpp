@@ -222,7 +222,8 @@ void finish_orphan_locked(queue_core* core, std::unique_lock<std::mutex>& lk,
 
 void retire_core(queue_core* core, std::unique_lock<std::mutex>& lk, done_list& done) noexcept {
   // Waiters left (async_destroy; every other kind is satisfied by an idle queue) complete now.
-  for (async_waiter* w : core->wt.async_waiters) done.push(w);
+  for (std::size_t i = 0; i < core->wt.async_waiters.size(); ++i)
+    done.push(core->wt.async_waiters[i]);
   core->wt.async_waiters.clear();
   core->reg.live = false;
   wake_blocked_locked(core);  // a destroy() waiting for an async_destroy to finish

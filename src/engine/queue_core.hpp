@@ -95,13 +95,18 @@ class slot_store {
     return i == 0 ? first_ : *more_[i - 1];
   }
 
-  /// Effects: appends an idle slot. Throws: std::bad_alloc, with nothing changed.
+  /// Effects: appends an idle slot. Throws: std::bad_alloc, with no slot appended.
   void emplace_back() {
     if (n_ > 0) {
-      // Room for the pointer first (doubling), so the push_back below cannot throw.
-      if (more_.size() == more_.capacity())
-        more_.reserve(std::max<std::size_t>(4, 2 * more_.capacity()));
-      more_.push_back(std::make_unique<worker_slot>());
+      if (n_ - 1 == cap_) {
+        // Room for the pointer first (doubling), so that storing it below cannot fail.
+        const std::uint32_t cap = std::max<std::uint32_t>(4, 2 * cap_);
+        auto more = std::make_unique<std::unique_ptr<worker_slot>[]>(cap);
+        for (std::uint32_t i = 0; i + 1 < n_; ++i) more[i] = std::move(more_[i]);
+        more_ = std::move(more);
+        cap_ = cap;
+      }
+      more_[n_ - 1] = std::make_unique<worker_slot>();
     }
     ++n_;
   }
@@ -132,8 +137,11 @@ class slot_store {
 
  private:
   worker_slot first_;
-  std::vector<std::unique_ptr<worker_slot>> more_;  // slots 1..n_-1
-  std::size_t n_ = 0;
+  // Slots 1..n_-1, in an array of cap_ pointers (16 bytes here instead of a vector's 24 and a
+  // count's 8). 32-bit counts: a queue has at most workers_state::slot_cap slots, an int.
+  std::unique_ptr<std::unique_ptr<worker_slot>[]> more_;
+  std::uint32_t n_ = 0;
+  std::uint32_t cap_ = 0;
 };
 
 /// A flush_work() caller waiting for one instance of an item to finish (stack-allocated by the
@@ -158,11 +166,6 @@ struct blocked_waiter {
   blocked_waiter* prev = nullptr;
 };
 
-/// One queueing timed for the latency histogram (stats.hpp).
-struct stat_sample {
-  const work* item = nullptr;
-  std::chrono::steady_clock::time_point at{};
-};
 inline constexpr std::uint32_t sample_every = 16;
 inline constexpr int nr_sample_slots = 4;  // queueings timed at once, at most
 
@@ -187,13 +190,16 @@ struct compact_histogram {
   }
 };
 
-/// The sampled latency histograms of one queue (stats.hpp), 320 bytes: allocated by the
+/// The sampled latency histograms of one queue (stats.hpp), 352 bytes: allocated by the
 /// queue's first sample, so that a queue never sampled (most short-lived ones) has none, and
-/// freed with the queue. (The outstanding samples stay in the core: a worker looks at them as
-/// each item starts, and a line more per item costs a burst ~15%.)
+/// freed with the queue. The outstanding samples' items stay in the core (a worker compares
+/// each item it starts with them, and a line more per item costs a burst ~15%); their queueing
+/// times are here, read only when a sampled item starts.
 struct latency_histograms {
   compact_histogram queue_latency;
   compact_histogram run_time;
+  // When each of queue_counters::sampled was queued (entries of empty slots are stale).
+  std::array<std::chrono::steady_clock::time_point, nr_sample_slots> sampled_at{};
 };
 
 /// The counters behind workqueue::stats() (the stats mechanism).
@@ -218,7 +224,9 @@ struct queue_counters {
   // L: mu. Candidates that found every sample slot taken since a slot last came free: the
   // reservoir's count (sample_queued).
   std::uint32_t crowded = 0;
-  std::array<stat_sample, nr_sample_slots> samples{};  // L: mu. Queueings being timed.
+  // L: mu. The items whose queueing is being timed (nullptr: a free slot); when each was
+  // queued is in latency->sampled_at.
+  std::array<const work*, nr_sample_slots> sampled{};
   // A: relaxed, counted without the mutex; only ever summed, orders nothing.
   std::atomic<std::uint64_t> coalesced{0};
 
@@ -230,7 +238,7 @@ struct queue_counters {
     tick = 0;
     nr_samples = 0;
     crowded = 0;
-    samples = {};
+    sampled = {};
     coalesced.store(0, std::memory_order_relaxed);
   }
 };
@@ -375,6 +383,36 @@ struct workers_state {
   std::atomic<std::int64_t> tracked{0};
 };
 
+/// The async waiters registered on a queue (async_flush, async_drain, async_cancel_sync,
+/// async_destroy): a vector made by the queue's first registration, so that the many queues
+/// that never see an async wait keep one pointer for them. Guarded by the core's mutex.
+class async_waiter_list {
+ public:
+  /// Returns: whether none is registered.
+  [[nodiscard]] bool empty() const noexcept { return !v_ || v_->empty(); }
+  /// Returns: how many are registered.
+  [[nodiscard]] std::size_t size() const noexcept { return v_ ? v_->size() : 0; }
+  /// Returns: entry `i`. Requires: i < size().
+  [[nodiscard]] async_waiter* operator[](std::size_t i) const noexcept { return (*v_)[i]; }
+  /// Effects: registers `w`. Throws: std::bad_alloc, with `w` not registered.
+  void push_back(async_waiter* w) {
+    if (!v_) v_ = std::make_unique<std::vector<async_waiter*>>();
+    v_->push_back(w);
+  }
+  /// Effects: removes entry `i`, moving the last entry into its place. Requires: i < size().
+  void swap_remove(std::size_t i) noexcept {
+    (*v_)[i] = v_->back();
+    v_->pop_back();
+  }
+  /// Effects: removes every entry (the vector stays for the next registration).
+  void clear() noexcept {
+    if (v_) v_->clear();
+  }
+
+ private:
+  std::unique_ptr<std::vector<async_waiter*>> v_;
+};
+
 /// Who waits for the queue: blocked threads, flush_work() callers, async waiters.
 struct waiters_state {
   blocked_waiter* blocked = nullptr;  // L: threads blocked in a wait (wake_blocked_locked)
@@ -382,7 +420,7 @@ struct waiters_state {
   int item_waiters = 0;               // L: blocked threads waiting for an item to stop running
   int queue_flushers = 0;             // L: blocked threads in flush()
   flush_waiter* flushers = nullptr;   // L: flush_work() callers waiting on this queue
-  std::vector<async_waiter*> async_waiters;  // L: async flush/drain/cancel_sync in progress
+  async_waiter_list async_waiters;    // L: async flush/drain/cancel_sync/destroy in progress
 };
 
 /// The delayed items whose timer targets this queue.
@@ -408,7 +446,7 @@ struct lifecycle_state {
 /// the first cache line holds the intake, which producers write without the mutex, the name
 /// (read per item only for an observer) and the context watch (read at creation and
 /// destruction); the mutex starts the next line, and the state a worker takes under it per item
-/// follows it. 768 bytes with libstdc++ on x86-64 (bytes/wq in bench/wq_scale.cpp weighs it).
+/// follows it. 704 bytes with libstdc++ on x86-64 (bytes/wq in bench/wq_scale.cpp weighs it).
 struct queue_core {
   alignas(64) intake_state in;
   std::string name;  // I
@@ -434,7 +472,7 @@ struct queue_core {
 #if defined(__GLIBCXX__) && defined(__x86_64__)
 // The layout's budget (see queue_core): a field that grows the core past it must say why, here
 // and in docs/benchmarks.md, since every queue pays it in memory and in creation time.
-static_assert(sizeof(queue_core) <= 768, "queue_core grew past its 768-byte budget");
+static_assert(sizeof(queue_core) <= 704, "queue_core grew past its 704-byte budget");
 #endif
 
 /// Starts or ends the queue's outstanding work on its executor (Asio's convention) to match

@@ -2,7 +2,6 @@
 // Who waits on a queue: see waiters.hpp.
 #include "waiters.hpp"
 
-#include <algorithm>
 #include <vector>
 
 #include "registry.hpp"
@@ -58,8 +57,7 @@ int check_async_locked(queue_core* core, done_list& done) noexcept {
       ++i;
       continue;
     }
-    v[i] = v.back();
-    v.pop_back();
+    v.swap_remove(i);
     if (w->what == async_waiter::kind::drain) ++drains;
     done.push(w);  // completed once the caller releases the mutex
   }
@@ -78,8 +76,7 @@ void take_destroy_waiters_locked(queue_core* core, done_list& out) noexcept {
       continue;
     }
     out.push(v[i]);
-    v[i] = v.back();
-    v.pop_back();
+    v.swap_remove(i);
   }
 }
 
@@ -192,11 +189,13 @@ void remove_flusher_locked(queue_core* core, flush_waiter* f) noexcept {
 
 bool withdraw_waiter_locked(queue_core* core, async_waiter* w) noexcept {
   auto& v = core->wt.async_waiters;
-  auto it = std::find(v.begin(), v.end(), w);
-  if (it == v.end()) return false;
-  *it = v.back();
-  v.pop_back();
-  return true;
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (v[i] == w) {
+      v.swap_remove(i);
+      return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace wq::detail
