@@ -34,20 +34,34 @@ thread_local pool_thread* tl_pool_thread = nullptr;
 // A worker with no CPU time for this long inside one item is checked for sleeping.
 constexpr std::chrono::milliseconds sleep_after{1};
 
-// Whether a worker whose progress mark has not moved for `wall` (its CPU time `cpu` now,
-// `seen_cpu` then) has been inside one item past the CPU-intensive threshold `thr` (rule 42).
-// As the kernel's cpu_intensive_thresh_us, the threshold counts the CPU time the item used: a
-// worker the OS descheduled (runnable, waiting for a CPU) is not past it however long it
-// waits, since a spare worker would only compete for the same CPUs (on a 2-core machine, 10^5
-// queues' round-robin grew the unbound pool to 12 workers that way, each slowing the rest). A
-// worker asleep past it in wall time is (what detect_sleeping finds earlier). Reads
-// /proc/self/task/<tid>/stat only in that last case. Thread safety: manager thread, PL held.
-bool past_threshold(clock::duration wall, std::int64_t cpu, std::int64_t seen_cpu,
-                    std::chrono::microseconds thr, int tid) noexcept {
+// Whether worker `th`, whose progress mark read `p`, is asleep inside that item: the kernel
+// reports it sleeping and the mark still reads `p` afterwards. The second read matters: reading
+// /proc takes long enough for a worker that was only descheduled to finish its item meanwhile
+// and block on the pool's mutex, which the manager holds while it looks (seen as one spare
+// worker in about 1 of 20 runs of pool_test's flood case beside another busy process).
+// Thread safety: manager thread, PL held.
+bool asleep_in_item(const pool_thread& th, std::uint64_t p) noexcept {
+  if (!thread_sleeping(th.tid)) return false;
+  // Safety (relaxed): compared with an earlier value of the same counter, which only its
+  // thread writes; the /proc read in between is a system call, after the sleep it saw.
+  return th.progress.load(std::memory_order_relaxed) == p;
+}
+
+// Whether worker `th`, whose progress mark has read `p` for `wall` (its CPU time `cpu` now,
+// th.seen_cpu_ns then), has been inside one item past the CPU-intensive threshold `thr`
+// (rule 42). As the kernel's cpu_intensive_thresh_us, the threshold counts the CPU time the
+// item used: a worker the OS descheduled (runnable, waiting for a CPU) is not past it however
+// long it waits, since a spare worker would only compete for the same CPUs (on a 2-core
+// machine, 10^5 queues' round-robin grew the unbound pool to 12 workers that way, each slowing
+// the rest). A worker asleep past it in wall time is (what detect_sleeping finds earlier).
+// Reads /proc/self/task/<tid>/stat only in that last case. Thread safety: manager thread, PL
+// held.
+bool past_threshold(const pool_thread& th, std::uint64_t p, clock::duration wall, std::int64_t cpu,
+                    std::chrono::microseconds thr) noexcept {
   if (wall < thr) return false;
   // A CPU clock that could not be read (0) leaves the wall time to decide.
-  if (cpu == 0 || cpu - seen_cpu >= std::chrono::nanoseconds(thr).count()) return true;
-  return thread_sleeping(tid);
+  if (cpu == 0 || cpu - th.seen_cpu_ns >= std::chrono::nanoseconds(thr).count()) return true;
+  return asleep_in_item(th, p);
 }
 
 unsigned cores() noexcept {
@@ -259,9 +273,9 @@ unsigned worker_pool::manage(clock::time_point now, clock::time_point& next_look
       // Safety (relaxed): a stale depth delays or skips one look's judgement, no more.
       if (th->item_depth.load(std::memory_order_relaxed) == 0) continue;
       all_moving = false;
-      if (past_threshold(now - th->seen_at, cpu, th->seen_cpu_ns, thr, th->tid) ||
+      if (past_threshold(*th, p, now - th->seen_at, cpu, thr) ||
           (detect_sleeping && now - th->seen_at >= sleep_after && cpu - th->seen_cpu_ns < 50'000 &&
-           thread_sleeping(th->tid))) {
+           asleep_in_item(*th, p))) {
         // Past the threshold in one item, or asleep in it (no CPU time for a millisecond and
         // not runnable): no longer counted as running (rule 42).
         th->st.store(pool_thread::state::intensive, std::memory_order_relaxed);
