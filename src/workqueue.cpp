@@ -38,17 +38,13 @@ namespace wq {
 // ---- workqueue -----------------------------------------------------------------------------
 
 workqueue::workqueue(std::string_view name, const queue_options& options, bool is_ordered)
-    : name_(name),
-      flags_(options.flags),
-      ordered_(is_ordered),
-      requested_max_active_(options.max_active) {
+    : flags_(options.flags), ordered_(is_ordered) {
   const unsigned threads = options.threads;
   if (threads == 0) {
     // A front-end over the process-wide pool its flags choose (wq/pool.hpp): no thread starts
     // here. Up to max_active workers, since the pool replaces blocked ones (rule 42).
     detail::worker_pool& pool = detail::pool_of_kind(detail::pool_kind_for(flags_, ordered_));
-    context_ = &pool;
-    init(nullptr, max_max_active, nullptr);
+    init(name, options.max_active, pool, nullptr, max_max_active, nullptr);
     return;
   }
   std::unique_ptr<boost::asio::thread_pool> pool;
@@ -57,10 +53,10 @@ workqueue::workqueue(std::string_view name, const queue_options& options, bool i
   } catch (const boost::system::system_error& e) {
     // Asio reports a failed pthread_create as boost::system::system_error, a runtime_error;
     // the documented contract is std::system_error with the same code (e.g. EAGAIN).
-    throw std::system_error(e.code(), "wq::workqueue '" + name_ + "': cannot create its threads");
+    throw std::system_error(e.code(),
+                            "wq::workqueue '" + std::string(name) + "': cannot create its threads");
   }
-  pool_ = pool.get();
-  context_ = pool.get();
+  boost::asio::execution_context& context = *pool;
   // The pool executor carries wq's handler allocator, so posting workers allocates nothing
   // in steady state even from threads outside the pool.
   auto ex = boost::asio::require(
@@ -72,30 +68,33 @@ workqueue::workqueue(std::string_view name, const queue_options& options, bool i
     box->emplace(ex);
   }
   // On failure the pool is destroyed here (its destructor joins its idle threads).
-  init(std::move(box), static_cast<int>(threads), std::move(pool));
+  init(name, options.max_active, context, std::move(box), static_cast<int>(threads),
+       std::move(pool));
 }
 
-void workqueue::refuse_threads_on_executor() const {
-  throw std::invalid_argument("wq::workqueue '" + name_ +
+void workqueue::refuse_threads_on_executor(std::string_view name) {
+  throw std::invalid_argument("wq::workqueue '" + std::string(name) +
                               "': queue_options::threads is for a queue without an executor; "
                               "a queue on an executor runs on that executor's threads");
 }
 
-void workqueue::init(std::unique_ptr<detail::executor_box> box, int concurrency,
+void workqueue::init(std::string_view name, int requested, boost::asio::execution_context& context,
+                     std::unique_ptr<detail::executor_box> box, int concurrency,
                      std::unique_ptr<boost::asio::thread_pool> pool) {
+  const std::string name_str(name);  // for the reports below (NUL-terminated)
   // On the application's executor (not a pool wq owns or shares): watched, so that the
   // context's shutdown or destruction reaches the queue before its armed timers could post
   // into it (context_watch.hpp).
   const bool on_users_context = box != nullptr && pool == nullptr;
-  int ma = clamp_max_active(requested_max_active_);
+  int ma = clamp_max_active(requested);
   if (ordered()) {
-    if (requested_max_active_ != 0 && requested_max_active_ != 1)
+    if (requested != 0 && requested != 1)
       detail::report(errc::max_active_clamped, "ordered queue '%s': max_active %d, using 1",
-                     name_.c_str(), requested_max_active_);
+                     name_str.c_str(), requested);
     ma = 1;
-  } else if (requested_max_active_ != 0 && ma != requested_max_active_) {
+  } else if (requested != 0 && ma != requested) {
     detail::report(errc::max_active_clamped, "queue '%s': max_active %d not in [1, %d], using %d",
-                   name_.c_str(), requested_max_active_, max_max_active, ma);
+                   name_str.c_str(), requested, max_max_active, ma);
   }
   // Every thread that runs a worker claims a record once; having them ready keeps the
   // allocation out of the first item a pool thread runs, which may come in steady state.
@@ -104,7 +103,7 @@ void workqueue::init(std::unique_ptr<detail::executor_box> box, int concurrency,
   detail::core_config cfg;
   cfg.shared_pool = box == nullptr;
   cfg.own_pool = std::move(pool);
-  cfg.name = name_;
+  cfg.name = name_str;
   cfg.flags = flags_;
   cfg.ordered = ordered_;
   cfg.max_active = ma;
@@ -115,10 +114,10 @@ void workqueue::init(std::unique_ptr<detail::executor_box> box, int concurrency,
   auto [core, id] = detail::create_core(std::move(cfg), std::move(box));
   core_ = core;
   id_ = id;
-  detail::set_context(core_, context_);
+  detail::set_context(core_, &context);
   if (on_users_context) {
     try {
-      detail::watch_context(*context_, core_, id_);
+      detail::watch_context(context, core_, id_);
     } catch (...) {
       // Out of memory: the queue is not handed out; the empty queue is destroyed at once.
       (void)destroy();
@@ -155,7 +154,7 @@ queue_status workqueue::queue_untyped(work& item, std::chrono::nanoseconds delay
     detail::report(errc::no_work_function,
                    "%s on queue '%s' refused: the item has no work function yet (build it with "
                    "wq::fn_ops<&f>, or queue it with the typed %s, which binds its run)",
-                   call, name_.c_str(),
+                   call, name().c_str(),
                    delayed ? "enqueue_delayed<&T::m>(pointer, delay)" : "enqueue<&T::m>(pointer)");
     return queue_status::unbound;
   }
@@ -164,7 +163,7 @@ queue_status workqueue::queue_untyped(work& item, std::chrono::nanoseconds delay
     detail::report(errc::untyped_on_owning_item,
                    "%s of %s on queue '%s' refused: the item was queued with an owning pointer; "
                    "use %s",
-                   call, ops->name, name_.c_str(),
+                   call, ops->name, name().c_str(),
                    delayed ? "enqueue_delayed<&T::m>(pointer, delay)" : "enqueue<&T::m>(pointer)");
     return queue_status::rejected;
   }
@@ -173,6 +172,12 @@ queue_status workqueue::queue_untyped(work& item, std::chrono::nanoseconds delay
       item, [&] { return detail::link_or_arm(core_, id_, item, delay, &where); }, [] {});
   if (st == queue_status::already_pending) note_coalesced();
   return st;
+}
+
+const std::string& workqueue::name() const noexcept {
+  // Safety: I (immutable while the queue is live, and kept after it is destroyed until the core
+  // is freed, which this object's reference prevents): read without the mutex.
+  return core_->name;
 }
 
 int workqueue::max_active() const noexcept {
@@ -191,13 +196,14 @@ int workqueue::set_max_active(int max_active) noexcept {
   std::unique_lock lk(core_->mu);
   if (core_->id() != id_) return 0;
   if (ordered()) {
-    detail::report(errc::set_max_active_on_ordered, "queue '%s': refused (rule 38)", name_.c_str());
+    detail::report(errc::set_max_active_on_ordered, "queue '%s': refused (rule 38)",
+                   name().c_str());
     return detail::max_active_locked(core_);
   }
   const int ma = clamp_max_active(max_active);
   if (max_active != 0 && ma != max_active)
     detail::report(errc::max_active_clamped, "queue '%s': max_active %d not in [1, %d], using %d",
-                   name_.c_str(), max_active, max_max_active, ma);
+                   name().c_str(), max_active, max_max_active, ma);
   return detail::set_max_active_locked(core_, ma);
 }
 
@@ -237,9 +243,9 @@ std::error_code workqueue::flush() {
                      "flush of system queue '%s': it waits for every item anyone queued there "
                      "(the kernel deprecates flush_scheduled_work); flush your own items or use "
                      "a queue of your own. Reported once per process",
-                     name_.c_str());
+                     name().c_str());
   }
-  if (const errc why = blocked_wait(core); why != errc{}) return refuse_wait(why, "flush", name_);
+  if (const errc why = blocked_wait(core); why != errc{}) return refuse_wait(why, "flush", name());
   std::unique_lock lk(core->mu);
   if (core->id() != id_) return {};
   detail::start_workers_locked(core);  // items on the intake were queued before this call
@@ -270,7 +276,7 @@ void workqueue::resume() noexcept {
 
 std::error_code workqueue::drain() {
   detail::queue_core* core = core_;
-  if (const errc why = blocked_wait(core); why != errc{}) return refuse_wait(why, "drain", name_);
+  if (const errc why = blocked_wait(core); why != errc{}) return refuse_wait(why, "drain", name());
   std::unique_lock lk(core->mu);
   if (core->id() != id_) return {};
   detail::unpause_locked(core);  // a paused queue could never drain
@@ -301,7 +307,7 @@ std::size_t workqueue::release_cancelled(std::vector<work*> dropped) {
   }
   if (!dropped.empty())
     detail::report(errc::armed_items_cancelled, "queue '%s': %zu armed item(s) cancelled",
-                   name_.c_str(), dropped.size());
+                   name().c_str(), dropped.size());
   return dropped.size();
 }
 
@@ -312,14 +318,14 @@ std::error_code workqueue::destroy() {
     // From one of its own items or a handler of its strand it cannot wait; if nothing but the
     // caller is in flight there is nothing to wait for.
     if (destroy_now_if_idle()) return {};
-    return refuse_wait(why, "destroy", name_);
+    return refuse_wait(why, "destroy", name());
   }
   destroyed_ = true;
   {
     detail::done_list done;
     std::unique_lock lk(core->mu);
     std::vector<work*> dropped = detail::begin_destroy_locked(core);
-    if (dropped.empty() && detail::quiescent_locked(core) && pool_ == nullptr) {
+    if (dropped.empty() && detail::quiescent_locked(core) && core->reg.own_pool == nullptr) {
       // Idle (a short-lived per-session queue, typically): nothing to cancel, wait for or join.
       keep_final_stats();
       detail::retire_core(core, lk, done);
@@ -359,7 +365,7 @@ std::error_code workqueue::destroy() {
       detail::report(errc::items_dropped,
                      "destroy of queue '%s': %s: %zu item(s) dropped unrun, their references "
                      "released",
-                     name_.c_str(),
+                     name().c_str(),
                      why == errc::executor_stopped
                          ? "its executor's io_context is stopped"
                          : "no worker posted to its executor started within the wait limit",
@@ -377,7 +383,9 @@ std::error_code workqueue::destroy() {
       return make_error_code(why);
     }
   }
-  if (pool_ != nullptr) pool_->join();  // freed with the core, once nothing refers to it
+  // The pool the queue owns, if any: set when the core was made and freed only with it (which
+  // this object's reference prevents), so it is read without the mutex.
+  if (boost::asio::thread_pool* own = core->reg.own_pool.get(); own != nullptr) own->join();
   {
     detail::done_list done;
     std::unique_lock lk(core->mu);
@@ -394,7 +402,8 @@ std::error_code workqueue::wait_destroyed() {
     std::unique_lock lk(core->mu);
     if (core->id() != id_) return {};
   }
-  if (const errc why = blocked_wait(core); why != errc{}) return refuse_wait(why, "destroy", name_);
+  if (const errc why = blocked_wait(core); why != errc{})
+    return refuse_wait(why, "destroy", name());
   std::unique_lock lk(core->mu);
   const errc why = detail::wait_until(core, lk, {detail::wait_target::kind::queue, core, nullptr},
                                       "destroy", [this, core] { return core->id() != id_; });
@@ -427,7 +436,7 @@ bool workqueue::destroy_now_if_idle() noexcept {
   for (work* w : dropped) detail::work_access::ops(*w).load(std::memory_order_relaxed)->drop(w);
   if (!dropped.empty()) {
     detail::report(errc::armed_items_cancelled, "queue '%s': %zu armed item(s) cancelled",
-                   name_.c_str(), dropped.size());
+                   name().c_str(), dropped.size());
   }
   cancelled_on_destroy_ += dropped.size();
   detail::done_list done;
@@ -443,7 +452,7 @@ void workqueue::orphan(errc why) noexcept {
   detail::report(why,
                  "queue '%s' destroyed %s: it cannot wait there, so it refuses outside queueing "
                  "now and finishes in the background once its items and their chains have run",
-                 name_.c_str(),
+                 name().c_str(),
                  why == errc::wait_on_own_queue ? "from one of its own items"
                                                 : "from a handler of the strand it runs on");
   try {
@@ -509,12 +518,12 @@ queue_stats workqueue::stats() const {
     // Destroyed: the snapshot destroy() took when the queue had drained.
     if (final_stats_) return *final_stats_;
     queue_stats out;
-    out.name = name_;
+    out.name = name();
     out.sample_every = detail::sample_every;
     return out;
   }
   detail::start_workers_locked(core_);  // count items on the intake as queued
-  return detail::snapshot_stats_locked(core_, name_);
+  return detail::snapshot_stats_locked(core_, name());
 }
 
 void workqueue::keep_final_stats() noexcept {
@@ -522,7 +531,7 @@ void workqueue::keep_final_stats() noexcept {
   // (no allocation, which keeps a short-lived per-session queue as cheap as a strand).
   if (detail::stats_empty_locked(core_)) return;
   try {
-    final_stats_ = std::make_unique<queue_stats>(detail::snapshot_stats_locked(core_, name_));
+    final_stats_ = std::make_unique<queue_stats>(detail::snapshot_stats_locked(core_, name()));
   } catch (...) {
     // Out of memory: stats() of the destroyed queue will be empty.
   }
@@ -532,10 +541,10 @@ std::string workqueue::dump(std::size_t limit) const {
   std::string out;
   std::lock_guard lk(core_->mu);
   if (core_->id() != id_) {
-    out = "queue '" + name_ + "': destroyed\n";
+    out = "queue '" + name() + "': destroyed\n";
     return out;
   }
-  detail::dump_locked(core_, name_, limit, out);
+  detail::dump_locked(core_, name(), limit, out);
   return out;
 }
 

@@ -270,8 +270,9 @@ class workqueue {
   /// a queueing call now would not start at once. Advisory: may be stale when used. False
   /// once destroyed. Thread safety: any thread.
   [[nodiscard]] bool congested() const noexcept;
-  /// Returns the queue's name.
-  [[nodiscard]] const std::string& name() const noexcept { return name_; }
+  /// Returns the queue's name (kept by the queue's engine state, which this object holds until
+  /// it is destroyed).
+  [[nodiscard]] const std::string& name() const noexcept;
   /// Returns the queue's flags.
   [[nodiscard]] queue_flags flags() const noexcept { return flags_; }
   /// Returns whether this queue runs one item at a time in queueing order.
@@ -313,8 +314,12 @@ class workqueue {
 
  private:
   friend struct detail::queue_access;
-  // Creates the core. `box` null: the queue runs on its flags' shared pool.
-  void init(std::unique_ptr<detail::executor_box> box, int max_workers,
+  // Creates the core, named `name`, with max_active `requested` (clamped and reported here),
+  // on `context` (the pool, owned or shared, or the executor's context). `box` null: the queue
+  // runs on its flags' shared pool. What the queue needs later is kept in the core, not here:
+  // this object is a handle (40 bytes) to it.
+  void init(std::string_view name, int requested, boost::asio::execution_context& context,
+            std::unique_ptr<detail::executor_box> box, int max_workers,
             std::unique_ptr<boost::asio::thread_pool> pool = nullptr);
   std::size_t cancel_armed_for_destroy();
   // Releases the references of armed items destroy cancelled (unlocked) and reports them.
@@ -323,8 +328,8 @@ class workqueue {
   // item, whose statistics are zero). Requires the core mutex held.
   void keep_final_stats() noexcept;
   static errc blocked_wait(const detail::queue_core* core) noexcept;
-  // Throws std::invalid_argument: queue_options::threads given with an executor.
-  [[noreturn]] void refuse_threads_on_executor() const;
+  // Throws std::invalid_argument: queue_options::threads given with an executor (queue `name`).
+  [[noreturn]] static void refuse_threads_on_executor(std::string_view name);
   void orphan(errc why) noexcept;
   // Destroys the queue at once if nothing but the calling item is in flight (armed items are
   // cancelled). Returns false, changing nothing, otherwise.
@@ -336,15 +341,8 @@ class workqueue {
   // complete once the queue has drained, and drops the initiator's count of `w`.
   void begin_async_destroy(detail::async_waiter* w) noexcept;
 
-  std::string name_;
-  queue_flags flags_;
-  bool ordered_;
-  int requested_max_active_;
-  boost::asio::thread_pool* pool_ = nullptr;           // owned pool, if any (the core owns it)
-  boost::asio::execution_context* context_ = nullptr;  // the pool (owned or shared), or the
-                                                       // executor's context
-  detail::queue_core* core_ = nullptr;                 // referenced, see detail/core.hpp
-  std::uint64_t id_ = 0;                               // core_'s id while this queue lives
+  detail::queue_core* core_ = nullptr;  // referenced, see detail/core.hpp
+  std::uint64_t id_ = 0;                // core_'s id while this queue lives
   std::uint64_t cancelled_on_destroy_ = 0;
   // The typed queueing of enqueue and enqueue_delayed (`delay` zero: queued now).
   template <auto Member, class Pointer>
@@ -357,6 +355,8 @@ class workqueue {
                              const location& where) noexcept;
   void note_coalesced() const noexcept;
   std::unique_ptr<queue_stats> final_stats_;  // set by destroy()
+  queue_flags flags_;
+  bool ordered_;
   bool destroyed_ = false;
   bool system_ = false;  // one of system_queues.hpp's: flush() reports §5.6 once per process
 };

@@ -204,13 +204,13 @@ void report_null_pointer(const char* call, const char* queue) noexcept {
 /// The typed queueing algorithm shared by enqueue and enqueue_delayed. A null pointer is
 /// refused here, in every build type: there is no object whose member could be queued.
 template <auto Member, class Pointer, class Link>
-enqueue_result<Pointer> typed_queue(Pointer pointer, const char* call, const char* queue,
+enqueue_result<Pointer> typed_queue(Pointer pointer, const char* call, const workqueue& queue,
                                     Link&& link) noexcept {
   using traits = work_pointer_traits<Pointer>;
   using element = typename traits::element_type;
   element* obj = traits::get(pointer);
   if (obj == nullptr) {
-    report_null_pointer<Member>(call, queue);
+    report_null_pointer<Member>(call, queue.name().c_str());
     return {queue_status::null_pointer, std::move(pointer)};
   }
   auto& field = static_cast<member_parent_t<Member>&>(*obj).*Member;
@@ -243,12 +243,8 @@ enqueue_result<Pointer> typed_queue(Pointer pointer, const char* call, const cha
 template <class Executor>
 requires boost::asio::execution::executor<Executor> workqueue::workqueue(
     const Executor& ex, std::string_view name, const queue_options& options, bool is_ordered)
-    : name_(name),
-      flags_(options.flags),
-      ordered_(is_ordered),
-      requested_max_active_(options.max_active),
-      context_(&boost::asio::query(ex, boost::asio::execution::context)) {
-  if (options.threads != 0) refuse_threads_on_executor();
+    : flags_(options.flags), ordered_(is_ordered) {
+  if (options.threads != 0) refuse_threads_on_executor(name);
   // The queue's work is outstanding work on `ex` (Asio's convention: run() does not return
   // while it has queued, running or armed items).
   auto box = std::make_unique<detail::executor_box>();
@@ -269,7 +265,8 @@ requires boost::asio::execution::executor<Executor> workqueue::workqueue(
   // The executor's thread count is unknown: a bound queue runs as many items at once as the
   // machine has cores; an unbound one up to max_active (rule 41).
   const unsigned hw = std::max(2u, std::thread::hardware_concurrency());
-  init(std::move(box),
+  init(name, options.max_active, boost::asio::query(ex, boost::asio::execution::context),
+       std::move(box),
        has_flag(flags_, queue_flags::unbound) ? max_max_active : static_cast<int>(hw));
 }
 
@@ -299,7 +296,7 @@ template <auto Member, class Pointer>
 enqueue_result<Pointer> workqueue::enqueue_after(Pointer pointer, std::chrono::nanoseconds delay,
                                                  const char* call, const location& where) noexcept {
   auto r = detail::typed_queue<Member, Pointer>(
-      std::move(pointer), call, name_.c_str(),
+      std::move(pointer), call, *this,
       [this, delay, &where](work& w) { return detail::link_or_arm(core_, id_, w, delay, &where); });
   if (r.status == queue_status::already_pending) note_coalesced();
   return r;
