@@ -15,6 +15,8 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -45,6 +47,9 @@ using wq_test::must_happen;
 
 static_assert(asio::execution::is_executor<wq::queue_executor>::value);
 static_assert(std::is_convertible_v<wq::queue_executor, asio::any_io_executor>);
+// As Asio's I/O objects, a queue names the type of its executor.
+static_assert(std::is_same_v<wq::workqueue::executor_type,
+                             decltype(std::declval<const wq::workqueue&>().get_executor())>);
 
 TEST_CASE("executor: asio::post runs the function as a work item of the queue", "[executor]") {
   wq::workqueue q{"exec", {.threads = 2}};

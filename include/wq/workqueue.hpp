@@ -277,9 +277,11 @@ class workqueue {
   [[nodiscard]] queue_flags flags() const noexcept { return flags_; }
   /// Returns whether this queue runs one item at a time in queueing order.
   [[nodiscard]] bool ordered() const noexcept { return ordered_; }
+  /// The type get_executor() returns, named as Asio's I/O objects name theirs.
+  using executor_type = queue_executor;
   /// Returns the queue's Asio executor (wq::queue_executor, wq/executor.hpp, included here):
   /// functions submitted through it run as work items of this queue.
-  [[nodiscard]] queue_executor get_executor() const noexcept;
+  [[nodiscard]] executor_type get_executor() const noexcept;
 
   /// Returns a snapshot of the queue's counters and sampled latencies (wq/stats.hpp). Cheap
   /// enough to call once a second from a monitoring item. After destroy() it returns the final
