@@ -81,7 +81,7 @@ void workqueue::refuse_threads_on_executor(std::string_view name) {
 void workqueue::init(std::string_view name, int requested, boost::asio::execution_context& context,
                      std::unique_ptr<detail::executor_box> box, int concurrency,
                      std::unique_ptr<boost::asio::thread_pool> pool) {
-  const std::string name_str(name);  // for the reports below (NUL-terminated)
+  std::string name_str(name);  // for the reports below (NUL-terminated), then the core
   // On the application's executor (not a pool wq owns or shares): watched, so that the
   // context's shutdown or destruction reaches the queue before its armed timers could post
   // into it (context_watch.hpp).
@@ -103,7 +103,7 @@ void workqueue::init(std::string_view name, int requested, boost::asio::executio
   detail::core_config cfg;
   cfg.shared_pool = box == nullptr;
   cfg.own_pool = std::move(pool);
-  cfg.name = name_str;
+  cfg.name = std::move(name_str);  // the reports above were its last use here
   cfg.flags = flags_;
   cfg.ordered = ordered_;
   cfg.max_active = ma;

@@ -28,9 +28,9 @@
 //
 // Unbound pools have no concurrency management in the kernel (items start as soon as
 // possible): here an idle worker is woken for any waiting item whatever the number running, and
-// a new worker starts once every running one has been inside one item for
-// `cpu_intensive_threshold` (1 ms by default for unbound pools, against 10 ms), so a burst of
-// short items does not start a thread per item.
+// a new worker starts once every running one has used `cpu_intensive_threshold` of CPU time
+// inside one item, or slept that long in it (1 ms by default for unbound pools, against
+// 10 ms), so a burst of short items does not start a thread per item.
 //
 // Bound: a pool runs at most `max_threads` workers (default 256). Reaching it with items
 // waiting is reported once (errc::pool_saturated): items that wait for each other beyond it
