@@ -793,5 +793,7 @@ TEST_CASE("pool: a flood of short items over many queues on a busy machine start
                   << " workers started");
   if (items_may_sleep) return;  // (the WARN above shows what it found)
   CHECK(after.stalls == before.stalls);
-  CHECK(after.threads_started == before.threads_started);
+  // The pool may still be starting its first `concurrency` workers (lazily, as items wait),
+  // but none beyond them.
+  CHECK(after.threads <= std::max(before.threads, after.concurrency));
 }
