@@ -11,16 +11,22 @@
 #include <cstdlib>
 #include <latch>
 #include <new>
+#include <optional>
 #include <thread>
 #include <vector>
 
+#include <malloc.h>
+
 #include <wq/cancel.hpp>
+#include <wq/detail/delayed_work.hpp>
 #include <wq/detail/handler_memory.hpp>
+#include <wq/flush.hpp>
 #include <wq/kernel.hpp>
 #include <wq/ordered_workqueue.hpp>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 
 #include "support/replaced_new.hpp"
 #include "support/test_support.hpp"
@@ -29,6 +35,15 @@ namespace {
 std::atomic<long> g_allocations{0};
 std::atomic<bool> g_counting{false};
 std::atomic<long> g_live{0};  // blocks allocated and not yet freed (every thread, always)
+// Blocks of at least big_block bytes (as malloc_usable_size reports, on allocation and on free
+// alike) allocated and not yet freed: arrays that grow with the number of items, never the
+// handler pool's blocks or a list node.
+constexpr std::size_t big_block = 16 * 1024;
+std::atomic<long> g_big_live{0};
+void note_allocated(void* p) noexcept {
+  g_live.fetch_add(1, std::memory_order_relaxed);
+  if (malloc_usable_size(p) >= big_block) g_big_live.fetch_add(1, std::memory_order_relaxed);
+}
 }  // namespace
 
 std::atomic<std::size_t> g_sizes[64];  // sizes of the first counted allocations, for diagnosis
@@ -39,7 +54,7 @@ void* operator new(std::size_t n) {
     if (i < 64) g_sizes[i] = n;
   }
   if (void* p = std::malloc(n == 0 ? 1 : n)) {
-    g_live.fetch_add(1, std::memory_order_relaxed);
+    note_allocated(p);
     return p;
   }
   throw std::bad_alloc();
@@ -48,14 +63,17 @@ void* operator new(std::size_t n, std::align_val_t a) {
   if (g_counting.load(std::memory_order_relaxed)) g_allocations.fetch_add(1);
   const auto al = static_cast<std::size_t>(a);
   if (void* p = std::aligned_alloc(al, (n + al - 1) / al * al)) {
-    g_live.fetch_add(1, std::memory_order_relaxed);
+    note_allocated(p);
     return p;
   }
   throw std::bad_alloc();
 }
 namespace {
 void counted_free(void* p) noexcept {
-  if (p != nullptr) g_live.fetch_sub(1, std::memory_order_relaxed);
+  if (p != nullptr) {
+    g_live.fetch_sub(1, std::memory_order_relaxed);
+    if (malloc_usable_size(p) >= big_block) g_big_live.fetch_sub(1, std::memory_order_relaxed);
+  }
   std::free(p);
 }
 }  // namespace
@@ -287,4 +305,54 @@ TEST_CASE(
   });
   INFO("blocks still allocated after 100 cycles: " << kept);
   CHECK(none);
+}
+
+// Destroying an item whose wait is outstanding (cancelled, not yet completed) lists its address
+// until the timer thread completes that wait (rule 50: the destructor does not wait for it). A
+// spike of such destroys, e.g. 10^5 session timeouts torn down at once, grew that list's bucket
+// array to one bucket per item, and it stayed that size for the rest of the process (8 bytes
+// per item: a third of what a destroyed delayed item left). Once the list empties the array
+// goes back. The timer thread is held busy while the items go, so that all of them are listed
+// at once.
+TEST_CASE(
+    "leaks: a spike of destroyed items with waits outstanding gives its memory back (rule 50)",
+    "[alloc][delayed][lifetime][rule50]") {
+  struct timed {
+    wq::delayed_work d;
+    std::latch* done = nullptr;
+    static void run(timed* self, wq::id<&timed::d>) noexcept {
+      if (self->done != nullptr) self->done->count_down();
+    }
+  };
+  constexpr std::size_t n = 5000;  // a bucket array of at least 40 KB
+  wq::workqueue q{"alloc_orphans"};
+  // The items' storage outlives them (optional), so that destroying them frees nothing big.
+  std::vector<std::optional<timed>> items(n);
+  for (auto& it : items) {
+    it.emplace();
+    REQUIRE(q.enqueue_delayed<&timed::d>(&*it, std::chrono::hours(1)));
+    REQUIRE(wq::cancel_delayed_work(it->d));  // the wait stays outstanding
+  }
+  std::latch holding{1};
+  std::latch release{1};
+  boost::asio::post(wq::detail::timer_context(), [&] {
+    holding.count_down();
+    release.wait();
+  });
+  holding.wait();
+  const long big_before = g_big_live.load();
+  for (auto& it : items) it.reset();  // each orphans its outstanding wait
+  const long big_listed = g_big_live.load();
+  release.count_down();
+  // The orphaned waits were cancelled before this item's wait started: they complete first.
+  std::latch done{1};
+  timed last;
+  last.done = &done;
+  REQUIRE(q.enqueue_delayed<&timed::d>(&last, std::chrono::microseconds(1)));
+  done.wait();
+  (void)wq::flush_delayed_work(last.d);  // its run has returned
+  INFO("big blocks before the destroys: " << big_before << ", while listed: " << big_listed
+                                          << ", after the waits completed: " << g_big_live.load());
+  CHECK(big_listed > big_before);  // the list grew (the test sees what it checks)
+  CHECK(g_big_live.load() == big_before);
 }
