@@ -446,7 +446,12 @@ struct lifecycle_state {
 /// the first cache line holds the intake, which producers write without the mutex, the name
 /// (read per item only for an observer) and the context watch (read at creation and
 /// destruction); the mutex starts the next line, and the state a worker takes under it per item
-/// follows it; the statistics' counters start a line of their own. 768 bytes with libstdc++ on
+/// follows it. The flags and the observer, which the producer and the workers both read per
+/// item, sit after the workers' state, on a line that no one writes per item: beside the
+/// intake (written by the producer per item) or the statistics' counters (written by the
+/// workers per item) every such read is a cache miss for one side. (Packed after the counters,
+/// where the workers' `tick` shares their line, they cost a burst 15-30% and the producer half
+/// again its CPU time: docs/benchmarks.md, "A lighter queue".) 704 bytes with libstdc++ on
 /// x86-64 (bytes/wq in bench/wq_scale.cpp weighs it).
 struct queue_core {
   alignas(64) intake_state in;
@@ -458,16 +463,12 @@ struct queue_core {
   registry_slot reg;
   worklist_state wl;
   workers_state wk;
+  queue_flags flags = queue_flags::none;  // I
+  std::atomic<observer*> obs{nullptr};    // A (relaxed): see workqueue::set_observer
   waiters_state wt;
   timers_state tm;
   lifecycle_state lc;
-  // On lines of their own: packed after the lifecycle state (the core at 704 bytes), the
-  // counters made a burst of 10^6 items 15-30% slower (burst/wq alternated with and without
-  // this alignment, 6 pairs: median 140 against 108 ns per item, and the producer's CPU time
-  // 17-21 against 11 ms per 10^6 items); the cause within the line was not pinned down.
-  alignas(64) queue_counters stats;
-  queue_flags flags = queue_flags::none;  // I
-  std::atomic<observer*> obs{nullptr};    // A (relaxed): see workqueue::set_observer
+  queue_counters stats;
 
   [[nodiscard]] std::uint64_t id() const noexcept {
     return (std::uint64_t{reg.gen} << core_index_bits) | reg.index;
@@ -477,7 +478,7 @@ struct queue_core {
 #if defined(__GLIBCXX__) && defined(__x86_64__)
 // The layout's budget (see queue_core): a field that grows the core past it must say why, here
 // and in docs/benchmarks.md, since every queue pays it in memory and in creation time.
-static_assert(sizeof(queue_core) <= 768, "queue_core grew past its 768-byte budget");
+static_assert(sizeof(queue_core) <= 704, "queue_core grew past its 704-byte budget");
 #endif
 
 /// Starts or ends the queue's outstanding work on its executor (Asio's convention) to match
