@@ -16,6 +16,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -556,6 +557,45 @@ TEST_CASE("stats: one queueing in sample_every is timed from queueing to start a
     CHECK(s.queue_latency.percentile(50) <= s.queue_latency.percentile(99));
     CHECK(s.run_time.percentile(50) <= s.run_time.percentile(99));
   }
+}
+
+// A queue's histograms start with 16-bit counts and are made again with 32-bit ones when a
+// count reaches 65 535 (most queues see few samples and keep the narrow ones). No sample may be
+// lost on the way: every sampled start adds one to each histogram, so both always hold one
+// sample per sample_every queueings here (batches of 64 on one worker: the 4 candidates of a
+// batch always find a free slot), and a bucket's count goes on past 65 535. The items spin for
+// 600 ns so that their run times fill one bucket (512-1023 ns) quickly.
+struct spinning_item {
+  wq::work w;
+  static void run(spinning_item*, wq::id<&spinning_item::w>) noexcept {
+    const auto end = std::chrono::steady_clock::now() + 600ns;
+    while (std::chrono::steady_clock::now() < end) {
+    }
+  }
+};
+
+TEST_CASE("stats: a histogram bucket passes 65535 samples and no sample is lost on the way",
+          "[stats][histogram]") {
+  wq::workqueue q{"wide", {.threads = 1}};
+  std::vector<spinning_item> items(64);
+  const auto give_up = std::chrono::steady_clock::now() + 60s;
+  std::uint64_t most = 0;
+  bool all_queued = true;
+  for (std::uint64_t batch = 1; most <= 66'000 && std::chrono::steady_clock::now() < give_up;
+       ++batch) {
+    for (auto& it : items) all_queued = q.enqueue<&spinning_item::w>(&it).queued() && all_queued;
+    REQUIRE(q.flush() == std::error_code{});
+    if (batch % 128 == 0) {
+      const queue_stats s = q.stats();
+      most = *std::max_element(s.run_time.counts.begin(), s.run_time.counts.end());
+    }
+  }
+  const queue_stats s = q.stats();
+  INFO("started " << s.started << ", largest run-time bucket " << most);
+  CHECK(all_queued);
+  CHECK(most > 66'000);
+  CHECK(s.queue_latency.samples() == s.started / s.sample_every);
+  CHECK(s.run_time.samples() == s.queue_latency.samples());
 }
 
 TEST_CASE(

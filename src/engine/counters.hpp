@@ -76,7 +76,7 @@ inline void sample_queued(queue_counters& c, const work& w, std::uint64_t depth)
   if (!c.latency) {
     // The queue's first sample: its histograms are made now (once per core). Out of memory,
     // no sample is taken; the next queueing tries again.
-    c.latency.reset(new (std::nothrow) latency_histograms{});
+    c.latency = latency_histograms::make();
     if (!c.latency) return;
   }
   c.tick = 0;
@@ -111,7 +111,8 @@ inline bool sample_started(queue_counters& c, const work* w,
     if (c.sampled[i] == w) {
       now = std::chrono::steady_clock::now();
       // Non-null: a sample exists.
-      c.latency->queue_latency.add(now - c.latency->sampled_at[i]);
+      latency_histograms::add(c.latency, latency_histograms::kind::queue_latency,
+                              now - c.latency->sampled_at[i]);
       c.sampled[i] = nullptr;
       --c.nr_samples;
       c.crowded = 0;

@@ -33,8 +33,8 @@ queue_stats snapshot_stats_locked(const queue_core* core, const std::string& nam
   out.max_depth = s.max_depth;
   out.peak_workers = s.peak_workers;
   if (s.latency) {
-    out.queue_latency = s.latency->queue_latency.widen();
-    out.run_time = s.latency->run_time.widen();
+    out.queue_latency = s.latency->widen(latency_histograms::kind::queue_latency);
+    out.run_time = s.latency->widen(latency_histograms::kind::run_time);
   }
   return out;
 }

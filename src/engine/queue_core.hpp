@@ -169,38 +169,119 @@ struct blocked_waiter {
 inline constexpr std::uint32_t sample_every = 16;
 inline constexpr int nr_sample_slots = 4;  // queueings timed at once, at most
 
-/// A latency_histogram (stats.hpp) as a queue keeps it: the same buckets in 32-bit counts,
-/// 160 bytes instead of 320. A count saturates at 2^32 - 1 samples, which at one sampled
-/// queueing in sample_every is 2^36 queueings of one queue in one bucket; stats() widens it.
-/// Guarded as the field holding it (queue_counters::latency, mu).
-struct compact_histogram {
-  std::array<std::uint32_t, latency_histogram::buckets> counts{};
+/// The sampled latency histograms of one queue (stats.hpp): the queueing-to-start and the
+/// run-time histogram, in the buckets of latency_histogram, and when each outstanding sample
+/// was queued (entries of empty slots are stale). Made by the queue's first sample with 16-bit
+/// counts (200 bytes); the first count to reach 65 535 makes them again with 32-bit counts
+/// (360 bytes), which saturate at 2^32 - 1 (2^36 queueings of one queue in one bucket). So
+/// the many queues that see few samples, such as a session's, pay 160 bytes less than a busy
+/// one, and a count is never lost to the narrow width. Freed with the queue. The outstanding
+/// samples' items stay in the core (a worker compares each item it starts with them, and a
+/// line more per item costs a burst ~15%); their queueing times are here, read only when a
+/// sampled item starts. Guarded as the field holding it (queue_counters::latency, mu).
+class latency_histograms {
+ public:
+  enum class kind : std::uint8_t { queue_latency, run_time };
+  /// Frees histograms made by make() or add(), whatever their width.
+  struct deleter {
+    void operator()(latency_histograms* h) const noexcept;
+  };
+  using pointer = std::unique_ptr<latency_histograms, deleter>;
 
-  /// Effects: adds one sample of `d` (saturating).
-  void add(std::chrono::nanoseconds d) noexcept {
-    // Safety (static_cast): bucket_of returns 0 .. buckets - 1.
-    std::uint32_t& c = counts[static_cast<std::size_t>(latency_histogram::bucket_of(d))];
-    if (c != UINT32_MAX) ++c;
-  }
-  /// Returns: the histogram with 64-bit counts that stats() reports.
-  [[nodiscard]] latency_histogram widen() const noexcept {
-    latency_histogram h;
-    for (std::size_t i = 0; i < counts.size(); ++i) h.counts[i] = counts[i];
-    return h;
-  }
-};
+  /// Returns: empty histograms with 16-bit counts; null if out of memory.
+  static pointer make() noexcept;
+  /// Effects: adds a sample of `d` to histogram `k` of `*h`. If the count it goes to is at the
+  /// 16-bit limit, first makes `*h` again with 32-bit counts (the counts and queueing times
+  /// copied); out of memory for that, the sample is dropped (a statistic: the next one tries
+  /// again). Requires: h non-null. Allocates: only that once per queue.
+  static void add(pointer& h, kind k, std::chrono::nanoseconds d) noexcept;
+  /// Returns: histogram `k` with the 64-bit counts that stats() reports.
+  [[nodiscard]] latency_histogram widen(kind k) const noexcept;
+  /// Effects: zeroes every count and queueing time (the width stays).
+  void clear() noexcept;
 
-/// The sampled latency histograms of one queue (stats.hpp), 352 bytes: allocated by the
-/// queue's first sample, so that a queue never sampled (most short-lived ones) has none, and
-/// freed with the queue. The outstanding samples' items stay in the core (a worker compares
-/// each item it starts with them, and a line more per item costs a burst ~15%); their queueing
-/// times are here, read only when a sampled item starts.
-struct latency_histograms {
-  compact_histogram queue_latency;
-  compact_histogram run_time;
-  // When each of queue_counters::sampled was queued (entries of empty slots are stale).
   std::array<std::chrono::steady_clock::time_point, nr_sample_slots> sampled_at{};
+
+ private:
+  template <class Count>
+  struct block;
+  explicit latency_histograms(bool wide) noexcept : wide_(wide) {}
+  // The counts of either width, as this block's width says.
+  template <class F>
+  decltype(auto) visit(F&& f) noexcept;
+  template <class F>
+  decltype(auto) visit(F&& f) const noexcept;
+
+  bool wide_;  // the block is a block<std::uint32_t>, else a block<std::uint16_t>
 };
+
+template <class Count>
+struct latency_histograms::block final : latency_histograms {
+  block() noexcept : latency_histograms(sizeof(Count) > sizeof(std::uint16_t)) {}
+  // [kind][bucket]
+  std::array<std::array<Count, latency_histogram::buckets>, 2> counts{};
+};
+
+template <class F>
+decltype(auto) latency_histograms::visit(F&& f) noexcept {
+  // Safety (static_cast): wide_ says which block type this object was made as (make, add).
+  if (wide_) return f(static_cast<block<std::uint32_t>*>(this)->counts);
+  return f(static_cast<block<std::uint16_t>*>(this)->counts);
+}
+
+template <class F>
+decltype(auto) latency_histograms::visit(F&& f) const noexcept {
+  // Safety (static_cast): as the non-const visit.
+  if (wide_) return f(static_cast<const block<std::uint32_t>*>(this)->counts);
+  return f(static_cast<const block<std::uint16_t>*>(this)->counts);
+}
+
+inline void latency_histograms::deleter::operator()(latency_histograms* h) const noexcept {
+  // Safety (static_cast): as visit; each block type is final, so its own delete is the right one.
+  if (h->wide_)
+    delete static_cast<block<std::uint32_t>*>(h);
+  else
+    delete static_cast<block<std::uint16_t>*>(h);
+}
+
+inline latency_histograms::pointer latency_histograms::make() noexcept {
+  return pointer(new (std::nothrow) block<std::uint16_t>{});
+}
+
+inline void latency_histograms::add(pointer& h, kind k, std::chrono::nanoseconds d) noexcept {
+  // Safety (static_cast): bucket_of returns 0 .. buckets - 1, and kind is 0 or 1.
+  const auto b = static_cast<std::size_t>(latency_histogram::bucket_of(d));
+  const auto row = static_cast<std::size_t>(k);
+  if (!h->wide_) {
+    auto& narrow = static_cast<block<std::uint16_t>*>(h.get())->counts;  // Safety: as visit
+    if (narrow[row][b] != UINT16_MAX) {
+      ++narrow[row][b];
+      return;
+    }
+    auto* wide = new (std::nothrow) block<std::uint32_t>{};
+    if (wide == nullptr) return;  // this sample is dropped; the next one tries again
+    for (std::size_t r = 0; r < narrow.size(); ++r)
+      for (std::size_t i = 0; i < narrow[r].size(); ++i) wide->counts[r][i] = narrow[r][i];
+    wide->sampled_at = h->sampled_at;
+    h.reset(wide);
+  }
+  std::uint32_t& c = static_cast<block<std::uint32_t>*>(h.get())->counts[row][b];  // Safety: wide
+  if (c != UINT32_MAX) ++c;
+}
+
+inline latency_histogram latency_histograms::widen(kind k) const noexcept {
+  return visit([k](const auto& counts) {
+    latency_histogram out;
+    const auto& row = counts[static_cast<std::size_t>(k)];  // Safety: kind is 0 or 1
+    for (std::size_t i = 0; i < row.size(); ++i) out.counts[i] = row[i];
+    return out;
+  });
+}
+
+inline void latency_histograms::clear() noexcept {
+  visit([](auto& counts) { counts = {}; });
+  sampled_at = {};
+}
 
 /// The counters behind workqueue::stats() (the stats mechanism).
 struct queue_counters {
@@ -218,7 +299,7 @@ struct queue_counters {
   // L: mu. Null until the queue's first sample (sample_queued); freed when its core is
   // recycled (maybe_recycle). Non-null whenever a sample is outstanding (nr_samples > 0) or a
   // run is being timed.
-  std::unique_ptr<latency_histograms> latency;
+  latency_histograms::pointer latency;
   std::uint16_t tick = 0;        // L: mu. Queueings since the last candidate (< sample_every).
   std::uint16_t nr_samples = 0;  // L: mu. Used entries of samples.
   // L: mu. Candidates that found every sample slot taken since a slot last came free: the
@@ -234,7 +315,7 @@ struct queue_counters {
   void reset() noexcept {
     queued = started = finished = cancelled = max_depth = peak_workers = 0;
     moving = 0;
-    if (latency) *latency = {};
+    if (latency) latency->clear();
     tick = 0;
     nr_samples = 0;
     crowded = 0;

@@ -242,7 +242,7 @@ void maybe_recycle(queue_core* core, std::unique_lock<std::mutex>& lk) noexcept 
     return;
   core->reg.recycled = true;
   std::unique_ptr<boost::asio::thread_pool> pool = std::move(core->reg.own_pool);
-  std::unique_ptr<latency_histograms> latency = std::move(core->stats.latency);
+  latency_histograms::pointer latency = std::move(core->stats.latency);
   lk.unlock();
   // The pool was joined by destroy() or by the orphan's helper thread before they let go of
   // their references, so no thread of it runs this.
