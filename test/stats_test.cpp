@@ -564,7 +564,10 @@ TEST_CASE("stats: one queueing in sample_every is timed from queueing to start a
 // lost on the way: every sampled start adds one to each histogram, so both always hold one
 // sample per sample_every queueings here (batches of 64 on one worker: the 4 candidates of a
 // batch always find a free slot), and a bucket's count goes on past 65 535. The items spin for
-// 600 ns so that their run times fill one bucket (512-1023 ns) quickly.
+// 600 ns so that their run times fill one bucket (512-1023 ns) quickly. Another thread reads
+// the statistics throughout, as a monitoring thread would while the histograms are made again
+// (ThreadSanitizer checks the hand-over; every snapshot has as many run times as latencies, give
+// or take the one sample being timed).
 struct spinning_item {
   wq::work w;
   static void run(spinning_item*, wq::id<&spinning_item::w>) noexcept {
@@ -578,6 +581,19 @@ TEST_CASE("stats: a histogram bucket passes 65535 samples and no sample is lost 
           "[stats][histogram]") {
   wq::workqueue q{"wide", {.threads = 1}};
   std::vector<spinning_item> items(64);
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> snapshots{0};
+  std::atomic<std::uint64_t> unbalanced{0};
+  std::thread reader([&] {
+    while (!stop.load()) {
+      const queue_stats s = q.stats();
+      if (s.run_time.samples() + 1 < s.queue_latency.samples() ||
+          s.run_time.samples() > s.queue_latency.samples())
+        unbalanced.fetch_add(1);
+      snapshots.fetch_add(1);
+      std::this_thread::yield();
+    }
+  });
   const auto give_up = std::chrono::steady_clock::now() + 60s;
   std::uint64_t most = 0;
   bool all_queued = true;
@@ -590,8 +606,13 @@ TEST_CASE("stats: a histogram bucket passes 65535 samples and no sample is lost 
       most = *std::max_element(s.run_time.counts.begin(), s.run_time.counts.end());
     }
   }
+  stop = true;
+  reader.join();
   const queue_stats s = q.stats();
-  INFO("started " << s.started << ", largest run-time bucket " << most);
+  INFO("started " << s.started << ", largest run-time bucket " << most << ", " << snapshots.load()
+                  << " snapshots read meanwhile, " << unbalanced.load() << " unbalanced");
+  CHECK(snapshots.load() > 0);
+  CHECK(unbalanced.load() == 0);
   CHECK(all_queued);
   CHECK(most > 66'000);
   CHECK(s.queue_latency.samples() == s.started / s.sample_every);
