@@ -21,6 +21,7 @@
 #include <climits>
 #include <limits>
 #include <memory>
+#include <new>
 #include <random>
 #include <system_error>
 #include <thread>
@@ -841,6 +842,61 @@ TEST_CASE(
     CHECK(item->runs == 1);
     item->~timed_item();
   }
+}
+
+// The same with thousands of distinct addresses per thread, in spikes: each round the timer
+// thread is held until half of the 6000 items are gone, so the list of orphaned waits grows past
+// the 1024 buckets it keeps; then its completions empty the list (which frees the bucket array)
+// while both threads list more. Every wait is accounted for once: a completion that missed its
+// entry would touch a freed item (AddressSanitizer reports it: the items are heap objects), and
+// a stray entry would swallow a later item's completion, so afterwards an item armed in every
+// thread's place fires (ThreadSanitizer checks the list's hand-over).
+TEST_CASE(
+    "delayed_work: stress: spikes of orphaned waits from two threads, the list shrinking between "
+    "them (rule 50)",
+    "[delayed_work][rule50][destroy][stress]") {
+  wq::workqueue q{"orphan-spikes", {.threads = 2}};
+  constexpr int per_thread = 3000;
+  std::atomic<int> refused{0};
+  for (int round = 0; round < 4; ++round) {
+    std::atomic<int> gone{0};
+    std::atomic<bool> held_to_half{false};
+    latch released{1};
+    boost::asio::post(wq::detail::timer_context(), [&] {
+      const auto give_up = clock_type::now() + 4s;
+      while (gone.load() < per_thread && clock_type::now() < give_up) std::this_thread::yield();
+      held_to_half.store(gone.load() >= per_thread);
+      released.count_down();
+    });
+    auto churn = [&] {
+      std::vector<std::unique_ptr<timed_item>> items(per_thread);
+      for (auto& item : items) {
+        item = std::make_unique<timed_item>();
+        if (!q.enqueue_delayed<&timed_item::d>(item.get(), 10s).queued()) refused.fetch_add(1);
+        (void)wq::cancel_delayed_work(item->d);  // its wait stays outstanding
+      }
+      for (auto& item : items) {
+        item.reset();  // orphans its wait
+        gone.fetch_add(1);
+      }
+    };
+    std::thread other(churn);
+    churn();
+    other.join();
+    REQUIRE(released.wait_for(4s));
+    CHECK(held_to_half.load());
+  }
+  REQUIRE(refused.load() == 0);
+  latch done{2 * per_thread};
+  std::vector<std::unique_ptr<timed_item>> fresh(2 * per_thread);
+  for (auto& item : fresh) {
+    item = std::make_unique<timed_item>();
+    item->done = &done;
+    REQUIRE(q.enqueue_delayed<&timed_item::d>(item.get(), 1ms).queued());
+  }
+  CHECK(done.wait_for(10s));
+  q.drain();
+  for (const auto& item : fresh) CHECK(item->runs == 1);
 }
 
 struct owned_delayed : wq_test::counted {
