@@ -17,9 +17,9 @@
 //
 // Memory: a queue keeps its histograms in a block made by its first sample (one allocation,
 // 200 bytes) and made once more with wider counts (360 bytes) when one bucket first passes
-// 65 535 samples, about 10^6 queueings of that queue: the only allocations of queueing and
-// running an embedded item, each once in a queue's life. Out of memory, the sample that
-// needed it is not taken.
+// 65 535 samples, about 10^6 queueings of that queue. Like the worker records counted by
+// `peak_workers`, each is made once in a queue's life; queueing and running an embedded item
+// allocate nothing else. Out of memory, the sample that needed it is not taken.
 //
 // Thread safety: plain values; `workqueue::stats()` may be called from any thread at any time.
 #pragma once
