@@ -39,16 +39,21 @@ grab_result grab_pending(work& w, bool cancelling, grab_info* info) noexcept {
         if ((s & st_intake) != 0 && queue_id_of(s) == core->id()) start_workers_locked(core);
         s = st.load(std::memory_order_acquire);
         if ((s & (st_queued | st_armed)) != 0 && queue_id_of(s) == core->id()) {
-          if (info != nullptr) {
-            info->queue = core->id();
-            info->armed = (s & st_armed) != 0;
-            if (info->armed && info->queue == info->target)
-              note_moving_locked(core->stats);  // a deadline move: one instance, in transit
-            else
-              note_cancelled_locked(core->stats);  // another instance replaces it
+          if (unlink_locked(core, w, s, cancelling, done)) {
+            if (info != nullptr) {
+              info->queue = core->id();
+              info->armed = (s & st_armed) != 0;
+              if (info->armed && info->queue == info->target)
+                note_moving_locked(core->stats);  // a deadline move: one instance, in transit
+              else
+                note_cancelled_locked(core->stats);  // another instance replaces it
+            }
+            return grab_result::pending;
           }
-          unlink_locked(core, w, s, cancelling, done);
-          return grab_result::pending;
+          // Its worker took it ahead and has just taken it to run it: it is starting.
+          lk.unlock();
+          backoff(spins);
+          continue;
         }
       }
       if ((s & st_intake) != 0) backoff(spins);
@@ -78,7 +83,9 @@ bool wait_not_running(work& w) noexcept {
     if (!core->reg.live) return;
     auto running = [&] {
       for (auto& slot : core->wk.slots)
-        if (slot.active && slot.current == &w && &slot != me.slot) return true;
+        // Safety (relaxed): see worker_slot::current.
+        if (slot.active && slot.current.load(std::memory_order_relaxed) == &w && &slot != me.slot)
+          return true;
       return false;
     };
     if (!running()) return;

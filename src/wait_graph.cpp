@@ -60,9 +60,11 @@ needed_threads needed_by(const wait_target& t) {
   std::lock_guard lk(core->mu);
   if (!core->reg.live) return out;
   auto running = [&](const work* item) {
-    for (const worker_slot& s : core->wk.slots)
-      if (s.active && s.current != nullptr && (item == nullptr || s.current == item))
-        out.recs.push_back(s.rec);
+    for (const worker_slot& s : core->wk.slots) {
+      // Safety (relaxed): see worker_slot::current.
+      const work* cur = s.current.load(std::memory_order_relaxed);
+      if (s.active && cur != nullptr && (item == nullptr || cur == item)) out.recs.push_back(s.rec);
+    }
   };
   switch (t.what) {
     case wait_target::kind::none: break;
@@ -76,11 +78,17 @@ needed_threads needed_by(const wait_target& t) {
       if ((s & st_queued) == 0 || queue_id_of(s) != core->id()) break;
       if (list_of(s) == list_kind::scheduled) {
         // Handed to the worker running its earlier instance (rule 10): after that one.
+        bool handed = false;
         for (const worker_slot& slot : core->wk.slots) {
-          for (const work& w : slot.scheduled)
-            if (&w == t.item) out.recs.push_back(slot.rec);
+          for (const work& w : slot.scheduled) {
+            if (&w != t.item) continue;
+            out.recs.push_back(slot.rec);
+            handed = true;
+          }
         }
-        break;
+        if (handed) break;
+        // Otherwise a worker took it ahead: any worker with nothing else to run takes it back,
+        // as it would take it off the ready list (below).
       }
       if (list_of(s) == list_kind::deferred) {
         running(nullptr);  // queued when the drain ends, i.e. once every running item is done
@@ -89,7 +97,7 @@ needed_threads needed_by(const wait_target& t) {
       // A worker on its way, or a free slot for one, can start it without any running item
       // finishing (an inactive item also needs room under max_active).
       const bool startable =
-          (list_of(s) == list_kind::work || core->wl.nr_active < core->wl.max_active) &&
+          (list_of(s) != list_kind::inactive || core->wl.nr_active < core->wl.max_active) &&
           (core->wk.nr_unstarted > 0 || core->wk.nr_workers < core->wk.max_workers);
       if (startable) break;
       if (!out.recs.empty()) break;  // it is also running: that instance must finish (AND)

@@ -50,7 +50,9 @@ struct watchdog::state {
       const std::uint64_t id = core->id();
       for (std::size_t i = 0; i < core->wk.slots.size(); ++i) {
         const detail::worker_slot& s = core->wk.slots[i];
-        if (s.current == nullptr) continue;
+        // Safety (relaxed): read under the queue's mutex (see worker_slot::current).
+        if (s.current.load(std::memory_order_relaxed) == nullptr) continue;
+        const wq::work_ops* ops = s.current_ops.load(std::memory_order_relaxed);
         const std::uint64_t key = (id << 12) ^ i;
         item_mark m{s.runs, now, false};
         if (auto it = items.find(key); it != items.end() && it->second.runs == s.runs)
@@ -60,7 +62,7 @@ struct watchdog::state {
           ++found;
           detail::report(
               errc::item_stalled, "queue '%s': '%s' has been running for %lld ms on worker %zu",
-              core->name.c_str(), s.current_ops != nullptr ? s.current_ops->name : "?",
+              core->name.c_str(), ops != nullptr ? ops->name : "?",
               static_cast<long long>(
                   std::chrono::duration_cast<std::chrono::milliseconds>(now - m.since).count()),
               i);

@@ -116,6 +116,10 @@ class worker_pool : public boost::asio::execution_context {
   /// Appends a line per worker to `out` (dump_pools()).
   void dump(std::string& out) const;
 
+  /// Returns: how many workers the pool keeps runnable at once (`concurrency`, 0 meaning the
+  /// number of cores). Any thread; a relaxed read of a setting.
+  [[nodiscard]] unsigned concurrency() const noexcept;
+
   /// Settings; relaxed atomics: read at each decision, no other data published through them.
   void set_options(const pool_options& o) noexcept;
   [[nodiscard]] pool_options options() const noexcept;
@@ -137,7 +141,6 @@ class worker_pool : public boost::asio::execution_context {
   [[nodiscard]] bool may_run_more_locked() const noexcept;
   // dispatch_locked, then whether the caller must kick the manager (sets watched_). Requires PL.
   bool needs_look_locked() noexcept;
-  [[nodiscard]] unsigned concurrency() const noexcept;
   [[nodiscard]] std::chrono::microseconds threshold() const noexcept;
   // kick_pool_manager (pool_manager.hpp) for a caller that set watched_: clears it again if the
   // kick failed, so that a later call asks again.

@@ -508,6 +508,9 @@ void set_worker_desc(const char* fmt, ...) noexcept {
   {
     std::lock_guard lk(ctx.core->mu);
     (void)detail::describe_locked(*ctx.slot, desc);  // out of memory: only the thread name
+    // Cleared when the item finishes: the worker counts each item finished at its end while
+    // the description is up (not after items it took ahead).
+    detail::watch_locked(ctx.core);
   }
   detail::rename_thread(ctx, desc);
 }

@@ -21,6 +21,7 @@
 #include <future>
 #include <memory>
 #include <optional>
+#include <string>
 #include <system_error>
 #include <thread>
 #include <type_traits>
@@ -1127,6 +1128,180 @@ TEST_CASE(
   REQUIRE(done.wait_for(must_happen));
   CHECK(item.ran_at_ns.load() - last_call >= to_ns(final_delay));  // never early
   CHECK(settle(item.runs) == 1);
+}
+
+// ---- items a worker took ahead (rules 23, 28, 29, 45) -------------------------------------
+//
+// A worker of a queue whose every worker slot is busy takes the runnable items behind the one it
+// starts ahead, and runs them after it without taking the queue's mutex between them. They stay
+// queued instances: cancellable at once, flushable, held back by pause, and taken back by a
+// worker with nothing else to run (docs/benchmarks.md, "The burst's lever, measured").
+
+/// A queue owning 2 threads: worker 2 blocked in `b2`, worker 1 blocked in `x` with the `n`
+/// items queued behind `x` taken ahead (13 queueings: none is a latency sample, sampled from
+/// the 16th on, which would end the batch before it).
+struct ahead_setup {
+  wq::workqueue q{"ahead", {.threads = 2}};
+  gate g1, g2, gx;
+  c_work b1, b2, x;
+  std::vector<std::unique_ptr<c_work>> ys;
+  latch ys_done;
+
+  explicit ahead_setup(int n) : ys_done(n) {
+    b1.body = [this](c_work&) { g1.pass(); };
+    b2.body = [this](c_work&) { g2.pass(); };
+    x.body = [this](c_work&) { gx.pass(); };
+    REQUIRE(wq::queue_work(q, b1.w));
+    REQUIRE(g1.started.wait_for());
+    REQUIRE(wq::queue_work(q, b2.w));
+    REQUIRE(g2.started.wait_for());
+    REQUIRE(wq::queue_work(q, x.w));
+    for (int i = 0; i < n; ++i) {
+      ys.push_back(std::make_unique<c_work>());
+      ys.back()->done = &ys_done;
+      REQUIRE(wq::queue_work(q, ys.back()->w));
+    }
+    g1.open.count_down();  // worker 1 takes x, and the ys behind it ahead
+    REQUIRE(gx.started.wait_for());
+  }
+  ahead_setup(const ahead_setup&) = delete;
+  ahead_setup& operator=(const ahead_setup&) = delete;
+  ~ahead_setup() {
+    g1.open.count_down();
+    g2.open.count_down();
+    gx.open.count_down();
+    q.resume();
+    (void)q.drain();
+  }
+  /// Returns: what dump() says worker 1 holds taken ahead ("k taken ahead"), or -1.
+  int taken_ahead() {
+    const std::string d = q.dump();
+    const auto at = d.find(" taken ahead");
+    if (at == std::string::npos) return -1;
+    auto from = d.rfind(' ', at - 1);
+    return std::stoi(d.substr(from + 1, at - from - 1));
+  }
+};
+
+TEST_CASE(
+    "cancel: items a worker took ahead are cancelled at once and never run and a worker with "
+    "nothing else to run takes the rest (rules 28 29)",
+    "[cancel][rule28][rule29]") {
+  ahead_setup a(10);
+  REQUIRE(a.taken_ahead() == 10);
+  CHECK(wq::cancel_work(a.ys[2]->w));
+  // Does not wait for x, which the worker holding it ahead is running.
+  CHECK(wq::cancel_work_sync(a.ys[5]->w));
+  CHECK_FALSE(a.gx.finished.load());
+  CHECK_FALSE(wq::cancel_work(a.ys[2]->w));  // idle now
+  CHECK(a.taken_ahead() == 8);
+  // Worker 2 finishes b2 and finds the lists empty: it runs the 8 left while x still blocks
+  // worker 1.
+  a.ys_done.count_down(2);
+  a.g2.open.count_down();
+  REQUIRE(a.ys_done.wait_for());
+  CHECK_FALSE(a.gx.finished.load());
+  a.gx.open.count_down();
+  REQUIRE_FALSE(a.q.flush());
+  for (int i = 0; i < 10; ++i)
+    CHECK(a.ys[static_cast<std::size_t>(i)]->runs.load() == (i == 2 || i == 5 ? 0 : 1));
+  const wq::queue_stats st = a.q.stats();
+  CHECK(st.cancelled == 2);
+  CHECK(st.started == st.finished);
+  CHECK(st.in_flight == 0);
+}
+
+TEST_CASE("pause: items a worker took ahead do not start until resume (rule 45)",
+          "[pause][rule45]") {
+  ahead_setup a(10);
+  REQUIRE(a.taken_ahead() == 10);
+  a.q.pause();
+  a.gx.open.count_down();  // worker 1 finishes x, and must not go on to the ys
+  // Safety (relaxed): polled without synchronising with the worker (poll_until).
+  REQUIRE(wq_test::poll_until([&] { return a.x.runs.load(std::memory_order_relaxed) == 1; }));
+  REQUIRE(wq_test::poll_until([&] { return a.q.stats().running == 1; }));  // b2 only
+  a.g2.open.count_down();
+  REQUIRE(wq_test::poll_until([&] { return a.q.stats().running == 0; }));
+  CHECK(a.ys_done.remaining() == 10);
+  CHECK(a.q.stats().in_flight == 10);
+  a.q.resume();
+  REQUIRE(a.ys_done.wait_for());
+  for (const auto& y : a.ys) CHECK(y->runs.load() == 1);
+}
+
+TEST_CASE("flush_work: an item a worker took ahead is waited for until it has run (rule 23)",
+          "[flush][rule23]") {
+  ahead_setup a(10);
+  REQUIRE(a.taken_ahead() == 10);
+  std::thread opener = wq_test::open_later(a.gx, 50ms);
+  CHECK(wq::flush_work(a.ys[3]->w));
+  CHECK(a.ys[3]->runs.load() == 1);
+  opener.join();
+  a.g2.open.count_down();
+  REQUIRE(a.ys_done.wait_for());
+}
+
+/// Counts its runs, and the runs that began while another of its runs was inside (rule 9).
+struct overlap_item {
+  wq::work w{wq::fn_ops<&overlap_item::fn>};
+  std::atomic<int> runs{0};
+  std::atomic<int> inside{0};
+  std::atomic<int> overlaps{0};
+  static void fn(wq::work* p) noexcept {
+    overlap_item* self = wq::container_of<&overlap_item::w>(p);
+    if (self->inside.fetch_add(1) != 0) self->overlaps.fetch_add(1);
+    self->runs.fetch_add(1);
+    self->inside.fetch_sub(1);
+  }
+};
+
+TEST_CASE(
+    "cancel: stress: cancels from two threads race workers running items they took ahead and "
+    "every queueing is run or cancelled once (rules 1 9 28)",
+    "[cancel][stress][rule1][rule9][rule28]") {
+  // Two busy workers take the items behind the one each starts ahead; two threads cancel
+  // random items meanwhile, one of them with cancel_work_sync. Each item counts its runs and
+  // checks that no two of its runs overlap (rule 9).
+  using item = overlap_item;
+  constexpr std::size_t n = 512;
+  std::vector<std::unique_ptr<item>> items;
+  for (std::size_t i = 0; i < n; ++i) items.push_back(std::make_unique<item>());
+  std::atomic<long> queued{0};
+  std::atomic<long> cancelled{0};
+  std::atomic<bool> stop{false};
+  {
+    wq::workqueue q{"ahead-stress", {.threads = 2}};
+    auto canceller = [&](bool sync, std::uint32_t seed) {
+      std::uint32_t x = seed;
+      while (!stop.load(std::memory_order_relaxed)) {
+        x = x * 1664525u + 1013904223u;
+        item& it = *items[(x >> 8) % n];
+        if (sync ? wq::cancel_work_sync(it.w) : wq::cancel_work(it.w)) cancelled.fetch_add(1);
+      }
+    };
+    std::thread c1(canceller, false, 1u);
+    std::thread c2(canceller, true, 2u);
+    const auto until = std::chrono::steady_clock::now() + 1s;
+    while (std::chrono::steady_clock::now() < until) {
+      for (auto& it : items)
+        if (wq::queue_work(q, it->w)) queued.fetch_add(1);
+    }
+    stop.store(true);
+    c1.join();
+    c2.join();
+    REQUIRE_FALSE(q.drain());
+  }
+  long runs = 0;
+  int overlaps = 0;
+  for (auto& it : items) {
+    runs += it->runs.load();
+    overlaps += it->overlaps.load();
+  }
+  INFO("queued " << queued.load() << ", ran " << runs << ", cancelled " << cancelled.load());
+  CHECK(queued.load() > static_cast<long>(n));
+  CHECK(cancelled.load() > 0);
+  CHECK(runs + cancelled.load() == queued.load());
+  CHECK(overlaps == 0);
 }
 
 // ---- §5.1: misuse from the item's own run -------------------------------------------------

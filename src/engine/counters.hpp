@@ -5,6 +5,8 @@
 // queue_core.hpp); every function here requires the core's mutex held.
 #pragma once
 
+#include <algorithm>
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -120,6 +122,13 @@ inline bool sample_started(queue_counters& c, const work* w,
     }
   }
   return false;
+}
+
+/// Returns: whether `w`'s queueing is being timed (its start must be seen by sample_started).
+/// Requires: mu held. Complexity: O(1).
+inline bool is_sampled(const queue_counters& c, const work* w) noexcept {
+  if (c.nr_samples == 0) return false;
+  return std::find(c.sampled.begin(), c.sampled.end(), w) != c.sampled.end();
 }
 
 /// Effects: drops the latency sample of `w`, if any (it was cancelled or dropped).

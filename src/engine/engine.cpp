@@ -70,8 +70,9 @@ std::pair<queue_core*, std::uint64_t> create_core(core_config cfg,
     throw;
   }
   for (worker_slot& sl : core->wk.slots) {
-    sl.current = nullptr;
-    sl.current_ops = nullptr;
+    sl.current.store(nullptr, std::memory_order_relaxed);
+    sl.current_ops.store(nullptr, std::memory_order_relaxed);
+    sl.ahead = nullptr;
     sl.runs = 0;
     sl.timing = false;
     sl.long_items = false;
@@ -394,6 +395,14 @@ namespace {
 // it yielded to a successor handler. Requires mu held through `lk`; returns with it held.
 bool work_loop(worker_scope& s, std::unique_lock<std::mutex>& lk, done_list& done) noexcept {
   queue_core* const core = s.core;
+  // The items this handler takes ahead of running them (ahead_batch): empty between items, and
+  // no longer reachable through the slot once the handler leaves the loop (mu held then).
+  ahead_batch ahead;
+  s.me.ahead = &ahead;
+  struct unpublish {
+    worker_slot& me;
+    ~unpublish() { me.ahead = nullptr; }
+  } const unpublished{s.me};
   for (int budget = worker_budget;; --budget) {
     // Retired while this worker ran its last item (an orphan it finished, or a queue destroyed
     // from that item with nothing else in flight): nothing left to do here.
@@ -405,9 +414,17 @@ bool work_loop(worker_scope& s, std::unique_lock<std::mutex>& lk, done_list& don
       case next_step::run: break;
     }
     if (core->wt.flushers != nullptr) note_started_locked(core, w, s.me);
+    budget -= take_ahead_locked(s, ahead, budget);
     run_one(s, w, lk, done);
     const unsigned color = finish_one(s);
     wake_after_run_locked(core, s.me, color);
+    // What ran ahead finishes now, in order, as each would have at its end: a flush_work()
+    // caller that came meanwhile learns that the item it waits for started here, then ended.
+    for (int i = 0; i < ahead.ran; ++i) {
+      if (core->wt.flushers != nullptr) note_started_locked(core, ahead.done[i], s.me);
+      wake_after_run_locked(core, s.me, finish_ahead_locked(s, ahead, i));
+    }
+    give_back_ahead_locked(core, ahead);
     if (!core->wt.async_waiters.empty()) complete_waiters_locked(core, done);
     if (core->lc.orphaned && core->wl.nr_in_flight == 0) finish_orphan_locked(core, lk, done);
   }

@@ -23,9 +23,13 @@ void complete_waiters_locked(queue_core* core, done_list& done) noexcept {
   for (int drains = check_async_locked(core, done); drains > 0; --drains) end_drain_locked(core);
 }
 
-void unlink_locked(queue_core* core, work& w, state_t s, bool cancelling,
+bool unlink_locked(queue_core* core, work& w, state_t s, bool cancelling,
                    done_list& done) noexcept {
   auto& st = work_access::state(w);
+  // An item assigned to a worker is on its list or in the batch it took ahead; unless that
+  // worker just took it to run it (then there is nothing to unlink).
+  if ((s & st_armed) == 0 && list_of(s) == list_kind::scheduled && !take_scheduled_locked(core, w))
+    return false;
   if (cancelling) ++core->stats.cancelled;
   forget_sample(core->stats, &w);
   if ((s & st_armed) != 0) {
@@ -34,7 +38,7 @@ void unlink_locked(queue_core* core, work& w, state_t s, bool cancelling,
     // Safety: only delayed items are ever ARMED.
     disarm_locked(core, static_cast<delayed_work&>(w), false);
     note_work_locked(core);
-    return;
+    return true;
   }
   // The instance leaves flight, its flush colour and (unless inactive) the active count, as a
   // finished one does. Deferred items were never counted (they are not queued yet).
@@ -48,21 +52,9 @@ void unlink_locked(queue_core* core, work& w, state_t s, bool cancelling,
       core->wl.inactive.erase(core->wl.inactive.iterator_to(w));
       color_done = uncount(core, color_of(s), false);
       break;
-    case list_kind::scheduled: {
-      bool found = false;
-      for (auto& slot : core->wk.slots) {
-        if (slot.scheduled.empty()) continue;
-        auto it = std::find_if(slot.scheduled.begin(), slot.scheduled.end(),
-                               [&w](const work& x) { return &x == &w; });
-        if (it == slot.scheduled.end()) continue;
-        slot.scheduled.erase(it);
-        found = true;
-        break;
-      }
-      WQ_ASSERT(found, "wq: scheduled item not found on any worker");
-      if (found) color_done = uncount(core, color_of(s), true);
+    case list_kind::scheduled:  // taken off its worker's list or batch above
+      color_done = uncount(core, color_of(s), true);
       break;
-    }
     case list_kind::deferred: core->lc.deferred.erase(core->lc.deferred.iterator_to(w)); break;
   }
   if (color_done && core->wt.queue_flushers > 0) wake_blocked_locked(core);
@@ -70,6 +62,7 @@ void unlink_locked(queue_core* core, work& w, state_t s, bool cancelling,
   wake_after_unlink_locked(core, w);
   note_work_locked(core);
   if (!core->wt.async_waiters.empty()) complete_waiters_locked(core, done);
+  return true;
 }
 
 namespace {
@@ -144,7 +137,8 @@ void abandon_locked(queue_core* core, work_list& out, done_list& done) noexcept 
   core->wk.executor_dead = true;
   core->lc.dying = true;  // refuses all queueing and arming (nothing can run here any more)
   close_intake_locked(core);
-  auto take = [&](work_list& from, bool active) {
+  (void)take_back_ahead_locked(core, nullptr);  // onto the ready list, taken below
+  auto take = [&](auto& from, bool active) {
     while (!from.empty()) {
       work& w = from.front();
       from.pop_front();
@@ -241,6 +235,9 @@ void retire_core(queue_core* core, std::unique_lock<std::mutex>& lk, done_list& 
 
 void pause_locked(queue_core* core) noexcept {
   core->lc.paused = true;
+  // Rule 45: no queued item starts from now on, including those workers took ahead.
+  watch_locked(core);
+  (void)take_back_ahead_locked(core, nullptr);
   wake_blocked_locked(core);  // blocked waits that need queued items refuse now
 }
 

@@ -21,8 +21,10 @@ void complete_waiters_locked(queue_core* core, done_list& done) noexcept;
 
 /// Effects: removes the QUEUED or ARMED item `w` (state `s`) from the list of `core` that
 /// holds it, uncounting it, counting it cancelled if `cancelling`, and waking or completing
-/// what that satisfies. Requires: mu held, the state naming `core`, the caller owning PENDING.
-void unlink_locked(queue_core* core, work& w, state_t s, bool cancelling, done_list& done) noexcept;
+/// what that satisfies. Returns: true, or false (nothing done) if a worker that took `w` ahead
+/// has just taken it to run it: its state then soon shows it started (look again).
+/// Requires: mu held, the state naming `core`.
+bool unlink_locked(queue_core* core, work& w, state_t s, bool cancelling, done_list& done) noexcept;
 
 /// Effects: queues an item of `core` whose deadline has come, exactly as its timer firing
 /// would: off the armed list, then onto the queue (or the deferred list while the queue

@@ -52,14 +52,23 @@ using uncounted_work_list = boost::intrusive::list<
     work, boost::intrusive::member_hook<work, work_access::hook_type, work_access::hook_member>,
     boost::intrusive::constant_time_size<false>>;
 
+struct ahead_batch;
+
 /// One worker: a handler posted to the executor (on a shared pool: the slot itself, submitted
 /// as a pool_task), running items one after another.
 struct worker_slot : pool_task {
-  work* current = nullptr;  // item being run, for non-reentrancy (rules 9-11)
-  std::uint64_t runs = 0;   // items started here (the watchdog's progress mark)
+  // Item being run, for non-reentrancy (rules 9-11), and its ops: identity is (address,
+  // function). Written by the worker: under mu for an item it took from the lists, without mu
+  // for one it took ahead (ahead_batch), always before that item clears PENDING; read under mu.
+  // A (relaxed): a new instance of the item can only be queued after its PENDING was cleared
+  // (acq_rel), and only reach a reader through the intake or the lists (acquire, or mu), so a
+  // reader that could meet that instance sees the store; a stale value names an item that no
+  // longer runs here, which only hands an instance to this worker (run later, not at once).
+  std::atomic<work*> current{nullptr};
+  std::uint64_t runs = 0;  // L: items started here (the watchdog's progress mark)
   std::chrono::steady_clock::time_point started_at{};   // W
   std::chrono::steady_clock::time_point finished_at{};  // W
-  const work_ops* current_ops = nullptr;                // its ops: identity is (address, function)
+  std::atomic<const work_ops*> current_ops{nullptr};    // A (relaxed): as `current`
   unsigned current_color = 0;                           // flush color of the instance being run
   bool timing = false;  // W: the current run is a sampled one (started_at, finished_at)
   bool active = false;  // a handler for this slot is posted or running
@@ -67,8 +76,10 @@ struct worker_slot : pool_task {
   // than one CPU: items are long, so the two workers of a queue rarely meet on its mutex, and
   // when they do, spinning for it beats sleeping (run_one).
   bool long_items = false;
-  work_list scheduled;        // items handed to this worker by collision (rule 10)
-  run_record* rec = nullptr;  // the thread running this slot's handler (wait graph)
+  uncounted_work_list scheduled;  // items handed to this worker by collision (rule 10)
+  run_record* rec = nullptr;      // the thread running this slot's handler (wait graph)
+  // L: the items the handler running this slot took ahead (on its stack), or null.
+  ahead_batch* ahead = nullptr;
   // L: set_worker_desc's text for the item running here (dump()); allocated on first use, ""
   // when none. Cleared when the item finishes.
   std::unique_ptr<char[]> desc;
@@ -77,6 +88,28 @@ struct worker_slot : pool_task {
   queue_core* owner = nullptr;
   std::uint32_t index = 0;
   std::uint32_t gen = 0;
+};
+
+/// Items a worker took off the lists ahead of running them, so that a run of short items costs
+/// one acquisition of the mutex rather than one per item (docs/benchmarks.md, "The burst's
+/// lever, measured"). Each stays an instance queued on the queue: PENDING and QUEUED with LIST
+/// `scheduled` (assigned to a worker), counted active and in flight in its colour, but on no
+/// list: its entry here names it. The worker starts an entry by exchanging it with null (no
+/// mutex); anyone else takes one back under the mutex with a compare-exchange of the same entry
+/// (a canceller, pause, a worker with nothing else to run, abandon). Exactly one side wins; an
+/// entry is never filled again while the batch lasts, so a re-queued item cannot be mistaken for
+/// the instance it held. On the worker's stack for one handler; worker_slot::ahead points at it.
+struct ahead_batch {
+  static constexpr int capacity = 16;
+  // A: an entry's item, or null once started or taken back. Filled under mu (release by the
+  // mutex); exchanged by the worker (acq_rel), compare-exchanged by others under mu (acq_rel).
+  std::array<std::atomic<work*>, capacity> items{};
+  std::array<unsigned, capacity> colors{};  // L: the colour of each entry's instance
+  int n = 0;                                // L: entries filled (taken under mu, read under mu)
+  int next = 0;                             // W: entries the worker has gone past
+  int ran = 0;                              // W: of those, entries it ran (the first `ran` ...)
+  std::array<work*, capacity> done{};       // W: ... listed here, with their colours below
+  std::array<unsigned, capacity> done_colors{};  // W
 };
 
 /// A queue's worker slots: the first one inline (an ordered queue never needs another), the
@@ -425,7 +458,7 @@ struct worklist_state {
   work_list ready;                 // L: active items waiting for a worker, FIFO
   work_list inactive;              // L: items beyond max_active, FIFO (rule 37)
   int max_active = 1;              // L
-  int nr_active = 0;               // L: items on ready, scheduled lists or running
+  int nr_active = 0;               // L: items on ready, scheduled lists, taken ahead or running
   std::uint64_t nr_in_flight = 0;  // L: queued + inactive + running (what drain waits for)
   flush_colors colors;             // L (rule 26)
 };
@@ -454,6 +487,10 @@ struct workers_state {
   std::uint64_t handler_starts = 0;  // L: handlers started (progress, for blocking waits)
   // L: the executor destroyed a handler unrun, or its context was shut down: never post again
   bool executor_dead = false;
+  // A (relaxed), set under mu: someone watches items finish (a blocked, flush_work or async
+  // waiter, pause, a worker description): workers stop running items they took ahead and count
+  // what they ran at once. Cleared under mu by a worker that finds no watcher.
+  std::atomic<bool> watched{false};
   // L; also read without mu by workqueue::blocked_wait, whose queue is the only retirer.
   // Null on a shared pool.
   std::unique_ptr<executor_box> executor;
@@ -561,6 +598,24 @@ struct queue_core {
 // and in docs/benchmarks.md, since every queue pays it in memory and in creation time.
 static_assert(sizeof(queue_core) <= 704, "queue_core grew past its 704-byte budget");
 #endif
+
+/// Returns: whether anyone watches the queue's items finish, so that its workers must count each
+/// item finished as it returns rather than at the end of the items they took ahead: a thread
+/// blocked in a wait, a flush_work() caller, an async waiter; or whether the queue is paused.
+/// Requires: mu held.
+inline bool watchers_locked(const queue_core* core) noexcept {
+  return core->wt.blocked != nullptr || core->wt.flushers != nullptr ||
+         !core->wt.async_waiters.empty() || core->lc.paused;
+}
+
+/// Effects: tells the queue's workers that someone watches (workers_state::watched): they stop
+/// running items they took ahead at the next item's end. Requires: mu held (the flag is cleared
+/// under it only when watchers_locked is false).
+inline void watch_locked(queue_core* core) noexcept {
+  // Safety (relaxed): a hint for the workers' latency only; what they ran is counted under mu
+  // whenever they see it (ahead_batch).
+  core->wk.watched.store(true, std::memory_order_relaxed);
+}
 
 /// Starts or ends the queue's outstanding work on its executor (Asio's convention) to match
 /// whether it has work: queued, inactive or running items, armed or deferred delayed items, or

@@ -41,6 +41,7 @@ bool add_waiter_locked(queue_core* core, async_waiter* w) noexcept {
     w->cores.pop_back();
     return false;
   }
+  watch_locked(core);
   w->remaining.fetch_add(1, std::memory_order_relaxed);
   // The registration holds the core until the operation is over (release_waiter_cores), so a
   // canceller can always lock it (withdraw_async), however early the queue is gone.
@@ -110,7 +111,8 @@ void wake_after_unlink_locked(queue_core* core, work& w) noexcept {
   if (core->wt.flushers != nullptr) {
     worker_slot* running = nullptr;
     for (auto& slot : core->wk.slots) {
-      if (slot.active && slot.current == &w) {
+      // Safety (relaxed): see worker_slot::current.
+      if (slot.active && slot.current.load(std::memory_order_relaxed) == &w) {
         running = &slot;
         break;
       }
@@ -137,6 +139,7 @@ blocked_wait::blocked_wait(queue_core* core) noexcept : core_(core) {
   node_.next = core->wt.blocked;
   if (node_.next != nullptr) node_.next->prev = &node_;
   core->wt.blocked = &node_;
+  watch_locked(core);  // items ahead are counted finished at each one's end while it waits
 }
 
 blocked_wait::~blocked_wait() {
@@ -175,6 +178,7 @@ bool flushed_through_locked(const queue_core* core, std::uint64_t e0) noexcept {
 void add_flusher_locked(queue_core* core, flush_waiter* f) noexcept {
   f->next = core->wt.flushers;
   core->wt.flushers = f;
+  watch_locked(core);
 }
 
 void remove_flusher_locked(queue_core* core, flush_waiter* f) noexcept {

@@ -2,6 +2,7 @@
 // The workers: see workers.hpp.
 #include "workers.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 
@@ -34,14 +35,30 @@ constexpr std::chrono::nanoseconds relock_spin_after{800};
 // few hundred nanoseconds a worker holds the mutex between two items.
 constexpr int relock_spins = 64;
 
+// Returns: whether a worker took items ahead that it has not started (a new worker with nothing
+// else to run takes them back, pop_next). Requires: mu held. Complexity: O(slots x
+// ahead_batch::capacity), reached only when the lists are empty and a worker could start.
+bool ahead_waiting_locked(const queue_core* core) noexcept {
+  for (const auto& slot : core->wk.slots) {
+    if (slot.ahead == nullptr) continue;
+    for (int i = 0; i < slot.ahead->n; ++i)
+      // Safety (relaxed): a hint; whoever takes the entry decides by its exchange.
+      if (slot.ahead->items[static_cast<std::size_t>(i)].load(std::memory_order_relaxed) != nullptr)
+        return true;
+  }
+  return false;
+}
+
 int claim_worker_slot(queue_core* core) noexcept {
-  if (core->lc.paused || core->wk.executor_dead || core->wk.nr_workers >= core->wk.max_workers ||
-      !has_runnable(core))
+  if (core->lc.paused || core->wk.executor_dead || core->wk.nr_workers >= core->wk.max_workers)
     return -1;
   // A worker already on its way takes the next item and posts the next worker if more are
   // runnable (take_next): one thread wake-up per idle-to-busy transition, paid by the worker
   // rather than by every queueing thread (a timer completion paid one per expiry).
   if (core->wk.nr_unstarted > 0) return -1;
+  // Items a busy worker took ahead are runnable too: on a shared pool whose workers block
+  // (rule 42), the pool starts another worker for the slot posted here, which takes them back.
+  if (!has_runnable(core) && !ahead_waiting_locked(core)) return -1;
   std::size_t i = 0;
   while (i < core->wk.slots.size() && core->wk.slots[i].active) ++i;
   if (i == core->wk.slots.size()) {
@@ -184,7 +201,10 @@ worker_slot* find_running(queue_core* core, const work* w, const work_ops* ops,
     if (seen == core->wk.nr_workers) break;
     if (!s.active) continue;
     ++seen;
-    if (&s != self && s.current == w && s.current_ops == ops) return &s;
+    // Safety (relaxed): see worker_slot::current.
+    if (&s != self && s.current.load(std::memory_order_relaxed) == w &&
+        s.current_ops.load(std::memory_order_relaxed) == ops)
+      return &s;
   }
   return nullptr;
 }
@@ -208,6 +228,9 @@ work* pop_next(queue_core* core, worker_slot& me) noexcept {
     }
     return mark_started(*w);
   }
+  // Nothing left on the lists: items another worker took ahead and has not started come back
+  // (a worker must not go idle, or wait in an item, while they wait behind a long item there).
+  if (take_back_ahead_locked(core, &me)) return pop_next(core, me);
   return nullptr;
 }
 
@@ -233,7 +256,8 @@ void relock_after_run(const worker_slot& me, std::unique_lock<std::mutex>& lk) n
 worker_slot* running_slot_locked(const queue_core* core, const work* item) noexcept {
   for (const auto& slot : core->wk.slots)
     // Safety: const_cast back to the core's own (non-const) slot: constness of the query only.
-    if (slot.active && slot.current == item) return const_cast<worker_slot*>(&slot);
+    if (slot.active && slot.current.load(std::memory_order_relaxed) == item)
+      return const_cast<worker_slot*>(&slot);
   return nullptr;
 }
 
@@ -313,8 +337,9 @@ next_step take_next(worker_scope& s, int& budget, work*& out) noexcept {
     // claim_worker_slot, which finds none to start otherwise), before this one disappears
     // into a possibly long function.
     post_locked(core, claim_worker_slot(core));
-    me.current = w;
-    me.current_ops = work_access::ops(*w).load(std::memory_order_relaxed);
+    me.current_ops.store(work_access::ops(*w).load(std::memory_order_relaxed),
+                         std::memory_order_relaxed);
+    me.current.store(w, std::memory_order_relaxed);  // Safety: see worker_slot::current
     ++me.runs;
     me.timing = sample_started(core->stats, w, me.started_at);
     me.current_color = color_of(work_access::state(*w).load(std::memory_order_relaxed));
@@ -323,10 +348,13 @@ next_step take_next(worker_scope& s, int& budget, work*& out) noexcept {
   }
 }
 
-void run_one(worker_scope& s, work* w, std::unique_lock<std::mutex>& lk, done_list& done) noexcept {
+namespace {
+
+// Runs `w` (ops `ops`) on the worker `s`, without mu: publishes it in the run record, calls its
+// function (which may free it, rule 4), tells the observer and the pool, restores the record.
+void run_item(worker_scope& s, work* w, const work_ops* ops) noexcept {
   queue_core* const core = s.core;
   run_record* const rec = s.rec;
-  const work_ops* const ops = s.me.current_ops;
   // Rule 2: the trampoline clears PENDING right before calling the function (after taking
   // the queue's reference out of the item), so a queue call made while it runs succeeds.
   s.ctx.current = w;
@@ -352,12 +380,10 @@ void run_one(worker_scope& s, work* w, std::unique_lock<std::mutex>& lk, done_li
   }
   observer* const obs = core->obs.load(std::memory_order_relaxed);
   const bool long_running = has_flag(core->flags, queue_flags::long_running);
-  lk.unlock();
-  done.complete();
   pool_item_begin(long_running);  // rule 42: progress mark; CPU-intensive items
   if (obs != nullptr) obs->on_started(core->name, *w);
   WQ_TRACE_EXECUTE_START(w, ops->name);
-  // Safety: the mutex is dropped while user code runs. `w` may be freed by the function
+  // Safety: the mutex is not held while user code runs. `w` may be freed by the function
   // (rule 4); only its address is kept (in me.current and rec, cleared below) as an
   // identity key.
   ops->run(w);
@@ -378,6 +404,39 @@ void run_one(worker_scope& s, work* w, std::unique_lock<std::mutex>& lk, done_li
   // After the observer, which is user code run for the item: the pool judges a worker that
   // sleeps or runs long inside either (rule 42), and only there.
   pool_item_end();
+}
+
+// Runs the items the worker took ahead (ahead_batch), without mu, in order, until they are
+// done or someone watches the queue. Each is published as the worker's current item before
+// its function clears PENDING (rules 9-11: a new instance can only be queued after that).
+void run_ahead(worker_scope& s, ahead_batch& b) noexcept {
+  while (b.next < b.n) {
+    // Safety (relaxed): a hint (workers_state::watched); what ran is counted either way.
+    if (s.core->wk.watched.load(std::memory_order_relaxed)) return;
+    const int i = b.next++;
+    // Safety (acq_rel): the one exchange or compare-exchange of this entry that finds the
+    // item owns it (ahead_batch); acquire pairs with the fill under mu.
+    work* x = b.items[static_cast<std::size_t>(i)].exchange(nullptr, std::memory_order_acq_rel);
+    if (x == nullptr) continue;  // taken back by a canceller, pause or another worker
+    const work_ops* ops = work_access::ops(*x).load(std::memory_order_relaxed);
+    s.me.current_ops.store(ops, std::memory_order_relaxed);
+    s.me.current.store(x, std::memory_order_relaxed);  // Safety: see worker_slot::current
+    run_item(s, x, ops);
+    b.done[static_cast<std::size_t>(b.ran)] = x;  // an identity key only: x may be freed
+    b.done_colors[static_cast<std::size_t>(b.ran)] = b.colors[static_cast<std::size_t>(i)];
+    ++b.ran;
+  }
+}
+
+}  // namespace
+
+void run_one(worker_scope& s, work* w, std::unique_lock<std::mutex>& lk, done_list& done) noexcept {
+  const work_ops* const ops = s.me.current_ops.load(std::memory_order_relaxed);
+  ahead_batch* const ahead = s.me.ahead;
+  const bool any_ahead = ahead != nullptr && ahead->n > 0;
+  lk.unlock();
+  done.complete();
+  run_item(s, w, ops);
   // Safety: W (me.timing, me.started_at and me.long_items are this worker's own, see
   // workers_state).
   if (s.me.timing) {
@@ -385,6 +444,7 @@ void run_one(worker_scope& s, work* w, std::unique_lock<std::mutex>& lk, done_li
     s.me.long_items =
         s.me.finished_at - s.me.started_at >= relock_spin_after && spinning_may_help();
   }
+  if (any_ahead) run_ahead(s, *ahead);
   relock_after_run(s.me, lk);
 }
 
@@ -405,11 +465,121 @@ unsigned finish_one(worker_scope& s) noexcept {
     me.timing = false;
   }
   s.ctx.current = nullptr;
-  me.current = nullptr;
+  me.current.store(nullptr, std::memory_order_relaxed);
   if (me.desc) me.desc[0] = '\0';
-  me.current_ops = nullptr;
+  me.current_ops.store(nullptr, std::memory_order_relaxed);
   uncount(core, me.current_color, true);
   return me.current_color;
+}
+
+int take_ahead_locked(worker_scope& s, ahead_batch& b, int budget) noexcept {
+  queue_core* const core = s.core;
+  worker_slot& me = s.me;
+  // A worker that could run beside this one is free: it takes the items (in parallel) rather
+  // than this one after its own. On a shared pool the queue's slots may outnumber the workers
+  // the pool runs at once (it replaces blocked ones, rule 42): that number is the bound there.
+  int busy_at = core->wk.max_workers;
+  if (on_shared_pool(core))
+    busy_at = static_cast<int>(
+        std::min<unsigned>(static_cast<unsigned>(busy_at), core->wk.pool->concurrency()));
+  if (core->wk.nr_workers < busy_at || !me.scheduled.empty()) return 0;
+  // Safety (relaxed): set under mu by every watcher (watch_locked), cleared here under mu.
+  if (core->wk.watched.load(std::memory_order_relaxed)) {
+    if (watchers_locked(core)) return 0;
+    core->wk.watched.store(false, std::memory_order_relaxed);
+  }
+  const int most = std::min(ahead_batch::capacity, budget - 1);
+  int n = 0;
+  while (n < most) {
+    work* x = pop_runnable(core);  // activates an inactive item as take_next would (rule 37)
+    if (x == nullptr) break;
+    const work_ops* ops = work_access::ops(*x).load(std::memory_order_relaxed);
+    if (worker_slot* owner = find_running(core, x, ops, &me)) {
+      owner->scheduled.push_back(*x);  // rules 9-11, as pop_next
+      set_list(*x, list_kind::scheduled);
+      continue;
+    }
+    if (is_sampled(core->stats, x)) {
+      push_front_ready(core, *x);  // its start is timed by take_next, under mu
+      break;
+    }
+    set_list(*x, list_kind::scheduled);
+    const auto i = static_cast<std::size_t>(n++);
+    b.colors[i] = color_of(work_access::state(*x).load(std::memory_order_relaxed));
+    // Safety (relaxed): published to the worker and to takers by the mutex.
+    b.items[i].store(x, std::memory_order_relaxed);
+  }
+  b.n = n;
+  b.next = 0;
+  b.ran = 0;
+  me.runs += static_cast<std::uint64_t>(n);
+  return n;
+}
+
+unsigned finish_ahead_locked(worker_scope& s, const ahead_batch& b, int i) noexcept {
+  queue_core* const core = s.core;
+  const unsigned color = b.done_colors[static_cast<std::size_t>(i)];
+  // Counted started now, with its end: a snapshot of stats() under mu then accounts for each
+  // instance once (an item running ahead is one of the in-flight ones until then).
+  ++core->stats.started;
+  ++core->stats.finished;
+  uncount(core, color, true);
+  return color;
+}
+
+namespace {
+
+// Takes back the entries of `b` not started yet (front of the ready list, in order). Returns
+// whether it took any. Requires: mu held.
+bool take_back_locked(queue_core* core, ahead_batch& b) noexcept {
+  bool any = false;
+  for (int i = b.n; i-- > 0;) {
+    // Safety (acq_rel): see run_ahead; an entry already exchanged reads null.
+    work* x = b.items[static_cast<std::size_t>(i)].exchange(nullptr, std::memory_order_acq_rel);
+    if (x == nullptr) continue;
+    push_front_ready(core, *x);  // still active and in its color: a ready item again
+    any = true;
+  }
+  return any;
+}
+
+}  // namespace
+
+void give_back_ahead_locked(queue_core* core, ahead_batch& b) noexcept {
+  (void)take_back_locked(core, b);
+  b.n = 0;
+  b.next = 0;
+  b.ran = 0;
+}
+
+bool take_back_ahead_locked(queue_core* core, const worker_slot* self) noexcept {
+  bool any = false;
+  for (auto& slot : core->wk.slots)
+    if (&slot != self && slot.ahead != nullptr && slot.ahead->n > 0)
+      any |= take_back_locked(core, *slot.ahead);
+  return any;
+}
+
+bool take_scheduled_locked(queue_core* core, work& w) noexcept {
+  for (auto& slot : core->wk.slots) {
+    if (!slot.scheduled.empty()) {
+      for (auto it = slot.scheduled.begin(); it != slot.scheduled.end(); ++it) {
+        if (&*it != &w) continue;
+        slot.scheduled.erase(it);
+        return true;
+      }
+    }
+    if (slot.ahead == nullptr) continue;
+    for (int i = 0; i < slot.ahead->n; ++i) {
+      auto& e = slot.ahead->items[static_cast<std::size_t>(i)];
+      // Safety (relaxed): a hint; the compare-exchange decides (see run_ahead).
+      work* x = e.load(std::memory_order_relaxed);
+      if (x == &w && e.compare_exchange_strong(x, nullptr, std::memory_order_acq_rel,
+                                               std::memory_order_relaxed))
+        return true;
+    }
+  }
+  return false;
 }
 
 bool strand_held_here(const queue_core* core) noexcept {

@@ -115,13 +115,46 @@ inline constexpr int worker_budget = 64;
 /// the intake seq_cst: a store-load pair with try_push (intake.hpp).
 next_step take_next(worker_scope& s, int& budget, work*& out) noexcept;
 
-/// Effects: runs `w`: publishes it in the run record, releases mu, completes `done`, calls the
-/// item's function (which may free it, rule 4), re-locks. Requires: mu held through `lk`.
+/// Effects: runs `w`: releases mu, completes `done`, publishes `w` in the run record, calls the
+/// item's function (which may free it, rule 4); then runs the items of s.me.ahead in order until
+/// they are done or someone watches (workers_state::watched), each published as the worker's
+/// current item before it clears PENDING; re-locks. Requires: mu held through `lk`.
 void run_one(worker_scope& s, work* w, std::unique_lock<std::mutex>& lk, done_list& done) noexcept;
 
 /// Effects: counts the item `run_one` ran finished (statistics, active, in flight, its color).
 /// Returns: its flush color. Requires: mu held.
 unsigned finish_one(worker_scope& s) noexcept;
+
+/// Effects: takes runnable items ahead into `b` (at most ahead_batch::capacity, and budget - 1
+/// so that the fairness yield still comes), for run_one to run after the item it was given
+/// without taking the mutex between them. Takes none unless every worker slot the queue may
+/// use is busy (on a shared pool: as many as the pool runs at once; a free one would start a
+/// worker for them), the worker has no item handed over,
+/// no one watches (watchers_locked) and the next item is not a sampled one. Items running on
+/// another worker are handed to it (rules 9-11), as take_next does. Each taken item is
+/// activated as take_next would (rule 37). Returns: how many it took.
+/// Requires: mu held; s.me.ahead == &b; b empty.
+int take_ahead_locked(worker_scope& s, ahead_batch& b, int budget) noexcept;
+
+/// Effects: counts the `i`-th item run from `b` started and finished (statistics, active, in
+/// flight).
+/// Returns: its flush color. Requires: mu held; i < b.ran.
+unsigned finish_ahead_locked(worker_scope& s, const ahead_batch& b, int i) noexcept;
+
+/// Effects: puts the entries of `b` its worker did not start back at the front of the ready
+/// list, in their order, and empties `b`. Requires: mu held; called by b's worker.
+void give_back_ahead_locked(queue_core* core, ahead_batch& b) noexcept;
+
+/// Effects: takes every entry that a worker of `core` other than `self` (null: any) took ahead
+/// and has not started back to the front of the ready list, in their order (a worker with
+/// nothing else to run, pause, abandon). Returns: whether it took any. Requires: mu held.
+bool take_back_ahead_locked(queue_core* core, const worker_slot* self) noexcept;
+
+/// Effects: takes `w`, QUEUED with LIST `scheduled`, off the worker's list it was handed to, or
+/// out of the batch it was taken ahead into. Returns: whether it found it (false: its worker
+/// took it to run it, which clears QUEUED shortly, with nothing for the caller to wait for).
+/// The instance stays counted. Requires: mu held.
+bool take_scheduled_locked(queue_core* core, work& w) noexcept;
 
 /// Returns: whether an instance of `w` (address and function, rule 11) runs on a worker of
 /// `core` other than `self`, and which. Requires: mu held. Complexity: O(active slots).

@@ -16,13 +16,16 @@ namespace wq::detail {
 ///                          queueing race; cleared by the worker just before the function runs
 ///                          (rule 2), or by a canceller that stole the instance.
 ///   bit 1       QUEUED     linked on the worklist, inactive list or a worker's scheduled list of
-///                          the queue named by QUEUE_ID. Changed only under that queue's mutex.
+///                          the queue named by QUEUE_ID, or taken ahead by one of its workers (in
+///                          the worker's batch, on no list). Set under that queue's mutex;
+///                          cleared under it, or by the worker starting the item (rule 2).
 ///   bit 2       ARMED      (delayed_work) deadline set and linked on the armed list of QUEUE_ID.
 ///                          Changed only under that queue's mutex.
 ///   bit 3       IN_FLIGHT  (delayed_work) exactly one Asio wait on the item's timer is
 ///                          outstanding. Set by the arming path, cleared only by the completion.
 ///   bits 4-5    LIST       while QUEUED: which list of the queue holds the item (worklist,
-///                          inactive, a worker's scheduled list, deferred); under its mutex.
+///                          inactive, a worker's: its scheduled list or the items it took
+///                          ahead, deferred); under its mutex.
 ///   bit 6       VIRTUAL    (delayed_work) while ARMED: the deadline is on a wq::test_clock's
 ///                          virtual time and no wait is needed for it (the clock queues the
 ///                          item). Under QUEUE_ID's mutex. ARMED implies IN_FLIGHT or VIRTUAL.
