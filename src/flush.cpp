@@ -72,6 +72,12 @@ bool flush_work(work& item) noexcept {
       continue;
     }
     if ((s & st_armed) != 0) return false;  // rule 23: an armed timer is not waited for
+    if ((s & st_queued) != 0 && list_of(s) == list_kind::scheduled &&
+        !settle_ahead_locked(core, item)) {
+      lk.unlock();
+      backoff(spins);  // its worker took it ahead and is starting it now
+      continue;
+    }
     if ((s & st_queued) != 0 && list_of(s) == list_kind::deferred && this_worker().core == core) {
       // Fired during a drain of the caller's own queue: it would run only once the drain,
       // which waits for the caller, ends. Flushing it from an item of that queue queues it now,

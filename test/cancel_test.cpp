@@ -20,6 +20,7 @@
 #include <chrono>
 #include <future>
 #include <memory>
+#include <new>
 #include <optional>
 #include <string>
 #include <system_error>
@@ -1137,6 +1138,16 @@ TEST_CASE(
 // queued instances: cancellable at once, flushable, held back by pause, and taken back by a
 // worker with nothing else to run (docs/benchmarks.md, "The burst's lever, measured").
 
+/// Returns: what `q.dump()` says the first running worker holds taken ahead ("k taken ahead"),
+/// or -1.
+int taken_ahead_on(wq::workqueue& q) {
+  const std::string d = q.dump();
+  const auto at = d.find(" taken ahead");
+  if (at == std::string::npos) return -1;
+  const auto from = d.rfind(' ', at - 1);
+  return std::stoi(d.substr(from + 1, at - from - 1));
+}
+
 /// A queue owning 2 threads: worker 2 blocked in `b2`, worker 1 blocked in `x` with the `n`
 /// items queued behind `x` taken ahead (13 queueings: none is a latency sample, sampled from
 /// the 16th on, which would end the batch before it).
@@ -1173,14 +1184,7 @@ struct ahead_setup {
     q.resume();
     (void)q.drain();
   }
-  /// Returns: what dump() says worker 1 holds taken ahead ("k taken ahead"), or -1.
-  int taken_ahead() {
-    const std::string d = q.dump();
-    const auto at = d.find(" taken ahead");
-    if (at == std::string::npos) return -1;
-    auto from = d.rfind(' ', at - 1);
-    return std::stoi(d.substr(from + 1, at - from - 1));
-  }
+  int taken_ahead() { return taken_ahead_on(q); }
 };
 
 TEST_CASE(
@@ -1239,6 +1243,74 @@ TEST_CASE("flush_work: an item a worker took ahead is waited for until it has ru
   opener.join();
   a.g2.open.count_down();
   REQUIRE(a.ys_done.wait_for());
+}
+
+/// An item that may block on a gate, and may end its own life in its function (rule 4), after
+/// which the test may build another in its storage.
+struct reusable_item {
+  wq::work w{wq::fn_ops<&reusable_item::fn>};
+  gate* block = nullptr;   // passes it first, if set
+  latch* ended = nullptr;  // if set: destroys itself, then counts this down
+  std::atomic<int> runs{0};
+  static void fn(wq::work* p) noexcept {
+    reusable_item* self = wq::container_of<&reusable_item::w>(p);
+    if (self->block != nullptr) self->block->pass();
+    self->runs.fetch_add(1);
+    if (latch* e = self->ended) {
+      self->~reusable_item();
+      e->count_down();
+    }
+  }
+};
+
+TEST_CASE(
+    "flush_work: an item made where an item run ahead was is waited for until its own run "
+    "(rules 4 23)",
+    "[flush][rule4][rule23]") {
+  // Worker 1 runs y0 and y1 ahead: y0 ends its life in its function, y1 blocks; the test builds
+  // z in y0's storage and queues it. flush_work(z) must wait for z's run, not take y0's (at the
+  // same address, counted finished when worker 1 next takes the mutex) for it.
+  wq::workqueue q{"ahead-reuse", {.threads = 2}};
+  gate g1, g2, gx, gy1, gz;
+  c_work b1, b2, x, y1;
+  b1.body = [&](c_work&) { g1.pass(); };
+  b2.body = [&](c_work&) { g2.pass(); };
+  x.body = [&](c_work&) { gx.pass(); };
+  y1.body = [&](c_work&) { gy1.pass(); };
+  alignas(reusable_item) unsigned char storage[sizeof(reusable_item)];
+  latch y0_ended{1};
+  auto* y0 = new (storage) reusable_item;
+  y0->ended = &y0_ended;
+  REQUIRE(wq::queue_work(q, b1.w));
+  REQUIRE(g1.started.wait_for());
+  REQUIRE(wq::queue_work(q, b2.w));
+  REQUIRE(g2.started.wait_for());
+  REQUIRE(wq::queue_work(q, x.w));
+  REQUIRE(wq::queue_work(q, y0->w));
+  REQUIRE(wq::queue_work(q, y1.w));
+  g1.open.count_down();  // worker 1 takes x, and y0 and y1 ahead
+  REQUIRE(gx.started.wait_for());
+  REQUIRE(taken_ahead_on(q) == 2);
+  gx.open.count_down();
+  REQUIRE(y0_ended.wait_for());
+  REQUIRE(gy1.started.wait_for());
+  auto* z = new (storage) reusable_item;  // Safety: y0 ended its life; the storage is free
+  z->block = &gz;
+  REQUIRE(wq::queue_work(q, z->w));
+  // Worker 1 goes on once y1 passes (it then counts y0 finished), and runs z, which blocks
+  // until gz opens: flush_work(z) may return only after that.
+  std::thread opener([&] {
+    std::this_thread::sleep_for(20ms);
+    gy1.open.count_down();
+    std::this_thread::sleep_for(80ms);
+    gz.open.count_down();
+  });
+  CHECK(wq::flush_work(z->w));
+  CHECK(z->runs.load() == 1);
+  opener.join();
+  g2.open.count_down();
+  REQUIRE_FALSE(q.flush());
+  z->~reusable_item();
 }
 
 /// Counts its runs, and the runs that began while another of its runs was inside (rule 9).

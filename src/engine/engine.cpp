@@ -418,12 +418,11 @@ bool work_loop(worker_scope& s, std::unique_lock<std::mutex>& lk, done_list& don
     run_one(s, w, lk, done);
     const unsigned color = finish_one(s);
     wake_after_run_locked(core, s.me, color);
-    // What ran ahead finishes now, in order, as each would have at its end: a flush_work()
-    // caller that came meanwhile learns that the item it waits for started here, then ended.
-    for (int i = 0; i < ahead.ran; ++i) {
-      if (core->wt.flushers != nullptr) note_started_locked(core, ahead.done[i], s.me);
+    // What ran ahead finishes now, in order, with what each end satisfies. (A flush_work()
+    // caller never waits for an item's start here: it puts an item still ahead back on the
+    // ready list, settle_ahead_locked, or found it running on this worker.)
+    for (int i = 0; i < ahead.ran; ++i)
       wake_after_run_locked(core, s.me, finish_ahead_locked(s, ahead, i));
-    }
     give_back_ahead_locked(core, ahead);
     if (!core->wt.async_waiters.empty()) complete_waiters_locked(core, done);
     if (core->lc.orphaned && core->wl.nr_in_flight == 0) finish_orphan_locked(core, lk, done);

@@ -107,8 +107,7 @@ struct ahead_batch {
   std::array<unsigned, capacity> colors{};  // L: the colour of each entry's instance
   int n = 0;                                // L: entries filled (taken under mu, read under mu)
   int next = 0;                             // W: entries the worker has gone past
-  int ran = 0;                              // W: of those, entries it ran (the first `ran` ...)
-  std::array<work*, capacity> done{};       // W: ... listed here, with their colours below
+  int ran = 0;                              // W: of those, entries it ran, whose colours are:
   std::array<unsigned, capacity> done_colors{};  // W
 };
 

@@ -422,7 +422,6 @@ void run_ahead(worker_scope& s, ahead_batch& b) noexcept {
     s.me.current_ops.store(ops, std::memory_order_relaxed);
     s.me.current.store(x, std::memory_order_relaxed);  // Safety: see worker_slot::current
     run_item(s, x, ops);
-    b.done[static_cast<std::size_t>(b.ran)] = x;  // an identity key only: x may be freed
     b.done_colors[static_cast<std::size_t>(b.ran)] = b.colors[static_cast<std::size_t>(i)];
     ++b.ran;
   }
@@ -558,6 +557,15 @@ bool take_back_ahead_locked(queue_core* core, const worker_slot* self) noexcept 
     if (&slot != self && slot.ahead != nullptr && slot.ahead->n > 0)
       any |= take_back_locked(core, *slot.ahead);
   return any;
+}
+
+bool settle_ahead_locked(queue_core* core, work& w) noexcept {
+  for (auto& slot : core->wk.slots)
+    for (const work& x : slot.scheduled)
+      if (&x == &w) return true;  // handed over: started under the mutex, as always
+  if (!take_scheduled_locked(core, w)) return false;
+  push_front_ready(core, w);  // still active and in its color: a ready item again
+  return true;
 }
 
 bool take_scheduled_locked(queue_core* core, work& w) noexcept {

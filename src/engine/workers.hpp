@@ -150,6 +150,13 @@ void give_back_ahead_locked(queue_core* core, ahead_batch& b) noexcept;
 /// nothing else to run, pause, abandon). Returns: whether it took any. Requires: mu held.
 bool take_back_ahead_locked(queue_core* core, const worker_slot* self) noexcept;
 
+/// Effects: if `w`, QUEUED with LIST `scheduled`, is in a batch a worker took ahead, puts it
+/// back at the front of the ready list, so that its start is seen under the mutex (flush_work
+/// waits for that start, and a flush_work caller must never be matched with another item at
+/// the same address). Returns: false if its worker has just taken it to run it (its state soon
+/// shows it started: look again), true otherwise. Requires: mu held.
+bool settle_ahead_locked(queue_core* core, work& w) noexcept;
+
 /// Effects: takes `w`, QUEUED with LIST `scheduled`, off the worker's list it was handed to, or
 /// out of the batch it was taken ahead into. Returns: whether it found it (false: its worker
 /// took it to run it, which clears QUEUED shortly, with nothing for the caller to wait for).
