@@ -95,19 +95,22 @@ struct worker_slot : pool_task {
 /// lever, measured"). Each stays an instance queued on the queue: PENDING and QUEUED with LIST
 /// `scheduled` (assigned to a worker), counted active and in flight in its colour, but on no
 /// list: its entry here names it. The worker starts an entry by exchanging it with null (no
-/// mutex); anyone else takes one back under the mutex with a compare-exchange of the same entry
-/// (a canceller, pause, a worker with nothing else to run, abandon). Exactly one side wins; an
-/// entry is never filled again while the batch lasts, so a re-queued item cannot be mistaken for
-/// the instance it held. On the worker's stack for one handler; worker_slot::ahead points at it.
+/// mutex); anyone else takes one back under the mutex by exchanging it with null too, or by a
+/// compare-exchange from the item it looks for (a canceller, pause, a worker with nothing else
+/// to run, abandon). An entry only ever goes from an item to null, so exactly one side finds
+/// the item; an entry is never filled again while the batch lasts, so a re-queued item cannot be
+/// mistaken for the instance it held. On the worker's stack for one handler; worker_slot::ahead
+/// points at it.
 struct ahead_batch {
   static constexpr int capacity = 16;
   // A: an entry's item, or null once started or taken back. Filled under mu (release by the
-  // mutex); exchanged by the worker (acq_rel), compare-exchanged by others under mu (acq_rel).
+  // mutex); exchanged by the worker (acq_rel), exchanged or compare-exchanged by others under mu
+  // (acq_rel).
   std::array<std::atomic<work*>, capacity> items{};
-  std::array<unsigned, capacity> colors{};  // L: the colour of each entry's instance
-  int n = 0;                                // L: entries filled (taken under mu, read under mu)
-  int next = 0;                             // W: entries the worker has gone past
-  int ran = 0;                              // W: of those, entries it ran, whose colours are:
+  // W, written under mu when the entry is filled: the colour of each entry's instance.
+  std::array<unsigned, capacity> colors{};
+  int n = 0;    // L: entries filled (written by the worker under mu, read by others under mu)
+  int ran = 0;  // W: entries the worker ran, whose colours are, in order:
   std::array<unsigned, capacity> done_colors{};  // W
 };
 

@@ -410,10 +410,10 @@ void run_item(worker_scope& s, work* w, const work_ops* ops) noexcept {
 // done or someone watches the queue. Each is published as the worker's current item before
 // its function clears PENDING (rules 9-11: a new instance can only be queued after that).
 void run_ahead(worker_scope& s, ahead_batch& b) noexcept {
-  while (b.next < b.n) {
-    // Safety (relaxed): a hint (workers_state::watched); what ran is counted either way.
+  for (int i = 0; i < b.n; ++i) {
+    // Safety (relaxed): a hint (workers_state::watched); what ran is counted either way, and an
+    // entry not started goes back to the ready list (give_back_ahead_locked).
     if (s.core->wk.watched.load(std::memory_order_relaxed)) return;
-    const int i = b.next++;
     // Safety (acq_rel): the one exchange or compare-exchange of this entry that finds the
     // item owns it (ahead_batch); acquire pairs with the fill under mu.
     work* x = b.items[static_cast<std::size_t>(i)].exchange(nullptr, std::memory_order_acq_rel);
@@ -509,7 +509,6 @@ int take_ahead_locked(worker_scope& s, ahead_batch& b, int budget) noexcept {
     b.items[i].store(x, std::memory_order_relaxed);
   }
   b.n = n;
-  b.next = 0;
   b.ran = 0;
   me.runs += static_cast<std::uint64_t>(n);
   return n;
@@ -547,7 +546,6 @@ bool take_back_locked(queue_core* core, ahead_batch& b) noexcept {
 void give_back_ahead_locked(queue_core* core, ahead_batch& b) noexcept {
   (void)take_back_locked(core, b);
   b.n = 0;
-  b.next = 0;
   b.ran = 0;
 }
 
