@@ -8,6 +8,7 @@
 #include "engine.hpp"
 
 #include <chrono>
+#include <cstddef>
 #include <mutex>
 #include <thread>
 #include <type_traits>
@@ -171,9 +172,10 @@ queue_status link_claimed(queue_core* core, std::uint64_t id, work& w, const loc
 
 namespace {
 
-// The completion of an item's timer wait (timers.hpp hands it to Asio): queues the item if its
-// deadline has come, re-arms lazily if the deadline moved later, or lets go of the timer.
-void timer_fired(delayed_work* dw, clock_point reached) noexcept;
+// The completions of items' timer waits (timers.hpp hands them to Asio, and back here in
+// batches): queues each item whose deadline has come, re-arms lazily one whose deadline moved
+// later, or lets go of the timer.
+void timer_fired(const fired_wait* waits, std::size_t n) noexcept;
 
 // Returns: the real deadline `span` from now, rounded up to the next multiple of 1024 ns (rule
 // 53; a mask, not a division, since mod_delayed_work pays it on every move): items armed
@@ -305,7 +307,59 @@ queue_status link_or_arm(queue_core* core, std::uint64_t id, work& w,
 
 namespace {
 
-void timer_fired(delayed_work* dw, clock_point reached) noexcept {
+// The queue whose mutex timer_fired holds while it goes through a batch of completions, and
+// the worker handlers it claimed there (start_workers_deferred_locked), posted once it lets the
+// mutex go, so that the threads they wake do not block on it. Holds a pin on that core while
+// it holds the mutex or has posts pending (post_claimed uses the core; the posting count keeps
+// its executor). On the timer thread's stack only.
+class fired_run {
+ public:
+  fired_run() = default;
+  fired_run(const fired_run&) = delete;
+  fired_run& operator=(const fired_run&) = delete;
+  ~fired_run() { release(); }
+
+  /// Returns: the core that holds registry id `id`'s index now, locked (keeping the one held if
+  /// it is that core), or null if none does; the caller compares its id() with `id` under the
+  /// mutex. Requires: no mutex held but the one this holds.
+  queue_core* lock(std::uint64_t id) noexcept {
+    if (pin_ && lk_.owns_lock() && pin_->id() == id) return pin_.get();
+    release();
+    pin_ = lookup_core(id);
+    if (!pin_) return nullptr;
+    lk_ = std::unique_lock(pin_->mu);
+    return pin_.get();
+  }
+
+  /// Effects: notes that an item was linked on the held queue's worklist: its workers are
+  /// started on release. Requires: the mutex held.
+  void linked() noexcept { linked_ = true; }
+
+  /// Effects: starts the workers the items linked need (claimed under the mutex), releases the
+  /// mutex, posts the claimed worker, and drops the pin.
+  void release() noexcept {
+    int slot = -1;
+    std::uint32_t gen = 0;
+    if (lk_.owns_lock()) {
+      if (std::exchange(linked_, false)) {
+        slot = start_workers_deferred_locked(pin_.get());
+        gen = pin_->reg.gen;
+      }
+      lk_.unlock();
+    }
+    if (slot >= 0) post_claimed(pin_.get(), slot, gen);
+    pin_.reset();
+  }
+
+ private:
+  core_pin pin_;                     // outlives lk_'s hold (released after it)
+  std::unique_lock<std::mutex> lk_;  // on pin_->mu
+  bool linked_ = false;              // items were linked under lk_: start the workers
+};
+
+// One completion of a batch (timer_fired), with the mutex of its item's queue taken through
+// `run` and left held for the next one.
+void fire_one(fired_run& run, delayed_work* dw, clock_point reached) noexcept {
   auto& st = work_access::state(*dw);
   for (;;) {
     state_t s = st.load(std::memory_order_acquire);
@@ -318,13 +372,14 @@ void timer_fired(delayed_work* dw, clock_point reached) noexcept {
       continue;
     }
     // Armed on a queue when `s` was read; the pin keeps its core while we look. A core being
-    // freed has disarmed every item of its queue: read the state again.
-    const core_pin pin = lookup_core(queue_id_of(s));  // outlives lk (declared first)
-    queue_core* core = pin.get();
+    // freed has disarmed every item of its queue: read the state again (without its mutex).
+    queue_core* core = run.lock(queue_id_of(s));
     if (core == nullptr) continue;
-    std::unique_lock lk(core->mu);
     s = st.load(std::memory_order_relaxed);
-    if ((s & st_armed) == 0 || queue_id_of(s) != core->id()) continue;  // changed under us
+    if ((s & st_armed) == 0 || queue_id_of(s) != core->id()) {  // changed under us
+      run.release();
+      continue;
+    }
     const auto deadline = work_access::deadline(*dw).load(std::memory_order_relaxed);
     // Safety (relaxed, under the mutex): see virtual_time.hpp.
     const clock_point virtual_time = virtual_now.load(std::memory_order_relaxed);
@@ -352,15 +407,32 @@ void timer_fired(delayed_work* dw, clock_point reached) noexcept {
     }
     // Due: commit the decision, unless the deadline was moved later meanwhile without the
     // mutex (move_armed): then decide again on the new one.
-    if (!commit_expiry(*dw, deadline)) continue;
-    // The worker it needs is posted after mu is released (as link_claimed does), so that the
-    // thread it wakes does not block on mu behind this one. From the unlock on, `dw` may run
-    // and be freed; only `core` is used, kept by the posting count (wait_posts_done).
-    const int slot = queue_expired_deferred_locked(core, *dw);
-    const std::uint32_t gen = core->reg.gen;
-    lk.unlock();
-    if (slot >= 0) post_claimed(core, slot, gen);
+    if (!commit_expiry(*dw, deadline)) {
+      run.release();
+      continue;
+    }
+    // The worker it needs is started when the mutex is released (run.release). From then on
+    // `dw` may run and be freed.
+    if (link_expired_locked(core, *dw)) run.linked();
     return;
+  }
+}
+
+// Completions handled under one acquisition of a queue's mutex at most: the workers posted for
+// the first items wait no longer for it than this many take.
+constexpr std::size_t fired_per_hold = 16;
+
+void timer_fired(const fired_wait* waits, std::size_t n) noexcept {
+  fired_run run;
+  std::size_t held = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!begin_completion(waits[i])) continue;  // destroyed: its memory is not touched
+    fire_one(run, waits[i].item, waits[i].reached);
+    end_completion(waits[i]);
+    if (++held == fired_per_hold) {
+      run.release();
+      held = 0;
+    }
   }
 }
 

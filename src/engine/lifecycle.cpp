@@ -88,10 +88,10 @@ void queue_expired_locked(queue_core* core, delayed_work& dw, bool wait_done) no
   if (disarm_expired_locked(core, dw, wait_done)) queue_locked(core, dw);
 }
 
-int queue_expired_deferred_locked(queue_core* core, delayed_work& dw) noexcept {
-  if (!disarm_expired_locked(core, dw, true)) return -1;
+bool link_expired_locked(queue_core* core, delayed_work& dw) noexcept {
+  if (!disarm_expired_locked(core, dw, true)) return false;
   link_locked(core, dw);
-  return start_workers_deferred_locked(core);
+  return true;
 }
 
 void unpause_locked(queue_core* core) noexcept {

@@ -33,12 +33,13 @@ bool unlink_locked(queue_core* core, work& w, state_t s, bool cancelling, done_l
 /// IN_FLIGHT and later finds the item no longer ARMED. Requires: mu held, `dw` ARMED for `core`.
 void queue_expired_locked(queue_core* core, delayed_work& dw, bool wait_done) noexcept;
 /// Effects: as queue_expired_locked(core, dw, true) (the caller is the item's wait completing),
-/// except that the worker the item needs is claimed, not posted: the caller posts it with
-/// post_claimed once mu is released (workers.hpp), so that the thread it wakes does not
+/// except that no worker is started: the caller, which may link more expired items of the
+/// queue first, starts the workers they need with start_workers_deferred_locked before it
+/// releases mu and posts them once it has (workers.hpp), so that the threads it wakes do not
 /// block on mu while the timer thread still holds it.
-/// Returns: the claimed worker slot for post_claimed, or -1 if none is needed.
-/// Requires: mu held, `dw` ARMED for `core`.
-int queue_expired_deferred_locked(queue_core* core, delayed_work& dw) noexcept;
+/// Returns: whether the item was linked on the worklist (false: on the deferred list of a
+/// draining queue). Requires: mu held, `dw` ARMED for `core`.
+bool link_expired_locked(queue_core* core, delayed_work& dw) noexcept;
 
 /// Effects: unpauses a paused queue and starts its workers (drain and destroy could not finish
 /// on a paused queue). Requires: mu held.

@@ -2,11 +2,14 @@
 // Delayed items' timers: see timers.hpp (the timer discipline is stated there).
 #include "timers.hpp"
 
+#include <array>
 #include <cstddef>
 #include <exception>
 #include <new>
 #include <unordered_map>
 #include <utility>
+
+#include <boost/asio/post.hpp>
 
 #include "backoff.hpp"
 
@@ -66,19 +69,60 @@ bool take_orphan(orphans& o, const delayed_work* dw) noexcept {
   return true;
 }
 
-// Runs on wq's timer thread (the only thread that runs it): completes a wait of `item`
-// unless the item was destroyed, then takes its orphan entry (see orphan_wait).
-void complete_shared_wait(delayed_work* item, timer_fired_fn fired, clock_point reached) noexcept {
-  orphans& o = orphan_list();
-  // Safety (seq_cst): store, then load: orphan_wait lists, then loads (see timers.hpp).
-  o.completing.store(item, std::memory_order_seq_cst);
-  if (o.count.load(std::memory_order_seq_cst) != 0 && take_orphan(o, item)) {
-    o.completing.store(nullptr, std::memory_order_release);
-    return;  // the item is gone: its memory is not touched
+// The completions of waits on wq's timer thread not handed to the engine yet, and whether a
+// handler that hands them over is posted. Asio runs the completions of the timers that expired
+// together back to back, each as its own handler; each appends here, and the first posts
+// batch_handler, which Asio runs after them (a post from a running handler goes behind the
+// handlers already queued), so the engine gets them in one call and takes a queue's mutex once
+// for them instead of once per item. Touched by wq's timer thread only (the one thread that
+// runs its io_context), never while the engine is handed a batch (it runs no Asio handler).
+// Constant-initialised and trivially destructible: usable during static destruction too.
+struct fired_batch {
+  std::array<fired_wait, fired_batch_max> waits{};
+  std::size_t n = 0;
+  timer_fired_fn fn = nullptr;
+  bool handler_posted = false;
+};
+
+constinit fired_batch timer_batch{};
+
+// Hands every completion in `b` to the engine.
+void hand_over(fired_batch& b) noexcept {
+  const std::size_t n = std::exchange(b.n, 0);
+  if (n != 0) b.fn(b.waits.data(), n);
+}
+
+// Runs the completions collected since it was posted (see fired_batch).
+class batch_handler {
+ public:
+  using allocator_type = handler_allocator<void>;
+  allocator_type get_allocator() const noexcept { return {}; }
+  void operator()() const noexcept {
+    timer_batch.handler_posted = false;
+    hand_over(timer_batch);
   }
-  fired(item, reached);
-  // Safety (release): a destroyer that reads this (or a later value) sees every access above.
-  o.completing.store(nullptr, std::memory_order_release);
+};
+
+// Runs on wq's timer thread: adds a completed wait of `item` to the batch (handing the batch
+// over first if it came from another engine step, and at once if it is full), and posts the
+// handler that hands it over unless one is posted. Out of memory for that handler, hands the
+// batch over at once: nothing is left behind.
+void defer_completion(delayed_work* item, timer_fired_fn fired, clock_point reached) noexcept {
+  fired_batch& b = timer_batch;
+  if (b.n != 0 && b.fn != fired) hand_over(b);
+  b.fn = fired;
+  b.waits[b.n++] = fired_wait{item, reached, true};
+  if (b.n == b.waits.size()) {
+    hand_over(b);
+    return;
+  }
+  if (b.handler_posted) return;
+  try {
+    boost::asio::post(timer_context(), batch_handler{});
+    b.handler_posted = true;
+  } catch (...) {
+    hand_over(b);
+  }
 }
 
 // The completion handler of an item's timer wait. Allocates from wq's handler pool. For an
@@ -103,12 +147,15 @@ class timer_handler {
   void operator()(const boost::system::error_code& ec) noexcept {
     const clock_point reached = ec ? wait_unreached : expiry_;  // see timer_fired_fn
     if (anchor_ == nullptr) {
-      complete_shared_wait(item_, fired_, reached);
+      defer_completion(item_, fired_, reached);
       return;
     }
     {
       std::lock_guard lk(anchor_->mu);  // the item cannot go while we hold it
-      if (anchor_->item != nullptr) fired_(anchor_->item, reached);
+      if (anchor_->item != nullptr) {
+        const fired_wait one{anchor_->item, reached, false};
+        fired_(&one, 1);
+      }
     }
     std::exchange(anchor_, nullptr)->release();
   }
@@ -121,6 +168,24 @@ class timer_handler {
 };
 
 }  // namespace
+
+bool begin_completion(const fired_wait& w) noexcept {
+  if (!w.shared) return true;
+  orphans& o = orphan_list();
+  // Safety (seq_cst): store, then load: orphan_wait lists, then loads (see timers.hpp).
+  o.completing.store(w.item, std::memory_order_seq_cst);
+  if (o.count.load(std::memory_order_seq_cst) != 0 && take_orphan(o, w.item)) {
+    o.completing.store(nullptr, std::memory_order_release);
+    return false;  // the item is gone: its memory is not touched
+  }
+  return true;
+}
+
+void end_completion(const fired_wait& w) noexcept {
+  // Safety (release): a destroyer that reads this (or a later value) sees every access of the
+  // item before it.
+  if (w.shared) orphan_list().completing.store(nullptr, std::memory_order_release);
+}
 
 void orphan_wait(delayed_work& dw) noexcept {
   auto& st = work_access::state(dw);

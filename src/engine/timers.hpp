@@ -32,6 +32,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstddef>
 #include <mutex>
 
 #include <wq/delayed_work.hpp>
@@ -48,9 +49,38 @@ namespace wq::detail {
 /// short.
 inline constexpr clock_point wait_unreached = clock_point::min();
 
-/// The engine's step run when an item's timer wait completes (cancelled or expired); `reached`
-/// as above.
-using timer_fired_fn = void (*)(delayed_work*, clock_point reached) noexcept;
+/// One completed timer wait (cancelled or expired), as handed to the engine: its item, what the
+/// wait knows of the clock (`reached`, above), and whether it ran on wq's timer thread
+/// (`shared`), where the item may have been destroyed meanwhile (see begin_completion).
+struct fired_wait {
+  delayed_work* item;
+  clock_point reached;
+  bool shared;
+};
+
+/// The engine's step run for completed timer waits: `n` >= 1 of them, in the order they
+/// completed. On wq's timer thread the completions Asio runs back to back are handed over
+/// together (up to fired_batch_max, see timers.cpp), so that the engine takes a queue's mutex
+/// once for the items of that queue due together rather than once per item; on an
+/// application's io_context each completion is handed over alone, under its anchor's mutex.
+using timer_fired_fn = void (*)(const fired_wait* waits, std::size_t n) noexcept;
+
+/// The most completions on wq's timer thread handed over in one call.
+inline constexpr std::size_t fired_batch_max = 256;
+
+/// Effects: for a wait on wq's timer thread (`w.shared`), publishes that its completion is
+/// about to touch `w.item` and takes the item's orphan entry if it has one (orphan_wait).
+/// Returns: false if the item was destroyed: its memory must not be touched, and
+/// end_completion must not be called; true otherwise (always for a wait that is not shared),
+/// and the caller calls end_completion(w) once it no longer touches the item. Requires: the
+/// calling thread runs the completion (timer_fired_fn); the completions it was handed are
+/// begun one at a time. Memory ordering: as orphan_wait says.
+bool begin_completion(const fired_wait& w) noexcept;
+
+/// Effects: ends what begin_completion(w) began: a destroyer of `w.item` waiting for this
+/// completion may go on. Memory ordering: release (every access of the item before it happens
+/// before the destroyer's acquire).
+void end_completion(const fired_wait& w) noexcept;
 
 // An item on an application io_context and its outstanding wait share this block: the wait's
 // completion may run after the item is gone (the item cannot wait for it: that context may not
