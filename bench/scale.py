@@ -158,10 +158,17 @@ def main():
         if m_wq and m_l:
             checks.append((f"mod_delayed_work ({n} items): {m_wq / m_l:.2f}x the hand-written "
                            f"lazy re-arm (target <= 2x)", m_wq / m_l <= 2.0))
+    # The target reads fire_pair (wq's fires and the raw timer's alternated, 5 each, medians)
+    # when present; the single fires of items/ are the curves and the fallback.
     f_wq, f_a = get("items/wq", 100000, "fire_ns"), get("items/asio_timer", 100000, "fire_ns")
+    how = ""
+    fp = runs.get("fire_pair/100000")
+    if fp:
+        f_wq, f_a = fp["fire_wq_ns"], fp["fire_asio_ns"]
+        how = f", medians of 5 alternated fires: {f_wq:.0f} vs {f_a:.0f} ns"
     if f_wq and f_a:
-        checks.append((f"10^5 simultaneous expiries: {f_wq / f_a:.2f}x a raw timer per fire "
-                       f"(target <= 1.5x)", f_wq / f_a <= 1.5))
+        checks.append((f"10^5 simultaneous expiries: {f_wq / f_a:.2f}x a raw timer per fire"
+                       f"{how} (target <= 1.5x)", f_wq / f_a <= 1.5))
     flat = [get("items/wq", n, "arm_ns") for n in [1000, 1000000]]
     if None not in flat:
         checks.append((f"arm with 10^6 items armed: {flat[1] / flat[0]:.2f}x with 10^3 "
