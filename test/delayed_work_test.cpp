@@ -836,6 +836,11 @@ TEST_CASE("delayed_work: stress: a deadline moved later is never overtaken by it
   std::minstd_rand rng(20261204);
   int fired_first = 0;  // items whose expiry beat the move (two runs)
   int moved_first = 0;  // items the move found armed (one run)
+  // Each move comes up to `window` after its item's deadline. How long an expiry takes to
+  // start its item depends on the machine (an instrumented build on a loaded machine can
+  // take longer than any fixed window), so the window follows the boundary: it widens after
+  // a round in which every move came first and narrows after one in which none did.
+  auto window = std::chrono::microseconds(150);
   for (int round = 0; round < 30; ++round) {
     std::vector<moved_item> items(n);
     struct move {
@@ -845,11 +850,13 @@ TEST_CASE("delayed_work: stress: a deadline moved later is never overtaken by it
       bool was_pending = false;
     };
     std::vector<move> moves;
+    int round_fired = 0;
+    int round_moved = 0;
     const auto base = clock_type::now() + 2ms;
     for (int i = 0; i < n; ++i) {
       const auto due = base + std::chrono::microseconds(i);
       REQUIRE(wq::queue_delayed_work(q, items[i].d, due - clock_type::now()));
-      moves.push_back({due + std::chrono::microseconds(rng() % 150), i});
+      moves.push_back({due + std::chrono::microseconds(rng() % window.count()), i});
     }
     std::sort(moves.begin(), moves.end(), [](const move& a, const move& b) { return a.at < b.at; });
     for (auto& m : moves) {
@@ -869,14 +876,21 @@ TEST_CASE("delayed_work: stress: a deadline moved later is never overtaken by it
       CHECK(it.last_start.load(std::memory_order_acquire) >= not_before);
       CHECK_FALSE(wq::cancel_delayed_work_sync(it.d));  // that run was its one pending instance
       CHECK(it.runs.load(std::memory_order_acquire) == expected);
-      ++(m.was_pending ? moved_first : fired_first);
+      ++(m.was_pending ? round_moved : round_fired);
+    }
+    fired_first += round_fired;
+    moved_first += round_moved;
+    if (round_fired == 0) {
+      window = std::min(window * 2, std::chrono::microseconds(20'000));
+    } else if (round_moved == 0) {
+      window = std::max(window / 2, std::chrono::microseconds(10));
     }
   }
   // Both orders happened, so the moves met expiries in flight.
   CHECK(fired_first > 0);
   CHECK(moved_first > 0);
   WARN("mod vs expiry: " << fired_first << " items expired first, " << moved_first
-                         << " moved first");
+                         << " moved first; last window " << window.count() << " us");
 }
 
 // Two threads destroy items with outstanding waits while the timer thread completes (takes)
