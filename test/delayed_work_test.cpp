@@ -809,9 +809,12 @@ TEST_CASE(
 // deadline before it, or the instance the caller was told is pending would run at the old
 // deadline and nothing would run at the new one. The window is a few instructions of the
 // completion, so the test makes many independent tries: 30 rounds of 2000 items due 1 us
-// apart, each moved once, at a random moment from its deadline to 150 us after it (when its
-// completion runs). With the expiry's commit disabled (the completion queueing on the deadline
-// it read), 14 of 20 runs of this test failed; with it, 40 of 40 passed.
+// apart, each moved once, at a random moment from its deadline to a window after it that
+// follows when the completions run on this machine (150 us to start with). With the
+// completion ignoring a moved deadline it fails in every run (3 of 3). The commit's own window
+// (the few instructions between reading the deadline and committing it, since expiries are
+// handed over in batches) is now too narrow for it to hit: dropping the commit's CAS went
+// unnoticed in 10 of 10 runs, so that CAS rests on the argument in timers.hpp.
 // mod_delayed_work's result says which happened: true, the instance was still pending and
 // moved, so the item runs once, no earlier than the move plus the delay; false, the expiry's run
 // had begun, so a second instance runs from then. After that run nothing is pending. (Waiting
