@@ -144,11 +144,7 @@ TEST_CASE("executor: max_active caps the functions running at once (rule 37)",
   for (int i = 0; i < n; ++i) {
     asio::post(q.get_executor(), [&] {
       probe.enter();
-      // Stays running for 200 us of wall-clock time (a window for a third function to overlap
-      // it, not a synchronisation). A count of yields instead took seconds when the machine was
-      // busy: each yield can give a whole time slice to another process.
-      const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(200);
-      while (std::chrono::steady_clock::now() < until) std::this_thread::yield();
+      wq_test::hold_for(std::chrono::microseconds(200));  // a third function may overlap it
       probe.leave();
       done.count_down();
     });

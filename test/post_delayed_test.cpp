@@ -170,9 +170,7 @@ TEST_CASE(
   for (int i = 0; i < 20; ++i) {
     wq::post_delayed(q, 1ms, [&](boost::system::error_code) {
       if (running.fetch_add(1) != 0) overlaps.fetch_add(1);
-      // Widens the window an overlap would need; a few yields only, since a loaded machine
-      // can make each one last a whole time slice.
-      for (int k = 0; k < 10; ++k) std::this_thread::yield();
+      wq_test::hold_for(std::chrono::microseconds(10));  // widens the window an overlap needs
       running.fetch_sub(1);
       done.count_down();
     });

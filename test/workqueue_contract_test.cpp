@@ -211,7 +211,7 @@ TEMPLATE_TEST_CASE("workqueue contract: an item never runs concurrently with its
   fn_item item{[&](fn_item&) {
     if (busy.exchange(true)) overlaps.fetch_add(1);
     ++plain_runs;
-    for (int i = 0; i < 20; ++i) std::this_thread::yield();  // widen the window for a requeue
+    wq_test::hold_for(std::chrono::microseconds(20));  // widen the window for a requeue
     busy.store(false);
   }};
   std::vector<std::thread> producers;

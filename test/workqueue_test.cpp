@@ -964,7 +964,7 @@ TEST_CASE(
       (void)requeued[static_cast<std::size_t>(n)]->wait_for(must_happen);
       (void)overlap_seen.wait_for(must_not_happen / 5);
     } else {
-      for (int i = 0; i < 10; ++i) std::this_thread::yield();
+      wq_test::hold_for(std::chrono::microseconds(10));
     }
     busy.store(false);
   }};
@@ -1008,7 +1008,7 @@ TEST_CASE("workqueue: an item that requeues itself never overlaps its previous r
       // Requeue first, then keep running: a free worker picks the new instance up at once and
       // must hand it back instead of running it (rule 10).
       if (enqueue(q, self) != queue_status::queued) failures.fetch_add(1);
-      for (int i = 0; i < 20; ++i) std::this_thread::yield();
+      wq_test::hold_for(std::chrono::microseconds(20));
     }
     busy.store(false);
     if (n == total) done.count_down();

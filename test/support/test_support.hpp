@@ -45,6 +45,16 @@ bool poll_until(F&& attempt, std::chrono::milliseconds timeout = must_happen) {
   return true;
 }
 
+/// Keeps the calling thread running for `d` of wall-clock time, yielding: a window for a race to
+/// open (say, another worker starting an overlapping run of an item), never a synchronisation.
+/// Bounded by the clock rather than by a count of yields, since on a busy machine each yield can
+/// give a whole time slice to another process (64 functions of 200 yields took over 5 s under
+/// ThreadSanitizer on one CPU shared with two busy processes).
+inline void hold_for(std::chrono::nanoseconds d) {
+  const auto until = std::chrono::steady_clock::now() + d;
+  while (std::chrono::steady_clock::now() < until) std::this_thread::yield();
+}
+
 /// A countdown latch whose wait gives up after a timeout and says so.
 class latch {
  public:
