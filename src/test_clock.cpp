@@ -109,8 +109,19 @@ test_clock::time_point test_clock::later_by(std::chrono::nanoseconds d) const no
 }
 
 std::size_t test_clock::advance_to(time_point t) noexcept {
-  using namespace detail;
   std::lock_guard guard(advance_mu_);
+  return advance_locked(t);
+}
+
+std::size_t test_clock::advance_by(std::chrono::nanoseconds d) noexcept {
+  std::lock_guard guard(advance_mu_);
+  // now() is read here, under the mutex: a concurrent advance that read it before this one
+  // moved time would move it back to its own, older, target (nothing: time only moves forward).
+  return advance_locked(later_by(d));
+}
+
+std::size_t test_clock::advance_locked(time_point t) noexcept {
+  using namespace detail;
   clock_point target = std::min(t, latest_virtual_time);
   // Time first (so nothing armed from now on is due in this call), then the due items.
   if (target > virtual_now.load(std::memory_order_relaxed)) {

@@ -551,6 +551,41 @@ TEST_CASE("test_clock: writes made before advance are visible in the items it qu
   CHECK(seen == 42);
 }
 
+// advance() reads now() under the clock's mutex: two threads each stepping 1 us 1000 times
+// move time by 2000 us, and every item due by then is queued once. (Reading it before the
+// mutex, a step that waited there moved time to its stale target, i.e. not at all: 1915-1999
+// us, with the items due at the end left armed.)
+TEST_CASE("test_clock: advance from two threads at once moves time by the sum of their steps",
+          "[test_clock][stress]") {
+  wq::test_clock clock;
+  wq::workqueue q{"advance-sum", {.threads = 2}};
+  constexpr int steps = 1000;  // per thread
+  const auto start = clock.now();
+  std::atomic<int> ran{0};
+  std::vector<std::unique_ptr<fn_delayed_item>> items;
+  for (int i = 1; i <= 2 * steps; ++i) {
+    items.push_back(std::make_unique<fn_delayed_item>([&](fn_delayed_item&) { ran.fetch_add(1); }));
+    REQUIRE(wq_test::enqueue_delayed(q, *items.back(), i * 1us) == queue_status::queued);
+  }
+  std::atomic<std::size_t> queued{0};
+  std::atomic<bool> go{false};
+  auto stepper = [&] {
+    while (!go.load()) {
+    }
+    for (int k = 0; k < steps; ++k) queued.fetch_add(clock.advance(1us));
+  };
+  std::thread a(stepper);
+  std::thread b(stepper);
+  go = true;
+  a.join();
+  b.join();
+  CHECK(clock.now() - start == 2 * steps * 1us);
+  CHECK(queued.load() == 2 * steps);
+  CHECK(q.flush() == std::error_code{});
+  CHECK(ran.load() == 2 * steps);
+  CHECK(clock.armed_count() == 0);
+}
+
 // ---- rules 49, 50: drain and destroy --------------------------------------------------------
 
 TEST_CASE(

@@ -62,8 +62,12 @@ namespace wq {
 /// rule 6).
 ///
 /// Thread safety: at most one exists at a time (a second one is refused). Every member function
-/// may be called from any thread, including from work items; advance() calls are serialised
-/// with each other. Not from an observer or a diagnostic handler (they run under wq's locks).
+/// may be called from any thread, including from work items; advance() and advance_to() calls
+/// are serialised with each other, and each advance(d) reads now() inside that serialisation, so
+/// concurrent calls add up (two threads each advancing by 1 us move time by 2 us).
+/// advance(d, settle) is a sequence of advance_to() calls towards the time it read when it
+/// began, so a concurrent advance may end inside its span rather than add to it. Not from an
+/// observer or a diagnostic handler (they run under wq's locks).
 /// Construction and destruction must not race with other calls on the object.
 class test_clock {
  public:
@@ -101,7 +105,7 @@ class test_clock {
   /// steady_clock's range, so even a maximal delay armed afterwards cannot overflow.
   template <class Delay>
   requires wq::delay<Delay> std::size_t advance(Delay d)
-  noexcept { return advance_to(later_by(delay_to_nanoseconds(d))); }
+  noexcept { return advance_by(delay_to_nanoseconds(d)); }
 
   /// Moves virtual time forward by `d` one due deadline at a time, calling `settle()` once after
   /// each step; the last step ends at `now() + d` (whether or not a deadline falls there), so
@@ -131,7 +135,14 @@ class test_clock {
   // now() + d, saturating at the latest virtual time (see advance()).
   [[nodiscard]] time_point later_by(std::chrono::nanoseconds d) const noexcept;
 
-  std::mutex advance_mu_;  // serialises advance_to() calls; held while queueing due items
+  // advance(d): takes advance_mu_, then moves to later_by(d) as advance_to() does. Reading
+  // now() under the mutex is what makes concurrent advances add up.
+  std::size_t advance_by(std::chrono::nanoseconds d) noexcept;
+
+  // advance_to()'s body. Requires: advance_mu_ held.
+  std::size_t advance_locked(time_point t) noexcept;
+
+  std::mutex advance_mu_;  // serialises advance_to() and advance(d); held while queueing
 };
 
 template <class Delay, class Settle>
