@@ -37,6 +37,7 @@ const char* code_name(errc e) noexcept {
     case errc::wait_cycle: return "wait_cycle";
     case errc::blocking_region_misuse: return "blocking_region_misuse";
     case errc::wait_in_rcu_read_section: return "wait_in_rcu_read_section";
+    case errc::typed_on_c_style_item: return "typed_on_c_style_item";
     case errc::max_active_clamped: return "max_active_clamped";
     case errc::armed_items_cancelled: return "armed_items_cancelled";
     case errc::worker_post_failed: return "worker_post_failed";
@@ -73,14 +74,19 @@ class category_impl final : public std::error_category {
       case errc::untyped_on_owning_item: return "untyped call on a work item that owns a reference";
       case errc::null_pointer: return "null or moved-from pointer queued";
       case errc::wait_on_paused_queue: return "blocking wait on a paused queue";
-      case errc::executor_stopped: return "blocking wait on a queue whose executor is stopped";
+      case errc::executor_stopped:
+        return "the queue's executor is stopped: a blocking wait was refused, or destroy() "
+               "dropped the queued items unrun";
       case errc::executor_not_running:
-        return "blocking wait on a queue whose executor does not run its workers";
+        return "the queue's executor does not run its workers: a blocking wait was refused, or "
+               "destroy() dropped the queued items unrun";
       case errc::wait_cycle: return "blocking waits between work items form a cycle";
       case errc::blocking_region_misuse:
         return "blocking_region outlived its work item or changed threads";
       case errc::wait_in_rcu_read_section:
         return "wait for an RCU grace period from a read-side section or RCU callback";
+      case errc::typed_on_c_style_item:
+        return "typed queueing of a work item built with a C-style work function";
       case errc::max_active_clamped: return "max_active out of range, clamped";
       case errc::armed_items_cancelled: return "queue destroyed with armed delayed items";
       case errc::worker_post_failed: return "could not post a worker (out of memory)";

@@ -75,7 +75,8 @@ TEST_CASE("diagnostics: codes form the \"wq\" error category and say whether the
         errc::no_work_function, errc::disable_count_overflow, errc::disable_count_underflow,
         errc::set_max_active_on_ordered, errc::untyped_on_owning_item, errc::null_pointer,
         errc::wait_on_paused_queue, errc::executor_stopped, errc::executor_not_running,
-        errc::wait_cycle, errc::blocking_region_misuse, errc::wait_in_rcu_read_section}) {
+        errc::wait_cycle, errc::blocking_region_misuse, errc::wait_in_rcu_read_section,
+        errc::typed_on_c_style_item}) {
     CHECK(wq::is_misuse(e));
     CHECK(make_error_code(e).message() != "unknown wq error");
   }

@@ -1225,6 +1225,61 @@ TEMPLATE_TEST_CASE(
   CHECK(kind::owners(h) == 1);
 }
 
+// An item built with a C-style function (wq::fn_ops) whose class also has typed run()s. The
+// typed calls would replace the function given at construction with run(): refused instead.
+struct c_bound_obj {
+  std::atomic<int> c_runs{0};
+  std::atomic<int> typed_runs{0};
+  wq::work w{wq::fn_ops<&c_bound_obj::c_fn>};
+  wq::delayed_work d{wq::fn_ops<&c_bound_obj::c_fn_d>};
+  static void c_fn(wq::work* item) noexcept {
+    wq::container_of<&c_bound_obj::w>(item)->c_runs.fetch_add(1);
+  }
+  static void c_fn_d(wq::work* item) noexcept {
+    wq::container_of<&c_bound_obj::d>(wq::to_delayed_work(item))->c_runs.fetch_add(1);
+  }
+  static void run(c_bound_obj* self, wq::id<&c_bound_obj::w>) noexcept {
+    self->typed_runs.fetch_add(1);
+  }
+  static void run(std::unique_ptr<c_bound_obj> self, wq::id<&c_bound_obj::d>) noexcept {
+    self->typed_runs.fetch_add(1);
+    (void)self.release();  // the test owns it
+  }
+};
+
+TEST_CASE(
+    "workqueue: typed queueing of an item built with a C-style function is rejected and "
+    "reported and the function stays bound",
+    "[workqueue][c_style][misuse]") {
+  wq_test::warning_catcher warnings;
+  wq::workqueue q{"c-bound", {.threads = 2}};
+  c_bound_obj o;
+  // Pending from a C-style call or idle, the typed calls refuse and hand the pointer back.
+  REQUIRE(q.queue_delayed(o.d, 1h) == queue_status::queued);
+  auto r1 = q.enqueue<&c_bound_obj::w>(&o);
+  CHECK(r1.status == queue_status::rejected);
+  CHECK(r1.pointer == &o);
+  auto r2 = q.enqueue_delayed<&c_bound_obj::d>(std::unique_ptr<c_bound_obj>(&o), 0ms);
+  CHECK(r2.status == queue_status::rejected);
+  CHECK(r2.pointer.get() == &o);
+  (void)r2.pointer.release();
+  auto r3 = wq::mod_delayed_work<&c_bound_obj::d>(q, std::unique_ptr<c_bound_obj>(&o), 0ms);
+  CHECK_FALSE(r3.was_pending);
+  CHECK(r3.status == queue_status::rejected);
+  CHECK(r3.pointer.get() == &o);
+  (void)r3.pointer.release();
+  CHECK(warnings.count(wq::errc::typed_on_c_style_item) == 3);
+  CHECK(warnings.contains("c_fn"));  // the message names the function that stays bound
+  CHECK(warnings.size() == 3);
+  CHECK(o.d.is_pending());  // the C-style instance is untouched
+  // The C-style calls still run the functions given at construction.
+  CHECK(wq::mod_delayed_work(q, o.d, 0ms));
+  CHECK(wq::queue_work(q, o.w));
+  CHECK(q.flush() == std::error_code{});
+  CHECK(o.c_runs.load() == 2);
+  CHECK(o.typed_runs.load() == 0);
+}
+
 TEMPLATE_TEST_CASE(
     "workqueue: C-style queueing of an item bound with an owning pointer is "
     "rejected and reported, never run without its reference",

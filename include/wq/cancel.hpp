@@ -189,7 +189,9 @@ struct [[nodiscard]] mod_result {
 ///
 /// Returns: see mod_result. A null or moved-from `pointer` changes nothing: `was_pending` false,
 /// `status` queue_status::null_pointer, `pointer` handed back, and errc::null_pointer reported
-/// (in every build type).
+/// (in every build type). An item built with a C-style function (`wq::fn_ops<&f>`) is refused
+/// the same way, pending or not: `status` queue_status::rejected, errc::typed_on_c_style_item
+/// (the call would replace `f` with `T::run`).
 template <auto Member, class Pointer, class Delay>
 requires wq::delay<Delay> mod_result<Pointer> mod_delayed_work(workqueue& queue, Pointer pointer,
                                                                Delay delay)

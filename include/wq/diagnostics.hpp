@@ -91,6 +91,11 @@ enum class errc {
   /// inside an RCU read-side critical section, or from an RCU callback, where waiting for a
   /// grace period cannot finish (wq/rcu_work.hpp) [rule 25]. Refused: the flush returns false.
   wait_in_rcu_read_section,
+  /// A typed queueing call (enqueue, enqueue_delayed, the typed mod_delayed_work) on an item
+  /// built with a C-style work function (`wq::fn_ops<&f>`): it would replace `f` with the
+  /// class's run(), so `f` would never run again. Refused: queue_status::rejected, the pointer
+  /// handed back.
+  typed_on_c_style_item,
 
   // ---- notices: printed, never asserted ------------------------------------------------------
   /// max_active outside [1, 2048], or other than 1 on an ordered queue: clamped [rules 37, 39].

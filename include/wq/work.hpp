@@ -12,8 +12,10 @@
 // Lifetime: a `work` is pinned (neither copyable nor movable). It must not be destroyed while it
 // is pending or while its function runs on another thread; doing so is misuse that the
 // destructor detects and repairs (diagnostics.hpp): a pending instance is cancelled
-// (errc::destroyed_while_pending) and a running one is waited for
-// (errc::destroyed_while_running), so no worker touches freed memory. The work function may
+// (errc::destroyed_while_pending) and a running one is waited for (errc::destroyed_while_running,
+// reported once it has waited 1 s: a function may legally hand its item to another thread as its
+// last act, so a shorter overlap is waited for without a report), so no worker touches freed
+// memory. The work function may
 // destroy the object that contains the item: after calling it the library never touches the
 // item again (rule 4).
 #pragma once
@@ -87,6 +89,11 @@ struct work_ops {
   /// Items that own only themselves (wq's boxed closures, which are owning) are queued once
   /// through the C-style path by wq itself and leave this false.
   bool typed_only = false;
+  /// Whether these are a C-style work function's (`wq::fn_ops<&f>`): the item was bound to `f`
+  /// when it was built. The typed API (enqueue, enqueue_delayed, the typed mod_delayed_work),
+  /// which binds the class's `run()`, refuses such an item rather than replace `f`
+  /// (queue_status::rejected, errc::typed_on_c_style_item).
+  bool c_style = false;
 };
 
 /// The C-style work function: receives the embedded item, recovers its container with

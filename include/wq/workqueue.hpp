@@ -156,8 +156,11 @@ class workqueue {
   /// `static void run(Pointer, wq::id<Member>) noexcept`.
   /// Returns: `queued`, or the reason it was not queued with `pointer` handed back:
   /// already_pending (rule 1; impossible for std::unique_ptr, asserted), disabled (rule 16),
-  /// rejected (queue draining or destroyed), null_pointer (`pointer` is null or moved-from:
-  /// refused and reported as errc::null_pointer in every build type, nothing queued).
+  /// rejected (queue draining or destroyed; or the item was built with a C-style function,
+  /// `wq::fn_ops<&f>`, which this would replace with `T::run`: reported as
+  /// errc::typed_on_c_style_item, nothing queued), null_pointer (`pointer` is null or
+  /// moved-from: refused and reported as errc::null_pointer in every build type, nothing
+  /// queued).
   /// Note: on a `delayed_work` member this is a delay of zero (rule 19).
   template <auto Member, class Pointer>
   enqueue_result<Pointer> enqueue(Pointer pointer,

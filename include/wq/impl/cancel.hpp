@@ -59,6 +59,8 @@ mod_result<Pointer> typed_mod(workqueue& queue, Pointer pointer,
   // Safety: an upcast; check_typed proved that the member's class is a base of the pointee's.
   auto& field = static_cast<member_parent_t<Member>&>(*obj).*Member;
   work& w = field;
+  if (refuse_c_style<Member>(field, "mod_delayed_work", queue.name().c_str()))
+    return {false, queue_status::rejected, std::move(pointer)};
   if constexpr (!traits::unique) {
     // Armed here already (the debounce case): the deadline moves in one critical section, and
     // the caller keeps its pointer, as below when the instance was pending.

@@ -21,7 +21,8 @@ struct fn_ops_holder {
     F(item);
   }
   static void drop(work* item) noexcept { clear_pending(item); }
-  static constexpr work_ops value{&run, &drop, value_name_holder<F>::storage.data()};
+  static constexpr work_ops value{&run,  &drop, value_name_holder<F>::storage.data(),
+                                  false, false, true};
 };
 
 }  // namespace wq::detail

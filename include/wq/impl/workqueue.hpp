@@ -201,8 +201,27 @@ void report_null_pointer(const char* call, const char* queue) noexcept {
          call, value_name_holder<Member>::storage.data(), queue);
 }
 
+/// Returns: whether `field` was built with a C-style work function (work_ops::c_style), which a
+/// typed call would replace with the class's run(); if so, reports errc::typed_on_c_style_item
+/// for `call` on `queue`, and the caller refuses (queue_status::rejected, pointer handed back).
+/// Memory ordering: relaxed; a C-style item's ops never change (only the typed calls, which
+/// refuse it, store ops).
+template <auto Member>
+bool refuse_c_style(const work& field, const char* call, const char* queue) noexcept {
+  const work_ops* ops = work_access::ops(field).load(std::memory_order_relaxed);
+  if (ops == nullptr || !ops->c_style) return false;
+  report(errc::typed_on_c_style_item,
+         "%s<&%s> on queue '%s' refused: the item was built with the C-style work function %s "
+         "(wq::fn_ops), which the typed call would replace with the class's run(); queue it "
+         "with queue_work / queue_delayed_work, or build it without a function; pointer handed "
+         "back",
+         call, value_name_holder<Member>::storage.data(), queue, ops->name);
+  return true;
+}
+
 /// The typed queueing algorithm shared by enqueue and enqueue_delayed. A null pointer is
-/// refused here, in every build type: there is no object whose member could be queued.
+/// refused here, in every build type: there is no object whose member could be queued; so is
+/// an item built with a C-style work function (refuse_c_style).
 template <auto Member, class Pointer, class Link>
 enqueue_result<Pointer> typed_queue(Pointer pointer, const char* call, const workqueue& queue,
                                     Link&& link) noexcept {
@@ -214,6 +233,8 @@ enqueue_result<Pointer> typed_queue(Pointer pointer, const char* call, const wor
     return {queue_status::null_pointer, std::move(pointer)};
   }
   auto& field = static_cast<member_parent_t<Member>&>(*obj).*Member;
+  if (refuse_c_style<Member>(field, call, queue.name().c_str()))
+    return {queue_status::rejected, std::move(pointer)};
   Pointer back{};
   const queue_status st = claim_and_link(
       field,
