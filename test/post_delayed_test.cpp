@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <future>
 #include <memory>
 #include <system_error>
@@ -207,6 +208,64 @@ TEST_CASE(
   CHECK(clock_type::now() - start >= 80ms);
   CHECK(item.runs.load() == 1);
   CHECK(callbacks.load() == 1);
+}
+
+// A completion handler passed as an lvalue is copied, as Asio copies one (steady_timer's
+// async_wait leaves the caller's object as it was); wq moved from it, leaving a moved-from
+// handler (an empty std::function) with the caller (found by a user trial).
+struct keeping_handler {
+  std::shared_ptr<int> kept;
+  std::atomic<int>* calls;
+  void operator()(boost::system::error_code ec) const {
+    if (!ec && kept != nullptr) calls->fetch_add(1);
+  }
+};
+
+TEST_CASE("post_delayed: an lvalue handler is copied and the caller's stays as it was",
+          "[post_delayed]") {
+  wq::workqueue q{"lvalue-handler", {.threads = 1}};
+  std::atomic<int> calls{0};
+  keeping_handler h{std::make_shared<int>(7), &calls};
+  wq::post_delayed(q, 1ms, h);
+  CHECK(h.kept != nullptr);
+  std::function<void(boost::system::error_code)> f = h;
+  wq::post_delayed(q, 1ms, f);
+  CHECK(static_cast<bool>(f));
+  REQUIRE(wq_test::poll_until([&] { return calls.load() == 2; }));
+  CHECK(q.flush() == std::error_code{});
+  f = nullptr;
+  CHECK(h.kept.use_count() == 1);  // the copies went with their operations
+}
+
+// Dispatched from the delayed item's run, a handler bound to the io_context the queue's worker
+// runs on ran inside that item: current_work() was set and the queue's executor said it was
+// running, so a flush() of the queue from the handler was refused as a wait on itself (found
+// by a user trial). Only a handler on the queue's own executor runs as the item.
+TEST_CASE(
+    "post_delayed: a handler bound to the io_context the queue runs on does not run inside "
+    "the queue's item",
+    "[post_delayed][executor]") {
+  wq_test::warning_catcher warnings;
+  asio::io_context io;
+  wq::workqueue q{io, "bound-to-io"};
+  int inside_item = -1;
+  int on_queue = -1;
+  wq::post_delayed(q, 1ms, asio::bind_executor(io, [&](boost::system::error_code ec) {
+                     REQUIRE_FALSE(ec);
+                     inside_item = wq::current_work() != nullptr ? 1 : 0;
+                     on_queue = q.get_executor().running_in_this_thread() ? 1 : 0;
+                   }));
+  // The queue's own executor, by contrast, runs the handler as the item.
+  int own_inside = -1;
+  wq::post_delayed(q, 1ms, [&](boost::system::error_code ec) {
+    REQUIRE_FALSE(ec);
+    own_inside = q.get_executor().running_in_this_thread() ? 1 : 0;
+  });
+  io.run();
+  CHECK(inside_item == 0);
+  CHECK(on_queue == 0);
+  CHECK(own_inside == 1);
+  CHECK(warnings.size() == 0);
 }
 
 TEST_CASE(

@@ -4,8 +4,11 @@
 // handler is invoked, with the signature `void(boost::system::error_code)` (Asio's convention,
 // so use_future and use_awaitable throw on error), through its associated
 // executor, which defaults to the queue's executor, so by default it runs as a work item of the
-// queue (counted against max_active, ordered on an ordered queue). Any completion token works:
-// a callback, `asio::use_future`, `asio::use_awaitable`, `asio::deferred`.
+// queue (counted against max_active, ordered on an ordered queue). A handler bound to another
+// executor (`asio::bind_executor`) is posted to it when the delay has passed, never run inside
+// the queue's item, even when that executor's context is the one the queue runs on. Any
+// completion token works: a callback (an lvalue is copied, as Asio copies one),
+// `asio::use_future`, `asio::use_awaitable`, `asio::deferred`.
 //
 // Each call allocates one block (the handler, its delayed work item and a tracked copy of the
 // handler's executor), with the handler's associated allocator. The wait runs on wq's timer thread;

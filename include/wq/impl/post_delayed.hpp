@@ -58,8 +58,11 @@ struct delayed_op : cancellable {
   std::shared_ptr<watch_list> gate;
   cancel_link* link = nullptr;  // in the handler's cancellation slot, if connected
 
-  delayed_op(Handler&& h, const Executor& ex)
-      : handler(std::move(h)),
+  // `h` is the handler as the initiation was given it: an lvalue is copied, as Asio copies a
+  // handler passed as an lvalue, and the caller's object is left as it was.
+  template <class H>
+  delayed_op(H&& h, const Executor& ex)
+      : handler(std::forward<H>(h)),
         guard(boost::asio::prefer(ex, boost::asio::execution::outstanding_work.tracked)),
         gate(gate_of(ex)) {
     withdraw = &on_withdraw;
@@ -71,9 +74,13 @@ struct delayed_op : cancellable {
     return container_of<&delayed_op::dw>(static_cast<delayed_work*>(w));
   }
   // Frees the block first (so the handler may start another operation in the same memory), then
-  // dispatches the handler with `ec` through its associated executor, past the gate of its
-  // context (a context already shut down gets nothing: the handler is destroyed unrun). The
-  // caller owns the completion: the instance was run, dropped, refused or withdrawn.
+  // hands the handler `ec` through its associated executor, past the gate of its context (a
+  // context already shut down gets nothing: the handler is destroyed unrun). The caller owns
+  // the completion: the instance was run, dropped, refused or withdrawn. Only a handler whose
+  // executor is the queue's own, completing from the run, is dispatched: it then runs as the
+  // delayed item itself. Any other is posted: dispatched from the run, a handler bound to the
+  // io_context the queue's worker runs on would run inside that item (current_work() set, a
+  // flush() of the queue refused as a wait on itself).
   static void complete(delayed_op* self, boost::system::error_code ec) noexcept {
     Handler h(std::move(self->handler));
     work_executor ex(std::move(self->guard));  // the work stays outstanding until we are done
@@ -81,7 +88,9 @@ struct delayed_op : cancellable {
     allocator a(boost::asio::get_associated_allocator(h, boost::asio::recycling_allocator<void>()));
     std::allocator_traits<allocator>::destroy(a, self);
     std::allocator_traits<allocator>::deallocate(a, self, 1);
-    hand_off_gated(gate.get(), std::move(ex), boost::asio::append(std::move(h), ec), !ec);
+    constexpr bool own_queue = std::is_same_v<Executor, queue_executor>;
+    hand_off_gated(gate.get(), std::move(ex), boost::asio::append(std::move(h), ec),
+                   own_queue && !ec);
   }
   // The run or the drop of the item: a canceller can no longer withdraw it (the instance is
   // gone from the queue), so detach from the cancellation slot first, then complete.
@@ -126,7 +135,8 @@ struct initiate_post_delayed {
         boost::asio::get_associated_allocator(handler, boost::asio::recycling_allocator<void>()));
     op* p = std::allocator_traits<typename op::allocator>::allocate(a, 1);
     try {
-      std::allocator_traits<typename op::allocator>::construct(a, p, std::move(handler), ex);
+      std::allocator_traits<typename op::allocator>::construct(a, p, std::forward<Handler>(handler),
+                                                               ex);
     } catch (...) {
       std::allocator_traits<typename op::allocator>::deallocate(a, p, 1);
       throw;
