@@ -115,8 +115,8 @@ std::size_t test_clock::advance_to(time_point t) noexcept {
 
 std::size_t test_clock::advance_by(std::chrono::nanoseconds d) noexcept {
   std::lock_guard guard(advance_mu_);
-  // now() is read here, under the mutex: a concurrent advance that read it before this one
-  // moved time would move it back to its own, older, target (nothing: time only moves forward).
+  // now() is read here, under the mutex. Read before it, a call that waited there while another
+  // advance ran would aim at a time already passed, and move nothing.
   return advance_locked(later_by(d));
 }
 

@@ -1243,7 +1243,7 @@ struct c_bound_obj {
   }
   static void run(std::unique_ptr<c_bound_obj> self, wq::id<&c_bound_obj::d>) noexcept {
     self->typed_runs.fetch_add(1);
-    (void)self.release();  // the test owns it
+    (void)self.release();  // the test's `owner` frees it (never reached: the call is refused)
   }
 };
 
@@ -1253,21 +1253,22 @@ TEST_CASE(
     "[workqueue][c_style][misuse]") {
   wq_test::warning_catcher warnings;
   wq::workqueue q{"c-bound", {.threads = 2}};
-  c_bound_obj o;
+  auto owner = std::make_unique<c_bound_obj>();
+  c_bound_obj& o = *owner;
   // Pending from a C-style call or idle, the typed calls refuse and hand the pointer back.
   REQUIRE(q.queue_delayed(o.d, 1h) == queue_status::queued);
   auto r1 = q.enqueue<&c_bound_obj::w>(&o);
   CHECK(r1.status == queue_status::rejected);
   CHECK(r1.pointer == &o);
-  auto r2 = q.enqueue_delayed<&c_bound_obj::d>(std::unique_ptr<c_bound_obj>(&o), 0ms);
+  auto r2 = q.enqueue_delayed<&c_bound_obj::d>(std::move(owner), 0ms);
   CHECK(r2.status == queue_status::rejected);
-  CHECK(r2.pointer.get() == &o);
-  (void)r2.pointer.release();
-  auto r3 = wq::mod_delayed_work<&c_bound_obj::d>(q, std::unique_ptr<c_bound_obj>(&o), 0ms);
+  REQUIRE(r2.pointer.get() == &o);
+  owner = std::move(r2.pointer);
+  auto r3 = wq::mod_delayed_work<&c_bound_obj::d>(q, std::move(owner), 0ms);
   CHECK_FALSE(r3.was_pending);
   CHECK(r3.status == queue_status::rejected);
-  CHECK(r3.pointer.get() == &o);
-  (void)r3.pointer.release();
+  REQUIRE(r3.pointer.get() == &o);
+  owner = std::move(r3.pointer);
   CHECK(warnings.count(wq::errc::typed_on_c_style_item) == 3);
   CHECK(warnings.contains("c_fn"));  // the message names the function that stays bound
   CHECK(warnings.size() == 3);

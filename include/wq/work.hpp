@@ -15,9 +15,8 @@
 // (errc::destroyed_while_pending) and a running one is waited for (errc::destroyed_while_running,
 // reported once it has waited 1 s: a function may legally hand its item to another thread as its
 // last act, so a shorter overlap is waited for without a report), so no worker touches freed
-// memory. The work function may
-// destroy the object that contains the item: after calling it the library never touches the
-// item again (rule 4).
+// memory. The work function may destroy the object that contains the item: after calling it the
+// library never touches the item again (rule 4).
 #pragma once
 
 #include <wq/config.hpp>
