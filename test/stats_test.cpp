@@ -80,12 +80,6 @@ struct c_delayed_item {
   }
 };
 
-/// Spends at least `d` of wall-clock time (a measured duration, not a synchronisation).
-void burn(std::chrono::nanoseconds d) {
-  const auto end = std::chrono::steady_clock::now() + d;
-  while (std::chrono::steady_clock::now() < end) std::this_thread::yield();
-}
-
 // ---- latency_histogram -----------------------------------------------------------------------
 
 TEST_CASE(
@@ -680,7 +674,8 @@ TEST_CASE(
   constexpr int n = 2048;
   std::vector<std::unique_ptr<wq_test::fn_item>> items;
   for (int i = 0; i < n; ++i)
-    items.push_back(std::make_unique<wq_test::fn_item>([](wq_test::fn_item&) { burn(100us); }));
+    items.push_back(
+        std::make_unique<wq_test::fn_item>([](wq_test::fn_item&) { wq_test::hold_for(100us); }));
   wq::workqueue q{"deep", {.threads = 1}};
   REQUIRE(q.stats().sample_every == 16);
   q.pause();
@@ -708,10 +703,11 @@ TEST_CASE("stats: the sampled durations cover the wait before the start and the 
   wq::workqueue q{"timed", {.threads = 1}};
   const std::uint32_t every = q.stats().sample_every;
   for (std::uint32_t i = 0; i < every; ++i)
-    items.push_back(std::make_unique<wq_test::fn_item>([](wq_test::fn_item&) { burn(2ms); }));
+    items.push_back(
+        std::make_unique<wq_test::fn_item>([](wq_test::fn_item&) { wq_test::hold_for(2ms); }));
   q.pause();
   for (auto& it : items) REQUIRE(wq_test::enqueue(q, *it) == queue_status::queued);
-  burn(2ms);  // every item, the sampled one included, waits at least this long
+  wq_test::hold_for(2ms);  // every item, the sampled one included, waits at least this long
   q.resume();
   REQUIRE(q.drain() == std::error_code{});
   const queue_stats s = q.stats();
