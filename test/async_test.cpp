@@ -473,6 +473,59 @@ TEST_CASE(
   q2.reset();
 }
 
+TEST_CASE(
+    "async: a completion bound to a draining queue's executor runs once the drain ends (rule 49)",
+    "[async][drain][executor][rule49]") {
+  // It used to be destroyed unrun: the drain refused it as outside queueing. A coroutine running
+  // on the queue lost its frame the same way.
+  wq::workqueue q{"drain-bound", {.threads = 2}};
+  wq::workqueue other{"drain-other"};
+  auto ex = q.get_executor();
+  // Two operations on `other`, both completing onto `ex` once `slow` has run: a callback bound
+  // to `ex`, and a coroutine running on the queue, suspended in the second.
+  wq_test::latch slow_gate(1);
+  async_item slow;
+  slow.gate = &slow_gate;
+  REQUIRE(other.enqueue<&async_item::w>(&slow));
+  std::promise<bool> flushed;
+  auto flushed_fut = flushed.get_future();
+  async_item blocker;
+  wq::async_flush(
+      other, boost::asio::bind_executor(ex, [&](boost::system::error_code ec) {
+        flushed.set_value(!ec && ex.running_in_this_thread() && blocker.runs.load() == 1);
+      }));
+  std::promise<bool> resumed;
+  auto resumed_fut = resumed.get_future();
+  std::atomic<bool> awaiting{false};
+  boost::asio::co_spawn(
+      ex,
+      [&]() -> boost::asio::awaitable<void> {
+        awaiting = true;
+        co_await wq::async_flush(other, boost::asio::use_awaitable);
+        resumed.set_value(ex.running_in_this_thread() && blocker.runs.load() == 1);
+      },
+      boost::asio::detached);
+  REQUIRE(wq_test::poll_until([&] { return awaiting.load() && q.stats().in_flight == 0; }));
+  // Now the drain, held open by `blocker`; the completions arrive while it lasts.
+  wq_test::latch gate(1);
+  blocker.gate = &gate;
+  REQUIRE(q.enqueue<&async_item::w>(&blocker));
+  REQUIRE(wq_test::poll_until([&] { return blocker.running.load(); }));
+  std::atomic<bool> drained{false};
+  wq::async_drain(q, [&](boost::system::error_code ec) { drained = !ec; });  // begins it now
+  const std::uint64_t queued = q.stats().queued;
+  slow_gate.count_down();
+  // Both completions are submitted to `ex` (and held, counted as queued) before the drain ends.
+  REQUIRE(wq_test::poll_until([&] { return q.stats().queued == queued + 2; }));
+  CHECK_FALSE(drained.load());
+  gate.count_down();
+  REQUIRE(flushed_fut.wait_for(wq_test::must_happen) == std::future_status::ready);
+  CHECK(flushed_fut.get());
+  REQUIRE(resumed_fut.wait_for(wq_test::must_happen) == std::future_status::ready);
+  CHECK(resumed_fut.get());
+  CHECK(wq_test::poll_until([&] { return drained.load(); }));
+}
+
 TEST_CASE("async_destroy: a destroy() after it waits until the queue is gone (rule 50)",
           "[async][destroy][rule50]") {
   boost::asio::io_context io;

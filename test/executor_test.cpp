@@ -33,6 +33,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include <wq/async.hpp>
 #include <wq/ordered_workqueue.hpp>
 #include <wq/workqueue.hpp>
 
@@ -298,6 +299,41 @@ TEST_CASE("executor: drain waits for posted functions and their chains (rule 49)
   asio::post(ex, [&] { chain(9); });
   CHECK(q.drain() == std::error_code{});
   CHECK(runs.load() == 10);
+}
+
+TEST_CASE(
+    "executor: a function posted from outside while the queue drains is held and runs once "
+    "the drain ends (rule 49)",
+    "[executor][rule49]") {
+  // Asio's executors accept what is posted until their context is shut down; a drain (which
+  // reopens the queue) refuses outside queueing. A posted function (a completion handler bound to
+  // the queue, a coroutine's resumption) is neither refused nor waited for: it is held and queued
+  // when the drain ends. It used to be destroyed unrun.
+  wq::workqueue q{"drain-hold", {.threads = 2}};
+  auto ex = q.get_executor();
+  latch gate(1);
+  std::atomic<bool> blocker_done{false};
+  asio::post(ex, [&] {
+    (void)gate.wait_for();
+    blocker_done = true;
+  });
+  std::atomic<bool> drained{false};
+  wq::async_drain(q, [&](boost::system::error_code ec) { drained = !ec; });  // begins it now
+  std::atomic<int> runs{0};
+  std::atomic<bool> ran_after_blocker{false};
+  std::atomic<bool> saw_drain_end{false};
+  asio::post(ex, [&] {
+    ran_after_blocker = blocker_done.load();  // a free worker would have run it at once
+    // The drain does not wait for it: had it counted, this wait would never end.
+    saw_drain_end = wq_test::poll_until([&] { return drained.load(); });
+    runs.fetch_add(1);
+  });
+  gate.count_down();
+  REQUIRE(wq_test::poll_until([&] { return runs.load() == 1; }));
+  CHECK(ran_after_blocker.load());
+  CHECK(saw_drain_end.load());
+  CHECK(q.drain() == std::error_code{});
+  CHECK(runs.load() == 1);
 }
 
 }  // namespace

@@ -3,7 +3,10 @@
 // `asio::post`, `dispatch`, `defer`, `co_spawn`, `bind_executor` and `any_io_executor` work on
 // a queue with the queue's rules: a function submitted through it runs as a work item of the
 // queue, so it counts against max_active, runs in FIFO order on an ordered queue, is waited for
-// by flush() and drain(), and is refused once the queue is destroyed.
+// by flush() and drain(), and is destroyed unrun once the queue's destruction has begun (as Asio
+// destroys what is posted to a context shut down). One submitted from
+// outside the queue while it drains (a completion handler bound to it, a coroutine running on it
+// being resumed) is held, not waited for by the drain, and queued when the drain ends (D2).
 //
 // Each submitted function is boxed in a work item allocated with Asio's recycling allocator
 // (the allocation a raw `asio::post` also makes); embedded items remain the zero-allocation

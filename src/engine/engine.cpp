@@ -122,8 +122,12 @@ std::pair<queue_core*, std::uint64_t> create_core(core_config cfg,
 
 // ---- queueing and arming --------------------------------------------------------------------
 
-queue_status link_claimed(queue_core* core, std::uint64_t id, work& w, const location* where,
-                          bool count) noexcept {
+namespace {
+
+// link_claimed and link_submitted: `hold_while_draining` is link_submitted's difference.
+queue_status link_claimed_or_held(queue_core* core, std::uint64_t id, work& w,
+                                  const location* where, bool count,
+                                  bool hold_while_draining) noexcept {
   push_result pushed = push_result::not_pushed;
   if (count) {
     pushed = try_push(core, id, w, where);
@@ -149,7 +153,14 @@ queue_status link_claimed(queue_core* core, std::uint64_t id, work& w, const loc
   if (core->wk.executor_dead) return queue_status::rejected;  // nothing would ever run it
   if ((core->lc.dying || core->lc.draining > 0) && this_worker().core != core &&
       chained_for() != core) {
-    return queue_status::rejected;  // rule 17, reported instead of silently dropped
+    if (!hold_while_draining || core->lc.dying)
+      return queue_status::rejected;  // rule 17, reported instead of silently dropped
+    ++core->stats.queued;
+    observer* o = core->obs.load(std::memory_order_relaxed);
+    if (o != nullptr && pushed != push_result::closed)
+      o->on_queued(core->name, w, false, where != nullptr ? *where : location{});
+    hold_deferred_locked(core, w, id);
+    return queue_status::queued;
   }
   if (count) {
     ++core->stats.queued;
@@ -168,6 +179,17 @@ queue_status link_claimed(queue_core* core, std::uint64_t id, work& w, const loc
   lk.unlock();
   if (slot >= 0) post_claimed(core, slot, gen);
   return queue_status::queued;
+}
+
+}  // namespace
+
+queue_status link_claimed(queue_core* core, std::uint64_t id, work& w, const location* where,
+                          bool count) noexcept {
+  return link_claimed_or_held(core, id, w, where, count, false);
+}
+
+queue_status link_submitted(queue_core* core, std::uint64_t id, work& w) noexcept {
+  return link_claimed_or_held(core, id, w, nullptr, true, true);
 }
 
 namespace {

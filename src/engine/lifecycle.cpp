@@ -108,6 +108,19 @@ void queue_deferred_locked(queue_core* core) noexcept {
   }
 }
 
+void hold_deferred_locked(queue_core* core, work& w, std::uint64_t id) noexcept {
+  core->lc.deferred.push_back(w);
+  auto& st = work_access::state(w);
+  state_t s = st.load(std::memory_order_relaxed);
+  // Safety (release): publishes the queue id for lock-free readers that validate it under the
+  // queue mutex (as set_queued does); the mutex publishes the rest.
+  while (!st.compare_exchange_weak(
+      s, (with_list(with_queue_id(s, id), list_kind::deferred) | st_queued) & ~st_intake,
+      std::memory_order_release, std::memory_order_relaxed)) {
+  }
+  note_work_locked(core);  // the held function keeps the executor's run() from returning
+}
+
 void end_drain_locked(queue_core* core) noexcept {
   // Delayed items whose timer fired during the drain take their turn now.
   if (--core->lc.draining == 0 && !core->lc.dying) {

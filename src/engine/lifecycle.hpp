@@ -48,8 +48,15 @@ void unpause_locked(queue_core* core) noexcept;
 /// unpause_locked; blocked waits that need queued items to run re-check (and refuse). Requires:
 /// mu held.
 void pause_locked(queue_core* core) noexcept;
-/// Effects: queues the delayed items that fired during a drain. Requires: mu held.
+/// Effects: queues the delayed items that fired during a drain, and the functions submitted
+/// through the queue's executor that it held. Requires: mu held.
 void queue_deferred_locked(queue_core* core) noexcept;
+/// Effects: holds `w`, a claimed item boxing a function submitted through the queue's executor
+/// from outside the queue while it drains (link_submitted), on the deferred list: QUEUED for
+/// queue `id`, not in flight (the drain does not wait for it), queued when the last drain ends
+/// or when destroy begins. The queue holds outstanding work on its executor meanwhile.
+/// Requires: mu held, the queue draining and not dying, `id` the queue's.
+void hold_deferred_locked(queue_core* core, work& w, std::uint64_t id) noexcept;
 /// Effects: starts one drain (sync or async, rule 49): from now on only chained queueing is
 /// accepted, and what producers left on the intake is linked. Requires: mu held.
 void begin_drain_locked(queue_core* core) noexcept;

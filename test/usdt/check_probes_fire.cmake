@@ -34,7 +34,7 @@ endif()
 
 # label -> the functions its queue_work and activate_work probes must fire in (see
 # usdt_probes.cpp for the routes).
-set(queued_in_a link_claimed)
+set(queued_in_a link_claimed_or_held)  # the locked path of link_claimed and link_submitted
 set(queued_in_b try_push)
 set(queued_in_c disarm_expired_locked)  # every expiry route (timer, test clock, rcu) traces there
 set(queued_in_d fire_now_locked)  # flush_delayed_work fires it at once

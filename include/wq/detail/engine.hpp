@@ -87,6 +87,15 @@ void remove_tracked(queue_core* core) noexcept;
 /// that the item cannot have run yet).
 queue_status link_claimed(queue_core* core, std::uint64_t id, work& w,
                           const location* where = nullptr, bool count = true) noexcept;
+/// Links a claimed item that boxes a function submitted through the queue's executor (an Asio
+/// completion handler, a coroutine's resumption), as link_claimed does, except while the queue
+/// drains: submitted from outside the queue, the function is then held, neither refused nor
+/// waited for by the drain, and queued when the last drain ends (as a delayed item that fires
+/// during a drain is, rule 49), because an Asio executor accepts what is posted to it until its
+/// context is shut down, and the drain reopens the queue. Refused (queue_status::rejected, the
+/// caller destroys the box) once the queue is dying, destroyed or its executor dead.
+/// Thread safety: any thread. Memory ordering: as link_claimed.
+queue_status link_submitted(queue_core* core, std::uint64_t id, work& w) noexcept;
 
 /// Links a claimed item on queue `id` now (`delay` zero, as link_claimed) or arms it for
 /// `delay` from now (`w` must then be a delayed_work). Returns queued or rejected (as

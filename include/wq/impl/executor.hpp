@@ -72,7 +72,9 @@ void submit(queue_core* core, std::uint64_t id, F&& f) {
     throw;
   }
   (void)claim_pending(p->item);  // a new item: always claimed
-  if (link_claimed(core, id, p->item) != queue_status::queued) box::drop(&p->item);
+  // Refused only by a queue that is dying or gone (or whose executor is dead): the function is
+  // then destroyed unrun, as Asio destroys what is posted to a context shut down.
+  if (link_submitted(core, id, p->item) != queue_status::queued) box::drop(&p->item);
 }
 
 }  // namespace wq::detail
