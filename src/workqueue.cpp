@@ -398,12 +398,21 @@ std::error_code workqueue::destroy() {
 std::error_code workqueue::wait_destroyed() {
   // Destroyed already; an async_destroy (or a refused destroy) may still be finishing it.
   detail::queue_core* core = core_;
+  bool last_items = false;
   {
     std::unique_lock lk(core->mu);
     if (core->id() != id_) return {};
+    // Its async_destroy has completed and nothing but the caller is in flight: the caller, if it
+    // is the queue's own item, is that completion's handler run as the last item, and nothing
+    // else of the queue will run (it accepts nothing more); what is left of the destruction
+    // waits for this caller to return.
+    last_items = core->lc.destroy_notified &&
+                 detail::idle_but_caller_locked(core, detail::this_worker().core == core);
   }
-  if (const errc why = blocked_wait(core); why != errc{})
+  if (const errc why = blocked_wait(core); why != errc{}) {
+    if (why == errc::wait_on_own_queue && last_items) return {};
     return refuse_wait(why, "destroy", name());
+  }
   std::unique_lock lk(core->mu);
   const errc why = detail::wait_until(core, lk, {detail::wait_target::kind::queue, core, nullptr},
                                       "destroy", [this, core] { return core->id() != id_; });

@@ -24,6 +24,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include <wq/spawn.hpp>
 #include <wq/system_queues.hpp>
 
 #include "support/queue_kinds.hpp"
@@ -471,6 +472,64 @@ TEST_CASE(
   REQUIRE(resumed_fut.wait_for(wq_test::must_happen) == std::future_status::ready);
   CHECK(resumed_fut.get());  // resumed as an item of the queue it destroyed
   q2.reset();
+}
+
+TEST_CASE(
+    "async_destroy: its handler run as the queue's last item queues nothing more and a "
+    "destroy() there returns at once (rule 50)",
+    "[async][destroy][executor][rule50]") {
+  // "It accepts nothing more, and nothing of it runs afterwards": the handler bound to the queue
+  // runs as its last item, and used to be able to queue, spawn and post work that then ran after
+  // the destruction had completed (and after ~workqueue had returned).
+  wq_test::warning_catcher warnings;
+  auto q = std::make_unique<wq::workqueue>("destroy-last", wq::queue_options{.threads = 2});
+  async_item pending;
+  REQUIRE(q->enqueue<&async_item::w>(&pending));
+  async_item late;
+  std::atomic<int> late_runs{0};
+  std::atomic<int> posted_destroyed{0};
+  struct counts_destruction {
+    std::atomic<int>* n;
+    explicit counts_destruction(std::atomic<int>* c) : n(c) {}
+    counts_destruction(counts_destruction&& o) noexcept : n(std::exchange(o.n, nullptr)) {}
+    counts_destruction(const counts_destruction&) = delete;
+    counts_destruction& operator=(const counts_destruction&) = delete;
+    counts_destruction& operator=(counts_destruction&&) = delete;
+    ~counts_destruction() {
+      if (n != nullptr) n->fetch_add(1);
+    }
+  };
+  struct outcome {
+    bool enqueued = true;
+    std::error_code spawned;
+    std::error_code destroyed;
+  };
+  std::promise<outcome> done;
+  auto fut = done.get_future();
+  auto ex = q->get_executor();
+  wq::async_destroy(*q, boost::asio::bind_executor(ex, [&](boost::system::error_code) {
+    outcome o;
+    o.enqueued = static_cast<bool>(q->enqueue<&async_item::w>(&late));
+    o.spawned = wq::try_spawn(*q, [&] { late_runs.fetch_add(1); });
+    boost::asio::post(ex,
+                      [&, c = counts_destruction(&posted_destroyed)] { late_runs.fetch_add(1); });
+    o.destroyed = q->destroy();  // the destruction waits for this handler: it cannot wait here
+    done.set_value(o);
+  }));
+  REQUIRE(fut.wait_for(wq_test::must_happen) == std::future_status::ready);
+  const outcome o = fut.get();
+  CHECK_FALSE(o.enqueued);
+  CHECK(o.spawned == make_error_code(wq::spawn_errc::rejected));
+  CHECK(o.destroyed == std::error_code{});
+  CHECK(warnings.count(wq::errc::wait_on_own_queue) == 0);
+  CHECK(pending.runs.load() == 1);
+  q.reset();
+  // The posted function was destroyed unrun, as Asio destroys what is posted to a context shut
+  // down; nothing ran after the destruction completed.
+  CHECK(posted_destroyed.load() == 1);
+  CHECK(late.runs.load() == 0);
+  CHECK(late_runs.load() == 0);
+  CHECK_FALSE(late.w.is_pending());
 }
 
 TEST_CASE(

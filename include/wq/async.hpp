@@ -20,7 +20,9 @@
 //                                     items and their chains have run, it accepts nothing
 //                                     more, and nothing of it runs afterwards (a handler bound
 //                                     to the queue's own executor, or a coroutine running on
-//                                     it, runs as its last item). The initiating call refuses
+//                                     it, runs as its last item: what it queues there is
+//                                     refused, and a destroy() there returns at once). The
+//                                     initiating call refuses
 //                                     outside queueing and cancels armed items at once; the
 //                                     queue object may be destroyed right after the call (its
 //                                     destructor then neither waits nor reports; a destroy()

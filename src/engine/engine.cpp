@@ -151,6 +151,11 @@ queue_status link_claimed_or_held(queue_core* core, std::uint64_t id, work& w,
   std::unique_lock lk(core->mu);
   if (core->id() != id || !core->reg.live) return queue_status::rejected;
   if (core->wk.executor_dead) return queue_status::rejected;  // nothing would ever run it
+  // Its async_destroy has completed (rule 50: "accepts nothing more"): only that completion's
+  // own handlers, submitted by the thread completing them (finish_orphan_locked), still run, as
+  // the queue's last items; what they queue in turn is refused like any later queueing.
+  if (core->lc.destroy_notified && !(core->lc.orphan_busy && chained_for() == core))
+    return queue_status::rejected;
   if ((core->lc.dying || core->lc.draining > 0) && this_worker().core != core &&
       chained_for() != core) {
     if (!hold_while_draining || core->lc.dying)
