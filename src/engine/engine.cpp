@@ -156,16 +156,12 @@ queue_status link_claimed_or_held(queue_core* core, std::uint64_t id, work& w,
   // the queue's last items; what they queue in turn is refused like any later queueing.
   if (core->lc.destroy_notified && !(core->lc.orphan_busy && chained_for() == core))
     return queue_status::rejected;
+  bool hold = false;  // queued when the drain ends (link_submitted)
   if ((core->lc.dying || core->lc.draining > 0) && this_worker().core != core &&
       chained_for() != core) {
     if (!hold_while_draining || core->lc.dying)
       return queue_status::rejected;  // rule 17, reported instead of silently dropped
-    ++core->stats.queued;
-    observer* o = core->obs.load(std::memory_order_relaxed);
-    if (o != nullptr && pushed != push_result::closed)
-      o->on_queued(core->name, w, false, where != nullptr ? *where : location{});
-    hold_deferred_locked(core, w, id);
-    return queue_status::queued;
+    hold = true;
   }
   if (count) {
     ++core->stats.queued;
@@ -176,6 +172,10 @@ queue_status link_claimed_or_held(queue_core* core, std::uint64_t id, work& w,
     note_moved_back_locked(core->stats);
   }
   if (pushed != push_result::closed) WQ_TRACE_QUEUE_WORK(&w, trace_name(w), core->name.c_str(), id);
+  if (hold) {
+    hold_deferred_locked(core, w, id);
+    return queue_status::queued;
+  }
   // Linked now; a worker it needs is posted once mu is released (start_workers_deferred_locked),
   // so that the thread it wakes does not sleep on mu.
   link_locked(core, w);
