@@ -18,6 +18,8 @@
 //     itself (rule 23). is_pending() is not checked there: another driver's cancel owns the
 //     PENDING bit for a moment even of an idle item (as the kernel's grab does);
 //   - nothing runs on a queue after its destroy() returned (rule 50);
+//   - every function posted to a queue's executor runs exactly once, within max_active, also
+//     when it arrives while another driver drains that queue (held until the drain ends, D2);
 //   - every owning reference the queues took is released exactly once: the intrusive and
 //     shared counts return to the driver's own, and every object is destroyed exactly once.
 //
@@ -39,6 +41,8 @@
 #include <wq/kernel.hpp>
 #include <wq/ordered_workqueue.hpp>
 #include <wq/workqueue.hpp>
+
+#include <boost/asio/post.hpp>
 
 #include "model/model_items.hpp"
 
@@ -159,7 +163,7 @@ class conc_world {
 
   std::uint64_t drive(int t) {
     std::mt19937_64 rng(cfg_.seed * 0x9E3779B97F4A7C15ull + static_cast<std::uint64_t>(t));
-    static constexpr int weights[] = {25, 15, 12, 12, 6, 5, 3, 8, 5, 4, 4, 1};
+    static constexpr int weights[] = {25, 15, 12, 12, 6, 5, 3, 8, 5, 4, 4, 1, 4};
     std::discrete_distribution<int> pick(std::begin(weights), std::end(weights));
     std::vector<int> own;
     for (int i = 0; i < item_count(); ++i)
@@ -276,6 +280,21 @@ class conc_world {
           if (ec) fail("drain() failed: " + ec.message());
           break;
         }
+        case 12: {  // a function posted to a queue's executor (an Asio completion bound to it)
+          posted_.fetch_add(1);
+          boost::asio::post(queues_[rng() % queues_.size()]->get_executor(), [this] {
+            queue_probe* q = tl_probe;
+            if (q == nullptr) {
+              fail("a posted function ran without its queue's on_started");
+            } else if (q->running.fetch_add(1) + 1 > q->max_active) {
+              fail("queue " + std::to_string(q->index) +
+                   " ran a posted function beyond max_active (rule 37)");
+            }
+            if (q != nullptr) q->running.fetch_sub(1);
+            posted_runs_.fetch_add(1);
+          });
+          break;
+        }
         default: break;
       }
       // Not a synchronisation: on a small machine the drivers would otherwise starve the
@@ -310,6 +329,9 @@ class conc_world {
       const std::error_code ec = q->drain();
       if (ec) fail("final drain() failed: " + ec.message());
     }
+    if (posted_runs_.load() != posted_.load())
+      fail(std::to_string(posted_.load()) + " functions posted to the queues' executors, " +
+           std::to_string(posted_runs_.load()) + " ran (exactly once; held during drains, D2)");
     for (int i = 0; i < item_count(); ++i) {
       item_slot& it = *items_[static_cast<std::size_t>(i)];
       const std::uint64_t inst = counts(i).instances.load();
@@ -370,6 +392,8 @@ class conc_world {
   conc_config cfg_;
   violation_log log_;
   std::atomic<int> destroyed_{0};
+  std::atomic<std::uint64_t> posted_{0};       // functions posted to the queues' executors
+  std::atomic<std::uint64_t> posted_runs_{0};  // ... and run
   std::vector<std::unique_ptr<queue_probe>> probes_;
   std::vector<std::unique_ptr<wq::workqueue>> queues_;
   std::vector<std::unique_ptr<item_slot>> items_;
