@@ -31,15 +31,21 @@ constexpr int max_depth = 16;  // wait chains longer than this are not followed 
 
 bool needs_me(run_record* me, const wait_target& t, std::vector<run_record*>& path);
 
-// Whether thread `r` cannot make progress without `me`: it is `me`, or it is blocked on
-// something that needs `me`. `path` holds the threads on the current chain (a chain that comes
-// back to one of them without reaching `me` is a cycle that does not involve `me`, already
-// refused when it formed).
+// Whether thread `r` cannot make progress once `me` waits: it is `me`, or it is blocked on
+// something that cannot make progress. The blocked threads form an AND-OR graph (a running
+// item waited for is needed; of the running items that could free a slot for a queued item,
+// any one will do), and the threads that cannot make progress are its greatest fixed point:
+// a thread that is blocked on everything it could get out through, with `me` taken as
+// blocked. So the walk takes a thread it meets again on its own `path` as blocked: a way out
+// through it leads back to the thread under evaluation, not out (the others of an OR decide).
+// A cycle of running items that need each other (AND) never forms (the wait closing it was
+// refused); one of items that need any of a full queue's running items (OR) becomes one only
+// when the last of them would wait, which is the wait refused here. Chains deeper than
+// max_depth are taken as making progress (no refusal).
 bool thread_needs_me(run_record* me, run_record* r, std::vector<run_record*>& path) {
   if (r == me) return true;
-  if (r == nullptr || path.size() >= max_depth ||
-      std::find(path.begin(), path.end(), r) != path.end())
-    return false;
+  if (r == nullptr || path.size() >= max_depth) return false;
+  if (std::find(path.begin(), path.end(), r) != path.end()) return true;
   if (r->waiting.what == wait_target::kind::none) return false;  // running freely
   path.push_back(r);
   const bool needs = needs_me(me, r->waiting, path);

@@ -484,6 +484,56 @@ TEST_CASE(
   }
 }
 
+TEST_CASE(
+    "flush: every running item of a full queue waits for an item queued behind them: the wait "
+    "that leaves no slot to free is refused and the others complete (§5.14)",
+    "[flush][misuse][cycle]") {
+  // The item behind them needs any running item to finish (a slot under max_active, or a worker
+  // of a pool of `n` threads). Each wait but the last leaves a running item that may still
+  // finish; the last would leave none. It used to be accepted: all of them waited for good,
+  // without a report, since the walk of the graph took an item already on its path for one that
+  // could still finish.
+  const int n = GENERATE(2, 3);
+  const bool own_pool = GENERATE(false, true);
+  wq_test::warning_catcher warnings;
+  auto q = own_pool
+               ? std::make_unique<wq::workqueue>(
+                     "saturated", wq::queue_options{.threads = static_cast<unsigned>(n)})
+               : std::make_unique<wq::workqueue>("saturated", wq::queue_options{.max_active = n});
+  latch all_running{n + 1};
+  latch behind_queued{1};
+  std::atomic<int> waited{0};
+  std::atomic<int> refused{0};
+  c_work behind;
+  std::vector<std::unique_ptr<c_work>> running;
+  latch done{n + 1};
+  behind.done = &done;
+  for (int i = 0; i < n; ++i) {
+    running.push_back(std::make_unique<c_work>());
+    running.back()->done = &done;
+    running.back()->body = [&](c_work&) {
+      all_running.count_down();
+      (void)all_running.wait_for(must_happen);
+      (void)behind_queued.wait_for(must_happen);
+      (wq::flush_work(behind.w) ? waited : refused).fetch_add(1);
+    };
+    REQUIRE(wq::queue_work(*q, running.back()->w));
+  }
+  all_running.count_down();
+  REQUIRE(all_running.wait_for(must_happen));
+  REQUIRE(wq::queue_work(*q, behind.w));  // no slot for it until one of them returns
+  behind_queued.count_down();
+  const bool finished = done.wait_for(must_happen);
+  // Frees the waiters (the item they wait for will not run), so that a failure ends the test.
+  if (!finished && wq::cancel_work(behind.w)) done.count_down();
+  REQUIRE(done.wait_for(must_happen));
+  CHECK(finished);
+  CHECK(warnings.count(wq::errc::wait_cycle) == 1);
+  CHECK(refused.load() == 1);
+  CHECK(waited.load() == n - 1);
+  CHECK(behind.runs.load() == 1);
+}
+
 TEST_CASE("flush: stress: flushers vs a self-requeueing item (rules 23, 24)",
           "[flush][stress][rule23]") {
   wq::workqueue q{"flush-stress"};
