@@ -544,6 +544,13 @@ void workqueue::keep_final_stats() noexcept {
   if (detail::stats_empty_locked(core_)) return;
   try {
     final_stats_ = std::make_unique<queue_stats>(detail::snapshot_stats_locked(core_, name()));
+    // A mod_delayed_work may still hold an instance it took off the armed list (counted armed
+    // while it moves). The queue is dying with nothing of it running, so that instance can only
+    // be refused, which counts it cancelled (note_move_dropped), possibly once the core has
+    // retired and no longer counts: count it so in the snapshot now.
+    const std::uint64_t moving = core_->stats.moving;
+    final_stats_->armed -= moving;
+    final_stats_->cancelled += moving;
   } catch (...) {
     // Out of memory: stats() of the destroyed queue will be empty.
   }
