@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <mutex>
 #include <new>
 #include <string>
@@ -249,10 +250,20 @@ void report(errc code, const char* fmt, ...) noexcept {
   char buf[512];
   va_list args;
   va_start(args, fmt);
-  std::vsnprintf(buf, sizeof buf, fmt, args);
+  va_list again;
+  va_copy(again, args);
+  const int n = std::vsnprintf(buf, sizeof buf, fmt, args);
   va_end(args);
+  // A message longer than the buffer (a long queue or item name) is formatted whole into a
+  // block of its own; out of memory, the cut one is reported rather than nothing.
+  std::unique_ptr<char[]> whole;
+  if (n >= static_cast<int>(sizeof buf)) {
+    whole.reset(new (std::nothrow) char[static_cast<std::size_t>(n) + 1]);
+    if (whole) std::vsnprintf(whole.get(), static_cast<std::size_t>(n) + 1, fmt, again);
+  }
+  va_end(again);
   // Safety (acquire): pairs with the release in set_diagnostic_handler.
-  g_handler.load(std::memory_order_acquire)(diagnostic{code, buf});
+  g_handler.load(std::memory_order_acquire)(diagnostic{code, whole ? whole.get() : buf});
 }
 
 }  // namespace detail

@@ -633,3 +633,40 @@ TEST_CASE(
   CHECK(warnings.count(errc::wait_needs_this_worker) == 1);
   for (auto& it : items) CHECK_FALSE(it.w.is_pending());
 }
+
+namespace {
+/// A delayed item whose type name (and so its work_name) is over 300 characters.
+struct
+    item_with_a_name_long_enough_to_pass_any_fixed_line_buffer_with_a_name_long_enough_to_pass_any_fixed_line_buffer_with_a_name_long_enough_to_pass_any_fixed_line_buffer_with_a_name_long_enough_to_pass_any_fixed_line_buffer_with_a_name_long_enough_to_pass_any_fixed_line_buffer_with_a_name_long_enough_to_pass_any_fixed_line_buffer_ {
+  wq::delayed_work d;
+  static void run(
+      item_with_a_name_long_enough_to_pass_any_fixed_line_buffer_with_a_name_long_enough_to_pass_any_fixed_line_buffer_with_a_name_long_enough_to_pass_any_fixed_line_buffer_with_a_name_long_enough_to_pass_any_fixed_line_buffer_with_a_name_long_enough_to_pass_any_fixed_line_buffer_with_a_name_long_enough_to_pass_any_fixed_line_buffer_*,
+      wq::id<
+          &item_with_a_name_long_enough_to_pass_any_fixed_line_buffer_with_a_name_long_enough_to_pass_any_fixed_line_buffer_with_a_name_long_enough_to_pass_any_fixed_line_buffer_with_a_name_long_enough_to_pass_any_fixed_line_buffer_with_a_name_long_enough_to_pass_any_fixed_line_buffer_with_a_name_long_enough_to_pass_any_fixed_line_buffer_::
+              d>) noexcept {}
+};
+}  // namespace
+
+TEST_CASE("diagnostics: long queue and item names are kept whole in dump() and in reports",
+          "[diagnostics][dump]") {
+  // dump() formatted each line into 256 bytes and report() each message into 512: a long name
+  // cut off the counters, the deadlines and the newlines of dump(), and the count of a report.
+  wq_test::warning_catcher warnings;
+  const std::string name = std::string(600, 'q') + "-end";
+  auto q = std::make_unique<wq::workqueue>(name);
+  item_with_a_name_long_enough_to_pass_any_fixed_line_buffer_with_a_name_long_enough_to_pass_any_fixed_line_buffer_with_a_name_long_enough_to_pass_any_fixed_line_buffer_with_a_name_long_enough_to_pass_any_fixed_line_buffer_with_a_name_long_enough_to_pass_any_fixed_line_buffer_with_a_name_long_enough_to_pass_any_fixed_line_buffer_
+      item;
+  REQUIRE(q->enqueue_delayed<
+          &item_with_a_name_long_enough_to_pass_any_fixed_line_buffer_with_a_name_long_enough_to_pass_any_fixed_line_buffer_with_a_name_long_enough_to_pass_any_fixed_line_buffer_with_a_name_long_enough_to_pass_any_fixed_line_buffer_with_a_name_long_enough_to_pass_any_fixed_line_buffer_with_a_name_long_enough_to_pass_any_fixed_line_buffer_::
+              d>(&item, std::chrono::hours(1)));
+  const std::string dump = q->dump();
+  CHECK(dump.find("queue '" + name + "': max_active") == 0);
+  CHECK(dump.find("armed 1\n") != std::string::npos);
+  const std::string armed_line = std::string("  armed    ") + wq::work_name(item.d);
+  const auto at = dump.find(armed_line);
+  REQUIRE(at != std::string::npos);
+  CHECK(dump.find(" ms)\n", at) != std::string::npos);
+  CHECK(std::string(wq::work_name(item.d)).size() > 300);
+  CHECK(q->destroy() == std::error_code{});
+  CHECK(warnings.contains("queue '" + name + "': 1 armed item(s) cancelled"));
+}

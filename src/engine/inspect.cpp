@@ -48,8 +48,17 @@ bool stats_empty_locked(const queue_core* core) noexcept {
 void dump_locked(queue_core* core, const std::string& name, std::size_t limit, std::string& out) {
   char line[256];
   auto add = [&](const char* fmt, auto... args) {
-    std::snprintf(line, sizeof line, fmt, args...);
-    out += line;
+    const int n = std::snprintf(line, sizeof line, fmt, args...);
+    if (n < 0) return;
+    if (static_cast<std::size_t>(n) < sizeof line) {
+      out += line;
+      return;
+    }
+    // Longer than the line buffer (a long queue or item name): formatted whole in place.
+    const std::size_t at = out.size();
+    out.resize(at + static_cast<std::size_t>(n) + 1);
+    std::snprintf(out.data() + at, static_cast<std::size_t>(n) + 1, fmt, args...);
+    out.resize(at + static_cast<std::size_t>(n));
   };
   start_workers_locked(core);  // show items on the intake as waiting
   const queue_core& c = *core;
