@@ -288,9 +288,14 @@ class workqueue {
   [[nodiscard]] executor_type get_executor() const noexcept;
 
   /// Returns a snapshot of the queue's counters and sampled latencies (wq/stats.hpp). Cheap
-  /// enough to call once a second from a monitoring item. After destroy() it returns the final
-  /// snapshot destroy() took once everything had run. Thread-safe, also concurrently with
-  /// destroy() (it then returns the live counters or that final snapshot).
+  /// enough to call once a second from a monitoring item. After a destroy() that returned no
+  /// error it returns the final snapshot destroy() took once everything had run; after a
+  /// destruction that finished in the background (wq::async_destroy, or a destroy() that
+  /// returned an error: from one of the queue's own items with others in flight, refused while
+  /// waiting, or on an executor that did not run its workers) it returns the name and zero
+  /// counters: the queue retires where nothing can keep its counts.
+  /// Thread-safe, also concurrently with destroy() (it then returns the live counters or that
+  /// final snapshot).
   [[nodiscard]] queue_stats stats() const;
 
   /// Installs `obs` (nullptr removes it) to receive this queue's events (wq/observer.hpp).
