@@ -84,7 +84,7 @@ class stuck_detector {
 
  private:
   queue_core* core_;
-  std::uint64_t starts_;                                // handler starts seen at the last check
+  std::uint32_t starts_;                                // handler starts seen at the last check
   std::uint64_t pool_mark_ = 0;                         // its shared pool's progress mark, ditto
   std::chrono::steady_clock::time_point since_;         // ... and when they last changed
   std::chrono::steady_clock::time_point paused_since_;  // last check that found it running

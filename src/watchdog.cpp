@@ -25,7 +25,7 @@ struct watchdog::state {
   std::atomic<std::uint64_t> reports{0};  // relaxed: a count, publishes nothing
 
   struct item_mark {
-    std::uint64_t runs = 0;  // the slot's start count when this run was first seen
+    std::uint32_t runs = 0;  // the slot's start count when this run was first seen
     clock::time_point since{};
     bool reported = false;
   };

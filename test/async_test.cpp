@@ -62,6 +62,52 @@ TEST_CASE("async_flush: use_future completes after every item queued before it (
   for (auto& it : items) REQUIRE(it.runs.load() == 1);
 }
 
+// A queue counts its instances in a few flush colours (4); more flushes than that can be in
+// progress at once. Each one must still wait for every item queued before it began, and all
+// must complete. Eight flushes are started, each followed by one more gated item, while the
+// first item blocks the queue's only worker; then the items are let go one at a time. A flush
+// that took a colour still in use would count its snapshot in an older flush's colour and
+// complete before its items ran (or never).
+TEST_CASE(
+    "async_flush: more flushes in progress than flush colours each complete after every item "
+    "queued before it (rule 26)",
+    "[async][flush][rule26]") {
+  constexpr int n = 8;
+  wq::workqueue q{"async_flush_colours", {.max_active = 1, .threads = 1}};
+  std::vector<async_item> items(n + 1);
+  std::vector<std::unique_ptr<wq_test::latch>> gates;
+  for (auto& it : items) {
+    gates.push_back(std::make_unique<wq_test::latch>(1));
+    it.gate = gates.back().get();
+  }
+  std::vector<std::atomic<int>> seen(n + 1);  // items run when flush k completed, or -1
+  std::vector<std::atomic<bool>> errors(n + 1);
+  for (auto& v : seen) v.store(-1);
+  REQUIRE(q.enqueue<&async_item::w>(&items[0]));
+  REQUIRE(wq_test::poll_until([&] { return items[0].running.load(); }));
+  for (int k = 1; k <= n; ++k) {
+    wq::async_flush(q, [&, k](boost::system::error_code ec) {
+      errors[k].store(static_cast<bool>(ec));
+      int ran = 0;
+      for (const auto& it : items) ran += it.runs.load();
+      seen[k].store(ran);
+    });
+    REQUIRE(q.enqueue<&async_item::w>(&items[k]));
+  }
+  for (int j = 0; j <= n; ++j) {
+    // Items 0 .. j-1 ran: flush j+1 and later still wait for item j at least.
+    for (int k = j + 1; k <= n; ++k) CHECK(seen[k].load() == -1);
+    gates[j]->count_down();
+    REQUIRE(wq_test::poll_until([&] { return items[j].runs.load() == 1; }));
+  }
+  for (int k = 1; k <= n; ++k) {
+    INFO("flush " << k);
+    REQUIRE(wq_test::poll_until([&] { return seen[k].load() != -1; }));
+    CHECK_FALSE(errors[k].load());
+    CHECK(seen[k].load() >= k);  // items 0 .. k-1 had run
+  }
+}
+
 TEST_CASE("async_flush: the initiating call does not block on a running item (rule 26)",
           "[async][flush][rule26]") {
   wq::workqueue q{"async_flush_nonblocking"};

@@ -16,8 +16,9 @@
 // nanoseconds; a percentile is reported as the upper bound of its bucket (at most 2x high).
 //
 // Memory: a queue keeps its histograms in a block made by its first sample (one allocation,
-// 200 bytes) and made once more with wider counts (360 bytes) when one bucket first passes
-// 65 535 samples, about 10^6 queueings of that queue. Like the worker records counted by
+// 120 bytes), made again with wider counts when one bucket first passes 255 samples (200 bytes,
+// a few thousand queueings of that queue) and once more when one first passes 65 535 (360 bytes,
+// about 10^6 queueings). Like the worker records counted by
 // `peak_workers`, each is made once in a queue's life; queueing and running an embedded item
 // allocate nothing else. Out of memory, the sample that needed it is not taken.
 //

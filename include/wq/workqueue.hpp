@@ -13,7 +13,7 @@
 // the same step. A worker runs items one after another and re-posts itself after a fairness budget
 // so other handlers on the executor are not starved. Queueing and running an embedded item
 // allocates nothing in steady state (the statistics' histograms are made by a queue's first
-// sample and once more when a bucket first passes 65 535 samples: wq/stats.hpp).
+// sample and again when a bucket first passes 255 and 65 535 samples: wq/stats.hpp).
 //
 // Thread safety: stated on the class.
 //

@@ -65,17 +65,20 @@ struct worker_slot : pool_task {
   // reader that could meet that instance sees the store; a stale value names an item that no
   // longer runs here, which only hands an instance to this worker (run later, not at once).
   std::atomic<work*> current{nullptr};
-  std::uint64_t runs = 0;  // L: items started here (the watchdog's progress mark)
   std::chrono::steady_clock::time_point started_at{};   // W
   std::chrono::steady_clock::time_point finished_at{};  // W
   std::atomic<const work_ops*> current_ops{nullptr};    // A (relaxed): as `current`
-  unsigned current_color = 0;                           // flush color of the instance being run
-  bool timing = false;  // W: the current run is a sampled one (started_at, finished_at)
-  bool active = false;  // a handler for this slot is posted or running
+  std::uint8_t current_color = 0;  // flush color of the instance being run (< nr_colors)
+  bool timing = false;             // W: the current run is a sampled one (started_at, finished_at)
+  bool active = false;             // a handler for this slot is posted or running
   // W: the last sampled item run here took at least relock_spin_after, on a machine with more
   // than one CPU: items are long, so the two workers of a queue rarely meet on its mutex, and
   // when they do, spinning for it beats sleeping (run_one).
   bool long_items = false;
+  // L: items started here, modulo 2^32 (the watchdog's progress mark, compared for a change:
+  // it would miss progress only if a slot started a multiple of 2^32 items between two of its
+  // looks, minutes apart at the fastest rate items start).
+  std::uint32_t runs = 0;
   uncounted_work_list scheduled;  // items handed to this worker by collision (rule 10)
   run_record* rec = nullptr;      // the thread running this slot's handler (wait graph)
   // L: the items the handler running this slot took ahead (on its stack), or null.
@@ -206,14 +209,16 @@ inline constexpr int nr_sample_slots = 4;  // queueings timed at once, at most
 
 /// The sampled latency histograms of one queue (stats.hpp): the queueing-to-start and the
 /// run-time histogram, in the buckets of latency_histogram, and when each outstanding sample
-/// was queued (entries of empty slots are stale). Made by the queue's first sample with 16-bit
-/// counts (200 bytes); the first count to reach 65 535 makes them again with 32-bit counts
-/// (360 bytes), which saturate at 2^32 - 1 (2^36 queueings of one queue in one bucket). So
-/// the many queues that see few samples, such as a session's, pay 160 bytes less than a busy
-/// one, and a count is never lost to the narrow width. Freed with the queue. The outstanding
-/// samples' items stay in the core (a worker compares each item it starts with them, and a
-/// line more per item costs a burst ~15%); their queueing times are here, read only when a
-/// sampled item starts. Guarded as the field holding it (queue_counters::latency, mu).
+/// was queued (entries of empty slots are stale). Made by the queue's first sample with 8-bit
+/// counts (120 bytes); the first count to reach 255 makes them again with 16-bit counts
+/// (200 bytes), and the first to reach 65 535 with 32-bit counts (360 bytes), which saturate at
+/// 2^32 - 1 (2^36 queueings of one queue in one bucket). So the many queues that see few
+/// samples, such as a session's, pay 80 bytes less than one that saw a few thousand queueings
+/// and 240 less than a busy one, and a count is never lost to a narrow width. Freed with the
+/// queue. The outstanding samples' items stay in the core (a worker compares each item it
+/// starts with them, and a line more per item costs a burst ~15%); their queueing times are
+/// here, read only when a sampled item starts. Guarded as the field holding it
+/// (queue_counters::latency, mu).
 class latency_histograms {
  public:
   enum class kind : std::uint8_t { queue_latency, run_time };
@@ -223,12 +228,13 @@ class latency_histograms {
   };
   using pointer = std::unique_ptr<latency_histograms, deleter>;
 
-  /// Returns: empty histograms with 16-bit counts; null if out of memory.
+  /// Returns: empty histograms with 8-bit counts; null if out of memory.
   static pointer make() noexcept;
   /// Effects: adds a sample of `d` to histogram `k` of `*h`. If the count it goes to is at the
-  /// 16-bit limit, first makes `*h` again with 32-bit counts (the counts and queueing times
-  /// copied); out of memory for that, the sample is dropped (a statistic: the next one tries
-  /// again). Requires: h non-null. Allocates: only that once per queue.
+  /// limit of its width (8 or 16 bits), first makes `*h` again with counts twice as wide (the
+  /// counts and queueing times copied); out of memory for that, the sample is dropped (a
+  /// statistic: the next one tries again). Requires: h non-null. Allocates: only that, twice
+  /// in a queue's life at most.
   static void add(pointer& h, kind k, std::chrono::nanoseconds d) noexcept;
   /// Returns: histogram `k` with the 64-bit counts that stats() reports.
   [[nodiscard]] latency_histogram widen(kind k) const noexcept;
@@ -240,64 +246,93 @@ class latency_histograms {
  private:
   template <class Count>
   struct block;
-  explicit latency_histograms(bool wide) noexcept : wide_(wide) {}
-  // The counts of either width, as this block's width says.
+  explicit latency_histograms(std::uint8_t width) noexcept : width_(width) {}
+  // Makes a block with counts of type Wide holding the counts and queueing times of `from`
+  // (counts of type Narrow); null if out of memory.
+  template <class Narrow, class Wide>
+  static latency_histograms* grow(const latency_histograms& from) noexcept;
+  // Calls f with the counts of this block, of the width width_ says.
   template <class F>
   decltype(auto) visit(F&& f) noexcept;
   template <class F>
   decltype(auto) visit(F&& f) const noexcept;
 
-  bool wide_;  // the block is a block<std::uint32_t>, else a block<std::uint16_t>
+  std::uint8_t width_;  // bytes per count: the block is a block<std::uint8/16/32_t>
 };
 
 template <class Count>
 struct latency_histograms::block final : latency_histograms {
-  block() noexcept : latency_histograms(sizeof(Count) > sizeof(std::uint16_t)) {}
+  block() noexcept : latency_histograms(sizeof(Count)) {}
   // [kind][bucket]
   std::array<std::array<Count, latency_histogram::buckets>, 2> counts{};
 };
 
 template <class F>
 decltype(auto) latency_histograms::visit(F&& f) noexcept {
-  // Safety (static_cast): wide_ says which block type this object was made as (make, add).
-  if (wide_) return f(static_cast<block<std::uint32_t>*>(this)->counts);
-  return f(static_cast<block<std::uint16_t>*>(this)->counts);
+  // Safety (static_cast): width_ says which block type this object was made as (make, grow).
+  if (width_ == sizeof(std::uint32_t)) return f(static_cast<block<std::uint32_t>*>(this)->counts);
+  if (width_ == sizeof(std::uint16_t)) return f(static_cast<block<std::uint16_t>*>(this)->counts);
+  return f(static_cast<block<std::uint8_t>*>(this)->counts);
 }
 
 template <class F>
 decltype(auto) latency_histograms::visit(F&& f) const noexcept {
   // Safety (static_cast): as the non-const visit.
-  if (wide_) return f(static_cast<const block<std::uint32_t>*>(this)->counts);
-  return f(static_cast<const block<std::uint16_t>*>(this)->counts);
+  if (width_ == sizeof(std::uint32_t))
+    return f(static_cast<const block<std::uint32_t>*>(this)->counts);
+  if (width_ == sizeof(std::uint16_t))
+    return f(static_cast<const block<std::uint16_t>*>(this)->counts);
+  return f(static_cast<const block<std::uint8_t>*>(this)->counts);
 }
 
 inline void latency_histograms::deleter::operator()(latency_histograms* h) const noexcept {
   // Safety (static_cast): as visit; each block type is final, so its own delete is the right one.
-  if (h->wide_)
+  if (h->width_ == sizeof(std::uint32_t))
     delete static_cast<block<std::uint32_t>*>(h);
-  else
+  else if (h->width_ == sizeof(std::uint16_t))
     delete static_cast<block<std::uint16_t>*>(h);
+  else
+    delete static_cast<block<std::uint8_t>*>(h);
 }
 
 inline latency_histograms::pointer latency_histograms::make() noexcept {
-  return pointer(new (std::nothrow) block<std::uint16_t>{});
+  return pointer(new (std::nothrow) block<std::uint8_t>{});
+}
+
+template <class Narrow, class Wide>
+latency_histograms* latency_histograms::grow(const latency_histograms& from) noexcept {
+  auto* wide = new (std::nothrow) block<Wide>{};
+  if (wide == nullptr) return nullptr;
+  // Safety (static_cast): the caller read from.width_ == sizeof(Narrow).
+  const auto& narrow = static_cast<const block<Narrow>&>(from).counts;
+  for (std::size_t r = 0; r < narrow.size(); ++r)
+    for (std::size_t i = 0; i < narrow[r].size(); ++i) wide->counts[r][i] = narrow[r][i];
+  wide->sampled_at = from.sampled_at;
+  return wide;
 }
 
 inline void latency_histograms::add(pointer& h, kind k, std::chrono::nanoseconds d) noexcept {
   // Safety (static_cast): bucket_of returns 0 .. buckets - 1, and kind is 0 or 1.
   const auto b = static_cast<std::size_t>(latency_histogram::bucket_of(d));
   const auto row = static_cast<std::size_t>(k);
-  if (!h->wide_) {
-    auto& narrow = static_cast<block<std::uint16_t>*>(h.get())->counts;  // Safety: as visit
-    if (narrow[row][b] != UINT16_MAX) {
-      ++narrow[row][b];
+  if (h->width_ == sizeof(std::uint8_t)) {
+    auto& c = static_cast<block<std::uint8_t>*>(h.get())->counts[row][b];  // Safety: as visit
+    if (c != UINT8_MAX) {
+      ++c;
       return;
     }
-    auto* wide = new (std::nothrow) block<std::uint32_t>{};
+    latency_histograms* wide = grow<std::uint8_t, std::uint16_t>(*h);
     if (wide == nullptr) return;  // this sample is dropped; the next one tries again
-    for (std::size_t r = 0; r < narrow.size(); ++r)
-      for (std::size_t i = 0; i < narrow[r].size(); ++i) wide->counts[r][i] = narrow[r][i];
-    wide->sampled_at = h->sampled_at;
+    h.reset(wide);
+  }
+  if (h->width_ == sizeof(std::uint16_t)) {
+    auto& c = static_cast<block<std::uint16_t>*>(h.get())->counts[row][b];  // Safety: as visit
+    if (c != UINT16_MAX) {
+      ++c;
+      return;
+    }
+    latency_histograms* wide = grow<std::uint16_t, std::uint32_t>(*h);
+    if (wide == nullptr) return;  // as above
     h.reset(wide);
   }
   std::uint32_t& c = static_cast<block<std::uint32_t>*>(h.get())->counts[row][b];  // Safety: wide
@@ -408,8 +443,13 @@ struct intake_state {
 
 /// Flush colors (rule 26): every queued or running instance counts in the color of the epoch it
 /// was queued in; a flush bumps the epoch and waits until the colors of older epochs drain.
-/// nr_colors epochs are in use at most: a new epoch's color must be free (try_advance).
-/// Guarded by the core's mutex (L), as its owner worklist_state.
+/// nr_colors epochs are in use at most: a new epoch's color must be free (try_advance). With
+/// nr_colors = 4 (the kernel has 16), three flushes of one queue in progress at once each wait
+/// for their own snapshot; a fourth waits for the oldest color to drain before it bumps the
+/// epoch, and meanwhile the items queued get the current color, which it then waits for too (as
+/// a kernel flusher on its overflow list does): finite, since every older color drains. 24
+/// bytes instead of 72 in every queue. Guarded by the core's mutex (L), as its owner
+/// worklist_state.
 class flush_colors {
  public:
   /// Effects: counts an instance queued now. Returns: its color. 32-bit counts suffice: an
@@ -486,7 +526,9 @@ struct workers_state {
   std::atomic<int> posting{0};
   int nr_in_handler = 0;  // L: handlers inside run_worker for the live queue (destroy() waits
                           // for 0: a handler's tail completes async waiters)
-  std::uint64_t handler_starts = 0;  // L: handlers started (progress, for blocking waits)
+  // L: handlers started, modulo 2^32 (progress for the wait graph, compared for a change
+  // between two looks at one wait).
+  std::uint32_t handler_starts = 0;
   // L: the executor destroyed a handler unrun, or its context was shut down: never post again
   bool executor_dead = false;
   // A (relaxed), set under mu: someone watches items finish (a blocked, flush_work or async
@@ -571,7 +613,7 @@ struct lifecycle_state {
 /// intake (written by the producer per item) or the statistics' counters (written by the
 /// workers per item) every such read is a cache miss for one side. (Packed after the counters,
 /// where the workers' `tick` shares their line, they cost a burst 15-30% and the producer half
-/// again its CPU time: docs/benchmarks.md, "A lighter queue".) 704 bytes with libstdc++ on
+/// again its CPU time: docs/benchmarks.md, "A lighter queue".) 640 bytes with libstdc++ on
 /// x86-64 (bytes/wq in bench/wq_scale.cpp weighs it).
 struct queue_core {
   alignas(64) intake_state in;
@@ -598,7 +640,7 @@ struct queue_core {
 #if defined(__GLIBCXX__) && defined(__x86_64__)
 // The layout's budget (see queue_core): a field that grows the core past it must say why, here
 // and in docs/benchmarks.md, since every queue pays it in memory and in creation time.
-static_assert(sizeof(queue_core) <= 704, "queue_core grew past its 704-byte budget");
+static_assert(sizeof(queue_core) <= 640, "queue_core grew past its 640-byte budget");
 #endif
 
 /// Returns: whether anyone watches the queue's items finish, so that its workers must count each

@@ -342,7 +342,9 @@ next_step take_next(worker_scope& s, int& budget, work*& out) noexcept {
     me.current.store(w, std::memory_order_relaxed);  // Safety: see worker_slot::current
     ++me.runs;
     me.timing = sample_started(core->stats, w, me.started_at);
-    me.current_color = color_of(work_access::state(*w).load(std::memory_order_relaxed));
+    // Safety (static_cast): a color is below nr_colors (<= 16).
+    me.current_color =
+        static_cast<std::uint8_t>(color_of(work_access::state(*w).load(std::memory_order_relaxed)));
     out = w;
     return next_step::run;
   }
@@ -510,7 +512,7 @@ int take_ahead_locked(worker_scope& s, ahead_batch& b, int budget) noexcept {
   }
   b.n = n;
   b.ran = 0;
-  me.runs += static_cast<std::uint64_t>(n);
+  me.runs += static_cast<std::uint32_t>(n);  // modulo 2^32 (worker_slot::runs)
   return n;
 }
 

@@ -72,8 +72,14 @@ inline constexpr state_t disable_mask = state_t{0xffff} << disable_shift;
 inline constexpr state_t disable_max = 0xffff;
 
 inline constexpr unsigned color_shift = 24;
-inline constexpr unsigned nr_colors = 16;
+// Flush colors a queue counts its instances in (queue_core.hpp, flush_colors): up to
+// nr_colors - 1 flushes of one queue may each wait for its own snapshot at once; one more waits
+// until the oldest color drains before it takes its snapshot. The state word keeps 4 bits for
+// the color (24-27), so this may grow to 16 without moving the queue id.
+inline constexpr unsigned nr_colors = 4;
 inline constexpr state_t color_mask = state_t{nr_colors - 1} << color_shift;
+static_assert(nr_colors >= 2 && nr_colors <= 16 && (nr_colors & (nr_colors - 1)) == 0,
+              "a color is a power-of-two remainder that fits the state word's 4 bits");
 constexpr unsigned color_of(state_t s) noexcept {
   return static_cast<unsigned>((s & color_mask) >> color_shift);
 }
