@@ -300,6 +300,17 @@ std::size_t workqueue::cancel_armed_for_destroy() {
   return release_cancelled(std::move(dropped));
 }
 
+#if defined(__GLIBCXX__) && defined(__x86_64__)
+// Every queue pays its handle in memory (bytes/wq in bench/wq_scale.cpp counts it).
+static_assert(sizeof(workqueue) <= 32, "workqueue handle grew past 32 bytes");
+#endif
+
+void workqueue::add_cancelled_on_destroy(std::size_t n) noexcept {
+  const std::uint64_t sum = std::uint64_t{cancelled_on_destroy_} + n;
+  // Safety (static_cast): clamped to the field's range first.
+  cancelled_on_destroy_ = static_cast<std::uint32_t>(std::min<std::uint64_t>(sum, UINT32_MAX));
+}
+
 std::size_t workqueue::release_cancelled(std::vector<work*> dropped) {
   for (work* w : dropped) {
     // drop() reclaims the queue's reference, clears PENDING, then releases it.
@@ -332,7 +343,7 @@ std::error_code workqueue::destroy() {
       return {};
     }
     lk.unlock();
-    cancelled_on_destroy_ += release_cancelled(std::move(dropped));
+    add_cancelled_on_destroy(release_cancelled(std::move(dropped)));
   }
   {
     detail::done_list done;
@@ -447,7 +458,7 @@ bool workqueue::destroy_now_if_idle() noexcept {
     detail::report(errc::armed_items_cancelled, "queue '%s': %zu armed item(s) cancelled",
                    name().c_str(), dropped.size());
   }
-  cancelled_on_destroy_ += dropped.size();
+  add_cancelled_on_destroy(dropped.size());
   detail::done_list done;
   std::unique_lock lk(core->mu);
   detail::mark_orphaned_locked(core);
@@ -482,7 +493,7 @@ void workqueue::begin_async_destroy(detail::async_waiter* w) noexcept {
   }
   destroyed_ = true;
   try {
-    cancelled_on_destroy_ += cancel_armed_for_destroy();
+    add_cancelled_on_destroy(cancel_armed_for_destroy());
   } catch (...) {
     // Out of memory for the list of armed items: they stay armed and, when they fire, are
     // queued as chained work of the dying queue (which still runs them).

@@ -6,6 +6,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <cstdint>
+
 #include <climits>
 #include <type_traits>
 
@@ -43,7 +45,7 @@ TEST_CASE("flags: clamp_max_active maps 0 to 1024 and clamps to [1, 2048] (rule 
 }
 
 TEST_CASE("flags: every flag is a distinct bit and none is zero", "[flags]") {
-  STATIC_REQUIRE(std::is_same_v<std::underlying_type_t<queue_flags>, unsigned>);
+  STATIC_REQUIRE(std::is_same_v<std::underlying_type_t<queue_flags>, std::uint8_t>);
   STATIC_REQUIRE(bits(queue_flags::none) == 0);
   constexpr queue_flags all[] = {queue_flags::unbound, queue_flags::highpri,
                                  queue_flags::long_running};

@@ -5,6 +5,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <cstdint>
+
 #include <type_traits>
 
 namespace {
@@ -21,7 +23,7 @@ struct uses_only_declarations {
 TEST_CASE("fwd: forward declarations name the real types", "[fwd]") {
   uses_only_declarations u;
   REQUIRE(u.item == nullptr);
-  STATIC_REQUIRE(std::is_same_v<std::underlying_type_t<wq::queue_flags>, unsigned>);
+  STATIC_REQUIRE(std::is_same_v<std::underlying_type_t<wq::queue_flags>, std::uint8_t>);
   STATIC_REQUIRE(std::is_enum_v<wq::queue_status>);
   STATIC_REQUIRE(std::is_base_of_v<wq::workqueue, wq::ordered_workqueue>);
   STATIC_REQUIRE(std::is_base_of_v<wq::work, wq::delayed_work>);

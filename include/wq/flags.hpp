@@ -33,10 +33,12 @@
 
 #include <wq/config.hpp>
 
+#include <cstdint>
+
 namespace wq {
 
-/// Flags of a workqueue; combine with `|`.
-enum class queue_flags : unsigned {
+/// Flags of a workqueue; combine with `|`. One byte (a queue handle keeps them).
+enum class queue_flags : std::uint8_t {
   none = 0,
   unbound = 1u << 0,
   highpri = 1u << 1,

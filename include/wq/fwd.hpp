@@ -6,6 +6,8 @@
 
 #include <wq/config.hpp>
 
+#include <cstdint>
+
 namespace wq {
 
 class jiffies;
@@ -23,7 +25,7 @@ struct work_pointer_traits;
 template <class Pointer>
 struct enqueue_result;
 enum class queue_status;
-enum class queue_flags : unsigned;
+enum class queue_flags : std::uint8_t;
 class workqueue;
 class ordered_workqueue;
 struct queue_options;

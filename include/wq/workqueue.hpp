@@ -328,7 +328,7 @@ class workqueue {
   // Creates the core, named `name`, with max_active `requested` (clamped and reported here),
   // on `context` (the pool, owned or shared, or the executor's context). `box` null: the queue
   // runs on its flags' shared pool. What the queue needs later is kept in the core, not here:
-  // this object is a handle (40 bytes) to it.
+  // this object is a handle (32 bytes) to it.
   void init(std::string_view name, int requested, boost::asio::execution_context& context,
             std::unique_ptr<detail::executor_box> box, int max_workers,
             std::unique_ptr<boost::asio::thread_pool> pool = nullptr);
@@ -354,7 +354,6 @@ class workqueue {
 
   detail::queue_core* core_ = nullptr;  // referenced, see detail/core.hpp
   std::uint64_t id_ = 0;                // core_'s id while this queue lives
-  std::uint64_t cancelled_on_destroy_ = 0;
   // The typed queueing of enqueue and enqueue_delayed (`delay` zero: queued now).
   template <auto Member, class Pointer>
   enqueue_result<Pointer> enqueue_after(Pointer pointer, std::chrono::nanoseconds delay,
@@ -365,7 +364,12 @@ class workqueue {
   queue_status queue_untyped(work& item, std::chrono::nanoseconds delay,
                              const location& where) noexcept;
   void note_coalesced() const noexcept;
+  // Adds `n` to cancelled_on_destroy_, saturating at 2^32 - 1 (more armed items than memory
+  // holds).
+  void add_cancelled_on_destroy(std::size_t n) noexcept;
   std::unique_ptr<queue_stats> final_stats_;  // set by destroy()
+  // The handle is 32 bytes: a 32-bit count and one-byte flags beside the three flags below.
+  std::uint32_t cancelled_on_destroy_ = 0;
   queue_flags flags_;
   bool ordered_;
   bool destroyed_ = false;

@@ -19,7 +19,7 @@ namespace wq {
 class work;
 class delayed_work;
 struct location;
-enum class queue_flags : unsigned;
+enum class queue_flags : std::uint8_t;
 enum class queue_status;
 }  // namespace wq
 
