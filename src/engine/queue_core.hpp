@@ -609,7 +609,8 @@ struct lifecycle_state {
 /// (read per item only for an observer) and the context watch (read at creation and
 /// destruction); the mutex starts the next line, and the state a worker takes under it per item
 /// follows it. The flags and the observer, which the producer and the workers both read per
-/// item, sit after the workers' state, on a line that no one writes per item: beside the
+/// item, sit after the workers' state and the waiters, on a line that no one writes per item
+/// (bytes 448-511: the waiters' tail, the flags, the observer, the armed list): beside the
 /// intake (written by the producer per item) or the statistics' counters (written by the
 /// workers per item) every such read is a cache miss for one side. (Packed after the counters,
 /// where the workers' `tick` shares their line, they cost a burst 15-30% and the producer half
@@ -625,9 +626,9 @@ struct queue_core {
   registry_slot reg;
   worklist_state wl;
   workers_state wk;
+  waiters_state wt;
   queue_flags flags = queue_flags::none;  // I
   std::atomic<observer*> obs{nullptr};    // A (relaxed): see workqueue::set_observer
-  waiters_state wt;
   timers_state tm;
   lifecycle_state lc;
   queue_counters stats;
