@@ -540,10 +540,10 @@ queue_stats workqueue::stats() const {
   if (core_->id() != id_) {
     // Destroyed: the snapshot destroy() took when the queue had drained.
     if (final_stats_) return *final_stats_;
-    queue_stats out;
-    out.name = name();
-    out.sample_every = detail::sample_every;
-    return out;
+    // Or retired in the background (async_destroy, an orphan): the core keeps the counters it
+    // had when it retired, since nothing counts on a retired core and only a new queue made on
+    // it clears them, which this object's reference prevents.
+    return final_snapshot_locked();
   }
   detail::start_workers_locked(core_);  // count items on the intake as queued
   return detail::snapshot_stats_locked(core_, name());
@@ -554,17 +554,22 @@ void workqueue::keep_final_stats() noexcept {
   // (no allocation, which keeps a short-lived per-session queue as cheap as a strand).
   if (detail::stats_empty_locked(core_)) return;
   try {
-    final_stats_ = std::make_unique<queue_stats>(detail::snapshot_stats_locked(core_, name()));
-    // A mod_delayed_work may still hold an instance it took off the armed list (counted armed
-    // while it moves). The queue is dying with nothing of it running, so that instance can only
-    // be refused, which counts it cancelled (note_move_dropped), possibly once the core has
-    // retired and no longer counts: count it so in the snapshot now.
-    const std::uint64_t moving = core_->stats.moving;
-    final_stats_->armed -= moving;
-    final_stats_->cancelled += moving;
+    final_stats_ = std::make_unique<queue_stats>(final_snapshot_locked());
   } catch (...) {
-    // Out of memory: stats() of the destroyed queue will be empty.
+    // Out of memory: stats() of the destroyed queue reads the retired core instead (stats()).
   }
+}
+
+queue_stats workqueue::final_snapshot_locked() const {
+  queue_stats out = detail::snapshot_stats_locked(core_, name());
+  // A mod_delayed_work may still hold an instance it took off the armed list (counted armed
+  // while it moves). The queue is dying with nothing of it running, or retired, so that
+  // instance can only be refused, which counts it cancelled (note_move_dropped), possibly once
+  // the core has retired and no longer counts: count it so in the snapshot now.
+  const std::uint64_t moving = core_->stats.moving;
+  out.armed -= moving;
+  out.cancelled += moving;
+  return out;
 }
 
 std::string workqueue::dump(std::size_t limit) const {

@@ -30,6 +30,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 
+#include <wq/async.hpp>
 #include <wq/cancel.hpp>
 #include <wq/container_of.hpp>
 #include <wq/delayed_work.hpp>
@@ -495,6 +496,50 @@ TEST_CASE(
   // Final: queueing on the destroyed queue is refused and changes nothing.
   CHECK(q.enqueue<&counting_item::w>(&a).status == queue_status::rejected);
   CHECK(q.stats().queued == 3);
+}
+
+// async_destroy retires the queue on whichever thread finishes its last item: no destroy()
+// takes a snapshot then. The retired core keeps its counters while the workqueue object refers
+// to it (stats() used to return the name and zero counters there).
+TEST_CASE(
+    "stats: after async_destroy completed, stats() is the final snapshot: the items that ran and "
+    "the armed ones it cancelled (rule 50)",
+    "[stats][destroy][async][rule50]") {
+  wq_test::warning_catcher notices;  // errc::armed_items_cancelled
+  counting_item a;
+  counting_item b;
+  c_delayed_item d;
+  wq::workqueue q{"doomed-async", {.threads = 2}};
+  latch gate{1};
+  wq_test::fn_item slow{[&](wq_test::fn_item&) { (void)gate.wait_for(must_happen); }};
+  REQUIRE(q.enqueue<&wq_test::fn_item::w>(&slow));
+  REQUIRE(q.enqueue<&counting_item::w>(&a));
+  REQUIRE(q.enqueue<&counting_item::w>(&b));
+  REQUIRE(wq::queue_delayed_work(q, d.d, 10s));
+  latch destroyed{1};
+  std::atomic<bool> failed{false};
+  wq::async_destroy(q, [&](boost::system::error_code ec) {
+    failed.store(static_cast<bool>(ec));
+    destroyed.count_down();
+  });
+  gate.count_down();
+  REQUIRE(destroyed.wait_for(must_happen));
+  CHECK_FALSE(failed.load());
+  CHECK(d.runs.load() == 0);
+  for (int i = 0; i < 2; ++i) {  // and it stays so
+    const queue_stats s = q.stats();
+    CHECK(s.name == "doomed-async");
+    CHECK(s.queued == 4);
+    CHECK(s.started == 3);
+    CHECK(s.finished == 3);
+    CHECK(s.cancelled == 1);
+    CHECK(s.in_flight == 0);
+    CHECK(s.running == 0);
+    CHECK(s.armed == 0);
+    CHECK(s.queued == accounted(s));
+  }
+  CHECK(q.enqueue<&counting_item::w>(&a).status == queue_status::rejected);
+  CHECK(q.stats().queued == 4);
 }
 
 TEST_CASE(

@@ -290,10 +290,10 @@ class workqueue {
   /// Returns a snapshot of the queue's counters and sampled latencies (wq/stats.hpp). Cheap
   /// enough to call once a second from a monitoring item. After a destroy() that returned no
   /// error it returns the final snapshot destroy() took once everything had run; after a
-  /// destruction that finished in the background (wq::async_destroy, or a destroy() that
-  /// returned an error: from one of the queue's own items with others in flight, refused while
-  /// waiting, or on an executor that did not run its workers) it returns the name and zero
-  /// counters: the queue retires where nothing can keep its counts.
+  /// destruction that finishes in the background (wq::async_destroy, or a destroy() that
+  /// returned an error once it had begun: its wait refused, or an executor that did not run the
+  /// workers) it returns the live counters until the queue has retired, then the final ones,
+  /// which stay as long as this object.
   /// Thread-safe, also concurrently with destroy() (it then returns the live counters or that
   /// final snapshot).
   [[nodiscard]] queue_stats stats() const;
@@ -338,6 +338,10 @@ class workqueue {
   // Keeps the statistics of a queue being destroyed for stats() (not for one that never saw an
   // item, whose statistics are zero). Requires the core mutex held.
   void keep_final_stats() noexcept;
+  // The statistics of a queue that counts no more (dying with nothing running, or retired),
+  // an instance mod_delayed_work is moving counted cancelled. Requires the core mutex held.
+  // Throws std::bad_alloc (the name's copy).
+  [[nodiscard]] queue_stats final_snapshot_locked() const;
   static errc blocked_wait(const detail::queue_core* core) noexcept;
   // Throws std::invalid_argument: queue_options::threads given with an executor (queue `name`).
   [[noreturn]] static void refuse_threads_on_executor(std::string_view name);
