@@ -372,7 +372,7 @@ class workqueue {
   // holds).
   void add_cancelled_on_destroy(std::size_t n) noexcept;
   std::unique_ptr<queue_stats> final_stats_;  // set by destroy()
-  // The handle is 32 bytes: a 32-bit count and one-byte flags beside the three flags below.
+  // The handle is 32 bytes: a 32-bit count and one-byte flags beside the three bools below.
   std::uint32_t cancelled_on_destroy_ = 0;
   queue_flags flags_;
   bool ordered_;
