@@ -226,8 +226,11 @@ std::error_code refuse_wait(errc why, const char* op, const std::string& name) n
 }
 }  // namespace
 
-errc workqueue::blocked_wait(const detail::queue_core* core) noexcept {
+errc workqueue::blocked_wait(detail::queue_core* core) noexcept {
   if (detail::this_worker().core == core) return errc::wait_on_own_queue;
+  // Under the mutex: a destroy() on another thread may retire the queue, which frees its
+  // executor box (a flush() or drain() racing with destroy() used to read it freed).
+  const std::lock_guard lk(core->mu);
   if (detail::strand_held_here(core)) return errc::wait_needs_this_worker;
   return errc{};
 }

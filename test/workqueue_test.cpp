@@ -2029,3 +2029,46 @@ TEST_CASE(
   INFO("rounds: " << rounds);
   CHECK(rounds > 0);
 }
+
+// flush() and drain() first check, without waiting, whether the calling thread may block on the
+// queue (its own item, or a handler of the strand its workers run on); that check read the
+// queue's executor, which a destroy() on another thread frees when the queue retires. Found by
+// a user trial under ThreadSanitizer (a read of the freed executor box); ThreadSanitizer (CI)
+// fails this test if the check reads it unlocked again.
+TEST_CASE("workqueue: flush and drain racing destroy on other threads (rule 50)",
+          "[workqueue][destroy][flush][drain][rule50]") {
+  const auto until = std::chrono::steady_clock::now() + 1500ms;
+  int rounds = 0;
+  int waits = 0;
+  while (rounds < 300 && std::chrono::steady_clock::now() < until) {
+    std::unique_ptr<wq::workqueue> q;
+    if (rounds % 2 == 0)
+      q = std::make_unique<wq::ordered_workqueue>("flush-vs-destroy");
+    else
+      q = std::make_unique<wq::workqueue>("flush-vs-destroy", wq::queue_options{.threads = 1});
+    fn_item item{[](fn_item&) {}};
+    REQUIRE(enqueue(*q, item) == queue_status::queued);
+    std::atomic<bool> stop{false};
+    std::atomic<int> failed{0};
+    std::atomic<int> done{0};
+    auto waiter = [&](bool drain) {
+      while (!stop.load(std::memory_order_relaxed)) {
+        const std::error_code ec = drain ? q->drain() : q->flush();
+        if (ec) failed.fetch_add(1);
+        done.fetch_add(1);
+      }
+    };
+    std::thread a(waiter, false);
+    std::thread b(waiter, true);
+    const std::error_code ec = q->destroy();
+    stop = true;
+    a.join();
+    b.join();
+    CHECK_FALSE(ec);
+    CHECK(failed.load() == 0);  // a wait on a destroyed queue returns at once, with no error
+    waits += done.load();
+    ++rounds;
+  }
+  INFO(rounds << " rounds, " << waits << " waits");
+  CHECK(rounds >= 20);
+}

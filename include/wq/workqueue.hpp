@@ -342,7 +342,9 @@ class workqueue {
   // an instance mod_delayed_work is moving counted cancelled. Requires the core mutex held.
   // Throws std::bad_alloc (the name's copy).
   [[nodiscard]] queue_stats final_snapshot_locked() const;
-  static errc blocked_wait(const detail::queue_core* core) noexcept;
+  // Why the calling thread may not block on `core` (its own item, or a handler of the strand
+  // its workers run on), or errc{}. Takes the core's mutex: call it without.
+  static errc blocked_wait(detail::queue_core* core) noexcept;
   // Throws std::invalid_argument: queue_options::threads given with an executor (queue `name`).
   [[noreturn]] static void refuse_threads_on_executor(std::string_view name);
   void orphan(errc why) noexcept;

@@ -535,8 +535,8 @@ struct workers_state {
   // waiter, pause, a worker description): workers stop running items they took ahead and count
   // what they ran at once. Cleared under mu by a worker that finds no watcher.
   std::atomic<bool> watched{false};
-  // L; also read without mu by workqueue::blocked_wait, whose queue is the only retirer.
-  // Null on a shared pool.
+  // L (reset when the queue retires); also used without mu by post_claimed, which retirement
+  // waits for (posting). Null on a shared pool.
   std::unique_ptr<executor_box> executor;
   worker_pool* pool = nullptr;  // I: the shared pool the queue runs on, if any
   // A (relaxed): copies of the queue's executor with outstanding_work.tracked; while there

@@ -174,8 +174,8 @@ worker_slot* find_running(queue_core* core, const work* w, const work_ops* ops,
 inline bool on_shared_pool(const queue_core* core) noexcept { return core->wk.pool != nullptr; }
 
 /// Returns: whether the calling thread runs a handler of the strand `core`'s workers are posted
-/// through, so none of them can start until it returns (§5.3). Thread safety: any thread; reads
-/// only what is immutable while the queue is live.
+/// through, so none of them can start until it returns (§5.3). Requires: mu held (the queue's
+/// executor box is freed when it retires, possibly by a destroy() on another thread).
 bool strand_held_here(const queue_core* core) noexcept;
 
 /// Returns: whether the queue runs one item at a time (ordered, or max_active 1), so an item
