@@ -169,7 +169,11 @@ queue_status workqueue::queue_untyped(work& item, std::chrono::nanoseconds delay
   }
   // A destroyed queue's core refuses by its id (stale generation) or its dying flag.
   const queue_status st = detail::claim_and_link(
-      item, [&] { return detail::link_or_arm(core_, id_, item, delay, &where); }, [] {});
+      item,
+      [&](bool as_chained) {
+        return detail::link_or_arm(core_, id_, item, delay, &where, true, as_chained);
+      },
+      [] {});
   if (st == queue_status::already_pending) note_coalesced();
   return st;
 }

@@ -2072,3 +2072,63 @@ TEST_CASE("workqueue: flush and drain racing destroy on other threads (rule 50)"
   INFO(rounds << " rounds, " << waits << " waits");
   CHECK(rounds >= 20);
 }
+
+// An outside queueing claims an item's PENDING before its queue, draining or dying, refuses it
+// (rule 17). A queueing of the same item in that moment, here the item's own chained requeue,
+// was told already_pending, and the refusal then gave PENDING up: the promised run never came
+// and drain()/destroy() returned success (user trial 23: most rounds of the destroy case on the
+// old code). Now that call marks the claim COALESCED and the refusal links the item anyway, as
+// chained work. Every run an item's requeue was promised must happen.
+namespace {
+struct chaining_item {
+  wq::work w;
+  wq::workqueue* q = nullptr;
+  std::atomic<long> runs{0};
+  std::atomic<long> promised{0};
+  std::atomic<long> chain{0};
+  static void run(chaining_item* self, wq::id<&chaining_item::w>) noexcept {
+    const long n = self->runs.fetch_add(1) + 1;
+    if (self->chain.fetch_sub(1) > 0) {
+      const queue_status st = self->q->enqueue<&chaining_item::w>(self).status;
+      if (st == queue_status::queued || st == queue_status::already_pending)
+        self->promised.store(n + 1);  // a run after this one (rules 3, 7)
+    }
+  }
+};
+}  // namespace
+
+TEST_CASE(
+    "workqueue: a requeue told already_pending while the queue refuses an outside queueing of "
+    "the same item still runs (rules 1 7 17 49 50)",
+    "[workqueue][drain][destroy][rule17][rule49][rule50]") {
+  for (const bool destroy : {true, false}) {
+    INFO((destroy ? "destroy" : "drain"));
+    const auto until = std::chrono::steady_clock::now() + 1500ms;
+    int rounds = 0;
+    int lost = 0;
+    while (rounds < 2000 && std::chrono::steady_clock::now() < until) {
+      chaining_item it;
+      auto q =
+          std::make_unique<wq::workqueue>("coalesced-refusal", wq::queue_options{.threads = 2});
+      it.q = q.get();
+      it.chain = 50;
+      REQUIRE(q->enqueue<&chaining_item::w>(&it));
+      std::atomic<bool> stop{false};
+      std::thread outside([&] {
+        while (!stop.load(std::memory_order_relaxed)) (void)q->enqueue<&chaining_item::w>(&it);
+      });
+      REQUIRE(wq_test::poll_until([&] { return it.runs.load() >= 2; }));
+      const std::error_code ec = destroy ? q->destroy() : q->drain();
+      stop = true;
+      outside.join();
+      CHECK_FALSE(ec);
+      if (!destroy) CHECK_FALSE(q->drain());  // the outside queueings accepted since have run
+      if (it.runs.load() < it.promised.load()) ++lost;
+      q.reset();
+      ++rounds;
+    }
+    INFO(rounds << " rounds, " << lost << " with a promised run missing");
+    CHECK(lost == 0);
+    CHECK(rounds >= 20);
+  }
+}

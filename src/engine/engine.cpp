@@ -19,6 +19,7 @@
 
 #include "../trace.hpp"
 #include "../worker_pool.hpp"
+#include "backoff.hpp"
 #include "counters.hpp"
 #include "intake.hpp"
 #include "lifecycle.hpp"
@@ -124,12 +125,14 @@ std::pair<queue_core*, std::uint64_t> create_core(core_config cfg,
 
 namespace {
 
-// link_claimed and link_submitted: `hold_while_draining` is link_submitted's difference.
+// link_claimed and link_submitted: `hold_while_draining` is link_submitted's difference;
+// `as_chained` accepts the item while the queue drains or dies as its own chained work is
+// (claim_and_link: a queueing call coalesced into this claim, which must not be given up).
 queue_status link_claimed_or_held(queue_core* core, std::uint64_t id, work& w,
-                                  const location* where, bool count,
-                                  bool hold_while_draining) noexcept {
+                                  const location* where, bool count, bool hold_while_draining,
+                                  bool as_chained) noexcept {
   push_result pushed = push_result::not_pushed;
-  if (count) {
+  if (count && !as_chained) {  // as_chained: the intake was closed a moment ago; lock
     pushed = try_push(core, id, w, where);
     if (pushed == push_result::pushed) return queue_status::queued;
     if (pushed == push_result::pushed_needs_worker) {
@@ -157,7 +160,10 @@ queue_status link_claimed_or_held(queue_core* core, std::uint64_t id, work& w,
   if (core->lc.destroy_notified && !(core->lc.orphan_busy && chained_for() == core))
     return queue_status::rejected;
   bool hold = false;  // queued when the drain ends (link_submitted)
-  if ((core->lc.dying || core->lc.draining > 0) && this_worker().core != core &&
+  // as_chained is honoured while the queue drains, not once it dies: a destroy that has seen
+  // the queue quiescent joins and retires it without looking again (the queue's own workers
+  // cover that case: wait_transit_as_worker).
+  if ((core->lc.dying || (core->lc.draining > 0 && !as_chained)) && this_worker().core != core &&
       chained_for() != core) {
     if (!hold_while_draining || core->lc.dying)
       return queue_status::rejected;  // rule 17, reported instead of silently dropped
@@ -189,12 +195,37 @@ queue_status link_claimed_or_held(queue_core* core, std::uint64_t id, work& w,
 }  // namespace
 
 queue_status link_claimed(queue_core* core, std::uint64_t id, work& w, const location* where,
-                          bool count) noexcept {
-  return link_claimed_or_held(core, id, w, where, count, false);
+                          bool count, bool as_chained) noexcept {
+  return link_claimed_or_held(core, id, w, where, count, false, as_chained);
+}
+
+bool wait_transit_as_worker(work& w) noexcept {
+  queue_core* own = this_worker().core;
+  // Only a worker running an item waits: its run keeps its queue from draining meanwhile, so a
+  // claim its queue refuses under it cannot be mistaken for an instance that will run.
+  if (own == nullptr || this_worker().current == nullptr) return false;
+  const auto& st = work_access::state(w);
+  for (unsigned spins = 0;; ++spins) {
+    // Safety (acquire): a claim given up here is claimed again by the caller (acq_rel), and a
+    // settled instance's state was published by its linking; this load only decides which.
+    const state_t s = st.load(std::memory_order_acquire);
+    if ((s & st_pending) == 0) return true;
+    if ((s & (st_queued | st_armed)) != 0) return false;
+    if ((s & st_intake) != 0) {
+      // Safety (static_cast): the index bits of the queue id.
+      if ((static_cast<std::uint32_t>(queue_id_of(s)) & core_index_mask) != own->reg.index)
+        return false;  // on another queue's intake: settled there
+      // On this queue's intake, or a push to it on its way (which fails if a drain or destroy
+      // closed it meanwhile): moving the intake to the lists tells the two apart.
+      const std::lock_guard lk(own->mu);
+      start_workers_locked(own);
+    }
+    backoff(spins);
+  }
 }
 
 queue_status link_submitted(queue_core* core, std::uint64_t id, work& w) noexcept {
-  return link_claimed_or_held(core, id, w, nullptr, true, true);
+  return link_claimed_or_held(core, id, w, nullptr, true, true, false);
 }
 
 namespace {
@@ -217,8 +248,8 @@ clock_point real_deadline(std::chrono::steady_clock::duration span) noexcept {
 }
 
 queue_status arm_claimed(queue_core* core, std::uint64_t id, delayed_work& dw,
-                         std::chrono::nanoseconds delay, const location* where,
-                         bool count) noexcept {
+                         std::chrono::nanoseconds delay, const location* where, bool count,
+                         bool as_chained) noexcept {
   const auto span = std::chrono::duration_cast<std::chrono::steady_clock::duration>(delay);
   // A delay of max_delay (the "infinite" timeout, jiffies.hpp) has no deadline: neither its
   // timer nor a test clock ever fires it; mod_delayed_work, flush, cancel or destroy end it.
@@ -228,7 +259,8 @@ queue_status arm_claimed(queue_core* core, std::uint64_t id, delayed_work& dw,
   if (core->id() != id || !core->reg.live) return queue_status::rejected;
   // A dying queue refuses even chained arming: a timer cannot be allowed to fire into it.
   if (core->lc.dying) return queue_status::rejected;
-  if (core->lc.draining > 0 && this_worker().core != core) return queue_status::rejected;
+  if (core->lc.draining > 0 && !as_chained && this_worker().core != core)
+    return queue_status::rejected;
   // Safety (relaxed, under the mutex): see virtual_time.hpp. The test clock keeps virtual time
   // at most max_delay before the clock's end, so the sum cannot overflow.
   const clock_point virtual_time = virtual_now.load(std::memory_order_relaxed);
@@ -325,11 +357,11 @@ bool move_armed(queue_core* core, std::uint64_t id, delayed_work& dw,
 }
 
 queue_status link_or_arm(queue_core* core, std::uint64_t id, work& w,
-                         std::chrono::nanoseconds delay, const location* where,
-                         bool count) noexcept {
-  if (delay.count() == 0) return link_claimed(core, id, w, where, count);
+                         std::chrono::nanoseconds delay, const location* where, bool count,
+                         bool as_chained) noexcept {
+  if (delay.count() == 0) return link_claimed(core, id, w, where, count, as_chained);
   // Safety: the callers pass a delayed_work whenever the delay is not zero (their types say so).
-  return arm_claimed(core, id, static_cast<delayed_work&>(w), delay, where, count);
+  return arm_claimed(core, id, static_cast<delayed_work&>(w), delay, where, count, as_chained);
 }
 
 namespace {

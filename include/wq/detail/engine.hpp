@@ -84,9 +84,24 @@ void remove_tracked(queue_core* core) noexcept;
 /// Links a claimed item on queue `id` (worklist or inactive list). Returns queued or rejected;
 /// on rejected the caller still owns the claim and must unclaim it.
 /// `where`, if given, is reported to the queue's observer (on_queued, under the queue lock so
-/// that the item cannot have run yet).
+/// that the item cannot have run yet). `as_chained`: accepted while the queue drains or dies,
+/// as its own items' chained queueing is (claim_and_link, for a queueing call that coalesced
+/// into this claim); still refused by a destroyed queue or a dead executor.
 queue_status link_claimed(queue_core* core, std::uint64_t id, work& w,
-                          const location* where = nullptr, bool count = true) noexcept;
+                          const location* where = nullptr, bool count = true,
+                          bool as_chained = false) noexcept;
+/// For a queueing call that found `w` pending: if the calling thread runs a work item of a
+/// queue and `w`'s instance is in transit (claimed by a queueing on its way to be linked or
+/// refused, by a canceller, or a worker starting it; on no list and not armed; or a push to the
+/// caller's queue's intake not yet taken), waits until that settles, so that an instance its
+/// queue refuses (draining or dying) is not mistaken for one that will run (claim_and_link).
+/// The wait is short: every such transit ends without waiting for the caller, whose run
+/// meanwhile keeps its queue from draining; it takes the caller's queue mutex to move its
+/// intake to the lists. Returns: whether PENDING was given up (claim again); false at once for
+/// any other caller. Requires: the caller's queue mutex not held (as any queueing call).
+/// Thread safety: any thread. Memory ordering: acquire loads.
+bool wait_transit_as_worker(work& w) noexcept;
+
 /// Links a claimed item that boxes a function submitted through the queue's executor (an Asio
 /// completion handler, a coroutine's resumption), as link_claimed does, except while the queue
 /// drains: submitted from outside the queue, the function is then held, neither refused nor
@@ -102,9 +117,11 @@ queue_status link_submitted(queue_core* core, std::uint64_t id, work& w) noexcep
 /// link_claimed). `count`: the call is a queueing (counted, reported to the observer); false:
 /// mod_delayed_work arms or queues again an instance it took off this queue's armed list
 /// (counted moving by its grab, grab.hpp), which is uncounted from moving instead.
+/// `as_chained`: as link_claimed's (arming: accepted while the queue drains, refused once it
+/// is dying, since a timer must not fire into it).
 queue_status link_or_arm(queue_core* core, std::uint64_t id, work& w,
                          std::chrono::nanoseconds delay, const location* where = nullptr,
-                         bool count = true) noexcept;
+                         bool count = true, bool as_chained = false) noexcept;
 
 /// mod_delayed_work's fast path (rule 20): if `dw` is armed on queue `id` with a real timer
 /// wait outstanding, moves its deadline to `delay` from now and returns true; the item stays

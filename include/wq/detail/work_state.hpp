@@ -33,8 +33,13 @@ namespace wq::detail {
 ///                          plain queue_work that did not take the queue's mutex): pending, on
 ///                          no list yet. The next holder of that mutex links it (QUEUED).
 ///   bits 8-23   DISABLE    disable count (rules 16, 33, 34).
-///   bits 24-27  COLOR      while QUEUED: the flush color the instance was queued with (the
+///   bits 24-25  COLOR      while QUEUED: the flush color the instance was queued with (the
 ///                          kernel's work colors; flush() waits for older colors only, rule 26).
+///   bit 26      COALESCED  while PENDING: a queueing call found the item pending and returned
+///                          already_pending. If the instance was a claim that its queue then
+///                          refuses, the refusal links it anyway (claim_and_link), so that call's
+///                          instance runs. Cleared with PENDING.
+///   bit 27      (unused)
 ///   bits 28-63  QUEUE_ID   slot (20 bits) and generation (16 bits) of the queue the item is, or
 ///                          last was, queued on. 0 = never queued.
 ///
@@ -74,12 +79,14 @@ inline constexpr state_t disable_max = 0xffff;
 inline constexpr unsigned color_shift = 24;
 // Flush colors a queue counts its instances in (queue_core.hpp, flush_colors): up to
 // nr_colors - 1 flushes of one queue may each wait for its own snapshot at once; one more waits
-// until the oldest color drains before it takes its snapshot. The state word keeps 4 bits for
-// the color (24-27), so this may grow to 16 without moving the queue id.
+// until the oldest color drains before it takes its snapshot. The state word keeps 2 bits for
+// the color (24-25).
 inline constexpr unsigned nr_colors = 4;
 inline constexpr state_t color_mask = state_t{nr_colors - 1} << color_shift;
-static_assert(nr_colors >= 2 && nr_colors <= 16 && (nr_colors & (nr_colors - 1)) == 0,
-              "a color is a power-of-two remainder that fits the state word's 4 bits");
+static_assert(nr_colors >= 2 && nr_colors <= 4 && (nr_colors & (nr_colors - 1)) == 0,
+              "a color is a power-of-two remainder that fits the state word's 2 bits");
+inline constexpr state_t st_coalesced = state_t{1} << 26;
+static_assert((color_mask & st_coalesced) == 0);
 constexpr unsigned color_of(state_t s) noexcept {
   return static_cast<unsigned>((s & color_mask) >> color_shift);
 }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <wq/config.hpp>
+#include <wq/detail/engine.hpp>
 #include <wq/impl/work_access.hpp>
 #include <wq/queue_status.hpp>
 
@@ -23,7 +24,7 @@ inline claim_result claim_pending(work& w) noexcept {
   const state_t old = st.fetch_or(st_pending, std::memory_order_acq_rel);
   if ((old & st_pending) != 0) return claim_result::already_pending;
   if (disable_count(old) != 0) {
-    st.fetch_and(~st_pending, std::memory_order_release);
+    st.fetch_and(~(st_pending | st_coalesced), std::memory_order_release);
     return claim_result::disabled;
   }
   return claim_result::claimed;
@@ -31,23 +32,72 @@ inline claim_result claim_pending(work& w) noexcept {
 
 /// Gives up a pending instance claimed with claim_pending that was not linked anywhere.
 inline void unclaim_pending(work& w) noexcept {
-  work_access::state(w).fetch_and(~st_pending, std::memory_order_release);
+  work_access::state(w).fetch_and(~(st_pending | st_coalesced), std::memory_order_release);
 }
 
-/// The queueing sequence (rules 1, 3): claims `w`'s PENDING; if claimed, calls `link()`, which
-/// returns a queue_status; if that is not queued, calls `give_back()` (the caller takes back
-/// what it handed to the item: a reference, a pointer) and then gives up PENDING -- in that
-/// order, so nobody can claim the item while it still holds the caller's reference.
+/// After a queueing call found `w` pending: marks the instance COALESCED (work_state.hpp), so
+/// that if it is a claim its queue then refuses, the refusal links it anyway and the instance
+/// this call was promised runs. If PENDING was given up meanwhile, claims it instead.
+/// Returns: already_pending (marked, or marked already), or claim_pending's result.
+/// Thread safety: any thread. Memory ordering: the mark is relaxed: it orders nothing (the
+/// failed claim's acq_rel RMW gave rule 7's ordering); the refusal reads it with an RMW.
+inline claim_result mark_coalesced(work& w) noexcept {
+  auto& st = work_access::state(w);
+  state_t s = st.load(std::memory_order_relaxed);
+  for (;;) {
+    if ((s & st_pending) == 0) {
+      const claim_result r = claim_pending(w);
+      if (r != claim_result::already_pending) return r;
+      s = st.load(std::memory_order_relaxed);
+      continue;
+    }
+    if ((s & st_coalesced) != 0) return claim_result::already_pending;
+    if (st.compare_exchange_weak(s, s | st_coalesced, std::memory_order_relaxed,
+                                 std::memory_order_relaxed))
+      return claim_result::already_pending;
+  }
+}
+
+/// Returns: whether `w` is pending on no list and not armed (a claim on its way, a worker
+/// starting it) or on an intake, as far as a relaxed load can tell (a hint for
+/// wait_transit_as_worker, which decides).
+inline bool in_transit(work& w) noexcept {
+  return (work_access::state(w).load(std::memory_order_relaxed) & (st_queued | st_armed)) == 0;
+}
+
+/// Takes the COALESCED mark off `w`, whose PENDING the caller owns. Returns: whether a queueing
+/// call was told already_pending while the caller held the claim. Memory ordering: acq_rel.
+inline bool take_coalesced(work& w) noexcept {
+  return (work_access::state(w).fetch_and(~st_coalesced, std::memory_order_acq_rel) &
+          st_coalesced) != 0;
+}
+
+/// The queueing sequence (rules 1, 3): claims `w`'s PENDING (a call that finds it pending marks
+/// it COALESCED); if claimed, calls `link(false)`, which returns a queue_status. If the queue
+/// refused (rejected) while another queueing call was told already_pending meanwhile, that
+/// call's instance is this one: `link(true)` links it again, accepted by a queue that is
+/// draining or dying as the queue's own chained work is (the other call may have been chained
+/// work; the claim must not be given up under it). If the result is not queued, calls
+/// `give_back()` (the caller takes back what it handed to the item: a reference, a pointer) and
+/// then gives up PENDING -- in that order, so nobody can claim the item while it still holds
+/// the caller's reference. `link(true)` must not hand the item anything again.
 /// Returns: already_pending, disabled, or what `link()` returned.
 /// Thread safety: any thread. Memory ordering: as claim_pending and unclaim_pending.
 template <class Link, class GiveBack>
 queue_status claim_and_link(work& w, Link&& link, GiveBack&& give_back) noexcept {
-  switch (claim_pending(w)) {
+  claim_result c = claim_pending(w);
+  // A worker of a draining or dying queue waits out a transit (wait_transit_as_worker); every
+  // other caller marks the instance it coalesced into.
+  while (c == claim_result::already_pending && in_transit(w) && wait_transit_as_worker(w))
+    c = claim_pending(w);
+  if (c == claim_result::already_pending) c = mark_coalesced(w);
+  switch (c) {
     case claim_result::already_pending: return queue_status::already_pending;
     case claim_result::disabled: return queue_status::disabled;
     case claim_result::claimed: break;
   }
-  const queue_status st = link();
+  queue_status st = link(false);
+  if (st == queue_status::rejected && take_coalesced(w)) st = link(true);
   if (st != queue_status::queued) {
     give_back();
     unclaim_pending(w);

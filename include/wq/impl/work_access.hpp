@@ -36,7 +36,8 @@ inline void begin_run_inline(work& w) noexcept {
   // Safety (acq_rel): acquire pairs with the release RMWs of queueing calls that found the item
   // pending, so their earlier writes are visible to this run (rule 7); release pairs with the
   // next claimer's acquire, publishing that the queue's reference was taken out of the item.
-  work_access::state(w).fetch_and(~(st_pending | st_queued), std::memory_order_acq_rel);
+  work_access::state(w).fetch_and(~(st_pending | st_queued | st_coalesced),
+                                  std::memory_order_acq_rel);
 }
 
 }  // namespace wq::detail

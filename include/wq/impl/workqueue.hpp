@@ -221,7 +221,8 @@ bool refuse_c_style(const work& field, const char* call, const char* queue) noex
 
 /// The typed queueing algorithm shared by enqueue and enqueue_delayed. A null pointer is
 /// refused here, in every build type: there is no object whose member could be queued; so is
-/// an item built with a C-style work function (refuse_c_style).
+/// an item built with a C-style work function (refuse_c_style). `link(w, as_chained)` links or
+/// arms the claimed item (see claim_and_link for `as_chained`).
 template <auto Member, class Pointer, class Link>
 enqueue_result<Pointer> typed_queue(Pointer pointer, const char* call, const workqueue& queue,
                                     Link&& link) noexcept {
@@ -238,13 +239,15 @@ enqueue_result<Pointer> typed_queue(Pointer pointer, const char* call, const wor
   Pointer back{};
   const queue_status st = claim_and_link(
       field,
-      [&] {
-        // Safety (relaxed): the ops pointer is published to workers by the queue mutex taken
-        // in link.
-        work_access::ops(field).store(&typed_ops<Member, Pointer>::value,
-                                      std::memory_order_relaxed);
-        traits::release(std::move(pointer), field);
-        return link(field);
+      [&](bool as_chained) {
+        if (!as_chained) {  // the second call links what the first one handed over
+          // Safety (relaxed): the ops pointer is published to workers by the queue mutex taken
+          // in link.
+          work_access::ops(field).store(&typed_ops<Member, Pointer>::value,
+                                        std::memory_order_relaxed);
+          traits::release(std::move(pointer), field);
+        }
+        return link(field, as_chained);
       },
       [&] { back = traits::reclaim(obj, field); });
   switch (st) {
@@ -317,8 +320,9 @@ template <auto Member, class Pointer>
 enqueue_result<Pointer> workqueue::enqueue_after(Pointer pointer, std::chrono::nanoseconds delay,
                                                  const char* call, const location& where) noexcept {
   auto r = detail::typed_queue<Member, Pointer>(
-      std::move(pointer), call, *this,
-      [this, delay, &where](work& w) { return detail::link_or_arm(core_, id_, w, delay, &where); });
+      std::move(pointer), call, *this, [this, delay, &where](work& w, bool as_chained) {
+        return detail::link_or_arm(core_, id_, w, delay, &where, true, as_chained);
+      });
   if (r.status == queue_status::already_pending) note_coalesced();
   return r;
 }
