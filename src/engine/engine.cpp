@@ -126,7 +126,7 @@ std::pair<queue_core*, std::uint64_t> create_core(core_config cfg,
 namespace {
 
 // link_claimed and link_submitted: `hold_while_draining` is link_submitted's difference;
-// `as_chained` accepts the item while the queue drains or dies as its own chained work is
+// `as_chained` accepts the item while the queue drains, as its own chained work is
 // (claim_and_link: a queueing call coalesced into this claim, which must not be given up).
 queue_status link_claimed_or_held(queue_core* core, std::uint64_t id, work& w,
                                   const location* where, bool count, bool hold_while_draining,

@@ -84,9 +84,9 @@ void remove_tracked(queue_core* core) noexcept;
 /// Links a claimed item on queue `id` (worklist or inactive list). Returns queued or rejected;
 /// on rejected the caller still owns the claim and must unclaim it.
 /// `where`, if given, is reported to the queue's observer (on_queued, under the queue lock so
-/// that the item cannot have run yet). `as_chained`: accepted while the queue drains or dies,
-/// as its own items' chained queueing is (claim_and_link, for a queueing call that coalesced
-/// into this claim); still refused by a destroyed queue or a dead executor.
+/// that the item cannot have run yet). `as_chained`: accepted while the queue drains, as its
+/// own items' chained queueing is (claim_and_link, for a queueing call that coalesced into this
+/// claim); still refused by a dying or destroyed queue or a dead executor.
 queue_status link_claimed(queue_core* core, std::uint64_t id, work& w,
                           const location* where = nullptr, bool count = true,
                           bool as_chained = false) noexcept;

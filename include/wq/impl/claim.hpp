@@ -75,9 +75,10 @@ inline bool take_coalesced(work& w) noexcept {
 /// The queueing sequence (rules 1, 3): claims `w`'s PENDING (a call that finds it pending marks
 /// it COALESCED); if claimed, calls `link(false)`, which returns a queue_status. If the queue
 /// refused (rejected) while another queueing call was told already_pending meanwhile, that
-/// call's instance is this one: `link(true)` links it again, accepted by a queue that is
-/// draining or dying as the queue's own chained work is (the other call may have been chained
-/// work; the claim must not be given up under it). If the result is not queued, calls
+/// call's instance is this one: `link(true)` links it again, accepted by a draining queue as its
+/// own chained work is (not by a dying one: a call from a work function waited instead, see
+/// wait_transit_as_worker; the claim must not be given up under it). If the result is not
+/// queued, calls
 /// `give_back()` (the caller takes back what it handed to the item: a reference, a pointer) and
 /// then gives up PENDING -- in that order, so nobody can claim the item while it still holds
 /// the caller's reference. `link(true)` must not hand the item anything again.
@@ -86,8 +87,8 @@ inline bool take_coalesced(work& w) noexcept {
 template <class Link, class GiveBack>
 queue_status claim_and_link(work& w, Link&& link, GiveBack&& give_back) noexcept {
   claim_result c = claim_pending(w);
-  // A worker of a draining or dying queue waits out a transit (wait_transit_as_worker); every
-  // other caller marks the instance it coalesced into.
+  // A call from a work function waits out a transit (wait_transit_as_worker); every other
+  // caller marks the instance it coalesced into.
   while (c == claim_result::already_pending && in_transit(w) && wait_transit_as_worker(w))
     c = claim_pending(w);
   if (c == claim_result::already_pending) c = mark_coalesced(w);
