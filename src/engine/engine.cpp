@@ -199,6 +199,11 @@ queue_status link_claimed(queue_core* core, std::uint64_t id, work& w, const loc
   return link_claimed_or_held(core, id, w, where, count, false, as_chained);
 }
 
+namespace {
+// wait_transit_as_worker's bound: 64 yields, then 20 us sleeps (backoff), about a second.
+constexpr unsigned transit_wait_spins = 64 + 50'000;
+}  // namespace
+
 bool wait_transit_as_worker(work& w) noexcept {
   queue_core* own = this_worker().core;
   // Only a worker running an item waits: its run keeps its queue from draining meanwhile, so a
@@ -211,6 +216,10 @@ bool wait_transit_as_worker(work& w) noexcept {
     const state_t s = st.load(std::memory_order_acquire);
     if ((s & st_pending) == 0) return true;
     if ((s & (st_queued | st_armed)) != 0) return false;
+    // A transit lasts microseconds; one that outlasts about a second of backing off is this
+    // thread's own (an on_queued hook queueing its item again, which observer.hpp forbids):
+    // answer already_pending, as before this wait existed, rather than hang.
+    if (spins > transit_wait_spins) return false;
     if ((s & st_intake) != 0) {
       // Safety (static_cast): the index bits of the queue id.
       if ((static_cast<std::uint32_t>(queue_id_of(s)) & core_index_mask) != own->reg.index)

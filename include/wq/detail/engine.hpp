@@ -97,9 +97,11 @@ queue_status link_claimed(queue_core* core, std::uint64_t id, work& w,
 /// queue refuses (draining or dying) is not mistaken for one that will run (claim_and_link).
 /// The wait is short: every such transit ends without waiting for the caller, whose run
 /// meanwhile keeps its queue from draining; it takes the caller's queue mutex to move its
-/// intake to the lists. Returns: whether PENDING was given up (claim again); false at once for
-/// any other caller. Requires: the caller's queue mutex not held (as any queueing call).
-/// Thread safety: any thread. Memory ordering: acquire loads.
+/// intake to the lists; past about a second (only a transit of the caller's own thread lasts
+/// that long: an on_queued hook queueing its item again) it gives up. Returns: whether PENDING
+/// was given up (claim again); false at once for any other caller, or on giving up. Requires: the
+/// caller's queue mutex not held (as any queueing call). Thread safety: any thread. Memory
+/// ordering: acquire loads.
 bool wait_transit_as_worker(work& w) noexcept;
 
 /// Links a claimed item that boxes a function submitted through the queue's executor (an Asio
