@@ -66,12 +66,6 @@ inline bool intake_nonempty(const queue_core* core,
   return (core->in.word.load(order) & intake_ptr_mask) > intake_closed;
 }
 
-/// Returns: whether the intake is closed now (a drain or destroy in progress, or the queue
-/// retired). Thread safety: any thread, without mu; a relaxed read, a hint that may be stale.
-inline bool intake_closed_now(const queue_core* core) noexcept {
-  return (core->in.word.load(std::memory_order_relaxed) & intake_ptr_mask) == intake_closed;
-}
-
 /// Returns: the next (newer) item of a chain returned by take_intake or close_intake.
 work* intake_next(work& w) noexcept;
 
