@@ -173,7 +173,7 @@ queue_status workqueue::queue_untyped(work& item, std::chrono::nanoseconds delay
       [&](bool as_chained) {
         return detail::link_or_arm(core_, id_, item, delay, &where, true, as_chained);
       },
-      [] {});
+      [] {}, [] {});
   if (st == queue_status::already_pending) note_coalesced();
   return st;
 }

@@ -2132,3 +2132,86 @@ TEST_CASE(
     CHECK(rounds >= 20);
   }
 }
+
+namespace {
+// An item whose first run waits on a gate, holding a drain in progress; every later run records
+// the newest stamp each of two outside producers stored before queueing it (the first started
+// before any of those queueings, so it cannot be the run they were promised).
+struct stamped_item {
+  wq::work w;
+  std::atomic<bool> gate{false};
+  std::atomic<bool> gated{true};
+  std::atomic<long> runs{0};
+  std::atomic<long> stamp[2] = {0, 0};
+  std::atomic<long> seen[2] = {0, 0};
+  static void run(stamped_item* self, wq::id<&stamped_item::w>) noexcept {
+    if (self->gated.exchange(false)) {
+      self->gate.wait(false);
+    } else {
+      for (int p = 0; p < 2; ++p) self->seen[p].store(self->stamp[p].load());
+    }
+    self->runs.fetch_add(1);
+  }
+};
+}  // namespace
+
+TEST_CASE(
+    "workqueue: an outside queueing told already_pending while a draining queue refuses another "
+    "outside queueing of the same item still runs (rules 1 7 49)",
+    "[workqueue][drain][rule1][rule7][rule49]") {
+  // Two outside producers queue one item on a queue that drains while the item's first run is
+  // held: each queueing is refused, unless it finds the item claimed by the other's queueing
+  // on its way to that refusal and is told already_pending. Such an answer promises a run that
+  // sees the producer's stamp (rules 1, 7), so the refused claim must link the item anyway.
+  const auto until = std::chrono::steady_clock::now() + 1500ms;
+  int rounds = 0;
+  long coalesced = 0;
+  int lost = 0;
+  while (rounds < 300 && std::chrono::steady_clock::now() < until) {
+    stamped_item it;
+    wq::workqueue q("coalesced-outside", wq::queue_options{.threads = 2});
+    REQUIRE(q.enqueue<&stamped_item::w>(&it));
+    REQUIRE(wq_test::poll_until([&] { return it.runs.load() == 0 && !it.gated.load(); }));
+    std::error_code drained;
+    std::thread drainer([&] { drained = q.drain(); });
+    // Queueing is refused once the drain is in progress (rule 49).
+    stamped_item probe;
+    probe.gated = false;
+    REQUIRE(wq_test::poll_until(
+        [&] { return q.enqueue<&stamped_item::w>(&probe).status == queue_status::rejected; }));
+    // A queueing told already_pending, or the refused one its answer turned into a queueing
+    // (it returns queued then), promises a run; each producer stops at its first.
+    long promised[2] = {0, 0};
+    long told_pending[2] = {0, 0};
+    {
+      std::atomic<int> ready{0};
+      auto produce = [&](int p) {
+        ready.fetch_add(1);
+        while (ready.load() < 2) {
+        }
+        for (long k = 1; k <= 4000 && promised[p] == 0; ++k) {
+          it.stamp[p].store(k);
+          const queue_status st = q.enqueue<&stamped_item::w>(&it).status;
+          if (st != queue_status::rejected) promised[p] = k;
+          if (st == queue_status::already_pending) ++told_pending[p];
+        }
+      };
+      std::thread other(produce, 1);
+      produce(0);
+      other.join();
+    }
+    it.gate = true;
+    it.gate.notify_all();
+    drainer.join();
+    CHECK_FALSE(drained);
+    for (int p = 0; p < 2; ++p) {
+      coalesced += told_pending[p];
+      if (it.seen[p].load() < promised[p]) ++lost;
+    }
+    ++rounds;
+  }
+  INFO(rounds << " rounds, " << coalesced << " queueings told already_pending, " << lost
+              << " promised runs missing");
+  CHECK(lost == 0);
+  CHECK(coalesced > 0);
+}

@@ -72,20 +72,36 @@ inline bool take_coalesced(work& w) noexcept {
           st_coalesced) != 0;
 }
 
+/// Gives up the claimed, unlinked `w` (as unclaim_pending) unless a queueing call marked it
+/// COALESCED since the caller last took the mark: then keeps the claim. One compare-exchange
+/// decides both, so a call told already_pending always finds the claim still held by its owner.
+/// Returns: whether the claim was given up. Memory ordering: release on giving up (as
+/// unclaim_pending); finding the mark orders nothing (the take_coalesced that follows does).
+inline bool give_up_unless_coalesced(work& w) noexcept {
+  auto& st = work_access::state(w);
+  state_t s = st.load(std::memory_order_relaxed);
+  for (;;) {
+    if ((s & st_coalesced) != 0) return false;
+    if (st.compare_exchange_weak(s, s & ~st_pending, std::memory_order_release,
+                                 std::memory_order_relaxed))
+      return true;
+  }
+}
+
 /// The queueing sequence (rules 1, 3): claims `w`'s PENDING (a call that finds it pending marks
-/// it COALESCED); if claimed, calls `link(false)`, which returns a queue_status. If the queue
-/// refused (rejected) while another queueing call was told already_pending meanwhile, that
-/// call's instance is this one: `link(true)` links it again, accepted by a draining queue as its
-/// own chained work is (not by a dying one: a call from a work function waited instead, see
-/// wait_transit_as_worker; the claim must not be given up under it). If the result is not
-/// queued, calls
-/// `give_back()` (the caller takes back what it handed to the item: a reference, a pointer) and
-/// then gives up PENDING -- in that order, so nobody can claim the item while it still holds
-/// the caller's reference. `link(true)` must not hand the item anything again.
-/// Returns: already_pending, disabled, or what `link()` returned.
+/// it COALESCED); if claimed, calls `link(false)`, which returns queued or rejected. If the
+/// queue refused the claim while another queueing call was told already_pending, that call's
+/// instance is this one: `link(true)` links it again, accepted by a draining queue as its own
+/// chained work is (not by a dying one: a call from a work function waited instead, see
+/// wait_transit_as_worker). A claim that stays refused calls `give_back()` (the caller takes
+/// back what it handed to the item: a reference, a pointer) and then gives up PENDING -- in that
+/// order, so nobody can claim the item while it still holds the caller's reference -- unless a
+/// call coalesced into it meanwhile: then `rehand()` hands the item back what give_back took and
+/// the claim is linked again as above. `link(true)` must not hand the item anything again.
+/// Returns: already_pending, disabled, or what `link()` last returned.
 /// Thread safety: any thread. Memory ordering: as claim_pending and unclaim_pending.
-template <class Link, class GiveBack>
-queue_status claim_and_link(work& w, Link&& link, GiveBack&& give_back) noexcept {
+template <class Link, class GiveBack, class Rehand>
+queue_status claim_and_link(work& w, Link&& link, GiveBack&& give_back, Rehand&& rehand) noexcept {
   claim_result c = claim_pending(w);
   // A call from a work function waits out a transit (wait_transit_as_worker); every other
   // caller marks the instance it coalesced into.
@@ -98,10 +114,14 @@ queue_status claim_and_link(work& w, Link&& link, GiveBack&& give_back) noexcept
     case claim_result::claimed: break;
   }
   queue_status st = link(false);
-  if (st == queue_status::rejected && take_coalesced(w)) st = link(true);
-  if (st != queue_status::queued) {
+  while (st != queue_status::queued) {
+    if (take_coalesced(w)) {
+      st = link(true);
+      continue;
+    }
     give_back();
-    unclaim_pending(w);
+    if (give_up_unless_coalesced(w)) break;
+    rehand();  // marked between take_coalesced and the give-up: the next take finds it
   }
   return st;
 }

@@ -249,7 +249,8 @@ enqueue_result<Pointer> typed_queue(Pointer pointer, const char* call, const wor
         }
         return link(field, as_chained);
       },
-      [&] { back = traits::reclaim(obj, field); });
+      [&] { back = traits::reclaim(obj, field); },
+      [&] { traits::release(std::move(back), field); });
   switch (st) {
     case queue_status::queued: return {st, Pointer{}};
     case queue_status::already_pending:
