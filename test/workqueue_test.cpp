@@ -2137,48 +2137,69 @@ namespace {
 // An item whose first run waits on a gate, holding a drain in progress; every later run records
 // the newest stamp each of two outside producers stored before queueing it (the first started
 // before any of those queueings, so it cannot be the run they were promised).
-struct stamped_item {
-  wq::work w;
+struct stamped_state {
   std::atomic<bool> gate{false};
   std::atomic<bool> gated{true};
   std::atomic<long> runs{0};
   std::atomic<long> stamp[2] = {0, 0};
   std::atomic<long> seen[2] = {0, 0};
-  static void run(stamped_item* self, wq::id<&stamped_item::w>) noexcept {
-    if (self->gated.exchange(false)) {
-      self->gate.wait(false);
+  void on_run() noexcept {
+    if (gated.exchange(false)) {
+      gate.wait(false);
     } else {
-      for (int p = 0; p < 2; ++p) self->seen[p].store(self->stamp[p].load());
+      for (int p = 0; p < 2; ++p) seen[p].store(stamp[p].load());
     }
-    self->runs.fetch_add(1);
+    runs.fetch_add(1);
   }
 };
-}  // namespace
 
-TEST_CASE(
-    "workqueue: an outside queueing told already_pending while a draining queue refuses another "
-    "outside queueing of the same item still runs (rules 1 7 49)",
-    "[workqueue][drain][rule1][rule7][rule49]") {
-  // Two outside producers queue one item on a queue that drains while the item's first run is
-  // held: each queueing is refused, unless it finds the item claimed by the other's queueing
-  // on its way to that refusal and is told already_pending. Such an answer promises a run that
-  // sees the producer's stamp (rules 1, 7), so the refused claim must link the item anyway.
-  const auto until = std::chrono::steady_clock::now() + 1500ms;
+// The same item queued through a raw pointer, a boost::intrusive_ptr and a std::shared_ptr: a
+// refused claim that keeps the item for a coalesced call hands its reference back to the item.
+struct raw_stamped : stamped_state {
+  wq::work w;
+  static void run(raw_stamped* self, wq::id<&raw_stamped::w>) noexcept { self->on_run(); }
+};
+struct ref_stamped : stamped_state,
+                     boost::intrusive_ref_counter<ref_stamped, boost::thread_safe_counter> {
+  wq::work w;
+  static void run(boost::intrusive_ptr<ref_stamped> self, wq::id<&ref_stamped::w>) noexcept {
+    self->on_run();
+  }
+};
+struct shared_stamped : stamped_state {
+  wq::shared_work w;
+  static void run(std::shared_ptr<shared_stamped> self, wq::id<&shared_stamped::w>) noexcept {
+    self->on_run();
+  }
+};
+
+struct coalesced_rounds {
   int rounds = 0;
-  long coalesced = 0;
-  int lost = 0;
-  while (rounds < 300 && std::chrono::steady_clock::now() < until) {
-    stamped_item it;
+  long coalesced = 0;  // queueings told already_pending
+  int lost = 0;        // producers whose promised run never saw their stamp
+  int bad_refs = 0;    // rounds that left a reference held or released twice
+};
+
+// Rounds of: an item's first run held, a drain of its queue in progress, two outside producers
+// queueing the item until each is promised a run. `own` makes the object a round uses (with one
+// reference held by the round), `ptr` a pointer to hand to enqueue, `refs` its reference count.
+template <class Item, class Own, class Ptr, class Refs>
+coalesced_rounds race_coalesced_into_refusal(Own own, Ptr ptr, Refs refs) {
+  coalesced_rounds r;
+  const auto until = std::chrono::steady_clock::now() + 1500ms;
+  while (r.rounds < 300 && std::chrono::steady_clock::now() < until) {
+    auto owner = own();
+    Item& it = *owner;
     wq::workqueue q("coalesced-outside", wq::queue_options{.threads = 2});
-    REQUIRE(q.enqueue<&stamped_item::w>(&it));
+    REQUIRE(q.enqueue<&Item::w>(ptr(owner)));
     REQUIRE(wq_test::poll_until([&] { return it.runs.load() == 0 && !it.gated.load(); }));
     std::error_code drained;
     std::thread drainer([&] { drained = q.drain(); });
     // Queueing is refused once the drain is in progress (rule 49).
-    stamped_item probe;
-    probe.gated = false;
+    auto probe_owner = own();
+    probe_owner->gated = false;
     REQUIRE(wq_test::poll_until(
-        [&] { return q.enqueue<&stamped_item::w>(&probe).status == queue_status::rejected; }));
+        [&] { return q.enqueue<&Item::w>(ptr(probe_owner)).status == queue_status::rejected; }));
     // A queueing told already_pending, or the refused one its answer turned into a queueing
     // (it returns queued then), promises a run; each producer stops at its first.
     long promised[2] = {0, 0};
@@ -2191,7 +2212,7 @@ TEST_CASE(
         }
         for (long k = 1; k <= 4000 && promised[p] == 0; ++k) {
           it.stamp[p].store(k);
-          const queue_status st = q.enqueue<&stamped_item::w>(&it).status;
+          const queue_status st = q.enqueue<&Item::w>(ptr(owner)).status;
           if (st != queue_status::rejected) promised[p] = k;
           if (st == queue_status::already_pending) ++told_pending[p];
         }
@@ -2205,13 +2226,52 @@ TEST_CASE(
     drainer.join();
     CHECK_FALSE(drained);
     for (int p = 0; p < 2; ++p) {
-      coalesced += told_pending[p];
-      if (it.seen[p].load() < promised[p]) ++lost;
+      r.coalesced += told_pending[p];
+      if (it.seen[p].load() < promised[p]) ++r.lost;
     }
-    ++rounds;
+    // The queue holds no reference once drained: only the round's own remains.
+    if (refs(owner) != 1 || refs(probe_owner) != 1) ++r.bad_refs;
+    ++r.rounds;
   }
-  INFO(rounds << " rounds, " << coalesced << " queueings told already_pending, " << lost
-              << " promised runs missing");
-  CHECK(lost == 0);
-  CHECK(coalesced > 0);
+  return r;
+}
+
+struct raw_owner {
+  std::unique_ptr<raw_stamped> p = std::make_unique<raw_stamped>();
+  raw_stamped& operator*() const { return *p; }
+  raw_stamped* operator->() const { return p.get(); }
+};
+
+}  // namespace
+
+TEST_CASE(
+    "workqueue: an outside queueing told already_pending while a draining queue refuses another "
+    "outside queueing of the same item still runs (rules 1 7 49)",
+    "[workqueue][drain][rule1][rule7][rule49]") {
+  // Two outside producers queue one item on a queue that drains while the item's first run is
+  // held: each queueing is refused, unless it finds the item claimed by the other's queueing
+  // on its way to that refusal and is told already_pending. Such an answer promises a run that
+  // sees the producer's stamp (rules 1, 7), so the refused claim must link the item anyway,
+  // with the reference the refused call handed it when the item is owned through a pointer.
+  auto check = [](const char* kind, const coalesced_rounds& r) {
+    INFO(kind << ": " << r.rounds << " rounds, " << r.coalesced
+              << " queueings told already_pending, " << r.lost << " promised runs missing, "
+              << r.bad_refs << " with a reference count off");
+    CHECK(r.lost == 0);
+    CHECK(r.bad_refs == 0);
+    CHECK(r.coalesced > 0);
+  };
+  check("raw pointer", race_coalesced_into_refusal<raw_stamped>(
+                           [] { return raw_owner{}; }, [](const raw_owner& o) { return o.p.get(); },
+                           [](const raw_owner&) { return 1L; }));
+  check("boost::intrusive_ptr",
+        race_coalesced_into_refusal<ref_stamped>(
+            [] { return boost::intrusive_ptr<ref_stamped>(new ref_stamped); },
+            [](const boost::intrusive_ptr<ref_stamped>& o) { return o; },
+            [](const boost::intrusive_ptr<ref_stamped>& o) { return long{o->use_count()}; }));
+  check("std::shared_ptr",
+        race_coalesced_into_refusal<shared_stamped>(
+            [] { return std::make_shared<shared_stamped>(); },
+            [](const std::shared_ptr<shared_stamped>& o) { return o; },
+            [](const std::shared_ptr<shared_stamped>& o) { return o.use_count(); }));
 }
