@@ -2155,19 +2155,23 @@ struct stamped_state {
 
 // The same item queued through a raw pointer, a boost::intrusive_ptr and a std::shared_ptr: a
 // refused claim that keeps the item for a coalesced call hands its reference back to the item.
+// `Field` is a work member, or a delayed one for mod_delayed_work.
+template <class Field>
 struct raw_stamped : stamped_state {
-  wq::work w;
+  Field w;
   static void run(raw_stamped* self, wq::id<&raw_stamped::w>) noexcept { self->on_run(); }
 };
+template <class Field>
 struct ref_stamped : stamped_state,
-                     boost::intrusive_ref_counter<ref_stamped, boost::thread_safe_counter> {
-  wq::work w;
+                     boost::intrusive_ref_counter<ref_stamped<Field>, boost::thread_safe_counter> {
+  Field w;
   static void run(boost::intrusive_ptr<ref_stamped> self, wq::id<&ref_stamped::w>) noexcept {
     self->on_run();
   }
 };
+template <class Field>
 struct shared_stamped : stamped_state {
-  wq::shared_work w;
+  Field w;
   static void run(std::shared_ptr<shared_stamped> self, wq::id<&shared_stamped::w>) noexcept {
     self->on_run();
   }
@@ -2183,11 +2187,15 @@ struct coalesced_rounds {
 // Rounds of: an item's first run held, a drain of its queue in progress, two outside producers
 // queueing the item until each is promised a run. `own` makes the object a round uses (with one
 // reference held by the round), `ptr` a pointer to hand to enqueue, `refs` its reference count.
-template <class Item, class Own, class Ptr, class Refs>
+// With `Mod`, the first producer calls mod_delayed_work (no delay) instead of enqueue.
+template <class Item, bool Mod, class Own, class Ptr, class Refs>
 coalesced_rounds race_coalesced_into_refusal(Own own, Ptr ptr, Refs refs) {
   coalesced_rounds r;
-  const auto until = std::chrono::steady_clock::now() + 1500ms;
-  while (r.rounds < 300 && std::chrono::steady_clock::now() < until) {
+  // Until 20 calls were told already_pending over at least 200 rounds, or 2 s (the races with
+  // mod_delayed_work, which waits out the other call's claim, coalesce less often).
+  const auto until = std::chrono::steady_clock::now() + 2s;
+  while (r.rounds < 2000 && std::chrono::steady_clock::now() < until &&
+         (r.rounds < 200 || r.coalesced < 20)) {
     auto owner = own();
     Item& it = *owner;
     wq::workqueue q("coalesced-outside", wq::queue_options{.threads = 2});
@@ -2206,16 +2214,31 @@ coalesced_rounds race_coalesced_into_refusal(Own own, Ptr ptr, Refs refs) {
     long told_pending[2] = {0, 0};
     {
       std::atomic<int> ready{0};
+      std::atomic<int> producing{2};
       auto produce = [&](int p) {
         ready.fetch_add(1);
         while (ready.load() < 2) {
         }
-        for (long k = 1; k <= 4000 && promised[p] == 0; ++k) {
+        // 4000 calls, and more while the other producer still calls (a mod_delayed_work that
+        // waits out this producer's claim makes few calls in the time this one makes 4000),
+        // for 100 ms at most.
+        const auto stop = std::chrono::steady_clock::now() + 100ms;
+        for (long k = 1;
+             promised[p] == 0 &&
+             (k <= 4000 || (producing.load() == 2 && std::chrono::steady_clock::now() < stop));
+             ++k) {
           it.stamp[p].store(k);
-          const queue_status st = q.enqueue<&Item::w>(ptr(owner)).status;
+          queue_status st{};
+          if constexpr (Mod) {
+            st = p == 0 ? wq::mod_delayed_work<&Item::w>(q, ptr(owner), 0ms).status
+                        : q.enqueue<&Item::w>(ptr(owner)).status;
+          } else {
+            st = q.enqueue<&Item::w>(ptr(owner)).status;
+          }
           if (st != queue_status::rejected) promised[p] = k;
           if (st == queue_status::already_pending) ++told_pending[p];
         }
+        producing.fetch_sub(1);
       };
       std::thread other(produce, 1);
       produce(0);
@@ -2236,11 +2259,44 @@ coalesced_rounds race_coalesced_into_refusal(Own own, Ptr ptr, Refs refs) {
   return r;
 }
 
+template <class Item>
 struct raw_owner {
-  std::unique_ptr<raw_stamped> p = std::make_unique<raw_stamped>();
-  raw_stamped& operator*() const { return *p; }
-  raw_stamped* operator->() const { return p.get(); }
+  std::unique_ptr<Item> p = std::make_unique<Item>();
+  Item& operator*() const { return *p; }
+  Item* operator->() const { return p.get(); }
 };
+
+void check_coalesced_rounds(const char* kind, const coalesced_rounds& r) {
+  INFO(kind << ": " << r.rounds << " rounds, " << r.coalesced << " queueings told already_pending, "
+            << r.lost << " promised runs missing, " << r.bad_refs << " with a reference count off");
+  CHECK(r.lost == 0);
+  CHECK(r.bad_refs == 0);
+  CHECK(r.coalesced > 0);
+}
+
+// The race of race_coalesced_into_refusal through each pointer kind, `Field` the member type
+// for the raw and intrusive items, `SharedField` for the shared_ptr item.
+template <class Field, class SharedField, bool Mod>
+void race_every_pointer_kind() {
+  using raw = raw_stamped<Field>;
+  using ref = ref_stamped<Field>;
+  using shared = shared_stamped<SharedField>;
+  check_coalesced_rounds("raw pointer", race_coalesced_into_refusal<raw, Mod>(
+                                            [] { return raw_owner<raw>{}; },
+                                            [](const raw_owner<raw>& o) { return o.p.get(); },
+                                            [](const raw_owner<raw>&) { return 1L; }));
+  check_coalesced_rounds(
+      "boost::intrusive_ptr",
+      race_coalesced_into_refusal<ref, Mod>(
+          [] { return boost::intrusive_ptr<ref>(new ref); },
+          [](const boost::intrusive_ptr<ref>& o) { return o; },
+          [](const boost::intrusive_ptr<ref>& o) { return long{o->use_count()}; }));
+  check_coalesced_rounds("std::shared_ptr",
+                         race_coalesced_into_refusal<shared, Mod>(
+                             [] { return std::make_shared<shared>(); },
+                             [](const std::shared_ptr<shared>& o) { return o; },
+                             [](const std::shared_ptr<shared>& o) { return o.use_count(); }));
+}
 
 }  // namespace
 
@@ -2253,25 +2309,14 @@ TEST_CASE(
   // on its way to that refusal and is told already_pending. Such an answer promises a run that
   // sees the producer's stamp (rules 1, 7), so the refused claim must link the item anyway,
   // with the reference the refused call handed it when the item is owned through a pointer.
-  auto check = [](const char* kind, const coalesced_rounds& r) {
-    INFO(kind << ": " << r.rounds << " rounds, " << r.coalesced
-              << " queueings told already_pending, " << r.lost << " promised runs missing, "
-              << r.bad_refs << " with a reference count off");
-    CHECK(r.lost == 0);
-    CHECK(r.bad_refs == 0);
-    CHECK(r.coalesced > 0);
-  };
-  check("raw pointer", race_coalesced_into_refusal<raw_stamped>(
-                           [] { return raw_owner{}; }, [](const raw_owner& o) { return o.p.get(); },
-                           [](const raw_owner&) { return 1L; }));
-  check("boost::intrusive_ptr",
-        race_coalesced_into_refusal<ref_stamped>(
-            [] { return boost::intrusive_ptr<ref_stamped>(new ref_stamped); },
-            [](const boost::intrusive_ptr<ref_stamped>& o) { return o; },
-            [](const boost::intrusive_ptr<ref_stamped>& o) { return long{o->use_count()}; }));
-  check("std::shared_ptr",
-        race_coalesced_into_refusal<shared_stamped>(
-            [] { return std::make_shared<shared_stamped>(); },
-            [](const std::shared_ptr<shared_stamped>& o) { return o; },
-            [](const std::shared_ptr<shared_stamped>& o) { return o.use_count(); }));
+  race_every_pointer_kind<wq::work, wq::shared_work, false>();
+}
+
+TEST_CASE(
+    "workqueue: an outside queueing told already_pending while a draining queue refuses an "
+    "outside mod_delayed_work of the same item still runs (rules 1 7 20 49)",
+    "[workqueue][drain][mod][rule1][rule7][rule20][rule49]") {
+  // As above, one producer calling mod_delayed_work: its claim (or the instance it took over)
+  // refused by the draining queue is linked anyway for a call told already_pending meanwhile.
+  race_every_pointer_kind<wq::delayed_work, wq::shared_delayed_work, true>();
 }

@@ -36,10 +36,10 @@ namespace wq::detail {
 ///   bits 24-25  COLOR      while QUEUED: the flush color the instance was queued with (the
 ///                          kernel's work colors; flush() waits for older colors only, rule 26).
 ///   bit 26      COALESCED  while PENDING: a queueing call found the item pending and returned
-///                          already_pending. If the instance was a queueing claim that a
-///                          draining queue then refuses, the refusal links it anyway
-///                          (claim_and_link), so that call's instance runs. Cleared with
-///                          PENDING.
+///                          already_pending. If the instance was a queueing claim (or one a
+///                          mod_delayed_work held) that a draining queue then refuses, the
+///                          refusal links it anyway (settle_claim), so that call's instance
+///                          runs. Cleared with PENDING.
 ///   bit 27      (unused)
 ///   bits 28-63  QUEUE_ID   slot (20 bits) and generation (16 bits) of the queue the item is, or
 ///                          last was, queued on. 0 = never queued.

@@ -12,6 +12,7 @@
 #include <utility>
 
 #include <wq/detail/diagnostics.hpp>
+#include <wq/impl/claim.hpp>
 
 namespace wq {
 namespace detail {
@@ -85,16 +86,29 @@ mod_result<Pointer> typed_mod(workqueue& queue, Pointer pointer,
     work_access::ops(w).store(&typed_ops<Member, Pointer>::value, std::memory_order_relaxed);
     traits::release(std::move(pointer), field);
   }
-  const queue_status st =
-      link_or_arm(queue_access::core(queue), queue_access::id(queue), w, delay, nullptr, !g.moved);
+  auto link = [&](bool as_chained) {
+    return link_or_arm(queue_access::core(queue), queue_access::id(queue), w, delay, nullptr,
+                       !g.moved, as_chained);
+  };
+  queue_status st = link(false);
+  if (st != queue_status::queued &&
+      work_access::ops(w).load(std::memory_order_relaxed) != &typed_ops<Member, Pointer>::value) {
+    // A pending instance queued with another pointer type (asserted where the types meet):
+    // release what the queue held, exactly once, as a cancel does.
+    g.dropped();
+    work_access::ops(w).load(std::memory_order_relaxed)->drop(&w);
+    return {was_pending, st, std::move(pointer)};
+  }
+  // Refused: a call told already_pending while this call held the instance still gets its run
+  // (settle_claim); otherwise the reference the item holds comes back in `back`: the caller's
+  // own, or the dropped instance's (released when `back` goes out of scope, as by a cancel).
+  Pointer back{};
+  st = settle_claim(
+      w, st, link, [&] { back = traits::reclaim(obj, field); },
+      [&] { traits::release(std::move(back), field); });
   if (st != queue_status::queued) {
     g.dropped();
-    if (was_pending) {
-      work_access::ops(w).load(std::memory_order_relaxed)->drop(&w);
-      return {was_pending, st, std::move(pointer)};
-    }
-    Pointer back = traits::reclaim(obj, field);
-    unclaim_pending(w);
+    if (was_pending) return {was_pending, st, std::move(pointer)};
     return {was_pending, st, std::move(back)};
   }
   if (was_pending) return {was_pending, st, std::move(pointer)};
@@ -223,13 +237,14 @@ bool mod_delayed_work(workqueue& queue, delayed_work& item, Delay delay) noexcep
     detail::unclaim_pending(item);  // rule 20d: cancelled, not re-queued
     return g.was_pending;
   }
-  const queue_status st =
-      detail::link_or_arm(detail::queue_access::core(queue), detail::queue_access::id(queue), item,
-                          span, nullptr, !g.moved);
-  if (st != queue_status::queued) {
+  auto link = [&](bool as_chained) {
+    return detail::link_or_arm(detail::queue_access::core(queue), detail::queue_access::id(queue),
+                               item, span, nullptr, !g.moved, as_chained);
+  };
+  // Refused: a call told already_pending meanwhile still gets its run (settle_claim).
+  if (detail::settle_claim(
+          item, link(false), link, [] {}, [] {}) != queue_status::queued)
     g.dropped();
-    detail::unclaim_pending(item);
-  }
   return g.was_pending;
 }
 

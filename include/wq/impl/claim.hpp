@@ -88,17 +88,36 @@ inline bool give_up_unless_coalesced(work& w) noexcept {
   }
 }
 
-/// The queueing sequence (rules 1, 3): claims `w`'s PENDING (a call that finds it pending marks
-/// it COALESCED); if claimed, calls `link(false)`, which returns queued or rejected. If the
-/// queue refused the claim while another queueing call was told already_pending, that call's
-/// instance is this one: `link(true)` links it again, accepted by a draining queue as its own
-/// chained work is (not by a dying one: a call from a work function waited instead, see
-/// wait_transit_as_worker). A claim that stays refused calls `give_back()` (the caller takes
+/// What a queueing call whose link of its claimed `w` returned `st` does next (rules 1, 7): if
+/// the queue refused the claim (rejected) while another queueing call was told already_pending,
+/// that call's instance is this one: `link(true)` links it again, accepted by a draining queue
+/// as its own chained work is (not by a dying one: a call from a work function waited instead,
+/// see wait_transit_as_worker). A claim that stays refused calls `give_back()` (the caller takes
 /// back what it handed to the item: a reference, a pointer) and then gives up PENDING -- in that
 /// order, so nobody can claim the item while it still holds the caller's reference -- unless a
 /// call coalesced into it meanwhile: then `rehand()` hands the item back what give_back took and
 /// the claim is linked again as above. `link(true)` must not hand the item anything again.
-/// Returns: already_pending, disabled, or what `link()` last returned.
+/// Returns: queued (linked, PENDING kept) or the last refusal (PENDING given up).
+/// Thread safety: the caller owns `w`'s PENDING. Memory ordering: as unclaim_pending.
+template <class Link, class GiveBack, class Rehand>
+queue_status settle_claim(work& w, queue_status st, Link&& link, GiveBack&& give_back,
+                          Rehand&& rehand) noexcept {
+  while (st != queue_status::queued) {
+    if (take_coalesced(w)) {
+      st = link(true);
+      continue;
+    }
+    give_back();
+    if (give_up_unless_coalesced(w)) break;
+    rehand();  // marked between take_coalesced and the give-up: the next take finds it
+  }
+  return st;
+}
+
+/// The queueing sequence (rules 1, 3): claims `w`'s PENDING (a call that finds it pending marks
+/// it COALESCED), calls `link(false)`, which returns queued or rejected, and settles the claim
+/// (settle_claim, which says what `link(true)`, `give_back` and `rehand` must do).
+/// Returns: already_pending, disabled, or what settle_claim returned.
 /// Thread safety: any thread. Memory ordering: as claim_pending and unclaim_pending.
 template <class Link, class GiveBack, class Rehand>
 queue_status claim_and_link(work& w, Link&& link, GiveBack&& give_back, Rehand&& rehand) noexcept {
@@ -113,17 +132,7 @@ queue_status claim_and_link(work& w, Link&& link, GiveBack&& give_back, Rehand&&
     case claim_result::disabled: return queue_status::disabled;
     case claim_result::claimed: break;
   }
-  queue_status st = link(false);
-  while (st != queue_status::queued) {
-    if (take_coalesced(w)) {
-      st = link(true);
-      continue;
-    }
-    give_back();
-    if (give_up_unless_coalesced(w)) break;
-    rehand();  // marked between take_coalesced and the give-up: the next take finds it
-  }
-  return st;
+  return settle_claim(w, link(false), link, give_back, rehand);
 }
 
 }  // namespace wq::detail
