@@ -2320,3 +2320,70 @@ TEST_CASE(
   // refused by the draining queue is linked anyway for a call told already_pending meanwhile.
   race_every_pointer_kind<wq::delayed_work, wq::shared_delayed_work, true>();
 }
+
+namespace {
+struct held_item {
+  wq::work w;
+  std::atomic<bool> started{false};
+  std::atomic<bool> gate{false};
+  static void run(held_item* self, wq::id<&held_item::w>) noexcept {
+    self->started = true;
+    self->gate.wait(false);
+  }
+};
+struct moddable_item {
+  wq::delayed_work dw;
+  std::atomic<int> runs{0};
+  static void run(moddable_item* self, wq::id<&moddable_item::dw>) noexcept {
+    self->runs.fetch_add(1);
+  }
+};
+}  // namespace
+
+TEST_CASE(
+    "workqueue: a mod_delayed_work refused by a draining queue drops an instance that a call "
+    "was told already_pending for before the mod took it over (rules 1 20 49)",
+    "[workqueue][drain][mod][rule1][rule20][rule49]") {
+  // Only a call told already_pending while the mod holds the instance makes the refusal keep it
+  // (settle_claim); one told so while the instance was armed counts as made before the mod,
+  // which drops the instance as a cancel would.
+  for (const bool typed : {true, false}) {
+    for (const bool moved_before : {false, true}) {
+      INFO((typed ? "typed" : "untyped") << (moved_before ? ", deadline moved first" : ""));
+      wq::workqueue q("stale-mark", wq::queue_options{.threads = 2});
+      moddable_item it;
+      held_item held;
+      REQUIRE(q.enqueue_delayed<&moddable_item::dw>(&it, 10s));
+      REQUIRE(q.enqueue<&moddable_item::dw>(&it).status == queue_status::already_pending);
+      if (moved_before) {
+        // The fast path: the deadline moves, the instance stays armed.
+        const auto m = wq::mod_delayed_work<&moddable_item::dw>(q, &it, 20s);
+        REQUIRE(m.was_pending);
+        REQUIRE(m.status == queue_status::queued);
+      }
+      REQUIRE(q.enqueue<&held_item::w>(&held));
+      REQUIRE(wq_test::poll_until([&] { return held.started.load(); }));
+      std::error_code drained;
+      std::thread drainer([&] { drained = q.drain(); });
+      moddable_item probe;
+      REQUIRE(wq_test::poll_until(
+          [&] { return q.enqueue<&moddable_item::dw>(&probe).status == queue_status::rejected; }));
+      if (typed) {
+        const auto m = wq::mod_delayed_work<&moddable_item::dw>(q, &it, 0ms);
+        CHECK(m.was_pending);
+        CHECK(m.status == queue_status::rejected);
+        CHECK(m.pointer == &it);
+      } else {
+        CHECK(wq::mod_delayed_work(q, it.dw, 0ms));
+      }
+      CHECK_FALSE(it.dw.is_pending());
+      held.gate = true;
+      held.gate.notify_all();
+      drainer.join();
+      CHECK_FALSE(drained);
+      CHECK_FALSE(q.drain());
+      CHECK(it.runs.load() == 0);
+      CHECK_FALSE(it.dw.is_pending());
+    }
+  }
+}

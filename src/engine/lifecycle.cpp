@@ -58,7 +58,11 @@ bool unlink_locked(queue_core* core, work& w, state_t s, bool cancelling,
     case list_kind::deferred: core->lc.deferred.erase(core->lc.deferred.iterator_to(w)); break;
   }
   if (color_done && core->wt.queue_flushers > 0) wake_blocked_locked(core);
-  st.fetch_and(~st_queued, std::memory_order_relaxed);
+  // The instance leaves the list in transit, owned by the caller: a COALESCED mark made while
+  // it was queued goes with it, in the same step, so that only calls told already_pending
+  // during this transit make its refusal link it (settle_claim); the earlier ones counted as
+  // made before this cancel or move (rule 1).
+  st.fetch_and(~(st_queued | st_coalesced), std::memory_order_relaxed);
   wake_after_unlink_locked(core, w);
   note_work_locked(core);
   if (!core->wt.async_waiters.empty()) complete_waiters_locked(core, done);

@@ -298,11 +298,14 @@ void disarm_locked(queue_core* core, delayed_work& dw, bool wait_done) noexcept 
     wait_timer_idle(dw);
     work_access::timer(dw).cancel();
   }
-  // The item leaves the armed state (and, for a completing wait, the wait ends) in one step.
+  // The item leaves the armed state (and, for a completing wait, the wait ends) in one step,
+  // and with it any COALESCED mark made while it was armed (as unlink_locked's: only a call
+  // told already_pending during the transit that follows makes a refusal link it).
   // Safety (acq_rel): an outstanding wait that acquires the state sees the item off the armed
   // list; the mutex publishes the rest.
-  work_access::state(dw).fetch_and(wait_done ? ~(st_armed | st_in_flight) : ~st_armed,
-                                   std::memory_order_acq_rel);
+  work_access::state(dw).fetch_and(
+      wait_done ? ~(st_armed | st_in_flight | st_coalesced) : ~(st_armed | st_coalesced),
+      std::memory_order_acq_rel);
 }
 
 }  // namespace wq::detail

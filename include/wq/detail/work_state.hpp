@@ -39,7 +39,9 @@ namespace wq::detail {
 ///                          already_pending. If the instance was a queueing claim (or one a
 ///                          mod_delayed_work held) that a draining queue then refuses, the
 ///                          refusal links it anyway (settle_claim), so that call's instance
-///                          runs. Cleared with PENDING.
+///                          runs. Cleared with PENDING, and when a queued or armed instance
+///                          is taken off its list or timer (unlink_locked, disarm_locked):
+///                          only marks made during a transit count.
 ///   bit 27      (unused)
 ///   bits 28-63  QUEUE_ID   slot (20 bits) and generation (16 bits) of the queue the item is, or
 ///                          last was, queued on. 0 = never queued.
