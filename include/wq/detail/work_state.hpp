@@ -35,9 +35,9 @@ namespace wq::detail {
 ///   bits 8-23   DISABLE    disable count (rules 16, 33, 34).
 ///   bits 24-25  COLOR      while QUEUED: the flush color the instance was queued with (the
 ///                          kernel's work colors; flush() waits for older colors only, rule 26).
-///   bit 26      COALESCED  while PENDING: a queueing call found the item pending and returned
-///                          already_pending. If the instance was a queueing claim (or one a
-///                          mod_delayed_work held) that a draining queue then refuses, the
+///   bit 26      COALESCED  while PENDING in transit: a queueing call found the item pending and
+///                          returned already_pending. If the instance was a queueing claim (or one
+///                          a mod_delayed_work held) that a draining queue then refuses, the
 ///                          refusal links it anyway (settle_claim), so that call's instance
 ///                          runs. Cleared with PENDING, and when a queued or armed instance
 ///                          is taken off its list or timer (unlink_locked, disarm_locked):

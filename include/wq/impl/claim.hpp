@@ -35,9 +35,10 @@ inline void unclaim_pending(work& w) noexcept {
   work_access::state(w).fetch_and(~(st_pending | st_coalesced), std::memory_order_release);
 }
 
-/// After a queueing call found `w` pending: marks the instance COALESCED (work_state.hpp), so
-/// that if it is a claim its queue then refuses, the refusal links it anyway and the instance
-/// this call was promised runs. If PENDING was given up meanwhile, claims it instead.
+/// After a queueing call found `w` pending: marks the instance COALESCED (work_state.hpp) if it
+/// is in transit (neither queued nor armed), so that if it is a claim its queue then refuses,
+/// the refusal links it anyway and the instance this call was promised runs. If PENDING was
+/// given up meanwhile, claims it instead.
 /// Returns: already_pending (marked, or marked already), or claim_pending's result.
 /// Thread safety: any thread. Memory ordering: the mark is relaxed: it orders nothing (the
 /// failed claim's acq_rel RMW gave rule 7's ordering); the refusal reads it with an RMW.
@@ -51,7 +52,9 @@ inline claim_result mark_coalesced(work& w) noexcept {
       s = st.load(std::memory_order_relaxed);
       continue;
     }
-    if ((s & st_coalesced) != 0) return claim_result::already_pending;
+    // A queued or armed instance is no claim a refusal could give up, and the step that takes
+    // it off its list or timer clears the mark (unlink_locked, disarm_locked): nothing to mark.
+    if ((s & (st_coalesced | st_queued | st_armed)) != 0) return claim_result::already_pending;
     if (st.compare_exchange_weak(s, s | st_coalesced, std::memory_order_relaxed,
                                  std::memory_order_relaxed))
       return claim_result::already_pending;
