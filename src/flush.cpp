@@ -27,8 +27,7 @@ namespace {
 // Waits, with mu held through `lk`, for the instance described by `f` (registered here).
 // Returns whether it finished (false: the wait was refused and reported, wait_graph.hpp).
 // Registering `f` links it through its own `next`: nothing is allocated.
-bool wait_for(queue_core* core, std::unique_lock<std::mutex>& lk, flush_waiter& f,
-              const char* op) noexcept {
+bool wait_for(queue_core* core, core_lock& lk, flush_waiter& f, const char* op) noexcept {
   add_flusher_locked(core, &f);
   const errc why =
       wait_until(core, lk, {wait_target::kind::item, core, f.item}, op, [&] { return f.done; });

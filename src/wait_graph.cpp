@@ -270,8 +270,8 @@ void report_refused_wait(errc why, const char* op, const queue_core* core) noexc
   }
 }
 
-errc wait_until_impl(queue_core* core, std::unique_lock<std::mutex>& lk, const wait_target& t,
-                     const char* op, bool (*done)(void* arg), void* arg, bool report) noexcept {
+errc wait_until_impl(queue_core* core, core_lock& lk, const wait_target& t, const char* op,
+                     bool (*done)(void* arg), void* arg, bool report) noexcept {
   if (done(arg)) return errc{};
   wait_registration reg;
   if (this_worker().current != nullptr) {

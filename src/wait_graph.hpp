@@ -34,6 +34,8 @@
 #include <wq/diagnostics.hpp>
 #include <wq/work.hpp>
 
+#include "core_mutex.hpp"
+
 namespace wq::detail {
 
 struct queue_core;
@@ -99,14 +101,13 @@ void report_refused_wait(errc why, const char* op, const queue_core* core) noexc
 /// `op`); see the file comment.
 /// `lk` may be released and re-acquired in between (to register in the wait graph).
 /// With `report` false a refusal is returned without being reported (the caller reports it).
-errc wait_until_impl(queue_core* core, std::unique_lock<std::mutex>& lk, const wait_target& t,
-                     const char* op, bool (*done)(void* arg), void* arg,
-                     bool report = true) noexcept;
+errc wait_until_impl(queue_core* core, core_lock& lk, const wait_target& t, const char* op,
+                     bool (*done)(void* arg), void* arg, bool report = true) noexcept;
 
 /// wait_until_impl with any callable `done()`.
 template <class Done>
-errc wait_until(queue_core* core, std::unique_lock<std::mutex>& lk, const wait_target& t,
-                const char* op, Done done, bool report = true) noexcept {
+errc wait_until(queue_core* core, core_lock& lk, const wait_target& t, const char* op, Done done,
+                bool report = true) noexcept {
   return wait_until_impl(
       core, lk, t, op, [](void* p) { return static_cast<bool>((*static_cast<Done*>(p))()); },
       static_cast<void*>(&done), report);

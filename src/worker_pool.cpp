@@ -110,7 +110,15 @@ void raise_priority() noexcept {
            got);
 }
 
+// What every pool runs for a task (set_task_entry). Atomic only because every core creation
+// stores it again.
+std::atomic<void (*)(pool_task*) noexcept> task_entry{nullptr};
+
 }  // namespace
+
+void worker_pool::set_task_entry(void (*entry)(pool_task*) noexcept) noexcept {
+  task_entry.store(entry, std::memory_order_relaxed);
+}
 
 pool_thread* this_pool_thread() noexcept { return tl_pool_thread; }
 
@@ -380,7 +388,9 @@ void worker_pool::worker_main(pool_thread* me) noexcept {
       me->in_task = true;
       me->seen_at = {};
       lk.unlock();
-      t->run(t);  // Safety: `t` may be resubmitted or gone from here on; not touched again.
+      // Safety (relaxed): set before the first submit (set_task_entry). `t` may be resubmitted
+      // or gone from here on; not touched again.
+      task_entry.load(std::memory_order_relaxed)(t);
       lk.lock();
       me->in_task = false;
       if (me->st.load(std::memory_order_relaxed) == pool_thread::state::intensive) {

@@ -43,11 +43,12 @@
 
 namespace wq::detail {
 
-/// Work a pool runs, embedded in the object it runs for. `run` must not touch the task after it
-/// may have been resubmitted or its owner freed.
+/// Work a pool runs, embedded in the object it runs for. Every task runs the one entry point
+/// given to worker_pool::set_task_entry (only the engine's worker slots are tasks), which must
+/// not touch the task after it may have been resubmitted or its owner freed. No function
+/// pointer per task: 8 bytes less in every queue.
 struct pool_task {
   pool_task* next = nullptr;  // PL: the pool's FIFO of waiting tasks
-  void (*run)(pool_task* self) noexcept = nullptr;
 };
 
 class worker_pool;
@@ -93,6 +94,12 @@ class worker_pool : public boost::asio::execution_context {
   /// itself: it wakes an idle worker if concurrency allows, else asks the manager. Any thread,
   /// any lock held (PL is a leaf). Preconditions: `t` is not already queued.
   void submit(pool_task* t) noexcept;
+
+  /// Effects: sets what every pool runs for a task (the engine's run_pool_task; the same value
+  /// every time). Requires: called before the first submit(). Thread safety: any thread.
+  /// Memory ordering: relaxed (the value never changes; whoever submits was published after
+  /// the first call).
+  static void set_task_entry(void (*entry)(pool_task*) noexcept) noexcept;
 
   /// The calling worker blocks (outermost region or wait) / stops blocking. `th` is the calling
   /// thread's record (this_pool_thread()).

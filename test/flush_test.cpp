@@ -14,6 +14,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <future>
@@ -117,6 +118,56 @@ TEST_CASE("flush: flush_work of a running item returns true after the run finish
   }
   CHECK(item.runs.load() == 1);
   CHECK_FALSE(g.timed_out.load());
+}
+
+// A thread blocked in a wait sleeps until the queue wakes it (its own futex word, on the
+// queue's list of blocked threads); it also looks again every 50 ms (a slice of the default
+// 1 s wait limit), so a lost wake-up would not hang it but would leave it asleep until its next
+// look. Each run here goes on for 2 ms after the test thread said it is about to wait: the time
+// from the run's end to the wait's return is a wake-up's latency, or most of a slice if the
+// wake-up was lost. (A round whose waiter did not reach its wait within the 2 ms, on a busy
+// machine, measures a short time either way.)
+TEST_CASE(
+    "flush: a blocked flush_work or cancel_work_sync returns when the run ends and not at its "
+    "next look (rules 23 29)",
+    "[flush][rule23][rule29]") {
+  using clock = std::chrono::steady_clock;
+  std::atomic<bool> started{false};
+  std::atomic<bool> waiting{false};
+  std::atomic<clock::rep> ended{0};
+  c_work item;
+  item.body = [&](c_work&) {
+    started.store(true);
+    const auto limit = clock::now() + must_happen;
+    while (!waiting.load() && clock::now() < limit) {
+    }
+    const auto until = clock::now() + 2ms;
+    while (clock::now() < until) {
+    }
+    ended.store(clock::now().time_since_epoch().count());
+  };
+  wq::workqueue q{"flush-wakeup"};
+  std::vector<clock::duration> late;
+  int flushed = 0;
+  for (int round = 0; round < 40; ++round) {
+    started = false;
+    waiting = false;
+    ended = 0;
+    REQUIRE(wq::queue_work(q, item.w));
+    REQUIRE(wq_test::poll_until([&] { return started.load(); }));
+    waiting = true;
+    const bool flush = round % 2 == 0;
+    const bool w = flush ? wq::flush_work(item.w) : wq::cancel_work_sync(item.w);
+    const auto back = clock::now();
+    flushed += flush && w ? 1 : 0;
+    REQUIRE(ended.load() != 0);  // every wait returned after the run's end (rules 23 29)
+    late.push_back(back - clock::time_point(clock::duration(ended.load())));
+  }
+  std::sort(late.begin(), late.end());
+  const auto median = std::chrono::duration_cast<std::chrono::microseconds>(late[late.size() / 2]);
+  INFO("median from a run's end to the wait's return: " << median.count() << " us");
+  CHECK(flushed == 20);  // every flush_work found the run in progress (rule 23)
+  CHECK(median < 10ms);  // a lost wake-up costs ~48 ms here
 }
 
 TEST_CASE(

@@ -21,6 +21,7 @@
 #include "../worker_pool.hpp"
 #include "backoff.hpp"
 #include "counters.hpp"
+#include "descriptions.hpp"
 #include "intake.hpp"
 #include "lifecycle.hpp"
 #include "queueing.hpp"
@@ -76,8 +77,9 @@ std::pair<queue_core*, std::uint64_t> create_core(core_config cfg,
     sl.current_ops.store(nullptr, std::memory_order_relaxed);
     sl.ahead = nullptr;
     sl.runs = 0;
-    sl.timing = false;
     sl.long_items = false;
+    if (sl.described) clear_description(&sl);  // cannot be: finish_one dropped it
+    sl.described = false;
     sl.active = false;
     sl.rec = nullptr;
   }
@@ -420,9 +422,9 @@ class fired_run {
   }
 
  private:
-  core_pin pin_;                     // outlives lk_'s hold (released after it)
-  std::unique_lock<std::mutex> lk_;  // on pin_->mu
-  bool linked_ = false;              // items were linked under lk_: start the workers
+  core_pin pin_;         // outlives lk_'s hold (released after it)
+  core_lock lk_;         // on pin_->mu
+  bool linked_ = false;  // items were linked under lk_: start the workers
 };
 
 // One completion of a batch (timer_fired), with the mutex of its item's queue taken through
@@ -533,7 +535,7 @@ namespace {
 // The loop of one worker handler: take the next item, run it, finish it, then what the finish
 // means across mechanisms (waiters, async completions, an orphan's retirement). Returns true if
 // it yielded to a successor handler. Requires mu held through `lk`; returns with it held.
-bool work_loop(worker_scope& s, std::unique_lock<std::mutex>& lk, done_list& done) noexcept {
+bool work_loop(worker_scope& s, core_lock& lk, done_list& done) noexcept {
   queue_core* const core = s.core;
   // The items this handler takes ahead of running them (ahead_batch): empty between items, and
   // no longer reachable through the slot once the handler leaves the loop (mu held then).
@@ -605,8 +607,7 @@ namespace {
 // released, since drop() releases the references the queue held, which may run any destructor;
 // then reports them; `why` is the whole reason, subject included. Returns with the mutex held
 // again.
-void drop_abandoned(queue_core* core, std::unique_lock<std::mutex>& lk, work_list& gone,
-                    const char* why) noexcept {
+void drop_abandoned(queue_core* core, core_lock& lk, work_list& gone, const char* why) noexcept {
   if (gone.empty()) return;
   const std::size_t n = gone.size();
   lk.unlock();

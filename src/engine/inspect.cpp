@@ -11,6 +11,7 @@
 
 #include "../virtual_time.hpp"
 #include "counters.hpp"
+#include "descriptions.hpp"
 #include "workers.hpp"
 
 namespace wq::detail {
@@ -82,7 +83,8 @@ void dump_locked(queue_core* core, const std::string& name, std::size_t limit, s
     // Safety (relaxed): see worker_slot::current.
     if (s.current.load(std::memory_order_relaxed) == nullptr) continue;
     const work_ops* ops = s.current_ops.load(std::memory_order_relaxed);
-    const bool described = s.desc && s.desc[0] != '\0';
+    char desc[description_len + 1] = "";
+    const bool described = s.described && copy_description(&s, desc) && desc[0] != '\0';
     std::size_t ahead = 0;
     if (s.ahead != nullptr)
       for (int k = 0; k < s.ahead->n; ++k)
@@ -90,7 +92,7 @@ void dump_locked(queue_core* core, const std::string& name, std::size_t limit, s
             s.ahead->items[static_cast<std::size_t>(k)].load(std::memory_order_relaxed) != nullptr;
     add("  running  slot %zu: %s%s%s%s (%zu more instance(s) queued behind it, rule 10; %zu "
         "taken ahead)\n",
-        i, ops != nullptr ? ops->name : "?", described ? " [" : "", described ? s.desc.get() : "",
+        i, ops != nullptr ? ops->name : "?", described ? " [" : "", described ? desc : "",
         described ? "]" : "", s.scheduled.size(), ahead);
   }
   auto list = [&](const char* what, const work_list& l) {
@@ -124,12 +126,8 @@ void dump_locked(queue_core* core, const std::string& name, std::size_t limit, s
 bool congested_locked(const queue_core* core) noexcept { return !core->wl.inactive.empty(); }
 
 bool describe_locked(worker_slot& slot, const char* desc) noexcept {
-  constexpr std::size_t len = 32;  // the kernel's WORKER_DESC_LEN is 24
-  if (!slot.desc) {
-    slot.desc.reset(new (std::nothrow) char[len]);
-    if (!slot.desc) return false;
-  }
-  std::snprintf(slot.desc.get(), len, "%s", desc);
+  if (!set_description(&slot, desc)) return false;
+  slot.described = true;
   return true;
 }
 

@@ -182,8 +182,7 @@ void abandon_locked(queue_core* core, work_list& out, done_list& done) noexcept 
   if (!core->wt.async_waiters.empty()) complete_waiters_locked(core, done);
 }
 
-void finish_orphan_locked(queue_core* core, std::unique_lock<std::mutex>& lk,
-                          done_list& done) noexcept {
+void finish_orphan_locked(queue_core* core, core_lock& lk, done_list& done) noexcept {
   if (core->lc.orphan_busy) return;  // another thread is completing its async_destroy handlers
   if (!core->lc.destroy_notified) {
     core->lc.destroy_notified = true;
@@ -231,7 +230,7 @@ void finish_orphan_locked(queue_core* core, std::unique_lock<std::mutex>& lk,
   }
 }
 
-void retire_core(queue_core* core, std::unique_lock<std::mutex>& lk, done_list& done) noexcept {
+void retire_core(queue_core* core, core_lock& lk, done_list& done) noexcept {
   // Waiters left (async_destroy; every other kind is satisfied by an idle queue) complete now.
   for (std::size_t i = 0; i < core->wt.async_waiters.size(); ++i)
     done.push(core->wt.async_waiters[i]);
@@ -295,15 +294,14 @@ void requeue_deferred_locked(queue_core* core, work& w) noexcept {
 
 void mark_orphaned_locked(queue_core* core) noexcept { core->lc.orphaned = true; }
 
-void orphan_locked(queue_core* core, std::unique_lock<std::mutex>& lk, done_list& done) noexcept {
+void orphan_locked(queue_core* core, core_lock& lk, done_list& done) noexcept {
   core->lc.orphaned = true;
   // Otherwise the worker that runs the last item in flight finishes it (from an own item, that
   // item itself still counts in nr_in_flight).
   if (core->wl.nr_in_flight == 0) finish_orphan_locked(core, lk, done);
 }
 
-void retire_or_orphan_locked(queue_core* core, std::unique_lock<std::mutex>& lk,
-                             done_list& done) noexcept {
+void retire_or_orphan_locked(queue_core* core, core_lock& lk, done_list& done) noexcept {
   if (core->wl.nr_in_flight != 0) {
     core->lc.orphaned = true;  // items running elsewhere: the last one retires it
     return;

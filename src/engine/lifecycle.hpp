@@ -97,11 +97,10 @@ void requeue_deferred_locked(queue_core* core, work& w) noexcept;
 void mark_orphaned_locked(queue_core* core) noexcept;
 /// Effects: marks the queue orphaned and, if nothing is in flight, finishes it now
 /// (finish_orphan_locked). Requires: mu held through `lk`.
-void orphan_locked(queue_core* core, std::unique_lock<std::mutex>& lk, done_list& done) noexcept;
+void orphan_locked(queue_core* core, core_lock& lk, done_list& done) noexcept;
 /// Effects: retires the queue now if nothing is in flight; otherwise marks it orphaned (items
 /// running elsewhere: the last one retires it). Requires: mu held through `lk`.
-void retire_or_orphan_locked(queue_core* core, std::unique_lock<std::mutex>& lk,
-                             done_list& done) noexcept;
+void retire_or_orphan_locked(queue_core* core, core_lock& lk, done_list& done) noexcept;
 
 /// Effects: the queue's executor will never run its items (it destroyed a worker handler
 /// unrun, or nobody runs it when the queue is destroyed): takes every item the queue holds
@@ -113,13 +112,12 @@ void abandon_locked(queue_core* core, work_list& out, done_list& done) noexcept;
 /// Effects: retires an orphaned core that has gone idle, having its pool joined elsewhere;
 /// its async_destroy waiters complete once that is done (onto `done`, or from this thread
 /// with mu released). Requires: mu held through `lk` (see retire_core).
-void finish_orphan_locked(queue_core* core, std::unique_lock<std::mutex>& lk,
-                          done_list& done) noexcept;
+void finish_orphan_locked(queue_core* core, core_lock& lk, done_list& done) noexcept;
 
 /// Effects: marks a live core retired (generation bumped, intake closed under the new tag)
 /// and recycles it when no handle refers to it. Waiters still registered (async_destroy)
 /// move onto `done`. Requires: mu held through `lk`, which is unlocked on return if the core
 /// was recycled.
-void retire_core(queue_core* core, std::unique_lock<std::mutex>& lk, done_list& done) noexcept;
+void retire_core(queue_core* core, core_lock& lk, done_list& done) noexcept;
 
 }  // namespace wq::detail

@@ -23,12 +23,12 @@
 #include <wq/stats.hpp>
 #include <wq/work.hpp>
 
+#include "../core_mutex.hpp"
 #include "../worker_pool.hpp"
 
 #include <algorithm>
 #include <array>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -65,16 +65,16 @@ struct worker_slot : pool_task {
   // reader that could meet that instance sees the store; a stale value names an item that no
   // longer runs here, which only hands an instance to this worker (run later, not at once).
   std::atomic<work*> current{nullptr};
-  std::chrono::steady_clock::time_point started_at{};   // W
-  std::chrono::steady_clock::time_point finished_at{};  // W
-  std::atomic<const work_ops*> current_ops{nullptr};    // A (relaxed): as `current`
+  std::atomic<const work_ops*> current_ops{nullptr};  // A (relaxed): as `current`
   std::uint8_t current_color = 0;  // flush color of the instance being run (< nr_colors)
-  bool timing = false;             // W: the current run is a sampled one (started_at, finished_at)
   bool active = false;             // a handler for this slot is posted or running
   // W: the last sampled item run here took at least relock_spin_after, on a machine with more
   // than one CPU: items are long, so the two workers of a queue rarely meet on its mutex, and
   // when they do, spinning for it beats sleeping (run_one).
   bool long_items = false;
+  // L: set_worker_desc described the item running here; the text is in the description table
+  // (descriptions.hpp), dropped when the item finishes.
+  bool described = false;
   // L: items started here, modulo 2^32 (the watchdog's progress mark, compared for a change:
   // it would miss progress only if a slot started a multiple of 2^32 items between two of its
   // looks, minutes apart at the fastest rate items start).
@@ -83,9 +83,6 @@ struct worker_slot : pool_task {
   run_record* rec = nullptr;      // the thread running this slot's handler (wait graph)
   // L: the items the handler running this slot took ahead (on its stack), or null.
   ahead_batch* ahead = nullptr;
-  // L: set_worker_desc's text for the item running here (dump()); allocated on first use, ""
-  // when none. Cleared when the item finishes.
-  std::unique_ptr<char[]> desc;
   // On a shared pool, the slot is its own handler (submitting allocates nothing): it runs
   // run_worker(owner, gen, index). Written under mu when submitted.
   queue_core* owner = nullptr;
@@ -193,13 +190,13 @@ struct flush_waiter {
 };
 
 /// A thread blocked in a wait on a queue (drain, destroy, flush, flush_work, cancel_*_sync),
-/// on its own stack and condition variable while it waits, linked on its queue's
+/// on its own stack and wake-up word while it waits, linked on its queue's
 /// waiters_state::blocked: the queue keeps one pointer for them instead of a condition
 /// variable of its own (48 bytes a queue, most of which never see a blocking wait). The
 /// kernel's wait-queue entries live on the waiter's stack in the same way. Guarded by the
-/// core's mutex; the waits on `cv` are made with it.
+/// core's mutex: `wake` is armed and woken under it.
 struct blocked_waiter {
-  std::condition_variable cv;
+  wake_word wake;
   blocked_waiter* next = nullptr;
   blocked_waiter* prev = nullptr;
 };
@@ -508,7 +505,7 @@ struct worklist_state {
 /// The workers: slots, the handlers posted for them, and where they are posted.
 struct workers_state {
   // L: grown on demand up to slot_cap (slots never move, flush waiters point at them). A
-  // slot's `timing`/`started_at` are W.
+  // slot's `long_items` is W.
   slot_store slots;
   int nr_workers = 0;   // L: active slots
   int max_workers = 1;  // L: min(max_active, slot_cap)
@@ -610,19 +607,23 @@ struct lifecycle_state {
 /// destruction); the mutex starts the next line, and the state a worker takes under it per item
 /// follows it. The flags and the observer, which the producer and the workers both read per
 /// item, sit after the workers' state and the waiters, on a line that no one writes per item
-/// (bytes 448-511: the waiters' tail, the flags, the observer, the armed list): beside the
+/// (bytes 384-447: the waiters' tail, the flags, the observer, the armed list, the lifecycle
+/// flags): beside the
 /// intake (written by the producer per item) or the statistics' counters (written by the
 /// workers per item) every such read is a cache miss for one side. (Packed after the counters,
 /// where the workers' `tick` shares their line, they cost a burst 15-30% and the producer half
-/// again its CPU time: docs/benchmarks.md, "A lighter queue".) 640 bytes with libstdc++ on
-/// x86-64 (bytes/wq in bench/wq_scale.cpp weighs it).
+/// again its CPU time: docs/benchmarks.md, "A lighter queue".) 576 bytes with libstdc++ on
+/// x86-64 (bytes/wq in bench/wq_scale.cpp weighs it): the lock is one futex word
+/// (core_mutex.hpp), a sampled run's times are the worker handler's (worker_scope), a pool
+/// task has no function pointer and a worker's description lives in a side table
+/// (descriptions.hpp).
 struct queue_core {
   alignas(64) intake_state in;
   std::string name;  // I
   // L: the watch of the executor's execution context (context_watch.hpp), for a queue on the
   // application's executor; null otherwise.
   std::shared_ptr<watch_list> watch;
-  alignas(64) std::mutex mu;
+  alignas(64) core_mutex mu;
   registry_slot reg;
   worklist_state wl;
   workers_state wk;
@@ -641,7 +642,7 @@ struct queue_core {
 #if defined(__GLIBCXX__) && defined(__x86_64__)
 // The layout's budget (see queue_core): a field that grows the core past it must say why, here
 // and in docs/benchmarks.md, since every queue pays it in memory and in creation time.
-static_assert(sizeof(queue_core) <= 640, "queue_core grew past its 640-byte budget");
+static_assert(sizeof(queue_core) <= 576, "queue_core grew past its 576-byte budget");
 #endif
 
 /// Returns: whether anyone watches the queue's items finish, so that its workers must count each

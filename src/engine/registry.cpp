@@ -234,7 +234,7 @@ void unpin_core(std::uint32_t index) noexcept {
 
 // The owned pool and the histograms are freed outside the mutex: freeing the pool destroys
 // handlers that may release references on other cores.
-void maybe_recycle(queue_core* core, std::unique_lock<std::mutex>& lk) noexcept {
+void maybe_recycle(queue_core* core, core_lock& lk) noexcept {
   // Safety (acquire): pairs with the release decrements, so the last holder's uses of the core
   // happen before it is freed.
   if (core->reg.live || core->reg.recycled || core->reg.outstanding_handlers != 0 ||

@@ -103,7 +103,7 @@ void free_unused_core(queue_core* core) noexcept;
 /// Requires: core->mu held through `lk`; unlocked on return if the core was let go (the caller
 /// must not touch the core then, unless it holds a pin). Memory ordering: acquire on refs
 /// (pairs with the release decrements, so the last holder's uses happen before the free).
-void maybe_recycle(queue_core* core, std::unique_lock<std::mutex>& lk) noexcept;
+void maybe_recycle(queue_core* core, core_lock& lk) noexcept;
 
 /// Returns: how many cores are constructed now (in use, being freed, or ready in a slab).
 /// Thread safety: any thread (takes the registry mutex). Complexity: O(1).

@@ -132,7 +132,7 @@ void wake_after_unlink_locked(queue_core* core, work& w) noexcept {
 }
 
 void wake_blocked_locked(queue_core* core) noexcept {
-  for (blocked_waiter* b = core->wt.blocked; b != nullptr; b = b->next) b->cv.notify_one();
+  for (blocked_waiter* b = core->wt.blocked; b != nullptr; b = b->next) b->wake.wake();
 }
 
 blocked_wait::blocked_wait(queue_core* core) noexcept : core_(core) {
@@ -150,8 +150,11 @@ blocked_wait::~blocked_wait() {
   if (node_.next != nullptr) node_.next->prev = node_.prev;
 }
 
-void blocked_wait::wait_for(std::unique_lock<std::mutex>& lk, std::chrono::milliseconds d) {
-  node_.cv.wait_for(lk, d);
+void blocked_wait::wait_for(core_lock& lk, std::chrono::milliseconds d) {
+  node_.wake.arm();  // under mu: a wake_blocked_locked from here on is not lost
+  lk.unlock();
+  node_.wake.wait_for(d);
+  lk.lock();
 }
 
 counted_wait::counted_wait(queue_core* core, blocked_kind kind) noexcept

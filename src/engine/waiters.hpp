@@ -55,7 +55,7 @@ class blocked_wait {
   blocked_wait(const blocked_wait&) = delete;
   blocked_wait& operator=(const blocked_wait&) = delete;
   /// Effects: releases `lk` (core's mutex) until woken or `d` passed, then re-acquires it.
-  void wait_for(std::unique_lock<std::mutex>& lk, std::chrono::milliseconds d);
+  void wait_for(core_lock& lk, std::chrono::milliseconds d);
 
  private:
   queue_core* core_;

@@ -9,6 +9,7 @@
 #include "../trace.hpp"
 #include "backoff.hpp"
 #include "counters.hpp"
+#include "descriptions.hpp"
 #include "intake.hpp"
 #include "queueing.hpp"
 #include "registry.hpp"
@@ -17,11 +18,6 @@
 namespace wq::detail {
 
 namespace {
-
-// What a slot submitted to a shared pool runs: the engine's entry point run_pool_task, handed
-// in by the facade (set_pool_entry) so that this layer names nothing above it. Process-wide:
-// the same for every queue. Atomic only because every core creation stores it again.
-std::atomic<void (*)(pool_task*) noexcept> pool_entry{nullptr};
 
 // How often (in items) a busy worker links what producers left on the intake.
 constexpr int intake_period = 16;
@@ -81,7 +77,7 @@ int claim_worker_slot(queue_core* core) noexcept {
 }  // namespace
 
 void set_pool_entry(void (*entry)(pool_task*) noexcept) noexcept {
-  pool_entry.store(entry, std::memory_order_relaxed);
+  worker_pool::set_task_entry(entry);
 }
 
 void submit_handler_locked(queue_core* core, std::uint32_t gen, std::uint32_t slot) {
@@ -90,8 +86,6 @@ void submit_handler_locked(queue_core* core, std::uint32_t gen, std::uint32_t sl
     s.owner = core;
     s.gen = gen;
     s.index = slot;
-    // Safety (relaxed): set_pool_entry stored it before this core was created.
-    s.run = pool_entry.load(std::memory_order_relaxed);
     core->wk.pool->submit(&s);
   } else {
     core->wk.executor->post(core->wk.executor->storage, worker_handler(core, gen, slot));
@@ -100,7 +94,7 @@ void submit_handler_locked(queue_core* core, std::uint32_t gen, std::uint32_t sl
   update_saturated(core);  // producers may now leave items on the intake for it
 }
 
-void handler_gone_locked(queue_core* core, std::unique_lock<std::mutex>& lk) noexcept {
+void handler_gone_locked(queue_core* core, core_lock& lk) noexcept {
   if (--core->reg.outstanding_handlers == 0 && !core->reg.live) maybe_recycle(core, lk);
 }
 
@@ -146,8 +140,6 @@ int start_workers_deferred_locked(queue_core* core) noexcept {
   s.owner = core;
   s.gen = core->reg.gen;
   s.index = static_cast<std::uint32_t>(slot);
-  // Safety (relaxed): set_pool_entry stored it before this core was created.
-  s.run = pool_entry.load(std::memory_order_relaxed);
   ++core->wk.nr_unstarted;
   update_saturated(core);
   // Safety (relaxed): under mu; the executor and pool are torn down under mu after
@@ -183,7 +175,7 @@ void post_claimed(queue_core* core, int slot, std::uint32_t gen) noexcept {
   core->wk.posting.fetch_sub(1, std::memory_order_release);
 }
 
-void wait_posts_done(queue_core* core, std::unique_lock<std::mutex>& lk) noexcept {
+void wait_posts_done(queue_core* core, core_lock& lk) noexcept {
   // Safety (acquire): pairs with post_claimed's release decrement.
   for (unsigned spins = 0; core->wk.posting.load(std::memory_order_acquire) != 0; ++spins) {
     lk.unlock();
@@ -241,7 +233,7 @@ work* pop_next(queue_core* core, worker_slot& me) noexcept {
 // loser's sleep is what lets the other run on alone with the queue's lines in its cache;
 // spinning there keeps both contending and halves the throughput (docs/benchmarks.md, "The
 // worker's re-lock after an item"). Memory ordering: the mutex's.
-void relock_after_run(const worker_slot& me, std::unique_lock<std::mutex>& lk) noexcept {
+void relock_after_run(const worker_slot& me, core_lock& lk) noexcept {
   if (me.long_items) {
     for (int i = 0; i < relock_spins; ++i) {
       if (lk.try_lock()) return;
@@ -341,7 +333,7 @@ next_step take_next(worker_scope& s, int& budget, work*& out) noexcept {
                          std::memory_order_relaxed);
     me.current.store(w, std::memory_order_relaxed);  // Safety: see worker_slot::current
     ++me.runs;
-    me.timing = sample_started(core->stats, w, me.started_at);
+    s.timing = sample_started(core->stats, w, s.started_at);
     // Safety (static_cast): a color is below nr_colors (<= 16).
     me.current_color =
         static_cast<std::uint8_t>(color_of(work_access::state(*w).load(std::memory_order_relaxed)));
@@ -431,19 +423,18 @@ void run_ahead(worker_scope& s, ahead_batch& b) noexcept {
 
 }  // namespace
 
-void run_one(worker_scope& s, work* w, std::unique_lock<std::mutex>& lk, done_list& done) noexcept {
+void run_one(worker_scope& s, work* w, core_lock& lk, done_list& done) noexcept {
   const work_ops* const ops = s.me.current_ops.load(std::memory_order_relaxed);
   ahead_batch* const ahead = s.me.ahead;
   const bool any_ahead = ahead != nullptr && ahead->n > 0;
   lk.unlock();
   done.complete();
   run_item(s, w, ops);
-  // Safety: W (me.timing, me.started_at and me.long_items are this worker's own, see
-  // workers_state).
-  if (s.me.timing) {
-    s.me.finished_at = std::chrono::steady_clock::now();
-    s.me.long_items =
-        s.me.finished_at - s.me.started_at >= relock_spin_after && spinning_may_help();
+  // Safety: W (s's times are this handler's own, me.long_items this worker's, see
+  // worker_slot).
+  if (s.timing) {
+    s.finished_at = std::chrono::steady_clock::now();
+    s.me.long_items = s.finished_at - s.started_at >= relock_spin_after && spinning_may_help();
   }
   if (any_ahead) run_ahead(s, *ahead);
   relock_after_run(s.me, lk);
@@ -459,15 +450,18 @@ unsigned finish_one(worker_scope& s) noexcept {
       intake_nonempty(core))
     take_intake_locked(core);
   ++core->stats.finished;
-  if (me.timing) {
+  if (s.timing) {
     // Sampled: the histograms were made.
     latency_histograms::add(core->stats.latency, latency_histograms::kind::run_time,
-                            me.finished_at - me.started_at);
-    me.timing = false;
+                            s.finished_at - s.started_at);
+    s.timing = false;
   }
   s.ctx.current = nullptr;
   me.current.store(nullptr, std::memory_order_relaxed);
-  if (me.desc) me.desc[0] = '\0';
+  if (me.described) {
+    clear_description(&me);
+    me.described = false;
+  }
   me.current_ops.store(nullptr, std::memory_order_relaxed);
   uncount(core, me.current_color, true);
   return me.current_color;

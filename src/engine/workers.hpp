@@ -7,6 +7,7 @@
 // every function requires the core's mutex held unless it says otherwise.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <mutex>
 
@@ -54,7 +55,7 @@ void post_claimed(queue_core* core, int slot, std::uint32_t gen) noexcept;
 /// and re-taking mu through `lk` while it waits. Called before the executor or pool is torn
 /// down. Requires: mu held through `lk`, and no new deferred post can be claimed (the queue is
 /// retired or its executor dead). Memory ordering: acquire (pairs with post_claimed).
-void wait_posts_done(queue_core* core, std::unique_lock<std::mutex>& lk) noexcept;
+void wait_posts_done(queue_core* core, core_lock& lk) noexcept;
 
 /// Effects: hands a handler for slot `slot` (claimed, or the calling worker's own) to the
 /// queue's executor or shared pool, counting it unstarted. Requires: mu held (so the executor
@@ -71,7 +72,7 @@ void set_pool_entry(void (*entry)(pool_task*) noexcept) noexcept;
 /// Effects: a worker handler is gone; the last one of a retired core recycles it.
 /// Requires: mu held through `lk`, which may be unlocked on return (the core was recycled): the
 /// caller must not touch the core afterwards.
-void handler_gone_locked(queue_core* core, std::unique_lock<std::mutex>& lk) noexcept;
+void handler_gone_locked(queue_core* core, core_lock& lk) noexcept;
 
 /// One worker handler's stay in its slot, from its start to its return (RAII, like Asio's
 /// work_cleanup): the constructor counts the handler started and takes what waits on the
@@ -91,6 +92,12 @@ class worker_scope {
   worker_slot& me;
   run_record* const rec;  // this thread's run record, or nullptr (no memory)
   worker_context& ctx;    // this thread's worker context (this_worker()), looked up once
+  // The item being run is a sampled one, timed from its start to its end (the run-time
+  // histogram): the handler's own, from take_next to finish_one, so the slot carries none of
+  // it.
+  bool timing = false;
+  std::chrono::steady_clock::time_point started_at{};
+  std::chrono::steady_clock::time_point finished_at{};
 
  private:
   const worker_context saved_;
@@ -119,7 +126,7 @@ next_step take_next(worker_scope& s, int& budget, work*& out) noexcept;
 /// item's function (which may free it, rule 4); then runs the items of s.me.ahead in order until
 /// they are done or someone watches (workers_state::watched), each published as the worker's
 /// current item before it clears PENDING; re-locks. Requires: mu held through `lk`.
-void run_one(worker_scope& s, work* w, std::unique_lock<std::mutex>& lk, done_list& done) noexcept;
+void run_one(worker_scope& s, work* w, core_lock& lk, done_list& done) noexcept;
 
 /// Effects: counts the item `run_one` ran finished (statistics, active, in flight, its color).
 /// Returns: its flush color. Requires: mu held.
