@@ -600,15 +600,16 @@ TEST_CASE("stats: one queueing in sample_every is timed from queueing to start a
   }
 }
 
-// A queue's histograms start with 8-bit counts and are made again with 16-bit ones when a count
-// reaches 255, and with 32-bit ones when a count reaches 65 535 (most queues see few samples and
-// keep the narrow ones). No sample may be lost on either way: every sampled start adds one to each
-// histogram, so both always hold one sample per sample_every queueings here (batches of 64 on one
-// worker: the 4 candidates of a batch always find a free slot), and a bucket's count goes on past
-// 65 535. The items spin for 600 ns so that their run times fill one bucket (512-1023 ns) quickly.
-// Another thread reads the statistics throughout, as a monitoring thread would while the histograms
-// are made again (ThreadSanitizer checks the hand-over; every snapshot has as many run times as
-// latencies, give or take the one sample being timed).
+// A queue's histograms start with 4-bit counts and are made again with 8-bit ones when a count
+// reaches 15, with 16-bit ones when a count reaches 255, and with 32-bit ones when a count reaches
+// 65 535 (most queues see few samples and keep the narrow ones). No sample may be lost on either
+// way: every sampled start adds one to each histogram, so both always hold one sample per
+// sample_every queueings here (batches of 64 on one worker: the 4 candidates of a batch always find
+// a free slot), and a bucket's count goes on past 65 535. The items spin for 600 ns so that their
+// run times fill one bucket (512-1023 ns) quickly. Another thread reads the statistics throughout,
+// as a monitoring thread would while the histograms are made again (ThreadSanitizer checks the
+// hand-over; every snapshot has as many run times as latencies, give or take the one sample being
+// timed).
 struct spinning_item {
   wq::work w;
   static void run(spinning_item*, wq::id<&spinning_item::w>) noexcept {

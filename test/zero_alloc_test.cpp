@@ -7,7 +7,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <latch>
 #include <new>
@@ -203,7 +205,20 @@ TEST_CASE(
       // The worker may still be between the run and going idle: flush waits for that.
       REQUIRE(q.flush() == std::error_code{});
     };
-    for (int i = 0; i < 100; ++i) cycle();
+    // Warm-up: until the queue's latency histograms have taken 8-bit counts (some bucket
+    // passed 15), the one widening a thousand queueings could otherwise meet while counting
+    // (the next one comes at 255 samples in a bucket, 4080 queueings at least). The widening
+    // allocates, as the histograms' first sample does, a few times in a queue's life.
+    auto widest = [&] {
+      const wq::queue_stats st = q.stats();
+      std::uint64_t m = 0;
+      for (auto c : st.queue_latency.counts) m = std::max(m, c);
+      for (auto c : st.run_time.counts) m = std::max(m, c);
+      return m;
+    };
+    int warm = 0;
+    for (; warm < 100 || (widest() < 16 && warm < 20000); ++warm) cycle();
+    REQUIRE(widest() >= 16);
     g_allocations = 0;
     g_counting = true;
     for (int i = 0; i < 1000; ++i) cycle();

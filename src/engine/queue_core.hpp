@@ -206,12 +206,13 @@ inline constexpr int nr_sample_slots = 4;  // queueings timed at once, at most
 
 /// The sampled latency histograms of one queue (stats.hpp): the queueing-to-start and the
 /// run-time histogram, in the buckets of latency_histogram, and when each outstanding sample
-/// was queued (entries of empty slots are stale). Made by the queue's first sample with 8-bit
-/// counts (120 bytes); the first count to reach 255 makes them again with 16-bit counts
+/// was queued (entries of empty slots are stale). Made by the queue's first sample with 4-bit
+/// counts, two to a byte (80 bytes, 96 with malloc's header); the first count to reach 15 makes
+/// them again with 8-bit counts (120 bytes), the first to reach 255 with 16-bit counts
 /// (200 bytes), and the first to reach 65 535 with 32-bit counts (360 bytes), which saturate at
 /// 2^32 - 1 (2^36 queueings of one queue in one bucket). So the many queues that see few
-/// samples, such as a session's, pay 80 bytes less than one that saw a few thousand queueings
-/// and 240 less than a busy one, and a count is never lost to a narrow width. Freed with the
+/// samples, such as a session's, pay 120 bytes less than one that saw a few thousand queueings
+/// and 280 less than a busy one, and a count is never lost to a narrow width. Freed with the
 /// queue. The outstanding samples' items stay in the core (a worker compares each item it
 /// starts with them, and a line more per item costs a burst ~15%); their queueing times are
 /// here, read only when a sampled item starts. Guarded as the field holding it
@@ -225,13 +226,13 @@ class latency_histograms {
   };
   using pointer = std::unique_ptr<latency_histograms, deleter>;
 
-  /// Returns: empty histograms with 8-bit counts; null if out of memory.
+  /// Returns: empty histograms with 4-bit counts; null if out of memory.
   static pointer make() noexcept;
   /// Effects: adds a sample of `d` to histogram `k` of `*h`. If the count it goes to is at the
-  /// limit of its width (8 or 16 bits), first makes `*h` again with counts twice as wide (the
-  /// counts and queueing times copied); out of memory for that, the sample is dropped (a
-  /// statistic: the next one tries again). Requires: h non-null. Allocates: only that, twice
-  /// in a queue's life at most.
+  /// limit of its width (4, 8 or 16 bits), first makes `*h` again with counts twice as wide
+  /// (the counts and queueing times copied); out of memory for that, the sample is dropped (a
+  /// statistic: the next one tries again). Requires: h non-null. Allocates: only that, three
+  /// times in a queue's life at most.
   static void add(pointer& h, kind k, std::chrono::nanoseconds d) noexcept;
   /// Returns: histogram `k` with the 64-bit counts that stats() reports.
   [[nodiscard]] latency_histogram widen(kind k) const noexcept;
@@ -241,6 +242,9 @@ class latency_histograms {
   std::array<std::chrono::steady_clock::time_point, nr_sample_slots> sampled_at{};
 
  private:
+  // The count type of the first block: 4 bits (nibble_row holds a histogram's counts).
+  struct nibble {};
+  class nibble_row;
   template <class Count>
   struct block;
   explicit latency_histograms(std::uint8_t width) noexcept : width_(width) {}
@@ -254,7 +258,31 @@ class latency_histograms {
   template <class F>
   decltype(auto) visit(F&& f) const noexcept;
 
-  std::uint8_t width_;  // bytes per count: the block is a block<std::uint8/16/32_t>
+  // Bytes per count: the block is a block<std::uint8/16/32_t>; 0: a block<nibble>.
+  std::uint8_t width_;
+};
+
+/// One histogram's counts at 4 bits each, two buckets to a byte (bucket 2j in the low half of
+/// byte j). Read like an array of counts (operator[], size()), as the wider blocks are.
+class latency_histograms::nibble_row {
+ public:
+  static constexpr std::uint8_t max = 15;
+  /// Returns: bucket `i`'s count. Requires: i < size().
+  std::uint8_t operator[](std::size_t i) const noexcept {
+    // Safety (static_cast): a 4-bit value.
+    return static_cast<std::uint8_t>((bytes_[i / 2] >> shift(i)) & max);
+  }
+  /// Effects: adds one to bucket `i`. Requires: i < size() and (*this)[i] < max.
+  void add(std::size_t i) noexcept {
+    // Safety (static_cast): the sum stays within the byte, since bucket i's half is below max.
+    bytes_[i / 2] = static_cast<std::uint8_t>(bytes_[i / 2] + (1u << shift(i)));
+  }
+  static constexpr std::size_t size() noexcept { return latency_histogram::buckets; }
+
+ private:
+  static constexpr unsigned shift(std::size_t i) noexcept { return i % 2 == 0 ? 0 : 4; }
+  static_assert(latency_histogram::buckets % 2 == 0, "two buckets to a byte");
+  std::array<std::uint8_t, latency_histogram::buckets / 2> bytes_{};
 };
 
 template <class Count>
@@ -264,12 +292,19 @@ struct latency_histograms::block final : latency_histograms {
   std::array<std::array<Count, latency_histogram::buckets>, 2> counts{};
 };
 
+template <>
+struct latency_histograms::block<latency_histograms::nibble> final : latency_histograms {
+  block() noexcept : latency_histograms(0) {}
+  std::array<nibble_row, 2> counts{};  // [kind]
+};
+
 template <class F>
 decltype(auto) latency_histograms::visit(F&& f) noexcept {
   // Safety (static_cast): width_ says which block type this object was made as (make, grow).
   if (width_ == sizeof(std::uint32_t)) return f(static_cast<block<std::uint32_t>*>(this)->counts);
   if (width_ == sizeof(std::uint16_t)) return f(static_cast<block<std::uint16_t>*>(this)->counts);
-  return f(static_cast<block<std::uint8_t>*>(this)->counts);
+  if (width_ == sizeof(std::uint8_t)) return f(static_cast<block<std::uint8_t>*>(this)->counts);
+  return f(static_cast<block<nibble>*>(this)->counts);
 }
 
 template <class F>
@@ -279,7 +314,9 @@ decltype(auto) latency_histograms::visit(F&& f) const noexcept {
     return f(static_cast<const block<std::uint32_t>*>(this)->counts);
   if (width_ == sizeof(std::uint16_t))
     return f(static_cast<const block<std::uint16_t>*>(this)->counts);
-  return f(static_cast<const block<std::uint8_t>*>(this)->counts);
+  if (width_ == sizeof(std::uint8_t))
+    return f(static_cast<const block<std::uint8_t>*>(this)->counts);
+  return f(static_cast<const block<nibble>*>(this)->counts);
 }
 
 inline void latency_histograms::deleter::operator()(latency_histograms* h) const noexcept {
@@ -288,19 +325,21 @@ inline void latency_histograms::deleter::operator()(latency_histograms* h) const
     delete static_cast<block<std::uint32_t>*>(h);
   else if (h->width_ == sizeof(std::uint16_t))
     delete static_cast<block<std::uint16_t>*>(h);
-  else
+  else if (h->width_ == sizeof(std::uint8_t))
     delete static_cast<block<std::uint8_t>*>(h);
+  else
+    delete static_cast<block<nibble>*>(h);
 }
 
 inline latency_histograms::pointer latency_histograms::make() noexcept {
-  return pointer(new (std::nothrow) block<std::uint8_t>{});
+  return pointer(new (std::nothrow) block<nibble>{});
 }
 
 template <class Narrow, class Wide>
 latency_histograms* latency_histograms::grow(const latency_histograms& from) noexcept {
   auto* wide = new (std::nothrow) block<Wide>{};
   if (wide == nullptr) return nullptr;
-  // Safety (static_cast): the caller read from.width_ == sizeof(Narrow).
+  // Safety (static_cast): the caller read from.width_, which says from is a block<Narrow>.
   const auto& narrow = static_cast<const block<Narrow>&>(from).counts;
   for (std::size_t r = 0; r < narrow.size(); ++r)
     for (std::size_t i = 0; i < narrow[r].size(); ++i) wide->counts[r][i] = narrow[r][i];
@@ -312,6 +351,16 @@ inline void latency_histograms::add(pointer& h, kind k, std::chrono::nanoseconds
   // Safety (static_cast): bucket_of returns 0 .. buckets - 1, and kind is 0 or 1.
   const auto b = static_cast<std::size_t>(latency_histogram::bucket_of(d));
   const auto row = static_cast<std::size_t>(k);
+  if (h->width_ == 0) {
+    auto& r = static_cast<block<nibble>*>(h.get())->counts[row];  // Safety: as visit
+    if (r[b] != nibble_row::max) {
+      r.add(b);
+      return;
+    }
+    latency_histograms* wide = grow<nibble, std::uint8_t>(*h);
+    if (wide == nullptr) return;  // this sample is dropped; the next one tries again
+    h.reset(wide);
+  }
   if (h->width_ == sizeof(std::uint8_t)) {
     auto& c = static_cast<block<std::uint8_t>*>(h.get())->counts[row][b];  // Safety: as visit
     if (c != UINT8_MAX) {
