@@ -29,8 +29,8 @@ namespace {
 // Registering `f` links it through its own `next`: nothing is allocated.
 bool wait_for(queue_core* core, core_lock& lk, flush_waiter& f, const char* op) noexcept {
   add_flusher_locked(core, &f);
-  const errc why =
-      wait_until(core, lk, {wait_target::kind::item, core, f.item}, op, [&] { return f.done; });
+  const errc why = wait_until(core, lk, {wait_target::kind::item, core, f.item},
+                              blocked_kind::other, op, [&] { return f.done; });
   remove_flusher_locked(core, &f);
   return why == errc{};
 }

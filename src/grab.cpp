@@ -89,11 +89,10 @@ bool wait_not_running(work& w) noexcept {
       return false;
     };
     if (!running()) return;
-    const counted_wait counted(core, blocked_kind::item);
     // A refused wait (a cycle of items waiting for each other, ...) is reported: the running
     // instance is then not waited for, as from the item itself.
-    (void)wait_until(core, lk, {wait_target::kind::running, core, &w}, "cancel_*_sync",
-                     [&] { return !running(); });
+    (void)wait_until(core, lk, {wait_target::kind::running, core, &w}, blocked_kind::item,
+                     "cancel_*_sync", [&] { return !running(); });
   };
   // Safety (seq_cst): the hidden-run word before and after the records. A run that hid from
   // the records while they were read was counted before it hid and uncounted after it showed

@@ -270,8 +270,8 @@ void report_refused_wait(errc why, const char* op, const queue_core* core) noexc
   }
 }
 
-errc wait_until_impl(queue_core* core, core_lock& lk, const wait_target& t, const char* op,
-                     bool (*done)(void* arg), void* arg, bool report) noexcept {
+errc wait_until_impl(queue_core* core, core_lock& lk, const wait_target& t, blocked_kind kind,
+                     const char* op, bool (*done)(void* arg), void* arg, bool report) noexcept {
   if (done(arg)) return errc{};
   wait_registration reg;
   if (this_worker().current != nullptr) {
@@ -290,7 +290,7 @@ errc wait_until_impl(queue_core* core, core_lock& lk, const wait_target& t, cons
   // On a pool worker: the pool starts another worker while this one waits (rule 42).
   const blocking_region blocked;
   {
-    blocked_wait me(core);  // linked while mu is held through lk (released only inside waits)
+    blocked_wait me(core, kind);  // linked while mu is held through lk (released only in waits)
     while (!done(arg)) {
       if (const errc e = stuck.check(t); e != errc{}) {
         if (report) report_refused_wait(e, op, core);

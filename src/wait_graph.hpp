@@ -40,6 +40,7 @@ namespace wq::detail {
 
 struct queue_core;
 struct run_record;
+enum class blocked_kind : std::uint8_t;  // engine/queue_core.hpp
 
 /// What a blocked thread waits for.
 struct wait_target {
@@ -96,20 +97,21 @@ class stuck_detector {
 /// queue's name); the diagnostic handler must not call back into wq.
 void report_refused_wait(errc why, const char* op, const queue_core* core) noexcept;
 
-/// Blocks (blocked_wait, engine/waiters.hpp), with core->mu held through `lk`, until
-/// `done(arg)` holds. Returns errc{} then, or the reason it refused (already reported, naming
-/// `op`); see the file comment.
-/// `lk` may be released and re-acquired in between (to register in the wait graph).
-/// With `report` false a refusal is returned without being reported (the caller reports it).
-errc wait_until_impl(queue_core* core, core_lock& lk, const wait_target& t, const char* op,
-                     bool (*done)(void* arg), void* arg, bool report = true) noexcept;
+/// Blocks (blocked_wait, engine/waiters.hpp, as waiting for `kind`: which changes wake it),
+/// with core->mu held through `lk`, until `done(arg)` holds. Returns errc{} then, or the reason it
+/// refused (already reported, naming `op`); see the file comment. `lk` may be released and
+/// re-acquired in between (to register in the wait graph). With `report` false a refusal is
+/// returned without being reported (the caller reports it).
+errc wait_until_impl(queue_core* core, core_lock& lk, const wait_target& t, blocked_kind kind,
+                     const char* op, bool (*done)(void* arg), void* arg,
+                     bool report = true) noexcept;
 
 /// wait_until_impl with any callable `done()`.
 template <class Done>
-errc wait_until(queue_core* core, core_lock& lk, const wait_target& t, const char* op, Done done,
-                bool report = true) noexcept {
+errc wait_until(queue_core* core, core_lock& lk, const wait_target& t, blocked_kind kind,
+                const char* op, Done done, bool report = true) noexcept {
   return wait_until_impl(
-      core, lk, t, op, [](void* p) { return static_cast<bool>((*static_cast<Done*>(p))()); },
+      core, lk, t, kind, op, [](void* p) { return static_cast<bool>((*static_cast<Done*>(p))()); },
       static_cast<void*>(&done), report);
 }
 

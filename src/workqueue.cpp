@@ -257,15 +257,14 @@ std::error_code workqueue::flush() {
   if (core->id() != id_) return {};
   detail::start_workers_locked(core);  // items on the intake were queued before this call
   const std::uint64_t e0 = detail::flush_epoch_locked(core);
-  const detail::counted_wait counted(core, detail::blocked_kind::queue_flush);
   const detail::wait_target t{detail::wait_target::kind::queue, core, nullptr};
   // Items queued from now on must get a color no older instance still holds: the next color
   // was last used 16 epochs ago; wait for those (older, so waited for anyway) to drain first.
-  errc why = detail::wait_until(core, lk, t, "flush",
+  errc why = detail::wait_until(core, lk, t, detail::blocked_kind::queue_flush, "flush",
                                 [&] { return detail::flush_may_start_locked(core, e0); });
   if (why == errc{}) {
     // Wait for every instance queued with an epoch <= e0 (the snapshot at the call, rule 26).
-    why = detail::wait_until(core, lk, t, "flush",
+    why = detail::wait_until(core, lk, t, detail::blocked_kind::queue_flush, "flush",
                              [&] { return detail::flushed_through_locked(core, e0); });
   }
   return why == errc{} ? std::error_code{} : make_error_code(why);
@@ -290,8 +289,8 @@ std::error_code workqueue::drain() {
   detail::begin_drain_locked(core);
   errc why;
   {
-    const detail::counted_wait counted(core, detail::blocked_kind::drain);
-    why = detail::wait_until(core, lk, {detail::wait_target::kind::queue, core, nullptr}, "drain",
+    why = detail::wait_until(core, lk, {detail::wait_target::kind::queue, core, nullptr},
+                             detail::blocked_kind::drain, "drain",
                              [core] { return detail::drained_locked(core); });
   }
   detail::end_drain_locked(core);  // a refused drain stops draining too
@@ -358,10 +357,9 @@ std::error_code workqueue::destroy() {
     std::unique_lock lk(core->mu);
     errc why;
     {
-      const detail::counted_wait counted(core, detail::blocked_kind::drain);
       why = detail::wait_until(
-          core, lk, {detail::wait_target::kind::queue, core, nullptr}, "destroy",
-          [core] { return detail::quiescent_locked(core); },
+          core, lk, {detail::wait_target::kind::queue, core, nullptr}, detail::blocked_kind::drain,
+          "destroy", [core] { return detail::quiescent_locked(core); },
           /*report=*/false);
     }
     // A shared pool is never stopped: its workers will run the items once it gets going again,
@@ -433,7 +431,8 @@ std::error_code workqueue::wait_destroyed() {
   }
   std::unique_lock lk(core->mu);
   const errc why = detail::wait_until(core, lk, {detail::wait_target::kind::queue, core, nullptr},
-                                      "destroy", [this, core] { return core->id() != id_; });
+                                      detail::blocked_kind::other, "destroy",
+                                      [this, core] { return core->id() != id_; });
   return why == errc{} ? std::error_code{} : make_error_code(why);
 }
 

@@ -15,6 +15,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <future>
@@ -121,16 +122,19 @@ TEST_CASE("flush: flush_work of a running item returns true after the run finish
 }
 
 // A thread blocked in a wait sleeps until the queue wakes it (its own futex word, on the
-// queue's list of blocked threads); it also looks again every 50 ms (a slice of the default
-// 1 s wait limit), so a lost wake-up would not hang it but would leave it asleep until its next
-// look. Each run here goes on for 2 ms after the test thread said it is about to wait: the time
-// from the run's end to the wait's return is a wake-up's latency, or most of a slice if the
-// wake-up was lost. (A round whose waiter did not reach its wait within the 2 ms, on a busy
-// machine, measures a short time either way.)
+// queue's list of blocked threads, marked with what it waits for: the end of a run, a flush
+// colour, an empty queue); it also looks again every 50 ms (a slice of the default 1 s wait
+// limit), so a lost wake-up would not hang it but would leave it asleep until its next look.
+// Each run here goes on for 2 ms after the test thread said it is about to wait: the time from
+// the run's end to the wait's return is a wake-up's latency, or most of a slice if the wake-up
+// was lost. The rounds take turns among the four kinds of wait, each woken by its own check
+// when a run ends (a flush_work by its waiter's mark, cancel_work_sync by any run's end,
+// flush() once the colour drains, drain() once nothing is in flight). (A round whose waiter
+// did not reach its wait within the 2 ms, on a busy machine, measures a short time either way.)
 TEST_CASE(
-    "flush: a blocked flush_work or cancel_work_sync returns when the run ends and not at its "
-    "next look (rules 23 29)",
-    "[flush][rule23][rule29]") {
+    "flush: a blocked flush_work or cancel_work_sync or flush or drain returns when the run ends "
+    "and not at its next look (rules 23 26 29 49)",
+    "[flush][rule23][rule26][rule29][rule49]") {
   using clock = std::chrono::steady_clock;
   std::atomic<bool> started{false};
   std::atomic<bool> waiting{false};
@@ -147,27 +151,40 @@ TEST_CASE(
     ended.store(clock::now().time_since_epoch().count());
   };
   wq::workqueue q{"flush-wakeup"};
-  std::vector<clock::duration> late;
+  constexpr int kinds = 4;  // flush_work, cancel_work_sync, flush(), drain()
+  std::array<std::vector<clock::duration>, kinds> late;
   int flushed = 0;
-  for (int round = 0; round < 40; ++round) {
+  for (int round = 0; round < 20 * kinds; ++round) {
     started = false;
     waiting = false;
     ended = 0;
     REQUIRE(wq::queue_work(q, item.w));
     REQUIRE(wq_test::poll_until([&] { return started.load(); }));
     waiting = true;
-    const bool flush = round % 2 == 0;
-    const bool w = flush ? wq::flush_work(item.w) : wq::cancel_work_sync(item.w);
+    const int kind = round % kinds;
+    if (kind == 0) {
+      flushed += wq::flush_work(item.w) ? 1 : 0;
+    } else if (kind == 1) {
+      (void)wq::cancel_work_sync(item.w);
+    } else if (kind == 2) {
+      REQUIRE_FALSE(q.flush());
+    } else {
+      REQUIRE_FALSE(q.drain());
+    }
     const auto back = clock::now();
-    flushed += flush && w ? 1 : 0;
-    REQUIRE(ended.load() != 0);  // every wait returned after the run's end (rules 23 29)
-    late.push_back(back - clock::time_point(clock::duration(ended.load())));
+    REQUIRE(ended.load() != 0);  // every wait returned after the run's end (rules 23 26 29 49)
+    late[static_cast<std::size_t>(kind)].push_back(
+        back - clock::time_point(clock::duration(ended.load())));
   }
-  std::sort(late.begin(), late.end());
-  const auto median = std::chrono::duration_cast<std::chrono::microseconds>(late[late.size() / 2]);
-  INFO("median from a run's end to the wait's return: " << median.count() << " us");
   CHECK(flushed == 20);  // every flush_work found the run in progress (rule 23)
-  CHECK(median < 10ms);  // a lost wake-up costs ~48 ms here
+  for (int kind = 0; kind < kinds; ++kind) {
+    auto& l = late[static_cast<std::size_t>(kind)];
+    std::sort(l.begin(), l.end());
+    const auto median = std::chrono::duration_cast<std::chrono::microseconds>(l[l.size() / 2]);
+    INFO("wait " << kind << " (flush_work, cancel_work_sync, flush, drain): median from a run's "
+                 << "end to the wait's return " << median.count() << " us");
+    CHECK(median < 10ms);  // a lost wake-up costs ~48 ms here
+  }
 }
 
 TEST_CASE(

@@ -45,9 +45,10 @@ inline void note_coalesced(queue_counters& c) noexcept {
 
 /// Effects: raises the queue's peak_workers to `nr_workers` if above it. Requires: mu held.
 inline void count_peak_workers(queue_counters& c, int nr_workers) noexcept {
-  // Safety (static_cast): a worker count is never negative.
+  // Safety (static_cast): a worker count is never negative, and at most a queue's slot cap
+  // (2048), so it fits peak_workers' 16 bits.
   if (static_cast<std::uint32_t>(nr_workers) > c.peak_workers)
-    c.peak_workers = static_cast<std::uint32_t>(nr_workers);
+    c.peak_workers = static_cast<std::uint16_t>(nr_workers);
 }
 
 /// Returns: 64 well-mixed bits of `x` (the splitmix64 finaliser): the reservoir's random
@@ -73,7 +74,9 @@ constexpr std::uint64_t sample_mix(std::uint64_t x) noexcept {
 /// Requires: mu held. Complexity: O(1) (nr_sample_slots slots). Allocates: the histograms, at
 /// the queue's first candidate only (none if that fails; the next queueing tries again).
 inline void sample_queued(queue_counters& c, const work& w, std::uint64_t depth) noexcept {
-  if (depth > c.max_depth) c.max_depth = depth;
+  // Safety (static_cast): the value is clamped to max_depth's 32 bits first (it saturates).
+  if (depth > c.max_depth)
+    c.max_depth = static_cast<std::uint32_t>(std::min<std::uint64_t>(depth, UINT32_MAX));
   if (++c.tick < sample_every) return;
   if (!c.latency) {
     // The queue's first sample: its histograms are made now (once per core). Out of memory,

@@ -66,7 +66,7 @@ std::pair<queue_core*, std::uint64_t> create_core(core_config cfg,
   // out of memory gives it back.
   try {
     if (core->wk.slots.size() < static_cast<std::size_t>(cfg.worker_slots))
-      core->wk.slots.resize(static_cast<std::size_t>(cfg.worker_slots));
+      core->wk.slots.resize(static_cast<std::size_t>(cfg.worker_slots), core);
   } catch (...) {
     lk.unlock();
     free_unused_core(core);
@@ -98,7 +98,8 @@ std::pair<queue_core*, std::uint64_t> create_core(core_config cfg,
   core->flags = cfg.flags;
   core->wl.max_active = cfg.max_active;
   core->wl.nr_active = 0;
-  core->wk.max_workers = cfg.max_workers;
+  // Safety (static_cast): at most max_active, which is clamped to max_max_active (2048).
+  core->wk.max_workers = static_cast<std::uint16_t>(cfg.max_workers);
   core->wk.slot_cap = cfg.slot_cap;
   core->wk.pool = pool;
   core->wk.nr_workers = 0;
@@ -527,7 +528,7 @@ void arm_real_wait_locked(delayed_work& dw, clock_point deadline) noexcept {
 void run_pool_task(pool_task* t) noexcept {
   // Safety: every pool_task the engine submits is a worker_slot (submit_handler_locked).
   worker_slot& s = *static_cast<worker_slot*>(t);
-  run_worker(s.owner, s.gen, s.index);
+  run_worker(owner_of(s), s.gen, s.index);
 }
 
 namespace {
@@ -596,7 +597,8 @@ void run_worker(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcep
     done.complete();
     lk.lock();
   }
-  if (--core->wk.nr_in_handler == 0 && core->wt.drain_waiters > 0) wake_blocked_locked(core);
+  if (--core->wk.nr_in_handler == 0 && blocked_for_locked(core, blocked_kind::drain))
+    wake_blocked_locked(core);
   // A successor handler inherits this one's count of outstanding handlers.
   if (!succeeded) handler_gone_locked(core, lk);
 }

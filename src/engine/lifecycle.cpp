@@ -57,7 +57,7 @@ bool unlink_locked(queue_core* core, work& w, state_t s, bool cancelling,
       break;
     case list_kind::deferred: core->lc.deferred.erase(core->lc.deferred.iterator_to(w)); break;
   }
-  if (color_done && core->wt.queue_flushers > 0) wake_blocked_locked(core);
+  if (color_done && blocked_for_locked(core, blocked_kind::queue_flush)) wake_blocked_locked(core);
   // The instance leaves the list in transit, owned by the caller: a COALESCED mark made while
   // it was queued goes with it, in the same step, so that only calls told already_pending
   // during this transit make its refusal link it (settle_claim); the earlier ones counted as
@@ -265,7 +265,8 @@ void begin_drain_locked(queue_core* core) noexcept {
 
 int set_max_active_locked(queue_core* core, int ma) noexcept {
   core->wl.max_active = ma;
-  core->wk.max_workers = std::max(1, std::min(ma, core->wk.slot_cap));
+  // Safety (static_cast): at most ma, a clamped max_active (<= max_max_active, 2048).
+  core->wk.max_workers = static_cast<std::uint16_t>(std::max(1, std::min(ma, core->wk.slot_cap)));
   update_saturated(core);
   start_workers_locked(core);
   return ma;

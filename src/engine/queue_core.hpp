@@ -37,6 +37,7 @@
 
 #include <boost/asio/thread_pool.hpp>
 #include <boost/intrusive/list.hpp>
+#include <boost/intrusive/parent_from_member.hpp>
 
 namespace wq::detail {
 
@@ -84,10 +85,16 @@ struct worker_slot : pool_task {
   // L: the items the handler running this slot took ahead (on its stack), or null.
   ahead_batch* ahead = nullptr;
   // On a shared pool, the slot is its own handler (submitting allocates nothing): it runs
-  // run_worker(owner, gen, index). Written under mu when submitted.
-  queue_core* owner = nullptr;
+  // run_worker(owner_of(slot), gen, index). `index` is its place in its queue's slot store, set
+  // when it is made and then constant; `gen` is written under mu when it is submitted.
   std::uint32_t index = 0;
   std::uint32_t gen = 0;
+};
+
+/// A worker slot after a queue's first one: made one by one as the queue grows, each knowing
+/// its queue (the first one, inside the core, finds its queue from its own address).
+struct extra_worker_slot final : worker_slot {
+  queue_core* owner = nullptr;  // set when made, then constant
 };
 
 /// Items a worker took off the lists ahead of running them, so that a run of short items costs
@@ -130,26 +137,39 @@ class slot_store {
     return i == 0 ? first_ : *more_[i - 1];
   }
 
-  /// Effects: appends an idle slot. Throws: std::bad_alloc, with no slot appended.
-  void emplace_back() {
+  /// Effects: appends an idle slot of `owner`'s queue, which holds this store (the first slot
+  /// finds it from its own address; the others record it). Throws: std::bad_alloc, with no
+  /// slot appended.
+  void emplace_back(queue_core* owner) {
     if (n_ > 0) {
       if (n_ - 1 == cap_) {
         // Room for the pointer first (doubling), so that storing it below cannot fail.
         const std::uint32_t cap = std::max<std::uint32_t>(4, 2 * cap_);
-        auto more = std::make_unique<std::unique_ptr<worker_slot>[]>(cap);
+        auto more = std::make_unique<std::unique_ptr<extra_worker_slot>[]>(cap);
         for (std::uint32_t i = 0; i + 1 < n_; ++i) more[i] = std::move(more_[i]);
         more_ = std::move(more);
         cap_ = cap;
       }
-      more_[n_ - 1] = std::make_unique<worker_slot>();
+      auto slot = std::make_unique<extra_worker_slot>();
+      slot->owner = owner;
+      slot->index = n_;
+      more_[n_ - 1] = std::move(slot);
     }
     ++n_;
   }
 
-  /// Effects: appends idle slots until there are `n` (never shrinks). Throws: std::bad_alloc;
-  /// the slots appended before it stay.
-  void resize(std::size_t n) {
-    while (n_ < n) emplace_back();
+  /// Effects: appends idle slots of `owner`'s queue until there are `n` (never shrinks).
+  /// Throws: std::bad_alloc; the slots appended before it stay.
+  void resize(std::size_t n, queue_core* owner) {
+    while (n_ < n) emplace_back(owner);
+  }
+
+  /// Returns: the store whose first slot is `first`. Requires: `first` is a store's first slot
+  /// (its index is 0).
+  static slot_store& of_first(worker_slot& first) noexcept {
+    // Safety: container_of. Only a store's first_ has index 0 (the others are
+    // extra_worker_slots numbered from 1 by emplace_back).
+    return *boost::intrusive::get_parent_from_member(&first, &slot_store::first_);
   }
 
   template <class Store, class Slot>
@@ -174,7 +194,7 @@ class slot_store {
   worker_slot first_;
   // Slots 1..n_-1, in an array of cap_ pointers (16 bytes here instead of a vector's 24 and a
   // count's 8). 32-bit counts: a queue has at most workers_state::slot_cap slots, an int.
-  std::unique_ptr<std::unique_ptr<worker_slot>[]> more_;
+  std::unique_ptr<std::unique_ptr<extra_worker_slot>[]> more_;
   std::uint32_t n_ = 0;
   std::uint32_t cap_ = 0;
 };
@@ -189,20 +209,31 @@ struct flush_waiter {
   flush_waiter* next = nullptr;  // the next one on the queue's list
 };
 
+/// What a blocked wait waits for, so that a change wakes the blocked threads only when one
+/// waits for it (waiters.cpp: wake_after_run_locked, wake_after_unlink_locked).
+enum class blocked_kind : std::uint8_t {
+  other,        ///< woken by whoever completes what it waits for (flush_work, a destroy's end)
+  drain,        ///< for nothing in flight (drain, destroy)
+  item,         ///< for an item to stop running (cancel_*_sync)
+  queue_flush,  ///< for flush colours to drain (flush)
+};
+
 /// A thread blocked in a wait on a queue (drain, destroy, flush, flush_work, cancel_*_sync),
 /// on its own stack and wake-up word while it waits, linked on its queue's
 /// waiters_state::blocked: the queue keeps one pointer for them instead of a condition
-/// variable of its own (48 bytes a queue, most of which never see a blocking wait). The
-/// kernel's wait-queue entries live on the waiter's stack in the same way. Guarded by the
-/// core's mutex: `wake` is armed and woken under it.
+/// variable of its own (48 bytes a queue, most of which never see a blocking wait), and no
+/// count of them: what each waits for is its `kind`. The kernel's wait-queue entries live on
+/// the waiter's stack in the same way. Guarded by the core's mutex: `wake` is armed and woken
+/// under it.
 struct blocked_waiter {
   wake_word wake;
+  blocked_kind kind = blocked_kind::other;
   blocked_waiter* next = nullptr;
   blocked_waiter* prev = nullptr;
 };
 
-inline constexpr std::uint32_t sample_every = 16;
-inline constexpr int nr_sample_slots = 4;  // queueings timed at once, at most
+inline constexpr std::uint32_t sample_every = 16;  // fits queue_counters::tick
+inline constexpr int nr_sample_slots = 4;          // queueings timed at once, at most
 
 /// The sampled latency histograms of one queue (stats.hpp): the queueing-to-start and the
 /// run-time histogram, in the buckets of latency_histogram, and when each outstanding sample
@@ -405,9 +436,9 @@ struct queue_counters {
   std::uint64_t started = 0;    // L: mu
   std::uint64_t finished = 0;   // L: mu
   std::uint64_t cancelled = 0;  // L: mu
-  std::uint64_t max_depth = 0;  // L: mu
-  // L: mu. Largest wk.nr_workers seen (at most the queue's 2048-slot cap: 32 bits).
-  std::uint32_t peak_workers = 0;
+  // L: mu. Deepest the worklist was at a queueing, saturating at 2^32 - 1 (more items than
+  // that waiting at once would be 128 GiB of bare work items).
+  std::uint32_t max_depth = 0;
   // L: mu. Instances a mod_delayed_work took off this queue's armed list to arm or queue here
   // again (a deadline move that could not be made in place), counted from the grab to the
   // re-link under each one's lock, so that stats() counts them armed meanwhile.
@@ -416,11 +447,13 @@ struct queue_counters {
   // recycled (maybe_recycle). Non-null whenever a sample is outstanding (nr_samples > 0) or a
   // run is being timed.
   latency_histograms::pointer latency;
-  std::uint16_t tick = 0;        // L: mu. Queueings since the last candidate (< sample_every).
-  std::uint16_t nr_samples = 0;  // L: mu. Used entries of samples.
   // L: mu. Candidates that found every sample slot taken since a slot last came free: the
   // reservoir's count (sample_queued).
   std::uint32_t crowded = 0;
+  // L: mu. Largest wk.nr_workers seen (at most max_max_active, 2048: 16 bits).
+  std::uint16_t peak_workers = 0;
+  std::uint8_t tick = 0;        // L: mu. Queueings since the last candidate (< sample_every).
+  std::uint8_t nr_samples = 0;  // L: mu. Used entries of `sampled` (<= nr_sample_slots).
   // L: mu. The items whose queueing is being timed (nullptr: a free slot); when each was
   // queued is in latency->sampled_at.
   std::array<const work*, nr_sample_slots> sampled{};
@@ -455,10 +488,14 @@ struct registry_slot {
   // R (the registry's mutex): position in the registry's list of cores in use (taken by
   // allocate_core, given back when the core is freed), which for_each_core walks.
   std::uint32_t in_use_pos = 0;
-  bool live = false;             // L: between create_core and retire
-  bool recycled = false;         // L: being freed (maybe_recycle; guards against a second time)
-  int outstanding_handlers = 0;  // L: worker handlers alive (posted, running, not yet freed)
-  std::uint32_t slab_pos = 0;    // its place in the registry's slab, set when made, then constant
+  // L: worker handlers alive (posted, running, not yet freed): one per active slot (a handler
+  // re-posting itself for fairness passes its count on), and a queue has at most
+  // max_max_active (2048) active slots, so 16 bits.
+  std::uint16_t outstanding_handlers = 0;
+  // Its place in the registry's slab (< cores_per_slab, 64), set when made, then constant.
+  std::uint8_t slab_pos = 0;
+  bool live : 1 = false;      // L: between create_core and retire
+  bool recycled : 1 = false;  // L: being freed (maybe_recycle; guards against a second time)
   // A (acq_rel): references held by handles (workqueue, queue_executor copies, orphan
   // joiners, async waits), changed without mu; the last release takes mu to free a retired
   // core.
@@ -556,22 +593,25 @@ struct workers_state {
   // L: grown on demand up to slot_cap (slots never move, flush waiters point at them). A
   // slot's `long_items` is W.
   slot_store slots;
-  int nr_workers = 0;   // L: active slots
-  int max_workers = 1;  // L: min(max_active, slot_cap)
-  int slot_cap = 1;     // I: most slots the queue may grow (its executor's concurrency, or
-                        // max_active on a shared pool, where blocked workers are replaced)
+  // L: active slots. 16 bits, as max_workers: a queue runs at most max_max_active (2048)
+  // workers at once.
+  std::uint16_t nr_workers = 0;
+  std::uint16_t max_workers = 1;  // L: min(max_active, slot_cap)
+  int slot_cap = 1;  // I: most slots the queue may grow (its executor's concurrency, or
+                     // max_active on a shared pool, where blocked workers are replaced)
   // L: worker handlers posted (or re-posted for fairness) that have not started yet. While
   // there is one, no other worker is posted: it takes the next item and, if more are
   // runnable, posts the next worker itself (claim_worker_slot), as the kernel's workers wake
-  // one another instead of every queueing waking one.
-  int nr_unstarted = 0;
+  // one another instead of every queueing waking one. At most one per slot: 16 bits.
+  std::uint16_t nr_unstarted = 0;
+  // L: handlers inside run_worker for the live queue (destroy() waits for 0: a handler's tail
+  // completes async waiters). At most one per slot: 16 bits.
+  std::uint16_t nr_in_handler = 0;
   // A: handlers claimed under mu and being posted after it was released (post_claimed), so
   // the worker they wake does not block on mu. Incremented under mu (release: publishes the
   // claim), decremented when the post call has returned (release); retire_core and
   // executor_context_gone wait for 0 (acquire) before they tear down the executor or pool.
   std::atomic<int> posting{0};
-  int nr_in_handler = 0;  // L: handlers inside run_worker for the live queue (destroy() waits
-                          // for 0: a handler's tail completes async waiters)
   // L: handlers started, modulo 2^32 (progress for the wait graph, compared for a change
   // between two looks at one wait).
   std::uint32_t handler_starts = 0;
@@ -581,14 +621,15 @@ struct workers_state {
   // waiter, pause, a worker description): workers stop running items they took ahead and count
   // what they ran at once. Cleared under mu by a worker that finds no watcher.
   std::atomic<bool> watched{false};
+  // A (relaxed): copies of the queue's executor with outstanding_work.tracked; while there
+  // is one, the queue holds outstanding work on its executor. The 0 <-> 1 edges take mu and
+  // call note_work_locked, which re-reads it. Written per asio::post through the executor:
+  // kept off the observer's line (queue_core).
+  std::atomic<std::int64_t> tracked{0};
   // L (reset when the queue retires); also used without mu by post_claimed, which retirement
   // waits for (posting). Null on a shared pool.
   std::unique_ptr<executor_box> executor;
   worker_pool* pool = nullptr;  // I: the shared pool the queue runs on, if any
-  // A (relaxed): copies of the queue's executor with outstanding_work.tracked; while there
-  // is one, the queue holds outstanding work on its executor. The 0 <-> 1 edges take mu and
-  // call note_work_locked, which re-reads it.
-  std::atomic<std::int64_t> tracked{0};
 };
 
 /// The async waiters registered on a queue (async_flush, async_drain, async_cancel_sync,
@@ -623,12 +664,10 @@ class async_waiter_list {
 
 /// Who waits for the queue: blocked threads, flush_work() callers, async waiters.
 struct waiters_state {
-  blocked_waiter* blocked = nullptr;  // L: threads blocked in a wait (wake_blocked_locked)
-  int drain_waiters = 0;              // L: blocked threads waiting for nr_in_flight == 0
-  int item_waiters = 0;               // L: blocked threads waiting for an item to stop running
-  int queue_flushers = 0;             // L: blocked threads in flush()
-  flush_waiter* flushers = nullptr;   // L: flush_work() callers waiting on this queue
-  async_waiter_list async_waiters;    // L: async flush/drain/cancel_sync/destroy in progress
+  // L: threads blocked in a wait (wake_blocked_locked), each saying what it waits for
+  blocked_waiter* blocked = nullptr;
+  flush_waiter* flushers = nullptr;  // L: flush_work() callers waiting on this queue
+  async_waiter_list async_waiters;   // L: async flush/drain/cancel_sync/destroy in progress
 };
 
 /// The delayed items whose timer targets this queue.
@@ -637,35 +676,40 @@ struct timers_state {
 };
 
 /// Where the queue is in its life: paused, draining, dying, orphaned.
+/// The flags are one byte of bits (8 bytes a queue less than five bools beside the count):
+/// every one is read and written only under mu, so sharing a memory location is safe.
 struct lifecycle_state {
-  bool dying = false;   // L: destroy in progress: only chained queueing accepted
-  int draining = 0;     // L: drain() calls in progress
-  bool paused = false;  // L: rule 45: queued items stay queued, none start until resume
+  int draining = 0;         // L: drain() calls in progress
+  bool dying : 1 = false;   // L: destroy in progress: only chained queueing accepted
+  bool paused : 1 = false;  // L: rule 45: queued items stay queued, none start until resume
   // L: destroyed where it could not wait (§5.2): the worker that finds it idle retires it and
   // has own_pool (if any) joined by a helper thread.
-  bool orphaned = false;
-  bool destroy_notified = false;  // L: its async_destroy handlers were completed
-  bool orphan_busy = false;       // L: a thread is completing them with mu released
-  uncounted_work_list deferred;   // L: delayed items that fired during a drain
+  bool orphaned : 1 = false;
+  bool destroy_notified : 1 = false;  // L: its async_destroy handlers were completed
+  bool orphan_busy : 1 = false;       // L: a thread is completing them with mu released
+  uncounted_work_list deferred;       // L: delayed items that fired during a drain
 };
 
 /// One queue's engine state: one member per mechanism, each field tagged with its guard.
 /// Layout (every byte here is a byte per queue, in memory and in creation time):
 /// the first cache line holds the intake, which producers write without the mutex, the name
 /// (read per item only for an observer) and the context watch (read at creation and
-/// destruction); the mutex starts the next line, and the state a worker takes under it per item
-/// follows it. The flags and the observer, which the producer and the workers both read per
-/// item, sit after the workers' state and the waiters, on a line that no one writes per item
-/// (bytes 384-447: the waiters' tail, the flags, the observer, the armed list, the lifecycle
-/// flags): beside the
-/// intake (written by the producer per item) or the statistics' counters (written by the
-/// workers per item) every such read is a cache miss for one side. (Packed after the counters,
-/// where the workers' `tick` shares their line, they cost a burst 15-30% and the producer half
-/// again its CPU time: docs/benchmarks.md, "A lighter queue".) 576 bytes with libstdc++ on
-/// x86-64 (bytes/wq in bench/wq_scale.cpp weighs it): the lock is one futex word
-/// (core_mutex.hpp), a sampled run's times are the worker handler's (worker_scope), a pool
-/// task has no function pointer and a worker's description lives in a side table
-/// (descriptions.hpp).
+/// destruction); the mutex starts the next line, with the flags in the bytes its neighbour's
+/// alignment leaves (read per item only by a worker, which holds that line then), and the state
+/// a worker takes under it per item follows. The observer, which the producer and the workers
+/// both read per item, sits after the workers' state and the waiters, on a line that no one
+/// writes per item (bytes 320-383: the executor and pool pointers, the waiters, the observer,
+/// the head of the armed list): beside the intake (written by the producer per item) or the
+/// statistics' counters (written by the workers per item) every such read is a cache miss for
+/// one side. (Packed after the counters, where the workers' `tick` shares their line, they
+/// cost a burst 15-30% and the producer half again its CPU time: docs/benchmarks.md, "A
+/// lighter queue".) 512 bytes with libstdc++ on x86-64 (bytes/wq in bench/wq_scale.cpp weighs
+/// it): the lock is one futex word (core_mutex.hpp), a sampled run's times are the worker
+/// handler's (worker_scope), a pool task has no function pointer, a worker's description lives
+/// in a side table (descriptions.hpp), the first worker slot finds its queue from its own
+/// address (owner_of), blocked threads say what they wait for on their own stacks instead of
+/// being counted here (blocked_waiter::kind), and the counts bounded by max_max_active (2048)
+/// or by a slab's 64 cores are 16 or 8 bits.
 struct queue_core {
   alignas(64) intake_state in;
   std::string name;  // I
@@ -673,12 +717,14 @@ struct queue_core {
   // application's executor; null otherwise.
   std::shared_ptr<watch_list> watch;
   alignas(64) core_mutex mu;
+  // I. Beside the lock, in the bytes its 8-byte-aligned neighbour leaves: only a worker reads it
+  // per item (long_running), and a worker holds the lock's line then.
+  queue_flags flags = queue_flags::none;
   registry_slot reg;
   worklist_state wl;
   workers_state wk;
   waiters_state wt;
-  queue_flags flags = queue_flags::none;  // I
-  std::atomic<observer*> obs{nullptr};    // A (relaxed): see workqueue::set_observer
+  std::atomic<observer*> obs{nullptr};  // A (relaxed): see workqueue::set_observer
   timers_state tm;
   lifecycle_state lc;
   queue_counters stats;
@@ -691,8 +737,20 @@ struct queue_core {
 #if defined(__GLIBCXX__) && defined(__x86_64__)
 // The layout's budget (see queue_core): a field that grows the core past it must say why, here
 // and in docs/benchmarks.md, since every queue pays it in memory and in creation time.
-static_assert(sizeof(queue_core) <= 576, "queue_core grew past its 576-byte budget");
+static_assert(sizeof(queue_core) <= 512, "queue_core grew past its 512-byte budget");
 #endif
+
+/// Returns: the queue core whose slot store holds `s`. Thread safety: any thread that may use
+/// the slot (its index and, for an extra slot, its owner are constant once it is made).
+inline queue_core* owner_of(worker_slot& s) noexcept {
+  // Safety (static_cast): every slot but a store's first is an extra_worker_slot
+  // (slot_store::emplace_back), and only the first has index 0.
+  if (s.index != 0) return static_cast<extra_worker_slot&>(s).owner;
+  // Safety: container_of, twice. A first slot is the `slots` member of a queue core's `wk`.
+  workers_state* wk =
+      boost::intrusive::get_parent_from_member(&slot_store::of_first(s), &workers_state::slots);
+  return boost::intrusive::get_parent_from_member(wk, &queue_core::wk);
+}
 
 /// Returns: whether anyone watches the queue's items finish, so that its workers must count each
 /// item finished as it returns rather than at the end of the items they took ahead: a thread

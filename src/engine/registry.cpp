@@ -181,7 +181,7 @@ void free_core(queue_core* core) noexcept {
     r.free_indexes.push_back(index);  // no allocation: reserved when the index was first used
     core_slab* s = slab_of(core);
     if (s->room_pos == not_listed) enter_with_room(r, s);
-    s->free_pos[s->nfree++] = static_cast<std::uint8_t>(core->reg.slab_pos);
+    s->free_pos[s->nfree++] = core->reg.slab_pos;
     --s->out;
     ++r.room;
     if (s->out == 0 && r.room > spare_limit) {
@@ -348,7 +348,8 @@ queue_core* allocate_core() {
     // Safety: storage[made] is raw storage of queue_core's size and alignment in the slab. (A
     // throwing constructor, std::condition_variable's in principle, changes nothing.)
     core = ::new (s->storage[s->made]) queue_core();
-    core->reg.slab_pos = s->made;
+    // Safety (static_cast): made < cores_per_slab (64) here, so it fits slab_pos's byte.
+    core->reg.slab_pos = static_cast<std::uint8_t>(s->made);
     ++s->made;
     ++r.made;
   }

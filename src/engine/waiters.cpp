@@ -91,9 +91,11 @@ void note_started_locked(queue_core* core, work* w, worker_slot& me) noexcept {
 }
 
 void wake_after_run_locked(queue_core* core, worker_slot& me, unsigned color) noexcept {
-  bool wake = (core->wl.nr_in_flight == 0 && core->wt.drain_waiters > 0) ||
-              core->wt.item_waiters > 0 ||
-              (core->wt.queue_flushers > 0 && core->wl.colors.empty(color));
+  bool wake = false;
+  for (const blocked_waiter* b = core->wt.blocked; b != nullptr && !wake; b = b->next)
+    wake = (b->kind == blocked_kind::drain && core->wl.nr_in_flight == 0) ||
+           b->kind == blocked_kind::item ||
+           (b->kind == blocked_kind::queue_flush && core->wl.colors.empty(color));
   for (flush_waiter* f = core->wt.flushers; f != nullptr; f = f->next) {
     if (f->started && f->slot == &me && !f->done) {
       f->done = true;
@@ -104,7 +106,7 @@ void wake_after_run_locked(queue_core* core, worker_slot& me, unsigned color) no
 }
 
 void wake_after_unlink_locked(queue_core* core, work& w) noexcept {
-  bool wake = core->wl.nr_in_flight == 0 && core->wt.drain_waiters > 0;
+  bool wake = core->wl.nr_in_flight == 0 && blocked_for_locked(core, blocked_kind::drain);
   // A flush waiting for this (now cancelled) instance waits instead for an older instance
   // still running on this queue, if any (rule 23: on return the item is idle unless queued
   // again); otherwise it has nothing left to wait for.
@@ -135,7 +137,14 @@ void wake_blocked_locked(queue_core* core) noexcept {
   for (blocked_waiter* b = core->wt.blocked; b != nullptr; b = b->next) b->wake.wake();
 }
 
-blocked_wait::blocked_wait(queue_core* core) noexcept : core_(core) {
+bool blocked_for_locked(const queue_core* core, blocked_kind kind) noexcept {
+  for (const blocked_waiter* b = core->wt.blocked; b != nullptr; b = b->next)
+    if (b->kind == kind) return true;
+  return false;
+}
+
+blocked_wait::blocked_wait(queue_core* core, blocked_kind kind) noexcept : core_(core) {
+  node_.kind = kind;
   node_.next = core->wt.blocked;
   if (node_.next != nullptr) node_.next->prev = &node_;
   core->wt.blocked = &node_;
@@ -156,15 +165,6 @@ void blocked_wait::wait_for(core_lock& lk, std::chrono::milliseconds d) {
   node_.wake.wait_for(d);
   lk.lock();
 }
-
-counted_wait::counted_wait(queue_core* core, blocked_kind kind) noexcept
-    : count_(kind == blocked_kind::drain  ? core->wt.drain_waiters
-             : kind == blocked_kind::item ? core->wt.item_waiters
-                                          : core->wt.queue_flushers) {
-  ++count_;
-}
-
-counted_wait::~counted_wait() { --count_; }
 
 std::uint64_t flush_epoch_locked(const queue_core* core) noexcept {
   return core->wl.colors.epoch();

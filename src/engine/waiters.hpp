@@ -44,13 +44,17 @@ void wake_after_unlink_locked(queue_core* core, work& w) noexcept;
 /// Requires: mu held. Complexity: O(blocked threads).
 void wake_blocked_locked(queue_core* core) noexcept;
 
-/// Links the calling thread on `core`'s blocked threads while it exists; wait_for() blocks on
-/// its own condition variable until woken by wake_blocked_locked or `d` passes.
+/// Returns: whether a thread waiting for `kind` is blocked on `core`. Requires: mu held.
+/// Complexity: O(blocked threads); O(1) when none is.
+bool blocked_for_locked(const queue_core* core, blocked_kind kind) noexcept;
+
+/// Links the calling thread on `core`'s blocked threads, as waiting for `kind`, while it exists;
+/// wait_for() blocks on its own wake-up word until woken by wake_blocked_locked or `d` passes.
 /// Requires: mu held (through the lock given to wait_for) when it is constructed, waits and is
 /// destroyed.
 class blocked_wait {
  public:
-  explicit blocked_wait(queue_core* core) noexcept;
+  blocked_wait(queue_core* core, blocked_kind kind) noexcept;
   ~blocked_wait();
   blocked_wait(const blocked_wait&) = delete;
   blocked_wait& operator=(const blocked_wait&) = delete;
@@ -60,27 +64,6 @@ class blocked_wait {
  private:
   queue_core* core_;
   blocked_waiter node_;
-};
-
-/// The blocked waits counted per queue, so that a change wakes blocked threads only when one
-/// waits for it.
-enum class blocked_kind {
-  drain,        ///< for nothing in flight (drain, destroy)
-  item,         ///< for an item to stop running (cancel_*_sync)
-  queue_flush,  ///< for flush colours to drain (flush)
-};
-
-/// Counts the calling thread among `core`'s blocked waiters of one kind while it exists.
-/// Requires: mu held when it is constructed and when it is destroyed.
-class counted_wait {
- public:
-  counted_wait(queue_core* core, blocked_kind kind) noexcept;
-  ~counted_wait();
-  counted_wait(const counted_wait&) = delete;
-  counted_wait& operator=(const counted_wait&) = delete;
-
- private:
-  int& count_;
 };
 
 /// Returns: the flush epoch now: a flush started now waits for the colours of epochs up to it

@@ -61,7 +61,7 @@ int claim_worker_slot(queue_core* core) noexcept {
     // All slots busy, fewer than max_workers: a shared pool's queue grows one (its workers may
     // be blocked; the pool replaces them, rule 42). Allocates only past the queue's peak.
     try {
-      core->wk.slots.emplace_back();
+      core->wk.slots.emplace_back(core);
     } catch (...) {
       return -1;  // out of memory: the items wait for a running worker
     }
@@ -83,9 +83,7 @@ void set_pool_entry(void (*entry)(pool_task*) noexcept) noexcept {
 void submit_handler_locked(queue_core* core, std::uint32_t gen, std::uint32_t slot) {
   if (core->wk.pool != nullptr) {
     worker_slot& s = core->wk.slots[slot];
-    s.owner = core;
-    s.gen = gen;
-    s.index = slot;
+    s.gen = gen;  // its index is its own (slot_store::emplace_back)
     core->wk.pool->submit(&s);
   } else {
     core->wk.executor->post(core->wk.executor->storage, worker_handler(core, gen, slot));
@@ -136,10 +134,7 @@ int start_workers_deferred_locked(queue_core* core) noexcept {
   const int slot = claim_worker_slot(core);
   if (slot < 0) return -1;
   // What submit_handler_locked records under mu, recorded now; only the post call waits.
-  worker_slot& s = core->wk.slots[static_cast<std::size_t>(slot)];
-  s.owner = core;
-  s.gen = core->reg.gen;
-  s.index = static_cast<std::uint32_t>(slot);
+  core->wk.slots[static_cast<std::size_t>(slot)].gen = core->reg.gen;
   ++core->wk.nr_unstarted;
   update_saturated(core);
   // Safety (relaxed): under mu; the executor and pool are torn down under mu after
