@@ -45,8 +45,8 @@ inline void note_coalesced(queue_counters& c) noexcept {
 
 /// Effects: raises the queue's peak_workers to `nr_workers` if above it. Requires: mu held.
 inline void count_peak_workers(queue_counters& c, int nr_workers) noexcept {
-  // Safety (static_cast): a worker count is never negative, and at most a queue's slot cap
-  // (2048), so it fits peak_workers' 16 bits.
+  // Safety (static_cast): a worker count is never negative, and at most max_workers, which is
+  // at most max_max_active (2048): it fits peak_workers' 16 bits.
   if (static_cast<std::uint32_t>(nr_workers) > c.peak_workers)
     c.peak_workers = static_cast<std::uint16_t>(nr_workers);
 }
