@@ -83,9 +83,7 @@ bool wait_not_running(work& w) noexcept {
     if (!core->reg.live) return;
     auto running = [&] {
       for (auto& slot : core->wk.slots)
-        // Safety (relaxed): see worker_slot::current.
-        if (slot.active && slot.current.load(std::memory_order_relaxed) == &w && &slot != me.slot)
-          return true;
+        if (slot.active && slot.running() == &w && &slot != me.slot) return true;
       return false;
     };
     if (!running()) return;

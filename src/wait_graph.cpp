@@ -67,9 +67,9 @@ needed_threads needed_by(const wait_target& t) {
   if (!core->reg.live) return out;
   auto running = [&](const work* item) {
     for (const worker_slot& s : core->wk.slots) {
-      // Safety (relaxed): see worker_slot::current.
-      const work* cur = s.current.load(std::memory_order_relaxed);
-      if (s.active && cur != nullptr && (item == nullptr || cur == item)) out.recs.push_back(s.rec);
+      const work* cur = s.running();  // non-null: s.run is the running handler's
+      if (s.active && cur != nullptr && (item == nullptr || cur == item))
+        out.recs.push_back(s.run->rec);
     }
   };
   switch (t.what) {
@@ -86,9 +86,10 @@ needed_threads needed_by(const wait_target& t) {
         // Handed to the worker running its earlier instance (rule 10): after that one.
         bool handed = false;
         for (const worker_slot& slot : core->wk.slots) {
-          for (const work& w : slot.scheduled) {
+          if (slot.run == nullptr) continue;  // nothing is handed to a slot with no handler
+          for (const work& w : slot.run->scheduled) {
             if (&w != t.item) continue;
-            out.recs.push_back(slot.rec);
+            out.recs.push_back(slot.run->rec);
             handed = true;
           }
         }
@@ -177,7 +178,8 @@ errc stuck_detector::check(const wait_target& t) noexcept {
     switch (t.what) {
       case wait_target::kind::queue:
         needs_queued = !core->wl.ready.empty() || !core->wl.inactive.empty();
-        for (const worker_slot& s : core->wk.slots) needs_queued |= !s.scheduled.empty();
+        for (const worker_slot& s : core->wk.slots)
+          needs_queued |= s.run != nullptr && !s.run->scheduled.empty();
         break;
       case wait_target::kind::item: {
         // Safety: read only; QUEUED changes under this queue's mutex, held here.

@@ -50,9 +50,8 @@ struct watchdog::state {
       const std::uint64_t id = core->id();
       for (std::size_t i = 0; i < core->wk.slots.size(); ++i) {
         const detail::worker_slot& s = core->wk.slots[i];
-        // Safety (relaxed): read under the queue's mutex (see worker_slot::current).
-        if (s.current.load(std::memory_order_relaxed) == nullptr) continue;
-        const wq::work_ops* ops = s.current_ops.load(std::memory_order_relaxed);
+        if (s.running() == nullptr) continue;  // read under the queue's mutex, as running() asks
+        const wq::work_ops* ops = s.running_ops();
         const std::uint64_t key = (id << 12) ^ i;
         item_mark m{s.runs, now, false};
         if (auto it = items.find(key); it != items.end() && it->second.runs == s.runs)

@@ -1021,6 +1021,50 @@ TEST_CASE("workqueue: an item that requeues itself never overlaps its previous r
   CHECK(plain_runs == total);
 }
 
+TEST_CASE(
+    "workqueue: an item handed to a worker that then yields its thread runs once after its run (rules 9 10)",
+    "[workqueue][reentrancy][rule9][rule10]") {
+  // A worker handler yields its thread after 64 items (fairness, wq::detail::worker_budget).
+  // Here the 64th item of the first handler, x, is queued again while it runs, and the queue's
+  // second worker, finding it running, hands the new instance to the first (rule 10), which
+  // then yields with it: the instance must run once, after the run it waited for (one left
+  // behind by the yield would never run, and drain would not return).
+  constexpr int fillers_before = 63;
+  wq::workqueue q{"handover", {.max_active = 1, .threads = 2}};
+  std::atomic<int> fillers_run{0};
+  std::vector<std::unique_ptr<fn_item>> fillers;
+  for (int i = 0; i < fillers_before; ++i)
+    fillers.push_back(std::make_unique<fn_item>([&](fn_item&) { fillers_run.fetch_add(1); }));
+  latch x_running{1};
+  latch release{1};
+  std::atomic<int> x_runs{0};
+  std::atomic<bool> busy{false};
+  std::atomic<int> overlaps{0};
+  fn_item x{[&](fn_item&) {
+    if (busy.exchange(true)) overlaps.fetch_add(1);
+    if (x_runs.fetch_add(1) == 0) {
+      x_running.count_down();
+      (void)release.wait_for(must_happen);
+    }
+    busy.store(false);
+  }};
+  q.pause();  // rule 45: everything is queued before the first handler starts
+  for (auto& f : fillers) REQUIRE(enqueue(q, *f) == queue_status::queued);
+  REQUIRE(enqueue(q, x) == queue_status::queued);
+  q.resume();
+  REQUIRE(x_running.wait_for(must_happen));
+  REQUIRE(fillers_run.load() == fillers_before);  // one worker, in order: x is its 64th item
+  q.set_max_active(2);
+  REQUIRE(enqueue(q, x) == queue_status::queued);  // running, so not pending (rule 2)
+  // The second worker took the new instance and handed it to the first (the dump lists it).
+  CHECK(wq_test::poll_until(
+      [&] { return q.dump().find("1 more instance(s) queued behind it") != std::string::npos; }));
+  release.count_down();
+  REQUIRE(q.drain() == std::error_code{});
+  CHECK(x_runs.load() == 2);
+  CHECK(overlaps.load() == 0);
+}
+
 TEST_CASE("workqueue: two different items run concurrently (rule 11)",
           "[workqueue][reentrancy][rule11][rule40]") {
   latch rendezvous{2};

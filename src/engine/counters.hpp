@@ -61,6 +61,30 @@ constexpr std::uint64_t sample_mix(std::uint64_t x) noexcept {
   return x ^ (x >> 31);
 }
 
+/// Returns: `w`'s bit in queue_counters::sample_filter: one of 32, from the top bits of a
+/// multiplicative hash of its address (items side by side in an array get unrelated bits).
+inline std::uint32_t sample_bit(const work* w) noexcept {
+  // Safety (reinterpret_cast): the address is only hashed, never turned back into a pointer.
+  // (static_cast: the shift leaves 5 bits.)
+  const auto h = static_cast<std::uint32_t>(
+      (reinterpret_cast<std::uintptr_t>(w) * 0x9e3779b97f4a7c15ULL) >> 59);
+  return std::uint32_t{1} << h;
+}
+
+/// Effects: sets the filter from the items being timed. Requires: mu held; c.latency non-null.
+inline void refilter(queue_counters& c) noexcept {
+  std::uint32_t f = 0;
+  for (const work* s : c.latency->sampled)
+    if (s != nullptr) f |= sample_bit(s);
+  c.sample_filter = f;
+}
+
+/// Returns: whether `w` may be a sampled item (false: it is not one), from the core alone.
+/// Requires: mu held.
+inline bool maybe_sampled(const queue_counters& c, const work* w) noexcept {
+  return c.nr_samples != 0 && (c.sample_filter & sample_bit(w)) != 0;
+}
+
 /// Effects: records that `w` was linked with `depth` items waiting; every sample_every-th
 /// queueing is a candidate for timing from now until it starts. A candidate takes a free sample
 /// slot. When all nr_sample_slots are taken (the queue holds more than about sample_every *
@@ -85,23 +109,26 @@ inline void sample_queued(queue_counters& c, const work& w, std::uint64_t depth)
     if (!c.latency) return;
   }
   c.tick = 0;
-  if (c.nr_samples < c.sampled.size()) {
-    for (std::size_t i = 0; i < c.sampled.size(); ++i) {
-      if (c.sampled[i] == nullptr) {
-        c.sampled[i] = &w;
-        c.latency->sampled_at[i] = std::chrono::steady_clock::now();
+  latency_histograms& h = *c.latency;
+  if (c.nr_samples < h.sampled.size()) {
+    for (std::size_t i = 0; i < h.sampled.size(); ++i) {
+      if (h.sampled[i] == nullptr) {
+        h.sampled[i] = &w;
+        h.sampled_at[i] = std::chrono::steady_clock::now();
         ++c.nr_samples;
+        c.sample_filter |= sample_bit(&w);
         return;
       }
     }
   }
-  const std::uint64_t k = ++c.crowded;
+  const std::uint64_t k = ++h.crowded;
   // Safety (reinterpret_cast): the address is only hashed, never turned back into a pointer.
   const std::uint64_t r = sample_mix(reinterpret_cast<std::uintptr_t>(&w) ^ (c.queued << 17) ^ k);
-  const std::uint64_t slots = c.sampled.size();
+  const std::uint64_t slots = h.sampled.size();
   if ((r >> 32) % (slots + k) < slots) {
-    c.sampled[r % slots] = &w;
-    c.latency->sampled_at[r % slots] = std::chrono::steady_clock::now();
+    h.sampled[r % slots] = &w;
+    h.sampled_at[r % slots] = std::chrono::steady_clock::now();
+    refilter(c);
   }
 }
 
@@ -111,16 +138,18 @@ inline void sample_queued(queue_counters& c, const work& w, std::uint64_t depth)
 inline bool sample_started(queue_counters& c, const work* w,
                            std::chrono::steady_clock::time_point& now) noexcept {
   ++c.started;
-  if (c.nr_samples == 0) return false;
-  for (std::size_t i = 0; i < c.sampled.size(); ++i) {
-    if (c.sampled[i] == w) {
+  if (!maybe_sampled(c, w)) return false;
+  latency_histograms& h = *c.latency;  // non-null: a sample exists
+  for (std::size_t i = 0; i < h.sampled.size(); ++i) {
+    if (h.sampled[i] == w) {
       now = std::chrono::steady_clock::now();
-      // Non-null: a sample exists.
-      latency_histograms::add(c.latency, latency_histograms::kind::queue_latency,
-                              now - c.latency->sampled_at[i]);
-      c.sampled[i] = nullptr;
+      h.sampled[i] = nullptr;
+      h.crowded = 0;
       --c.nr_samples;
-      c.crowded = 0;
+      refilter(c);
+      // Last: add() may make the block again (wider), which h then no longer names.
+      latency_histograms::add(c.latency, latency_histograms::kind::queue_latency,
+                              now - h.sampled_at[i]);
       return true;
     }
   }
@@ -130,19 +159,22 @@ inline bool sample_started(queue_counters& c, const work* w,
 /// Returns: whether `w`'s queueing is being timed (its start must be seen by sample_started).
 /// Requires: mu held. Complexity: O(1).
 inline bool is_sampled(const queue_counters& c, const work* w) noexcept {
-  if (c.nr_samples == 0) return false;
-  return std::find(c.sampled.begin(), c.sampled.end(), w) != c.sampled.end();
+  if (!maybe_sampled(c, w)) return false;
+  const auto& s = c.latency->sampled;  // non-null: a sample exists
+  return std::find(s.begin(), s.end(), w) != s.end();
 }
 
 /// Effects: drops the latency sample of `w`, if any (it was cancelled or dropped).
 /// Requires: mu held. Complexity: O(1).
 inline void forget_sample(queue_counters& c, const work* w) noexcept {
-  if (c.nr_samples == 0) return;
-  for (auto& s : c.sampled) {
+  if (!maybe_sampled(c, w)) return;
+  latency_histograms& h = *c.latency;  // non-null: a sample exists
+  for (auto& s : h.sampled) {
     if (s == w) {
       s = nullptr;
+      h.crowded = 0;
       --c.nr_samples;
-      c.crowded = 0;
+      refilter(c);
       return;
     }
   }

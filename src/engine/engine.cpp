@@ -73,15 +73,12 @@ std::pair<queue_core*, std::uint64_t> create_core(core_config cfg,
     throw;
   }
   for (worker_slot& sl : core->wk.slots) {
-    sl.current.store(nullptr, std::memory_order_relaxed);
-    sl.current_ops.store(nullptr, std::memory_order_relaxed);
-    sl.ahead = nullptr;
+    sl.run = nullptr;  // (no handler of the retired queue runs: it was recycled)
     sl.runs = 0;
     sl.long_items = false;
     if (sl.described) clear_description(&sl);  // cannot be: finish_one dropped it
     sl.described = false;
     sl.active = false;
-    sl.rec = nullptr;
   }
   // (Its generation, new for its index, was set by allocate_core.)
   core->reg.live = true;
@@ -541,11 +538,11 @@ bool work_loop(worker_scope& s, core_lock& lk, done_list& done) noexcept {
   // The items this handler takes ahead of running them (ahead_batch): empty between items, and
   // no longer reachable through the slot once the handler leaves the loop (mu held then).
   ahead_batch ahead;
-  s.me.ahead = &ahead;
+  s.run.ahead = &ahead;
   struct unpublish {
-    worker_slot& me;
-    ~unpublish() { me.ahead = nullptr; }
-  } const unpublished{s.me};
+    worker_run& run;
+    ~unpublish() { run.ahead = nullptr; }
+  } const unpublished{s.run};
   for (int budget = worker_budget;; --budget) {
     // Retired while this worker ran its last item (an orphan it finished, or a queue destroyed
     // from that item with nothing else in flight): nothing left to do here.

@@ -27,8 +27,7 @@ queue_stats snapshot_stats_locked(const queue_core* core, const std::string& nam
   out.finished = s.finished;
   out.cancelled = s.cancelled;
   out.in_flight = core->wl.nr_in_flight;
-  for (const auto& slot : core->wk.slots)
-    out.running += slot.current.load(std::memory_order_relaxed) != nullptr ? 1 : 0;
+  for (const auto& slot : core->wk.slots) out.running += slot.running() != nullptr ? 1 : 0;
   // An instance whose deadline a mod_delayed_work is moving is off the armed list for a
   // moment, and is still this queue's armed instance.
   out.armed = core->tm.armed.size() + core->stats.moving;
@@ -80,20 +79,18 @@ void dump_locked(queue_core* core, const std::string& name, std::size_t limit, s
   }
   for (std::size_t i = 0; i < c.wk.slots.size(); ++i) {
     const worker_slot& s = c.wk.slots[i];
-    // Safety (relaxed): see worker_slot::current.
-    if (s.current.load(std::memory_order_relaxed) == nullptr) continue;
-    const work_ops* ops = s.current_ops.load(std::memory_order_relaxed);
+    if (s.running() == nullptr) continue;  // (so s.run is the running handler's)
+    const work_ops* ops = s.running_ops();
     char desc[description_len + 1] = "";
     const bool described = s.described && copy_description(&s, desc) && desc[0] != '\0';
     std::size_t ahead = 0;
-    if (s.ahead != nullptr)
-      for (int k = 0; k < s.ahead->n; ++k)
-        ahead +=
-            s.ahead->items[static_cast<std::size_t>(k)].load(std::memory_order_relaxed) != nullptr;
+    if (const ahead_batch* b = s.run->ahead; b != nullptr)
+      for (int k = 0; k < b->n; ++k)
+        ahead += b->items[static_cast<std::size_t>(k)].load(std::memory_order_relaxed) != nullptr;
     add("  running  slot %zu: %s%s%s%s (%zu more instance(s) queued behind it, rule 10; %zu "
         "taken ahead)\n",
         i, ops != nullptr ? ops->name : "?", described ? " [" : "", described ? desc : "",
-        described ? "]" : "", s.scheduled.size(), ahead);
+        described ? "]" : "", s.run->scheduled.size(), ahead);
   }
   auto list = [&](const char* what, const work_list& l) {
     std::size_t n = 0;

@@ -168,7 +168,8 @@ void abandon_locked(queue_core* core, work_list& out, done_list& done) noexcept 
   };
   take(core->wl.ready, true);
   take(core->wl.inactive, false);
-  for (worker_slot& slot : core->wk.slots) take(slot.scheduled, true);
+  for (worker_slot& slot : core->wk.slots)
+    if (slot.run != nullptr) take(slot.run->scheduled, true);
   while (!core->lc.deferred.empty()) {
     work& w = core->lc.deferred.front();
     core->lc.deferred.pop_front();

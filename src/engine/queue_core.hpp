@@ -55,9 +55,12 @@ using uncounted_work_list = boost::intrusive::list<
 
 struct ahead_batch;
 
-/// One worker: a handler posted to the executor (on a shared pool: the slot itself, submitted
-/// as a pool_task), running items one after another.
-struct worker_slot : pool_task {
+/// What one worker handler holds while it runs (worker_scope, on the handler's stack): the item
+/// it runs, the items handed to it by collision and the items it took ahead. The kernel keeps
+/// this in its per-pool worker (`current_work`, `scheduled`) rather than in the workqueue; here
+/// it lives in the handler's frame, so a queue pays for it only while a worker of it runs
+/// (docs/benchmarks.md, "A 448-byte core"). Reached through worker_slot::run under mu.
+struct worker_run {
   // Item being run, for non-reentrancy (rules 9-11), and its ops: identity is (address,
   // function). Written by the worker: under mu for an item it took from the lists, without mu
   // for one it took ahead (ahead_batch), always before that item clears PENDING; read under mu.
@@ -67,8 +70,23 @@ struct worker_slot : pool_task {
   // longer runs here, which only hands an instance to this worker (run later, not at once).
   std::atomic<work*> current{nullptr};
   std::atomic<const work_ops*> current_ops{nullptr};  // A (relaxed): as `current`
-  std::uint8_t current_color = 0;  // flush color of the instance being run (< nr_colors)
-  bool active = false;             // a handler for this slot is posted or running
+  // L: items handed to this worker by collision (rule 10). Empty when the handler leaves: it
+  // runs them before it goes idle, and gives them back to the ready list when it yields.
+  uncounted_work_list scheduled;
+  run_record* rec = nullptr;  // I: the thread running this handler (wait graph), or null
+  // L: the items the handler took ahead (on its stack), or null outside its loop.
+  ahead_batch* ahead = nullptr;
+  std::uint8_t current_color = 0;  // W: flush color of the instance being run (< nr_colors)
+};
+
+/// One worker: a handler posted to the executor (on a shared pool: the slot itself, submitted
+/// as a pool_task), running items one after another. What a running handler holds is its own
+/// (worker_run); the slot keeps what lasts from one handler to the next.
+struct worker_slot : pool_task {
+  // L: the running handler's state, set and cleared under mu by its worker_scope; null while
+  // no handler of the slot runs (posted and not started, or idle). Every reader holds mu.
+  worker_run* run = nullptr;
+  bool active = false;  // L: a handler for this slot is posted or running
   // W: the last sampled item run here took at least relock_spin_after, on a machine with more
   // than one CPU: items are long, so the two workers of a queue rarely meet on its mutex, and
   // when they do, spinning for it beats sleeping (run_one).
@@ -80,15 +98,22 @@ struct worker_slot : pool_task {
   // it would miss progress only if a slot started a multiple of 2^32 items between two of its
   // looks, minutes apart at the fastest rate items start).
   std::uint32_t runs = 0;
-  uncounted_work_list scheduled;  // items handed to this worker by collision (rule 10)
-  run_record* rec = nullptr;      // the thread running this slot's handler (wait graph)
-  // L: the items the handler running this slot took ahead (on its stack), or null.
-  ahead_batch* ahead = nullptr;
   // On a shared pool, the slot is its own handler (submitting allocates nothing): it runs
   // run_worker(owner_of(slot), gen, index). `index` is its place in its queue's slot store, set
   // when it is made and then constant; `gen` is written under mu when it is submitted.
   std::uint32_t index = 0;
   std::uint32_t gen = 0;
+
+  /// Returns: the item this slot's handler runs now, or null. Requires: mu held.
+  [[nodiscard]] work* running() const noexcept {
+    // Safety (relaxed): see worker_run::current.
+    return run != nullptr ? run->current.load(std::memory_order_relaxed) : nullptr;
+  }
+  /// Returns: the ops of running(), or null. Requires: mu held.
+  [[nodiscard]] const work_ops* running_ops() const noexcept {
+    // Safety (relaxed): see worker_run::current.
+    return run != nullptr ? run->current_ops.load(std::memory_order_relaxed) : nullptr;
+  }
 };
 
 /// A worker slot after a queue's first one: made one by one as the queue grows, each knowing
@@ -106,7 +131,7 @@ struct extra_worker_slot final : worker_slot {
 /// compare-exchange from the item it looks for (a canceller, pause, a worker with nothing else
 /// to run, abandon). An entry only ever goes from an item to null, so exactly one side finds
 /// the item; an entry is never filled again while the batch lasts, so a re-queued item cannot be
-/// mistaken for the instance it held. On the worker's stack for one handler; worker_slot::ahead
+/// mistaken for the instance it held. On the worker's stack for one handler; worker_run::ahead
 /// points at it.
 struct ahead_batch {
   static constexpr int capacity = 16;
@@ -236,18 +261,19 @@ inline constexpr std::uint32_t sample_every = 16;  // fits queue_counters::tick
 inline constexpr int nr_sample_slots = 4;          // queueings timed at once, at most
 
 /// The sampled latency histograms of one queue (stats.hpp): the queueing-to-start and the
-/// run-time histogram, in the buckets of latency_histogram, and when each outstanding sample
-/// was queued (entries of empty slots are stale). Made by the queue's first sample with 4-bit
-/// counts, two to a byte (80 bytes, 96 with malloc's header); the first count to reach 15 makes
-/// them again with 8-bit counts (120 bytes), the first to reach 255 with 16-bit counts
-/// (200 bytes), and the first to reach 65 535 with 32-bit counts (360 bytes), which saturate at
-/// 2^32 - 1 (2^36 queueings of one queue in one bucket). So the many queues that see few
-/// samples, such as a session's, pay 120 bytes less than one that saw a few thousand queueings
-/// and 280 less than a busy one, and a count is never lost to a narrow width. Freed with the
-/// queue. The outstanding samples' items stay in the core (a worker compares each item it
-/// starts with them, and a line more per item costs a burst ~15%); their queueing times are
-/// here, read only when a sampled item starts. Guarded as the field holding it
-/// (queue_counters::latency, mu).
+/// run-time histogram, in the buckets of latency_histogram, and the outstanding samples: which
+/// items are being timed and when each was queued (entries of empty slots are null or stale).
+/// Made by the queue's first sample with 4-bit counts, two to a byte (112 bytes, 128 with
+/// malloc's header); the first count to reach 15 makes them again with 8-bit counts (152
+/// bytes), the first to reach 255 with 16-bit counts (232 bytes), and the first to reach
+/// 65 535 with 32-bit counts (392 bytes), which saturate at 2^32 - 1 (2^36 queueings of one
+/// queue in one bucket). So the many queues that see few samples, such as a session's, pay 120
+/// bytes less than one that saw a few thousand queueings and 280 less than a busy one, and a
+/// count is never lost to a narrow width; a queue never sampled pays none of it. Freed with the
+/// queue. A worker compares each item it starts with the sampled ones, but reads this block
+/// only when the core's filter (queue_counters::sample_filter) says the item may be one: a line
+/// more per item costs a burst ~15%. Guarded as the field holding it (queue_counters::latency,
+/// mu).
 class latency_histograms {
  public:
   enum class kind : std::uint8_t { queue_latency, run_time };
@@ -267,10 +293,15 @@ class latency_histograms {
   static void add(pointer& h, kind k, std::chrono::nanoseconds d) noexcept;
   /// Returns: histogram `k` with the 64-bit counts that stats() reports.
   [[nodiscard]] latency_histogram widen(kind k) const noexcept;
-  /// Effects: zeroes every count and queueing time (the width stays).
+  /// Effects: zeroes every count, queueing time and sample (the width stays).
   void clear() noexcept;
 
+  // The items whose queueing is being timed (nullptr: a free slot), and when each was queued.
+  std::array<const work*, nr_sample_slots> sampled{};
   std::array<std::chrono::steady_clock::time_point, nr_sample_slots> sampled_at{};
+  // Candidates that found every sample slot taken since a slot last came free: the
+  // reservoir's count (sample_queued).
+  std::uint32_t crowded = 0;
 
  private:
   // The count type of the first block: 4 bits (nibble_row holds a histogram's counts).
@@ -374,7 +405,9 @@ latency_histograms* latency_histograms::grow(const latency_histograms& from) noe
   const auto& narrow = static_cast<const block<Narrow>&>(from).counts;
   for (std::size_t r = 0; r < narrow.size(); ++r)
     for (std::size_t i = 0; i < narrow[r].size(); ++i) wide->counts[r][i] = narrow[r][i];
+  wide->sampled = from.sampled;
   wide->sampled_at = from.sampled_at;
+  wide->crowded = from.crowded;
   return wide;
 }
 
@@ -427,7 +460,9 @@ inline latency_histogram latency_histograms::widen(kind k) const noexcept {
 
 inline void latency_histograms::clear() noexcept {
   visit([](auto& counts) { counts = {}; });
+  sampled = {};
   sampled_at = {};
+  crowded = 0;
 }
 
 /// The counters behind workqueue::stats() (the stats mechanism).
@@ -447,16 +482,14 @@ struct queue_counters {
   // recycled (maybe_recycle). Non-null whenever a sample is outstanding (nr_samples > 0) or a
   // run is being timed.
   latency_histograms::pointer latency;
-  // L: mu. Candidates that found every sample slot taken since a slot last came free: the
-  // reservoir's count (sample_queued).
-  std::uint32_t crowded = 0;
+  // L: mu. One bit per item being timed (sample_bit of each of latency->sampled): an item
+  // whose bit is clear is not sampled, which a worker learns without reading the histograms'
+  // block (a bit set is a maybe: about one item in eight then reads it while 4 are sampled).
+  std::uint32_t sample_filter = 0;
   // L: mu. Largest wk.nr_workers seen (at most max_max_active, 2048: 16 bits).
   std::uint16_t peak_workers = 0;
   std::uint8_t tick = 0;        // L: mu. Queueings since the last candidate (< sample_every).
-  std::uint8_t nr_samples = 0;  // L: mu. Used entries of `sampled` (<= nr_sample_slots).
-  // L: mu. The items whose queueing is being timed (nullptr: a free slot); when each was
-  // queued is in latency->sampled_at.
-  std::array<const work*, nr_sample_slots> sampled{};
+  std::uint8_t nr_samples = 0;  // L: mu. Used entries of latency->sampled (<= nr_sample_slots).
   // A: relaxed, counted without the mutex; only ever summed, orders nothing.
   std::atomic<std::uint64_t> coalesced{0};
 
@@ -467,8 +500,7 @@ struct queue_counters {
     if (latency) latency->clear();
     tick = 0;
     nr_samples = 0;
-    crowded = 0;
-    sampled = {};
+    sample_filter = 0;
     coalesced.store(0, std::memory_order_relaxed);
   }
 };
@@ -691,25 +723,27 @@ struct lifecycle_state {
 };
 
 /// One queue's engine state: one member per mechanism, each field tagged with its guard.
-/// Layout (every byte here is a byte per queue, in memory and in creation time):
-/// the first cache line holds the intake, which producers write without the mutex, the name
-/// (read per item only for an observer) and the context watch (read at creation and
-/// destruction); the mutex starts the next line, with the flags in the bytes its neighbour's
-/// alignment leaves (read per item only by a worker, which holds that line then), and the state
-/// a worker takes under it per item follows. The observer, which the producer and the workers
-/// both read per item, sits after the workers' state and the waiters, on a line that no one
-/// writes per item (bytes 320-383: the executor and pool pointers, the waiters, the observer,
-/// the head of the armed list): beside the intake (written by the producer per item) or the
-/// statistics' counters (written by the workers per item) every such read is a cache miss for
-/// one side. (Packed after the counters, where the workers' `tick` shares their line, they
-/// cost a burst 15-30% and the producer half again its CPU time: docs/benchmarks.md, "A
-/// lighter queue".) 512 bytes with libstdc++ on x86-64 (bytes/wq in bench/wq_scale.cpp weighs
-/// it): the lock is one futex word (core_mutex.hpp), a sampled run's times are the worker
-/// handler's (worker_scope), a pool task has no function pointer, a worker's description lives
-/// in a side table (descriptions.hpp), the first worker slot finds its queue from its own
-/// address (owner_of), blocked threads say what they wait for on their own stacks instead of
-/// being counted here (blocked_waiter::kind), and the counts bounded by max_max_active (2048)
-/// or by a slab's 64 cores are 16 or 8 bits.
+/// Layout (every byte here is a byte per queue, in memory and in creation time): the first
+/// cache line holds the intake, which producers write without the mutex, the name (read per
+/// item only for an observer) and the context watch (read at creation and destruction); the
+/// mutex starts the next line, with the flags in the bytes its neighbour's alignment leaves
+/// (read per item only by a worker, which holds that line then), and the state a worker takes
+/// under it per item follows. The observer, which the producer and the workers both read per
+/// item (the workers without the mutex, while they run items), sits on a line that no one
+/// writes per item (bytes 320-383: the observer, the head of the armed list, the lifecycle),
+/// and the statistics' counters, which the mutex's holder writes per item, have the last line
+/// to themselves: beside the intake or the counters every such read is a cache miss for one
+/// side. (Packed after the counters, where the workers' `tick` shares their line, they cost a
+/// burst 15-30% and the producer half again its CPU time: docs/benchmarks.md, "A lighter
+/// queue".) 448 bytes with libstdc++ on x86-64 (bytes/wq in bench/wq_scale.cpp weighs it): the
+/// lock is one futex word (core_mutex.hpp), a sampled run's times are the worker handler's
+/// (worker_scope), a pool task has no function pointer, a worker's description lives in a side
+/// table (descriptions.hpp), the first worker slot finds its queue from its own address
+/// (owner_of), blocked threads say what they wait for on their own stacks instead of being
+/// counted here (blocked_waiter::kind), the counts bounded by max_max_active (2048) or by a
+/// slab's 64 cores are 16 or 8 bits, what a running worker holds is on its handler's stack
+/// (worker_run), and which items are being timed is in the histograms' block, made by the
+/// first sample, with a 32-bit filter here (queue_counters::sample_filter).
 struct queue_core {
   alignas(64) intake_state in;
   std::string name;  // I
@@ -727,7 +761,7 @@ struct queue_core {
   std::atomic<observer*> obs{nullptr};  // A (relaxed): see workqueue::set_observer
   timers_state tm;
   lifecycle_state lc;
-  queue_counters stats;
+  alignas(64) queue_counters stats;  // its own line: written by the workers per item
 
   [[nodiscard]] std::uint64_t id() const noexcept {
     return (std::uint64_t{reg.gen} << core_index_bits) | reg.index;
@@ -737,7 +771,7 @@ struct queue_core {
 #if defined(__GLIBCXX__) && defined(__x86_64__)
 // The layout's budget (see queue_core): a field that grows the core past it must say why, here
 // and in docs/benchmarks.md, since every queue pays it in memory and in creation time.
-static_assert(sizeof(queue_core) <= 512, "queue_core grew past its 512-byte budget");
+static_assert(sizeof(queue_core) <= 448, "queue_core grew past its 448-byte budget");
 #endif
 
 /// Returns: the queue core whose slot store holds `s`. Thread safety: any thread that may use

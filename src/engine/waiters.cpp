@@ -113,8 +113,7 @@ void wake_after_unlink_locked(queue_core* core, work& w) noexcept {
   if (core->wt.flushers != nullptr) {
     worker_slot* running = nullptr;
     for (auto& slot : core->wk.slots) {
-      // Safety (relaxed): see worker_slot::current.
-      if (slot.active && slot.current.load(std::memory_order_relaxed) == &w) {
+      if (slot.active && slot.running() == &w) {
         running = &slot;
         break;
       }

@@ -36,10 +36,11 @@ constexpr int relock_spins = 64;
 // ahead_batch::capacity), reached only when the lists are empty and a worker could start.
 bool ahead_waiting_locked(const queue_core* core) noexcept {
   for (const auto& slot : core->wk.slots) {
-    if (slot.ahead == nullptr) continue;
-    for (int i = 0; i < slot.ahead->n; ++i)
+    const ahead_batch* b = slot.run != nullptr ? slot.run->ahead : nullptr;
+    if (b == nullptr) continue;
+    for (int i = 0; i < b->n; ++i)
       // Safety (relaxed): a hint; whoever takes the entry decides by its exchange.
-      if (slot.ahead->items[static_cast<std::size_t>(i)].load(std::memory_order_relaxed) != nullptr)
+      if (b->items[static_cast<std::size_t>(i)].load(std::memory_order_relaxed) != nullptr)
         return true;
   }
   return false;
@@ -188,10 +189,7 @@ worker_slot* find_running(queue_core* core, const work* w, const work_ops* ops,
     if (seen == core->wk.nr_workers) break;
     if (!s.active) continue;
     ++seen;
-    // Safety (relaxed): see worker_slot::current.
-    if (&s != self && s.current.load(std::memory_order_relaxed) == w &&
-        s.current_ops.load(std::memory_order_relaxed) == ops)
-      return &s;
+    if (&s != self && s.running() == w && s.running_ops() == ops) return &s;
   }
   return nullptr;
 }
@@ -200,16 +198,16 @@ namespace {
 
 // Pops the next item this worker may run, handing items that are already running on another
 // worker of this queue to that worker (non-reentrancy, rules 9-11).
-work* pop_next(queue_core* core, worker_slot& me) noexcept {
-  if (!me.scheduled.empty()) {
-    work& w = me.scheduled.front();
-    me.scheduled.pop_front();
+work* pop_next(queue_core* core, worker_slot& me, worker_run& run) noexcept {
+  if (!run.scheduled.empty()) {
+    work& w = run.scheduled.front();
+    run.scheduled.pop_front();
     return mark_started(w);
   }
   while (work* w = pop_runnable(core)) {
     const work_ops* ops = work_access::ops(*w).load(std::memory_order_relaxed);
     if (worker_slot* owner = find_running(core, w, ops, &me)) {
-      owner->scheduled.push_back(*w);
+      owner->run->scheduled.push_back(*w);  // running: its handler's run is published
       set_list(*w, list_kind::scheduled);
       continue;
     }
@@ -217,7 +215,7 @@ work* pop_next(queue_core* core, worker_slot& me) noexcept {
   }
   // Nothing left on the lists: items another worker took ahead and has not started come back
   // (a worker must not go idle, or wait in an item, while they wait behind a long item there).
-  if (take_back_ahead_locked(core, &me)) return pop_next(core, me);
+  if (take_back_ahead_locked(core, &me)) return pop_next(core, me, run);
   return nullptr;
 }
 
@@ -243,8 +241,7 @@ void relock_after_run(const worker_slot& me, core_lock& lk) noexcept {
 worker_slot* running_slot_locked(const queue_core* core, const work* item) noexcept {
   for (const auto& slot : core->wk.slots)
     // Safety: const_cast back to the core's own (non-const) slot: constness of the query only.
-    if (slot.active && slot.current.load(std::memory_order_relaxed) == item)
-      return const_cast<worker_slot*>(&slot);
+    if (slot.active && slot.running() == item) return const_cast<worker_slot*>(&slot);
   return nullptr;
 }
 
@@ -265,16 +262,21 @@ worker_scope::worker_scope(queue_core* c, std::uint32_t g, std::uint32_t index) 
   // Safety (seq_cst): pairs with producers' push + load of `saturated` (see update_saturated):
   // an item left on the intake while this worker was on its way is seen here.
   if (intake_nonempty(core, std::memory_order_seq_cst)) start_workers_locked(core);
-  me.rec = rec;
+  run.rec = rec;
+  me.run = &run;
   ctx.core = core;
   ctx.slot = &me;
 }
 
-worker_scope::~worker_scope() { ctx = saved_; }
+worker_scope::~worker_scope() {
+  me.run = nullptr;
+  ctx = saved_;
+}
 
 next_step take_next(worker_scope& s, int& budget, work*& out) noexcept {
   queue_core* const core = s.core;
   worker_slot& me = s.me;
+  worker_run& run = s.run;
   for (;; --budget) {
     // Items queued through the intake since this worker last held the mutex: link them (and
     // start more workers if slots are free). Everything on the lists is older than everything
@@ -282,29 +284,25 @@ next_step take_next(worker_scope& s, int& budget, work*& out) noexcept {
     // items to pop FIFO holds without looking. Looking only every intake_period items, and
     // before going idle, leaves the intake's cache line with the producers pushing to it
     // instead of pulling it across cores once per item.
-    if ((budget % intake_period == 0 || (me.scheduled.empty() && !has_runnable(core))) &&
+    if ((budget % intake_period == 0 || (run.scheduled.empty() && !has_runnable(core))) &&
         intake_nonempty(core))
       start_workers_locked(core);
-    if (budget == 0 && (!me.scheduled.empty() || has_runnable(core))) {
+    if (budget == 0 && (!run.scheduled.empty() || has_runnable(core))) {
       // Fairness: let other handlers on this executor run, then continue in a new handler.
       // The slot stays active and the outstanding-handler count passes to the new handler.
       try {
         submit_handler_locked(core, s.gen, s.slot);
+        // Items handed to this worker go back to the front of the worklist, in their order:
+        // no instance of them runs once it leaves, and what it held leaves with it.
+        give_back_scheduled_locked(core, run);
         return next_step::yielded;
       } catch (...) {
         budget = worker_budget;  // could not yield: keep going here
       }
     }
-    if (core->lc.paused) {
-      // Rule 45: stop starting items. Items handed to this worker go back to the front of the
-      // worklist (no instance of them runs once this worker leaves).
-      while (!me.scheduled.empty()) {
-        work& sw = me.scheduled.back();
-        me.scheduled.pop_back();
-        push_front_ready(core, sw);
-      }
-    }
-    work* w = core->lc.paused ? nullptr : pop_next(core, me);
+    // Rule 45: stop starting items; items handed to this worker go back to the worklist.
+    if (core->lc.paused) give_back_scheduled_locked(core, run);
+    work* w = core->lc.paused ? nullptr : pop_next(core, me, run);
     if (w == nullptr) {
       me.active = false;
       --core->wk.nr_workers;
@@ -324,13 +322,13 @@ next_step take_next(worker_scope& s, int& budget, work*& out) noexcept {
     // claim_worker_slot, which finds none to start otherwise), before this one disappears
     // into a possibly long function.
     post_locked(core, claim_worker_slot(core));
-    me.current_ops.store(work_access::ops(*w).load(std::memory_order_relaxed),
-                         std::memory_order_relaxed);
-    me.current.store(w, std::memory_order_relaxed);  // Safety: see worker_slot::current
+    run.current_ops.store(work_access::ops(*w).load(std::memory_order_relaxed),
+                          std::memory_order_relaxed);
+    run.current.store(w, std::memory_order_relaxed);  // Safety: see worker_run::current
     ++me.runs;
     s.timing = sample_started(core->stats, w, s.started_at);
     // Safety (static_cast): a color is below nr_colors (<= 16).
-    me.current_color =
+    run.current_color =
         static_cast<std::uint8_t>(color_of(work_access::state(*w).load(std::memory_order_relaxed)));
     out = w;
     return next_step::run;
@@ -373,7 +371,7 @@ void run_item(worker_scope& s, work* w, const work_ops* ops) noexcept {
   if (obs != nullptr) obs->on_started(core->name, *w);
   WQ_TRACE_EXECUTE_START(w, ops->name);
   // Safety: the mutex is not held while user code runs. `w` may be freed by the function
-  // (rule 4); only its address is kept (in me.current and rec, cleared below) as an
+  // (rule 4); only its address is kept (in run.current and rec, cleared below) as an
   // identity key.
   ops->run(w);
   restore_thread_name(s.ctx);  // set_worker_desc names the thread for one item only
@@ -408,8 +406,8 @@ void run_ahead(worker_scope& s, ahead_batch& b) noexcept {
     work* x = b.items[static_cast<std::size_t>(i)].exchange(nullptr, std::memory_order_acq_rel);
     if (x == nullptr) continue;  // taken back by a canceller, pause or another worker
     const work_ops* ops = work_access::ops(*x).load(std::memory_order_relaxed);
-    s.me.current_ops.store(ops, std::memory_order_relaxed);
-    s.me.current.store(x, std::memory_order_relaxed);  // Safety: see worker_slot::current
+    s.run.current_ops.store(ops, std::memory_order_relaxed);
+    s.run.current.store(x, std::memory_order_relaxed);  // Safety: see worker_run::current
     run_item(s, x, ops);
     b.done_colors[static_cast<std::size_t>(b.ran)] = b.colors[static_cast<std::size_t>(i)];
     ++b.ran;
@@ -419,8 +417,8 @@ void run_ahead(worker_scope& s, ahead_batch& b) noexcept {
 }  // namespace
 
 void run_one(worker_scope& s, work* w, core_lock& lk, done_list& done) noexcept {
-  const work_ops* const ops = s.me.current_ops.load(std::memory_order_relaxed);
-  ahead_batch* const ahead = s.me.ahead;
+  const work_ops* const ops = s.run.current_ops.load(std::memory_order_relaxed);
+  ahead_batch* const ahead = s.run.ahead;
   const bool any_ahead = ahead != nullptr && ahead->n > 0;
   lk.unlock();
   done.complete();
@@ -452,14 +450,14 @@ unsigned finish_one(worker_scope& s) noexcept {
     s.timing = false;
   }
   s.ctx.current = nullptr;
-  me.current.store(nullptr, std::memory_order_relaxed);
+  s.run.current.store(nullptr, std::memory_order_relaxed);
   if (me.described) {
     clear_description(&me);
     me.described = false;
   }
-  me.current_ops.store(nullptr, std::memory_order_relaxed);
-  uncount(core, me.current_color, true);
-  return me.current_color;
+  s.run.current_ops.store(nullptr, std::memory_order_relaxed);
+  uncount(core, s.run.current_color, true);
+  return s.run.current_color;
 }
 
 int take_ahead_locked(worker_scope& s, ahead_batch& b, int budget) noexcept {
@@ -472,7 +470,7 @@ int take_ahead_locked(worker_scope& s, ahead_batch& b, int budget) noexcept {
   if (on_shared_pool(core))
     busy_at = static_cast<int>(
         std::min<unsigned>(static_cast<unsigned>(busy_at), core->wk.pool->concurrency()));
-  if (core->wk.nr_workers < busy_at || !me.scheduled.empty()) return 0;
+  if (core->wk.nr_workers < busy_at || !s.run.scheduled.empty()) return 0;
   // Safety (relaxed): set under mu by every watcher (watch_locked), cleared here under mu.
   if (core->wk.watched.load(std::memory_order_relaxed)) {
     if (watchers_locked(core)) return 0;
@@ -485,7 +483,7 @@ int take_ahead_locked(worker_scope& s, ahead_batch& b, int budget) noexcept {
     if (x == nullptr) break;
     const work_ops* ops = work_access::ops(*x).load(std::memory_order_relaxed);
     if (worker_slot* owner = find_running(core, x, ops, &me)) {
-      owner->scheduled.push_back(*x);  // rules 9-11, as pop_next
+      owner->run->scheduled.push_back(*x);  // rules 9-11, as pop_next
       set_list(*x, list_kind::scheduled);
       continue;
     }
@@ -540,18 +538,28 @@ void give_back_ahead_locked(queue_core* core, ahead_batch& b) noexcept {
   b.ran = 0;
 }
 
+void give_back_scheduled_locked(queue_core* core, worker_run& run) noexcept {
+  while (!run.scheduled.empty()) {
+    work& w = run.scheduled.back();
+    run.scheduled.pop_back();
+    push_front_ready(core, w);  // still active and in its color: a ready item again
+  }
+}
+
 bool take_back_ahead_locked(queue_core* core, const worker_slot* self) noexcept {
   bool any = false;
-  for (auto& slot : core->wk.slots)
-    if (&slot != self && slot.ahead != nullptr && slot.ahead->n > 0)
-      any |= take_back_locked(core, *slot.ahead);
+  for (auto& slot : core->wk.slots) {
+    ahead_batch* b = slot.run != nullptr ? slot.run->ahead : nullptr;
+    if (&slot != self && b != nullptr && b->n > 0) any |= take_back_locked(core, *b);
+  }
   return any;
 }
 
 bool settle_ahead_locked(queue_core* core, work& w) noexcept {
   for (auto& slot : core->wk.slots)
-    for (const work& x : slot.scheduled)
-      if (&x == &w) return true;  // handed over: started under the mutex, as always
+    if (slot.run != nullptr)
+      for (const work& x : slot.run->scheduled)
+        if (&x == &w) return true;  // handed over: started under the mutex, as always
   if (!take_scheduled_locked(core, w)) return false;
   push_front_ready(core, w);  // still active and in its color: a ready item again
   return true;
@@ -559,16 +567,16 @@ bool settle_ahead_locked(queue_core* core, work& w) noexcept {
 
 bool take_scheduled_locked(queue_core* core, work& w) noexcept {
   for (auto& slot : core->wk.slots) {
-    if (!slot.scheduled.empty()) {
-      for (auto it = slot.scheduled.begin(); it != slot.scheduled.end(); ++it) {
-        if (&*it != &w) continue;
-        slot.scheduled.erase(it);
-        return true;
-      }
+    worker_run* const r = slot.run;
+    if (r == nullptr) continue;  // no handler runs: nothing is handed to it or taken ahead
+    for (auto it = r->scheduled.begin(); it != r->scheduled.end(); ++it) {
+      if (&*it != &w) continue;
+      r->scheduled.erase(it);
+      return true;
     }
-    if (slot.ahead == nullptr) continue;
-    for (int i = 0; i < slot.ahead->n; ++i) {
-      auto& e = slot.ahead->items[static_cast<std::size_t>(i)];
+    if (r->ahead == nullptr) continue;
+    for (int i = 0; i < r->ahead->n; ++i) {
+      auto& e = r->ahead->items[static_cast<std::size_t>(i)];
       // Safety (relaxed): a hint; the compare-exchange decides (see run_ahead).
       work* x = e.load(std::memory_order_relaxed);
       if (x == &w && e.compare_exchange_strong(x, nullptr, std::memory_order_acq_rel,

@@ -75,10 +75,13 @@ void set_pool_entry(void (*entry)(pool_task*) noexcept) noexcept;
 void handler_gone_locked(queue_core* core, core_lock& lk) noexcept;
 
 /// One worker handler's stay in its slot, from its start to its return (RAII, like Asio's
-/// work_cleanup): the constructor counts the handler started and takes what waits on the
-/// intake; the thread's worker context names the queue and slot until the destructor restores
-/// what it was (a worker may run inside another queue's work function).
-/// Requires: mu held for construction and destruction.
+/// work_cleanup): the constructor counts the handler started, publishes its worker_run in the
+/// slot and takes what waits on the intake; the thread's worker context names the queue and
+/// slot until the destructor restores what it was (a worker may run inside another queue's
+/// work function) and unpublishes the worker_run.
+/// Requires: mu held for construction and destruction; at destruction no item is handed to
+/// the handler (run.scheduled is empty: take_next runs them, or gives them back when it
+/// yields) and it holds no item taken ahead (work_loop gives them back).
 class worker_scope {
  public:
   worker_scope(queue_core* core, std::uint32_t gen, std::uint32_t slot) noexcept;
@@ -92,6 +95,9 @@ class worker_scope {
   worker_slot& me;
   run_record* const rec;  // this thread's run record, or nullptr (no memory)
   worker_context& ctx;    // this thread's worker context (this_worker()), looked up once
+  // What the handler holds while it runs (me.run points at it from construction to
+  // destruction, both under mu): the slot keeps none of it between handlers.
+  worker_run run;
   // The item being run is a sampled one, timed from its start to its end (the run-time
   // histogram): the handler's own, from take_next to finish_one, so the slot carries none of
   // it.
@@ -123,7 +129,7 @@ inline constexpr int worker_budget = 64;
 next_step take_next(worker_scope& s, int& budget, work*& out) noexcept;
 
 /// Effects: runs `w`: releases mu, completes `done`, publishes `w` in the run record, calls the
-/// item's function (which may free it, rule 4); then runs the items of s.me.ahead in order until
+/// item's function (which may free it, rule 4); then runs the items of s.run.ahead in order until
 /// they are done or someone watches (workers_state::watched), each published as the worker's
 /// current item before it clears PENDING; re-locks. Requires: mu held through `lk`.
 void run_one(worker_scope& s, work* w, core_lock& lk, done_list& done) noexcept;
@@ -140,7 +146,7 @@ unsigned finish_one(worker_scope& s) noexcept;
 /// no one watches (watchers_locked) and the next item is not a sampled one. Items running on
 /// another worker are handed to it (rules 9-11), as take_next does. Each taken item is
 /// activated as take_next would (rule 37). Returns: how many it took.
-/// Requires: mu held; s.me.ahead == &b; b empty.
+/// Requires: mu held; s.run.ahead == &b; b empty.
 int take_ahead_locked(worker_scope& s, ahead_batch& b, int budget) noexcept;
 
 /// Effects: counts the `i`-th item run from `b` started and finished (statistics, active, in
@@ -151,6 +157,11 @@ unsigned finish_ahead_locked(worker_scope& s, const ahead_batch& b, int i) noexc
 /// Effects: puts the entries of `b` its worker did not start back at the front of the ready
 /// list, in their order, and empties `b`. Requires: mu held; called by b's worker.
 void give_back_ahead_locked(queue_core* core, ahead_batch& b) noexcept;
+
+/// Effects: puts the items handed to the worker `run` (rule 10) back at the front of the ready
+/// list, in their order, and empties its list: the worker leaves (it yields, or the queue is
+/// paused) and no instance of them runs here. Requires: mu held; called by run's worker.
+void give_back_scheduled_locked(queue_core* core, worker_run& run) noexcept;
 
 /// Effects: takes every entry that a worker of `core` other than `self` (null: any) took ahead
 /// and has not started back to the front of the ready list, in their order (a worker with
