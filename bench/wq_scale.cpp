@@ -44,8 +44,10 @@
 //                      a naive user writes), cancel, destroy; the same fire; and the destroy of
 //                      N timers whose waits are outstanding (destroy_armed_ns)
 //   fire_pair/N        the 10^5-expiries target: items/wq's fire and items/asio_timer's
-//                      alternated in one benchmark (5 fires each, the order swapped each
-//                      round), medians (fire_wq_ns, fire_asio_ns)
+//                      alternated in one benchmark (5 fires each, the order rotated each
+//                      round), medians (fire_wq_ns, fire_asio_ns); with them, for information,
+//                      the same timers with each handler bound to an asio::thread_pool(2),
+//                      the hand-off to workers that wq makes (fire_asio_pool_ns)
 //   items/asio_lazy/N  the best hand-written raw Asio re-arm: the new deadline (now + delay)
 //                      is stored in an atomic and the completion re-waits if it came early;
 //                      only the move is timed
@@ -548,9 +550,16 @@ void bytes_items_asio_timer(benchmark::State& state) {
   runner.join();
 }
 
+// Leaves a handler as it is: it runs on the io thread its timer completes on.
+constexpr auto run_in_place = [](auto&& handler) {
+  return std::forward<decltype(handler)>(handler);
+};
+
 // Fire: `n` fresh steady_timers on `io` (its thread running) due at one instant, each handler
-// counting down; ns per timer as fire_wq.
-double fire_asio(asio::io_context& io, std::size_t n) {
+// counting down; ns per timer as fire_wq. `bind` wraps each handler (as in lateness_asio): the
+// identity runs it on the io thread, bind_executor on another executor after a hand-off.
+template <class Bind>
+double fire_asio(asio::io_context& io, std::size_t n, Bind bind) {
   std::vector<std::unique_ptr<asio::steady_timer>> timers(n);
   for (auto& t : timers) t = std::make_unique<asio::steady_timer>(io);
   countdown done;
@@ -558,7 +567,7 @@ double fire_asio(asio::io_context& io, std::size_t n) {
   const auto due = fire_instant(static_cast<std::int64_t>(n));
   for (auto& t : timers) {
     t->expires_at(due);
-    t->async_wait([&done](const boost::system::error_code&) { done.hit(); });
+    t->async_wait(bind([&done](const boost::system::error_code&) { done.hit(); }));
   }
   const auto armed = clock_type::now();
   done.wait();
@@ -606,7 +615,7 @@ void items_asio_timer(benchmark::State& state) {
       ph.add("destroy_armed_ns", per_op(t5, clock_type::now(), state.range(0)));
     }
     ph.report(state);
-    state.counters["fire_ns"] = fire_asio(io, n);
+    state.counters["fire_ns"] = fire_asio(io, n, run_in_place);
   }
   guard.reset();
   runner.join();
@@ -615,30 +624,40 @@ void items_asio_timer(benchmark::State& state) {
 // The 10^5-expiries target, measured as a pair: items/wq's fire and items/asio_timer's run
 // seconds apart, and one fire lasts some 10 ms, which one busy moment moves (the raw timer read
 // 61-132 ns per fire over ten runs of one build). Here the two alternate, pair_rounds fires
-// each (the order swapped each round), and each system's median is reported: fire_wq_ns,
-// fire_asio_ns. The queue and the io_context (its thread running) are made once, as in
-// items/wq and items/asio_timer.
+// each, and each system's median is reported: fire_wq_ns, fire_asio_ns. A third system runs in
+// the same rotation, for information (not a target): the raw timers with each handler bound to
+// an asio::thread_pool(2), so that it runs on a pool thread after a hand-off, as a wq item runs
+// on one of its queue's 2 workers after its timer's expiry (fire_asio_pool_ns). The order of
+// the three rotates each round. The queue, the io_context (its thread running) and the pool
+// are made once, as in items/wq and items/asio_timer.
 void fire_pair(benchmark::State& state) {
   const auto n = static_cast<std::size_t>(state.range(0));
   wq::workqueue q{"items", {.threads = 2}};
   asio::io_context io{1};
   auto guard = asio::make_work_guard(io);
   std::thread runner([&] { io.run(); });
+  asio::thread_pool pool(2);
+  auto to_pool = [&pool](auto&& handler) {
+    return asio::bind_executor(pool.get_executor(), std::forward<decltype(handler)>(handler));
+  };
   for (auto _ : state) {
     phase_samples wq_s;
     phase_samples asio_s;
+    phase_samples pool_s;
     for (int r = 0; r < pair_rounds; ++r) {
-      if (r % 2 == 0) {
-        wq_s.add("fire_wq_ns", fire_wq(q, n));
-        asio_s.add("fire_asio_ns", fire_asio(io, n));
-      } else {
-        asio_s.add("fire_asio_ns", fire_asio(io, n));
-        wq_s.add("fire_wq_ns", fire_wq(q, n));
+      for (int k = 0; k < 3; ++k) {
+        switch ((r + k) % 3) {
+          case 0: wq_s.add("fire_wq_ns", fire_wq(q, n)); break;
+          case 1: asio_s.add("fire_asio_ns", fire_asio(io, n, run_in_place)); break;
+          default: pool_s.add("fire_asio_pool_ns", fire_asio(io, n, to_pool)); break;
+        }
       }
     }
     wq_s.report(state);
     asio_s.report(state);
+    pool_s.report(state);
   }
+  pool.join();
   guard.reset();
   runner.join();
   items_armed += static_cast<std::int64_t>(pair_rounds) * state.range(0);
@@ -814,9 +833,8 @@ constexpr int lateness_pair_rounds = 5;
 
 void lateness_pair(benchmark::State& state) {
   const auto n = static_cast<std::size_t>(state.range(0));
-  auto direct = [](auto&& handler) { return std::forward<decltype(handler)>(handler); };
   wq_lateness wq_sys(n);
-  asio_lateness<decltype(direct)> asio_sys(n, direct);
+  asio_lateness<decltype(run_in_place)> asio_sys(n, run_in_place);
   std::vector<std::int64_t> late_wq;
   std::vector<std::int64_t> late_asio;
   for (auto _ : state) {
@@ -835,9 +853,7 @@ void lateness_pair(benchmark::State& state) {
 }
 
 // The raw timer: each handler runs on the timer's io thread (the baseline).
-void lateness_asio_timer(benchmark::State& state) {
-  lateness_asio(state, [](auto&& handler) { return std::forward<decltype(handler)>(handler); });
-}
+void lateness_asio_timer(benchmark::State& state) { lateness_asio(state, run_in_place); }
 
 // The Asio composition that does what wq does: the timers on one io thread, each handler
 // bound to an asio::thread_pool(2) (bind_executor), so the work runs on a pool thread after a
