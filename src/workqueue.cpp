@@ -228,6 +228,13 @@ std::error_code refuse_wait(errc why, const char* op, const std::string& name) n
   }
   return make_error_code(why);
 }
+
+// What destroy() returns for a queue it saw through to the end: executor_stopped if items were
+// dropped unrun earlier because its executor's context shut down (D19: not every item ran),
+// else an empty code. Requires: core->mu held, the queue not retired yet.
+std::error_code destroyed_result(const detail::queue_core* core) noexcept {
+  return core->lc.items_dropped ? make_error_code(errc::executor_stopped) : std::error_code{};
+}
 }  // namespace
 
 errc workqueue::blocked_wait(detail::queue_core* core) noexcept {
@@ -345,8 +352,9 @@ std::error_code workqueue::destroy() {
     if (dropped.empty() && detail::quiescent_locked(core) && core->reg.own_pool == nullptr) {
       // Idle (a short-lived per-session queue, typically): nothing to cancel, wait for or join.
       keep_final_stats();
+      const std::error_code result = destroyed_result(core);
       detail::retire_core(core, lk, done);
-      return {};
+      return result;
     }
     lk.unlock();
     add_cancelled_on_destroy(release_cancelled(std::move(dropped)));
@@ -402,13 +410,12 @@ std::error_code workqueue::destroy() {
   // The pool the queue owns, if any: set when the core was made and freed only with it (which
   // this object's reference prevents), so it is read without the mutex.
   if (boost::asio::thread_pool* own = core->reg.own_pool.get(); own != nullptr) own->join();
-  {
-    detail::done_list done;
-    std::unique_lock lk(core->mu);
-    keep_final_stats();
-    detail::retire_core(core, lk, done);
-  }
-  return {};
+  detail::done_list done;
+  std::unique_lock lk(core->mu);
+  keep_final_stats();
+  const std::error_code result = destroyed_result(core);
+  detail::retire_core(core, lk, done);
+  return result;
 }
 
 std::error_code workqueue::wait_destroyed() {

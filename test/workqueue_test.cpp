@@ -550,7 +550,34 @@ TEST_CASE(
   CHECK(warnings.contains(wq::errc::items_dropped));
   auto again = std::make_shared<owned>();
   CHECK(q->enqueue<&owned::w>(again).status == wq::queue_status::rejected);  // nothing runs it
-  q.reset();                                                                 // nothing to wait for
+  // Nothing to wait for, and destroy() says that not every item ran (D19).
+  CHECK(q->destroy() == wq::errc::executor_stopped);
+}
+
+namespace {
+struct counted_item {
+  std::atomic<int> runs{0};
+  wq::work w{wq::fn_ops<&counted_item::fn>};
+  static void fn(wq::work* w) noexcept { wq::container_of<&counted_item::w>(w)->runs.fetch_add(1); }
+};
+}  // namespace
+
+TEST_CASE(
+    "workqueue: a queue whose io_context is destroyed after every item ran destroys with no "
+    "error (D19)",
+    "[workqueue][destroy][lifetime]") {
+  // The other side of the case above: executor_stopped from destroy() means items were dropped
+  // and is not said merely because the context went first.
+  wq_test::warning_catcher warnings;
+  counted_item item;
+  auto io = std::make_unique<boost::asio::io_context>();
+  auto q = std::make_unique<wq::workqueue>(*io, "context-dies-idle");
+  REQUIRE(q->queue(item.w) == wq::queue_status::queued);
+  io->run();  // runs the item; returns once the queue is idle (no outstanding work left)
+  REQUIRE(item.runs.load() == 1);
+  io.reset();
+  CHECK_FALSE(warnings.contains(wq::errc::items_dropped));
+  CHECK_FALSE(q->destroy());
 }
 
 namespace {
@@ -584,7 +611,8 @@ TEST_CASE(
     CHECK_FALSE(later.d.is_pending());
     CHECK(q->queue_delayed(later.d, 1ms) == wq::queue_status::rejected);  // nothing would run it
     CHECK(q->queue(soon.d) == wq::queue_status::rejected);
-    CHECK_FALSE(q->destroy());  // nothing to wait for, nothing touches the context
+    // Nothing to wait for and nothing touches the context; not every item ran (D19).
+    CHECK(q->destroy() == wq::errc::executor_stopped);
     CHECK(soon.runs.load() + later.runs.load() == 0);
   };
   {

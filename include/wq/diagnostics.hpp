@@ -71,7 +71,8 @@ enum class errc {
   /// execution context is stopped (io_context::stop()). Refused. destroy() (and the
   /// destructor) then drops the queued items unrun, releasing their references, and reports
   /// errc::items_dropped (a notice) instead: stopping the context, then destroying what used
-  /// it, is the usual Asio shutdown.
+  /// it, is the usual Asio shutdown. destroy() also returns it when the context was shut down
+  /// or destroyed earlier with items queued or armed, which were dropped then.
   executor_stopped,
   /// A blocking wait whose queue's workers, posted to its executor, did not start within the
   /// wait limit (wq::set_wait_limit): nobody runs that executor, or only the waiting thread

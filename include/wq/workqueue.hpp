@@ -258,6 +258,8 @@ class workqueue {
   /// errc::executor_not_running (its executor does not run its workers) mean the queue was
   /// destroyed anyway, as Asio destroys a context's handlers: its queued items were dropped unrun,
   /// their references released (reported as the notice errc::items_dropped, not as a misuse).
+  /// errc::executor_stopped also when its executor's context was shut down or destroyed earlier
+  /// with items queued or armed (they were dropped then, with that notice): not every item ran.
   /// Refused while waiting for another reason (a cycle, errc::wait_cycle), it is destroyed in the
   /// background: it refuses outside queueing and the last of its items retires it. After
   /// async_destroy, waits until that has finished. (The destructor cannot refuse: see ~workqueue.)

@@ -86,6 +86,7 @@ std::pair<queue_core*, std::uint64_t> create_core(core_config cfg,
   core->lc.orphaned = false;
   core->lc.destroy_notified = false;
   core->lc.orphan_busy = false;
+  core->lc.items_dropped = false;
   core->reg.recycled = false;
   core->reg.refs.store(1, std::memory_order_relaxed);  // the caller's; published by the mutex
   core->reg.own_pool = std::move(cfg.own_pool);
@@ -604,11 +605,13 @@ namespace {
 
 // Drops the items abandon_locked took (each is ours: PENDING, on no list) with the mutex
 // released, since drop() releases the references the queue held, which may run any destructor;
-// then reports them; `why` is the whole reason, subject included. Returns with the mutex held
-// again.
+// then reports them; `why` is the whole reason, subject included. Marks the queue
+// (lifecycle_state::items_dropped) so that its destroy() says that not every item ran. Returns
+// with the mutex held again.
 void drop_abandoned(queue_core* core, core_lock& lk, work_list& gone, const char* why) noexcept {
   if (gone.empty()) return;
   const std::size_t n = gone.size();
+  core->lc.items_dropped = true;  // destroy() says so (D19)
   lk.unlock();
   while (!gone.empty()) {
     work& w = gone.front();

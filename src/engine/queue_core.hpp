@@ -708,7 +708,7 @@ struct timers_state {
 };
 
 /// Where the queue is in its life: paused, draining, dying, orphaned.
-/// The flags are one byte of bits (8 bytes a queue less than five bools beside the count):
+/// The flags are one byte of bits (8 bytes a queue less than six bools beside the count):
 /// every one is read and written only under mu, so sharing a memory location is safe.
 struct lifecycle_state {
   int draining = 0;         // L: drain() calls in progress
@@ -719,7 +719,11 @@ struct lifecycle_state {
   bool orphaned : 1 = false;
   bool destroy_notified : 1 = false;  // L: its async_destroy handlers were completed
   bool orphan_busy : 1 = false;       // L: a thread is completing them with mu released
-  uncounted_work_list deferred;       // L: delayed items that fired during a drain
+  // L: items were dropped unrun because its executor's context shut down or destroyed the
+  // worker handlers wq had posted (drop_abandoned, D19): destroy() then returns
+  // errc::executor_stopped instead of an empty code, as not every item ran.
+  bool items_dropped : 1 = false;
+  uncounted_work_list deferred;  // L: delayed items that fired during a drain
 };
 
 /// One queue's engine state: one member per mechanism, each field tagged with its guard.
