@@ -207,6 +207,12 @@ def main():
                            f"timer's{how[0]} (target <= 1.3x)", t[0] / t[1] <= 1.3))
             checks.append((f"lateness, {n} items due within 200 ms: p99 {t[2] / t[3]:.2f}x a raw "
                            f"timer's{how[1]} (target <= 2x)", t[2] / t[3] <= 2.0))
+            app = [get("lateness_pair", n, k) for k in ["p50_wq_app_us", "p99_wq_app_us"]]
+            if None not in pv and None not in app:
+                info.append(f"lateness, {n} items: wq on the application's io_context (the queue "
+                            f"and the items' timers on one io thread, as the raw timer's) p50 "
+                            f"{app[0] / pv[1]:.2f}x, p99 {app[1] / pv[3]:.2f}x the raw timer's "
+                            f"({app[0]:.1f} and {app[1]:.1f} us; the same rotation; not a target)")
             if None not in pool:
                 info.append(f"lateness, {n} items: wq p50 {v[0] / pool[0]:.2f}x, p99 "
                             f"{v[2] / pool[1]:.2f}x Asio's timers with their handlers on a "

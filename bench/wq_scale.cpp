@@ -57,8 +57,11 @@
 //   lateness/asio_timer/N  N steady_timers on an io_context run by one thread, due the same
 //                      way: how late each wait handler runs
 //   lateness_pair/N    the lateness targets: lateness/wq's rounds and lateness/asio_timer's
-//                      alternated in one benchmark (5 rounds each, the order swapped each
-//                      round), each system's p50 and p99 over all its rounds
+//                      alternated in one benchmark (5 rounds each, the order rotated each
+//                      round), each system's p50 and p99 over all its rounds; with them, for
+//                      information, wq on the application's io_context run by one thread (the
+//                      queue on its executor, the items' timers on it: delayed_work{io}), the
+//                      raw timer's single thread (p50_wq_app_us, p99_wq_app_us)
 //   lateness/asio_pool/N   the same timers with each handler bound to an
 //                      asio::thread_pool(2): the work runs on a pool thread after a hand-off,
 //                      as wq's does on its queue's workers (for information)
@@ -727,7 +730,10 @@ clock_type::duration lateness_delay(std::size_t i, std::size_t n) {
 using wq_bench_support::report_lateness;
 
 struct late_item {
-  wq::delayed_work d{wq::fn_ops<&late_item::fn>};
+  late_item() : d(wq::fn_ops<&late_item::fn>) {}
+  // An item whose timer is on the application's io_context (wq_app_lateness).
+  explicit late_item(asio::io_context& timer_io) : d(wq::fn_ops<&late_item::fn>, timer_io) {}
+  wq::delayed_work d;
   clock_type::time_point due{};
   std::int64_t late_ns = 0;
   countdown* done = nullptr;
@@ -738,6 +744,24 @@ struct late_item {
   }
 };
 
+// One lateness round of wq: arms items[0..n) on `q` due as lateness_delay says, waits until all
+// ran, and appends how late each one's work function ran to `late`.
+template <class Items>
+void wq_lateness_round(wq::workqueue& q, Items& items, std::size_t n,
+                       std::vector<std::int64_t>& late) {
+  countdown done;
+  done.reset(static_cast<std::int64_t>(n));
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto delay = lateness_delay(i, n);
+    late_item& it = items[i];
+    it.done = &done;
+    it.due = clock_type::now() + delay;
+    (void)wq::queue_delayed_work(q, it.d, delay);
+  }
+  done.wait();
+  for (std::size_t i = 0; i < n; ++i) late.push_back(items[i].late_ns);
+}
+
 // wq's side of a lateness round: n delayed items on a queue owning 2 threads.
 struct wq_lateness {
   explicit wq_lateness(std::size_t count) : n(count), items(std::make_unique<late_item[]>(count)) {}
@@ -745,24 +769,48 @@ struct wq_lateness {
   wq_lateness(const wq_lateness&) = delete;
   wq_lateness& operator=(const wq_lateness&) = delete;
 
-  // Arms the n items due as lateness_delay says, waits until all ran, and appends how late
-  // each one's work function ran to `late`.
-  void round(std::vector<std::int64_t>& late) {
-    countdown done;
-    done.reset(static_cast<std::int64_t>(n));
-    for (std::size_t i = 0; i < n; ++i) {
-      const auto delay = lateness_delay(i, n);
-      items[i].done = &done;
-      items[i].due = clock_type::now() + delay;
-      (void)wq::queue_delayed_work(q, items[i].d, delay);
-    }
-    done.wait();
-    for (std::size_t i = 0; i < n; ++i) late.push_back(items[i].late_ns);
-  }
+  void round(std::vector<std::int64_t>& late) { wq_lateness_round(q, items, n, late); }
 
   const std::size_t n;
   wq::workqueue q{"lateness", {.threads = 2}};
   std::unique_ptr<late_item[]> items;
+};
+
+// wq on the application's io_context, on the same single thread as the raw timer's: the queue
+// runs on an io_context run by one thread and its items' timers are on that context too
+// (delayed_work{io}), so a timer's expiry and the item's run happen on that thread, as the raw
+// timer's expiry and its handler do (for information: the targets read wq_lateness).
+struct wq_app_lateness {
+  explicit wq_app_lateness(std::size_t count) : n(count) {
+    items.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) items.push_back(std::make_unique<late_item>(io));
+  }
+  ~wq_app_lateness() {
+    (void)q->drain();  // the last item's function may still be returning
+    items.clear();     // an item with its timer on io goes before io (delayed_work.hpp)
+    q.reset();
+    guard.reset();
+    runner.join();
+  }
+  wq_app_lateness(const wq_app_lateness&) = delete;
+  wq_app_lateness& operator=(const wq_app_lateness&) = delete;
+
+  // The items by reference, as wq_lateness_round indexes them.
+  struct by_ref {
+    std::vector<std::unique_ptr<late_item>>& v;
+    late_item& operator[](std::size_t i) const { return *v[i]; }
+  };
+  void round(std::vector<std::int64_t>& late) {
+    by_ref refs{items};
+    wq_lateness_round(*q, refs, n, late);
+  }
+
+  const std::size_t n;
+  asio::io_context io{1};
+  asio::executor_work_guard<asio::io_context::executor_type> guard = asio::make_work_guard(io);
+  std::thread runner{[this] { io.run(); }};
+  std::optional<wq::workqueue> q{std::in_place, io.get_executor(), "lateness_app"};
+  std::vector<std::unique_ptr<late_item>> items;
 };
 
 // Asio's side: n steady_timers on an io_context run by one thread, due as wq_lateness's items;
@@ -826,30 +874,35 @@ void lateness_asio(benchmark::State& state, Bind bind) {
 // The lateness targets, measured as a pair: lateness/wq and lateness/asio_timer run seconds
 // apart, and a quiet moment for one and a busy one for the other moved the p50 ratio at 10^3
 // between 0.74x and 1.42x over three runs of one build. Here wq's rounds and the raw timer's
-// alternate (lateness_pair_rounds each, the order swapped each round) in one benchmark, and
-// each system's percentiles are read over all of its rounds: p50_wq_us, p99_wq_us,
-// p50_asio_us, p99_asio_us.
+// alternate (lateness_pair_rounds each) in one benchmark, and each system's percentiles are
+// read over all of its rounds: p50_wq_us, p99_wq_us, p50_asio_us, p99_asio_us. A third system
+// runs in the same rotation, for information (not a target): wq on the application's
+// io_context, one thread as the raw timer's (wq_app_lateness: p50_wq_app_us, p99_wq_app_us).
+// The order of the three rotates each round.
 constexpr int lateness_pair_rounds = 5;
 
 void lateness_pair(benchmark::State& state) {
   const auto n = static_cast<std::size_t>(state.range(0));
   wq_lateness wq_sys(n);
   asio_lateness<decltype(run_in_place)> asio_sys(n, run_in_place);
+  wq_app_lateness app_sys(n);
   std::vector<std::int64_t> late_wq;
   std::vector<std::int64_t> late_asio;
+  std::vector<std::int64_t> late_app;
   for (auto _ : state) {
     for (int r = 0; r < lateness_pair_rounds; ++r) {
-      if (r % 2 == 0) {
-        wq_sys.round(late_wq);
-        asio_sys.round(late_asio);
-      } else {
-        asio_sys.round(late_asio);
-        wq_sys.round(late_wq);
+      for (int k = 0; k < 3; ++k) {
+        switch ((r + k) % 3) {
+          case 0: wq_sys.round(late_wq); break;
+          case 1: asio_sys.round(late_asio); break;
+          default: app_sys.round(late_app); break;
+        }
       }
     }
   }
   report_lateness(state, late_wq, "wq");
   report_lateness(state, late_asio, "asio");
+  report_lateness(state, late_app, "wq_app");
 }
 
 // The raw timer: each handler runs on the timer's io thread (the baseline).
