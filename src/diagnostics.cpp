@@ -76,8 +76,8 @@ class category_impl final : public std::error_category {
       case errc::null_pointer: return "null or moved-from pointer queued";
       case errc::wait_on_paused_queue: return "blocking wait on a paused queue";
       case errc::executor_stopped:
-        return "the queue's executor is stopped: a blocking wait was refused, or destroy() "
-               "dropped the queued items unrun";
+        return "the queue's executor is stopped: a blocking wait was refused, or items were "
+               "dropped unrun (by destroy(), or when its execution context shut down)";
       case errc::executor_not_running:
         return "the queue's executor does not run its workers: a blocking wait was refused, or "
                "destroy() dropped the queued items unrun";
