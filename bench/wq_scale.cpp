@@ -76,6 +76,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -136,6 +137,13 @@ int phase_repetitions(std::int64_t n) {
   return static_cast<int>(std::max<std::int64_t>(1, 100'000 / n));
 }
 
+// The median of `v`, which it sorts (the upper middle for an even count). Requires: v not empty.
+template <class Samples>
+double median_of(Samples& v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
 // The samples of each timed phase of one benchmark, reported as their medians.
 struct phase_samples {
   std::vector<std::pair<const char*, std::vector<double>>> phases;
@@ -155,10 +163,7 @@ struct phase_samples {
     add("destroy_ns", per_op(t[3], t[4], n));
   }
   void report(benchmark::State& state) {
-    for (auto& [k, v] : phases) {
-      std::sort(v.begin(), v.end());
-      state.counters[k] = v[v.size() / 2];
-    }
+    for (auto& [k, v] : phases) state.counters[k] = median_of(v);
   }
 };
 
@@ -185,8 +190,7 @@ double cancel_sync_ns(wq::work& w) {
     for (int i = 0; i < reps; ++i) benchmark::DoNotOptimize(wq::cancel_work_sync(w));
     b = per_op(t0, clock_type::now(), reps);
   }
-  std::sort(ns.begin(), ns.end());
-  return ns[blocks / 2];
+  return median_of(ns);
 }
 
 // Queues made so far by this process's benchmarks (bytes/wq needs none made before it).
@@ -792,8 +796,7 @@ struct wq_lateness {
 // timer's expiry and its handler do (for information: the targets read wq_lateness).
 struct wq_app_lateness {
   explicit wq_app_lateness(std::size_t count) : n(count) {
-    items.reserve(n);
-    for (std::size_t i = 0; i < n; ++i) items.push_back(std::make_unique<late_item>(io));
+    for (std::size_t i = 0; i < n; ++i) items.emplace_back(io);  // built in place (pinned)
   }
   ~wq_app_lateness() {
     (void)q->drain();  // the last item's function may still be returning
@@ -805,22 +808,14 @@ struct wq_app_lateness {
   wq_app_lateness(const wq_app_lateness&) = delete;
   wq_app_lateness& operator=(const wq_app_lateness&) = delete;
 
-  // The items by reference, as wq_lateness_round indexes them.
-  struct by_ref {
-    std::vector<std::unique_ptr<late_item>>& v;
-    late_item& operator[](std::size_t i) const { return *v[i]; }
-  };
-  void round(std::vector<std::int64_t>& late) {
-    by_ref refs{items};
-    wq_lateness_round(*q, refs, n, late);
-  }
+  void round(std::vector<std::int64_t>& late) { wq_lateness_round(*q, items, n, late); }
 
   const std::size_t n;
   asio::io_context io{1};
   asio::executor_work_guard<asio::io_context::executor_type> guard = asio::make_work_guard(io);
   std::thread runner{[this] { io.run(); }};
   std::optional<wq::workqueue> q{std::in_place, io.get_executor(), "lateness_app"};
-  std::vector<std::unique_ptr<late_item>> items;
+  std::deque<late_item> items;  // never moved: a deque grows without moving its elements
 };
 
 // Asio's side: n steady_timers on an io_context run by one thread, due as wq_lateness's items;
