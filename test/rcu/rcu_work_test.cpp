@@ -122,7 +122,10 @@ TEST_CASE("rcu_work: flush_rcu_work waits for the grace period, then for the ite
   CHECK_FALSE(wq::flush_rcu_work(dev.free_work));  // idle: nothing to wait for
   for (int i = 0; i < 50; ++i) {
     REQUIRE(wq::queue_rcu_work(q, dev.free_work));
-    CHECK(wq::flush_rcu_work(dev.free_work));  // it was pending
+    // Its answer (true: it was pending) is not checked here: a thread preempted for longer than
+    // liburcu's batching between the two calls finds the item already run. The refusal case
+    // below checks it with the item held pending.
+    (void)wq::flush_rcu_work(dev.free_work);
     // On return the instance has run and finished: neither pending nor running (rule 25).
     CHECK(dev.runs.load() == i + 1);
     CHECK_FALSE(dev.free_work.is_pending());
@@ -137,6 +140,11 @@ TEST_CASE(
   rcu_thread reg;
   wq::workqueue q{"rcu-refuse"};
   device dev;
+  // A reader on another thread holds the grace period open, so the item is still pending at the
+  // final flush however slowly this thread gets there (without it, a grace period that began
+  // before this thread's own section may end, and the item run, first).
+  reader r;
+  dev.must_have_left = &r;
   REQUIRE(wq::queue_rcu_work(q, dev.free_work));
   {
     wq_test::warning_catcher warnings;
@@ -145,8 +153,20 @@ TEST_CASE(
     urcu_memb_read_unlock();
     CHECK(warnings.count(wq::errc::wait_in_rcu_read_section) == 1);
   }
-  CHECK(wq::flush_rcu_work(dev.free_work));
+  CHECK(dev.free_work.is_pending());
+  // Out of the section the same flush is allowed and waits. The reader is let go only once the
+  // flush is seen waiting (its stall report), so the item is pending when the flush starts
+  // however slowly this thread runs.
+  wq_test::wait_limit_scope limit{5ms};
+  wq_test::warning_catcher stalls{wq::errc::rcu_grace_period_stalled};
+  std::thread releaser([&] {
+    (void)stalls.fired.wait_for(must_happen);
+    r.release();
+  });
+  CHECK(wq::flush_rcu_work(dev.free_work));  // it was pending: waited for
+  releaser.join();
   CHECK(dev.runs.load() == 1);
+  CHECK(dev.ran_too_early.load() == 0);
 }
 
 TEST_CASE(
