@@ -667,6 +667,58 @@ TEST_CASE(
   REQUIRE(wq_test::poll_until([&] { return slow.runs.load() == 1; }));
 }
 
+TEST_CASE(
+    "async_destroy: completes with executor_stopped when the queue's io_context went first and "
+    "dropped its items (D19)",
+    "[async][destroy][lifetime]") {
+  // As destroy() returns: the completion must not say every item ran when some never did.
+  wq_test::warning_catcher warnings;
+  boost::asio::io_context handler_io;
+  auto expect = [&](const char* when, auto&& destroy_context_and_queue) {
+    INFO(when);
+    async_item item;
+    auto io = std::make_unique<boost::asio::io_context>();
+    auto q = std::make_unique<wq::workqueue>(*io, "async-destroy-context-gone");
+    REQUIRE(q->enqueue<&async_item::w>(&item));
+    boost::system::error_code got = boost::asio::error::timed_out;
+    int calls = 0;
+    destroy_context_and_queue(io, q, boost::asio::bind_executor(handler_io, [&](auto ec) {
+                                got = ec;
+                                ++calls;
+                              }));
+    handler_io.restart();
+    handler_io.run();  // outstanding work until it completed
+    CHECK(calls == 1);
+    CHECK(got == wq::make_error_code(wq::errc::executor_stopped));
+    CHECK(item.runs.load() == 0);
+  };
+  expect("context destroyed, then async_destroy", [](auto& io, auto& q, auto handler) {
+    io.reset();  // drops the queued item
+    wq::async_destroy(*q, std::move(handler));
+    q.reset();
+  });
+  expect("async_destroy waiting, then the context destroyed", [&](auto& io, auto& q, auto handler) {
+    wq::async_destroy(*q, std::move(handler));
+    q.reset();
+    CHECK(handler_io.poll() == 0);  // the item has not run: the operation waits
+    io.reset();                     // drops it, and the queue retires
+  });
+  CHECK(warnings.count(wq::errc::items_dropped) == 2);
+  // The other side: with every item run it completes with no error.
+  async_item item;
+  boost::asio::io_context io;
+  auto q = std::make_unique<wq::workqueue>(io, "async-destroy-ran");
+  REQUIRE(q->enqueue<&async_item::w>(&item));
+  boost::system::error_code got = boost::asio::error::timed_out;
+  wq::async_destroy(*q, boost::asio::bind_executor(handler_io, [&](auto ec) { got = ec; }));
+  q.reset();
+  io.run();
+  handler_io.restart();
+  handler_io.run();
+  CHECK_FALSE(got);
+  CHECK(item.runs.load() == 1);
+}
+
 // ---- outstanding work (issue 13, point 1) ----------------------------------------------------
 
 TEST_CASE("async: an outstanding operation keeps its handler's io_context running",

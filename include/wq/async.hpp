@@ -27,6 +27,10 @@
 //                                     queue object may be destroyed right after the call (its
 //                                     destructor then neither waits nor reports; a destroy()
 //                                     waits for the background destruction to finish).
+//                                     Completes with wq::errc::executor_stopped (compare
+//                                     with wq::make_error_code) if the queue's execution
+//                                     context shut down first and dropped items: not every
+//                                     item ran (D19).
 //
 // Asio's conventions, all kept:
 //   - Handlers run through their associated executor (default: the system executor, a thread

@@ -76,6 +76,7 @@ void take_destroy_waiters_locked(queue_core* core, done_list& out) noexcept {
       ++i;
       continue;
     }
+    v[i]->items_dropped = core->lc.items_dropped;  // its result (D19)
     out.push(v[i]);
     v.swap_remove(i);
   }

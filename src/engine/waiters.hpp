@@ -24,7 +24,8 @@ int check_async_locked(queue_core* core, done_list& done) noexcept;
 bool add_waiter_locked(queue_core* core, async_waiter* w) noexcept;
 /// Effects: registers an async_destroy waiter on an orphaned core (as add_waiter_locked).
 bool register_async_destroy_locked(queue_core* core, async_waiter* w) noexcept;
-/// Effects: moves the core's async_destroy waiters onto `out`. Requires: mu held.
+/// Effects: moves the core's async_destroy waiters onto `out`, noting on each whether the
+/// queue dropped items unrun (its result, D19). Requires: mu held.
 void take_destroy_waiters_locked(queue_core* core, done_list& out) noexcept;
 
 /// Effects: `w` has started on worker `me`: flush_work() callers waiting for it now wait for

@@ -33,6 +33,10 @@ struct async_waiter {
   // wq mutex. Must not block.
   void (*complete)(async_waiter* self) noexcept = nullptr;
   bool bumped = false;  // flush: the queue's epoch has moved past `epoch`
+  // destroy: the queue dropped items unrun (its context shut down first, D19), so the
+  // operation completes with errc::executor_stopped. Written under the core's mutex when the
+  // waiter leaves its list; read by whoever completes the operation (ordered by `remaining`).
+  bool items_dropped = false;
   // Registrations still to complete, plus the initiator's. Incremented relaxed (under the
   // registering core's mutex, before the waiter can complete); decremented acq_rel, so the last
   // decrement sees every completer's writes.

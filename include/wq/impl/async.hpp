@@ -30,6 +30,7 @@
 #include <wq/detail/cancel_link.hpp>
 #include <wq/detail/completion_gate.hpp>
 #include <wq/detail/grab.hpp>
+#include <wq/diagnostics.hpp>
 #include <wq/executor.hpp>
 #include <wq/workqueue.hpp>
 
@@ -90,8 +91,14 @@ struct async_op final : async_waiter, cancellable {
     // A canceller pinning the operation now withdraws nothing (no registration is left) and
     // lets go; detach() waits for that.
     if (link != nullptr && !link->detach()) return;
-    finish(aborted.load(std::memory_order_relaxed) ? boost::asio::error::operation_aborted
-                                                   : boost::system::error_code{});
+    if (aborted.load(std::memory_order_relaxed)) {
+      finish(boost::asio::error::operation_aborted);
+    } else if (items_dropped) {
+      // async_destroy of a queue whose context dropped items: not every item ran (D19).
+      finish(boost::system::error_code(make_error_code(errc::executor_stopped)));
+    } else {
+      finish(boost::system::error_code{});
+    }
   }
 
   /// Frees the operation, then posts the handler with `ec` and the results, past the gate of
