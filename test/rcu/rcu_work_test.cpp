@@ -236,6 +236,9 @@ TEST_CASE(
   for (int i = 0; i < 200; ++i) {
     auto dev = std::make_unique<device>();
     {
+      // Holds the grace period open until the queue is gone, so the item is still armed when
+      // it is destroyed however slowly this thread runs.
+      reader r;
       wq_test::warning_catcher warnings;
       wq::workqueue q{"rcu-item-gone"};
       REQUIRE(wq::queue_rcu_work(q, dev->free_work));
