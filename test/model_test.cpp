@@ -91,7 +91,8 @@ void run_deterministic(std::uint64_t sequences, std::uint64_t ops) {
   CHECK(total == sequences * ops);
 }
 
-void run_concurrent(std::uint64_t ops_per_thread, int threads) {
+void run_concurrent(std::uint64_t ops_per_thread, int threads,
+                    std::chrono::milliseconds time_limit = std::chrono::milliseconds(0)) {
   const std::optional<std::uint64_t> replay = env_u64("WQ_MODEL_SEED");
   if (auto n = env_u64("WQ_MODEL_OPS")) ops_per_thread = *n;
   const std::uint64_t seed = replay ? *replay : fresh_seed();
@@ -99,6 +100,7 @@ void run_concurrent(std::uint64_t ops_per_thread, int threads) {
   cfg.threads = threads;
   cfg.ops_per_thread = ops_per_thread;
   cfg.seed = seed;
+  cfg.time_limit = time_limit;
   const auto t0 = std::chrono::steady_clock::now();
   const wq_model::conc_result r = wq_model::run_concurrent(cfg);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -156,7 +158,9 @@ TEST_CASE("model: concurrent random ops keep the invariants", "[model][concurren
   if (long_mode()) {
     run_concurrent(1000000, 3);
   } else {
-    run_concurrent(sanitized ? 30000 : 100000, 3);
+    // Bounded in time as well as in count: ctest's timeout is 60 s, and a run takes about 1 s
+    // on a quiet machine.
+    run_concurrent(sanitized ? 30000 : 100000, 3, std::chrono::seconds(20));
   }
 }
 

@@ -55,6 +55,10 @@ struct conc_config {
   int items_per_thread = 5;  // free items each driver owns (queues on the pool queues)
   int ordered_items = 4;     // items of the ordered queue, owned by driver 0
   int requeue_budget = 40;   // self-requeues each free item may do over the whole run
+  // Drivers stop early once this much time has passed (zero: no limit), so that a machine
+  // busy with other work cannot stretch the run past its test's timeout: each operation
+  // yields the CPU, and on a CPU shared with a busy thread a yield can cost a time slice.
+  std::chrono::milliseconds time_limit{0};
 };
 
 struct conc_result {
@@ -171,7 +175,11 @@ class conc_world {
     std::vector<int> disables(items_.size(), 0);  // this driver's disables, undone at the end
     std::uint64_t ops = 0;
     using namespace std::chrono_literals;
+    const auto stop_at = std::chrono::steady_clock::now() + cfg_.time_limit;
     for (; ops < cfg_.ops_per_thread && !log_.any(); ++ops) {
+      if (cfg_.time_limit.count() != 0 && ops % 256 == 0 &&
+          std::chrono::steady_clock::now() >= stop_at)
+        break;
       const int kind = pick(rng);
       const int any = static_cast<int>(rng() % items_.size());
       const int mine = own[rng() % own.size()];
