@@ -231,7 +231,9 @@ std::error_code refuse_wait(errc why, const char* op, const std::string& name) n
 
 // What destroy() returns for a queue it saw through to the end: executor_stopped if items were
 // dropped unrun earlier because its executor's context shut down (D19: not every item ran),
-// else an empty code. Requires: core->mu held, the queue not retired yet.
+// else an empty code. Requires: core->mu held; the queue not retired yet, or retired while
+// the workqueue object still refers to the core (its lifecycle state stays until a new queue
+// is made on the core, which that reference prevents).
 std::error_code destroyed_result(const detail::queue_core* core) noexcept {
   return core->lc.items_dropped ? make_error_code(errc::executor_stopped) : std::error_code{};
 }
@@ -380,6 +382,8 @@ std::error_code workqueue::destroy() {
       // destroying what used it is the usual shutdown); then nothing of the queue runs.
       detail::abandon_locked(core, gone, done);
       const std::size_t n = gone.size();
+      // A later destroy() or async_destroy says so too (D19).
+      if (n != 0) core->lc.items_dropped = true;
       lk.unlock();
       while (!gone.empty()) {
         work& w = gone.front();
@@ -422,9 +426,12 @@ std::error_code workqueue::wait_destroyed() {
   // Destroyed already; an async_destroy (or a refused destroy) may still be finishing it.
   detail::queue_core* core = core_;
   bool last_items = false;
+  std::error_code result;
   {
     std::unique_lock lk(core->mu);
-    if (core->id() != id_) return {};
+    // Finished already: what its destruction found (D19).
+    if (core->id() != id_) return destroyed_result(core);
+    result = destroyed_result(core);  // what the last item, below, is told
     // Its async_destroy has completed and nothing but the caller is in flight: the caller, if it
     // is the queue's own item, is that completion's handler run as the last item, and nothing
     // else of the queue will run (it accepts nothing more); what is left of the destruction
@@ -433,14 +440,14 @@ std::error_code workqueue::wait_destroyed() {
                  detail::idle_but_caller_locked(core, detail::this_worker().core == core);
   }
   if (const errc why = blocked_wait(core); why != errc{}) {
-    if (why == errc::wait_on_own_queue && last_items) return {};
+    if (why == errc::wait_on_own_queue && last_items) return result;
     return refuse_wait(why, "destroy", name());
   }
   std::unique_lock lk(core->mu);
   const errc why = detail::wait_until(core, lk, {detail::wait_target::kind::queue, core, nullptr},
                                       detail::blocked_kind::other, "destroy",
                                       [this, core] { return core->id() != id_; });
-  return why == errc{} ? std::error_code{} : make_error_code(why);
+  return why == errc{} ? destroyed_result(core) : make_error_code(why);
 }
 
 bool workqueue::destroy_now_if_idle() noexcept {
@@ -501,7 +508,20 @@ void workqueue::orphan(errc why) noexcept {
 
 void workqueue::begin_async_destroy(detail::async_waiter* w) noexcept {
   if (destroyed_) {
-    w->complete(w);  // destroyed already: the initiator's count was the last (completes now)
+    // Destroyed already (by destroy() or an earlier async_destroy): completes when that
+    // destruction has finished, with what it found (D19), as a destroy() would wait for it.
+    std::unique_lock lk(core_->mu);
+    if (core_->id() == id_ && detail::register_async_destroy_locked(core_, w)) {
+      // Still finishing: the registration completes it (finish_orphan_locked, or retire_core
+      // if that has already notified). Safety (acq_rel, under mu): the registration holds a
+      // count too, so dropping the initiator's cannot reach zero.
+      w->remaining.fetch_sub(1, std::memory_order_acq_rel);
+      return;
+    }
+    // Finished (or out of memory registering: completes now, as below).
+    w->items_dropped = core_->lc.items_dropped;
+    lk.unlock();
+    w->complete(w);  // the initiator's count, the last
     return;
   }
   destroyed_ = true;

@@ -719,6 +719,70 @@ TEST_CASE(
   CHECK(item.runs.load() == 1);
 }
 
+namespace {
+// What an async_destroy's use_future future completes with (its error, or none).
+boost::system::error_code destroy_result(std::future<void>& f) {
+  if (f.wait_for(wq_test::must_happen) != std::future_status::ready)
+    return boost::asio::error::timed_out;
+  try {
+    f.get();
+  } catch (const boost::system::system_error& e) {
+    return e.code();
+  }
+  return {};
+}
+}  // namespace
+
+TEST_CASE(
+    "async_destroy: called again while the destruction goes on it completes when that one "
+    "does and with its result (rule 50 D19)",
+    "[async][destroy][rule50]") {
+  wq_test::warning_catcher warnings;
+  SECTION("the items run") {
+    boost::asio::io_context io;
+    wq::workqueue q{io, "destroy-twice"};
+    async_item item;
+    REQUIRE(q.enqueue<&async_item::w>(&item));
+    auto first = wq::async_destroy(q, boost::asio::use_future);
+    auto second = wq::async_destroy(q, boost::asio::use_future);
+    // Nothing has run (io is not being run): neither may complete yet.
+    CHECK(second.wait_for(wq_test::must_not_happen) == std::future_status::timeout);
+    CHECK(first.wait_for(std::chrono::seconds(0)) == std::future_status::timeout);
+    io.run();
+    CHECK_FALSE(destroy_result(first));
+    CHECK_FALSE(destroy_result(second));
+    CHECK(item.runs.load() == 1);
+    CHECK_FALSE(q.destroy());  // and later: every item ran
+  }
+  SECTION("the context goes first and drops them") {
+    auto io = std::make_unique<boost::asio::io_context>();
+    auto q = std::make_unique<wq::workqueue>(*io, "destroy-twice-dropped");
+    async_item item;
+    REQUIRE(q->enqueue<&async_item::w>(&item));
+    auto first = wq::async_destroy(*q, boost::asio::use_future);
+    auto second = wq::async_destroy(*q, boost::asio::use_future);
+    io.reset();  // drops the item; the queue retires
+    CHECK(destroy_result(first) == wq::errc::executor_stopped);
+    CHECK(destroy_result(second) == wq::errc::executor_stopped);
+    CHECK(q->destroy() == wq::errc::executor_stopped);  // what the destruction found
+    auto third = wq::async_destroy(*q, boost::asio::use_future);
+    CHECK(destroy_result(third) == wq::errc::executor_stopped);
+    CHECK(item.runs.load() == 0);
+  }
+  SECTION("destroy finds the context stopped and drops them") {
+    boost::asio::io_context io;
+    wq::workqueue q{io, "destroy-stopped-twice"};
+    async_item item;
+    REQUIRE(q.enqueue<&async_item::w>(&item));
+    io.stop();
+    CHECK(q.destroy() == wq::errc::executor_stopped);
+    CHECK(q.destroy() == wq::errc::executor_stopped);  // called again: the same answer
+    auto after = wq::async_destroy(q, boost::asio::use_future);
+    CHECK(destroy_result(after) == wq::errc::executor_stopped);
+    CHECK(item.runs.load() == 0);
+  }
+}
+
 // ---- outstanding work (issue 13, point 1) ----------------------------------------------------
 
 TEST_CASE("async: an outstanding operation keeps its handler's io_context running",

@@ -27,10 +27,17 @@
 //                                     queue object may be destroyed right after the call (its
 //                                     destructor then neither waits nor reports; a destroy()
 //                                     waits for the background destruction to finish).
-//                                     Completes with wq::errc::executor_stopped (compare
-//                                     with wq::make_error_code) if the queue's execution
-//                                     context shut down first and dropped items: not every
-//                                     item ran (D19).
+//                                     Completes with wq::errc::executor_stopped if items
+//                                     were dropped unrun (the queue's execution context shut
+//                                     down first, or a destroy() found it stopped): not every
+//                                     item ran (D19). On a queue destroyed or being destroyed
+//                                     already (destroy(), an earlier async_destroy), it
+//                                     completes once that destruction has finished, with the
+//                                     same result. The code is a boost::system::error_code
+//                                     wrapping wq's std::error_code: compare it with `==`
+//                                     (`ec == wq::errc::executor_stopped`) or convert it
+//                                     (`std::error_code(ec)`); its own value() and category()
+//                                     are Boost's encoding of the wrapped code, not wq's.
 //
 // Asio's conventions, all kept:
 //   - Handlers run through their associated executor (default: the system executor, a thread

@@ -250,7 +250,7 @@ class workqueue {
   /// items that target it (releasing the references they hold and counting them in
   /// cancelled_on_destroy()), drains it, then joins an owned pool. On return nothing of this
   /// queue runs any more. With nothing in flight but the caller it does so at once, also from
-  /// one of the queue's own items or its strand (no report). Idempotent.
+  /// one of the queue's own items or its strand (no report). Idempotent (see Returns).
   /// Returns: an empty error_code if every item ran; otherwise a wq::errc saying what happened
   /// instead. A non-empty code does not always mean the queue still exists: only
   /// errc::wait_on_own_queue and errc::wait_needs_this_worker mean "refused at the call (own item
@@ -262,7 +262,9 @@ class workqueue {
   /// with items queued or armed (they were dropped then, with that notice): not every item ran.
   /// Refused while waiting for another reason (a cycle, errc::wait_cycle), it is destroyed in the
   /// background: it refuses outside queueing and the last of its items retires it. After
-  /// async_destroy, waits until that has finished. (The destructor cannot refuse: see ~workqueue.)
+  /// async_destroy, waits until that has finished. Called again once destroyed, returns an
+  /// empty error_code, or errc::executor_stopped if that destruction (or the context, earlier)
+  /// dropped items unrun. (The destructor cannot refuse: see ~workqueue.)
   std::error_code destroy();
 
   /// Sets max_active (rule 38): same clamping as the constructor; raising it starts waiting

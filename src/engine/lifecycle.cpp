@@ -233,8 +233,12 @@ void finish_orphan_locked(queue_core* core, core_lock& lk, done_list& done) noex
 
 void retire_core(queue_core* core, core_lock& lk, done_list& done) noexcept {
   // Waiters left (async_destroy; every other kind is satisfied by an idle queue) complete now.
-  for (std::size_t i = 0; i < core->wt.async_waiters.size(); ++i)
-    done.push(core->wt.async_waiters[i]);
+  for (std::size_t i = 0; i < core->wt.async_waiters.size(); ++i) {
+    async_waiter* w = core->wt.async_waiters[i];
+    // An async_destroy registered after the others were notified: the same result (D19).
+    if (w->what == async_waiter::kind::destroy) w->items_dropped = core->lc.items_dropped;
+    done.push(w);
+  }
   core->wt.async_waiters.clear();
   core->reg.live = false;
   wake_blocked_locked(core);  // a destroy() waiting for an async_destroy to finish
