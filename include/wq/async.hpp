@@ -8,7 +8,9 @@
 // is invoked, or with `asio::error::operation_aborted` if it was cancelled first:
 //
 //   async_flush(queue, token)         void(error_code): every item queued or running on the
-//                                     queue when the call was made has finished.
+//                                     queue when the call was made has finished (or was
+//                                     cancelled, or dropped unrun by its context's shutdown,
+//                                     as flush() says).
 //   async_drain(queue, token)         void(error_code): the queue has no queued or running
 //                                     items; it counts as draining until then (outside
 //                                     queueing is rejected).

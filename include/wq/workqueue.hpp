@@ -219,7 +219,9 @@ class workqueue {
   // ---- queue-wide operations ----------------------------------------------------------------
 
   /// Waits until every item that was queued or running on this queue at the time of the call
-  /// has finished (rule 26, kernel flush_workqueue). Items queued after the call started,
+  /// has finished (rule 26, kernel flush_workqueue), or was cancelled, or was dropped unrun
+  /// because the executor's context shut down (D19: the notice errc::items_dropped tells of
+  /// those; destroy() returns executor_stopped afterwards). Items queued after the call started,
   /// including self-requeues and items chained by the flushed ones, are not waited for, so a
   /// self-requeueing item cannot livelock a flush. Armed delayed items are not waited for.
   /// Concurrent flushers each get their own snapshot.
