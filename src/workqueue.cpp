@@ -510,7 +510,19 @@ void workqueue::begin_async_destroy(detail::async_waiter* w) noexcept {
   if (destroyed_) {
     // Destroyed already (by destroy() or an earlier async_destroy): completes when that
     // destruction has finished, with what it found (D19), as a destroy() would wait for it.
+    detail::done_list done;
     std::unique_lock lk(core_->mu);
+    if (core_->id() == id_ && core_->lc.destroy_notified && !core_->lc.orphan_busy) {
+      // The earlier operations have completed and their handlers are the queue's last items,
+      // still in flight (this may be one of them): this one completes now with the same result,
+      // its handler let in as one more last item if it is bound to the queue.
+      w->items_dropped = core_->lc.items_dropped;
+      detail::done_list late;
+      late.push(w);
+      if (detail::complete_destroyers_locked(core_, lk, late))
+        detail::finish_orphan_locked(core_, lk, done);
+      return;
+    }
     if (core_->id() == id_ && detail::register_async_destroy_locked(core_, w)) {
       // Still finishing: the registration completes it (finish_orphan_locked, or retire_core
       // if that has already notified). Safety (acq_rel, under mu): the registration holds a

@@ -521,6 +521,55 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "async_destroy: called again from the handler the first runs as the queue's last item, a "
+    "handler bound to the queue runs there too (rule 50)",
+    "[async][destroy][executor][rule50]") {
+  // A shutdown helper called twice, or a second destroy from the first's completion: its
+  // handler, bound to the queue, used to be destroyed unrun (its completion came after the
+  // queue retired), and a coroutine awaiting it was never resumed.
+  wq_test::warning_catcher warnings;
+  auto q = std::make_unique<wq::workqueue>("destroy-again-bound", wq::queue_options{.threads = 2});
+  async_item pending;
+  REQUIRE(q->enqueue<&async_item::w>(&pending));
+  auto ex = q->get_executor();
+  std::promise<bool> second;
+  auto second_fut = second.get_future();
+  wq::workqueue* raw = q.get();
+  bool first_ok = false;  // written before `second` is set, read after
+  wq::async_destroy(*q, boost::asio::bind_executor(ex, [&](boost::system::error_code ec) {
+    first_ok = !ec;
+    wq::async_destroy(*raw, boost::asio::bind_executor(ex, [&](boost::system::error_code ec2) {
+      second.set_value(!ec2 && ex.running_in_this_thread() && wq::current_work() != nullptr);
+    }));
+  }));
+  REQUIRE(second_fut.wait_for(wq_test::must_happen) == std::future_status::ready);
+  CHECK(second_fut.get());  // ran, on the queue, as one more last item
+  CHECK(first_ok);
+  CHECK(pending.runs.load() == 1);
+  CHECK_FALSE(q->destroy());  // waits for those last items
+  q.reset();
+  // A coroutine on the queue awaiting it twice resumes there both times.
+  auto q2 = std::make_unique<wq::workqueue>("destroy-coro-twice", wq::queue_options{.threads = 1});
+  std::promise<int> resumed;
+  auto resumed_fut = resumed.get_future();
+  boost::asio::co_spawn(
+      q2->get_executor(),
+      [&]() -> boost::asio::awaitable<void> {
+        int on_queue = 0;
+        co_await wq::async_destroy(*q2, boost::asio::use_awaitable);
+        on_queue += wq::current_work() != nullptr ? 1 : 0;
+        co_await wq::async_destroy(*q2, boost::asio::use_awaitable);
+        on_queue += wq::current_work() != nullptr ? 1 : 0;
+        resumed.set_value(on_queue);
+      },
+      boost::asio::detached);
+  REQUIRE(resumed_fut.wait_for(wq_test::must_happen) == std::future_status::ready);
+  CHECK(resumed_fut.get() == 2);
+  CHECK(warnings.size() == 0);
+  q2.reset();
+}
+
+TEST_CASE(
     "async_destroy: its handler run as the queue's last item queues nothing more and a "
     "destroy() there returns at once (rule 50)",
     "[async][destroy][executor][rule50]") {

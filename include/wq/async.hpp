@@ -35,7 +35,12 @@
 //                                     item ran (D19). On a queue destroyed or being destroyed
 //                                     already (destroy(), an earlier async_destroy), it
 //                                     completes once that destruction has finished, with the
-//                                     same result. The code is a boost::system::error_code
+//                                     same result. Called while the earlier ones' handlers
+//                                     run as the queue's last items (from one of them, say),
+//                                     its own handler, if bound to the queue, runs as one
+//                                     more; once the queue is gone, a handler bound to it is
+//                                     destroyed unrun, as anything submitted to a destroyed
+//                                     queue's executor. The code is a boost::system::error_code
 //                                     wrapping wq's std::error_code: compare it with `==`
 //                                     (`ec == wq::errc::executor_stopped`) or convert it
 //                                     (`std::error_code(ec)`); its own value() and category()

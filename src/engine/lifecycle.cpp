@@ -183,28 +183,32 @@ void abandon_locked(queue_core* core, work_list& out, done_list& done) noexcept 
   if (!core->wt.async_waiters.empty()) complete_waiters_locked(core, done);
 }
 
+bool complete_destroyers_locked(queue_core* core, core_lock& lk, done_list& destroyers) noexcept {
+  // A handler bound to the queue's own executor (a coroutine running on it) cannot run after
+  // it retires: it runs as the queue's last item, submitted as chained work while the queue
+  // still exists (orphan_busy with chained_for() naming it lets it in); the queue retires once
+  // that has run.
+  core->lc.orphan_busy = true;
+  lk.unlock();
+  queue_core*& chained = chained_for();
+  queue_core* const outer = chained;
+  chained = core;
+  destroyers.complete();
+  chained = outer;
+  lk.lock();
+  core->lc.orphan_busy = false;
+  return core->wl.nr_in_flight == 0;
+}
+
 void finish_orphan_locked(queue_core* core, core_lock& lk, done_list& done) noexcept {
   if (core->lc.orphan_busy) return;  // another thread is completing its async_destroy handlers
   if (!core->lc.destroy_notified) {
     core->lc.destroy_notified = true;
-    // async_destroy completes now that nothing is in flight. A handler bound to the queue's own
-    // executor (a coroutine running on it) cannot run after it retires: it runs as the queue's
-    // last item, submitted as chained work while the queue still exists; the queue retires
-    // once that has run.
+    // async_destroy completes now that nothing is in flight.
     done_list destroyers;
     take_destroy_waiters_locked(core, destroyers);
-    if (!destroyers.empty()) {
-      core->lc.orphan_busy = true;
-      lk.unlock();
-      queue_core*& chained = chained_for();
-      queue_core* const outer = chained;
-      chained = core;
-      destroyers.complete();
-      chained = outer;
-      lk.lock();
-      core->lc.orphan_busy = false;
-      if (core->wl.nr_in_flight != 0) return;  // the last of them finishes the queue
-    }
+    if (!destroyers.empty() && !complete_destroyers_locked(core, lk, destroyers))
+      return;  // the last of their handlers finishes the queue
   }
   core->lc.orphaned = false;
   boost::asio::thread_pool* pool = core->reg.own_pool.get();
