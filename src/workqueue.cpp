@@ -524,9 +524,10 @@ void workqueue::begin_async_destroy(detail::async_waiter* w) noexcept {
       return;
     }
     if (core_->id() == id_ && detail::register_async_destroy_locked(core_, w)) {
-      // Still finishing: the registration completes it (finish_orphan_locked, or retire_core
-      // if that has already notified). Safety (acq_rel, under mu): the registration holds a
-      // count too, so dropping the initiator's cannot reach zero.
+      // Still finishing: the registration completes it (finish_orphan_locked; or, while
+      // another thread completes the earlier ones, complete_destroyers_locked as one more of
+      // them). Safety (acq_rel, under mu): the registration holds a count too, so dropping the
+      // initiator's cannot reach zero.
       w->remaining.fetch_sub(1, std::memory_order_acq_rel);
       return;
     }

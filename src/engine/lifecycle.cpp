@@ -189,13 +189,19 @@ bool complete_destroyers_locked(queue_core* core, core_lock& lk, done_list& dest
   // still exists (orphan_busy with chained_for() naming it lets it in); the queue retires once
   // that has run.
   core->lc.orphan_busy = true;
-  lk.unlock();
   queue_core*& chained = chained_for();
   queue_core* const outer = chained;
   chained = core;
-  destroyers.complete();
+  for (;;) {
+    lk.unlock();
+    destroyers.complete();
+    lk.lock();
+    // A further async_destroy registered meanwhile (called from one of those handlers, which
+    // another worker may run at once): it completes the same way, as one more last item.
+    take_destroy_waiters_locked(core, destroyers);
+    if (destroyers.empty()) break;
+  }
   chained = outer;
-  lk.lock();
   core->lc.orphan_busy = false;
   return core->wl.nr_in_flight == 0;
 }

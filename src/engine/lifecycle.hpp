@@ -112,7 +112,8 @@ void abandon_locked(queue_core* core, work_list& out, done_list& done) noexcept;
 /// Effects: completes `destroyers` (async_destroy waiters that left the core's list, their
 /// results set) with mu released, letting handlers bound to the queue's own executor in as its
 /// last items (chained work; lc.orphan_busy is set meanwhile, so finish_orphan_locked waits
-/// for this thread). Returns: with mu held again, whether nothing is in flight, so the caller
+/// for this thread), and likewise any async_destroy registered meanwhile (from one of those
+/// handlers). Returns: with mu held again, whether nothing is in flight, so the caller
 /// finishes the queue; false: the last of those items does. Requires: mu held through `lk`,
 /// lc.destroy_notified set, lc.orphan_busy clear, no wq mutex held besides.
 bool complete_destroyers_locked(queue_core* core, core_lock& lk, done_list& destroyers) noexcept;
