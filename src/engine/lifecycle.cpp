@@ -245,7 +245,9 @@ void retire_core(queue_core* core, core_lock& lk, done_list& done) noexcept {
   // Waiters left (async_destroy; every other kind is satisfied by an idle queue) complete now.
   for (std::size_t i = 0; i < core->wt.async_waiters.size(); ++i) {
     async_waiter* w = core->wt.async_waiters[i];
-    // An async_destroy registered after the others were notified: the same result (D19).
+    // An async_destroy still listed (none is expected: finish_orphan_locked and
+    // complete_destroyers_locked take every one registered before retirement): the same
+    // result (D19), so that even then it does not report success for dropped items.
     if (w->what == async_waiter::kind::destroy) w->items_dropped = core->lc.items_dropped;
     done.push(w);
   }
