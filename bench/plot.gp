@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: BSL-1.0
 # Renders bench/run.sh's ratio data as a bar chart (log scale; below 1 = better than baseline).
 # usage: gnuplot -e "data='ratios.dat'; out='ratios.png'" bench/plot.gp
-set terminal pngcairo size 1100,600 noenhanced
+set terminal pngcairo size 1600,600 noenhanced
 set output out
 set title "wq_bench: each figure relative to its workload's baseline (see report.txt); lower is better"
 set style data histograms

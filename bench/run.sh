@@ -12,7 +12,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 need=()
 for pkg in cmake g++ make pkg-config libboost1.81-dev libbenchmark-dev libtbb-dev libuv1-dev \
-           libthread-pool-dev python3 gnuplot-nox; do
+           libthread-pool-dev libconcurrentqueue-dev python3 gnuplot-nox; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if ((${#need[@]})); then
@@ -31,7 +31,7 @@ mkdir -p "$out"
 # Repetitions run in random order, so that a system and its baseline see the same drift of
 # the machine (a round trip is two thread wake-ups, whose cost moves by +-10% between runs).
 "$build/bench/wq_bench" --benchmark_repetitions=5 --benchmark_enable_random_interleaving=true \
-    --benchmark_report_aggregates_only=true \
+    --benchmark_display_aggregates_only=true \
     --benchmark_out="$out/wq_bench.json" --benchmark_out_format=json "$@"
 python3 bench/report.py "$out/wq_bench.json" "$out/ratios.dat" | tee "$out/report.txt"
 gnuplot -e "data='$out/ratios.dat'; out='$out/ratios.png'" bench/plot.gp

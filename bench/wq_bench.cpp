@@ -19,15 +19,17 @@
 //              its work size, the thread tally, and one atomic countdown the producer waits on.
 //
 //   burst      items queued from one thread to 2 workers, timed until all have run: wq (a queue
-//              owning 2 threads), asio_post (a lambda per item to asio::thread_pool(2)), tbb
+//              owning 2 threads), asio_post (a lambda per item to asio::thread_pool(2)),
+//              asio_post_pooled (the same lambdas bound to a recycling allocator), tbb
 //              (task_arena(2, 0).enqueue under global_control(max_allowed_parallelism, 3): 2
 //              worker slots and 2 workers in the market), libuv (uv_queue_work, pool size 2),
 //              stealing_pool (libthread-pool-dev), naive (mutex + condition_variable pool of 2),
-//              floor (the least one producer and 2 consumers can do: pre-allocated intrusive
-//              items, one mutex, batch pop, a function pointer per item; floor_pool below).
-//              1 000 000 items of no work for every system; then, for wq, asio_post, naive and
-//              floor, per-item work of 100 ns (1 000 000 items), 1 us (100 000) and 10 us
-//              (20 000): burst_100ns/..., burst_1us/..., burst_10us/...
+//              and two floors, the least one producer and 2 consumers can do with pre-allocated
+//              intrusive items and a function pointer per item: floor (one mutex, batch pop;
+//              floor_pool below) and floor_lockfree (a lock-free queue, bulk dequeue).
+//              1 000 000 items of no work; then per-item work of 100 ns (1 000 000 items), 1 us
+//              (100 000) and 10 us (20 000): burst_100ns/..., burst_1us/..., burst_10us/...,
+//              every system at every size
 //   burst_named  the same burst on a named queue (the shared normal pool, 2 workers), against
 //              burst/wq (a queue owning 2 threads) in the same run
 //   create     create + destroy a named queue vs create + destroy a strand of an io_context
@@ -40,7 +42,9 @@
 //              completion re-waits when it comes early), asio_timer (the naive raw Asio:
 //              expires_after + async_wait per move, each cancelling the previous wait)
 //   armcancel  arm then cancel 100 000 fresh items (never armed before, constructed untimed):
-//              wq vs Asio timers; both start a new Asio wait per arm
+//              wq vs Asio timers cancelled with cancel() (asio_timer) and vs Asio timers
+//              cancelled lazily, as wq cancels (asio_lazy: a flag the handler reads, the wait
+//              left outstanding); all start a new Asio wait per arm
 //   armcancel_reuse  the same on the same 100 000 items every iteration: wq re-arms an item
 //              whose Asio wait is still outstanding from the previous arm (no new wait), Asio
 //              starts a new wait on a timer whose last wait was cancelled
@@ -62,6 +66,7 @@
 //   alloc_hooks  what the counting hooks cost per malloc + free pair: straight into glibc (libc),
 //              through the hooks with counting off, as in every timed loop (hooked), and with
 //              counting on (counting)
+#include <wq/detail/handler_memory.hpp>
 #include <wq/wq.hpp>
 
 #include <benchmark/benchmark.h>
@@ -85,12 +90,14 @@
 #include <type_traits>
 #include <vector>
 
+#include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include <concurrentqueue/blockingconcurrentqueue.h>
 #include <oneapi/tbb/global_control.h>
 #include <oneapi/tbb/task_arena.h>
 #include <uv.h>
@@ -504,15 +511,36 @@ void burst_asio_post(benchmark::State& state, std::uint64_t work_ns) {
   pool.join();
 }
 
+// The same posts with recycled handler memory: each lambda bound to a pooling allocator (wq's
+// handler pool: size classes in a per-thread cache over a process-wide free list, the
+// allocator wq's own handlers use), as an Asio user who finds the allocation in a profile
+// writes it (asio::bind_allocator). The producer is not a thread of the pool, so without it
+// Asio's own recycling, which caches per running thread, never gives the producer a block
+// back and each post allocates.
+void burst_asio_post_pooled(benchmark::State& state, std::uint64_t work_ns) {
+  asio::thread_pool pool(2);
+  burst_sink sink;
+  sink.spin_iters = spin_iters_for(work_ns);
+  burst_sink* s = &sink;
+  const wq::detail::handler_allocator<void> alloc{};
+  run_burst(state, burst_items_for(work_ns), [&](int k) {
+    sink.done.reset(k);
+    for (int i = 0; i < k; ++i) asio::post(pool, asio::bind_allocator(alloc, [s] { s->run(); }));
+    sink.done.wait();
+  });
+  pool.join();
+}
+
 // TBB's task_arena with 2 slots and none reserved for a master (the producing thread never
 // joins the arena), and the process's worker limit raised so that the market has 2 workers to
 // give it (by default it keeps cores - 1 = 1 on this machine, counting on the master).
-void burst_tbb(benchmark::State& state) {
+void burst_tbb(benchmark::State& state, std::uint64_t work_ns) {
   oneapi::tbb::global_control workers(oneapi::tbb::global_control::max_allowed_parallelism, 3);
   oneapi::tbb::task_arena arena(2, 0);
   burst_sink sink;
+  sink.spin_iters = spin_iters_for(work_ns);
   burst_sink* s = &sink;
-  run_burst(state, burst_items_for(0), [&](int k) {
+  run_burst(state, burst_items_for(work_ns), [&](int k) {
     sink.done.reset(k);
     for (int i = 0; i < k; ++i) arena.enqueue([s] { s->run(); });
     sink.done.wait();
@@ -521,11 +549,12 @@ void burst_tbb(benchmark::State& state) {
 
 // uv_queue_work with the pool size 2 (UV_THREADPOOL_SIZE, set in main before libuv starts it);
 // this thread runs the loop that collects the completions, as a libuv program must.
-void burst_libuv(benchmark::State& state) {
+void burst_libuv(benchmark::State& state, std::uint64_t work_ns) {
   uv_loop_t loop{};
   uv_loop_init(&loop);
   burst_sink sink;
-  const int n = burst_items_for(0);
+  sink.spin_iters = spin_iters_for(work_ns);
+  const int n = burst_items_for(work_ns);
   std::vector<uv_work_t> reqs(static_cast<std::size_t>(n));
   for (auto& r : reqs) r.data = &sink;
   run_burst(state, n, [&](int k) {
@@ -542,11 +571,12 @@ void burst_libuv(benchmark::State& state) {
 }
 
 // A work-stealing pool of 2 threads (libthread-pool-dev's ThreadPool::Submit).
-void burst_stealing_pool(benchmark::State& state) {
+void burst_stealing_pool(benchmark::State& state, std::uint64_t work_ns) {
   thread_pool::ThreadPool pool(2);
   burst_sink sink;
+  sink.spin_iters = spin_iters_for(work_ns);
   burst_sink* s = &sink;
-  run_burst(state, burst_items_for(0), [&](int k) {
+  run_burst(state, burst_items_for(work_ns), [&](int k) {
     sink.done.reset(k);
     for (int i = 0; i < k; ++i) (void)pool.Submit([s] { s->run(); });
     sink.done.wait();
@@ -723,6 +753,42 @@ void burst_floor(benchmark::State& state, std::uint64_t work_ns) {
     for (int i = 0; i < k; ++i) pool.push(&items[static_cast<std::size_t>(i)].node);
     sink.done.wait();
   });
+}
+
+// The lock-free floor: the same pre-allocated items through a lock-free MPMC queue
+// (moodycamel::BlockingConcurrentQueue, Debian's libconcurrentqueue-dev) to 2 consumer
+// threads: the producer enqueues with a producer token, each consumer takes up to 16 items per
+// dequeue and runs them, and sleeps on the queue's semaphore when it is empty. No claim, no
+// order between the consumers, no flush: less than wq must do, as floor_pool. The report's
+// floor is the faster of the two.
+void burst_floor_lockfree(benchmark::State& state, std::uint64_t work_ns) {
+  moodycamel::BlockingConcurrentQueue<floor_item*> q;
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> consumers;
+  for (int t = 0; t < 2; ++t)
+    consumers.emplace_back([&] {
+      moodycamel::ConsumerToken token(q);
+      std::array<floor_item*, 16> batch{};
+      while (!stop.load(std::memory_order_relaxed)) {
+        // A timed wait (100 us), so that the stop flag is seen once the benchmark ends.
+        const std::size_t n =
+            q.wait_dequeue_bulk_timed(token, batch.data(), batch.size(), std::int64_t{100});
+        for (std::size_t i = 0; i < n; ++i) batch[i]->node.fn(&batch[i]->node);
+      }
+    });
+  moodycamel::ProducerToken producer(q);
+  const int n = burst_items_for(work_ns);
+  burst_sink sink;
+  sink.spin_iters = spin_iters_for(work_ns);
+  std::vector<floor_item> items(static_cast<std::size_t>(n));
+  for (auto& it : items) it.sink = &sink;
+  run_burst(state, n, [&](int k) {
+    sink.done.reset(k);
+    for (int i = 0; i < k; ++i) (void)q.enqueue(producer, &items[static_cast<std::size_t>(i)]);
+    sink.done.wait();
+  });
+  stop.store(true, std::memory_order_relaxed);
+  for (auto& t : consumers) t.join();
 }
 
 // ---- create: a queue per session costs what a strand costs -----------------------------------
@@ -1141,6 +1207,72 @@ void armcancel_asio_timer(benchmark::State& state) {
   completions.wait();
 }
 
+/// A raw Asio timer cancelled lazily, as wq cancels: a flag its handler reads when the wait
+/// completes, the wait left outstanding (the best raw Asio for an arm that is usually
+/// cancelled, as asio_lazy is for debounce; its cost moves to whoever ends the wait).
+struct flagged_timer {
+  explicit flagged_timer(asio::io_context& io) : timer(io) {}
+  raw_timer timer;
+  std::atomic<bool> cancelled{false};
+};
+
+/// Arms then cancels (sets the flag of) the first n of `timers`; each handler counts down
+/// `completions`, and would run the callback on a deadline reached with the flag clear.
+void arm_cancel_asio_lazy(std::deque<flagged_timer>& timers, int n, countdown& completions) {
+  for (int i = 0; i < n; ++i) {
+    flagged_timer& t = timers[static_cast<std::size_t>(i)];
+    t.cancelled.store(false, std::memory_order_relaxed);
+    t.timer.expires_after(armcancel_delay);
+    t.timer.async_wait([&t, &completions](const boost::system::error_code& ec) {
+      if (!ec && !t.cancelled.load(std::memory_order_relaxed)) benchmark::DoNotOptimize(&t);
+      completions.hit();
+    });
+  }
+  for (int i = 0; i < n; ++i)
+    timers[static_cast<std::size_t>(i)].cancelled.store(true, std::memory_order_relaxed);
+}
+
+/// Ends the waits arm_cancel_asio_lazy left outstanding (untimed, as wq's retire_waits_wq).
+void retire_waits_asio_lazy(std::deque<flagged_timer>& timers, countdown& completions) {
+  for (auto& t : timers) t.timer.cancel();
+  completions.wait();
+}
+
+// First arm, lazily cancelled: fresh flagged timers every iteration, on an io_context run by
+// one thread.
+void armcancel_asio_lazy(benchmark::State& state) {
+  io_runner r;
+  countdown completions;
+  auto fresh = [&](int n) {
+    std::deque<flagged_timer> timers;
+    for (int i = 0; i < n; ++i) timers.emplace_back(r.io);
+    completions.reset(n);
+    return timers;
+  };
+  warm_up(
+      [&](int n) {
+        auto timers = fresh(n);
+        arm_cancel_asio_lazy(timers, n, completions);
+        retire_waits_asio_lazy(timers, completions);
+      },
+      timer_items);
+  for (auto _ : state) {
+    state.PauseTiming();
+    auto timers = fresh(timer_items);
+    state.ResumeTiming();
+    arm_cancel_asio_lazy(timers, timer_items, completions);
+    state.PauseTiming();
+    retire_waits_asio_lazy(timers, completions);
+    timers.clear();
+    state.ResumeTiming();
+  }
+  state.SetItemsProcessed(state.iterations() * timer_items);
+  auto timers = fresh(timer_items);
+  report_allocs(state, timer_items,
+                [&] { arm_cancel_asio_lazy(timers, timer_items, completions); });
+  retire_waits_asio_lazy(timers, completions);
+}
+
 // Re-arm: the same wq items every iteration (their Asio waits stay outstanding).
 void armcancel_reuse_wq(benchmark::State& state) {
   wq::workqueue q{"armcancel", {.threads = 2}};
@@ -1437,12 +1569,6 @@ void allocs_wq(benchmark::State& state) {
 }  // namespace
 
 BENCHMARK(burst_wq_named)->Name("burst_named/wq")->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(burst_tbb)->Name("burst/tbb")->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(burst_libuv)->Name("burst/libuv")->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(burst_stealing_pool)
-    ->Name("burst/stealing_pool")
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
 BENCHMARK(create_wq_named)->Name("create/wq_named")->UseRealTime();
 BENCHMARK(create_strand)->Name("create/strand")->UseRealTime();
 BENCHMARK(pingpong_wq)->Name("pingpong/wq")->UseRealTime();
@@ -1467,6 +1593,11 @@ BENCHMARK(armcancel_wq)
     ->Iterations(10);
 BENCHMARK(armcancel_asio_timer)
     ->Name("armcancel/asio_timer")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(10);
+BENCHMARK(armcancel_asio_lazy)
+    ->Name("armcancel/asio_lazy")
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->Iterations(10);
@@ -1511,7 +1642,7 @@ BENCHMARK_CAPTURE(alloc_hooks, counting, 2)->Name("alloc_hooks/counting")->UseRe
 namespace {
 
 /// Registers the burst workloads of every work size: burst/<system> (no work) and
-/// burst_<size>/<system> for wq, asio_post, naive and floor.
+/// burst_<size>/<system> for wq, every baseline and both floors.
 void register_bursts() {
   struct work_size {
     const char* prefix;
@@ -1530,7 +1661,22 @@ void register_bursts() {
     benchmark::RegisterBenchmark((p + "/naive").c_str(), burst_naive, ns)
         ->Unit(benchmark::kMillisecond)
         ->UseRealTime();
+    benchmark::RegisterBenchmark((p + "/asio_post_pooled").c_str(), burst_asio_post_pooled, ns)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
+    benchmark::RegisterBenchmark((p + "/tbb").c_str(), burst_tbb, ns)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
+    benchmark::RegisterBenchmark((p + "/libuv").c_str(), burst_libuv, ns)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
+    benchmark::RegisterBenchmark((p + "/stealing_pool").c_str(), burst_stealing_pool, ns)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
     benchmark::RegisterBenchmark((p + "/floor").c_str(), burst_floor, ns)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
+    benchmark::RegisterBenchmark((p + "/floor_lockfree").c_str(), burst_floor_lockfree, ns)
         ->Unit(benchmark::kMillisecond)
         ->UseRealTime();
   }
