@@ -324,6 +324,12 @@ void queues_strand(benchmark::State& state) {
   const auto n = static_cast<std::size_t>(state.range(0));
   asio::thread_pool pool(2);
   using strand = asio::strand<asio::thread_pool::executor_type>;
+  {  // the strand service and handler memory, made once untimed, as queues/wq warms its pool
+    countdown done;
+    done.reset(1);
+    asio::post(asio::make_strand(pool), [&done] { done.hit(); });
+    done.wait();
+  }
   for (auto _ : state) {
     std::vector<std::optional<strand>> ss(n);
     const auto t0 = clock_type::now();
@@ -436,6 +442,9 @@ void queues_pair(benchmark::State& state) {
 // ---- armed items -------------------------------------------------------------------------------
 
 struct timed_item {
+  timed_item() = default;
+  // An item whose timer is on the application's io_context (fire_wq_app).
+  explicit timed_item(asio::io_context& timer_io) : d(wq::fn_ops<&timed_item::fn>, timer_io) {}
   wq::delayed_work d{wq::fn_ops<&timed_item::fn>};
   countdown* done = nullptr;
   static void fn(wq::work* item) noexcept {
@@ -455,6 +464,22 @@ double fire_wq(wq::workqueue& q, std::size_t n) {
     items[i].done = &done;
     (void)wq::queue_delayed_work(q, items[i].d, due - clock_type::now());
   }
+  const auto armed = clock_type::now();
+  done.wait();
+  return per_op(std::max(due, armed), clock_type::now(), static_cast<std::int64_t>(n));
+}
+
+// fire_wq on one thread, as the raw timer: `n` fresh items whose timers are on `io` (its one
+// thread running), queued to `q`, a queue on that io_context, so that each expiry and its
+// item's run happen on that thread with no hand-off.
+double fire_wq_app(asio::io_context& io, wq::workqueue& q, std::size_t n) {
+  std::deque<timed_item> items;
+  countdown done;
+  done.reset(static_cast<std::int64_t>(n));
+  for (std::size_t i = 0; i < n; ++i) items.emplace_back(io).done = &done;
+  const auto due = fire_instant(static_cast<std::int64_t>(n));
+  for (std::size_t i = 0; i < n; ++i)
+    (void)wq::queue_delayed_work(q, items[i].d, due - clock_type::now());
   const auto armed = clock_type::now();
   done.wait();
   return per_op(std::max(due, armed), clock_type::now(), static_cast<std::int64_t>(n));
@@ -644,9 +669,11 @@ void items_asio_timer(benchmark::State& state) {
 // each, and each system's median is reported: fire_wq_ns, fire_asio_ns. A third system runs in
 // the same rotation, for information (not a target): the raw timers with each handler bound to
 // an asio::thread_pool(2), so that it runs on a pool thread after a hand-off, as a wq item runs
-// on one of its queue's 2 workers after its timer's expiry (fire_asio_pool_ns). The order of
-// the three rotates each round. The queue, the io_context (its thread running) and the pool
-// are made once, as in items/wq and items/asio_timer.
+// on one of its queue's 2 workers after its timer's expiry (fire_asio_pool_ns); and wq on the
+// raw timer's one thread (fire_wq_app_ns: a queue on that io_context, its items' timers there
+// too, so that wq has the threads the raw timer has: the target's wq has its timer thread and
+// its queue's 2 workers). The order of the four rotates each round. The queues, the io_context
+// (its thread running) and the pool are made once, as in items/wq and items/asio_timer.
 void fire_pair(benchmark::State& state) {
   const auto n = static_cast<std::size_t>(state.range(0));
   wq::workqueue q{"items", {.threads = 2}};
@@ -657,27 +684,33 @@ void fire_pair(benchmark::State& state) {
   auto to_pool = [&pool](auto&& handler) {
     return asio::bind_executor(pool.get_executor(), std::forward<decltype(handler)>(handler));
   };
+  std::optional<wq::workqueue> app_q{std::in_place, io.get_executor(), "fire_app"};
   for (auto _ : state) {
     phase_samples wq_s;
     phase_samples asio_s;
     phase_samples pool_s;
+    phase_samples app_s;
     for (int r = 0; r < pair_rounds; ++r) {
-      for (int k = 0; k < 3; ++k) {
-        switch ((r + k) % 3) {
+      for (int k = 0; k < 4; ++k) {
+        switch ((r + k) % 4) {
           case 0: wq_s.add("fire_wq_ns", fire_wq(q, n)); break;
           case 1: asio_s.add("fire_asio_ns", fire_asio(io, n, run_in_place)); break;
-          default: pool_s.add("fire_asio_pool_ns", fire_asio(io, n, to_pool)); break;
+          case 2: pool_s.add("fire_asio_pool_ns", fire_asio(io, n, to_pool)); break;
+          default: app_s.add("fire_wq_app_ns", fire_wq_app(io, *app_q, n)); break;
         }
       }
     }
     wq_s.report(state);
     asio_s.report(state);
     pool_s.report(state);
+    app_s.report(state);
   }
+  (void)app_q->drain();
+  app_q.reset();
   pool.join();
   guard.reset();
   runner.join();
-  items_armed += static_cast<std::int64_t>(pair_rounds) * state.range(0);
+  items_armed += 2 * static_cast<std::int64_t>(pair_rounds) * state.range(0);
 }
 
 // The best hand-written raw Asio re-arm: moving a deadline later stores it; the completion
