@@ -5,8 +5,10 @@
 // thread's cache is its own. Trimming: blocks that stayed on a process-wide list through a whole
 // trim period (its low-water mark) were not needed in that period and go back to the heap, down
 // to the floor (keep_floor, plus what handler_reserve added), trim_batch blocks per step. The
-// check runs on wq's timer thread (once delayed items have started it), armed while some list
-// is above its floor. The timer is armed outside the mutex by the one thread that set
+// check runs on wq's timer thread, armed while some list is above its floor; a list goes above
+// it only when more blocks than the floor were freed together (a spike of timer waits or of
+// posts), and if delayed items have not started the timer thread by then (a program whose
+// timers are all on its own io_context), the first such spike starts it. The timer is armed outside the mutex by the one thread that set
 // `trim_armed` under it, and re-armed only by its own completion, so its calls never overlap.
 #include <wq/detail/handler_memory.hpp>
 
@@ -92,7 +94,8 @@ free_block* pop_locked(global_pool& g, std::size_t c) noexcept {
   return b;
 }
 
-void arm_trim(std::chrono::steady_clock::duration delay) noexcept;
+enum class may_start : bool { no, yes };
+void arm_trim(std::chrono::steady_clock::duration delay, may_start start) noexcept;
 
 // The trim check (on wq's timer thread). Once per period it takes each class's low-water mark
 // as the blocks to free (down to its floor); it frees them trim_batch at a time, one batch per
@@ -141,19 +144,26 @@ void run_trim() noexcept {
   }
   if (freed != 0) g.trimmed.fetch_add(freed, std::memory_order_relaxed);
   if (stepping)
-    arm_trim(trim_step);
+    arm_trim(trim_step, may_start::no);  // the timer thread runs: we are on it
   else if (again)
-    arm_trim(trim_period);
+    arm_trim(trim_period, may_start::no);
 }
 
-// Arms the trim timer to run `delay` from now. Requires: the caller set trim_armed (so nobody
-// else uses the timer), not holding g.mu. On failure (out of memory) trimming stops until a
-// later push arms it again.
-void arm_trim(std::chrono::steady_clock::duration delay) noexcept {
+// Arms the trim timer to run `delay` from now, on wq's timer thread; starts that thread if
+// delayed items have not and `start` allows it (not from a thread's exit, cache_flusher: a
+// thread started there could outlive the process's last orderly point; that thread's blocks
+// wait for the next spike). Requires: the caller set trim_armed (so nobody else uses the
+// timer), not holding g.mu. On failure (out of memory, no thread) trimming stops until a later
+// push arms it again.
+void arm_trim(std::chrono::steady_clock::duration delay, may_start start) noexcept {
   auto& g = pool();
-  // Only once the timer thread runs (delayed items made it): trimming must not start a thread
-  // of its own. Until then the lists hold worker handlers' blocks, as many as posted at once.
   boost::asio::io_context* ctx = started_timer_context();
+  if (ctx == nullptr && start == may_start::yes) {
+    try {
+      ctx = &timer_context();
+    } catch (...) {  // std::system_error or std::bad_alloc: no thread, no trim for now
+    }
+  }
   if (ctx == nullptr) {
     std::lock_guard lk(g.mu);
     g.trim_armed = false;
@@ -197,7 +207,7 @@ struct cache_flusher {
       }
       cache.dead = true;
     }
-    if (arm) arm_trim(trim_period);
+    if (arm) arm_trim(trim_period, may_start::no);
   }
 };
 
@@ -261,7 +271,7 @@ void handler_deallocate(void* p, std::size_t size, std::size_t align) noexcept {
     std::lock_guard lk(g.mu);
     arm = push_locked(g, ci, b);
   }
-  if (arm) arm_trim(trim_period);
+  if (arm) arm_trim(trim_period, may_start::yes);
 }
 
 void handler_reserve(std::size_t size, std::size_t count) {
@@ -279,7 +289,7 @@ void handler_reserve(std::size_t size, std::size_t count) {
     std::lock_guard lk(g.mu);
     arm = push_locked(g, ci, b) || arm;
   }
-  if (arm) arm_trim(trim_period);
+  if (arm) arm_trim(trim_period, may_start::yes);
 }
 
 std::size_t handler_blocks_free() noexcept {
