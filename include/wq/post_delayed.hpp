@@ -18,7 +18,8 @@
 // Outcomes: an empty error_code after the delay; `asio::error::operation_aborted` if the queue
 // refuses the operation (it is draining or destroyed) — then the handler is posted to its
 // associated executor at once (if that is the draining queue itself, the default, it runs once
-// the drain has ended). If the queue is destroyed while the wait is outstanding, the
+// the drain has ended; if that is a destroyed queue, it is destroyed without being called, so
+// bind the handler to another executor, or use `use_future`, where the refusal must be seen). If the queue is destroyed while the wait is outstanding, the
 // operation is cancelled and the handler is posted with operation_aborted; if its associated
 // executor is that queue itself (the default), the handler is destroyed without being called,
 // as Asio destroys the handlers of a context that is shut down. For a delay you need to move,

@@ -21,7 +21,10 @@ enum class queue_status {
   /// of the item running at the same moment removes it (a cancel holds even an idle item for
   /// an instant, as the kernel's does; rule 1 says what follows).
   already_pending,
-  /// The item's disable count is non-zero (rule 16).
+  /// The item's disable count is non-zero (rule 16): a `disable_*` of it, or a `cancel_*_sync`
+  /// of it in progress on another thread, which holds the item disabled until it returns (as the
+  /// kernel's does), so a producer racing a cancel_sync is told `disabled` though it disabled
+  /// nothing.
   disabled,
   /// The queue refused the item: it is draining and the call is not chained from one of its own
   /// items, or it is being destroyed, or it has been destroyed. The kernel drops such an item

@@ -102,7 +102,11 @@ class test_clock {
   /// Returns: the number of items queued (or held by a drain, rule 49).
   /// Complexity: linear in the number of armed items, times the number of distinct deadlines
   /// that came due. Note: virtual time saturates about `max_delay` before the end of the
-  /// steady_clock's range, so even a maximal delay armed afterwards cannot overflow.
+  /// steady_clock's range, so even a maximal delay armed afterwards cannot overflow. A `d` longer
+  /// than the longest delay (`max_delay`, about 100 years) moves time by that much, as a delay
+  /// that long is clamped. Once virtual time has saturated (an `advance_to(time_point::max())`,
+  /// or enough advances), it cannot move again: an item armed afterwards never comes due under
+  /// this clock, and fires only once the clock is destroyed (then as if real time ran on).
   template <class Delay>
   requires wq::delay<Delay> std::size_t advance(Delay d)
   noexcept { return advance_by(delay_to_nanoseconds(d)); }
