@@ -8,8 +8,9 @@
 // check runs on wq's timer thread, armed while some list is above its floor; a list goes above
 // it only when more blocks than the floor were freed together (a spike of timer waits or of
 // posts), and if delayed items have not started the timer thread by then (a program whose
-// timers are all on its own io_context), the first such spike starts it. The timer is armed outside the mutex by the one thread that set
-// `trim_armed` under it, and re-armed only by its own completion, so its calls never overlap.
+// timers are all on its own io_context), the first such spike starts it. The timer is armed outside
+// the mutex by the one thread that set `trim_armed` under it, and re-armed only by its own
+// completion, so its calls never overlap.
 #include <wq/detail/handler_memory.hpp>
 
 #include <wq/detail/delayed_work.hpp>

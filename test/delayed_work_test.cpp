@@ -1293,9 +1293,10 @@ TEST_CASE("delayed_work: the handler blocks of 20000 destroyed items go back to 
 // program with all its timers on its own io_context kept the blocks of its peak: 165 bytes per
 // item of 10^5 timeouts armed, cancelled and destroyed, found by a user trial.) Run alone, as
 // ctest runs each case, this process has not started the timer thread when the case begins.
-TEST_CASE("delayed_work: the handler blocks of 20000 items timed on the application's io_context "
-          "go back to the heap",
-          "[delayed_work][memory]") {
+TEST_CASE(
+    "delayed_work: the handler blocks of 20000 items timed on the application's io_context "
+    "go back to the heap",
+    "[delayed_work][memory]") {
   const bool started_before = wq::detail::started_timer_context() != nullptr;
   constexpr std::size_t n = 20000;
   wq_test::io_runner io;
@@ -1311,8 +1312,8 @@ TEST_CASE("delayed_work: the handler blocks of 20000 items timed on the applicat
   CHECK(wq_test::poll_until([&] { return wq::detail::handler_blocks_free() >= n - 64; }));
   const bool trimmed = wq_test::poll_until(
       [&] { return wq::detail::handler_blocks_free() <= 3 * 1024; }, std::chrono::seconds(5));
-  INFO("free blocks: " << wq::detail::handler_blocks_free() << ", timer thread started before: "
-                       << started_before);
+  INFO("free blocks: " << wq::detail::handler_blocks_free()
+                       << ", timer thread started before: " << started_before);
   CHECK(trimmed);
   CHECK(wq::detail::started_timer_context() != nullptr);
 }

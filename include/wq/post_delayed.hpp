@@ -19,11 +19,11 @@
 // refuses the operation (it is draining or destroyed) — then the handler is posted to its
 // associated executor at once (if that is the draining queue itself, the default, it runs once
 // the drain has ended; if that is a destroyed queue, it is destroyed without being called, so
-// bind the handler to another executor, or use `use_future`, where the refusal must be seen). If the queue is destroyed while the wait is outstanding, the
-// operation is cancelled and the handler is posted with operation_aborted; if its associated
-// executor is that queue itself (the default), the handler is destroyed without being called,
-// as Asio destroys the handlers of a context that is shut down. For a delay you need to move,
-// embed a `wq::delayed_work` instead (mod_delayed_work).
+// bind the handler to another executor, or use `use_future`, where the refusal must be seen). If
+// the queue is destroyed while the wait is outstanding, the operation is cancelled and the handler
+// is posted with operation_aborted; if its associated executor is that queue itself (the default),
+// the handler is destroyed without being called, as Asio destroys the handlers of a context that is
+// shut down. For a delay you need to move, embed a `wq::delayed_work` instead (mod_delayed_work).
 //
 // Per-operation cancellation: the operation honours the cancellation slot associated with the
 // handler, for every type (terminal, partial, total: a wait that has not fired has no side

@@ -5,9 +5,10 @@
 // Blocks come from size classes (128, 256 and 512 bytes) kept in a small per-thread cache backed
 // by a process-wide free list. Blocks are recycled; those a list did not need for a whole second
 // go back to the heap (checked on wq's timer thread, which the first list to grow past its floor
-// starts if delayed items have not), down to 1024 per class plus what handler_reserve added. Larger requests go to operator new. The pool is immortal, so handlers
-// destroyed during static destruction or on threads that outlive main() can still return their
-// memory. Nothing here is a user contract.
+// starts if delayed items have not), down to 1024 per class plus what handler_reserve added.
+// Larger requests go to operator new. The pool is immortal, so handlers destroyed during static
+// destruction or on threads that outlive main() can still return their memory. Nothing here is
+// a user contract.
 #pragma once
 
 #include <wq/config.hpp>
